@@ -1,0 +1,92 @@
+"""The canonical bar frame and the maths of price adjustment.
+
+Every source produces the same schema (one row per trading day, ascending):
+
+=========  =========================================================
+date       datetime64, tz-naive, midnight
+open..close float prices, on the basis named by ``price_basis``
+volume     float, in shares (not lots)
+amount     float, in CNY (NaN where the source has none)
+adj_factor float, tushare-style cumulative factor (NaN where unknown)
+=========  =========================================================
+
+``price_basis`` says how stored prices are adjusted: ``raw`` (with factors, so
+qfq/hfq/none can be computed on read), or ``qfq``/``hfq``/``none`` as imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import BadInputError
+
+PRICE_COLUMNS = ["open", "high", "low", "close"]
+STORED_COLUMNS = ["date", *PRICE_COLUMNS, "volume", "amount", "adj_factor"]
+BAR_COLUMNS = ["date", *PRICE_COLUMNS, "volume", "amount"]
+ADJUSTMENTS = ("qfq", "hfq", "none")
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Daily bars of one ticker on one adjustment basis (columns BAR_COLUMNS)."""
+
+    ticker: str
+    adjust: str
+    source: str
+    frame: pd.DataFrame = field(repr=False)
+
+    @property
+    def first_date(self) -> pd.Timestamp:
+        return self.frame["date"].iloc[0]
+
+    @property
+    def last_date(self) -> pd.Timestamp:
+        return self.frame["date"].iloc[-1]
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def empty_stored_frame() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in STORED_COLUMNS})
+    frame["date"] = pd.Series(dtype="datetime64[ns]")
+    return frame
+
+
+def conform(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with exactly STORED_COLUMNS, canonical dtypes, sorted by date."""
+    out = pd.DataFrame(index=range(len(frame)))
+    out["date"] = pd.to_datetime(frame["date"].to_numpy()).normalize().as_unit("ns")
+    for col in STORED_COLUMNS[1:]:
+        values = frame[col] if col in frame else np.nan
+        out[col] = pd.to_numeric(pd.Series(values, index=frame.index), errors="coerce").to_numpy(dtype="float64")
+    return out.sort_values("date", kind="stable").reset_index(drop=True)
+
+
+def adjust_prices(stored: pd.DataFrame, price_basis: str, adjust: str) -> pd.DataFrame:
+    """Return the stored frame's bars (BAR_COLUMNS) on the ``adjust`` basis.
+
+    qfq = raw * f(t) / f(latest stored); hfq = raw * f(t); none = raw.
+    Imported series whose raw prices are unknown only come on their own basis.
+    """
+    if adjust not in ADJUSTMENTS:
+        raise BadInputError(f"unknown adjustment {adjust!r}; use one of {', '.join(ADJUSTMENTS)}")
+    bars = stored[BAR_COLUMNS].copy()
+    if price_basis != "raw":
+        if adjust != price_basis:
+            raise BadInputError(
+                f"this series was imported already {price_basis}-adjusted; it can only be read with --adjust {price_basis}"
+            )
+        return bars
+    if adjust == "none":
+        return bars
+    factors = stored["adj_factor"].ffill().bfill()
+    if factors.isna().all():
+        raise BadInputError(f"no adjustment factors are stored; read it with --adjust none")
+    scale = factors if adjust == "hfq" else factors / factors.iloc[-1]
+    for col in PRICE_COLUMNS:
+        bars[col] = bars[col] * scale.to_numpy()
+    return bars

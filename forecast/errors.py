@@ -1,0 +1,86 @@
+"""Typed errors of the library, each carrying the CLI exit code it maps to.
+
+The CLI turns any ForecastError into a one-line ``Error: ...`` on stderr and
+exits with ``exit_code``; everything else is a bug (exit 1).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1  # a bug: please report it
+    USAGE = 2  # Typer/Click's own code for bad flags
+    BAD_INPUT = 3  # corrupt CSV, ambiguous ticker or date, too little history, mismatched model
+    NOT_FOUND = 4  # unknown ticker, no stored data, no model
+    SOURCE_FAILED = 5  # network error, HTTP error, rate limit still hit after retries
+    AUTH_FAILED = 6  # wrong token, not enough tushare points
+    BUSY = 7  # another process holds the store lock past the wait bound
+    PARTIAL = 8  # `run`: some tickers failed, others succeeded
+    ALL_FAILED = 9  # `run`: every ticker failed
+
+
+class ForecastError(Exception):
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+
+class BadInputError(ForecastError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class AmbiguousTickerError(BadInputError):
+    pass
+
+
+class DateFormatError(BadInputError):
+    pass
+
+
+class CorruptFileError(BadInputError):
+    pass
+
+
+class ValidationFailed(BadInputError):
+    """Raised under --strict when the validator finds problems."""
+
+
+class InsufficientHistoryError(BadInputError):
+    pass
+
+
+class ModelMismatchError(BadInputError):
+    pass
+
+
+class NotFoundError(ForecastError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class UnknownTickerError(NotFoundError):
+    pass
+
+
+class NoDataError(NotFoundError):
+    pass
+
+
+class ModelNotFoundError(NotFoundError):
+    pass
+
+
+class SourceError(ForecastError):
+    exit_code = ExitCode.SOURCE_FAILED
+
+
+class RateLimitError(SourceError):
+    pass
+
+
+class AuthError(ForecastError):
+    exit_code = ExitCode.AUTH_FAILED
+
+
+class StoreBusyError(ForecastError):
+    exit_code = ExitCode.BUSY

@@ -1,0 +1,251 @@
+"""Bring bars into the store: from tushare (incrementally), a CSV file, or the sample.
+
+This is the library behind ``forecast fetch``. Every path validates before it
+writes, writes atomically under the store lock, and stores nothing partial:
+a ticker's new rows are written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.bars import PRICE_COLUMNS, adjust_prices, conform
+from forecast.calendar import latest_published_session, sessions_between
+from forecast.errors import BadInputError, ForecastError, UnknownTickerError, ValidationFailed
+from forecast.sources import tushare_pro
+from forecast.sources.csv_file import read_bars_csv
+from forecast.store import MarketStore
+from forecast.tickers import Ticker, parse_ticker
+from forecast.validation import ValidationReport, validate_bars
+
+log = logging.getLogger(__name__)
+
+OVERLAP_SESSIONS = 3  # re-fetched stored days: they reveal revised rows and rebased factors
+BY_DATE_MIN_TICKERS = 6  # "more than a handful": from here whole-market calls may win
+SAMPLE_TICKER = "600519.SH"
+DEFAULT_HISTORY_START = "2005-01-01"
+_COMPARED = [*PRICE_COLUMNS, "volume"]
+
+
+@dataclass
+class FetchReport:
+    ticker: str
+    source: str
+    new_rows: int = 0
+    revised_rows: int = 0
+    rows: int = 0
+    first_date: str | None = None
+    last_date: str | None = None
+    calls: int = 0
+    notes: list[str] = field(default_factory=list)
+    validation: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def merge_rows(existing: pd.DataFrame, incoming: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """Return (merged, new rows, revised rows); incoming rows win on the same date."""
+    incoming = conform(incoming)
+    if existing is None or existing.empty:
+        return incoming, len(incoming), 0
+    existing = conform(existing)
+    old = existing.set_index("date")
+    new = incoming.set_index("date")
+    common = old.index.intersection(new.index)
+    before, after = old.loc[common, _COMPARED].to_numpy(), new.loc[common, _COMPARED].to_numpy()
+    changed = ~np.isclose(before, after, rtol=1e-9, equal_nan=True).all(axis=1)
+    merged = pd.concat([old.drop(index=common), new]).sort_index().reset_index()
+    return merged, int(new.index.difference(old.index).size), int(changed.sum())
+
+
+def _check(store_frame: pd.DataFrame, price_basis: str, ticker: Ticker, strict: bool) -> ValidationReport:
+    default_adjust = "qfq" if price_basis == "raw" else price_basis
+    report = validate_bars(adjust_prices(conform(store_frame), price_basis, default_adjust), ticker)
+    if strict and not report.ok:
+        raise ValidationFailed(f"{ticker}: " + "; ".join(f.describe() for f in report.findings) + " (stored nothing: --strict)")
+    for finding in report.findings:
+        log.info("%s: %s", ticker, finding.describe())
+    return report
+
+
+def _save(store: MarketStore, ticker: Ticker, frame: pd.DataFrame, source: str, basis: str, report: FetchReport, strict: bool):
+    validation = _check(frame, basis, ticker, strict)
+    store.write(ticker, frame, source, basis, validation)
+    frame = conform(frame)
+    report.rows = len(frame)
+    report.first_date = frame["date"].iloc[0].date().isoformat()
+    report.last_date = frame["date"].iloc[-1].date().isoformat()
+    report.validation = validation.to_dict()
+
+
+def _up_to_date_report(store: MarketStore, ticker: Ticker, note: str) -> FetchReport:
+    stored = store.read(ticker)
+    summary = stored.summary()
+    return FetchReport(
+        ticker=str(ticker), source=stored.source, rows=summary["rows"], first_date=summary["first_date"],
+        last_date=summary["last_date"], notes=[note], validation=summary["validation"],
+    )
+
+
+def import_csv(store: MarketStore, ticker_text: str | None, path: Path, *, date_format: str | None = None,
+               column_map: str | None = None, strict: bool = False, source: str = "csv") -> FetchReport:
+    """Replace a ticker's series with a CSV file's rows (a file is a whole snapshot).
+
+    A snapshot replaces rather than merges because two downloads of qfq prices
+    have different adjustment bases, and one series must never mix bases.
+    """
+    imported = read_bars_csv(path, date_format=date_format, column_map=column_map)
+    if ticker_text is None:
+        if imported.code_in_file is None:
+            raise BadInputError(f"{Path(path).name} does not name its ticker; pass one, e.g. forecast fetch AAPL --source csv --file ...")
+        ticker_text = imported.code_in_file
+    ticker = parse_ticker(ticker_text)
+    report = FetchReport(ticker=str(ticker), source=source, notes=[f"{imported.layout} layout, {imported.price_basis} prices"])
+    with store.writing():
+        previous = store.read(ticker).frame if store.has(ticker) else None
+        _, new_rows, revised = merge_rows(previous, imported.frame)
+        report.new_rows, report.revised_rows = new_rows, revised
+        _save(store, ticker, imported.frame, source, imported.price_basis, report, strict)
+    return report
+
+
+def sample_path() -> Path:
+    return Path(str(resources.files("forecast") / "sample" / f"{SAMPLE_TICKER}.csv"))
+
+
+def import_sample(store: MarketStore, ticker_text: str = SAMPLE_TICKER, strict: bool = False) -> FetchReport:
+    """Store the bundled, offline sample (real Moutai bars, 2010-12-27 to 2020-12-25)."""
+    ticker = parse_ticker(ticker_text)
+    if str(ticker) != SAMPLE_TICKER:
+        raise UnknownTickerError(f"the bundled sample has only {SAMPLE_TICKER}, not {ticker}")
+    return import_csv(store, SAMPLE_TICKER, sample_path(), strict=strict, source="sample")
+
+
+def _overlap_start(last: pd.Timestamp, ticker: Ticker) -> pd.Timestamp:
+    recent = sessions_between(last - pd.Timedelta(days=30), last, ticker)
+    return recent[-OVERLAP_SESSIONS] if len(recent) >= OVERLAP_SESSIONS else last
+
+
+def _update_one(store: MarketStore, client: tushare_pro.TushareClient, ticker: Ticker, start, end: pd.Timestamp,
+                strict: bool) -> FetchReport:
+    calls_before = client.calls
+    report = FetchReport(ticker=str(ticker), source="tushare")
+    stored = store.read(ticker) if store.has(ticker) else None
+    if stored is not None and stored.source == "tushare":
+        frame_from = _overlap_start(stored.frame["date"].iloc[-1], ticker)
+        incoming = tushare_pro.fetch_ticker_range(client, str(ticker), frame_from, end)
+        old = stored.frame.set_index("date")["adj_factor"]
+        new = incoming.set_index("date")["adj_factor"]
+        common = old.index.intersection(new.index)
+        if not np.allclose(old.loc[common], new.loc[common], rtol=1e-9, equal_nan=True):
+            # tushare rebased its factors: refresh all of them so one series keeps one base.
+            factors = tushare_pro.fetch_factors(client, str(ticker), stored.frame["date"].iloc[0], end)
+            base = stored.frame.drop(columns="adj_factor").merge(factors, on="date", how="left")
+            report.notes.append("adjustment factors were rebased upstream; all factors refreshed")
+        else:
+            base = stored.frame
+        merged, report.new_rows, report.revised_rows = merge_rows(base, incoming.drop(columns="ts_code"))
+    else:
+        incoming = tushare_pro.fetch_ticker_range(client, str(ticker), start, end)
+        if incoming.empty:
+            raise UnknownTickerError(f"tushare has no bars for {ticker} from {pd.Timestamp(start).date()} to {end.date()}: unknown or not yet listed")
+        if stored is not None:
+            report.notes.append(f"replaced the {stored.source} series with tushare's")
+        merged, report.new_rows, report.revised_rows = merge_rows(None, incoming.drop(columns="ts_code"))
+    merged["adj_factor"] = merged["adj_factor"].ffill()  # a factor not yet published: the last one holds
+    _save(store, ticker, merged, "tushare", "raw", report, strict)
+    report.calls = client.calls - calls_before
+    return report
+
+
+def _missing_sessions(store: MarketStore, ticker: Ticker, end: pd.Timestamp) -> pd.DatetimeIndex | None:
+    """Return the sessions after the stored last bar up to ``end``; None if nothing usable is stored."""
+    if not store.has(ticker):
+        return None
+    stored = store.read(ticker)
+    if stored.source != "tushare":
+        return None
+    return sessions_between(stored.frame["date"].iloc[-1] + pd.Timedelta(days=1), end, ticker)
+
+
+def _update_by_date(store, client, tickers: list[Ticker], days: pd.DatetimeIndex, strict: bool) -> list[FetchReport]:
+    """One whole-market call per endpoint and day, shared by every ticker."""
+    codes = {str(t) for t in tickers}
+    calls_before = client.calls
+    per_day = [tushare_pro.fetch_market_day(client, day, codes) for day in days]
+    incoming = pd.concat(per_day, ignore_index=True) if per_day else pd.DataFrame()
+    shared_calls = client.calls - calls_before
+    reports = []
+    for ticker in tickers:
+        stored = store.read(ticker)
+        rows = incoming[incoming["ts_code"] == str(ticker)].drop(columns="ts_code") if len(incoming) else incoming
+        report = FetchReport(ticker=str(ticker), source="tushare", calls=0,
+                             notes=[f"whole-market fetch by trade_date: {shared_calls} calls shared by {len(tickers)} tickers"])
+        if len(rows) == 0:
+            report.notes.append("no new bars (suspended?)")
+        last_factor = stored.frame["adj_factor"].iloc[-1]
+        if len(rows) and not np.isclose(rows["adj_factor"].iloc[0], last_factor):
+            report.notes.append("adjustment factor changed (dividend or split): qfq prices are rebased on read")
+        merged, report.new_rows, report.revised_rows = merge_rows(stored.frame, rows)
+        merged["adj_factor"] = merged["adj_factor"].ffill()
+        _save(store, ticker, merged, "tushare", "raw", report, strict)
+        reports.append(report)
+    if reports:
+        reports[0].calls = shared_calls
+    return reports
+
+
+@dataclass
+class TickerFailure:
+    ticker: str
+    error: ForecastError
+
+
+def update_from_tushare(store: MarketStore, ticker_texts: list[str], client: tushare_pro.TushareClient, *,
+                        start=None, end=None, now: dt.datetime | None = None,
+                        strict: bool = False) -> tuple[list[FetchReport], list[TickerFailure]]:
+    """Bring each ticker up to date from tushare; return reports and per-ticker failures.
+
+    A ticker is skipped with no network call when the calendar says no new bar
+    can exist yet. When many stored tickers miss the same few days, those days
+    are fetched whole-market by trade_date (two calls a day) instead of two
+    calls per ticker. An authentication failure stops everything at once.
+    """
+    tickers = [parse_ticker(t) for t in ticker_texts]
+    for t in tickers:
+        tushare_pro.require_china(str(t), t.is_china)
+    published = latest_published_session(now, tickers[0] if tickers else None)
+    end_day = min(pd.Timestamp(end).normalize(), published) if end else published
+    start_day = pd.Timestamp(start or DEFAULT_HISTORY_START)
+    reports: list[FetchReport] = []
+    failures: list[TickerFailure] = []
+    with store.writing():
+        pending: list[Ticker] = []
+        gaps: dict[Ticker, pd.DatetimeIndex] = {}
+        for t in tickers:
+            missing = _missing_sessions(store, t, end_day)
+            if missing is not None and len(missing) == 0:
+                reports.append(_up_to_date_report(store, t, f"up to date: no trading day after the stored last bar up to {end_day.date()}"))
+            else:
+                pending.append(t)
+                if missing is not None:
+                    gaps[t] = missing
+        union = pd.DatetimeIndex(sorted(set().union(*gaps.values()))) if gaps else pd.DatetimeIndex([])
+        by_date = [t for t in pending if t in gaps]
+        if len(by_date) >= BY_DATE_MIN_TICKERS and len(union) < len(by_date) and start is None:
+            reports += _update_by_date(store, client, by_date, union, strict)
+            pending = [t for t in pending if t not in gaps]
+        for t in pending:
+            try:
+                reports.append(_update_one(store, client, t, start_day, end_day, strict))
+            except (UnknownTickerError, tushare_pro.SourceError, ValidationFailed) as exc:
+                failures.append(TickerFailure(str(t), exc))
+    return reports, failures

@@ -1,0 +1,190 @@
+"""Import daily bars from CSV files in the formats people actually have.
+
+Detected by header:
+
+* tushare legacy ``get_k_data``: unnamed index, ``date,open,close,high,low,volume,code``,
+  qfq prices, volume in lots;
+* tushare Pro ``daily`` dumps: ``ts_code,trade_date,...,vol,amount``, ``YYYYMMDD``
+  dates, newest first, raw prices, lots and thousands of CNY;
+* Yahoo-style ``Date,Open,High,Low,Close,Adj Close,Volume``;
+* anything else through an explicit column mapping (``date=Day,close=Last``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import BadInputError, CorruptFileError, DateFormatError, NotFoundError
+
+LEGACY_COLUMNS = {"date", "open", "close", "high", "low", "volume", "code"}
+PRO_COLUMNS = {"ts_code", "trade_date", "open", "high", "low", "close", "vol"}
+YAHOO_COLUMNS = {"Date", "Open", "High", "Low", "Close", "Volume"}
+CANONICAL_TARGETS = ("date", "open", "high", "low", "close", "volume", "amount")
+
+
+@dataclass(frozen=True)
+class CsvImport:
+    """What an import produced: canonical rows (STORED_COLUMNS) and how to read them."""
+
+    frame: pd.DataFrame
+    layout: str  # legacy | pro | yahoo | generic
+    price_basis: str  # qfq | none | raw (raw = factors are present)
+    code_in_file: str | None
+
+
+def parse_column_map(text: str | None) -> dict[str, str]:
+    """Parse ``date=Day,close=Last`` into {canonical name: file column}."""
+    if not text:
+        return {}
+    mapping = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise BadInputError(f"bad --columns entry {part!r}; expected NAME=COLUMN, e.g. date=Day,close=Last")
+        key, value = (s.strip() for s in part.split("=", 1))
+        if key not in CANONICAL_TARGETS:
+            raise BadInputError(f"--columns: unknown field {key!r}; fields are {', '.join(CANONICAL_TARGETS)}")
+        mapping[key] = value
+    return mapping
+
+
+_SEPARATED = re.compile(r"^\s*(\d{1,4})[-/.](\d{1,2})[-/.](\d{1,4})\s*$")
+
+
+def infer_date_format(values: pd.Series) -> str:
+    """Return a strptime format that reads every value, judged from the whole column.
+
+    Day-first versus month-first is decided by any field above 12; if no row
+    decides it, refuse rather than guess.
+    """
+    text = values.astype(str).str.strip()
+    if text.str.fullmatch(r"\d{8}").all():
+        return "%Y%m%d"
+    parts = text.str.extract(_SEPARATED)
+    if parts.isna().any().any():
+        bad = text[parts.isna().any(axis=1)].iloc[0]
+        raise DateFormatError(f"cannot read date {bad!r}; pass --date-format (e.g. %Y-%m-%d)")
+    a, b, c = (parts[i].astype(int) for i in range(3))
+    sep = text.str.extract(r"\d([-/.])")[0].iloc[0]
+    if (parts[0].str.len() == 4).all():
+        return f"%Y{sep}%m{sep}%d"
+    if not (parts[2].str.len() == 4).all():
+        raise DateFormatError(f"two-digit years are ambiguous (e.g. {text.iloc[0]!r}); pass --date-format")
+    first_is_day, second_is_day = (a > 12).any(), (b > 12).any()
+    if first_is_day and second_is_day:
+        raise DateFormatError("dates have days above 12 in both positions; pass --date-format")
+    if first_is_day:
+        return f"%d{sep}%m{sep}%Y"
+    if second_is_day:
+        return f"%m{sep}%d{sep}%Y"
+    raise DateFormatError(
+        f"dates like {text.iloc[0]!r} could be day-first or month-first and no row decides it; "
+        f"pass --date-format %d{sep}%m{sep}%Y or %m{sep}%d{sep}%Y"
+    )
+
+
+def _parse_dates(values: pd.Series, date_format: str | None) -> pd.Series:
+    fmt = date_format or infer_date_format(values)
+    try:
+        return pd.to_datetime(values.astype(str).str.strip(), format=fmt)
+    except (ValueError, TypeError) as exc:
+        raise DateFormatError(f"dates do not match {fmt!r}: {str(exc).splitlines()[0]}") from None
+
+
+def _numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise CorruptFileError(f"{path.name}: column {column!r} has a non-number {frame[column].iloc[row]!r} in data row {row + 1}")
+    return values.astype("float64")
+
+
+def _detect_layout(columns: list[str], mapping: dict[str, str]) -> str:
+    names = set(columns)
+    if mapping:
+        return "generic"
+    if PRO_COLUMNS <= names:
+        return "pro"
+    if LEGACY_COLUMNS <= names:
+        return "legacy"
+    if YAHOO_COLUMNS <= names:
+        return "yahoo"
+    lowered = {c.lower() for c in names}
+    if {"date", "close"} <= lowered:
+        return "generic"
+    raise CorruptFileError(
+        f"unrecognised columns {', '.join(columns[:8])}; pass --columns date=...,close=... to map them"
+    )
+
+
+def _generic_mapping(columns: list[str], mapping: dict[str, str]) -> dict[str, str]:
+    lower = {c.lower(): c for c in columns}
+    result = {k: lower[k] for k in CANONICAL_TARGETS if k in lower}
+    result.update(mapping)
+    for needed in ("date", "close"):
+        if needed not in result:
+            raise BadInputError(f"no {needed!r} column; map it with --columns {needed}=COLUMN")
+    missing = [v for v in result.values() if v not in columns]
+    if missing:
+        raise BadInputError(f"--columns names {missing[0]!r}, which the file does not have (it has {', '.join(columns[:8])})")
+    return result
+
+
+def read_bars_csv(path: Path, date_format: str | None = None, column_map: str | None = None) -> CsvImport:
+    """Read one CSV file into canonical bars (not yet validated or stored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"no such file: {path}")
+    try:
+        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(f"{path.name} is not a readable CSV: {str(exc).strip().splitlines()[0]}") from None
+    if raw.empty:
+        raise CorruptFileError(f"{path.name} has no data rows")
+    columns = [str(c) for c in raw.columns]
+    raw.columns = columns
+    mapping = parse_column_map(column_map)
+    layout = _detect_layout(columns, mapping)
+    code = None
+    factor = None
+    if layout == "legacy":
+        picked = {k: k for k in ("date", "open", "high", "low", "close", "volume")}
+        volume_scale, amount_scale, basis = 100.0, 1.0, "qfq"
+        code = raw["code"].dropna().iloc[0].strip() if raw["code"].notna().any() else None
+    elif layout == "pro":
+        picked = {"date": "trade_date", "open": "open", "high": "high", "low": "low", "close": "close", "volume": "vol"}
+        if "amount" in columns:
+            picked["amount"] = "amount"
+        volume_scale, amount_scale, basis = 100.0, 1000.0, "none"
+        code = raw["ts_code"].dropna().iloc[0].strip() if raw["ts_code"].notna().any() else None
+        if "adj_factor" in columns:
+            factor = _numeric(raw, "adj_factor", path)
+            basis = "raw"
+    elif layout == "yahoo":
+        picked = {"date": "Date", "open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume"}
+        volume_scale, amount_scale, basis = 1.0, 1.0, "none"
+        if "Adj Close" in columns:
+            # Adj Close / Close is a factor relative to the newest bar, i.e. qfq-style.
+            factor = _numeric(raw, "Adj Close", path) / _numeric(raw, "Close", path)
+            basis = "raw"
+    else:
+        picked = _generic_mapping(columns, mapping)
+        volume_scale, amount_scale, basis = 1.0, 1.0, "none"
+    out = pd.DataFrame({"date": _parse_dates(raw[picked["date"]], date_format)})
+    for name in ("open", "high", "low", "close", "volume", "amount"):
+        if name in picked:
+            out[name] = _numeric(raw, picked[name], path)
+        elif name in ("open", "high", "low"):
+            out[name] = _numeric(raw, picked["close"], path)  # close-only files: a flat bar
+        else:
+            out[name] = np.nan
+    out["volume"] *= volume_scale
+    out["amount"] *= amount_scale
+    out["adj_factor"] = factor.to_numpy() if factor is not None else np.nan
+    out = out.sort_values("date", kind="stable").reset_index(drop=True)
+    return CsvImport(frame=out, layout=layout, price_basis=basis, code_in_file=code)

@@ -1,0 +1,190 @@
+"""The tushare Pro API: ``daily`` + ``adj_factor``, with retries and error classes.
+
+Talks through tushare's own ``DataApi`` client. Failures are classified by the
+server's message (see shared/reference/tushare-pro.md):
+
+* wrong token / not enough points -> AuthError at once;
+* per-minute rate limit -> sleep and retry a bounded number of times;
+* per-hour/per-day limits -> RateLimitError at once (retrying cannot help);
+* HTTP errors (the client's silent column-less frame), non-JSON bodies,
+  timeouts and refused connections -> retry with backoff, then SourceError.
+
+The token never appears in a message, a log line or a file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pandas as pd
+
+from forecast.errors import AuthError, BadInputError, RateLimitError, SourceError
+
+log = logging.getLogger(__name__)
+
+PAGE_LIMIT = 6000  # tushare returns at most this many rows per call
+DAILY_FIELDS = "ts_code,trade_date,open,high,low,close,vol,amount"
+FACTOR_FIELDS = "ts_code,trade_date,adj_factor"
+
+_TOKEN_REJECTED = ("token不对", "token无效", "token错误")
+_NO_PERMISSION = ("没有访问该接口的权限", "没有权限访问该接口", "没有接口访问权限")
+_RATE_LIMITED = ("最多访问", "频率超限")
+_SLOW_LIMITS = ("每小时", "每天", "/小时", "次/天")
+
+
+def token_from_env() -> str | None:
+    """Return the token from TUSHARE_TOKEN (or tushare's own TS_TOKEN), if set."""
+    return os.environ.get("TUSHARE_TOKEN") or os.environ.get("TS_TOKEN") or None
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 4  # first try included
+    backoff_s: float = 2.0  # doubled after each transient failure
+    rate_limit_wait_s: float = 61.0  # per-minute limits reset after a minute
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+class TushareClient:
+    """A thin, retrying wrapper around tushare's real ``DataApi`` client."""
+
+    def __init__(self, token: str | None, timeout: float = 30.0, retry: RetryPolicy | None = None):
+        if not token:
+            raise AuthError(
+                "no tushare token: set TUSHARE_TOKEN (get one at tushare.pro, under 个人主页 → 接口TOKEN)"
+            )
+        from tushare.pro.client import DataApi  # importing tushare costs ~0.5 s
+
+        self._api = DataApi(token=token, timeout=timeout)
+        self.retry = retry or RetryPolicy()
+        self.calls = 0
+
+    def __repr__(self) -> str:  # never show the token
+        return f"TushareClient(calls={self.calls})"
+
+    def query(self, api_name: str, fields: str, **params) -> pd.DataFrame:
+        """Return one page of ``api_name`` as a frame, retrying transient failures."""
+        import requests
+
+        delay = self.retry.backoff_s
+        last_problem = ""
+        for attempt in range(1, self.retry.attempts + 1):
+            self.calls += 1
+            try:
+                frame = self._api.query(api_name, fields=fields, **params)
+            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+                last_problem = f"network error ({type(exc).__name__})"
+            except json.JSONDecodeError:
+                last_problem = "the server answered with something that is not JSON"
+            except Exception as exc:  # tushare raises a bare Exception(msg) for code != 0
+                message = str(exc)
+                if any(s in message for s in _TOKEN_REJECTED):
+                    raise AuthError("tushare rejected the token: check TUSHARE_TOKEN") from None
+                if any(s in message for s in _NO_PERMISSION):
+                    raise AuthError(f"your tushare account has not enough points for '{api_name}'") from None
+                if any(s in message for s in _RATE_LIMITED):
+                    if any(s in message for s in _SLOW_LIMITS):
+                        raise RateLimitError(f"tushare rate limit on '{api_name}' (hourly/daily quota): {message}") from None
+                    last_problem = f"rate limited on '{api_name}'"
+                    if attempt < self.retry.attempts:
+                        log.warning("tushare: %s; waiting %.0f s", last_problem, self.retry.rate_limit_wait_s)
+                        self.retry.sleep(self.retry.rate_limit_wait_s)
+                        continue
+                    raise RateLimitError(
+                        f"tushare rate limit on '{api_name}' still hit after {attempt} tries; try again later"
+                    ) from None
+                raise SourceError(f"tushare '{api_name}' failed: {message}") from None
+            else:
+                if len(frame.columns) > 0:
+                    return frame
+                # DataApi turns any HTTP status >= 400 into a column-less frame.
+                last_problem = "HTTP error from the server"
+            if attempt < self.retry.attempts:
+                log.warning("tushare '%s': %s; retry %d in %.0f s", api_name, last_problem, attempt, delay)
+                self.retry.sleep(delay)
+                delay *= 2
+        raise SourceError(f"tushare '{api_name}' failed after {self.retry.attempts} tries: {last_problem}")
+
+    def query_all(self, api_name: str, fields: str, **params) -> pd.DataFrame:
+        """Return every row of a date-range query, paging past PAGE_LIMIT by end date.
+
+        Rows come newest first, so each next page ends the day before the
+        oldest row seen so far.
+        """
+        pages = []
+        while True:
+            page = self.query(api_name, fields, **params)
+            pages.append(page)
+            if len(page) < PAGE_LIMIT or "trade_date" not in page:
+                break
+            oldest = pd.Timestamp(page["trade_date"].min())
+            params = {**params, "end_date": (oldest - pd.Timedelta(days=1)).strftime("%Y%m%d")}
+        frames = [p for p in pages if len(p)]
+        return pd.concat(frames, ignore_index=True) if frames else pages[0]
+
+
+def _ymd(day) -> str:
+    return pd.Timestamp(day).strftime("%Y%m%d")
+
+
+def _to_canonical(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
+    """Join daily rows with their factors and convert units (lots -> shares, kCNY -> CNY)."""
+    if daily.empty:
+        return pd.DataFrame(columns=["ts_code", "date", "open", "high", "low", "close", "volume", "amount", "adj_factor"])
+    merged = daily.merge(factors[["ts_code", "trade_date", "adj_factor"]], on=["ts_code", "trade_date"], how="left")
+    out = pd.DataFrame(
+        {
+            "ts_code": merged["ts_code"].astype(str),
+            "date": pd.to_datetime(merged["trade_date"].astype(str), format="%Y%m%d"),
+            "open": merged["open"].astype(float),
+            "high": merged["high"].astype(float),
+            "low": merged["low"].astype(float),
+            "close": merged["close"].astype(float),
+            "volume": merged["vol"].astype(float) * 100.0,
+            "amount": merged["amount"].astype(float) * 1000.0,
+            "adj_factor": pd.to_numeric(merged["adj_factor"], errors="coerce"),
+        }
+    )
+    return out.sort_values(["ts_code", "date"]).reset_index(drop=True)
+
+
+def fetch_ticker_range(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
+    """Return raw bars plus factors for one ticker over [start, end] (canonical units)."""
+    span = {"ts_code": ts_code, "start_date": _ymd(start), "end_date": _ymd(end)}
+    daily = client.query_all("daily", DAILY_FIELDS, **span)
+    if daily.empty:
+        return _to_canonical(daily, daily)
+    factors = client.query_all("adj_factor", FACTOR_FIELDS, **span)
+    return _to_canonical(daily, factors)
+
+
+def fetch_factors(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
+    """Return ``date, adj_factor`` for one ticker over [start, end]."""
+    span = {"ts_code": ts_code, "start_date": _ymd(start), "end_date": _ymd(end)}
+    factors = client.query_all("adj_factor", FACTOR_FIELDS, **span)
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(factors["trade_date"].astype(str), format="%Y%m%d") if len(factors) else [],
+            "adj_factor": factors["adj_factor"].astype(float) if len(factors) else [],
+        }
+    )
+
+
+def fetch_market_day(client: TushareClient, day, ts_codes: set[str]) -> pd.DataFrame:
+    """Return one day's bars for ``ts_codes``, from one whole-market call per endpoint."""
+    daily = client.query("daily", DAILY_FIELDS, trade_date=_ymd(day))
+    daily = daily[daily["ts_code"].isin(ts_codes)] if len(daily) else daily
+    if daily.empty:
+        return _to_canonical(daily, daily)
+    factors = client.query("adj_factor", FACTOR_FIELDS, trade_date=_ymd(day))
+    return _to_canonical(daily, factors)
+
+
+def require_china(ts_code: str, is_china: bool) -> None:
+    if not is_china:
+        raise BadInputError(f"{ts_code} is not a China A-share code; tushare covers SH/SZ/BJ codes (use --source csv)")

@@ -1,0 +1,152 @@
+"""The local market-data store under ``<home>/data/``.
+
+One Parquet file per ticker (``data/bars/600519.SH.parquet``) holds the rows
+as the source gave them (raw prices plus adjustment factors where known) and,
+in the Parquet schema metadata, where they came from and what validation
+found. One file per ticker means one atomic rename per write: readers never
+see a half-written series, and no lock is needed to read.
+
+Writers take ``data/.lock`` so that overlapping runs (two cron jobs) queue up
+instead of losing each other's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from forecast.atomic import atomic_open
+from forecast.bars import Bars, adjust_prices, conform
+from forecast.errors import CorruptFileError, NoDataError, StoreBusyError
+from forecast.tickers import Ticker
+from forecast.validation import ValidationReport
+
+DEFAULT_LOCK_TIMEOUT_S = 120.0
+_META_KEY = b"forecast"
+
+
+@dataclass(frozen=True)
+class StoredSeries:
+    """One ticker's stored rows (STORED_COLUMNS) and what is known about them."""
+
+    ticker: str
+    frame: pd.DataFrame
+    source: str
+    price_basis: str
+    updated_at: str
+    validation: ValidationReport
+
+    def bars(self, adjust: str) -> Bars:
+        return Bars(self.ticker, adjust, self.source, adjust_prices(self.frame, self.price_basis, adjust))
+
+    def summary(self) -> dict:
+        dates = self.frame["date"]
+        return {
+            "ticker": self.ticker,
+            "rows": len(self.frame),
+            "first_date": dates.iloc[0].date().isoformat() if len(dates) else None,
+            "last_date": dates.iloc[-1].date().isoformat() if len(dates) else None,
+            "source": self.source,
+            "price_basis": self.price_basis,
+            "adjust": "qfq" if self.price_basis == "raw" else self.price_basis,
+            "adjustments_available": ["qfq", "hfq", "none"] if self.price_basis == "raw" else [self.price_basis],
+            "updated_at": self.updated_at,
+            "validation": self.validation.to_dict(),
+        }
+
+
+def resolve_home(home: Path | str | None = None) -> Path:
+    """Return the workspace: ``home``, else $FORECAST_HOME, else the current directory."""
+    chosen = home or os.environ.get("FORECAST_HOME") or "."
+    return Path(chosen).expanduser().resolve()
+
+
+class MarketStore:
+    def __init__(self, home: Path | str | None = None, lock_timeout_s: float | None = None):
+        self.home = resolve_home(home)
+        self.root = self.home / "data"
+        env_timeout = os.environ.get("FORECAST_LOCK_TIMEOUT")
+        self.lock_timeout_s = lock_timeout_s if lock_timeout_s is not None else float(env_timeout or DEFAULT_LOCK_TIMEOUT_S)
+
+    def path_for(self, ticker: Ticker | str) -> Path:
+        return self.root / "bars" / f"{ticker}.parquet"
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store's write lock, waiting at most ``lock_timeout_s``."""
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.root / ".lock"))
+        try:
+            lock.acquire(timeout=self.lock_timeout_s)
+        except Timeout:
+            raise StoreBusyError(
+                f"another forecast process is writing to {self.root} (waited {self.lock_timeout_s:.0f} s); try again later"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def has(self, ticker: Ticker | str) -> bool:
+        return self.path_for(ticker).is_file()
+
+    def tickers(self) -> list[str]:
+        folder = self.root / "bars"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name[: -len(".parquet")] for p in folder.glob("*.parquet") if not p.name.startswith("."))
+
+    def read(self, ticker: Ticker | str) -> StoredSeries:
+        """Return the stored series, or raise NoDataError if there is none."""
+        import pyarrow.parquet as pq
+
+        path = self.path_for(ticker)
+        if not path.is_file():
+            raise NoDataError(f"no stored data for {ticker}; run: forecast fetch {ticker}")
+        try:
+            table = pq.read_table(path)
+            meta = json.loads(table.schema.metadata[_META_KEY])
+        except Exception as exc:  # a file not written by us: say which, not a traceback
+            raise CorruptFileError(f"stored file {path} is unreadable ({type(exc).__name__}); re-fetch {ticker}") from None
+        frame = table.to_pandas()
+        return StoredSeries(
+            ticker=str(ticker),
+            frame=frame,
+            source=meta["source"],
+            price_basis=meta["price_basis"],
+            updated_at=meta["updated_at"],
+            validation=ValidationReport.from_dict(meta["validation"]),
+        )
+
+    def read_bars(self, ticker: Ticker | str, adjust: str = "qfq") -> Bars:
+        """Return the ticker's bars on the ``adjust`` basis (qfq against the newest stored factor)."""
+        stored = self.read(ticker)
+        if stored.price_basis != "raw" and adjust == "qfq":
+            adjust = stored.price_basis  # an imported series only comes on its own basis
+        return stored.bars(adjust)
+
+    def write(self, ticker: Ticker | str, frame: pd.DataFrame, source: str, price_basis: str, validation: ValidationReport) -> None:
+        """Atomically replace the ticker's series. Call inside ``writing()``."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(conform(frame), preserve_index=False)
+        meta = {
+            "ticker": str(ticker),
+            "source": source,
+            "price_basis": price_basis,
+            "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "validation": validation.to_dict(),
+        }
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
+        with atomic_open(self.path_for(ticker)) as handle:
+            pq.write_table(table, handle)
