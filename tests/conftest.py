@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MOUTAI = REPO.parent / "shared" / "datasets" / "moutai"
+COURSE_FILE = SHARED_MOUTAI / "SH600519_2010-04-26_2020-04-24_qfq_with_negative_prices.csv"
+COURSE_POSITIVE = SHARED_MOUTAI / "SH600519_2010-04-26_2020-04-24_qfq.csv"
+SAMPLE_FILE = REPO / "forecast" / "sample" / "600519.SH.csv"
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty workspace; FORECAST_HOME points at it."""
+    monkeypatch.setenv("FORECAST_HOME", str(tmp_path))
+    monkeypatch.delenv("TUSHARE_TOKEN", raising=False)
+    monkeypatch.delenv("TS_TOKEN", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def fake_tushare(monkeypatch):
+    """The fake tushare server, with the real client pointed at it and a valid token set."""
+    from tushare.pro.client import DataApi
+
+    from fake_tushare import FakeTushare, market_from_sample, serve
+
+    fake = FakeTushare(market_from_sample(SAMPLE_FILE))
+    server, url = serve(fake)
+    monkeypatch.setattr(DataApi, "_DataApi__http_url", url)
+    monkeypatch.setenv("TUSHARE_TOKEN", fake.valid_token)
+    fake.url = url
+    yield fake
+    server.shutdown()
+
+
+def subprocess_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env

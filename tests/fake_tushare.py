@@ -1,0 +1,141 @@
+"""A loopback HTTP server that speaks tushare Pro's wire protocol.
+
+The REAL ``tushare.pro.client.DataApi`` talks to it (tests point the client's
+private base URL here). It serves ``daily`` and ``adj_factor`` from an
+in-memory market, newest rows first, at most ``page_limit`` rows per call, and
+can be told to fail the next calls in the ways the real service fails.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+
+TOKEN_REJECTED = "您的token不对，请确认。"
+NO_POINTS = "抱歉，您没有访问该接口的权限，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
+PER_MINUTE = "抱歉，您每分钟最多访问该接口500次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
+PER_DAY = "抱歉，您每天最多访问该接口2次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
+
+
+@dataclass
+class FakeMarket:
+    """Raw daily rows and factors per ts_code (tushare units: lots, thousands of CNY)."""
+
+    daily: pd.DataFrame  # ts_code, trade_date (YYYYMMDD str), open, high, low, close, vol, amount
+    factors: pd.DataFrame  # ts_code, trade_date, adj_factor
+
+
+@dataclass
+class FakeTushare:
+    market: FakeMarket
+    valid_token: str = "test-token-0123456789"
+    page_limit: int = 6000
+    failures: list[str] = field(default_factory=list)  # consumed one per call
+    requests: list[dict] = field(default_factory=list)
+    slow_seconds: float = 1.0
+
+    def answer(self, body: dict) -> tuple[int, bytes]:
+        self.requests.append(body)
+        failure = self.failures.pop(0) if self.failures else None
+        if failure == "http500":
+            return 500, b"internal error"
+        if failure == "nonjson":
+            return 200, b"<html>gateway</html>"
+        if failure == "slow":
+            time.sleep(self.slow_seconds)
+        if failure in ("rate_minute", "rate_day", "points"):
+            msg = {"rate_minute": PER_MINUTE, "rate_day": PER_DAY, "points": NO_POINTS}[failure]
+            return 200, self._error(-2002 if failure == "points" else 40203, msg)
+        if body.get("token") != self.valid_token:
+            return 200, self._error(-2001, TOKEN_REJECTED)
+        api = body["api_name"]
+        source = {"daily": self.market.daily, "adj_factor": self.market.factors}.get(api)
+        if source is None:
+            return 200, self._error(-1, f"unknown api {api}")
+        rows = self._select(source, body.get("params", {}))
+        fields = [f for f in body.get("fields", "").split(",") if f] or list(source.columns)
+        rows = rows[fields]
+        payload = {
+            "request_id": f"fake-{len(self.requests)}",
+            "code": 0,
+            "msg": "",
+            "data": {"fields": fields, "items": rows.values.tolist(), "has_more": False},
+        }
+        return 200, json.dumps(payload, ensure_ascii=False).encode()
+
+    def _select(self, frame: pd.DataFrame, params: dict) -> pd.DataFrame:
+        rows = frame
+        if codes := params.get("ts_code"):
+            rows = rows[rows["ts_code"].isin(codes.split(","))]
+        if day := params.get("trade_date"):
+            rows = rows[rows["trade_date"] == day]
+        if start := params.get("start_date"):
+            rows = rows[rows["trade_date"] >= start]
+        if end := params.get("end_date"):
+            rows = rows[rows["trade_date"] <= end]
+        return rows.sort_values(["trade_date", "ts_code"], ascending=[False, True]).head(self.page_limit)
+
+    @staticmethod
+    def _error(code: int, msg: str) -> bytes:
+        return json.dumps({"request_id": "fake", "code": code, "msg": msg, "data": None}, ensure_ascii=False).encode()
+
+    def calls(self, api_name: str | None = None) -> int:
+        return sum(1 for r in self.requests if api_name is None or r["api_name"] == api_name)
+
+
+def serve(fake: FakeTushare) -> tuple[ThreadingHTTPServer, str]:
+    """Start the fake on 127.0.0.1 and return (server, base URL ending in /dataapi)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length", 0))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            status, content = fake.answer(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout test)
+
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/dataapi"
+
+
+def market_from_sample(csv_path, codes=("600519.SH",), dividend_day="2016-06-29", factor_step=1.08) -> FakeMarket:
+    """Build raw tushare rows from the real Moutai sample: raw = qfq / factor-ratio.
+
+    One factor step on ``dividend_day`` makes the adjustment maths observable.
+    Extra codes get the same bars scaled, so a whole market can be served.
+    """
+    sample = pd.read_csv(csv_path)
+    dates = pd.to_datetime(sample["date"])
+    factor = pd.Series(1.0, index=sample.index).where(dates < pd.Timestamp(dividend_day), factor_step)
+    raw_scale = factor.iloc[-1] / factor  # qfq = raw * f / f_last  =>  raw = qfq * f_last / f
+    daily_parts, factor_parts = [], []
+    for i, code in enumerate(codes):
+        k = 1.0 + i * 0.01
+        daily_parts.append(pd.DataFrame({
+            "ts_code": code,
+            "trade_date": dates.dt.strftime("%Y%m%d"),
+            "open": (sample["open"] * raw_scale * k).round(4),
+            "high": (sample["high"] * raw_scale * k).round(4),
+            "low": (sample["low"] * raw_scale * k).round(4),
+            "close": (sample["close"] * raw_scale * k).round(4),
+            "vol": sample["volume"],
+            "amount": (sample["volume"] * 100 * sample["close"] / 1000).round(3),
+        }))
+        factor_parts.append(pd.DataFrame({"ts_code": code, "trade_date": dates.dt.strftime("%Y%m%d"), "adj_factor": factor * 10.0}))
+    return FakeMarket(pd.concat(daily_parts, ignore_index=True), pd.concat(factor_parts, ignore_index=True))

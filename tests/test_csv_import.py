@@ -1,0 +1,145 @@
+"""CSV import of real files in every supported layout, and of broken ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import COURSE_FILE, COURSE_POSITIVE, SAMPLE_FILE, SHARED_MOUTAI
+from forecast.errors import BadInputError, DateFormatError, ForecastError
+from forecast.fetching import import_csv
+from forecast.sources.csv_file import infer_date_format, read_bars_csv
+from forecast.store import MarketStore
+
+
+@pytest.mark.parametrize(
+    "path, rows, first, last",
+    [
+        (COURSE_FILE, 2426, "2010-04-26", "2020-04-24"),
+        (COURSE_POSITIVE, 2426, "2010-04-26", "2020-04-24"),
+        (SHARED_MOUTAI / "SH600519_2010-12-27_2020-12-25_qfq.csv", 2429, "2010-12-27", "2020-12-25"),
+    ],
+)
+def test_imports_the_shared_moutai_files(home, path, rows, first, last):
+    report = import_csv(MarketStore(home), None, path)
+    assert (report.ticker, report.rows, report.first_date, report.last_date) == ("600519.SH", rows, first, last)
+    original = pd.read_csv(path)
+    bars = MarketStore(home).read_bars("600519.SH").frame
+    assert bars["volume"].tolist() == pytest.approx((original["volume"] * 100).tolist())  # lots -> shares
+    assert bars["open"].tolist() == pytest.approx(original["open"].tolist())
+
+
+def test_reports_the_course_files_non_positive_prices(home):
+    report = import_csv(MarketStore(home), None, COURSE_FILE)
+    findings = {f["check"]: f for f in report.validation["findings"]}
+    original = pd.read_csv(COURSE_FILE)
+    assert findings["non-positive close prices"]["count"] == int((original["close"] <= 0).sum()) == 724
+    assert findings["non-positive close prices"]["examples"][0] == "2010-04-26"
+
+
+def test_imports_a_tushare_pro_daily_dump_newest_first(home, tmp_path):
+    sample = pd.read_csv(SAMPLE_FILE).tail(30)
+    dump = pd.DataFrame({
+        "ts_code": "600519.SH",
+        "trade_date": pd.to_datetime(sample["date"]).dt.strftime("%Y%m%d"),
+        "open": sample["open"], "high": sample["high"], "low": sample["low"], "close": sample["close"],
+        "pre_close": sample["close"].shift(), "change": 0.0, "pct_chg": 0.0,
+        "vol": sample["volume"], "amount": sample["volume"] * sample["close"] / 10,
+    }).iloc[::-1]
+    dump.to_csv(tmp_path / "dump.csv", index=False)
+    imported = read_bars_csv(tmp_path / "dump.csv")
+    assert imported.layout == "pro" and imported.code_in_file == "600519.SH" and imported.price_basis == "none"
+    assert imported.frame["date"].is_monotonic_increasing
+    assert imported.frame["date"].iloc[-1] == pd.Timestamp(sample["date"].iloc[-1])
+    assert imported.frame["volume"].iloc[-1] == pytest.approx(sample["volume"].iloc[-1] * 100)
+    assert imported.frame["amount"].iloc[-1] == pytest.approx(dump["amount"].iloc[0] * 1000)
+
+
+def test_imports_a_yahoo_file_with_adjusted_close_as_factors(home, tmp_path):
+    sample = pd.read_csv(SAMPLE_FILE).tail(50)
+    factor = np.linspace(0.9, 1.0, len(sample))  # Yahoo's Adj Close meets Close on the newest bar
+    yahoo = pd.DataFrame({"Date": sample["date"], "Open": sample["open"], "High": sample["high"], "Low": sample["low"],
+                          "Close": sample["close"], "Adj Close": sample["close"] * factor, "Volume": sample["volume"]})
+    yahoo.to_csv(tmp_path / "AAPL.csv", index=False)
+    report = import_csv(MarketStore(home), "aapl", tmp_path / "AAPL.csv")
+    assert report.ticker == "AAPL"
+    qfq = MarketStore(home).read_bars("AAPL", "qfq").frame
+    none = MarketStore(home).read_bars("AAPL", "none").frame
+    assert qfq["close"].tolist() == pytest.approx((sample["close"] * factor).tolist())
+    assert none["close"].tolist() == pytest.approx(sample["close"].tolist())
+
+
+def test_a_generic_file_with_a_column_mapping(home, tmp_path):
+    sample = pd.read_csv(SAMPLE_FILE).tail(20)
+    pd.DataFrame({"Day": sample["date"], "Last": sample["close"], "Shares": sample["volume"]}).to_csv(tmp_path / "x.csv", index=False)
+    report = import_csv(MarketStore(home), "SPX", tmp_path / "x.csv", column_map="date=Day,close=Last,volume=Shares")
+    assert report.rows == 20
+    assert MarketStore(home).read_bars("SPX").frame["close"].tolist() == pytest.approx(sample["close"].tolist())
+    with pytest.raises(BadInputError, match="Nope"):
+        import_csv(MarketStore(home), "SPX", tmp_path / "x.csv", column_map="date=Day,close=Nope")
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (["2020-01-02", "2020-01-03"], "%Y-%m-%d"),
+        (["20200102", "20200103"], "%Y%m%d"),
+        (["13/01/2020", "02/01/2020"], "%d/%m/%Y"),  # 13 can only be a day
+        (["01/13/2020", "01/02/2020"], "%m/%d/%Y"),
+    ],
+)
+def test_date_order_is_inferred_from_the_whole_column(values, expected):
+    assert infer_date_format(pd.Series(values)) == expected
+
+
+def test_truly_ambiguous_dates_are_refused_never_guessed():
+    with pytest.raises(DateFormatError, match="--date-format"):
+        infer_date_format(pd.Series(["01/02/2020", "03/04/2020"]))
+
+
+def test_ambiguous_dates_import_with_an_explicit_format(home, tmp_path):
+    (tmp_path / "d.csv").write_text("date,close\n01/02/2020,10\n03/02/2020,11\n")
+    with pytest.raises(DateFormatError):
+        read_bars_csv(tmp_path / "d.csv")
+    frame = read_bars_csv(tmp_path / "d.csv", date_format="%d/%m/%Y").frame
+    assert frame["date"].tolist() == [pd.Timestamp("2020-02-01"), pd.Timestamp("2020-02-03")]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x00\x01\x02\xff\xfe", b"date,close\n", b"foo,bar\n1,2\n", b"date,close\n2020-01-02,abc\n",
+     b"date,close\n2020-13-45,10\n", b'date,close\n"2020-01-02,10\n'],
+)
+def test_malformed_files_give_a_clear_error(tmp_path, content):
+    (tmp_path / "bad.csv").write_bytes(content)
+    with pytest.raises(ForecastError) as info:
+        read_bars_csv(tmp_path / "bad.csv")
+    assert "\n" not in str(info.value) and str(info.value)
+
+
+SAMPLE_LINES = SAMPLE_FILE.read_text().splitlines()[:40]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cuts=st.lists(st.tuples(st.integers(0, 39), st.integers(0, 80), st.text(max_size=6)), max_size=6),
+    drop=st.sets(st.integers(0, 39), max_size=5),
+)
+def test_mutated_files_never_crash_the_importer(tmp_path, cuts, drop):
+    lines = [line for i, line in enumerate(SAMPLE_LINES) if i not in drop]
+    for row, col, text in cuts:
+        if lines:
+            row %= len(lines)
+            lines[row] = lines[row][:col] + text + lines[row][col + len(text):]
+    path = tmp_path / "mutated.csv"
+    path.write_bytes("\n".join(lines).encode("utf-8", "replace"))
+    try:
+        result = read_bars_csv(path)
+    except ForecastError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert result.frame["date"].is_monotonic_increasing
+        assert list(result.frame.columns)[:6] == ["date", "open", "high", "low", "close", "volume"]

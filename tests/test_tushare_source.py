@@ -1,0 +1,121 @@
+"""The real tushare client against the loopback fake: protocol, paging, error classes."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from forecast.errors import AuthError, RateLimitError, SourceError
+from forecast.sources import tushare_pro
+from forecast.sources.tushare_pro import DAILY_FIELDS, RetryPolicy, TushareClient
+
+
+def make_client(fake, **retry) -> tuple[TushareClient, list[float]]:
+    slept: list[float] = []
+    policy = RetryPolicy(sleep=slept.append, **retry)
+    return TushareClient(fake.valid_token, timeout=2.0, retry=policy), slept
+
+
+def test_sends_the_exact_request_body_and_reads_the_answer(fake_tushare):
+    client, _ = make_client(fake_tushare)
+    frame = client.query("daily", DAILY_FIELDS, ts_code="600519.SH", start_date="20201201", end_date="20201225")
+    body = fake_tushare.requests[-1]
+    params = {k: v for k, v in body["params"].items() if k != "ts_type_name"}
+    assert body["api_name"] == "daily"
+    assert body["token"] == fake_tushare.valid_token
+    assert body["fields"] == DAILY_FIELDS
+    assert params == {"ts_code": "600519.SH", "start_date": "20201201", "end_date": "20201225"}
+    market = fake_tushare.market.daily
+    expected = market[(market.trade_date >= "20201201") & (market.trade_date <= "20201225")]
+    assert len(frame) == len(expected) > 0
+    assert list(frame.columns) == DAILY_FIELDS.split(",")
+    assert frame["trade_date"].iloc[0] > frame["trade_date"].iloc[-1]  # newest first, as the real service
+
+
+def test_pages_past_the_row_limit(fake_tushare, monkeypatch):
+    monkeypatch.setattr(tushare_pro, "PAGE_LIMIT", 500)
+    fake_tushare.page_limit = 500
+    client, _ = make_client(fake_tushare)
+    bars = tushare_pro.fetch_ticker_range(client, "600519.SH", "2005-01-01", "2020-12-31")
+    total = len(fake_tushare.market.daily)
+    assert len(bars) == total
+    assert bars["date"].is_unique and bars["date"].is_monotonic_increasing
+    assert fake_tushare.calls("daily") == math.ceil(total / 500)
+    # units: lots -> shares, thousands of CNY -> CNY
+    first = fake_tushare.market.daily.sort_values("trade_date").iloc[0]
+    assert bars["volume"].iloc[0] == pytest.approx(first["vol"] * 100)
+    assert bars["amount"].iloc[0] == pytest.approx(first["amount"] * 1000)
+
+
+def test_an_empty_answer_is_zero_rows_not_an_error(fake_tushare):
+    client, _ = make_client(fake_tushare)
+    frame = client.query("daily", DAILY_FIELDS, ts_code="600000.SH", start_date="20201201", end_date="20201225")
+    assert len(frame) == 0
+    assert list(frame.columns) == DAILY_FIELDS.split(",")
+
+
+def test_a_wrong_token_fails_at_once_without_echoing_it(fake_tushare):
+    client = TushareClient("wrong-secret-token-xyz", retry=RetryPolicy(sleep=lambda s: None))
+    with pytest.raises(AuthError) as info:
+        client.query("daily", DAILY_FIELDS, trade_date="20201225")
+    assert "TUSHARE_TOKEN" in str(info.value)
+    assert "wrong-secret-token-xyz" not in str(info.value) + repr(client)
+    assert fake_tushare.calls() == 1
+
+
+def test_missing_points_name_the_endpoint(fake_tushare):
+    fake_tushare.failures = ["points"]
+    client, slept = make_client(fake_tushare)
+    with pytest.raises(AuthError, match="adj_factor"):
+        client.query("adj_factor", "ts_code,trade_date,adj_factor", trade_date="20201225")
+    assert slept == [] and fake_tushare.calls() == 1
+
+
+def test_a_per_minute_rate_limit_waits_then_succeeds(fake_tushare):
+    fake_tushare.failures = ["rate_minute"]
+    client, slept = make_client(fake_tushare)
+    frame = client.query("daily", DAILY_FIELDS, trade_date="20201225")
+    assert len(frame) == 1
+    assert slept == [RetryPolicy().rate_limit_wait_s]
+
+
+def test_a_rate_limit_that_persists_gives_up_after_bounded_tries(fake_tushare):
+    fake_tushare.failures = ["rate_minute"] * 10
+    client, slept = make_client(fake_tushare, attempts=3)
+    with pytest.raises(RateLimitError, match="3 tries"):
+        client.query("daily", DAILY_FIELDS, trade_date="20201225")
+    assert fake_tushare.calls() == 3 and len(slept) == 2
+
+
+def test_a_daily_quota_is_not_retried(fake_tushare):
+    fake_tushare.failures = ["rate_day"]
+    client, slept = make_client(fake_tushare)
+    with pytest.raises(RateLimitError):
+        client.query("daily", DAILY_FIELDS, trade_date="20201225")
+    assert slept == [] and fake_tushare.calls() == 1
+
+
+@pytest.mark.parametrize("failure", ["http500", "nonjson", "slow"])
+def test_transient_failures_back_off_then_fail_clearly(fake_tushare, failure):
+    fake_tushare.failures = [failure] * 3
+    fake_tushare.slow_seconds = 0.6
+    slept: list[float] = []
+    client = TushareClient(fake_tushare.valid_token, timeout=0.2, retry=RetryPolicy(attempts=3, backoff_s=1.0, sleep=slept.append))
+    with pytest.raises(SourceError, match="after 3 tries"):
+        client.query("daily", DAILY_FIELDS, trade_date="20201225")
+    assert slept == [1.0, 2.0]  # exponential backoff, injected
+    assert fake_tushare.calls() == 3
+
+
+def test_http_500_then_success_recovers(fake_tushare):
+    fake_tushare.failures = ["http500"]
+    client, slept = make_client(fake_tushare)
+    frame = client.query("daily", DAILY_FIELDS, trade_date="20201225")
+    assert len(frame) == 1 and len(slept) == 1
+
+
+def test_no_token_is_an_auth_error():
+    with pytest.raises(AuthError, match="TUSHARE_TOKEN"):
+        TushareClient(None)
