@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect the local market-data store.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+models_app = typer.Typer(help="List, show and remove trained models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 
 class Source(str, Enum):
@@ -40,6 +42,22 @@ class Adjust(str, Enum):
     qfq = "qfq"
     hfq = "hfq"
     none = "none"
+
+
+class Arch(str, Enum):
+    lstm = "lstm"
+    gru = "gru"
+    rnn = "rnn"
+
+
+class Preset(str, Enum):
+    default = "default"
+    tutorial = "tutorial"
+
+
+class TargetTransform(str, Enum):
+    log_return = "log-return"
+    level = "level"
 
 
 class _State:
@@ -219,6 +237,146 @@ def data_show(
     typer.echo("validation: " + ("clean" if not findings else f"{len(findings)} finding(s)"))
     for f in findings:
         typer.echo(f"  {f['check']}: {f['count']} row(s), e.g. {', '.join(f['examples'])}")
+
+
+def _registry():
+    from forecast.registry import ModelRegistry
+
+    return ModelRegistry(state.home)
+
+
+def _train_config(preset: Preset, config_file: Optional[Path], overrides: dict):
+    from forecast.config import build_train_config, read_toml
+
+    if config_file is not None:
+        file_options = read_toml(config_file).get("train", {})
+    else:
+        from forecast.store import resolve_home
+
+        default_file = resolve_home(state.home) / "forecast.toml"
+        file_options = read_toml(default_file).get("train", {}) if default_file.is_file() else {}
+    return build_train_config(preset.value, file_options, overrides)
+
+
+@app.command()
+@handles_errors
+def train(
+    tickers: Annotated[list[str], typer.Argument(help="Tickers to train on (stored with forecast fetch).")],
+    arch: Annotated[Optional[Arch], typer.Option(help="Recurrent layer: lstm, gru or rnn (SimpleRNN).")] = None,
+    preset: Annotated[Preset, typer.Option(help="default: the tuned, fast model; tutorial: the course exercise.")] = Preset.default,
+    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="TOML file with a [train] table (default: <home>/forecast.toml).")] = None,
+    lookback: Annotated[Optional[int], typer.Option(min=1, help="Bars in each input window.")] = None,
+    horizon: Annotated[Optional[int], typer.Option(min=1, help="Trading days forecast at once (direct multi-step).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum training epochs.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Windows per gradient step.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed; the same data, config and seed give the same model.")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Price column to forecast: close or open.")] = None,
+    target_transform: Annotated[Optional[TargetTransform], typer.Option(help="log-return (default: 0 means no change) or level.")] = None,
+    features: Annotated[Optional[str], typer.Option(help="Comma-separated inputs: close,open,high,low,volume,return,log_volume,range.")] = None,
+    units: Annotated[Optional[str], typer.Option(help="Comma-separated units per recurrent layer, e.g. 64,32.")] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="Dropout after each recurrent layer.")] = None,
+    bidirectional: Annotated[Optional[bool], typer.Option("--bidirectional/--unidirectional", help="Bidirectional first layer.")] = None,
+    start: Annotated[Optional[str], typer.Option(help="Train on bars from this date (YYYY-MM-DD).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Train on bars up to this date.")] = None,
+    adjust: Annotated[Optional[Adjust], typer.Option(help="Price adjustment to train on.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a recurrent network per ticker and save it to the model registry."""
+    from forecast.training import progress_mode, train_ticker
+
+    overrides = {
+        "arch": arch.value if arch else None, "lookback": lookback, "horizon": horizon, "epochs": epochs,
+        "batch_size": batch_size, "lr": lr, "seed": seed, "target": target,
+        "transform": target_transform.value if target_transform else None, "features": features, "units": units,
+        "dropout": dropout, "bidirectional": bidirectional, "start": start, "end": end,
+        "adjust": adjust.value if adjust else None,
+    }
+    cfg = _train_config(preset, config, overrides)
+    store, registry = _store(), _registry()
+    results = []
+    for ticker in tickers:
+        result = train_ticker(store, registry, ticker, cfg, progress="none" if as_json else progress_mode(quiet))
+        meta = result.metadata
+        results.append({"id": result.model_id, "ticker": meta["ticker"], "data_range": meta["data"]["range"],
+                        "best_val_loss": meta["validation"]["val_loss"], "best_epoch": meta["validation"]["best_epoch"],
+                        "val_rmse": meta["validation"]["rmse"], "val_naive_rmse": meta["validation"]["naive_rmse"],
+                        "seconds": meta["train_seconds"]})
+        if not as_json:
+            r = results[-1]
+            typer.echo(f"{r['id']}: trained on {r['data_range'][0]}..{r['data_range'][1]}, best val_loss {r['best_val_loss']:.4f} "
+                       f"(epoch {r['best_epoch']}), val RMSE {r['val_rmse']:.2f} vs naive {r['val_naive_rmse']:.2f}, {r['seconds']:.1f}s")
+    if as_json:
+        emit_json(results)
+
+
+@app.command()
+@handles_errors
+def predict(
+    tickers: Annotated[list[str], typer.Argument(help="Tickers to forecast.")],
+    model: Annotated[Optional[str], typer.Option("--model", help="Model id (default: the ticker's latest).")] = None,
+    horizon: Annotated[Optional[int], typer.Option(min=1, help="Trading days to show (at most the model's horizon).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", dir_okay=False, help="Write the forecast rows to this CSV file.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Forecast the next trading days after the last stored bar, with prediction intervals."""
+    from forecast.predicting import LoadedModels, predict_ticker, save_forecast
+
+    store, registry = _store(), _registry()
+    loaded = LoadedModels(registry)
+    results = [predict_ticker(store, registry, t, model, horizon, loaded) for t in tickers]
+    for result in results:
+        save_forecast(state.home, result)
+    if out is not None:
+        import pandas as pd
+
+        from forecast.atomic import atomic_write_text
+
+        atomic_write_text(out, pd.concat([r.to_frame() for r in results]).to_csv(index=False))
+    if as_json:
+        emit_json([r.to_dict() for r in results] if len(results) > 1 else results[0].to_dict())
+        return
+    for r in results:
+        typer.echo(f"{r.ticker} ({r.model_id}): last {r.target} {r.last_value:.2f} on {r.last_date}")
+        for p in r.points:
+            bands = "  ".join(f"{int(float(l) * 100)}% [{lo:.2f}, {hi:.2f}]" for l, (lo, hi) in p.intervals.items())
+            typer.echo(f"  {p.date}  {p.value:10.2f}  {bands}")
+
+
+@models_app.command("list")
+@handles_errors
+def models_list(as_json: JsonFlag = False) -> None:
+    """List trained models, newest last."""
+    summaries = sorted(_registry().summaries(), key=lambda s: s["created_at"])
+    if as_json:
+        emit_json(summaries)
+        return
+    if not summaries:
+        typer.echo("no models yet; try: forecast train 600519.SH")
+    for s in summaries:
+        mark = "*" if s["latest"] else " "
+        typer.echo(f"{mark} {s['id']}  {s['data_range'][0]}..{s['data_range'][1]}  h={s['horizon']}  val RMSE {s['val_rmse']:.2f}")
+
+
+@models_app.command("show")
+@handles_errors
+def models_show(model_id: Annotated[str, typer.Argument(help="Model id (see forecast models list).")], as_json: JsonFlag = False) -> None:
+    """Show a model's configuration, data range, validation metrics and versions."""
+    meta = _registry().metadata(model_id)
+    if as_json:
+        emit_json(meta)
+        return
+    brief = {k: v for k, v in meta.items() if k not in ("history", "scaling")}
+    typer.echo(json.dumps(brief, indent=2, ensure_ascii=False))
+
+
+@models_app.command("rm")
+@handles_errors
+def models_rm(model_id: Annotated[str, typer.Argument(help="Model id to delete.")]) -> None:
+    """Delete a model from the registry."""
+    _registry().remove(model_id)
+    typer.echo(f"removed {model_id}")
 
 
 def main() -> None:

@@ -1,0 +1,143 @@
+"""Keras networks: the only module that imports TensorFlow/Keras.
+
+Imported lazily by training and prediction, never by ``--help``, ``fetch`` or ``plot``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from forecast.config import TrainConfig
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _import_quietly():
+    """Import TensorFlow with its native start-up chatter (oneDNN, CUDA probes) kept off stderr.
+
+    Those lines are written by C++ before any log level applies, and they would
+    land in every cron log. Python-level import errors still propagate.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras as keras_module
+        import tensorflow as tf_module
+        tf_module.constant(0)  # runtime initialisation prints too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return keras_module, tf_module
+
+
+keras, tf = _import_quietly()
+
+_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
+
+
+def versions() -> dict:
+    return {"tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def seed_everything(seed: int) -> None:
+    """Make weights, dropout and shuffling repeatable on this machine."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_network(cfg: TrainConfig, n_features: int) -> keras.Model:
+    """Return a compiled recurrent network: (batch, lookback, F) -> (batch, horizon)."""
+    inputs = keras.Input(shape=(cfg.lookback, n_features), name="window")
+    x = inputs
+    for depth, units in enumerate(cfg.units):
+        layer = _LAYERS[cfg.arch](units, return_sequences=depth < len(cfg.units) - 1, name=f"{cfg.arch}_{depth}")
+        if cfg.bidirectional and depth == 0:
+            layer = keras.layers.Bidirectional(layer, name=f"bi_{cfg.arch}_{depth}")
+        x = layer(x)
+        if cfg.dropout:
+            x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{depth}")(x)
+    head = {"kernel_initializer": "zeros", "bias_initializer": "zeros"} if cfg.zero_head else {}
+    outputs = keras.layers.Dense(cfg.horizon, name="horizon_head", **head)(x)
+    model = keras.Model(inputs, outputs, name=f"{cfg.preset}_{cfg.arch}")
+    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss="mse")
+    return model
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Track the epoch with the lowest val_loss and restore its weights at the end."""
+
+    def __init__(self, patience: int):
+        super().__init__()
+        self.patience, self.best, self.best_epoch, self.best_weights, self.wait = patience, np.inf, -1, None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss", np.inf)
+        if loss < self.best:
+            self.best, self.best_epoch, self.best_weights, self.wait = loss, epoch, self.model.get_weights(), 0
+        else:
+            self.wait += 1
+            if self.patience and self.wait >= self.patience:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Progress on stderr: one rewritten line on a terminal, one line per epoch otherwise."""
+
+    def __init__(self, epochs: int, mode: str):
+        super().__init__()
+        self.epochs, self.mode, self.started = epochs, mode, time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        line = f"epoch {epoch + 1}/{self.epochs}  loss {logs.get('loss', float('nan')):.4f}  val_loss {logs.get('val_loss', float('nan')):.4f}  {time.perf_counter() - self.started:.0f}s"
+        if self.mode == "tty":
+            sys.stderr.write("\r" + line.ljust(78))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def on_train_end(self, logs=None):
+        if self.mode == "tty":
+            sys.stderr.write("\n")
+
+
+def fit_network(cfg: TrainConfig, X_train, Y_train, X_val, Y_val, progress: str = "none"):
+    """Return (model, history dict, best epoch, best val_loss). progress: tty | lines | none."""
+    seed_everything(cfg.seed)
+    model = build_network(cfg, X_train.shape[-1])
+    keep_best = KeepBest(cfg.patience)
+    callbacks = [keep_best] + ([EpochLog(cfg.epochs, progress)] if progress != "none" else [])
+    history = model.fit(
+        X_train, Y_train, validation_data=(X_val, Y_val), epochs=cfg.epochs, batch_size=cfg.batch_size,
+        shuffle=True, verbose=0, callbacks=callbacks,
+    )
+    hist = {k: [float(v) for v in values] for k, values in history.history.items()}
+    return model, hist, keep_best.best_epoch + 1, float(keep_best.best)
+
+
+def predict(model: keras.Model, X: np.ndarray) -> np.ndarray:
+    """Return (n, horizon) scaled predictions; one graph call per batch, no Python loop."""
+    if len(X) == 0:
+        return np.empty((0, model.output_shape[-1]), dtype="float32")
+    return np.asarray(model.predict_on_batch(X)) if len(X) <= 4096 else model.predict(X, batch_size=4096, verbose=0)
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    model.save(path)
+
+
+def load_model(path: Path) -> keras.Model:
+    """Load a ``.keras`` file in safe mode (no arbitrary code from the file)."""
+    return keras.saving.load_model(path, safe_mode=True, compile=False)

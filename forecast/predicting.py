@@ -1,0 +1,146 @@
+"""Forecast the next trading days from a registered model (or a baseline).
+
+Forecasts are stored as JSON under ``<home>/forecasts/<TICKER>/latest.json``
+so that ``plot`` can draw them without importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.atomic import atomic_write_text
+from forecast.calendar import next_sessions
+from forecast.config import TrainConfig
+from forecast.dataset import Scaling, inference_windows, to_prices, unscaled_targets
+from forecast.errors import BadInputError, ModelMismatchError
+from forecast.intervals import interval_bounds
+from forecast.registry import ModelRegistry
+from forecast.store import MarketStore, resolve_home
+from forecast.tickers import parse_ticker
+from forecast.windows import FEATURES, check_positive, require_history
+
+
+@dataclass
+class ForecastPoint:
+    date: str
+    value: float
+    intervals: dict[str, list[float]] = field(default_factory=dict)  # level -> [lower, upper]
+
+
+@dataclass
+class ForecastResult:
+    ticker: str
+    model_id: str
+    target: str
+    last_date: str
+    last_close: float
+    last_value: float
+    points: list[ForecastPoint]
+    created_at: str
+    model_summary: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = []
+        for p in self.points:
+            row = {"ticker": self.ticker, "date": p.date, "predicted": p.value}
+            for level, (lo, hi) in p.intervals.items():
+                pct = int(round(float(level) * 100))
+                row[f"lower_{pct}"], row[f"upper_{pct}"] = lo, hi
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+class LoadedModels:
+    """Keras models loaded once per process, shared by every ticker of one run."""
+
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
+        self._cache: dict[str, object] = {}
+
+    def get(self, model_id: str):
+        if model_id not in self._cache:
+            from forecast import network
+
+            self._cache[model_id] = network.load_model(self.registry.model_file(model_id))
+        return self._cache[model_id]
+
+
+def check_compatible(meta: dict, frame: pd.DataFrame, ticker: str) -> TrainConfig:
+    cfg = TrainConfig.from_dict(meta["config"])
+    unknown = [f for f in meta["features"] if f not in FEATURES]
+    if unknown or len(meta["scaling"]["features"]["shift"]) != len(meta["features"]):
+        raise ModelMismatchError(f"model {meta.get('id')} uses features this version cannot build: {', '.join(unknown)}")
+    missing = [c for c in ("open", "high", "low", "close", "volume") if c in meta["features"] and frame[c].isna().all()]
+    if missing:
+        raise ModelMismatchError(f"model {meta.get('id')} needs {', '.join(missing)}, which {ticker}'s data lacks")
+    require_history(len(frame), cfg.lookback, ticker, extra=1 if "return" in cfg.features else 0)
+    check_positive(frame.tail(cfg.lookback + 1), list(cfg.features), cfg.target, cfg.transform)
+    return cfg
+
+
+def predict_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, model_id: str | None = None,
+                   horizon: int | None = None, models: LoadedModels | None = None) -> ForecastResult:
+    """Return the forecast for the trading days after the ticker's last stored bar."""
+    from forecast import network
+
+    ticker = parse_ticker(ticker_text)
+    model_id = registry.resolve(str(ticker), model_id)
+    meta = registry.metadata(model_id)
+    if meta["ticker"] != str(ticker):
+        raise ModelMismatchError(f"model {model_id} was trained on {meta['ticker']}, not {ticker}")
+    bars = store.read_bars(ticker, meta["config"]["adjust"])
+    frame = bars.frame
+    cfg = check_compatible(meta, frame, str(ticker))
+    steps = horizon or cfg.horizon
+    if steps > cfg.horizon:
+        raise BadInputError(f"model {model_id} forecasts {cfg.horizon} days; train one with --horizon {steps}")
+    scaling = Scaling.from_dict(meta["scaling"])
+    origin = np.array([len(frame) - 1])
+    X = inference_windows(frame, cfg, scaling, origin)
+    scaled = network.predict((models or LoadedModels(registry)).get(model_id), X)
+    prices = to_prices(scaled, frame, cfg, scaling, origin)[0, :steps]
+    point_target = unscaled_targets(scaled, scaling)
+    last_value = float(frame[cfg.target].iloc[-1])
+    bounds = {
+        level: interval_bounds(point_target, np.asarray(q), np.array([last_value]), cfg.transform)
+        for level, q in meta["intervals"]["halfwidth"].items()
+    }
+    dates = next_sessions(bars.last_date, steps, ticker)
+    points = [
+        ForecastPoint(d.date().isoformat(), float(prices[k]),
+                      {level: [float(lo[0, k]), float(hi[0, k])] for level, (lo, hi) in bounds.items()})
+        for k, d in enumerate(dates)
+    ]
+    return ForecastResult(
+        ticker=str(ticker), model_id=model_id, target=cfg.target, last_date=bars.last_date.date().isoformat(),
+        last_close=float(frame["close"].iloc[-1]), last_value=last_value, points=points,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        model_summary={"preset": cfg.preset, "arch": cfg.arch, "data_range": meta["data"]["range"],
+                       "validation_skill_vs_naive": meta["validation"].get("skill_vs_naive"),
+                       "walk_forward_skill_vs_naive": meta.get("walk_forward", {}).get("skill_vs_naive")},
+    )
+
+
+def forecast_path(home: Path | str | None, ticker: str) -> Path:
+    return resolve_home(home) / "forecasts" / ticker / "latest.json"
+
+
+def save_forecast(home: Path | str | None, result: ForecastResult) -> Path:
+    """Store the forecast for ``plot`` (atomically) and return its path."""
+    path = forecast_path(home, result.ticker)
+    atomic_write_text(path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    return path
+
+
+def load_forecast(home: Path | str | None, ticker: str) -> dict | None:
+    path = forecast_path(home, ticker)
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,111 @@
+"""Train a network on one ticker's stored bars and register it.
+
+TensorFlow is imported here only when a function runs, not at import time.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from forecast import __version__
+from forecast.bars import Bars
+from forecast.config import TrainConfig
+from forecast.dataset import data_fingerprint, to_prices, training_arrays, unscaled_targets
+from forecast.intervals import DEFAULT_LEVELS, conformal_quantiles
+from forecast.registry import ModelRegistry
+from forecast.store import MarketStore
+from forecast.tickers import parse_ticker
+
+
+@dataclass
+class FittedModel:
+    """A trained Keras model with everything needed to use and describe it."""
+
+    model: object  # keras.Model; typed loosely to keep Keras out of imports
+    metadata: dict
+
+
+def select_range(bars: Bars, cfg: TrainConfig) -> pd.DataFrame:
+    frame = bars.frame
+    if cfg.start:
+        frame = frame[frame["date"] >= pd.Timestamp(cfg.start)]
+    if cfg.end:
+        frame = frame[frame["date"] <= pd.Timestamp(cfg.end)]
+    return frame.reset_index(drop=True)
+
+
+def progress_mode(quiet: bool) -> str:
+    if quiet:
+        return "none"
+    return "tty" if sys.stderr.isatty() else "lines"
+
+
+def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str = "none",
+              levels=DEFAULT_LEVELS) -> FittedModel:
+    """Fit a network on ``frame`` (every row is training data); return it with metadata."""
+    from forecast import network
+
+    started = time.perf_counter()
+    arrays = training_arrays(frame, cfg, ticker)
+    model, history, best_epoch, best_val_loss = network.fit_network(
+        cfg, arrays.X_train, arrays.Y_train, arrays.X_val, arrays.Y_val, progress)
+    predicted = network.predict(model, arrays.X_val)
+    residuals = unscaled_targets(arrays.Y_val, arrays.scaling) - unscaled_targets(predicted, arrays.scaling)
+    origins = arrays.val_last_rows
+    prices = frame[cfg.target].to_numpy(dtype="float64")
+    predicted_price = to_prices(predicted, frame, cfg, arrays.scaling, origins)[:, 0]
+    actual = prices[origins + 1]
+    rmse = float(np.sqrt(np.mean((predicted_price - actual) ** 2)))
+    naive_rmse = float(np.sqrt(np.mean((prices[origins] - actual) ** 2)))
+    metadata = {
+        "format": 1,
+        "ticker": ticker,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": cfg.to_dict(),
+        "features": list(cfg.features),
+        "scaling": arrays.scaling.to_dict(),
+        "data": {
+            "range": [frame["date"].iloc[0].date().isoformat(), frame["date"].iloc[-1].date().isoformat()],
+            "rows": len(frame), "sha256": data_fingerprint(frame),
+            "train_windows": len(arrays.X_train), "val_windows": len(arrays.X_val),
+            "val_start": frame["date"].iloc[arrays.split_row].date().isoformat(),
+        },
+        "validation": {
+            "best_epoch": best_epoch, "val_loss": best_val_loss, "rmse": rmse, "naive_rmse": naive_rmse,
+            "skill_vs_naive": 1 - rmse / naive_rmse if naive_rmse else None,
+        },
+        "intervals": {"method": "split-conformal on validation residuals", "space": cfg.transform,
+                      "halfwidth": conformal_quantiles(residuals, levels)},
+        "history": history,
+        "versions": {"forecast": __version__, **network.versions()},
+        "train_seconds": round(time.perf_counter() - started, 2),
+    }
+    return FittedModel(model, metadata)
+
+
+@dataclass
+class TrainResult:
+    model_id: str
+    metadata: dict
+
+
+def train_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, cfg: TrainConfig,
+                 progress: str = "none", source_label: str | None = None) -> TrainResult:
+    """Train on a stored ticker and save the model to the registry."""
+    from forecast import network
+
+    ticker = str(parse_ticker(ticker_text))
+    bars = store.read_bars(ticker, cfg.adjust)
+    frame = select_range(bars, cfg)
+    fitted = fit_model(frame, cfg, ticker, progress)
+    fitted.metadata["data"].update({"source": bars.source, "adjust": bars.adjust})
+    model_id = registry.new_id(ticker, cfg.preset, cfg.arch)
+    fitted.metadata["id"] = model_id
+    registry.save(model_id, fitted.metadata, lambda path: network.save_model(fitted.model, path))
+    return TrainResult(model_id, fitted.metadata)
