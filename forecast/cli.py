@@ -344,6 +344,48 @@ def predict(
             typer.echo(f"  {p.date}  {p.value:10.2f}  {bands}")
 
 
+@app.command()
+@handles_errors
+def backtest(
+    ticker: Annotated[str, typer.Argument(help="Ticker to backtest (stored with forecast fetch).")],
+    models: Annotated[str, typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear.")] = "default,naive,drift,ma,linear",
+    test_days: Annotated[int, typer.Option(min=1, help="Walk forward through this many final trading days.")] = 250,
+    refit_every: Annotated[int, typer.Option(min=1, help="Refit every model after this many origins.")] = 20,
+    horizon: Annotated[int, typer.Option(min=1, help="Trading days forecast from each origin; each step is scored.")] = 5,
+    rolling: Annotated[Optional[int], typer.Option(min=30, help="Train on the last W bars only (default: expanding window).")] = None,
+    expanding: Annotated[bool, typer.Option("--expanding", help="Train on all bars up to each origin (the default).")] = False,
+    target: Annotated[str, typer.Option(help="Price column to forecast: close or open.")] = "close",
+    adjust: Annotated[Adjust, typer.Option(help="Price adjustment of the bars.")] = Adjust.qfq,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Override the networks' maximum epochs (e.g. for a quick look).")] = None,
+    units: Annotated[Optional[str], typer.Option(help="Override the networks' units per layer, e.g. 16.")] = None,
+    lookback: Annotated[Optional[int], typer.Option(min=1, help="Override the networks' lookback.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", dir_okay=False, help="Write the JSON result here, and the per-origin forecasts beside it as .csv.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Walk-forward backtest of networks and baselines, scored per horizon step against naive."""
+    from forecast.atomic import atomic_write_text
+    from forecast.backtest import _finite, format_table, save_backtest, walk_forward
+    from forecast.tickers import parse_ticker
+
+    if expanding and rolling:
+        fail("choose --expanding or --rolling W, not both", ExitCode.USAGE, as_json)
+    name = str(parse_ticker(ticker))
+    frame = _store().read_bars(name, adjust.value).frame
+    overrides = {k: v for k, v in {"epochs": epochs, "units": units, "lookback": lookback}.items() if v is not None}
+    result = walk_forward(frame, name, models=[m.strip() for m in models.split(",") if m.strip()], test_days=test_days,
+                          refit_every=refit_every, horizon=horizon, window=rolling, target=target, network_overrides=overrides)
+    json_path, csv_path = save_backtest(state.home, result)
+    payload = _finite(result.to_dict())
+    if out is not None:
+        atomic_write_text(out, json.dumps(payload, indent=2))
+        atomic_write_text(out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False))
+    if as_json:
+        emit_json(payload)
+        return
+    typer.echo(format_table(result))
+    typer.echo(f"saved {json_path} and {csv_path}")
+
+
 @models_app.command("list")
 @handles_errors
 def models_list(as_json: JsonFlag = False) -> None:

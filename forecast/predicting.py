@@ -87,9 +87,51 @@ def check_compatible(meta: dict, frame: pd.DataFrame, ticker: str) -> TrainConfi
     return cfg
 
 
+BASELINE_HORIZON = 5
+
+
+def predict_baseline(store: MarketStore, ticker_text: str, name: str, horizon: int | None = None,
+                     target: str = "close", adjust: str = "qfq") -> ForecastResult:
+    """Return a baseline's forecast (naive, drift, ma, linear), fit on every stored bar."""
+    from forecast.baselines import make_baseline
+
+    ticker = parse_ticker(ticker_text)
+    bars = store.read_bars(ticker, adjust)
+    frame = bars.frame
+    steps = horizon or BASELINE_HORIZON
+    require_history(len(frame), 30, str(ticker))
+    model = make_baseline(name, steps, target).fit(frame)
+    origin = np.array([len(frame) - 1])
+    point = model.predict_log_returns(frame, origin)
+    last_value = float(frame[target].iloc[-1])
+    prices = last_value * np.exp(point[0])
+    bounds = {lv: interval_bounds(point, np.asarray(q), np.array([last_value]), "log-return") for lv, q in model.halfwidth.items()}
+    return _result(str(ticker), name, target, bars.last_date, frame, last_value, prices, bounds,
+                   {"preset": "baseline", "arch": name, "data_range": [bars.first_date.date().isoformat(), bars.last_date.date().isoformat()]})
+
+
+def _result(ticker: str, model_id: str, target: str, last_date: pd.Timestamp, frame: pd.DataFrame, last_value: float,
+            prices: np.ndarray, bounds: dict, summary: dict) -> ForecastResult:
+    dates = next_sessions(last_date, len(prices), parse_ticker(ticker))
+    points = [
+        ForecastPoint(d.date().isoformat(), float(prices[k]),
+                      {level: [float(lo[0, k]), float(hi[0, k])] for level, (lo, hi) in bounds.items()})
+        for k, d in enumerate(dates)
+    ]
+    return ForecastResult(
+        ticker=ticker, model_id=model_id, target=target, last_date=last_date.date().isoformat(),
+        last_close=float(frame["close"].iloc[-1]), last_value=last_value, points=points,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), model_summary=summary,
+    )
+
+
 def predict_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, model_id: str | None = None,
                    horizon: int | None = None, models: LoadedModels | None = None) -> ForecastResult:
     """Return the forecast for the trading days after the ticker's last stored bar."""
+    from forecast.baselines import is_baseline
+
+    if model_id and is_baseline(model_id):
+        return predict_baseline(store, ticker_text, model_id, horizon)
     from forecast import network
 
     ticker = parse_ticker(ticker_text)
@@ -114,20 +156,9 @@ def predict_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str
         level: interval_bounds(point_target, np.asarray(q), np.array([last_value]), cfg.transform)
         for level, q in meta["intervals"]["halfwidth"].items()
     }
-    dates = next_sessions(bars.last_date, steps, ticker)
-    points = [
-        ForecastPoint(d.date().isoformat(), float(prices[k]),
-                      {level: [float(lo[0, k]), float(hi[0, k])] for level, (lo, hi) in bounds.items()})
-        for k, d in enumerate(dates)
-    ]
-    return ForecastResult(
-        ticker=str(ticker), model_id=model_id, target=cfg.target, last_date=bars.last_date.date().isoformat(),
-        last_close=float(frame["close"].iloc[-1]), last_value=last_value, points=points,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        model_summary={"preset": cfg.preset, "arch": cfg.arch, "data_range": meta["data"]["range"],
-                       "validation_skill_vs_naive": meta["validation"].get("skill_vs_naive"),
-                       "walk_forward_skill_vs_naive": meta.get("walk_forward", {}).get("skill_vs_naive")},
-    )
+    summary = {"preset": cfg.preset, "arch": cfg.arch, "data_range": meta["data"]["range"],
+               "validation_skill_vs_naive": meta["validation"].get("skill_vs_naive")}
+    return _result(str(ticker), model_id, cfg.target, bars.last_date, frame, last_value, prices, bounds, summary)
 
 
 def forecast_path(home: Path | str | None, ticker: str) -> Path:

@@ -1,0 +1,277 @@
+"""Walk-forward backtests: every model forecasts from each origin using bars up to it.
+
+Origins are the last ``test_days`` rows but one, so that the final
+``test_days`` bars are scored one step ahead. Models are refit every
+``refit_every`` origins on the rows up to that origin (all of them, or the
+last ``window`` rows); scalers and conformal intervals are refit inside each
+fold with them. Nothing after an origin reaches its forecast.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from forecast import metrics
+from forecast.baselines import is_baseline, make_baseline
+from forecast.config import TrainConfig, preset_config
+from forecast.errors import BadInputError, InsufficientHistoryError
+from forecast.intervals import DEFAULT_LEVELS, interval_bounds
+
+DEFAULT_MODELS = ("default", "naive", "drift", "ma", "linear")
+
+
+@dataclass
+class ModelPaths:
+    """Forecasts of one model at every origin: arrays of shape (n_origins, horizon)."""
+
+    name: str
+    predicted: np.ndarray
+    lower: dict[str, np.ndarray]
+    upper: dict[str, np.ndarray]
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    fits: int = 0
+
+
+@dataclass
+class BacktestResult:
+    ticker: str
+    target: str
+    horizon: int
+    origins: np.ndarray
+    dates: pd.Series
+    prices: np.ndarray
+    paths: dict[str, ModelPaths]
+    scores: dict[str, dict] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "ticker": self.ticker, "target": self.target, "horizon": self.horizon, "settings": self.settings,
+            "first_origin": self.dates.iloc[self.origins[0]].date().isoformat(),
+            "last_origin": self.dates.iloc[self.origins[-1]].date().isoformat(),
+            "origins": len(self.origins), "models": self.scores,
+            "timing": {name: {"fits": p.fits, "fit_seconds": round(p.fit_seconds, 2), "predict_seconds": round(p.predict_seconds, 2)}
+                       for name, p in self.paths.items()},
+        }
+
+    def forecasts_frame(self) -> pd.DataFrame:
+        """Long table: one row per model, origin and step, with actuals and bands."""
+        rows = []
+        for name, path in self.paths.items():
+            for i, origin in enumerate(self.origins):
+                for k in range(self.horizon):
+                    target_row = origin + k + 1
+                    row = {"model": name, "origin_date": self.dates.iloc[origin].date().isoformat(), "step": k + 1,
+                           "target_date": self.dates.iloc[target_row].date().isoformat() if target_row < len(self.prices) else None,
+                           "origin_value": self.prices[origin],
+                           "actual": self.prices[target_row] if target_row < len(self.prices) else np.nan,
+                           "predicted": path.predicted[i, k]}
+                    for level in path.lower:
+                        pct = int(round(float(level) * 100))
+                        row[f"lower_{pct}"], row[f"upper_{pct}"] = path.lower[level][i, k], path.upper[level][i, k]
+                    rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def network_config(name: str, horizon: int, target: str, overrides: dict | None = None) -> TrainConfig:
+    """Return the config behind a network name: ``default``, ``tutorial``, ``tutorial-gru``, ``default-lstm``..."""
+    preset, _, arch = name.partition("-")
+    cfg = preset_config(preset)
+    changes = {"horizon": horizon, "target": target, **(overrides or {})}
+    if arch:
+        changes["arch"] = arch
+    if preset == "tutorial":
+        changes["features"] = (target,)
+    return TrainConfig.from_dict({**cfg.to_dict(), **changes})
+
+
+def training_slice(frame: pd.DataFrame, end_row: int, window: int | None) -> pd.DataFrame:
+    """Return the fold's training rows: up to ``end_row`` inclusive, the last ``window`` of them if set."""
+    start = 0 if window is None else max(0, end_row + 1 - window)
+    return frame.iloc[start: end_row + 1].reset_index(drop=True)
+
+
+def _blocks(origins: np.ndarray, every: int, first_fit_rows: int | None):
+    """Yield (lo, hi, fit_end_row): origins[lo:hi] share a model fit on rows up to fit_end_row."""
+    for lo in range(0, len(origins), every):
+        fit_end = origins[lo] if lo or first_fit_rows is None else first_fit_rows - 1
+        yield lo, min(len(origins), lo + every), fit_end
+
+
+def run_network(name: str, frame: pd.DataFrame, origins: np.ndarray, horizon: int, target: str, refit_every: int,
+                window: int | None, overrides: dict | None, levels, first_fit_rows: int | None = None) -> ModelPaths:
+    from forecast import network
+    from forecast.dataset import Scaling, inference_windows, to_prices, unscaled_targets
+    from forecast.training import fit_model
+
+    cfg = network_config(name, horizon, target, overrides)
+    paths = _empty_paths(name, len(origins), horizon, levels)
+    for lo, hi, fit_end in _blocks(origins, refit_every, first_fit_rows):
+        offset = 0 if window is None else max(0, fit_end + 1 - window)
+        started = time.perf_counter()
+        fitted = fit_model(training_slice(frame, fit_end, window), cfg, name, levels=levels)
+        paths.fit_seconds += time.perf_counter() - started
+        paths.fits += 1
+        started = time.perf_counter()
+        scaling = Scaling.from_dict(fitted.metadata["scaling"])
+        block = origins[lo:hi]
+        view = frame.iloc[offset:].reset_index(drop=True)  # scaler and features see the fold's frame
+        scaled = network.predict(fitted.model, inference_windows(view, cfg, scaling, block - offset))
+        paths.predicted[lo:hi] = to_prices(scaled, view, cfg, scaling, block - offset)
+        point = unscaled_targets(scaled, scaling)
+        last = frame[target].to_numpy(dtype="float64")[block]
+        for level, q in fitted.metadata["intervals"]["halfwidth"].items():
+            paths.lower[level][lo:hi], paths.upper[level][lo:hi] = interval_bounds(point, np.asarray(q), last, cfg.transform)
+        paths.predict_seconds += time.perf_counter() - started
+    return paths
+
+
+def run_baseline(name: str, frame: pd.DataFrame, origins: np.ndarray, horizon: int, target: str, refit_every: int,
+                 window: int | None, levels, first_fit_rows: int | None = None) -> ModelPaths:
+    paths = _empty_paths(name, len(origins), horizon, levels)
+    last = frame[target].to_numpy(dtype="float64")
+    for lo, hi, fit_end in _blocks(origins, refit_every, first_fit_rows):
+        started = time.perf_counter()
+        model = make_baseline(name, horizon, target, levels).fit(training_slice(frame, fit_end, window))
+        paths.fits += 1
+        block = origins[lo:hi]
+        point = model.predict_log_returns(frame, block)
+        paths.predicted[lo:hi] = last[block, None] * np.exp(point)
+        for level, q in model.halfwidth.items():
+            paths.lower[level][lo:hi], paths.upper[level][lo:hi] = interval_bounds(point, np.asarray(q), last[block], "log-return")
+        paths.fit_seconds += time.perf_counter() - started
+    return paths
+
+
+def _empty_paths(name, n, horizon, levels) -> ModelPaths:
+    keys = [f"{level:g}" for level in levels]
+    return ModelPaths(name, np.full((n, horizon), np.nan), {k: np.full((n, horizon), np.nan) for k in keys},
+                      {k: np.full((n, horizon), np.nan) for k in keys})
+
+
+def score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.ndarray, horizon: int,
+                mase_scale: float) -> dict[str, dict]:
+    """Return per-model metrics for each horizon step; top-level fields are step 1's."""
+    scores = {}
+    for name, path in paths.items():
+        steps = []
+        for k in range(horizon):
+            ok = origins + k + 1 < len(prices)
+            actual, last = prices[origins[ok] + k + 1], prices[origins[ok]]
+            pred = path.predicted[ok, k]
+            model_rmse, naive_rmse = metrics.rmse(actual, pred), metrics.rmse(actual, last)
+            hit, calls, p_hit = metrics.directional_accuracy(actual, pred, last)
+            dm, p_dm = metrics.diebold_mariano(pred - actual, last - actual, k + 1)
+            step = {
+                "step": k + 1, "n": int(ok.sum()), "rmse": model_rmse, "mae": metrics.mae(actual, pred),
+                "mape": metrics.mape(actual, pred), "mase": metrics.mase(actual, pred, mase_scale),
+                "skill_vs_naive": metrics.skill(model_rmse, naive_rmse), "directional_accuracy": hit,
+                "directional_calls": calls, "directional_p_value": p_hit, "dm_statistic": dm, "dm_p_value": p_dm,
+                "coverage": {lv: metrics.coverage(actual, path.lower[lv][ok, k], path.upper[lv][ok, k]) for lv in path.lower},
+                "interval_width": {lv: metrics.mean_width(path.lower[lv][ok, k], path.upper[lv][ok, k]) for lv in path.lower},
+            }
+            steps.append(step)
+        scores[name] = {**{k: v for k, v in steps[0].items() if k != "step"}, "by_step": steps}
+    return scores
+
+
+def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_MODELS, test_days: int = 250, refit_every: int = 20,
+                 horizon: int = 5, window: int | None = None, target: str = "close", levels=DEFAULT_LEVELS,
+                 network_overrides: dict | None = None, origins: np.ndarray | None = None,
+                 first_fit_rows: int | None = None) -> BacktestResult:
+    """Run every model over the same origins and score them against the same actuals.
+
+    ``first_fit_rows`` makes the first fold train on rows ``[0, first_fit_rows)``
+    (it must not pass the first origin): how the course split trains on exactly
+    its 2126 rows while its first scored window starts 60 rows later.
+    """
+    if refit_every < 1 or test_days < 1:
+        raise BadInputError("--test-days and --refit-every must be at least 1")
+    T = len(frame)
+    if origins is None:
+        if test_days >= T - 60:
+            raise InsufficientHistoryError(f"--test-days {test_days} leaves too little training history: {ticker} has {T} bars")
+        origins = np.arange(T - 1 - test_days, T - 1)
+    if first_fit_rows is not None and first_fit_rows > origins[0] + 1:
+        raise BadInputError("the first fold may not train on rows after the first origin")
+    prices = frame[target].to_numpy(dtype="float64")
+    paths = {}
+    for name in [*models, *(["naive"] if "naive" not in models else [])]:
+        if is_baseline(name):
+            paths[name] = run_baseline(name, frame, origins, horizon, target, refit_every, window, levels, first_fit_rows)
+        else:
+            paths[name] = run_network(name, frame, origins, horizon, target, refit_every, window, network_overrides,
+                                      levels, first_fit_rows)
+    scale = metrics.naive_scale(prices[: origins[0] + 1])
+    result = BacktestResult(ticker, target, horizon, origins, frame["date"], prices, paths)
+    result.scores = score_paths(paths, prices, origins, horizon, scale)
+    result.settings = {"test_days": len(origins), "refit_every": refit_every, "window": window or "expanding",
+                       "levels": list(levels), "models": list(paths)}
+    return result
+
+
+def format_table(result: BacktestResult) -> str:
+    """A terminal table of step-1 scores (and the last step when horizon > 1)."""
+    def pct(v):
+        return "   -  " if v is None or v != v else f"{v * 100:5.1f}%"
+
+    lines = []
+    steps = [1] if result.horizon == 1 else [1, result.horizon]
+    for step in steps:
+        lines.append(f"{result.ticker} {result.target}, {len(result.origins)} origins, step {step}:")
+        lines.append(f"  {'model':<14}{'RMSE':>9}{'MAE':>9}{'MAPE':>7}{'MASE':>6}{'skill':>8}{'dir.acc':>9}{'DM p':>7}{'cov80':>7}{'cov95':>7}")
+        for name, score in result.scores.items():
+            s = score["by_step"][step - 1]
+            dm_p = s["dm_p_value"]
+            lines.append(
+                f"  {name:<14}{s['rmse']:9.2f}{s['mae']:9.2f}{s['mape']:6.2f}%{s['mase']:6.2f}{pct(s['skill_vs_naive']):>8}"
+                f"{pct(s['directional_accuracy']):>9}{'   -' if dm_p != dm_p else f'{dm_p:7.3f}'}"
+                f"{pct(s['coverage'].get('0.8')):>7}{pct(s['coverage'].get('0.95')):>7}"
+            )
+    return "\n".join(lines)
+
+
+def backtest_dir(home, ticker: str):
+    from forecast.store import resolve_home
+
+    return resolve_home(home) / "backtests" / ticker
+
+
+def save_backtest(home, result: BacktestResult) -> tuple:
+    """Store the result as ``backtests/<TICKER>/latest.json`` and ``latest.csv`` (atomically)."""
+    import json
+
+    from forecast.atomic import atomic_write_text
+
+    folder = backtest_dir(home, result.ticker)
+    json_path, csv_path = folder / "latest.json", folder / "latest.csv"
+    atomic_write_text(csv_path, result.forecasts_frame().to_csv(index=False))
+    atomic_write_text(json_path, json.dumps(_finite(result.to_dict()), indent=2, allow_nan=False))
+    return json_path, csv_path
+
+
+def load_backtest(home, ticker: str) -> dict | None:
+    import json
+
+    path = backtest_dir(home, ticker) / "latest.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _finite(value):
+    """Return ``value`` with NaN and infinities as None (strict JSON)."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return _finite(float(value))
+    return value
