@@ -30,6 +30,7 @@ TRAIN_ROWS, SCORED = 2126, 240
 
 
 def main() -> None:
+    from forecast import metrics
     from forecast.backtest import format_table, walk_forward
     from forecast.sources.csv_file import read_bars_csv
 
@@ -50,8 +51,9 @@ def main() -> None:
                               refit_every=len(origins), origins=origins, first_fit_rows=TRAIN_ROWS)
         seconds = time.perf_counter() - started
         score = result.scores[name]
-        naive = result.scores["naive"]
-        rows.append((name, file_key, score["rmse"], score["mae"], score["skill_vs_naive"], naive["rmse"], seconds))
+        opens = frames[file_key]["open"].to_numpy()
+        naive_rmse = metrics.rmse(opens[origins + 1], opens[origins])
+        rows.append((name, file_key, score["rmse"], score["mae"], score["skill_vs_naive"], naive_rmse, seconds))
         full[name] = {"file": (COURSE if file_key == "course" else TWIN).name, **result.to_dict()}
         print(format_table(result), file=sys.stderr)
     print(f"\n{'model':<14}{'file':<8}{'RMSE':>8}{'MAE':>8}{'skill':>9}{'naive RMSE':>12}{'seconds':>9}")

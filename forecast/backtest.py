@@ -201,7 +201,9 @@ def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_MODELS, test_d
         raise BadInputError("the first fold may not train on rows after the first origin")
     prices = frame[target].to_numpy(dtype="float64")
     paths = {}
-    for name in [*models, *(["naive"] if "naive" not in models else [])]:
+    # naive is always shown for reference, where its log-space intervals can be computed
+    reference = ["naive"] if "naive" not in models and (prices > 0).all() else []
+    for name in [*models, *reference]:
         if is_baseline(name):
             paths[name] = run_baseline(name, frame, origins, horizon, target, refit_every, window, levels, first_fit_rows)
         else:

@@ -386,6 +386,111 @@ def backtest(
     typer.echo(f"saved {json_path} and {csv_path}")
 
 
+class ChartKind(str, Enum):
+    forecast = "forecast"
+    backtest = "backtest"
+    history = "history"
+    training = "training"
+
+
+@app.command()
+@handles_errors
+def plot(
+    ticker: Annotated[str, typer.Argument(help="Ticker to chart.")],
+    kind: Annotated[ChartKind, typer.Option(help="forecast, backtest, history or training.")] = ChartKind.forecast,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model id (training), or model name in the backtest.")] = None,
+    days: Annotated[int, typer.Option(min=5, help="Trading days of history shown.")] = 120,
+    out: Annotated[Optional[Path], typer.Option("--out", dir_okay=False, help="Chart file, .png or .svg (default: <home>/charts/<TICKER>-<kind>.png).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Draw a chart from stored data, forecasts, backtests or training history (no TensorFlow)."""
+    from forecast.charts import render
+
+    info = render(state.home, ticker, kind.value, model, days, out)
+    if as_json:
+        emit_json({"path": str(info.path), "kind": info.kind, "width": info.width, "height": info.height})
+    else:
+        typer.echo(str(info.path))
+
+
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+def _app_config(config_file: Optional[Path]):
+    from forecast.config import load_app_config
+    from forecast.store import resolve_home
+
+    return load_app_config(resolve_home(state.home), config_file)
+
+
+@config_app.command("show")
+@handles_errors
+def config_show(
+    config: Annotated[Optional[Path], typer.Option("--config", dir_okay=False, help="Config file (default: <home>/forecast.toml).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print the effective configuration (file < environment), secrets masked."""
+    from forecast.store import resolve_home
+
+    effective = {"home": str(resolve_home(state.home)), **_app_config(config).masked()}
+    if as_json:
+        emit_json(effective)
+        return
+    for key, value in effective.items():
+        typer.echo(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+
+
+@app.command()
+@handles_errors
+def run(
+    tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers (default: the config's tickers).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", dir_okay=False, help="Config file (default: <home>/forecast.toml).")] = None,
+    retrain_after: Annotated[Optional[str], typer.Option(help="Retrain models older than DAYS days, or 'never' (only when missing).")] = None,
+    outdir: Annotated[Optional[Path], typer.Option(file_okay=False, help="Output folder (default: <home>/daily): <outdir>/<date>/ and <outdir>/latest/.")] = None,
+    source: Annotated[Optional[Source], typer.Option(help="Override the config's data source.")] = None,
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for an overlapping run before giving up (exit 7).")] = 600.0,
+    log_file: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Also append timestamped logs to this file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success; errors still go to stderr.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """The daily job for cron: fetch, retrain when stale, predict, and write CSV, JSON and a chart per ticker."""
+    import dataclasses
+
+    from forecast.pipeline import run_daily
+
+    if log_file is not None:
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        logging.getLogger("forecast").addHandler(handler)
+        logging.getLogger("forecast").setLevel(logging.INFO)
+    cfg = _app_config(config)
+    changes = {}
+    if retrain_after is not None:
+        if retrain_after != "never" and not retrain_after.isdigit():
+            fail("--retrain-after takes a number of days or 'never'", ExitCode.USAGE, as_json)
+        changes["retrain_after_days"] = None if retrain_after == "never" else int(retrain_after)
+    if source is not None:
+        changes["source"] = source.value
+    cfg = dataclasses.replace(cfg, **changes)
+    if not (tickers or cfg.tickers):
+        fail("no tickers: name some, or list them in forecast.toml (tickers = [...])", ExitCode.USAGE, as_json)
+    summary = run_daily(state.home, cfg, tickers, outdir, wait_s=wait)
+    logger = logging.getLogger("forecast.run")
+    for outcome in summary.tickers:
+        if outcome.ok:
+            logger.info("%s: ok, model %s%s", outcome.ticker, outcome.model_id, " (retrained)" if outcome.retrained else "")
+        else:
+            typer.echo(f"Error: {outcome.ticker}: {outcome.error}", err=True)
+    if as_json:
+        emit_json(summary.to_dict())
+    elif not quiet:
+        for outcome in summary.tickers:
+            if outcome.ok:
+                typer.echo(f"{outcome.ticker}: forecast from {outcome.last_date} -> {outcome.outputs['chart']}")
+    raise typer.Exit(summary.exit_code)
+
+
 @models_app.command("list")
 @handles_errors
 def models_list(as_json: JsonFlag = False) -> None:

@@ -122,7 +122,7 @@ class AppConfig:
     preset: str = "default"
     train: dict = field(default_factory=dict)
     retrain_after_days: int | None = 20  # None: never retrain an existing model
-    outdir: str = "forecasts"
+    outdir: str = "daily"
     levels: tuple[float, ...] = (0.8, 0.95)
     tushare_token: str | None = None
 

@@ -39,6 +39,7 @@ def _import_quietly():
 
 
 keras, tf = _import_quietly()
+tf.get_logger().setLevel("ERROR")  # retracing notices from per-fold predict calls are noise to users
 
 _LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 

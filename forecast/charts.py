@@ -1,0 +1,264 @@
+"""Charts people share: forecast, backtest, history and training curves.
+
+Matplotlib only, Agg backend, no display. Every chart puts trading days on the
+x axis (no weekend or holiday gaps), is readable at 1200x700, and is written
+atomically. Nothing here imports TensorFlow: charts read what ``predict``,
+``backtest`` and ``train`` stored.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.atomic import atomic_write_bytes
+
+WIDTH_PX, HEIGHT_PX, DPI = 1200, 700, 100
+KINDS = ("forecast", "backtest", "history", "training")
+# Display names for tickers whose name we know offline; others show their code.
+KNOWN_NAMES = {"600519.SH": "贵州茅台"}
+_CJK_FONT_HINTS = ("Noto Sans CJK", "Noto Serif CJK", "Source Han Sans", "WenQuanYi", "SimHei", "Microsoft YaHei",
+                   "PingFang", "Hiragino Sans GB", "AR PL", "Droid Sans Fallback")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    return plt
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """Return the name of an installed font that has Chinese glyphs, if any."""
+    from matplotlib import font_manager
+
+    for font in font_manager.fontManager.ttflist:
+        if any(hint.lower() in font.name.lower() for hint in _CJK_FONT_HINTS):
+            return font.name
+    return None
+
+
+def display_name(ticker: str) -> str:
+    """Return "贵州茅台 600519.SH" when a CJK font can draw it, else the code alone."""
+    name = KNOWN_NAMES.get(ticker)
+    return f"{name} {ticker}" if name and cjk_font() else ticker
+
+
+def _figure(rows: int = 2, ratios=(3, 1)):
+    plt = _pyplot()
+    font = cjk_font()
+    if font:
+        plt.rcParams["font.sans-serif"] = [font, *plt.rcParams["font.sans-serif"]]
+    fig, axes = plt.subplots(rows, 1, figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, sharex=rows > 1,
+                             gridspec_kw={"height_ratios": ratios[:rows]} if rows > 1 else None, squeeze=False)
+    return fig, list(axes[:, 0])
+
+
+def _trading_day_ticks(ax, dates: list[str], max_ticks: int = 10) -> None:
+    """Label integer x positions with their dates: trading days, no calendar gaps."""
+    step = max(1, int(np.ceil(len(dates) / max_ticks)))
+    positions = list(range(0, len(dates), step))
+    if positions and len(dates) - 1 - positions[-1] >= step / 2:
+        positions.append(len(dates) - 1)  # always name the last day (the forecast's end)
+    elif positions:
+        positions[-1] = len(dates) - 1
+    ax.set_xticks(positions)
+    ax.set_xticklabels([dates[i] for i in positions], rotation=30, ha="right")
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Render to memory, then write atomically (png or svg by suffix)."""
+    buffer = io.BytesIO()
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Gg]lyph.*missing.*")
+        fig.savefig(buffer, format=fmt, dpi=DPI)
+    _pyplot().close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _volume_panel(ax, x, volume) -> None:
+    ax.bar(x, volume / 1e6, color="#9aa7b8", width=0.8)
+    ax.set_ylabel("volume (M shares)")
+    ax.grid(alpha=0.3)
+
+
+@dataclass
+class ChartInfo:
+    path: Path
+    kind: str
+    width: int = WIDTH_PX
+    height: int = HEIGHT_PX
+
+
+def history_chart(bars: pd.DataFrame, ticker: str, days: int, path: Path) -> ChartInfo:
+    recent = bars.tail(days).reset_index(drop=True)
+    fig, (ax, ax_vol) = _figure()
+    x = np.arange(len(recent))
+    ax.plot(x, recent["close"], color="#1f4e79", lw=1.4, label="close")
+    ax.fill_between(x, recent["low"], recent["high"], color="#1f4e79", alpha=0.12, label="daily range")
+    ax.set_title(f"{display_name(ticker)}: last {len(recent)} trading days")
+    ax.set_ylabel("price")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    _volume_panel(ax_vol, x, recent["volume"].to_numpy())
+    _trading_day_ticks(ax_vol, [d.date().isoformat() for d in recent["date"]])
+    ax_vol.set_xlabel("trading day")
+    fig.tight_layout()
+    return ChartInfo(save_figure(fig, path), "history")
+
+
+def forecast_chart(bars: pd.DataFrame, forecast: dict, days: int, path: Path, skill: float | None = None,
+                   ax=None) -> ChartInfo:
+    """Last ``days`` bars, the forecast path after them, its bands, and a footer."""
+    recent = bars.tail(days).reset_index(drop=True)
+    target = forecast.get("target", "close")
+    fig, (ax, ax_vol) = _figure()
+    x = np.arange(len(recent))
+    ax.plot(x, recent[target], color="#1f4e79", lw=1.4, label=f"{target} (observed)")
+    last_x = x[-1]
+    ax.scatter([last_x], [recent[target].iloc[-1]], color="black", zorder=5, s=30,
+               label=f"last bar {forecast['last_date']}")
+    points = forecast["points"]
+    fx = np.arange(last_x + 1, last_x + 1 + len(points))
+    path_x = np.concatenate([[last_x], fx])
+    values = [forecast["last_value"], *[p["value"] for p in points]]
+    for level, alpha in (("0.95", 0.15), ("0.8", 0.3)):
+        if all(level in p["intervals"] for p in points):
+            lower = [forecast["last_value"], *[p["intervals"][level][0] for p in points]]
+            upper = [forecast["last_value"], *[p["intervals"][level][1] for p in points]]
+            ax.fill_between(path_x, lower, upper, color="#d9822b", alpha=alpha, lw=0, label=f"{float(level):.0%} interval")
+    ax.plot(path_x, values, color="#d9822b", lw=2, marker="o", ms=3, label=f"forecast ({forecast['model_id'].split('-')[1] if '-' in forecast['model_id'] else forecast['model_id']})")
+    ax.axhline(forecast["last_value"], color="grey", lw=0.8, ls="--", label="naive: tomorrow = today")
+    ax.axvline(last_x + 0.5, color="grey", lw=0.6, ls=":")
+    ax.set_title(f"{display_name(forecast['ticker'])}: {len(points)}-day forecast after {forecast['last_date']}")
+    ax.set_ylabel(f"price ({target})")
+    ax.legend(loc="upper left", fontsize=9)
+    ax.grid(alpha=0.3)
+    _volume_panel(ax_vol, x, recent["volume"].to_numpy())
+    labels = [d.date().isoformat() for d in recent["date"]] + [p["date"] for p in points]
+    _trading_day_ticks(ax_vol, labels)
+    ax_vol.set_xlim(-1, len(labels))
+    ax_vol.set_xlabel("trading day (forecast dates from the exchange calendar)")
+    summary = forecast.get("model_summary", {})
+    trained = summary.get("data_range") or ["?", "?"]
+    skill_text = f"walk-forward skill vs naive {skill:+.1%}" if skill is not None else "walk-forward skill: not yet measured (forecast backtest)"
+    fig.text(0.01, 0.005, f"model {forecast['model_id']} | trained on {trained[0]}..{trained[1]} | {skill_text} | "
+             f"intervals: split-conformal, not a guarantee", fontsize=8, color="#444444")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return ChartInfo(save_figure(fig, path), "forecast")
+
+
+def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path) -> ChartInfo:
+    """Step-1 actual vs model vs naive over the test window, and the residuals."""
+    step1 = forecasts[forecasts["step"] == 1]
+    chosen = step1[step1["model"] == model].reset_index(drop=True)
+    naive = step1[step1["model"] == "naive"].reset_index(drop=True)
+    fig, (ax, ax_res) = _figure(ratios=(2, 1))
+    x = np.arange(len(chosen))
+    ax.plot(x, chosen["actual"], color="black", lw=1.3, label="actual")
+    ax.plot(x, chosen["predicted"], color="#d9822b", lw=1.2, label=f"{model} (1 day ahead)")
+    if len(naive) == len(chosen) and model != "naive":
+        ax.plot(x, naive["predicted"], color="grey", lw=1, ls="--", label="naive")
+    if "lower_80" in chosen:
+        ax.fill_between(x, chosen["lower_80"], chosen["upper_80"], color="#d9822b", alpha=0.2, lw=0, label="80% interval")
+    ax.set_title(f"{display_name(ticker)}: walk-forward backtest, {len(chosen)} days")
+    ax.set_ylabel("price")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    residual = chosen["actual"] - chosen["predicted"]
+    ax_res.bar(x, residual, color="#d9822b", width=0.8, label=f"{model} residual")
+    if len(naive) == len(chosen) and model != "naive":
+        ax_res.plot(x, chosen["actual"] - naive["predicted"], color="grey", lw=0.8, label="naive residual")
+    ax_res.axhline(0, color="black", lw=0.6)
+    ax_res.set_ylabel("actual - predicted")
+    ax_res.legend(loc="upper left", fontsize=8)
+    ax_res.grid(alpha=0.3)
+    _trading_day_ticks(ax_res, list(chosen["target_date"]))
+    ax_res.set_xlabel("trading day")
+    fig.tight_layout()
+    return ChartInfo(save_figure(fig, path), "backtest")
+
+
+def training_chart(metadata: dict, path: Path) -> ChartInfo:
+    history = metadata.get("history", {})
+    fig, (ax,) = _figure(rows=1)
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    ax.plot(epochs, history.get("loss", []), label="training loss", color="#1f4e79")
+    if "val_loss" in history:
+        ax.plot(epochs, history["val_loss"], label="validation loss", color="#d9822b")
+    best = metadata.get("validation", {}).get("best_epoch")
+    if best:
+        ax.axvline(best, color="grey", ls="--", lw=0.8, label=f"best epoch {best} (weights kept)")
+    ax.set_title(f"{display_name(metadata['ticker'])}: training of {metadata.get('id', '')}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (MSE, scaled target)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return ChartInfo(save_figure(fig, path), "training")
+
+
+def walk_forward_skill(home, ticker: str, model_id: str) -> float | None:
+    """Return the stored backtest's step-1 skill for the forecast's model family, if known."""
+    from forecast.backtest import load_backtest
+
+    stored = load_backtest(home, ticker)
+    if not stored:
+        return None
+    family = model_id if "-" not in model_id else model_id.split("-")[1]  # 600519.SH-default-gru-... -> default
+    score = stored.get("models", {}).get(family)
+    return score.get("skill_vs_naive") if score else None
+
+
+def render(home, ticker_text: str, kind: str, model_id: str | None = None, days: int = 120,
+           out: Path | None = None) -> ChartInfo:
+    """Draw one chart of a stored ticker to ``out`` (default ``<home>/charts/<TICKER>-<kind>.png``)."""
+    from forecast.backtest import backtest_dir
+    from forecast.errors import BadInputError, NotFoundError
+    from forecast.predicting import load_forecast
+    from forecast.registry import ModelRegistry
+    from forecast.store import MarketStore, resolve_home
+    from forecast.tickers import parse_ticker
+
+    if kind not in KINDS:
+        raise BadInputError(f"unknown chart kind {kind!r}; use one of {', '.join(KINDS)}")
+    ticker = str(parse_ticker(ticker_text))
+    out = Path(out) if out else resolve_home(home) / "charts" / f"{ticker}-{kind}.png"
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise BadInputError(f"--out must end in .png or .svg, not {out.name}")
+    if kind == "training":
+        registry = ModelRegistry(home)
+        return training_chart(registry.metadata(registry.resolve(ticker, model_id)), out)
+    if kind == "backtest":
+        csv_path = backtest_dir(home, ticker) / "latest.csv"
+        if not csv_path.is_file():
+            raise NotFoundError(f"no backtest stored for {ticker}; run: forecast backtest {ticker}")
+        forecasts = pd.read_csv(csv_path)
+        chosen = model_id or next((m for m in forecasts["model"].unique() if m != "naive"), "naive")
+        if chosen not in set(forecasts["model"]):
+            raise NotFoundError(f"the stored backtest of {ticker} has no model {chosen!r}; it has {', '.join(forecasts['model'].unique())}")
+        return backtest_chart(forecasts, ticker, chosen, out)
+    store = MarketStore(home)
+    if kind == "history":
+        return history_chart(store.read_bars(ticker).frame, ticker, days, out)
+    forecast = load_forecast(home, ticker)
+    if forecast is None:
+        raise NotFoundError(f"no stored forecast for {ticker}; run: forecast predict {ticker}")
+    if model_id and forecast["model_id"] != model_id:
+        raise NotFoundError(f"the stored forecast of {ticker} is from {forecast['model_id']}; run: forecast predict {ticker} --model {model_id}")
+    adjust = "qfq"
+    bars = store.read_bars(ticker, adjust).frame
+    return forecast_chart(bars, forecast, days, out, walk_forward_skill(home, ticker, forecast["model_id"]))
