@@ -1,0 +1,158 @@
+"""Charts on disk, and the daily job as cron runs it."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+from forecast.errors import ExitCode
+from forecast.registry import ModelRegistry
+from forecast.store import MarketStore
+
+runner = CliRunner()
+TINY_TRAIN = "[train]\nepochs = 1\nunits = [4]\nlookback = 10\nhorizon = 3\n"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def charted_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("charts")
+    env = {"FORECAST_HOME": str(home)}
+    for args in (["fetch", "--source", "sample"],
+                 ["train", "600519.SH", "--epochs", "1", "--units", "4", "--lookback", "10", "--quiet"],
+                 ["predict", "600519.SH"],
+                 ["backtest", "600519.SH", "--models", "naive,drift,linear", "--test-days", "40", "--horizon", "2"]):
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 0, (args, result.output)
+    return home
+
+
+@pytest.mark.parametrize("kind", ["forecast", "backtest", "history", "training"])
+def test_every_chart_kind_writes_a_1200x700_png(charted_home, kind, tmp_path):
+    out = tmp_path / f"{kind}.png"
+    result = runner.invoke(app, ["plot", "600519.SH", "--kind", kind, "--out", str(out), "--json"],
+                           env={"FORECAST_HOME": str(charted_home)})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["path"] == str(out)
+    assert png_size(out) == (1200, 700)
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
+
+
+def test_svg_output_and_missing_inputs(charted_home, tmp_path):
+    env = {"FORECAST_HOME": str(charted_home)}
+    svg = tmp_path / "h.svg"
+    assert runner.invoke(app, ["plot", "600519.SH", "--kind", "history", "--out", str(svg)], env=env).exit_code == 0
+    assert svg.read_text().lstrip().startswith("<?xml")
+    missing = runner.invoke(app, ["plot", "600036.SH", "--kind", "forecast"], env=env)
+    assert missing.exit_code == ExitCode.NOT_FOUND and missing.stderr.startswith("Error: ")
+
+
+def test_plot_does_not_import_tensorflow(charted_home):
+    probe = (
+        "import sys\n"
+        "from forecast.cli import app\n"
+        "try:\n    app(['plot', '600519.SH', '--kind', 'forecast'])\n"
+        "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        "print('HEAVY', [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                         env={"FORECAST_HOME": str(charted_home), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+
+
+def cron(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `forecast` the way cron does: empty environment, minimal PATH, no TTY, no stdin."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "FORECAST_HOME": str(home)}
+    return subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in env.items()], sys.executable, "-m", "forecast", *args],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+
+def write_config(home: Path, tickers: list[str]) -> None:
+    quoted = ", ".join(f'"{t}"' for t in tickers)
+    (home / "forecast.toml").write_text(f'tickers = [{quoted}]\nsource = "sample"\nretrain_after_days = 30\n{TINY_TRAIN}')
+
+
+def test_run_under_cron_then_again_without_retraining(tmp_path):
+    write_config(tmp_path, ["600519.SH"])
+    first = cron(tmp_path, "run", "--json")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    outcome = summary["tickers"][0]
+    assert outcome["ok"] and outcome["retrained"]
+    day = tmp_path / "daily" / summary["run_date"]
+    for name in ("600519.SH.csv", "600519.SH.json", "600519.SH.png", "summary.json"):
+        assert (day / name).is_file() and (tmp_path / "daily" / "latest" / name).is_file(), name
+    assert json.loads((day / "summary.json").read_text())["exit_code"] == 0
+    assert png_size(day / "600519.SH.png") == (1200, 700)
+    assert "\x1b[" not in first.stderr  # no colours or progress bars without a terminal
+    second = cron(tmp_path, "run", "--json")
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout)["tickers"][0]
+    assert not again["retrained"] and again["model_id"] == outcome["model_id"]
+    assert len(ModelRegistry(tmp_path).ids()) == 1
+    assert sorted(p.name for p in (tmp_path / "daily").iterdir()) == sorted([summary["run_date"], "latest"])
+
+
+def test_one_bad_ticker_gives_a_partial_exit_code_and_the_good_outputs(tmp_path):
+    write_config(tmp_path, ["600519.SH", "600036.SH", "not a ticker"])
+    result = cron(tmp_path, "run", "--json")
+    assert result.returncode == ExitCode.PARTIAL, result.stderr
+    summary = json.loads((tmp_path / "daily" / "latest" / "summary.json").read_text())
+    status = {t["ticker"]: t["ok"] for t in summary["tickers"]}
+    assert status == {"600519.SH": True, "600036.SH": False, "not a ticker": False}
+    assert (tmp_path / "daily" / "latest" / "600519.SH.png").is_file()
+    assert summary["exit_code"] == ExitCode.PARTIAL
+
+
+def test_every_ticker_failing_gives_its_own_exit_code(tmp_path):
+    write_config(tmp_path, ["600036.SH"])
+    assert cron(tmp_path, "run").returncode == ExitCode.ALL_FAILED
+
+
+def test_two_overlapping_runs_both_end_cleanly(tmp_path):
+    write_config(tmp_path, ["600519.SH"])
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FORECAST_HOME": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-m", "forecast", "run", "--json"], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    retrained = [json.loads(out)["tickers"][0]["retrained"] for out, _ in results]
+    assert sorted(retrained) == [False, True]  # the second waited, then found a fresh model
+    assert len(ModelRegistry(tmp_path).ids()) == 1
+    assert len(MarketStore(tmp_path).read("600519.SH").frame) == 2429
+
+
+def test_a_run_that_cannot_get_the_lock_exits_busy(tmp_path):
+    from forecast.pipeline import run_lock
+
+    write_config(tmp_path, ["600519.SH"])
+    with run_lock(tmp_path, 1):
+        result = cron(tmp_path, "run", "--wait", "0.5")
+    assert result.returncode == ExitCode.BUSY
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: another forecast run")
+
+
+def test_config_show_masks_the_token(tmp_path):
+    (tmp_path / "forecast.toml").write_text('tickers = ["600519.SH"]\n[tushare]\ntoken = "abcdefgh12345678"\n')
+    result = runner.invoke(app, ["config", "show", "--json"], env={"FORECAST_HOME": str(tmp_path), "TUSHARE_TOKEN": ""})
+    assert result.exit_code == 0 and "abcdefgh12345678" not in result.stdout
+    shown = json.loads(result.stdout)
+    assert shown["tickers"] == ["600519.SH"] and shown["tushare_token"].startswith("****")
+    from_env = runner.invoke(app, ["config", "show", "--json"], env={"FORECAST_HOME": str(tmp_path), "TUSHARE_TOKEN": "zzzzzzzzzz99",
+                                                                     "FORECAST_TICKERS": "000858.SZ,600036"})
+    shown = json.loads(from_env.stdout)
+    assert shown["tickers"] == ["000858.SZ", "600036"] and shown["tushare_token"] == "****99"
