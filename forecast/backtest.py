@@ -19,7 +19,7 @@ from forecast import metrics
 from forecast.baselines import is_baseline, make_baseline
 from forecast.config import TrainConfig, preset_config
 from forecast.errors import BadInputError, InsufficientHistoryError
-from forecast.intervals import DEFAULT_LEVELS, interval_bounds
+from forecast.intervals import DEFAULT_LEVELS, interval_bounds, origin_scale
 
 DEFAULT_MODELS = ("default", "naive", "drift", "ma", "linear")
 
@@ -124,9 +124,10 @@ def run_network(name: str, frame: pd.DataFrame, origins: np.ndarray, horizon: in
         scaled = network.predict(fitted.model, inference_windows(view, cfg, scaling, block - offset))
         paths.predicted[lo:hi] = to_prices(scaled, view, cfg, scaling, block - offset)
         point = unscaled_targets(scaled, scaling)
-        last = frame[target].to_numpy(dtype="float64")[block]
-        for level, q in fitted.metadata["intervals"]["halfwidth"].items():
-            paths.lower[level][lo:hi], paths.upper[level][lo:hi] = interval_bounds(point, np.asarray(q), last, cfg.transform)
+        prices = frame[target].to_numpy(dtype="float64")
+        scale = origin_scale(prices, block, cfg.transform)
+        for level, q in fitted.metadata["intervals"]["quantiles"].items():
+            paths.lower[level][lo:hi], paths.upper[level][lo:hi] = interval_bounds(point, np.asarray(q), scale, prices[block], cfg.transform)
         paths.predict_seconds += time.perf_counter() - started
     return paths
 
@@ -142,8 +143,9 @@ def run_baseline(name: str, frame: pd.DataFrame, origins: np.ndarray, horizon: i
         block = origins[lo:hi]
         point = model.predict_log_returns(frame, block)
         paths.predicted[lo:hi] = last[block, None] * np.exp(point)
-        for level, q in model.halfwidth.items():
-            paths.lower[level][lo:hi], paths.upper[level][lo:hi] = interval_bounds(point, np.asarray(q), last[block], "log-return")
+        scale = origin_scale(last, block, "log-return")
+        for level, q in model.quantiles.items():
+            paths.lower[level][lo:hi], paths.upper[level][lo:hi] = interval_bounds(point, np.asarray(q), scale, last[block], "log-return")
         paths.fit_seconds += time.perf_counter() - started
     return paths
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.errors import BadInputError
-from forecast.intervals import DEFAULT_LEVELS, conformal_quantiles
+from forecast.intervals import DEFAULT_LEVELS, conformal_quantiles, origin_scale
 from forecast.windows import sliding_windows, target_matrix
 
 CALIBRATION_ORIGINS = 250
@@ -27,7 +27,7 @@ class LogReturnForecaster:
 
     def __init__(self, horizon: int, target: str = "close", levels=DEFAULT_LEVELS):
         self.horizon, self.target, self.levels = horizon, target, levels
-        self.halfwidth: dict[str, list[float]] = {}
+        self.quantiles: dict[str, list[float]] = {}  # volatility-normalised conformal quantiles
 
     def _fit(self, logp: np.ndarray) -> None:  # parameters from training prices only
         pass
@@ -46,7 +46,8 @@ class LogReturnForecaster:
         origins = np.arange(first, len(prices) - self.horizon)
         if len(origins):
             truth = target_matrix(prices, self.horizon, "log-return")[origins]
-            self.halfwidth = conformal_quantiles(truth - self._predict(logp, origins), self.levels)
+            scale = origin_scale(prices, origins, "log-return")
+            self.quantiles = conformal_quantiles((truth - self._predict(logp, origins)) / scale[:, None], self.levels)
         return self
 
     def min_history(self) -> int:

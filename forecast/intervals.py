@@ -1,11 +1,18 @@
-"""Split-conformal prediction intervals: pure numpy.
+"""Volatility-normalised split-conformal prediction intervals: pure numpy.
 
-At training time, the absolute residuals of the held-out validation windows
-(in the target's own space: log-returns or price levels) give, per horizon
-step, the quantile ``q`` such that a fresh residual falls within ``±q`` with
-probability of at least ``level``, *if the future behaves like the validation
-period* (exchangeability). Nothing more is promised: regime changes (a crash,
-a new volatility level) break it, which the walk-forward coverage measures.
+At training time, the held-out validation windows' residuals (in the target's
+own space: log-returns or price levels) are divided by the volatility known at
+each origin (the standard deviation of the previous ``SCALE_WINDOW`` daily
+changes). Per horizon step, the quantile ``q`` of those normalised residuals
+gives the interval ``point ± q * volatility(origin)``: wider in turbulent
+weeks, narrower in calm ones.
+
+What it promises: if normalised errors behave as they did in the calibration
+period (exchangeability), a fresh price falls inside the ``level`` interval
+with probability of at least ``level``. What it does not: a regime never seen
+in calibration (a crash, a limit-down run, a trading halt) can break it, and
+coverage holds on average over many forecasts, not for each one. The
+walk-forward backtest measures the coverage actually reached.
 """
 
 from __future__ import annotations
@@ -15,6 +22,30 @@ import math
 import numpy as np
 
 DEFAULT_LEVELS = (0.8, 0.95)
+SCALE_WINDOW = 60  # trading days of history behind each origin's volatility
+MIN_SCALE_ROWS = 5
+
+
+def origin_scale(prices: np.ndarray, origins: np.ndarray, transform: str, window: int = SCALE_WINDOW) -> np.ndarray:
+    """Return (n,) volatility at each origin from the ``window`` changes before it (inclusive).
+
+    log-return targets: std of daily log-returns; level targets: std of daily
+    price changes (same units as the residuals). Uses prices up to the origin only.
+    """
+    prices = np.asarray(prices, dtype="float64")
+    if transform == "log-return":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            changes = np.diff(np.log(prices))
+    else:
+        changes = np.diff(prices)
+    out = np.empty(len(origins))
+    for i, origin in enumerate(np.asarray(origins)):  # n origins, each O(window): cheap
+        recent = changes[max(0, origin - window): origin]
+        recent = recent[np.isfinite(recent)]
+        out[i] = recent.std() if len(recent) >= MIN_SCALE_ROWS else np.nan
+    fallback = np.nanmedian(out) if np.isfinite(out).any() else 1.0
+    out = np.where(np.isfinite(out) & (out > 0), out, fallback)
+    return out
 
 
 def conformal_quantiles(residuals: np.ndarray, levels=DEFAULT_LEVELS) -> dict[str, list[float]]:
@@ -37,8 +68,10 @@ def level_key(level: float) -> str:
     return f"{level:g}"
 
 
-def interval_bounds(point: np.ndarray, halfwidth: np.ndarray, last_price: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return (lower, upper) prices for points (n, H) in target space, ``±halfwidth`` (H,)."""
+def interval_bounds(point: np.ndarray, quantile: np.ndarray, scale: np.ndarray, last_price: np.ndarray,
+                    transform: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return (lower, upper) prices: points (n, H) in target space ± quantile (H,) x scale (n,)."""
+    halfwidth = np.asarray(quantile)[None, :] * np.asarray(scale)[:, None]
     lo, hi = point - halfwidth, point + halfwidth
     if transform == "log-return":
         return last_price[:, None] * np.exp(lo), last_price[:, None] * np.exp(hi)

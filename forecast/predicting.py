@@ -19,7 +19,7 @@ from forecast.calendar import next_sessions
 from forecast.config import TrainConfig
 from forecast.dataset import Scaling, inference_windows, to_prices, unscaled_targets
 from forecast.errors import BadInputError, ModelMismatchError
-from forecast.intervals import interval_bounds
+from forecast.intervals import interval_bounds, origin_scale
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore, resolve_home
 from forecast.tickers import parse_ticker
@@ -105,7 +105,9 @@ def predict_baseline(store: MarketStore, ticker_text: str, name: str, horizon: i
     point = model.predict_log_returns(frame, origin)
     last_value = float(frame[target].iloc[-1])
     prices = last_value * np.exp(point[0])
-    bounds = {lv: interval_bounds(point, np.asarray(q), np.array([last_value]), "log-return") for lv, q in model.halfwidth.items()}
+    scale = origin_scale(frame[target].to_numpy(), origin, "log-return")
+    bounds = {lv: interval_bounds(point, np.asarray(q), scale, np.array([last_value]), "log-return")
+              for lv, q in model.quantiles.items()}
     return _result(str(ticker), name, target, bars.last_date, frame, last_value, prices, bounds,
                    {"preset": "baseline", "arch": name, "data_range": [bars.first_date.date().isoformat(), bars.last_date.date().isoformat()]})
 
@@ -152,9 +154,10 @@ def predict_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str
     prices = to_prices(scaled, frame, cfg, scaling, origin)[0, :steps]
     point_target = unscaled_targets(scaled, scaling)
     last_value = float(frame[cfg.target].iloc[-1])
+    scale = origin_scale(frame[cfg.target].to_numpy(), origin, cfg.transform, meta["intervals"]["scale_window"])
     bounds = {
-        level: interval_bounds(point_target, np.asarray(q), np.array([last_value]), cfg.transform)
-        for level, q in meta["intervals"]["halfwidth"].items()
+        level: interval_bounds(point_target, np.asarray(q), scale, np.array([last_value]), cfg.transform)
+        for level, q in meta["intervals"]["quantiles"].items()
     }
     summary = {"preset": cfg.preset, "arch": cfg.arch, "data_range": meta["data"]["range"],
                "validation_skill_vs_naive": meta["validation"].get("skill_vs_naive")}

@@ -17,7 +17,7 @@ from forecast import __version__
 from forecast.bars import Bars
 from forecast.config import TrainConfig
 from forecast.dataset import data_fingerprint, to_prices, training_arrays, unscaled_targets
-from forecast.intervals import DEFAULT_LEVELS, conformal_quantiles
+from forecast.intervals import DEFAULT_LEVELS, SCALE_WINDOW, conformal_quantiles, origin_scale
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
@@ -59,6 +59,7 @@ def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str 
     residuals = unscaled_targets(arrays.Y_val, arrays.scaling) - unscaled_targets(predicted, arrays.scaling)
     origins = arrays.val_last_rows
     prices = frame[cfg.target].to_numpy(dtype="float64")
+    scale = origin_scale(prices, origins, cfg.transform)
     predicted_price = to_prices(predicted, frame, cfg, arrays.scaling, origins)[:, 0]
     actual = prices[origins + 1]
     rmse = float(np.sqrt(np.mean((predicted_price - actual) ** 2)))
@@ -80,8 +81,8 @@ def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str 
             "best_epoch": best_epoch, "val_loss": best_val_loss, "rmse": rmse, "naive_rmse": naive_rmse,
             "skill_vs_naive": 1 - rmse / naive_rmse if naive_rmse else None,
         },
-        "intervals": {"method": "split-conformal on validation residuals", "space": cfg.transform,
-                      "halfwidth": conformal_quantiles(residuals, levels)},
+        "intervals": {"method": "split-conformal on validation residuals, volatility-normalised", "space": cfg.transform,
+                      "scale_window": SCALE_WINDOW, "quantiles": conformal_quantiles(residuals / scale[:, None], levels)},
         "history": history,
         "versions": {"forecast": __version__, **network.versions()},
         "train_seconds": round(time.perf_counter() - started, 2),
