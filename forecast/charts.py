@@ -223,7 +223,7 @@ def walk_forward_skill(home, ticker: str, model_id: str) -> float | None:
     return score.get("skill_vs_naive") if score else None
 
 
-def render(home, ticker_text: str, kind: str, model_id: str | None = None, days: int = 120,
+def render(home, ticker_text: str, kind: str, model_id: str | None = None, days: int = 60,
            out: Path | None = None) -> ChartInfo:
     """Draw one chart of a stored ticker to ``out`` (default ``<home>/charts/<TICKER>-<kind>.png``)."""
     from forecast.backtest import backtest_dir

@@ -399,14 +399,14 @@ def plot(
     ticker: Annotated[str, typer.Argument(help="Ticker to chart.")],
     kind: Annotated[ChartKind, typer.Option(help="forecast, backtest, history or training.")] = ChartKind.forecast,
     model: Annotated[Optional[str], typer.Option("--model", help="Model id (training), or model name in the backtest.")] = None,
-    days: Annotated[int, typer.Option(min=5, help="Trading days of history shown.")] = 120,
+    days: Annotated[Optional[int], typer.Option(min=5, help="Trading days of history shown (default: 60 for forecast, 120 otherwise).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", dir_okay=False, help="Chart file, .png or .svg (default: <home>/charts/<TICKER>-<kind>.png).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Draw a chart from stored data, forecasts, backtests or training history (no TensorFlow)."""
     from forecast.charts import render
 
-    info = render(state.home, ticker, kind.value, model, days, out)
+    info = render(state.home, ticker, kind.value, model, days or (60 if kind is ChartKind.forecast else 120), out)
     if as_json:
         emit_json({"path": str(info.path), "kind": info.kind, "width": info.width, "height": info.height})
     else:
