@@ -134,6 +134,8 @@ def _store():
 
 def _print_fetch_report(report) -> None:
     line = f"{report.ticker}: {report.rows} rows {report.first_date}..{report.last_date}, +{report.new_rows} new, {report.revised_rows} revised"
+    if report.last_close is not None:
+        line += f", last close {report.last_close:.2f} ({report.adjust})"
     if report.calls:
         line += f", {report.calls} API calls"
     typer.echo(line)
@@ -152,7 +154,7 @@ def fetch(
     file: Annotated[Optional[Path], typer.Option("--file", help="CSV file to import (--source csv).")] = None,
     start: Annotated[Optional[str], typer.Option(help="First date for a new ticker (YYYY-MM-DD); default 2005-01-01.")] = None,
     end: Annotated[Optional[str], typer.Option(help="Last date (default: the newest published trading day).")] = None,
-    adjust: Annotated[Adjust, typer.Option(help="Adjustment for the summary shown; raw bars and factors are stored.")] = Adjust.qfq,
+    adjust: Annotated[Adjust, typer.Option(help="Adjustment of the last close reported (tushare bars are stored raw with factors).")] = Adjust.qfq,
     date_format: Annotated[Optional[str], typer.Option(help="strptime format of the CSV dates, when they are ambiguous.")] = None,
     columns: Annotated[Optional[str], typer.Option(help="CSV column mapping, e.g. date=Day,close=Last,volume=Vol.")] = None,
     strict: Annotated[bool, typer.Option(help="Treat validation findings as errors and store nothing.")] = False,
@@ -181,8 +183,16 @@ def fetch(
 
         for ticker in tickers:  # a typo should not wait for a token check
             parse_ticker(ticker)
-        client = TushareClient(token_from_env())
+        # the token: environment first, then forecast.toml's [tushare] token
+        client = TushareClient(token_from_env() or _app_config(None).tushare_token)
         reports, failures = fetching.update_from_tushare(store, tickers, client, start=start, end=end, strict=strict)
+    for report in reports:  # the newest close on the basis the user asked for
+        bars = store.read(report.ticker)
+        if bars.price_basis == "raw" or bars.price_basis == adjust.value:
+            report.last_close = float(bars.bars(adjust.value).frame["close"].iloc[-1])
+            report.adjust = adjust.value
+        else:
+            report.notes.append(f"stored {bars.price_basis}-adjusted; --adjust {adjust.value} is not available for it")
     if as_json:
         emit_json({"results": [r.to_dict() for r in reports],
                    "failures": [{"ticker": f.ticker, "error": str(f.error), "exit_code": int(f.error.exit_code)} for f in failures]})

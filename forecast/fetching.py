@@ -44,6 +44,8 @@ class FetchReport:
     first_date: str | None = None
     last_date: str | None = None
     calls: int = 0
+    last_close: float | None = None
+    adjust: str | None = None
     notes: list[str] = field(default_factory=list)
     validation: dict = field(default_factory=dict)
 

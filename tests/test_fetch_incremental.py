@@ -128,3 +128,20 @@ def test_many_tickers_missing_one_day_use_whole_market_calls(home, fake_tushare)
     assert {r["params"].get("trade_date") for r in fake_tushare.requests} == {"20201225"}
     for code in codes:
         assert store.read(code).frame["date"].iloc[-1] == pd.Timestamp("2020-12-25")
+
+
+def test_the_cli_reads_the_token_from_forecast_toml_and_reports_the_adjusted_close(home, fake_tushare, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from forecast.cli import app
+
+    monkeypatch.delenv("TUSHARE_TOKEN")
+    (home / "forecast.toml").write_text(f'[tushare]\ntoken = "{fake_tushare.valid_token}"\n')
+    result = CliRunner().invoke(app, ["fetch", "600519.SH", "--end", "2020-12-25", "--adjust", "none", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["results"][0]
+    raw_last = fake_tushare.market.daily.sort_values("trade_date")["close"].iloc[-1]
+    assert report["adjust"] == "none" and report["last_close"] == pytest.approx(raw_last)
+    assert fake_tushare.valid_token not in result.output

@@ -165,3 +165,16 @@ def test_forecast_dates_skip_weekends_and_xshg_holidays():
     assert [d.date().isoformat() for d in next_sessions("2021-02-10", 3, china)] == ["2021-02-18", "2021-02-19", "2021-02-22"]
     # other markets: business days
     assert [d.date().isoformat() for d in next_sessions("2021-02-10", 3, parse_ticker("AAPL"))] == ["2021-02-11", "2021-02-12", "2021-02-15"]
+
+
+def test_models_rm_removes_the_model_and_its_latest_pointer(trained_home):
+    home, _ = trained_home
+    env = {"FORECAST_HOME": str(home)}
+    extra = runner.invoke(app, ["train", "600519.SH", *TINY, "--json"], env=env)
+    model_id = json.loads(extra.stdout)[0]["id"]
+    assert (home / "models" / "latest" / "600519.SH").read_text().strip() == model_id
+    assert runner.invoke(app, ["models", "rm", model_id], env=env).exit_code == 0
+    assert not (home / "models" / model_id).exists()
+    assert runner.invoke(app, ["models", "show", model_id], env=env).exit_code == ExitCode.NOT_FOUND
+    # the ticker's previous model is its latest again
+    assert json.loads(runner.invoke(app, ["predict", "600519.SH", "--json"], env=env).stdout)["model_id"] == trained_home[1]["id"]
