@@ -248,14 +248,13 @@ def backtest_dir(home, ticker: str):
 
 def save_backtest(home, result: BacktestResult) -> tuple:
     """Store the result as ``backtests/<TICKER>/latest.json`` and ``latest.csv`` (atomically)."""
-    import json
-
     from forecast.atomic import atomic_write_text
+    from forecast.jsonio import dumps
 
     folder = backtest_dir(home, result.ticker)
     json_path, csv_path = folder / "latest.json", folder / "latest.csv"
     atomic_write_text(csv_path, result.forecasts_frame().to_csv(index=False))
-    atomic_write_text(json_path, json.dumps(_finite(result.to_dict()), indent=2, allow_nan=False))
+    atomic_write_text(json_path, dumps(result.to_dict()))
     return json_path, csv_path
 
 
@@ -264,18 +263,3 @@ def load_backtest(home, ticker: str) -> dict | None:
 
     path = backtest_dir(home, ticker) / "latest.json"
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _finite(value):
-    """Return ``value`` with NaN and infinities as None (strict JSON)."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return _finite(float(value))
-    return value

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import sys
 from enum import Enum
 from pathlib import Path
@@ -78,19 +77,10 @@ def _setup_logging(verbose: bool) -> None:
     root.propagate = False
 
 
-def _json_safe(value):
-    """Return ``value`` with NaN/inf turned into null, so the output is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def emit_json(payload) -> None:
-    typer.echo(json.dumps(_json_safe(payload), ensure_ascii=False, indent=2, default=str, allow_nan=False))
+    from forecast.jsonio import dumps
+
+    typer.echo(dumps(payload))
 
 
 def fail(message: str, code: int, as_json: bool = False) -> None:
@@ -374,7 +364,8 @@ def backtest(
 ) -> None:
     """Walk-forward backtest of networks and baselines, scored per horizon step against naive."""
     from forecast.atomic import atomic_write_text
-    from forecast.backtest import _finite, format_table, save_backtest, walk_forward
+    from forecast.backtest import format_table, save_backtest, walk_forward
+    from forecast.jsonio import dumps
     from forecast.tickers import parse_ticker
 
     if expanding and rolling:
@@ -385,9 +376,9 @@ def backtest(
     result = walk_forward(frame, name, models=[m.strip() for m in models.split(",") if m.strip()], test_days=test_days,
                           refit_every=refit_every, horizon=horizon, window=rolling, target=target, network_overrides=overrides)
     json_path, csv_path = save_backtest(state.home, result)
-    payload = _finite(result.to_dict())
+    payload = json.loads(dumps(result.to_dict()))
     if out is not None:
-        atomic_write_text(out, json.dumps(payload, indent=2))
+        atomic_write_text(out, dumps(payload))
         atomic_write_text(out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False))
     if as_json:
         emit_json(payload)

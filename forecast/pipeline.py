@@ -8,17 +8,16 @@ repeats nothing, and a machine-readable summary is written every time.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import shutil
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from forecast.atomic import atomic_write_text
 from forecast.config import AppConfig, build_train_config
-from forecast.errors import ExitCode, ForecastError, StoreBusyError
+from forecast.errors import ExitCode, ForecastError
+from forecast.jsonio import dumps
+from forecast.locks import hold_lock
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore, resolve_home
 from forecast.tickers import parse_ticker
@@ -51,21 +50,9 @@ class RunSummary:
         return asdict(self)
 
 
-@contextmanager
-def run_lock(home: Path, wait_s: float) -> Iterator[None]:
+def run_lock(home: Path, wait_s: float):
     """Only one daily job per home at a time; the second waits at most ``wait_s``."""
-    from filelock import FileLock, Timeout
-
-    home.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(home / ".run.lock"))
-    try:
-        lock.acquire(timeout=wait_s)
-    except Timeout:
-        raise StoreBusyError(f"another forecast run is in progress in {home} (waited {wait_s:.0f} s)") from None
-    try:
-        yield
-    finally:
-        lock.release()
+    return hold_lock(home / ".run.lock", wait_s, f"another forecast run is in progress in {home} (waited {wait_s:.0f} s)")
 
 
 def needs_training(registry: ModelRegistry, ticker: str, retrain_after_days: int | None, today: dt.date) -> str | None:
@@ -158,7 +145,7 @@ def run_daily(home: Path | str | None, config: AppConfig, tickers: list[str] | N
                 outcome.model_id, outcome.last_date = result.model_id, result.last_date
                 csv_path, json_path, png_path = day_dir / f"{t}.csv", day_dir / f"{t}.json", day_dir / f"{t}.png"
                 atomic_write_text(csv_path, result.to_frame().to_csv(index=False))
-                atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+                atomic_write_text(json_path, dumps(result.to_dict()))
                 render(home, t, "forecast", out=png_path)
                 outcome.outputs.update({"csv": str(csv_path), "json": str(json_path), "chart": str(png_path)})
                 outcome.ok = True
@@ -175,7 +162,7 @@ def run_daily(home: Path | str | None, config: AppConfig, tickers: list[str] | N
 
 def _publish(summary: RunSummary, day_dir: Path, latest_dir: Path) -> None:
     """Write the summary, then mirror the day's folder into ``latest/`` file by file (atomically)."""
-    text = json.dumps(summary.to_dict(), indent=2, ensure_ascii=False)
+    text = dumps(summary.to_dict())
     atomic_write_text(day_dir / "summary.json", text)
     latest_dir.mkdir(parents=True, exist_ok=True)
     for path in day_dir.iterdir():

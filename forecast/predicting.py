@@ -19,6 +19,7 @@ from forecast.calendar import next_sessions
 from forecast.config import TrainConfig
 from forecast.dataset import Scaling, inference_windows, to_prices, unscaled_targets
 from forecast.errors import BadInputError, ModelMismatchError
+from forecast.jsonio import dumps
 from forecast.intervals import interval_bounds, origin_scale
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore, resolve_home
@@ -171,7 +172,7 @@ def forecast_path(home: Path | str | None, ticker: str) -> Path:
 def save_forecast(home: Path | str | None, result: ForecastResult) -> Path:
     """Store the forecast for ``plot`` (atomically) and return its path."""
     path = forecast_path(home, result.ticker)
-    atomic_write_text(path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    atomic_write_text(path, dumps(result.to_dict()))
     return path
 
 

@@ -11,13 +11,14 @@ import json
 import os
 import shutil
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from forecast.atomic import atomic_write_text
-from forecast.errors import BadInputError, ModelNotFoundError, StoreBusyError
+from forecast.errors import BadInputError, ModelNotFoundError
+from forecast.jsonio import dumps
+from forecast.locks import hold_lock
 from forecast.store import resolve_home
 
 
@@ -26,20 +27,8 @@ class ModelRegistry:
         self.root = resolve_home(home) / "models"
         self.lock_timeout_s = lock_timeout_s
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        from filelock import FileLock, Timeout
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.root / ".lock"))
-        try:
-            lock.acquire(timeout=self.lock_timeout_s)
-        except Timeout:
-            raise StoreBusyError(f"another forecast process is writing to {self.root}; try again later") from None
-        try:
-            yield
-        finally:
-            lock.release()
+    def _locked(self):
+        return hold_lock(self.root / ".lock", self.lock_timeout_s, f"another forecast process is writing to {self.root}; try again later")
 
     @staticmethod
     def new_id(ticker: str, preset: str, arch: str) -> str:
@@ -59,7 +48,7 @@ class ModelRegistry:
         staging.mkdir()
         try:
             write_model(staging / "model.keras")
-            (staging / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False, allow_nan=False))
+            (staging / "metadata.json").write_text(dumps(metadata))
             with self._locked():
                 os.replace(staging, self.folder(model_id))
                 atomic_write_text(self.root / "latest" / metadata["ticker"], model_id + "\n")

@@ -15,16 +15,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 
 from forecast.atomic import atomic_open
 from forecast.bars import Bars, adjust_prices, conform
-from forecast.errors import CorruptFileError, NoDataError, StoreBusyError
+from forecast.errors import CorruptFileError, NoDataError
+from forecast.locks import hold_lock
 from forecast.tickers import Ticker
 from forecast.validation import ValidationReport
 
@@ -78,23 +77,10 @@ class MarketStore:
     def path_for(self, ticker: Ticker | str) -> Path:
         return self.root / "bars" / f"{ticker}.parquet"
 
-    @contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self):
         """Hold the store's write lock, waiting at most ``lock_timeout_s``."""
-        from filelock import FileLock, Timeout
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.root / ".lock"))
-        try:
-            lock.acquire(timeout=self.lock_timeout_s)
-        except Timeout:
-            raise StoreBusyError(
-                f"another forecast process is writing to {self.root} (waited {self.lock_timeout_s:.0f} s); try again later"
-            ) from None
-        try:
-            yield
-        finally:
-            lock.release()
+        return hold_lock(self.root / ".lock", self.lock_timeout_s,
+                         f"another forecast process is writing to {self.root} (waited {self.lock_timeout_s:.0f} s); try again later")
 
     def has(self, ticker: Ticker | str) -> bool:
         return self.path_for(ticker).is_file()
