@@ -50,12 +50,6 @@ class Bars:
         return len(self.frame)
 
 
-def empty_stored_frame() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in STORED_COLUMNS})
-    frame["date"] = pd.Series(dtype="datetime64[ns]")
-    return frame
-
-
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with exactly STORED_COLUMNS, canonical dtypes, sorted by date."""
     out = pd.DataFrame(index=range(len(frame)))

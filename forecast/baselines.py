@@ -17,7 +17,6 @@ from forecast.intervals import DEFAULT_LEVELS, conformal_quantiles, origin_scale
 from forecast.windows import sliding_windows, target_matrix
 
 CALIBRATION_ORIGINS = 250
-BASELINE_NAMES = ("naive", "drift", "ma", "linear")
 
 
 class LogReturnForecaster:

@@ -60,6 +60,7 @@ def _figure(rows: int = 2, ratios=(3, 1)):
     font = cjk_font()
     if font:
         plt.rcParams["font.sans-serif"] = [font, *plt.rcParams["font.sans-serif"]]
+        plt.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212
     fig, axes = plt.subplots(rows, 1, figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, sharex=rows > 1,
                              gridspec_kw={"height_ratios": ratios[:rows]} if rows > 1 else None, squeeze=False)
     return fig, list(axes[:, 0])
@@ -154,7 +155,13 @@ def forecast_chart(bars: pd.DataFrame, forecast: dict, days: int, path: Path, sk
     ax_vol.set_xlabel("trading day (forecast dates from the exchange calendar)")
     summary = forecast.get("model_summary", {})
     trained = summary.get("data_range") or ["?", "?"]
-    skill_text = f"walk-forward skill vs naive {skill:+.1%}" if skill is not None else "walk-forward skill: not yet measured (forecast backtest)"
+    held_out = summary.get("validation_skill_vs_naive")
+    if skill is not None:
+        skill_text = f"walk-forward skill vs naive {skill:+.1%}"
+    elif held_out is not None:
+        skill_text = f"validation-period skill vs naive {held_out:+.1%} (no walk-forward backtest yet)"
+    else:
+        skill_text = "skill vs naive: not measured yet (run forecast backtest)"
     fig.text(0.01, 0.005, f"model {forecast['model_id']} | trained on {trained[0]}..{trained[1]} | {skill_text} | "
              f"intervals: split-conformal, not a guarantee", fontsize=8, color="#444444")
     fig.tight_layout(rect=(0, 0.03, 1, 1))

@@ -156,3 +156,19 @@ def test_config_show_masks_the_token(tmp_path):
                                                                      "FORECAST_TICKERS": "000858.SZ,600036"})
     shown = json.loads(from_env.stdout)
     assert shown["tickers"] == ["000858.SZ", "600036"] and shown["tushare_token"] == "****99"
+
+
+def test_chinese_names_only_with_a_cjk_font_and_no_glyph_warnings(charted_home, tmp_path, monkeypatch, recwarn):
+    import logging
+
+    from forecast import charts
+
+    monkeypatch.setattr(charts, "cjk_font", lambda: None)
+    assert charts.display_name("600519.SH") == "600519.SH"
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(charts, "cjk_font", lambda: "Some CJK Font")
+        assert charts.display_name("600519.SH") == "贵州茅台 600519.SH"
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    charts.render(charted_home, "600519.SH", "forecast", out=tmp_path / "plain.png")
+    assert png_size(tmp_path / "plain.png") == (1200, 700)
+    assert not [w for w in recwarn if "glyph" in str(w.message).lower()]
