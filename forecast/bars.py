@@ -27,6 +27,7 @@ PRICE_COLUMNS = ["open", "high", "low", "close"]
 STORED_COLUMNS = ["date", *PRICE_COLUMNS, "volume", "amount", "adj_factor"]
 BAR_COLUMNS = ["date", *PRICE_COLUMNS, "volume", "amount"]
 ADJUSTMENTS = ("qfq", "hfq", "none")
+_NS_PER_DAY = 86_400 * 10**9
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,25 @@ class Bars:
 
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with exactly STORED_COLUMNS, canonical dtypes, sorted by date."""
+    if _is_conformed(frame):
+        return frame  # the common case (frames read back from the store): no copy, no parsing
     out = pd.DataFrame(index=range(len(frame)))
     out["date"] = pd.to_datetime(frame["date"].to_numpy()).normalize().as_unit("ns")
     for col in STORED_COLUMNS[1:]:
         values = frame[col] if col in frame else np.nan
         out[col] = pd.to_numeric(pd.Series(values, index=frame.index), errors="coerce").to_numpy(dtype="float64")
     return out.sort_values("date", kind="stable").reset_index(drop=True)
+
+
+def _is_conformed(frame: pd.DataFrame) -> bool:
+    return (
+        list(frame.columns) == STORED_COLUMNS
+        and isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1
+        and frame["date"].dtype == "datetime64[ns]"
+        and all(frame[c].dtype == "float64" for c in STORED_COLUMNS[1:])
+        and frame["date"].is_monotonic_increasing
+        and bool((frame["date"].to_numpy().view("int64") % _NS_PER_DAY == 0).all())  # all at midnight
+    )
 
 
 def adjust_prices(stored: pd.DataFrame, price_basis: str, adjust: str) -> pd.DataFrame:
