@@ -71,9 +71,10 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable J
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)  # a --log-file handler may want more
     root = logging.getLogger("forecast")
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.setLevel(logging.INFO)
     root.propagate = False
 
 
@@ -464,7 +465,6 @@ def run(
         handler = logging.FileHandler(log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         logging.getLogger("forecast").addHandler(handler)
-        logging.getLogger("forecast").setLevel(logging.INFO)
     cfg = _app_config(config)
     changes = {}
     if retrain_after is not None:

@@ -24,7 +24,7 @@ from forecast.intervals import interval_bounds, origin_scale
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore, resolve_home
 from forecast.tickers import parse_ticker
-from forecast.windows import FEATURES, check_positive, require_history
+from forecast.windows import FEATURE_COLUMNS, FEATURES, check_positive, require_history
 
 
 @dataclass
@@ -80,7 +80,8 @@ def check_compatible(meta: dict, frame: pd.DataFrame, ticker: str) -> TrainConfi
     unknown = [f for f in meta["features"] if f not in FEATURES]
     if unknown or len(meta["scaling"]["features"]["shift"]) != len(meta["features"]):
         raise ModelMismatchError(f"model {meta.get('id')} uses features this version cannot build: {', '.join(unknown)}")
-    missing = [c for c in ("open", "high", "low", "close", "volume") if c in meta["features"] and frame[c].isna().all()]
+    needed = {c for f in meta["features"] for c in FEATURE_COLUMNS.get(f, (f,))} | {cfg.target}
+    missing = sorted(c for c in needed if c in frame and frame[c].isna().all())
     if missing:
         raise ModelMismatchError(f"model {meta.get('id')} needs {', '.join(missing)}, which {ticker}'s data lacks")
     require_history(len(frame), cfg.lookback, ticker, extra=1 if "return" in cfg.features else 0)

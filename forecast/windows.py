@@ -16,6 +16,8 @@ from forecast.errors import BadInputError, InsufficientHistoryError
 LEVEL_FEATURES = ("close", "open", "high", "low", "volume")
 DERIVED_FEATURES = ("return", "log_volume", "range")
 FEATURES = LEVEL_FEATURES + DERIVED_FEATURES
+# the bar columns each derived feature needs besides the target (a level feature needs itself)
+FEATURE_COLUMNS = {"return": (), "log_volume": ("volume",), "range": ("high", "low")}
 TRANSFORMS = ("log-return", "level")
 _NEEDS_POSITIVE = {"return", "range"}
 

@@ -172,3 +172,20 @@ def test_chinese_names_only_with_a_cjk_font_and_no_glyph_warnings(charted_home, 
     charts.render(charted_home, "600519.SH", "forecast", out=tmp_path / "plain.png")
     assert png_size(tmp_path / "plain.png") == (1200, 700)
     assert not [w for w in recwarn if "glyph" in str(w.message).lower()]
+
+
+def test_run_logs_with_timestamps_to_a_file_and_never_the_token(tmp_path):
+    import re
+
+    write_config(tmp_path, ["600519.SH"])
+    log = tmp_path / "run.log"
+    env = {"PATH": "/usr/bin:/bin", "FORECAST_HOME": str(tmp_path), "TUSHARE_TOKEN": "secret-token-777"}
+    result = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in env.items()], sys.executable, "-m", "forecast",
+                             "run", "--quiet", "--log-file", str(log)], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # --quiet
+    lines = log.read_text().splitlines()
+    assert lines and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) ", line) for line in lines)
+    assert any("600519.SH" in line for line in lines)
+    assert "secret-token-777" not in log.read_text() + result.stderr

@@ -178,3 +178,17 @@ def test_models_rm_removes_the_model_and_its_latest_pointer(trained_home):
     assert runner.invoke(app, ["models", "show", model_id], env=env).exit_code == ExitCode.NOT_FOUND
     # the ticker's previous model is its latest again
     assert json.loads(runner.invoke(app, ["predict", "600519.SH", "--json"], env=env).stdout)["model_id"] == trained_home[1]["id"]
+
+
+def test_a_model_whose_features_the_data_lacks_is_refused(tmp_path):
+    env = {"FORECAST_HOME": str(tmp_path)}
+    assert runner.invoke(app, ["fetch", "--source", "sample"], env=env).exit_code == 0
+    trained = runner.invoke(app, ["train", "600519.SH", *TINY, "--features", "return,log_volume"], env=env)
+    assert trained.exit_code == 0, trained.output
+    bars = read_bars_csv(SAMPLE_FILE).frame
+    close_only = tmp_path / "close.csv"
+    pd.DataFrame({"date": bars["date"].dt.strftime("%Y-%m-%d"), "close": bars["close"]}).to_csv(close_only, index=False)
+    assert runner.invoke(app, ["fetch", "600519.SH", "--source", "csv", "--file", str(close_only)], env=env).exit_code == 0
+    result = runner.invoke(app, ["predict", "600519.SH"], env=env)
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "needs volume" in result.stderr
