@@ -18,6 +18,7 @@ from forecast.registry import ModelRegistry
 from forecast.store import MarketStore
 
 runner = CliRunner()
+pytestmark = pytest.mark.slow  # real Keras fits and subprocesses: seconds each; all of them run in CI
 TINY_TRAIN = "[train]\nepochs = 1\nunits = [4]\nlookback = 10\nhorizon = 3\n"
 
 

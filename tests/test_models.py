@@ -20,6 +20,7 @@ from forecast.sources.csv_file import read_bars_csv
 from forecast.tickers import parse_ticker
 
 runner = CliRunner()
+pytestmark = pytest.mark.slow  # real Keras fits and subprocesses: seconds each; all of them run in CI
 TINY = ["--epochs", "2", "--units", "4", "--lookback", "10", "--horizon", "3", "--quiet"]
 
 
