@@ -266,6 +266,5 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
         raise NotFoundError(f"no stored forecast for {ticker}; run: forecast predict {ticker}")
     if model_id and forecast["model_id"] != model_id:
         raise NotFoundError(f"the stored forecast of {ticker} is from {forecast['model_id']}; run: forecast predict {ticker} --model {model_id}")
-    adjust = "qfq"
-    bars = store.read_bars(ticker, adjust).frame
+    bars = store.read_bars(ticker, forecast.get("model_summary", {}).get("adjust", "qfq")).frame  # the forecast's basis
     return forecast_chart(bars, forecast, days, out, walk_forward_skill(home, ticker, forecast["model_id"]))

@@ -112,15 +112,14 @@ def run_daily(home: Path | str | None, config: AppConfig, tickers: list[str] | N
     names = tickers or list(config.tickers)
     with run_lock(home, wait_s):
         store, registry = MarketStore(home), ModelRegistry(home)
-        outcomes: dict[str, TickerOutcome] = {}
-        valid = []
+        outcomes: dict[str, TickerOutcome] = {}  # in the order the user named them, duplicates merged
         for text in names:
             try:
-                valid.append(str(parse_ticker(text)))
+                name = str(parse_ticker(text))
+                outcomes.setdefault(name, TickerOutcome(name))
             except ForecastError as exc:
                 outcomes[text] = TickerOutcome(text, error=str(exc), exit_code=int(exc.exit_code))
-        for t in valid:
-            outcomes[t] = TickerOutcome(t)
+        valid = [name for name, outcome in outcomes.items() if outcome.error is None]
         new_rows, fetch_errors = _fetch(store, config, valid) if valid else ({}, {})
         train_cfg = build_train_config(config.preset, config.train, train_overrides)
         loaded = LoadedModels(registry)
@@ -152,7 +151,7 @@ def run_daily(home: Path | str | None, config: AppConfig, tickers: list[str] | N
             except ForecastError as exc:
                 log.warning("%s: %s", t, exc)
                 outcome.error, outcome.exit_code = str(exc), int(exc.exit_code)
-        summary.tickers = [outcomes[n if n in outcomes else str(parse_ticker(n))] for n in names] if names else []
+        summary.tickers = list(outcomes.values())
         ok = sum(o.ok for o in summary.tickers)
         summary.exit_code = int(ExitCode.OK if ok == len(summary.tickers) and ok else ExitCode.PARTIAL if ok else ExitCode.ALL_FAILED)
         summary.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -111,7 +111,8 @@ def predict_baseline(store: MarketStore, ticker_text: str, name: str, horizon: i
     bounds = {lv: interval_bounds(point, np.asarray(q), scale, np.array([last_value]), "log-return")
               for lv, q in model.quantiles.items()}
     return _result(str(ticker), name, target, bars.last_date, frame, last_value, prices, bounds,
-                   {"preset": "baseline", "arch": name, "data_range": [bars.first_date.date().isoformat(), bars.last_date.date().isoformat()]})
+                   {"preset": "baseline", "arch": name, "adjust": bars.adjust,
+                    "data_range": [bars.first_date.date().isoformat(), bars.last_date.date().isoformat()]})
 
 
 def _result(ticker: str, model_id: str, target: str, last_date: pd.Timestamp, frame: pd.DataFrame, last_value: float,
@@ -161,7 +162,7 @@ def predict_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str
         level: interval_bounds(point_target, np.asarray(q), scale, np.array([last_value]), cfg.transform)
         for level, q in meta["intervals"]["quantiles"].items()
     }
-    summary = {"preset": cfg.preset, "arch": cfg.arch, "data_range": meta["data"]["range"],
+    summary = {"preset": cfg.preset, "arch": cfg.arch, "data_range": meta["data"]["range"], "adjust": bars.adjust,
                "validation_skill_vs_naive": meta["validation"].get("skill_vs_naive")}
     return _result(str(ticker), model_id, cfg.target, bars.last_date, frame, last_value, prices, bounds, summary)
 

@@ -97,7 +97,7 @@ class TrainResult:
 
 
 def train_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, cfg: TrainConfig,
-                 progress: str = "none", source_label: str | None = None) -> TrainResult:
+                 progress: str = "none") -> TrainResult:
     """Train on a stored ticker and save the model to the registry."""
     from forecast import network
 
