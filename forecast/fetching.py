@@ -136,14 +136,24 @@ def _overlap_start(last: pd.Timestamp, ticker: Ticker) -> pd.Timestamp:
     return recent[-OVERLAP_SESSIONS] if len(recent) >= OVERLAP_SESSIONS else last
 
 
+def _needs_backfill(stored_first: pd.Timestamp, start) -> bool:
+    """True when the user asked (--start) for history older than what is stored."""
+    return start is not None and pd.Timestamp(start) < stored_first
+
+
 def _update_one(store: MarketStore, client: tushare_pro.TushareClient, ticker: Ticker, start, end: pd.Timestamp,
-                strict: bool) -> FetchReport:
+                strict: bool, backfill_from=None) -> FetchReport:
     calls_before = client.calls
     report = FetchReport(ticker=str(ticker), source="tushare")
     stored = store.read(ticker) if store.has(ticker) else None
     if stored is not None and stored.source == "tushare":
         frame_from = _overlap_start(stored.frame["date"].iloc[-1], ticker)
         incoming = tushare_pro.fetch_ticker_range(client, str(ticker), frame_from, end)
+        first = stored.frame["date"].iloc[0]
+        if _needs_backfill(first, backfill_from):
+            older = tushare_pro.fetch_ticker_range(client, str(ticker), backfill_from, first - pd.Timedelta(days=1))
+            incoming = pd.concat([older, incoming], ignore_index=True)
+            report.notes.append(f"backfilled {len(older)} older bars from {pd.Timestamp(backfill_from).date()}")
         old = stored.frame.set_index("date")["adj_factor"]
         new = incoming.set_index("date")["adj_factor"]
         common = old.index.intersection(new.index)
@@ -234,6 +244,8 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str], client: tus
         gaps: dict[Ticker, pd.DatetimeIndex] = {}
         for t in tickers:
             missing = _missing_sessions(store, t, end_day)
+            if missing is not None and start is not None and _needs_backfill(store.read(t).frame["date"].iloc[0], start):
+                missing = None  # older history was asked for: a per-ticker fetch, whatever the new days
             if missing is not None and len(missing) == 0:
                 reports.append(_up_to_date_report(store, t, f"up to date: no trading day after the stored last bar up to {end_day.date()}"))
             else:
@@ -247,7 +259,7 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str], client: tus
             pending = [t for t in pending if t not in gaps]
         for t in pending:
             try:
-                reports.append(_update_one(store, client, t, start_day, end_day, strict))
+                reports.append(_update_one(store, client, t, start_day, end_day, strict, backfill_from=start))
             except (UnknownTickerError, tushare_pro.SourceError, ValidationFailed) as exc:
                 failures.append(TickerFailure(str(t), exc))
     return reports, failures

@@ -78,7 +78,10 @@ class FakeTushare:
             rows = rows[rows["trade_date"] >= start]
         if end := params.get("end_date"):
             rows = rows[rows["trade_date"] <= end]
-        return rows.sort_values(["trade_date", "ts_code"], ascending=[False, True]).head(self.page_limit)
+        rows = rows.sort_values(["trade_date", "ts_code"], ascending=[False, True])
+        offset = int(params.get("offset", 0))
+        limit = min(int(params.get("limit", self.page_limit)), self.page_limit)
+        return rows.iloc[offset: offset + limit]
 
     @staticmethod
     def _error(code: int, msg: str) -> bytes:

@@ -145,3 +145,28 @@ def test_the_cli_reads_the_token_from_forecast_toml_and_reports_the_adjusted_clo
     raw_last = fake_tushare.market.daily.sort_values("trade_date")["close"].iloc[-1]
     assert report["adjust"] == "none" and report["last_close"] == pytest.approx(raw_last)
     assert fake_tushare.valid_token not in result.output
+
+
+def test_a_whole_market_day_larger_than_a_page_is_paged_by_offset(home, fake_tushare, monkeypatch):
+    from forecast.sources import tushare_pro
+
+    codes = tuple(f"6000{i:02d}.SH" for i in range(10))
+    fake_tushare.market = market_from_sample(SAMPLE_FILE, codes=codes)
+    monkeypatch.setattr(tushare_pro, "PAGE_LIMIT", 4)
+    fake_tushare.page_limit = 4
+    day = tushare_pro.fetch_market_day(client_for(fake_tushare), "2020-12-25", set(codes))
+    assert sorted(day["ts_code"]) == sorted(codes)
+    assert fake_tushare.calls("daily") == 3  # 4 + 4 + 2 rows
+
+
+def test_an_earlier_start_backfills_older_history(home, fake_tushare):
+    store = MarketStore(home)
+    update_from_tushare(store, ["600519.SH"], client_for(fake_tushare), start="2019-01-01", now=AFTER_CLOSE_SAT)
+    assert store.read("600519.SH").frame["date"].iloc[0] >= pd.Timestamp("2019-01-01")
+    reports, failures = update_from_tushare(store, ["600519.SH"], client_for(fake_tushare), start="2015-01-01",
+                                            now=AFTER_CLOSE_SAT)
+    frame = store.read("600519.SH").frame
+    assert failures == [] and any("backfilled" in n for n in reports[0].notes)
+    assert frame["date"].iloc[0] == pd.Timestamp("2015-01-05")  # the first session of 2015
+    assert frame["date"].is_unique and frame["date"].is_monotonic_increasing
+    assert reports[0].new_rows == int(((frame["date"] >= "2015-01-01") & (frame["date"] < "2019-01-01")).sum())

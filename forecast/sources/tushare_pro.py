@@ -177,12 +177,21 @@ def fetch_factors(client: TushareClient, ts_code: str, start, end) -> pd.DataFra
 
 def fetch_market_day(client: TushareClient, day, ts_codes: set[str]) -> pd.DataFrame:
     """Return one day's bars for ``ts_codes``, from one whole-market call per endpoint."""
-    daily = client.query("daily", DAILY_FIELDS, trade_date=_ymd(day))
+    daily = _whole_day(client, "daily", DAILY_FIELDS, day)
     daily = daily[daily["ts_code"].isin(ts_codes)] if len(daily) else daily
     if daily.empty:
         return _to_canonical(daily, daily)
-    factors = client.query("adj_factor", FACTOR_FIELDS, trade_date=_ymd(day))
+    factors = _whole_day(client, "adj_factor", FACTOR_FIELDS, day)
     return _to_canonical(daily, factors)
+
+
+def _whole_day(client: TushareClient, api_name: str, fields: str, day) -> pd.DataFrame:
+    """Return every row of one trading day, paging by ``offset`` should a day exceed PAGE_LIMIT."""
+    pages = [client.query(api_name, fields, trade_date=_ymd(day))]
+    while len(pages[-1]) >= PAGE_LIMIT:
+        pages.append(client.query(api_name, fields, trade_date=_ymd(day), offset=PAGE_LIMIT * len(pages), limit=PAGE_LIMIT))
+    frames = [p for p in pages if len(p)]
+    return pd.concat(frames, ignore_index=True) if frames else pages[0]
 
 
 def require_china(ts_code: str, is_china: bool) -> None:
