@@ -21,7 +21,7 @@ from forecast.calendar import latest_published_session, sessions_between
 from forecast.errors import BadInputError, ForecastError, UnknownTickerError, ValidationFailed
 from forecast.sources import tushare_pro
 from forecast.sources.csv_file import read_bars_csv
-from forecast.store import MarketStore
+from forecast.store import MarketStore, StoredSeries
 from forecast.tickers import Ticker, parse_ticker
 from forecast.validation import ValidationReport, validate_bars
 
@@ -88,11 +88,10 @@ def _save(store: MarketStore, ticker: Ticker, frame: pd.DataFrame, source: str, 
     report.validation = validation.to_dict()
 
 
-def _up_to_date_report(store: MarketStore, ticker: Ticker, note: str) -> FetchReport:
-    stored = store.read(ticker)
+def _up_to_date_report(stored: StoredSeries, note: str) -> FetchReport:
     summary = stored.summary()
     return FetchReport(
-        ticker=str(ticker), source=stored.source, rows=summary["rows"], first_date=summary["first_date"],
+        ticker=stored.ticker, source=stored.source, rows=summary["rows"], first_date=summary["first_date"],
         last_date=summary["last_date"], notes=[note], validation=summary["validation"],
     )
 
@@ -141,11 +140,10 @@ def _needs_backfill(stored_first: pd.Timestamp, start) -> bool:
     return start is not None and pd.Timestamp(start) < stored_first
 
 
-def _update_one(store: MarketStore, client: tushare_pro.TushareClient, ticker: Ticker, start, end: pd.Timestamp,
-                strict: bool, backfill_from=None) -> FetchReport:
+def _update_one(store: MarketStore, client: tushare_pro.TushareClient, ticker: Ticker, stored: StoredSeries | None,
+                start, end: pd.Timestamp, strict: bool, backfill_from=None) -> FetchReport:
     calls_before = client.calls
     report = FetchReport(ticker=str(ticker), source="tushare")
-    stored = store.read(ticker) if store.has(ticker) else None
     if stored is not None and stored.source == "tushare":
         frame_from = _overlap_start(stored.frame["date"].iloc[-1], ticker)
         incoming = tushare_pro.fetch_ticker_range(client, str(ticker), frame_from, end)
@@ -178,17 +176,15 @@ def _update_one(store: MarketStore, client: tushare_pro.TushareClient, ticker: T
     return report
 
 
-def _missing_sessions(store: MarketStore, ticker: Ticker, end: pd.Timestamp) -> pd.DatetimeIndex | None:
+def _missing_sessions(stored: StoredSeries | None, ticker: Ticker, end: pd.Timestamp) -> pd.DatetimeIndex | None:
     """Return the sessions after the stored last bar up to ``end``; None if nothing usable is stored."""
-    if not store.has(ticker):
-        return None
-    stored = store.read(ticker)
-    if stored.source != "tushare":
+    if stored is None or stored.source != "tushare":
         return None
     return sessions_between(stored.frame["date"].iloc[-1] + pd.Timedelta(days=1), end, ticker)
 
 
-def _update_by_date(store, client, tickers: list[Ticker], days: pd.DatetimeIndex, strict: bool) -> list[FetchReport]:
+def _update_by_date(store: MarketStore, client, tickers: list[Ticker], stored_series: dict, days: pd.DatetimeIndex,
+                    strict: bool) -> list[FetchReport]:
     """One whole-market call per endpoint and day, shared by every ticker."""
     codes = {str(t) for t in tickers}
     calls_before = client.calls
@@ -197,7 +193,7 @@ def _update_by_date(store, client, tickers: list[Ticker], days: pd.DatetimeIndex
     shared_calls = client.calls - calls_before
     reports = []
     for ticker in tickers:
-        stored = store.read(ticker)
+        stored = stored_series[ticker]
         rows = incoming[incoming["ts_code"] == str(ticker)].drop(columns="ts_code") if len(incoming) else incoming
         report = FetchReport(ticker=str(ticker), source="tushare", calls=0,
                              notes=[f"whole-market fetch by trade_date: {shared_calls} calls shared by {len(tickers)} tickers"])
@@ -242,12 +238,14 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str], client: tus
     with store.writing():
         pending: list[Ticker] = []
         gaps: dict[Ticker, pd.DatetimeIndex] = {}
+        stored_series = {t: store.read(t) if store.has(t) else None for t in tickers}  # one read per ticker
         for t in tickers:
-            missing = _missing_sessions(store, t, end_day)
-            if missing is not None and start is not None and _needs_backfill(store.read(t).frame["date"].iloc[0], start):
+            stored = stored_series[t]
+            missing = _missing_sessions(stored, t, end_day)
+            if missing is not None and start is not None and _needs_backfill(stored.frame["date"].iloc[0], start):
                 missing = None  # older history was asked for: a per-ticker fetch, whatever the new days
             if missing is not None and len(missing) == 0:
-                reports.append(_up_to_date_report(store, t, f"up to date: no trading day after the stored last bar up to {end_day.date()}"))
+                reports.append(_up_to_date_report(stored, f"up to date: no trading day after the stored last bar up to {end_day.date()}"))
             else:
                 pending.append(t)
                 if missing is not None:
@@ -255,11 +253,11 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str], client: tus
         union = pd.DatetimeIndex(sorted(set().union(*gaps.values()))) if gaps else pd.DatetimeIndex([])
         by_date = [t for t in pending if t in gaps]
         if len(by_date) >= BY_DATE_MIN_TICKERS and len(union) < len(by_date) and start is None:
-            reports += _update_by_date(store, client, by_date, union, strict)
+            reports += _update_by_date(store, client, by_date, stored_series, union, strict)
             pending = [t for t in pending if t not in gaps]
         for t in pending:
             try:
-                reports.append(_update_one(store, client, t, start_day, end_day, strict, backfill_from=start))
+                reports.append(_update_one(store, client, t, stored_series[t], start_day, end_day, strict, backfill_from=start))
             except (UnknownTickerError, tushare_pro.SourceError, ValidationFailed) as exc:
                 failures.append(TickerFailure(str(t), exc))
     return reports, failures
