@@ -7,6 +7,7 @@ built once per process.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from functools import lru_cache
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 
 from forecast.tickers import Ticker
 
+log = logging.getLogger(__name__)
 CHINA_TZ = "Asia/Shanghai"
 # Tushare publishes a day's bars between about 15:00 and 17:00 Beijing time; from
 # this time on a fetch is worth trying (an empty answer is not an error).
@@ -25,6 +27,15 @@ def _xshg():
     import exchange_calendars as xcals
 
     return xcals.get_calendar("XSHG", start="2000-01-04")
+
+
+@lru_cache(maxsize=1)
+def _warn_beyond(last_session: pd.Timestamp) -> None:
+    """Say once per process that dates past the calendar's horizon are a weekday guess."""
+    log.warning(
+        "XSHG holidays after %s are not in exchange-calendars yet; later dates assume Monday-Friday "
+        "(upgrade exchange-calendars when the exchange publishes them)", last_session.date()
+    )
 
 
 def _uses_xshg(ticker: Ticker | None) -> bool:
@@ -48,6 +59,7 @@ def sessions_between(start, end, ticker: Ticker | None) -> pd.DatetimeIndex:
         days = pd.DatetimeIndex(days).tz_localize(None)
         # Beyond the calendar's published holidays, weekdays are the best guess.
         if end > cal.last_session:
+            _warn_beyond(cal.last_session)
             days = days.append(pd.bdate_range(max(start, cal.last_session + pd.Timedelta(days=1)), end))
         return days
     return pd.bdate_range(start, end)

@@ -33,3 +33,22 @@ def test_an_ambiguous_bare_code_lists_both_readings():
 def test_rejects_what_is_not_a_ticker(typed):
     with pytest.raises(BadInputError):
         parse_ticker(typed)
+
+
+def test_dates_past_the_published_xshg_calendar_come_with_a_warning(caplog):
+    import logging
+
+    import pandas as pd
+
+    from forecast import calendar
+
+    calendar._warn_beyond.cache_clear()
+    last = calendar._xshg().last_session
+    with caplog.at_level(logging.WARNING, logger="forecast.calendar"):
+        days = calendar.next_sessions(last, 3, parse_ticker("600519.SH"))
+    assert all(d.weekday() < 5 and d > last for d in days)
+    assert any("not in exchange-calendars yet" in r.message for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="forecast.calendar"):
+        calendar.next_sessions(pd.Timestamp("2020-12-31"), 3, parse_ticker("600519.SH"))
+    assert not caplog.records
