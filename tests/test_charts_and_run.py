@@ -190,3 +190,18 @@ def test_run_logs_with_timestamps_to_a_file_and_never_the_token(tmp_path):
     assert lines and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) ", line) for line in lines)
     assert any("600519.SH" in line for line in lines)
     assert "secret-token-777" not in log.read_text() + result.stderr
+
+
+def test_a_failed_fetch_still_forecasts_from_stored_data_and_says_so(home, fake_tushare):
+    from forecast.config import AppConfig
+    from forecast.pipeline import run_daily
+
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    config = AppConfig(tickers=("600519.SH",), source="tushare", tushare_token="a-wrong-token-123",
+                       train={"epochs": 1, "units": [4], "lookback": 10, "horizon": 3})
+    summary = run_daily(home, config)
+    outcome = summary.tickers[0]
+    assert summary.exit_code == 0 and outcome.ok
+    assert "fetch failed" in outcome.outputs["fetch_warning"] and "token" in outcome.outputs["fetch_warning"]
+    assert "a-wrong-token-123" not in json.dumps(summary.to_dict())
+    assert fake_tushare.calls() >= 1  # it did try the (fake) network first
