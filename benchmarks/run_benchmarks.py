@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -169,7 +168,6 @@ def bench_train() -> None:
 
 def bench_predict() -> None:
     from forecast.fetching import import_csv, sample_path
-    from forecast.predicting import LoadedModels, predict_ticker
     from forecast.registry import ModelRegistry
     from forecast.store import MarketStore
     from forecast.training import train_ticker

@@ -10,7 +10,7 @@ fold with them. Nothing after an origin reaches its forecast.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
