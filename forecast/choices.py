@@ -1,0 +1,105 @@
+"""Every closed set of names, defined once: the CLI offers them, the library validates against them.
+
+Standard library only, so ``forecast --help`` can import it for free. Each
+member's value is what users type and what artefacts store.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TypeVar
+
+from forecast.errors import BadInputError
+
+E = TypeVar("E", bound="Choice")
+
+
+class Choice(str, Enum):
+    """A ``str`` Enum whose ``str()`` is its value (Python 3.10's and 3.11's differ otherwise)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def parse(cls: type[E], value: object, what: str | None = None) -> E:
+        """Return the member named by ``value``, or raise BadInputError listing the choices."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).strip().lower() if isinstance(value, str) else value)
+        except ValueError:
+            label = what or cls.__name__.lower()
+            raise BadInputError(f"unknown {label} {value!r}; use one of {', '.join(cls.values())}") from None
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [m.value for m in cls]
+
+
+class Arch(Choice):
+    LSTM = "lstm"
+    GRU = "gru"
+    RNN = "rnn"
+
+
+class Preset(Choice):
+    DEFAULT = "default"
+    TUTORIAL = "tutorial"
+
+
+class Source(Choice):
+    TUSHARE = "tushare"
+    CSV = "csv"
+    SAMPLE = "sample"
+
+
+class Adjust(Choice):
+    QFQ = "qfq"
+    HFQ = "hfq"
+    NONE = "none"
+
+
+class PriceBasis(Choice):
+    """How stored prices are expressed: raw with factors, or already adjusted."""
+
+    RAW = "raw"
+    QFQ = "qfq"
+    HFQ = "hfq"
+    NONE = "none"
+
+
+class TargetTransform(Choice):
+    LOG_RETURN = "log-return"
+    LEVEL = "level"
+
+
+class TargetColumn(Choice):
+    CLOSE = "close"
+    OPEN = "open"
+
+
+class ScalerKind(Choice):
+    STANDARD = "standard"
+    MINMAX = "minmax"
+
+
+class ModelKind(Choice):
+    """What produced a forecast: a registered network, or a baseline fit on the spot."""
+
+    NETWORK = "network"
+    BASELINE = "baseline"
+
+
+class ChartKind(Choice):
+    FORECAST = "forecast"
+    BACKTEST = "backtest"
+    HISTORY = "history"
+    TRAINING = "training"
+
+
+class Progress(Choice):
+    """How long work reports itself: a rewritten line on a terminal, one line per step, or nothing."""
+
+    TTY = "tty"
+    LINES = "lines"
+    NONE = "none"

@@ -1,0 +1,178 @@
+"""The home's layout: the one module that knows where everything lives under ``<home>``.
+
+::
+
+    <home>/forecast.toml                 the workspace's settings
+    <home>/data/bars/<TICKER>.parquet    the market-data store (data/.lock for writers)
+    <home>/data/universe/                universe lists and index constituents
+    <home>/models/<MODEL_ID>/            model.keras + metadata.json (models/.lock for writers)
+    <home>/models/latest/<TICKER>        the id of the ticker's newest model
+    <home>/forecasts/<TICKER>/latest.json
+    <home>/backtests/<TICKER>/latest.{json,csv}
+    <home>/charts/<TICKER>-<KIND>.png
+    <home>/daily/<DATE>/, daily/latest/  the cron job's outputs (.run.lock: one run at a time)
+    <home>/quarantine/                   unreadable files moved aside, never deleted
+
+Every path built from data (a ticker, a model id, a metadata field) goes
+through ``inside``, which refuses a name that would leave its folder: no
+``..``, no separators, no leading dot. Other modules ask for paths here and
+never spell a folder name themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from forecast.errors import BadInputError
+
+DEFAULT_LOCK_TIMEOUT_S = 120.0
+LOCK_TIMEOUT_ENV = "FORECAST_LOCK_TIMEOUT"
+HOME_ENV = "FORECAST_HOME"
+CONFIG_NAME = "forecast.toml"
+_FORBIDDEN_CHARS = ("/", "\\", "\x00")
+
+
+def resolve_home(home: Path | str | None = None) -> Path:
+    """Return the workspace folder: ``home``, else $FORECAST_HOME, else the current directory."""
+    chosen = home or os.environ.get(HOME_ENV) or "."
+    return Path(chosen).expanduser().resolve()
+
+
+def lock_timeout_from_env(env: dict | None = None) -> float:
+    """Return $FORECAST_LOCK_TIMEOUT in seconds (default 120), or raise BadInputError if it is not a number."""
+    raw = (os.environ if env is None else env).get(LOCK_TIMEOUT_ENV)
+    if raw is None or raw == "":
+        return DEFAULT_LOCK_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadInputError(f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise BadInputError(f"{LOCK_TIMEOUT_ENV}={raw!r} must be a finite number of seconds, 0 or more")
+    return value
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """Return ``name`` if it can be one path component under the home; raise BadInputError if not."""
+    text = str(name)
+    if (not text or text in (".", "..") or text.startswith(".") or any(c in text for c in _FORBIDDEN_CHARS)
+            or len(text) > 200):
+        raise BadInputError(f"not a valid {what}: {text[:80]!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Every path under one home. Cheap to build; creates nothing until something is written."""
+
+    root: Path
+    lock_timeout_s: float = field(default=DEFAULT_LOCK_TIMEOUT_S)
+
+    @classmethod
+    def at(cls, home: "Workspace | Path | str | None" = None, lock_timeout_s: float | None = None) -> "Workspace":
+        """Return the workspace for ``home`` (or $FORECAST_HOME, or the current directory)."""
+        if isinstance(home, Workspace):
+            return home if lock_timeout_s is None else cls(home.root, lock_timeout_s)
+        timeout = lock_timeout_from_env() if lock_timeout_s is None else lock_timeout_s
+        return cls(resolve_home(home), timeout)
+
+    def inside(self, folder: Path, *names: str, what: str = "name") -> Path:
+        """Return ``folder/names...`` after checking each name and that the result stays under the home."""
+        path = folder
+        for name in names:
+            path = path / safe_name(name, what)
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root):
+            raise BadInputError(f"refusing a path outside the home: {what} {'/'.join(names)[:80]!r}")
+        return path
+
+    # settings
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    # the market-data store
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def bars_dir(self) -> Path:
+        return self.data_dir / "bars"
+
+    @property
+    def store_lock(self) -> Path:
+        return self.data_dir / ".lock"
+
+    def bars_file(self, ticker: object) -> Path:
+        return self.inside(self.bars_dir, f"{ticker}.parquet", what="ticker")
+
+    @property
+    def universe_dir(self) -> Path:
+        return self.data_dir / "universe"
+
+    # the model registry
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def registry_lock(self) -> Path:
+        return self.models_dir / ".lock"
+
+    def model_dir(self, model_id: str) -> Path:
+        return self.inside(self.models_dir, model_id, what="model id")
+
+    def model_file(self, model_id: str) -> Path:
+        return self.model_dir(model_id) / "model.keras"
+
+    def model_card_file(self, model_id: str) -> Path:
+        return self.model_dir(model_id) / "metadata.json"
+
+    def model_staging_dir(self, model_id: str) -> Path:
+        return self.inside(self.models_dir, model_id, what="model id").with_name(f".staging-{model_id}-{os.getpid()}")
+
+    @property
+    def latest_dir(self) -> Path:
+        return self.models_dir / "latest"
+
+    def latest_pointer(self, ticker: object) -> Path:
+        return self.inside(self.latest_dir, str(ticker), what="ticker")
+
+    # stored results that charts and reports read
+    def forecast_file(self, ticker: object) -> Path:
+        return self.inside(self.root / "forecasts", str(ticker), what="ticker") / "latest.json"
+
+    def backtest_json(self, ticker: object) -> Path:
+        return self.inside(self.root / "backtests", str(ticker), what="ticker") / "latest.json"
+
+    def backtest_csv(self, ticker: object) -> Path:
+        return self.backtest_json(ticker).with_suffix(".csv")
+
+    def chart_file(self, ticker: object, kind: object) -> Path:
+        return self.inside(self.root / "charts", f"{ticker}-{kind}.png", what="ticker")
+
+    # the daily job
+    @property
+    def run_lock(self) -> Path:
+        return self.root / ".run.lock"
+
+    def outdir(self, configured: Path | str | None = None) -> Path:
+        """Return the daily job's output folder: ``configured`` (relative to the home) or ``daily/``."""
+        chosen = Path(configured) if configured else Path("daily")
+        return chosen if chosen.is_absolute() else self.root / chosen
+
+    @staticmethod
+    def day_dir(outdir: Path, day: str) -> Path:
+        return outdir / day
+
+    @staticmethod
+    def published_dir(outdir: Path) -> Path:
+        return outdir / "latest"
+
+    # repairs
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
