@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MOUTAI = REPO.parent / "shared" / "datasets" / "moutai"
-COURSE_FILE = SHARED_MOUTAI / "SH600519_2010-04-26_2020-04-24_qfq_with_negative_prices.csv"
-COURSE_POSITIVE = SHARED_MOUTAI / "SH600519_2010-04-26_2020-04-24_qfq.csv"
+DATA = Path(__file__).resolve().parent / "data"  # slices of the course's files; see data/README.md
+COURSE_FILE = DATA / "moutai_qfq_with_negative_prices.csv"
+COURSE_POSITIVE = DATA / "moutai_qfq.csv"
 SAMPLE_FILE = REPO / "forecast" / "sample" / "600519.SH.csv"
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -38,6 +38,11 @@ def fake_tushare(monkeypatch):
     fake.url = url
     yield fake
     server.shutdown()
+
+
+def tree_snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` and its bytes: compare two snapshots to prove a shared home was only read."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def subprocess_env(**extra) -> dict:

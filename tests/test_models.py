@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -11,13 +12,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import SAMPLE_FILE, subprocess_env
-from forecast.calendar import next_sessions
+from conftest import SAMPLE_FILE, subprocess_env, tree_snapshot
 from forecast.cli import app
 from forecast.config import TrainConfig
 from forecast.errors import ExitCode
 from forecast.sources.csv_file import read_bars_csv
-from forecast.tickers import parse_ticker
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow  # real Keras fits and subprocesses: seconds each; all of them run in CI
@@ -84,16 +83,28 @@ def test_tutorial_preset_is_the_course_network():
 
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory):
+    """A home with the sample and one tiny model, trained once per module. Read it; never change it."""
     home = tmp_path_factory.mktemp("home")
     env = {"FORECAST_HOME": str(home)}
     assert runner.invoke(app, ["fetch", "--source", "sample"], env=env).exit_code == 0
     result = runner.invoke(app, ["train", "600519", *TINY, "--json"], env=env)
     assert result.exit_code == 0, result.output
-    return home, json.loads(result.stdout)[0]
+    before = tree_snapshot(home)
+    yield home, json.loads(result.stdout)[0]
+    assert tree_snapshot(home) == before, "a test changed the shared home; give it own_home"
 
 
-def test_train_then_predict_through_the_cli(trained_home, tmp_path):
+@pytest.fixture
+def own_home(trained_home, tmp_path):
+    """A copy of ``trained_home`` for one test, which may change it (predict, for one, stores its forecast)."""
     home, trained = trained_home
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    return copy, trained
+
+
+def test_train_then_predict_through_the_cli(own_home, tmp_path):
+    home, trained = own_home
     env = {"FORECAST_HOME": str(home)}
     assert trained["data_range"] == ["2010-12-27", "2020-12-25"]
     out = tmp_path / "f.csv"
@@ -117,8 +128,8 @@ def test_train_then_predict_through_the_cli(trained_home, tmp_path):
     assert len(shown["data"]["sha256"]) == 64 and shown["versions"]["keras"].startswith("3")
 
 
-def test_predict_is_repeatable(trained_home):
-    env = {"FORECAST_HOME": str(trained_home[0])}
+def test_predict_is_repeatable(own_home):
+    env = {"FORECAST_HOME": str(own_home[0])}
     first = json.loads(runner.invoke(app, ["predict", "600519.SH", "--json"], env=env).stdout)["points"]
     second = json.loads(runner.invoke(app, ["predict", "600519.SH", "--json"], env=env).stdout)["points"]
     assert first == second
@@ -140,14 +151,14 @@ def test_models_are_stored_as_keras_and_json_only(trained_home):
         (["train", "600036.SH", *TINY], ExitCode.NOT_FOUND),
     ],
 )
-def test_model_errors_give_their_exit_codes(trained_home, args, code):
-    result = runner.invoke(app, args, env={"FORECAST_HOME": str(trained_home[0])})
+def test_model_errors_give_their_exit_codes(own_home, args, code):
+    result = runner.invoke(app, args, env={"FORECAST_HOME": str(own_home[0])})
     assert result.exit_code == code, result.output
     assert result.stderr.strip().startswith("Error: ")
 
 
-def test_too_little_history_and_mismatched_models_are_refused(trained_home, tmp_path):
-    home, trained = trained_home
+def test_too_little_history_and_mismatched_models_are_refused(own_home, tmp_path):
+    home, trained = own_home
     env = {"FORECAST_HOME": str(home)}
     short = read_bars_csv(SAMPLE_FILE).frame.tail(30)
     path = tmp_path / "short.csv"
@@ -159,17 +170,8 @@ def test_too_little_history_and_mismatched_models_are_refused(trained_home, tmp_
     assert mismatch.exit_code == ExitCode.BAD_INPUT and "trained on 600519.SH" in mismatch.stderr
 
 
-def test_forecast_dates_skip_weekends_and_xshg_holidays():
-    china = parse_ticker("600519.SH")
-    assert [d.date().isoformat() for d in next_sessions("2020-12-31", 2, china)] == ["2021-01-04", "2021-01-05"]
-    # Spring Festival 2021: closed 11-17 February
-    assert [d.date().isoformat() for d in next_sessions("2021-02-10", 3, china)] == ["2021-02-18", "2021-02-19", "2021-02-22"]
-    # other markets: business days
-    assert [d.date().isoformat() for d in next_sessions("2021-02-10", 3, parse_ticker("AAPL"))] == ["2021-02-11", "2021-02-12", "2021-02-15"]
-
-
-def test_models_rm_removes_the_model_and_its_latest_pointer(trained_home):
-    home, _ = trained_home
+def test_models_rm_removes_the_model_and_its_latest_pointer(own_home):
+    home, trained = own_home
     env = {"FORECAST_HOME": str(home)}
     extra = runner.invoke(app, ["train", "600519.SH", *TINY, "--json"], env=env)
     model_id = json.loads(extra.stdout)[0]["id"]
@@ -178,7 +180,7 @@ def test_models_rm_removes_the_model_and_its_latest_pointer(trained_home):
     assert not (home / "models" / model_id).exists()
     assert runner.invoke(app, ["models", "show", model_id], env=env).exit_code == ExitCode.NOT_FOUND
     # the ticker's previous model is its latest again
-    assert json.loads(runner.invoke(app, ["predict", "600519.SH", "--json"], env=env).stdout)["model_id"] == trained_home[1]["id"]
+    assert json.loads(runner.invoke(app, ["predict", "600519.SH", "--json"], env=env).stdout)["model_id"] == trained["id"]
 
 
 def test_a_model_whose_features_the_data_lacks_is_refused(tmp_path):
