@@ -1,0 +1,92 @@
+"""The one error boundary: every exception a command raises becomes one line and a documented exit code.
+
+``RULES`` is the whole policy, first match wins. The root group runs every
+command of every group inside its ``invoke``, so catching there covers them
+all, the global options' callback included. Typer's own exits and usage errors
+(exit 2) pass through untouched. Every message is redacted before it is
+printed. No traceback reaches the user unless they ask for one with ``-v``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import typer
+from typer.core import TyperGroup
+
+from forecast.cli._options import echo_error, emit_json
+from forecast.cli._state import state
+from forecast.errors import ExitCode, ForecastError
+from forecast.redact import redact
+
+try:  # Typer 0.2x carries its own Click, whose exceptions derive from TyperException
+    from typer import TyperException as _UsageErrors
+except ImportError:  # pragma: no cover - older Typer runs on Click itself
+    from click import ClickException as _UsageErrors
+
+PASS_THROUGH = (typer.Exit, typer.Abort, _UsageErrors)
+INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for Ctrl-C
+VERBOSE_HINT = " (rerun with -v for the traceback)"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _os_message(exc: OSError) -> str:
+    """The path(s) and the operating system's reason, e.g. ``/x/y.csv: Permission denied``."""
+    reason = exc.strerror or _one_line(str(exc)) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else f"{type(exc).__name__}: {reason}"
+
+
+def _internal_message(exc: BaseException) -> str:
+    text = _one_line(str(exc))
+    return f"internal error: {type(exc).__name__}" + (f": {text}" if text else "")
+
+
+@dataclass(frozen=True)
+class Rule:
+    catches: type[BaseException]
+    exit_code: Callable[[Any], int]
+    message: Callable[[Any], str]
+    traceback: bool = False  # under -v, print the traceback before the line
+    hint: str = ""  # appended to the line when the traceback is not shown
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(ForecastError, lambda e: e.exit_code, str),  # the library's own errors: their message, their code
+    Rule(KeyboardInterrupt, lambda e: INTERRUPTED, lambda e: "interrupted"),
+    Rule(OSError, lambda e: ExitCode.BAD_INPUT, _os_message, traceback=True),  # e.g. --out in a folder we cannot write
+    Rule(Exception, lambda e: ExitCode.INTERNAL, _internal_message, traceback=True, hint=VERBOSE_HINT),  # a bug
+)
+
+
+def report(exc: BaseException, verbose: bool = False) -> int:
+    """Print ``exc`` as the table says (and as JSON on stdout under --json); return the exit code."""
+    rule = next(r for r in RULES if isinstance(exc, r.catches))
+    code = int(rule.exit_code(exc))
+    message = rule.message(exc)
+    if rule.traceback and verbose:
+        typer.echo(redact("".join(traceback.format_exception(exc))).rstrip("\n"), err=True)
+    else:
+        message += rule.hint
+    if state.as_json:
+        emit_json({"error": message, "exit_code": code})
+    echo_error(message)
+    return code
+
+
+class GuardedGroup(TyperGroup):
+    """The root command group; every command runs inside its ``invoke``, so the boundary sits here once."""
+
+    def invoke(self, ctx: Any) -> Any:
+        state.reset()
+        try:
+            return super().invoke(ctx)
+        except PASS_THROUGH:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            raise typer.Exit(report(exc, verbose=bool(ctx.params.get("verbose")))) from None

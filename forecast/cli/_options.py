@@ -1,0 +1,67 @@
+"""Options shared by several commands, declared once; the CLI's printing helpers; ``fail``.
+
+An option whose flag, type and help are the same everywhere is an ``Annotated``
+alias. Where only the flag and its checks repeat and the help says what this
+command does with it (``--out``, ``--quiet``, ``--model``), a small factory
+spells the flag once and takes the help text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+
+from forecast.cli._state import state
+from forecast.errors import ExitCode, ForecastError
+from forecast.redact import redact
+
+
+def _remember_json(value: bool) -> bool:
+    state.as_json = bool(value)  # so that the error boundary answers in JSON too
+    return value
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", callback=_remember_json)]
+HomeOpt = Annotated[Optional[Path], typer.Option("--home", envvar="FORECAST_HOME", help="Workspace holding data/ and models/ (default: current directory).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", dir_okay=False, help="Config file (default: <home>/forecast.toml).")]
+
+
+def out_option(help: str) -> Any:
+    """``--out FILE``: a file, never a folder."""
+    return typer.Option("--out", dir_okay=False, help=help)
+
+
+def quiet_option(help: str) -> Any:
+    return typer.Option("--quiet", "-q", help=help)
+
+
+def model_option(help: str) -> Any:
+    return typer.Option("--model", help=help)
+
+
+def emit_json(payload) -> None:
+    """Print ``payload`` as strict JSON on stdout, secrets masked."""
+    from forecast.jsonio import dumps
+
+    typer.echo(redact(dumps(payload)))
+
+
+def echo_error(message: str) -> None:
+    """Print ``Error: <message>`` on stderr, secrets masked."""
+    typer.echo(f"Error: {redact(message)}", err=True)
+
+
+class CommandError(ForecastError):
+    """A problem the CLI itself finds in the arguments; reported like any library error."""
+
+    def __init__(self, message: str, exit_code: int = ExitCode.USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = ExitCode(exit_code)
+
+
+def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:
+    """Stop the command with ``message`` and exit ``code``; the root's error boundary prints it."""
+    raise CommandError(message, code)

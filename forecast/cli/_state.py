@@ -1,0 +1,45 @@
+"""What the global options chose for this invocation, and the library objects built from it.
+
+One ``state`` per process, reset by the root group at the start of every
+invocation (tests run the CLI many times in one process). The library is
+imported inside each method, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+
+@dataclass
+class State:
+    home: Optional[Path] = None  # --home / $FORECAST_HOME; None means the current directory
+    as_json: bool = False  # set by --json while the command's options are parsed; the error boundary reads it
+
+    def reset(self) -> None:
+        self.home, self.as_json = None, False
+
+    def workspace(self):
+        from forecast.workspace import Workspace
+
+        return Workspace.at(self.home)
+
+    def store(self):
+        from forecast.store import MarketStore
+
+        return MarketStore(self.home)
+
+    def registry(self):
+        from forecast.registry import ModelRegistry
+
+        return ModelRegistry(self.home)
+
+    def app_config(self, config_file: Optional[Path]):
+        from forecast.config import load_app_config
+        from forecast.workspace import resolve_home
+
+        return load_app_config(resolve_home(self.home), config_file)
+
+
+state = State()

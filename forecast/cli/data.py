@@ -1,0 +1,128 @@
+"""Market data: ``fetch`` (tushare, a CSV or the sample into the store) and ``data list|show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from forecast.choices import Adjust, Source
+from forecast.cli._options import JsonFlag, echo_error, emit_json, fail
+from forecast.cli._state import state
+from forecast.errors import ExitCode
+
+data_app = typer.Typer(help="Inspect the local market-data store.", no_args_is_help=True)
+
+
+def _print_fetch_report(report) -> None:
+    line = f"{report.ticker}: {report.rows} rows {report.first_date}..{report.last_date}, +{report.new_rows} new, {report.revised_rows} revised"
+    if report.last_close is not None:
+        line += f", last close {report.last_close:.2f} ({report.adjust})"
+    if report.calls:
+        line += f", {report.calls} API calls"
+    typer.echo(line)
+    for note in report.notes:
+        typer.echo(f"  {note}")
+    for finding in report.validation.get("findings", []):
+        more = ", ..." if finding["count"] > len(finding["examples"]) else ""
+        typer.echo(f"warning: {report.ticker}: {finding['check']}: {finding['count']} row(s), e.g. {', '.join(finding['examples'])}{more}", err=True)
+
+
+def fetch(
+    tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers: 600519.SH, sh600519, 600519, or any symbol for CSV.")] = None,
+    source: Annotated[Source, typer.Option(help="Where the bars come from.")] = Source.TUSHARE,
+    file: Annotated[Optional[Path], typer.Option("--file", help="CSV file to import (--source csv).")] = None,
+    start: Annotated[Optional[str], typer.Option(help="First date for a new ticker (YYYY-MM-DD); default 2005-01-01.")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Last date (default: the newest published trading day).")] = None,
+    adjust: Annotated[Adjust, typer.Option(help="Adjustment of the last close reported (tushare bars are stored raw with factors).")] = Adjust.QFQ,
+    date_format: Annotated[Optional[str], typer.Option(help="strptime format of the CSV dates, when they are ambiguous.")] = None,
+    columns: Annotated[Optional[str], typer.Option(help="CSV column mapping, e.g. date=Day,close=Last,volume=Vol.")] = None,
+    strict: Annotated[bool, typer.Option(help="Treat validation findings as errors and store nothing.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fetch daily bars into the local store: incremental from tushare, or import a CSV or the sample."""
+    from forecast import fetching
+
+    store = state.store()
+    tickers = tickers or []
+    failures = []
+    if source is Source.SAMPLE:
+        reports = [fetching.import_sample(store, t, strict=strict) for t in (tickers or [fetching.SAMPLE_TICKER])]
+    elif source is Source.CSV:
+        if file is None:
+            fail("--source csv needs --file PATH", ExitCode.USAGE)
+        if len(tickers) > 1:
+            fail("--source csv imports one file for one ticker", ExitCode.USAGE)
+        reports = [fetching.import_csv(store, tickers[0] if tickers else None, file, date_format=date_format,
+                                       column_map=columns, strict=strict)]
+    else:
+        if not tickers:
+            fail("name at least one ticker, e.g. forecast fetch 600519.SH", ExitCode.USAGE)
+        from forecast.sources.tushare_pro import TushareClient, token_from_env
+        from forecast.tickers import parse_ticker
+
+        for ticker in tickers:  # a typo should not wait for a token check
+            parse_ticker(ticker)
+        # the token: environment first, then forecast.toml's [tushare] token
+        client = TushareClient(token_from_env() or state.app_config(None).tushare_token)
+        reports, failures = fetching.update_from_tushare(store, tickers, client, start=start, end=end, strict=strict)
+    for report in reports:  # the newest close on the basis the user asked for
+        bars = store.read(report.ticker)
+        if bars.price_basis == "raw" or bars.price_basis == adjust.value:
+            report.last_close = float(bars.bars(adjust.value).frame["close"].iloc[-1])
+            report.adjust = adjust.value
+        else:
+            report.notes.append(f"stored {bars.price_basis}-adjusted; --adjust {adjust.value} is not available for it")
+    if as_json:
+        emit_json({"results": [r.to_dict() for r in reports],
+                   "failures": [{"ticker": f.ticker, "error": str(f.error), "exit_code": int(f.error.exit_code)} for f in failures]})
+    else:
+        for report in reports:
+            _print_fetch_report(report)
+    for failure in failures:
+        echo_error(f"{failure.ticker}: {failure.error}")
+    if failures:
+        raise typer.Exit(int(failures[0].error.exit_code))
+
+
+@data_app.command("list")
+def data_list(as_json: JsonFlag = False) -> None:
+    """List the stored tickers with their date ranges."""
+    store = state.store()
+    summaries = [store.read(t).summary() for t in store.tickers()]
+    if as_json:
+        emit_json(summaries)
+        return
+    if not summaries:
+        typer.echo(f"no data in {store.root}; try: forecast fetch --source sample")
+    for s in summaries:
+        typer.echo(f"{s['ticker']:<12} {s['rows']:>6} rows  {s['first_date']}..{s['last_date']}  {s['source']} ({s['adjust']})")
+
+
+@data_app.command("show")
+def data_show(
+    ticker: Annotated[str, typer.Argument(help="Ticker to describe.")],
+    adjust: Annotated[Adjust, typer.Option(help="Adjustment of the prices shown.")] = Adjust.QFQ,
+    as_json: JsonFlag = False,
+) -> None:
+    """Describe one stored ticker: rows, date range, source, adjustment and validation findings."""
+    from forecast.tickers import parse_ticker
+
+    store = state.store()
+    stored = store.read(parse_ticker(ticker))
+    summary = stored.summary()
+    bars = store.read_bars(stored.ticker, adjust.value)
+    summary["adjust"] = bars.adjust
+    last = bars.frame.iloc[-1]
+    summary["last_bar"] = {k: (last[k].date().isoformat() if k == "date" else float(last[k])) for k in bars.frame.columns}
+    if as_json:
+        emit_json(summary)
+        return
+    typer.echo(f"{summary['ticker']}: {summary['rows']} rows, {summary['first_date']}..{summary['last_date']}")
+    typer.echo(f"source {summary['source']}, prices {summary['adjust']}, updated {summary['updated_at']}")
+    typer.echo("last bar: " + ", ".join(f"{k} {v}" for k, v in summary["last_bar"].items()))
+    findings = summary["validation"]["findings"]
+    typer.echo("validation: " + ("clean" if not findings else f"{len(findings)} finding(s)"))
+    for f in findings:
+        typer.echo(f"  {f['check']}: {f['count']} row(s), e.g. {', '.join(f['examples'])}")

@@ -1,0 +1,76 @@
+"""Operations: ``run`` (the daily cron job) and ``config show``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from forecast.choices import Source
+from forecast.cli._logging import add_log_file
+from forecast.cli._options import ConfigOpt, JsonFlag, echo_error, emit_json, fail, quiet_option
+from forecast.cli._state import state
+from forecast.errors import ExitCode
+
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+
+
+@config_app.command("show")
+def config_show(config: ConfigOpt = None, as_json: JsonFlag = False) -> None:
+    """Print the effective configuration (file < environment), secrets masked."""
+    from forecast.workspace import resolve_home
+
+    effective = {"home": str(resolve_home(state.home)), **state.app_config(config).masked()}
+    if as_json:
+        emit_json(effective)
+        return
+    for key, value in effective.items():
+        typer.echo(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+
+
+def run(
+    tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers (default: the config's tickers).")] = None,
+    config: ConfigOpt = None,
+    retrain_after: Annotated[Optional[str], typer.Option(help="Retrain models older than DAYS days, or 'never' (only when missing).")] = None,
+    outdir: Annotated[Optional[Path], typer.Option(file_okay=False, help="Output folder (default: <home>/daily): <outdir>/<date>/ and <outdir>/latest/.")] = None,
+    source: Annotated[Optional[Source], typer.Option(help="Override the config's data source.")] = None,
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for an overlapping run before giving up (exit 7).")] = 600.0,
+    log_file: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Also append timestamped logs to this file.")] = None,
+    quiet: Annotated[bool, quiet_option("Print nothing on success; errors still go to stderr.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """The daily job for cron: fetch, retrain when stale, predict, and write CSV, JSON and a chart per ticker."""
+    import dataclasses
+
+    if log_file is not None:  # first: a bad path fails before any work
+        add_log_file(log_file)
+    cfg = state.app_config(config)
+    changes = {}
+    if retrain_after is not None:
+        if retrain_after != "never" and not retrain_after.isdigit():
+            fail("--retrain-after takes a number of days or 'never'", ExitCode.USAGE)
+        changes["retrain_after_days"] = None if retrain_after == "never" else int(retrain_after)
+    if source is not None:
+        changes["source"] = source.value
+    cfg = dataclasses.replace(cfg, **changes)
+    if not (tickers or cfg.tickers):
+        fail("no tickers: name some, or list them in forecast.toml (tickers = [...])", ExitCode.USAGE)
+    from forecast.pipeline import run_daily
+
+    summary = run_daily(state.home, cfg, tickers, outdir, wait_s=wait)
+    logger = logging.getLogger("forecast.run")
+    for outcome in summary.tickers:
+        if outcome.ok:
+            logger.info("%s: ok, model %s%s", outcome.ticker, outcome.model_id, " (retrained)" if outcome.retrained else "")
+        else:
+            echo_error(f"{outcome.ticker}: {outcome.error}")
+    if as_json:
+        emit_json(summary.to_dict())
+    elif not quiet:
+        for outcome in summary.tickers:
+            if outcome.ok:
+                typer.echo(f"{outcome.ticker}: forecast from {outcome.last_date} -> {outcome.outputs['chart']}")
+    raise typer.Exit(summary.exit_code)

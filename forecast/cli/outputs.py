@@ -1,0 +1,30 @@
+"""Outputs drawn from stored results: ``plot`` (PNG or SVG charts; never imports TensorFlow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from forecast.choices import ChartKind
+from forecast.cli._options import JsonFlag, emit_json, model_option, out_option
+from forecast.cli._state import state
+
+
+def plot(
+    ticker: Annotated[str, typer.Argument(help="Ticker to chart.")],
+    kind: Annotated[ChartKind, typer.Option(help="forecast, backtest, history or training.")] = ChartKind.FORECAST,
+    model: Annotated[Optional[str], model_option("Model id (training), or model name in the backtest.")] = None,
+    days: Annotated[Optional[int], typer.Option(min=5, help="Trading days of history shown (default: 60 for forecast, 120 otherwise).")] = None,
+    out: Annotated[Optional[Path], out_option("Chart file, .png or .svg (default: <home>/charts/<TICKER>-<kind>.png).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Draw a chart from stored data, forecasts, backtests or training history (no TensorFlow)."""
+    from forecast.charts import render
+
+    info = render(state.home, ticker, kind.value, model, days or (60 if kind is ChartKind.FORECAST else 120), out)
+    if as_json:
+        emit_json({"path": str(info.path), "kind": info.kind, "width": info.width, "height": info.height})
+    else:
+        typer.echo(str(info.path))
