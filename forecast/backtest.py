@@ -16,12 +16,15 @@ import numpy as np
 import pandas as pd
 
 from forecast import metrics
-from forecast.baselines import is_baseline, make_baseline
-from forecast.config import TrainConfig, preset_config
 from forecast.errors import BadInputError, InsufficientHistoryError
-from forecast.intervals import DEFAULT_LEVELS, interval_bounds, origin_scale
+from forecast.forecasters import DEFAULT_BACKTEST_MODELS, catalogue_names, forecast_bands, make_forecaster, model_kind
+from forecast.intervals import DEFAULT_LEVELS, level_key, level_percent
+from forecast.results import BacktestRecord, load_backtest
+from forecast.results import save_backtest as save_record
+from forecast.windows import MIN_HISTORY_BARS
 
-DEFAULT_MODELS = ("default", "naive", "drift", "ma", "linear")
+__all__ = ["BacktestResult", "walk_forward", "format_table", "save_backtest", "load_backtest", "DEFAULT_MODELS"]
+DEFAULT_MODELS = DEFAULT_BACKTEST_MODELS
 
 
 @dataclass
@@ -49,6 +52,12 @@ class BacktestResult:
     scores: dict[str, dict] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
+    @property
+    def levels(self) -> list[str]:
+        """Interval level keys ("0.8", ...) of the models, narrowest first."""
+        keys = {level for path in self.paths.values() for level in path.lower}
+        return sorted(keys, key=float)
+
     def to_dict(self) -> dict:
         return {
             "ticker": self.ticker, "target": self.target, "horizon": self.horizon, "settings": self.settings,
@@ -72,22 +81,10 @@ class BacktestResult:
                            "actual": self.prices[target_row] if target_row < len(self.prices) else np.nan,
                            "predicted": path.predicted[i, k]}
                     for level in path.lower:
-                        pct = int(round(float(level) * 100))
+                        pct = level_percent(level)
                         row[f"lower_{pct}"], row[f"upper_{pct}"] = path.lower[level][i, k], path.upper[level][i, k]
                     rows.append(row)
         return pd.DataFrame(rows)
-
-
-def network_config(name: str, horizon: int, target: str, overrides: dict | None = None) -> TrainConfig:
-    """Return the config behind a network name: ``default``, ``tutorial``, ``tutorial-gru``, ``default-lstm``..."""
-    preset, _, arch = name.partition("-")
-    cfg = preset_config(preset)
-    changes = {"horizon": horizon, "target": target, **(overrides or {})}
-    if arch:
-        changes["arch"] = arch
-    if preset == "tutorial":
-        changes["features"] = (target,)
-    return TrainConfig.from_dict({**cfg.to_dict(), **changes})
 
 
 def training_slice(frame: pd.DataFrame, end_row: int, window: int | None) -> pd.DataFrame:
@@ -103,55 +100,28 @@ def _blocks(origins: np.ndarray, every: int, first_fit_rows: int | None):
         yield lo, min(len(origins), lo + every), fit_end
 
 
-def run_network(name: str, frame: pd.DataFrame, origins: np.ndarray, horizon: int, target: str, refit_every: int,
-                window: int | None, overrides: dict | None, levels, first_fit_rows: int | None = None) -> ModelPaths:
-    from forecast import network
-    from forecast.dataset import Scaling, inference_windows, to_prices, unscaled_targets
-    from forecast.training import fit_model
-
-    cfg = network_config(name, horizon, target, overrides)
+def run_model(name: str, frame: pd.DataFrame, origins: np.ndarray, horizon: int, target: str, refit_every: int,
+              window: int | None, levels, network_overrides: dict | None = None, first_fit_rows: int | None = None,
+              ticker: str | None = None) -> ModelPaths:
+    """Refit the catalogue model ``name`` on each fold and forecast the fold's origins."""
     paths = _empty_paths(name, len(origins), horizon, levels)
     for lo, hi, fit_end in _blocks(origins, refit_every, first_fit_rows):
-        offset = 0 if window is None else max(0, fit_end + 1 - window)
         started = time.perf_counter()
-        fitted = fit_model(training_slice(frame, fit_end, window), cfg, name, levels=levels)
+        model = make_forecaster(name, horizon, target, levels, network_overrides, ticker)
+        model.fit(training_slice(frame, fit_end, window))
         paths.fit_seconds += time.perf_counter() - started
         paths.fits += 1
         started = time.perf_counter()
-        scaling = Scaling.from_dict(fitted.metadata["scaling"])
-        block = origins[lo:hi]
-        view = frame.iloc[offset:].reset_index(drop=True)  # scaler and features see the fold's frame
-        scaled = network.predict(fitted.model, inference_windows(view, cfg, scaling, block - offset))
-        paths.predicted[lo:hi] = to_prices(scaled, view, cfg, scaling, block - offset)
-        point = unscaled_targets(scaled, scaling)
-        prices = frame[target].to_numpy(dtype="float64")
-        scale = origin_scale(prices, block, cfg.transform)
-        for level, q in fitted.metadata["intervals"]["quantiles"].items():
-            paths.lower[level][lo:hi], paths.upper[level][lo:hi] = interval_bounds(point, np.asarray(q), scale, prices[block], cfg.transform)
+        bands = forecast_bands(model, frame, origins[lo:hi])
+        paths.predicted[lo:hi] = bands.point
+        for level in bands.lower:
+            paths.lower[level][lo:hi], paths.upper[level][lo:hi] = bands.lower[level], bands.upper[level]
         paths.predict_seconds += time.perf_counter() - started
     return paths
 
 
-def run_baseline(name: str, frame: pd.DataFrame, origins: np.ndarray, horizon: int, target: str, refit_every: int,
-                 window: int | None, levels, first_fit_rows: int | None = None) -> ModelPaths:
-    paths = _empty_paths(name, len(origins), horizon, levels)
-    last = frame[target].to_numpy(dtype="float64")
-    for lo, hi, fit_end in _blocks(origins, refit_every, first_fit_rows):
-        started = time.perf_counter()
-        model = make_baseline(name, horizon, target, levels).fit(training_slice(frame, fit_end, window))
-        paths.fits += 1
-        block = origins[lo:hi]
-        point = model.predict_log_returns(frame, block)
-        paths.predicted[lo:hi] = last[block, None] * np.exp(point)
-        scale = origin_scale(last, block, "log-return")
-        for level, q in model.quantiles.items():
-            paths.lower[level][lo:hi], paths.upper[level][lo:hi] = interval_bounds(point, np.asarray(q), scale, last[block], "log-return")
-        paths.fit_seconds += time.perf_counter() - started
-    return paths
-
-
 def _empty_paths(name, n, horizon, levels) -> ModelPaths:
-    keys = [f"{level:g}" for level in levels]
+    keys = [level_key(level) for level in levels]
     return ModelPaths(name, np.full((n, horizon), np.nan), {k: np.full((n, horizon), np.nan) for k in keys},
                       {k: np.full((n, horizon), np.nan) for k in keys})
 
@@ -196,7 +166,7 @@ def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_MODELS, test_d
         raise BadInputError("--test-days and --refit-every must be at least 1")
     T = len(frame)
     if origins is None:
-        if test_days >= T - 60:
+        if test_days >= T - MIN_HISTORY_BARS:
             raise InsufficientHistoryError(f"--test-days {test_days} leaves too little training history: {ticker} has {T} bars")
         origins = np.arange(T - 1 - test_days, T - 1)
     if first_fit_rows is not None and first_fit_rows > origins[0] + 1:
@@ -206,11 +176,11 @@ def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_MODELS, test_d
     # naive is always shown for reference, where its log-space intervals can be computed
     reference = ["naive"] if "naive" not in models and (prices > 0).all() else []
     for name in [*models, *reference]:
-        if is_baseline(name):
-            paths[name] = run_baseline(name, frame, origins, horizon, target, refit_every, window, levels, first_fit_rows)
-        else:
-            paths[name] = run_network(name, frame, origins, horizon, target, refit_every, window, network_overrides,
-                                      levels, first_fit_rows)
+        if model_kind(name) is None:
+            raise BadInputError(f"unknown model {name!r}; use one of {catalogue_names()}")
+    for name in [*models, *reference]:
+        paths[name] = run_model(name, frame, origins, horizon, target, refit_every, window, levels, network_overrides,
+                                first_fit_rows, ticker)
     scale = metrics.naive_scale(prices[: origins[0] + 1])
     result = BacktestResult(ticker, target, horizon, origins, frame["date"], prices, paths)
     result.scores = score_paths(paths, prices, origins, horizon, scale)
@@ -225,41 +195,28 @@ def format_table(result: BacktestResult) -> str:
         return "   -  " if v is None or v != v else f"{v * 100:5.1f}%"
 
     lines = []
+    levels = result.levels
     steps = [1] if result.horizon == 1 else [1, result.horizon]
     for step in steps:
         lines.append(f"{result.ticker} {result.target}, {len(result.origins)} origins, step {step}:")
-        lines.append(f"  {'model':<14}{'RMSE':>9}{'MAE':>9}{'MAPE':>7}{'MASE':>6}{'skill':>8}{'dir.acc':>9}{'DM p':>7}{'cov80':>7}{'cov95':>7}")
+        lines.append(f"  {'model':<14}{'RMSE':>9}{'MAE':>9}{'MAPE':>7}{'MASE':>6}{'skill':>8}{'dir.acc':>9}{'DM p':>7}"
+                     + "".join(f"{'cov' + level_percent(level):>7}" for level in levels))
         for name, score in result.scores.items():
             s = score["by_step"][step - 1]
             dm_p = s["dm_p_value"]
             lines.append(
                 f"  {name:<14}{s['rmse']:9.2f}{s['mae']:9.2f}{s['mape']:6.2f}%{s['mase']:6.2f}{pct(s['skill_vs_naive']):>8}"
                 f"{pct(s['directional_accuracy']):>9}{'   -' if dm_p != dm_p else f'{dm_p:7.3f}'}"
-                f"{pct(s['coverage'].get('0.8')):>7}{pct(s['coverage'].get('0.95')):>7}"
+                + "".join(f"{pct(s['coverage'].get(level)):>7}" for level in levels)
             )
     return "\n".join(lines)
 
 
-def backtest_dir(home, ticker: str):
-    from forecast.store import resolve_home
-
-    return resolve_home(home) / "backtests" / ticker
+def to_record(result: BacktestResult) -> BacktestRecord:
+    """The stored form of a backtest: scores and settings, without the per-origin arrays."""
+    return BacktestRecord.from_dict(result.to_dict())
 
 
 def save_backtest(home, result: BacktestResult) -> tuple:
-    """Store the result as ``backtests/<TICKER>/latest.json`` and ``latest.csv`` (atomically)."""
-    from forecast.atomic import atomic_write_text
-    from forecast.jsonio import dumps
-
-    folder = backtest_dir(home, result.ticker)
-    json_path, csv_path = folder / "latest.json", folder / "latest.csv"
-    atomic_write_text(csv_path, result.forecasts_frame().to_csv(index=False))
-    atomic_write_text(json_path, dumps(result.to_dict()))
-    return json_path, csv_path
-
-
-def load_backtest(home, ticker: str) -> dict | None:
-    import json
-
-    path = backtest_dir(home, ticker) / "latest.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """Store ``backtests/<TICKER>/latest.json`` and ``latest.csv`` (atomically); return both paths."""
+    return save_record(home, to_record(result), result.forecasts_frame())

@@ -7,22 +7,28 @@ forecast errors over the last ``CALIBRATION_ORIGINS`` training origins.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
+from forecast.choices import ModelKind, TargetTransform
 from forecast.errors import BadInputError
-from forecast.intervals import DEFAULT_LEVELS, conformal_quantiles, origin_scale
+from forecast.intervals import DEFAULT_LEVELS, SCALE_WINDOW, conformal_quantiles, origin_scale
 from forecast.windows import sliding_windows, target_matrix
 
 CALIBRATION_ORIGINS = 250
 
 
 class LogReturnForecaster:
-    """Shared machinery: subclasses return (n, H) predicted log-returns at origins."""
+    """Shared machinery: subclasses return (n, H) predicted log-returns at origins.
+
+    Satisfies forecasters.Forecaster: its target space is log-returns relative
+    to the origin's price.
+    """
 
     name = "base"
+    kind = ModelKind.BASELINE
+    transform = str(TargetTransform.LOG_RETURN)
+    scale_window = SCALE_WINDOW
 
     def __init__(self, horizon: int, target: str = "close", levels=DEFAULT_LEVELS):
         self.horizon, self.target, self.levels = horizon, target, levels
@@ -52,7 +58,7 @@ class LogReturnForecaster:
     def min_history(self) -> int:
         return 1
 
-    def predict_log_returns(self, frame: pd.DataFrame, origins: np.ndarray) -> np.ndarray:
+    def predict_target(self, frame: pd.DataFrame, origins: np.ndarray) -> np.ndarray:
         """Return (len(origins), H) log-returns relative to each origin's price."""
         return self._predict(np.log(frame[self.target].to_numpy(dtype="float64")), np.asarray(origins))
 
@@ -122,20 +128,3 @@ class LinearAR(LogReturnForecaster):
 
     def _predict(self, logp, origins):
         return self.model.predict(self._lagged(logp, origins)).reshape(len(origins), self.horizon)
-
-
-def make_baseline(name: str, horizon: int, target: str = "close", levels=DEFAULT_LEVELS) -> LogReturnForecaster:
-    """Return a baseline by name: naive, drift, ma, maK (e.g. ma20), linear."""
-    if name == "naive":
-        return Naive(horizon, target, levels)
-    if name == "drift":
-        return Drift(horizon, target, levels)
-    if name == "linear":
-        return LinearAR(horizon, target, levels)
-    if m := re.fullmatch(r"ma(\d*)", name):
-        return MovingAverage(horizon, target, levels, k=int(m[1] or 5))
-    raise BadInputError(f"unknown baseline {name!r}; use one of naive, drift, ma, maK, linear")
-
-
-def is_baseline(name: str) -> bool:
-    return bool(re.fullmatch(r"naive|drift|linear|ma\d*", name))

@@ -19,9 +19,13 @@ import numpy as np
 import pandas as pd
 
 from forecast.atomic import atomic_write_bytes
+from forecast.choices import ChartKind
+from forecast.intervals import level_label
+from forecast.model_card import ModelCard
+from forecast.results import ForecastResult
+from forecast.workspace import Workspace
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 700, 100
-KINDS = ("forecast", "backtest", "history", "training")
 # Display names for tickers whose name we know offline; others show their code.
 KNOWN_NAMES = {"600519.SH": "贵州茅台"}
 _CJK_FONT_HINTS = ("Noto Sans CJK", "Noto Serif CJK", "Source Han Sans", "WenQuanYi", "SimHei", "Microsoft YaHei",
@@ -121,39 +125,39 @@ def history_chart(bars: pd.DataFrame, ticker: str, days: int, path: Path) -> Cha
     return ChartInfo(save_figure(fig, path), "history")
 
 
-def forecast_chart(bars: pd.DataFrame, forecast: dict, days: int, path: Path, skill: float | None = None,
-                   ax=None) -> ChartInfo:
+def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path: Path,
+                   skill: float | None = None) -> ChartInfo:
     """Last ``days`` bars, the forecast path after them, its bands, and a footer."""
     recent = bars.tail(days).reset_index(drop=True)
-    target = forecast.get("target", "close")
+    target = forecast.target
     fig, (ax, ax_vol) = _figure()
     x = np.arange(len(recent))
     ax.plot(x, recent[target], color="#1f4e79", lw=1.4, label=f"{target} (observed)")
     last_x = x[-1]
     ax.scatter([last_x], [recent[target].iloc[-1]], color="black", zorder=5, s=30,
-               label=f"last bar {forecast['last_date']}")
-    points = forecast["points"]
+               label=f"last bar {forecast.last_date}")
+    points = forecast.points
     fx = np.arange(last_x + 1, last_x + 1 + len(points))
     path_x = np.concatenate([[last_x], fx])
-    values = [forecast["last_value"], *[p["value"] for p in points]]
-    for level, alpha in (("0.95", 0.15), ("0.8", 0.3)):
-        if all(level in p["intervals"] for p in points):
-            lower = [forecast["last_value"], *[p["intervals"][level][0] for p in points]]
-            upper = [forecast["last_value"], *[p["intervals"][level][1] for p in points]]
-            ax.fill_between(path_x, lower, upper, color="#d9822b", alpha=alpha, lw=0, label=f"{float(level):.0%} interval")
-    ax.plot(path_x, values, color="#d9822b", lw=2, marker="o", ms=3, label=f"forecast ({forecast['model_id'].split('-')[1] if '-' in forecast['model_id'] else forecast['model_id']})")
-    ax.axhline(forecast["last_value"], color="grey", lw=0.8, ls="--", label="naive: tomorrow = today")
+    values = [forecast.last_value, *[p.value for p in points]]
+    levels = forecast.levels
+    for level, alpha in zip(reversed(levels), (0.15, 0.3, 0.4, 0.5)):  # widest band first, lightest
+        lower = [forecast.last_value, *[p.intervals[level][0] for p in points]]
+        upper = [forecast.last_value, *[p.intervals[level][1] for p in points]]
+        ax.fill_between(path_x, lower, upper, color="#d9822b", alpha=alpha, lw=0, label=f"{level_label(level)} interval")
+    ax.plot(path_x, values, color="#d9822b", lw=2, marker="o", ms=3, label=f"forecast ({forecast.family})")
+    ax.axhline(forecast.last_value, color="grey", lw=0.8, ls="--", label="naive: tomorrow = today")
     ax.axvline(last_x + 0.5, color="grey", lw=0.6, ls=":")
-    ax.set_title(f"{display_name(forecast['ticker'])}: {len(points)}-day forecast after {forecast['last_date']}")
+    ax.set_title(f"{display_name(forecast.ticker)}: {len(points)}-day forecast after {forecast.last_date}")
     ax.set_ylabel(f"price ({target})")
     ax.legend(loc="upper left", fontsize=9)
     ax.grid(alpha=0.3)
     _volume_panel(ax_vol, x, recent["volume"].to_numpy())
-    labels = [d.date().isoformat() for d in recent["date"]] + [p["date"] for p in points]
+    labels = [d.date().isoformat() for d in recent["date"]] + [p.date for p in points]
     _trading_day_ticks(ax_vol, labels)
     ax_vol.set_xlim(-1, len(labels))
     ax_vol.set_xlabel("trading day (forecast dates from the exchange calendar)")
-    summary = forecast.get("model_summary", {})
+    summary = forecast.model_summary
     trained = summary.get("data_range") or ["?", "?"]
     held_out = summary.get("validation_skill_vs_naive")
     if skill is not None:
@@ -162,7 +166,7 @@ def forecast_chart(bars: pd.DataFrame, forecast: dict, days: int, path: Path, sk
         skill_text = f"validation-period skill vs naive {held_out:+.1%} (no walk-forward backtest yet)"
     else:
         skill_text = "skill vs naive: not measured yet (run forecast backtest)"
-    fig.text(0.01, 0.005, f"model {forecast['model_id']} | trained on {trained[0]}..{trained[1]} | {skill_text} | "
+    fig.text(0.01, 0.005, f"model {forecast.model_id} | trained on {trained[0]}..{trained[1]} | {skill_text} | "
              f"intervals: split-conformal, not a guarantee", fontsize=8, color="#444444")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return ChartInfo(save_figure(fig, path), "forecast")
@@ -179,8 +183,11 @@ def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path)
     ax.plot(x, chosen["predicted"], color="#d9822b", lw=1.2, label=f"{model} (1 day ahead)")
     if len(naive) == len(chosen) and model != "naive":
         ax.plot(x, naive["predicted"], color="grey", lw=1, ls="--", label="naive")
-    if "lower_80" in chosen:
-        ax.fill_between(x, chosen["lower_80"], chosen["upper_80"], color="#d9822b", alpha=0.2, lw=0, label="80% interval")
+    bands = sorted((c[len("lower_"):] for c in chosen.columns if c.startswith("lower_")), key=float)
+    if bands:  # the narrowest band keeps the chart readable
+        pct = bands[0]
+        ax.fill_between(x, chosen[f"lower_{pct}"], chosen[f"upper_{pct}"], color="#d9822b", alpha=0.2, lw=0,
+                        label=f"{pct}% interval")
     ax.set_title(f"{display_name(ticker)}: walk-forward backtest, {len(chosen)} days")
     ax.set_ylabel("price")
     ax.legend(loc="upper left")
@@ -199,17 +206,17 @@ def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path)
     return ChartInfo(save_figure(fig, path), "backtest")
 
 
-def training_chart(metadata: dict, path: Path) -> ChartInfo:
-    history = metadata.get("history", {})
+def training_chart(card: ModelCard, path: Path) -> ChartInfo:
+    history = card.history
     fig, (ax,) = _figure(rows=1)
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     ax.plot(epochs, history.get("loss", []), label="training loss", color="#1f4e79")
     if "val_loss" in history:
         ax.plot(epochs, history["val_loss"], label="validation loss", color="#d9822b")
-    best = metadata.get("validation", {}).get("best_epoch")
+    best = card.validation.get("best_epoch")
     if best:
         ax.axvline(best, color="grey", ls="--", lw=0.8, label=f"best epoch {best} (weights kept)")
-    ax.set_title(f"{display_name(metadata['ticker'])}: training of {metadata.get('id', '')}")
+    ax.set_title(f"{display_name(card.ticker)}: training of {card.id}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (MSE, scaled target)")
     ax.legend()
@@ -218,53 +225,40 @@ def training_chart(metadata: dict, path: Path) -> ChartInfo:
     return ChartInfo(save_figure(fig, path), "training")
 
 
-def walk_forward_skill(home, ticker: str, model_id: str) -> float | None:
-    """Return the stored backtest's step-1 skill for the forecast's model family, if known."""
-    from forecast.backtest import load_backtest
-
-    stored = load_backtest(home, ticker)
-    if not stored:
-        return None
-    family = model_id if "-" not in model_id else model_id.split("-")[1]  # 600519.SH-default-gru-... -> default
-    score = stored.get("models", {}).get(family)
-    return score.get("skill_vs_naive") if score else None
-
-
 def render(home, ticker_text: str, kind: str, model_id: str | None = None, days: int = 60,
            out: Path | None = None) -> ChartInfo:
     """Draw one chart of a stored ticker to ``out`` (default ``<home>/charts/<TICKER>-<kind>.png``)."""
-    from forecast.backtest import backtest_dir
     from forecast.errors import BadInputError, NotFoundError
-    from forecast.predicting import load_forecast
     from forecast.registry import ModelRegistry
-    from forecast.store import MarketStore, resolve_home
+    from forecast.results import load_backtest, load_backtest_forecasts, load_forecast
+    from forecast.store import MarketStore
     from forecast.tickers import parse_ticker
 
-    if kind not in KINDS:
-        raise BadInputError(f"unknown chart kind {kind!r}; use one of {', '.join(KINDS)}")
+    chart = ChartKind.parse(kind, "chart kind")
+    workspace = Workspace.at(home)
     ticker = str(parse_ticker(ticker_text))
-    out = Path(out) if out else resolve_home(home) / "charts" / f"{ticker}-{kind}.png"
+    out = Path(out) if out else workspace.chart_file(ticker, chart)
     if out.suffix.lower() not in (".png", ".svg"):
         raise BadInputError(f"--out must end in .png or .svg, not {out.name}")
-    if kind == "training":
-        registry = ModelRegistry(home)
-        return training_chart(registry.metadata(registry.resolve(ticker, model_id)), out)
-    if kind == "backtest":
-        csv_path = backtest_dir(home, ticker) / "latest.csv"
-        if not csv_path.is_file():
+    if chart is ChartKind.TRAINING:
+        registry = ModelRegistry(workspace)
+        return training_chart(registry.card(registry.resolve(ticker, model_id)), out)
+    if chart is ChartKind.BACKTEST:
+        forecasts = load_backtest_forecasts(workspace, ticker)
+        if forecasts is None:
             raise NotFoundError(f"no backtest stored for {ticker}; run: forecast backtest {ticker}")
-        forecasts = pd.read_csv(csv_path)
         chosen = model_id or next((m for m in forecasts["model"].unique() if m != "naive"), "naive")
         if chosen not in set(forecasts["model"]):
             raise NotFoundError(f"the stored backtest of {ticker} has no model {chosen!r}; it has {', '.join(forecasts['model'].unique())}")
         return backtest_chart(forecasts, ticker, chosen, out)
-    store = MarketStore(home)
-    if kind == "history":
+    store = MarketStore(workspace)
+    if chart is ChartKind.HISTORY:
         return history_chart(store.read_bars(ticker).frame, ticker, days, out)
-    forecast = load_forecast(home, ticker)
+    forecast = load_forecast(workspace, ticker)
     if forecast is None:
         raise NotFoundError(f"no stored forecast for {ticker}; run: forecast predict {ticker}")
-    if model_id and forecast["model_id"] != model_id:
-        raise NotFoundError(f"the stored forecast of {ticker} is from {forecast['model_id']}; run: forecast predict {ticker} --model {model_id}")
-    bars = store.read_bars(ticker, forecast.get("model_summary", {}).get("adjust", "qfq")).frame  # the forecast's basis
-    return forecast_chart(bars, forecast, days, out, walk_forward_skill(home, ticker, forecast["model_id"]))
+    if model_id and forecast.model_id != model_id:
+        raise NotFoundError(f"the stored forecast of {ticker} is from {forecast.model_id}; run: forecast predict {ticker} --model {model_id}")
+    bars = store.read_bars(ticker, forecast.adjust).frame  # the forecast's basis
+    backtest = load_backtest(workspace, ticker)
+    return forecast_chart(bars, forecast, days, out, backtest.skill(forecast.family) if backtest else None)

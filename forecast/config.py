@@ -5,15 +5,24 @@ Precedence everywhere: CLI flags > environment > config file > defaults.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from forecast.errors import BadInputError
+import pandas as pd
 
-ARCHS = ("lstm", "gru", "rnn")
-PRESETS = ("default", "tutorial")
+from forecast.choices import Adjust, Arch, Preset, ScalerKind, Source, TargetColumn, TargetTransform
+from forecast.errors import BadInputError, ConfigError
+from forecast.intervals import DEFAULT_LEVELS, check_levels
+from forecast.redact import mask, register_secret
+from forecast.windows import FEATURES
+from forecast.workspace import Workspace
+
+TOKEN_ENV_VARS = ("TUSHARE_TOKEN", "TS_TOKEN")  # ours first, then tushare's own
+_INT_FIELDS = ("lookback", "horizon", "epochs", "batch_size", "patience", "seed")
+_FLOAT_FIELDS = ("dropout", "lr", "val_fraction")
 
 
 @dataclass(frozen=True)
@@ -43,14 +52,44 @@ class TrainConfig:
     end: str | None = None
 
     def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise BadInputError(f"unknown arch {self.arch!r}; use one of {', '.join(ARCHS)}")
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise BadInputError(f"{name} must be a whole number, not {value!r}")
+        for name in _FLOAT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise BadInputError(f"{name} must be a number, not {value!r}")
+        Arch.parse(self.arch, "arch")
+        Preset.parse(self.preset, "preset")
+        TargetColumn.parse(self.target, "target")
+        TargetTransform.parse(self.transform, "target transform")
+        ScalerKind.parse(self.scaler, "scaler")
+        Adjust.parse(self.adjust, "adjust")
         if self.lookback < 1 or self.horizon < 1:
             raise BadInputError(f"lookback ({self.lookback}) and horizon ({self.horizon}) must be at least 1")
-        if self.target not in ("close", "open"):
-            raise BadInputError(f"target must be close or open, not {self.target!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 0:
+            raise BadInputError(f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be at least 1, patience 0 or more")
+        if not self.units or any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in self.units):
+            raise BadInputError(f"units must be whole numbers of at least 1 per layer, e.g. 64,32; not {list(self.units)!r}")
+        if not 0 <= self.dropout < 1:
+            raise BadInputError(f"dropout ({self.dropout}) must be at least 0 and below 1")
+        if not self.lr > 0:
+            raise BadInputError(f"lr ({self.lr}) must be above 0")
         if not 0 < self.val_fraction < 0.5:
             raise BadInputError(f"val_fraction ({self.val_fraction}) must be between 0 and 0.5")
+        unknown = [f for f in self.features if f not in FEATURES]
+        if unknown or not self.features:
+            raise BadInputError(f"unknown feature(s) {', '.join(map(str, unknown)) or '(none given)'}; use {', '.join(FEATURES)}")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    stamp = pd.Timestamp(value)
+                except (ValueError, TypeError, OverflowError):
+                    stamp = pd.NaT
+                if stamp is pd.NaT:
+                    raise BadInputError(f"--{name} {value!r} is not a date (YYYY-MM-DD)")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -69,7 +108,9 @@ class TrainConfig:
                 value = data[key]
                 data[key] = tuple(value.split(",") if isinstance(value, str) else value)
         if "units" in data:
-            data["units"] = tuple(int(u) for u in data["units"])
+            data["units"] = tuple(_whole(u, "units") for u in data["units"])
+        if "features" in data:
+            data["features"] = tuple(str(f).strip() for f in data["features"])
         return cls(**data)
 
 
@@ -82,12 +123,20 @@ TUTORIAL = TrainConfig(
 DEFAULT = TrainConfig()
 
 
+PRESETS = {Preset.DEFAULT: DEFAULT, Preset.TUTORIAL: TUTORIAL}
+
+
+def _whole(value, name: str) -> int:
+    """Return ``value`` as an int when it is one ("64" from a flag counts), else raise."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInputError(f"{name} must be whole numbers, e.g. 64,32; not {value!r}")
+    return value
+
+
 def preset_config(name: str) -> TrainConfig:
-    if name == "tutorial":
-        return TUTORIAL
-    if name == "default":
-        return DEFAULT
-    raise BadInputError(f"unknown preset {name!r}; use one of {', '.join(PRESETS)}")
+    return PRESETS[Preset.parse(name, "preset")]
 
 
 def build_train_config(preset: str = "default", file_options: dict | None = None, overrides: dict | None = None) -> TrainConfig:
@@ -99,7 +148,10 @@ def build_train_config(preset: str = "default", file_options: dict | None = None
         return config
     base = config.to_dict()
     base.update(merged)
-    return TrainConfig.from_dict(base)
+    try:
+        return TrainConfig.from_dict(base)
+    except TypeError as exc:  # a wrong type in forecast.toml's [train] table
+        raise BadInputError(f"[train]: {exc}") from None
 
 
 def read_toml(path: Path) -> dict:
@@ -107,9 +159,18 @@ def read_toml(path: Path) -> dict:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise BadInputError(f"no such config file: {path}") from None
+        raise ConfigError(f"no such config file: {path}") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({type(exc).__name__})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise BadInputError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def token_from(env: dict | os._Environ, file_token: str | None = None) -> str | None:
+    """Return the tushare token: $TUSHARE_TOKEN, then $TS_TOKEN, then the config file's; registered for redaction."""
+    token = next((env[name] for name in TOKEN_ENV_VARS if env.get(name)), None) or file_token or None
+    register_secret(token)
+    return token
 
 
 @dataclass(frozen=True)
@@ -123,43 +184,95 @@ class AppConfig:
     train: dict = field(default_factory=dict)
     retrain_after_days: int | None = 20  # None: never retrain an existing model
     outdir: str = "daily"
-    levels: tuple[float, ...] = (0.8, 0.95)
+    levels: tuple[float, ...] = DEFAULT_LEVELS
     tushare_token: str | None = None
 
     def masked(self) -> dict:
         data = asdict(self)
         data["tickers"], data["levels"] = list(self.tickers), list(self.levels)
-        if data["tushare_token"]:
-            data["tushare_token"] = "****" + data["tushare_token"][-2:] if len(data["tushare_token"]) > 8 else "****"
+        data["tushare_token"] = mask(self.tushare_token)
         return data
 
+    def train_config(self, overrides: dict | None = None) -> TrainConfig:
+        """The training config for this workspace: preset < top-level adjust < [train] < ``overrides``."""
+        return build_train_config(self.preset, {"adjust": self.adjust, **self.train}, overrides)
 
-def load_app_config(home: Path, path: Path | None = None, env: dict | None = None) -> AppConfig:
-    """Return defaults < ``<home>/forecast.toml`` (or ``path``) < environment."""
-    env = os.environ if env is None else env
-    path = path or home / "forecast.toml"
-    raw = read_toml(path) if path.is_file() or path != home / "forecast.toml" else {}
-    section = {**raw.get("forecast", {}), **{k: v for k, v in raw.items() if not isinstance(v, dict)}}
+
+_SETTINGS = {"tickers", "source", "adjust", "preset", "outdir", "levels", "retrain_after_days", "tushare_token"}
+
+
+def _parse_settings(section: dict, problems: list[str]) -> dict:
+    """Return the typed top-level settings; append one line per problem found."""
     values: dict = {}
-    for key in ("source", "adjust", "preset", "outdir"):
+
+    def check(key, parse):
         if key in section:
-            values[key] = str(section[key])
-    if "tickers" in section:
-        values["tickers"] = tuple(section["tickers"])
-    if "levels" in section:
-        values["levels"] = tuple(float(v) for v in section["levels"])
-    if "retrain_after_days" in section:
-        value = section["retrain_after_days"]
-        values["retrain_after_days"] = None if value in ("never", -1) else int(value)
-    token = raw.get("tushare", {}).get("token") or section.get("tushare_token")
-    if token:
-        values["tushare_token"] = str(token)
-    values["train"] = dict(raw.get("train", {}))
-    if env.get("TUSHARE_TOKEN"):
-        values["tushare_token"] = env["TUSHARE_TOKEN"]
+            try:
+                values[key] = parse(section[key])
+            except (BadInputError, ValueError, TypeError) as exc:
+                problems.append(f"{key}: {exc}")
+
+    def tickers(value):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"must be a list of strings, e.g. tickers = [\"600519.SH\"]; not {value!r}")
+        return tuple(value)
+
+    def retrain(value):
+        if value in ("never", -1):
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"must be a number of days or \"never\", not {value!r}")
+        return value
+
+    def text(value):
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, not {value!r}")
+        return value
+
+    check("tickers", tickers)
+    check("source", lambda v: str(Source.parse(v, "source")))
+    check("adjust", lambda v: str(Adjust.parse(v, "adjust")))
+    check("preset", lambda v: str(Preset.parse(v, "preset")))
+    check("outdir", text)
+    check("levels", check_levels)
+    check("retrain_after_days", retrain)
+    return values
+
+
+def load_app_config(home: Workspace | Path | str | None, path: Path | None = None, env: dict | None = None) -> AppConfig:
+    """Return defaults < ``<home>/forecast.toml`` (or ``path``) < environment, validated as a whole.
+
+    Every problem in the file is reported at once, one per line (ConfigError, exit 2).
+    """
+    env = os.environ if env is None else env
+    default_path = Workspace.at(home, lock_timeout_s=0).config_file
+    path = path or default_path
+    raw = read_toml(path) if path.is_file() or path != default_path else {}
+    section = {**raw.get("forecast", {}), **{k: v for k, v in raw.items() if not isinstance(v, dict)}}
+    problems: list[str] = []
+    unknown = set(section) - _SETTINGS
+    if unknown:
+        problems.append(f"unknown setting(s) {', '.join(sorted(unknown))}")
+    values = _parse_settings(section, problems)
+    train = raw.get("train", {})
+    if not isinstance(train, dict):
+        problems.append("[train] must be a table")
+        train = {}
+    else:
+        try:
+            build_train_config(values.get("preset", "default"), train)
+        except BadInputError as exc:
+            problems.append(f"[train]: {exc}")
+    values["train"] = dict(train)
+    file_token = raw.get("tushare", {}).get("token") if isinstance(raw.get("tushare"), dict) else None
+    file_token = file_token or section.get("tushare_token")
+    if file_token is not None and not isinstance(file_token, str):
+        problems.append("[tushare] token must be a string")
+        file_token = None
+    values["tushare_token"] = token_from(env, file_token)
     if env.get("FORECAST_TICKERS"):
         values["tickers"] = tuple(t for t in env["FORECAST_TICKERS"].replace(",", " ").split() if t)
-    unknown = set(section) - {"tickers", "source", "adjust", "preset", "outdir", "levels", "retrain_after_days", "tushare_token"}
-    if unknown:
-        raise BadInputError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+    if problems:
+        raise ConfigError(f"{path}: " + ("\n".join(problems) if len(problems) == 1 else
+                                          f"{len(problems)} problems:\n  " + "\n  ".join(problems)))
     return AppConfig(**values)

@@ -26,6 +26,12 @@ class ForecastError(Exception):
     exit_code: ExitCode = ExitCode.INTERNAL
 
 
+class ConfigError(ForecastError):
+    """forecast.toml, or a setting in the environment, is wrong: one line per problem."""
+
+    exit_code = ExitCode.USAGE
+
+
 class BadInputError(ForecastError):
     exit_code = ExitCode.BAD_INPUT
 

@@ -64,8 +64,33 @@ def conformal_quantiles(residuals: np.ndarray, levels=DEFAULT_LEVELS) -> dict[st
     return out
 
 
-def level_key(level: float) -> str:
-    return f"{level:g}"
+def level_key(level: float | str) -> str:
+    """Return how a level is keyed in stored artefacts: 0.8 -> "0.8"."""
+    return f"{float(level):g}"
+
+
+def level_percent(level: float | str) -> str:
+    """Return a level as a percentage without a sign, for column names and labels: "0.8" -> "80", 0.575 -> "57.5"."""
+    return f"{float(level) * 100:.10g}"
+
+
+def level_label(level: float | str) -> str:
+    """Return a level as people read it: "0.8" -> "80%"."""
+    return f"{level_percent(level)}%"
+
+
+def check_levels(levels) -> tuple[float, ...]:
+    """Return interval levels as a sorted tuple of floats in (0, 1), or raise BadInputError."""
+    from forecast.errors import BadInputError
+
+    if not isinstance(levels, (list, tuple)) or not levels:
+        raise BadInputError(f"levels must be a list such as [0.8, 0.95], not {levels!r}")
+    out = []
+    for level in levels:
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+            raise BadInputError(f"each level must be a number between 0 and 1 (0.8 for 80 %), not {level!r}")
+        out.append(float(level))
+    return tuple(sorted(set(out)))
 
 
 def interval_bounds(point: np.ndarray, quantile: np.ndarray, scale: np.ndarray, last_price: np.ndarray,

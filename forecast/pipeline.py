@@ -14,13 +14,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from forecast.atomic import atomic_write_text
-from forecast.config import AppConfig, build_train_config
+from forecast.choices import Source
+from forecast.config import AppConfig, TrainConfig
 from forecast.errors import ExitCode, ForecastError
+from forecast.executors import Executor, SerialExecutor
 from forecast.jsonio import dumps
 from forecast.locks import hold_lock
+from forecast.redact import redact, redact_value
 from forecast.registry import ModelRegistry
-from forecast.store import MarketStore, resolve_home
+from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
+from forecast.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +51,13 @@ class RunSummary:
     tickers: list[TickerOutcome] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return redact_value(asdict(self))
 
 
-def run_lock(home: Path, wait_s: float):
+def run_lock(home: Workspace | Path | str | None, wait_s: float):
     """Only one daily job per home at a time; the second waits at most ``wait_s``."""
-    return hold_lock(home / ".run.lock", wait_s, f"another forecast run is in progress in {home} (waited {wait_s:.0f} s)")
+    workspace = Workspace.at(home)
+    return hold_lock(workspace.run_lock, wait_s, f"another forecast run is in progress in {workspace.root} (waited {wait_s:.0f} s)")
 
 
 def needs_training(registry: ModelRegistry, ticker: str, retrain_after_days: int | None, today: dt.date) -> str | None:
@@ -62,7 +67,7 @@ def needs_training(registry: ModelRegistry, ticker: str, retrain_after_days: int
         return "no model yet"
     if retrain_after_days is None:
         return None
-    created = dt.datetime.fromisoformat(registry.metadata(model_id)["created_at"]).date()
+    created = dt.datetime.fromisoformat(registry.card(model_id).created_at).date()
     age = (today - created).days
     return f"model is {age} days old (retrain after {retrain_after_days})" if age >= retrain_after_days else None
 
@@ -71,8 +76,10 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
     """Return ({ticker: new rows}, {ticker: error}) for the configured source."""
     from forecast import fetching
 
-    new_rows, errors = {}, {}
-    if config.source == "sample":
+    new_rows: dict[str, int] = {}
+    errors: dict[str, ForecastError] = {}
+    source = Source.parse(config.source, "source")
+    if source is Source.SAMPLE:
         for t in tickers:
             try:
                 if store.has(t) and store.read(t).source == "sample":
@@ -82,7 +89,7 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
             except ForecastError as exc:
                 errors[t] = exc
         return new_rows, errors
-    if config.source == "tushare":
+    if source is Source.TUSHARE:
         from forecast.sources.tushare_pro import TushareClient
 
         try:
@@ -90,82 +97,125 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
             reports, failures = fetching.update_from_tushare(store, tickers, client)
         except ForecastError as exc:  # e.g. a bad token: every ticker fails the same way
             return {}, {t: exc for t in tickers}
-        new_rows = {r.ticker: r.new_rows for r in reports}
-        errors = {f.ticker: f.error for f in failures}
-        return new_rows, errors
+        return {r.ticker: r.new_rows for r in reports}, {f.ticker: f.error for f in failures}
     # csv: nothing to fetch; the stored series is used as it is
     return {t: 0 for t in tickers}, {}
 
 
-def run_daily(home: Path | str | None, config: AppConfig, tickers: list[str] | None = None, outdir: Path | None = None,
-              today: dt.date | None = None, wait_s: float = 600.0, train_overrides: dict | None = None) -> RunSummary:
-    """Do the day's work for every ticker and write outputs plus ``summary.json``."""
-    from forecast.charts import render
-    from forecast.predicting import LoadedModels, predict_ticker, save_forecast
-    from forecast.training import train_ticker
+@dataclass(frozen=True)
+class DailyPlan:
+    """What the day's job does for every ticker: where outputs go and when to retrain."""
 
-    home = resolve_home(home)
+    workspace: Workspace
+    day_dir: Path
+    today: dt.date
+    retrain_after_days: int | None
+    train_config: TrainConfig
+    levels: tuple[float, ...]
+
+
+def daily_ticker(plan: DailyPlan, ticker: str, models, fetch_error: ForecastError | None = None,
+                 fetched_new_rows: int = 0) -> TickerOutcome:
+    """One ticker's day: retrain when stale, predict, write CSV, JSON and chart. Raises on failure."""
+    from forecast.charts import render
+    from forecast.jobs import predict_one, train_one
+
+    workspace = plan.workspace
+    outcome = TickerOutcome(ticker, fetched_new_rows=fetched_new_rows)
+    if fetch_error is not None:
+        log.warning("%s: fetch failed: %s", ticker, fetch_error)
+        if not MarketStore(workspace).has(ticker):
+            raise fetch_error
+        outcome.outputs["fetch_warning"] = f"fetch failed, forecasting from stored data: {fetch_error}"
+    reason = needs_training(ModelRegistry(workspace), ticker, plan.retrain_after_days, plan.today)
+    if reason:
+        log.info("%s: training (%s)", ticker, reason)
+        train_one(workspace, ticker, plan.train_config, levels=plan.levels)
+        outcome.retrained = True
+    result = predict_one(workspace, ticker, levels=plan.levels, models=models)
+    outcome.model_id, outcome.last_date = result.model_id, result.last_date
+    csv_path, json_path, png_path = (plan.day_dir / f"{ticker}.{ext}" for ext in ("csv", "json", "png"))
+    atomic_write_text(csv_path, result.to_frame().to_csv(index=False))
+    atomic_write_text(json_path, dumps(result.to_dict()))
+    render(workspace, ticker, "forecast", out=png_path)
+    outcome.outputs.update({"csv": str(csv_path), "json": str(json_path), "chart": str(png_path)})
+    outcome.ok = True
+    return outcome
+
+
+def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: list[str] | None = None,
+              outdir: Path | None = None, today: dt.date | None = None, wait_s: float = 600.0,
+              train_overrides: dict | None = None, executor: Executor | None = None) -> RunSummary:
+    """Do the day's work for every ticker and write outputs plus ``summary.json``, whatever fails."""
+    from forecast.predicting import LoadedModels
+
+    workspace = Workspace.at(home)
     today = today or dt.date.today()
-    outdir = Path(outdir or config.outdir)
-    outdir = outdir if outdir.is_absolute() else home / outdir
+    out_root = workspace.outdir(outdir or config.outdir)
     summary = RunSummary(today.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     names = tickers or list(config.tickers)
-    with run_lock(home, wait_s):
-        store, registry = MarketStore(home), ModelRegistry(home)
+    with run_lock(workspace, wait_s):
+        store, registry = MarketStore(workspace), ModelRegistry(workspace)
         outcomes: dict[str, TickerOutcome] = {}  # in the order the user named them, duplicates merged
         for text in names:
             try:
                 name = str(parse_ticker(text))
                 outcomes.setdefault(name, TickerOutcome(name))
             except ForecastError as exc:
-                outcomes[text] = TickerOutcome(text, error=str(exc), exit_code=int(exc.exit_code))
+                outcomes[text] = TickerOutcome(text, error=redact(str(exc)), exit_code=int(exc.exit_code))
         valid = [name for name, outcome in outcomes.items() if outcome.error is None]
         new_rows, fetch_errors = _fetch(store, config, valid) if valid else ({}, {})
-        train_cfg = build_train_config(config.preset, config.train, train_overrides)
-        loaded = LoadedModels(registry)
-        day_dir = outdir / today.isoformat()
-        for t in valid:
-            outcome = outcomes[t]
-            outcome.fetched_new_rows = new_rows.get(t, 0)
-            if t in fetch_errors:
-                log.warning("%s: fetch failed: %s", t, fetch_errors[t])
-                if not store.has(t):
-                    outcome.error, outcome.exit_code = str(fetch_errors[t]), int(fetch_errors[t].exit_code)
-                    continue
-                outcome.outputs["fetch_warning"] = f"fetch failed, forecasting from stored data: {fetch_errors[t]}"
-            try:
-                reason = needs_training(registry, t, config.retrain_after_days, today)
-                if reason:
-                    log.info("%s: training (%s)", t, reason)
-                    train_ticker(store, registry, t, train_cfg)
-                    outcome.retrained = True
-                result = predict_ticker(store, registry, t, models=loaded)
-                save_forecast(home, result)
-                outcome.model_id, outcome.last_date = result.model_id, result.last_date
-                csv_path, json_path, png_path = day_dir / f"{t}.csv", day_dir / f"{t}.json", day_dir / f"{t}.png"
-                atomic_write_text(csv_path, result.to_frame().to_csv(index=False))
-                atomic_write_text(json_path, dumps(result.to_dict()))
-                render(home, t, "forecast", out=png_path)
-                outcome.outputs.update({"csv": str(csv_path), "json": str(json_path), "chart": str(png_path)})
-                outcome.ok = True
-            except ForecastError as exc:
-                log.warning("%s: %s", t, exc)
-                outcome.error, outcome.exit_code = str(exc), int(exc.exit_code)
+        plan = DailyPlan(workspace, Workspace.day_dir(out_root, today.isoformat()), today, config.retrain_after_days,
+                         config.train_config(train_overrides), config.levels)
+        models = LoadedModels(registry)  # each Keras model loaded once for the whole run
+        results = (executor or SerialExecutor()).map(
+            lambda t: daily_ticker(plan, t, models, fetch_errors.get(t), new_rows.get(t, 0)), valid)
+        for result in results:
+            if result.ok and result.value is not None:
+                outcomes[result.item] = result.value
+            else:
+                log.warning("%s: %s", result.item, result.error)
+                outcomes[result.item] = TickerOutcome(result.item, fetched_new_rows=new_rows.get(result.item, 0),
+                                                      error=result.error, exit_code=result.exit_code)
         summary.tickers = list(outcomes.values())
         ok = sum(o.ok for o in summary.tickers)
         summary.exit_code = int(ExitCode.OK if ok == len(summary.tickers) and ok else ExitCode.PARTIAL if ok else ExitCode.ALL_FAILED)
         summary.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        _publish(summary, day_dir, outdir / "latest")
+        _publish(summary, plan.day_dir, Workspace.published_dir(out_root))
     return summary
 
 
+def _is_ticker(text: str) -> bool:
+    try:
+        return str(parse_ticker(text)) == text
+    except ForecastError:
+        return False
+
+
 def _publish(summary: RunSummary, day_dir: Path, latest_dir: Path) -> None:
-    """Write the summary, then mirror the day's folder into ``latest/`` file by file (atomically)."""
-    text = dumps(summary.to_dict())
-    atomic_write_text(day_dir / "summary.json", text)
+    """Write the summary, then make ``latest/`` hold exactly this run's files (each copied atomically).
+
+    A ticker that failed today gets ``<TICKER>.failed.json`` there instead of
+    yesterday's forecast, so nobody mistakes a stale file for today's.
+    """
+    atomic_write_text(day_dir / "summary.json", dumps(summary.to_dict()))
     latest_dir.mkdir(parents=True, exist_ok=True)
-    for path in day_dir.iterdir():
-        if path.is_file():
-            tmp = latest_dir / f".{path.name}.copy"
-            shutil.copyfile(path, tmp)
-            tmp.replace(latest_dir / path.name)
+    fresh = {"summary.json": day_dir / "summary.json"}
+    for outcome in summary.tickers:
+        for key in ("csv", "json", "chart"):
+            if outcome.ok and key in outcome.outputs:
+                path = Path(outcome.outputs[key])
+                fresh[path.name] = path
+        if not outcome.ok:
+            if _is_ticker(outcome.ticker):  # not for text that never parsed as a ticker
+                marker = day_dir / f"{outcome.ticker}.failed.json"
+                atomic_write_text(marker, dumps({"ticker": outcome.ticker, "error": outcome.error,
+                                                 "exit_code": outcome.exit_code, "run_date": summary.run_date}))
+                fresh[marker.name] = marker
+    for path in latest_dir.iterdir():
+        if path.is_file() and path.name not in fresh:
+            path.unlink()
+    for name, path in fresh.items():
+        tmp = latest_dir / f".{name}.copy"
+        shutil.copyfile(path, tmp)
+        tmp.replace(latest_dir / name)

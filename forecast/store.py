@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +25,8 @@ from forecast.errors import CorruptFileError, NoDataError
 from forecast.locks import hold_lock
 from forecast.tickers import Ticker
 from forecast.validation import ValidationReport
+from forecast.workspace import Workspace
 
-DEFAULT_LOCK_TIMEOUT_S = 120.0
 _META_KEY = b"forecast"
 
 
@@ -61,32 +60,26 @@ class StoredSeries:
         }
 
 
-def resolve_home(home: Path | str | None = None) -> Path:
-    """Return the workspace: ``home``, else $FORECAST_HOME, else the current directory."""
-    chosen = home or os.environ.get("FORECAST_HOME") or "."
-    return Path(chosen).expanduser().resolve()
-
-
 class MarketStore:
-    def __init__(self, home: Path | str | None = None, lock_timeout_s: float | None = None):
-        self.home = resolve_home(home)
-        self.root = self.home / "data"
-        env_timeout = os.environ.get("FORECAST_LOCK_TIMEOUT")
-        self.lock_timeout_s = lock_timeout_s if lock_timeout_s is not None else float(env_timeout or DEFAULT_LOCK_TIMEOUT_S)
+    def __init__(self, home: Workspace | Path | str | None = None, lock_timeout_s: float | None = None):
+        self.workspace = Workspace.at(home, lock_timeout_s)
+        self.home = self.workspace.root
+        self.root = self.workspace.data_dir
+        self.lock_timeout_s = self.workspace.lock_timeout_s
 
     def path_for(self, ticker: Ticker | str) -> Path:
-        return self.root / "bars" / f"{ticker}.parquet"
+        return self.workspace.bars_file(ticker)
 
     def writing(self):
         """Hold the store's write lock, waiting at most ``lock_timeout_s``."""
-        return hold_lock(self.root / ".lock", self.lock_timeout_s,
+        return hold_lock(self.workspace.store_lock, self.lock_timeout_s,
                          f"another forecast process is writing to {self.root} (waited {self.lock_timeout_s:.0f} s); try again later")
 
     def has(self, ticker: Ticker | str) -> bool:
         return self.path_for(ticker).is_file()
 
     def tickers(self) -> list[str]:
-        folder = self.root / "bars"
+        folder = self.workspace.bars_dir
         if not folder.is_dir():
             return []
         return sorted(p.name[: -len(".parquet")] for p in folder.glob("*.parquet") if not p.name.startswith("."))
@@ -101,17 +94,16 @@ class MarketStore:
         try:
             table = pq.read_table(path)
             meta = json.loads(table.schema.metadata[_META_KEY])
-        except Exception as exc:  # a file not written by us: say which, not a traceback
+            return StoredSeries(
+                ticker=str(ticker),
+                frame=table.to_pandas(),
+                source=str(meta["source"]),
+                price_basis=str(meta["price_basis"]),
+                updated_at=str(meta["updated_at"]),
+                validation=ValidationReport.from_dict(meta["validation"]),
+            )
+        except Exception as exc:  # a file not written by us, or damaged: say which, not a traceback
             raise CorruptFileError(f"stored file {path} is unreadable ({type(exc).__name__}); re-fetch {ticker}") from None
-        frame = table.to_pandas()
-        return StoredSeries(
-            ticker=str(ticker),
-            frame=frame,
-            source=meta["source"],
-            price_basis=meta["price_basis"],
-            updated_at=meta["updated_at"],
-            validation=ValidationReport.from_dict(meta["validation"]),
-        )
 
     def read_bars(self, ticker: Ticker | str, adjust: str = "qfq") -> Bars:
         """Return the ticker's bars on the ``adjust`` basis (qfq against the newest stored factor)."""

@@ -5,19 +5,23 @@ TensorFlow is imported here only when a function runs, not at import time.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
-from forecast import __version__
+from forecast import __version__, metrics
 from forecast.bars import Bars
+from forecast.choices import Progress
 from forecast.config import TrainConfig
 from forecast.dataset import data_fingerprint, to_prices, training_arrays, unscaled_targets
 from forecast.intervals import DEFAULT_LEVELS, SCALE_WINDOW, conformal_quantiles, origin_scale
+from forecast.errors import BadInputError
+from forecast.model_card import ModelCard
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
@@ -28,10 +32,15 @@ class FittedModel:
     """A trained Keras model with everything needed to use and describe it."""
 
     model: object  # keras.Model; typed loosely to keep Keras out of imports
-    metadata: dict
+    card: ModelCard
+
+    @property
+    def metadata(self) -> dict:
+        return self.card.to_dict()
 
 
 def select_range(bars: Bars, cfg: TrainConfig) -> pd.DataFrame:
+    """Return the bars between ``cfg.start`` and ``cfg.end`` (both optional, inclusive)."""
     frame = bars.frame
     if cfg.start:
         frame = frame[frame["date"] >= pd.Timestamp(cfg.start)]
@@ -42,8 +51,8 @@ def select_range(bars: Bars, cfg: TrainConfig) -> pd.DataFrame:
 
 def progress_mode(quiet: bool) -> str:
     if quiet:
-        return "none"
-    return "tty" if sys.stderr.isatty() else "lines"
+        return str(Progress.NONE)
+    return str(Progress.TTY if sys.stderr.isatty() else Progress.LINES)
 
 
 def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str = "none",
@@ -62,51 +71,62 @@ def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str 
     scale = origin_scale(prices, origins, cfg.transform)
     predicted_price = to_prices(predicted, frame, cfg, arrays.scaling, origins)[:, 0]
     actual = prices[origins + 1]
-    rmse = float(np.sqrt(np.mean((predicted_price - actual) ** 2)))
-    naive_rmse = float(np.sqrt(np.mean((prices[origins] - actual) ** 2)))
-    metadata = {
-        "format": 1,
-        "ticker": ticker,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": cfg.to_dict(),
-        "features": list(cfg.features),
-        "scaling": arrays.scaling.to_dict(),
-        "data": {
+    rmse = metrics.rmse(actual, predicted_price)
+    naive_rmse = metrics.rmse(actual, prices[origins])
+    card = ModelCard(
+        id="",  # named when registered
+        ticker=ticker,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config=cfg,
+        features=tuple(cfg.features),
+        scaling=arrays.scaling.to_dict(),
+        data={
             "range": [frame["date"].iloc[0].date().isoformat(), frame["date"].iloc[-1].date().isoformat()],
             "rows": len(frame), "sha256": data_fingerprint(frame),
             "train_windows": len(arrays.X_train), "val_windows": len(arrays.X_val),
             "val_start": frame["date"].iloc[arrays.split_row].date().isoformat(),
         },
-        "validation": {
+        validation={
             "best_epoch": best_epoch, "val_loss": best_val_loss, "rmse": rmse, "naive_rmse": naive_rmse,
-            "skill_vs_naive": 1 - rmse / naive_rmse if naive_rmse else None,
+            "skill_vs_naive": metrics.skill(rmse, naive_rmse) if naive_rmse else None,
         },
-        "intervals": {"method": "split-conformal on validation residuals, volatility-normalised", "space": cfg.transform,
-                      "scale_window": SCALE_WINDOW, "quantiles": conformal_quantiles(residuals / scale[:, None], levels)},
-        "history": history,
-        "versions": {"forecast": __version__, **network.versions()},
-        "train_seconds": round(time.perf_counter() - started, 2),
-    }
-    return FittedModel(model, metadata)
+        intervals={"method": "split-conformal on validation residuals, volatility-normalised", "space": cfg.transform,
+                   "scale_window": SCALE_WINDOW, "quantiles": conformal_quantiles(residuals / scale[:, None], levels)},
+        history=history,
+        versions={"forecast": __version__, **network.versions()},
+        train_seconds=round(time.perf_counter() - started, 2),
+    )
+    return FittedModel(model, card)
 
 
 @dataclass
 class TrainResult:
     model_id: str
-    metadata: dict
+    card: ModelCard
+
+    @property
+    def metadata(self) -> dict:
+        return self.card.to_dict()
 
 
 def train_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, cfg: TrainConfig,
-                 progress: str = "none") -> TrainResult:
-    """Train on a stored ticker and save the model to the registry."""
+                 progress: str = "none", levels=DEFAULT_LEVELS) -> TrainResult:
+    """Train on a stored ticker and save the model to the registry.
+
+    A fit whose validation loss is not finite (NaN prices slipped into the
+    data, or a learning rate that diverged) is refused, not registered.
+    """
     from forecast import network
 
     ticker = str(parse_ticker(ticker_text))
     bars = store.read_bars(ticker, cfg.adjust)
     frame = select_range(bars, cfg)
-    fitted = fit_model(frame, cfg, ticker, progress)
-    fitted.metadata["data"].update({"source": bars.source, "adjust": bars.adjust})
+    fitted = fit_model(frame, cfg, ticker, progress, levels=levels)
+    val_loss = fitted.card.validation["val_loss"]
+    if not math.isfinite(val_loss):
+        raise BadInputError(f"training {ticker} gave a non-finite validation loss ({val_loss}); nothing was registered. "
+                            "Check the data for gaps (forecast data show) or lower --lr")
     model_id = registry.new_id(ticker, cfg.preset, cfg.arch)
-    fitted.metadata["id"] = model_id
-    registry.save(model_id, fitted.metadata, lambda path: network.save_model(fitted.model, path))
-    return TrainResult(model_id, fitted.metadata)
+    card = replace(fitted.card, id=model_id, data={**fitted.card.data, "source": bars.source, "adjust": bars.adjust})
+    registry.save(card, lambda path: network.save_model(fitted.model, path))
+    return TrainResult(model_id, card)

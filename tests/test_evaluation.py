@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from conftest import SAMPLE_FILE
 from forecast import metrics
 from forecast.backtest import walk_forward
-from forecast.baselines import make_baseline
+from forecast.forecasters import make_baseline
 from forecast.cli import app
 from forecast.intervals import conformal_quantiles
 from forecast.sources.csv_file import read_bars_csv
@@ -88,10 +88,10 @@ def test_baselines_do_not_look_ahead(name):
     frame = read_bars_csv(SAMPLE_FILE).frame
     origin = len(frame) - 40
     model = make_baseline(name, 3).fit(frame.iloc[: origin + 1])
-    before = model.predict_log_returns(frame, np.array([origin]))
+    before = model.predict_target(frame, np.array([origin]))
     changed = _changed_after(frame, origin)
     model2 = make_baseline(name, 3).fit(changed.iloc[: origin + 1])
-    np.testing.assert_array_equal(model2.predict_log_returns(changed, np.array([origin])), before)
+    np.testing.assert_array_equal(model2.predict_target(changed, np.array([origin])), before)
 
 
 def test_walk_forward_does_not_look_ahead_for_networks_and_baselines():

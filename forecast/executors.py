@@ -1,0 +1,73 @@
+"""Executors: map one job function over many tickers, each isolated from the others' failures.
+
+A job is a plain function of one item (a ticker) whose inputs come from its
+arguments and the workspace, never from state left by an earlier item. An
+executor runs it for every item and returns one Outcome per item, in order:
+the value, or the error as a one-line message with its exit code. Any
+exception is caught per item, so one bad ticker never stops the others;
+Ctrl-C still stops everything.
+
+Only the serial executor exists today. A Ray executor (the distributed issue)
+implements the same ``map`` and imports ray inside itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Generic, Protocol, Sequence, TypeVar
+
+from forecast.errors import ExitCode, ForecastError
+from forecast.redact import redact
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What one job did for one item: ``value`` when it worked, else ``error`` and ``exit_code``."""
+
+    item: str
+    value: T | None = None
+    error: str | None = None
+    exit_code: int = int(ExitCode.OK)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def run_job(job: Callable[[str], T], item: str) -> Outcome[T]:
+    """Run ``job(item)`` and return its Outcome; no exception but KeyboardInterrupt escapes."""
+    try:
+        return Outcome(item, value=job(item))
+    except ForecastError as exc:
+        return Outcome(item, error=redact(str(exc)), exit_code=int(exc.exit_code))
+    except Exception as exc:  # a bug or an unforeseen input: this item fails, the others go on
+        log.debug("%s: unexpected error", item, exc_info=True)
+        return Outcome(item, error=redact(f"internal error: {type(exc).__name__}: {exc}"), exit_code=int(ExitCode.INTERNAL))
+
+
+class Executor(Protocol):
+    def map(self, job: Callable[[str], T], items: Sequence[str],
+            on_done: Callable[[Outcome[T]], None] | None = None) -> list[Outcome[T]]: ...
+
+
+class SerialExecutor:
+    """Runs the jobs one after another in this process (one TensorFlow process already fills 2 cores)."""
+
+    def map(self, job: Callable[[str], T], items: Sequence[str],
+            on_done: Callable[[Outcome[T]], None] | None = None) -> list[Outcome[T]]:
+        outcomes = []
+        for item in items:
+            outcome = run_job(job, item)
+            if on_done is not None:
+                on_done(outcome)
+            outcomes.append(outcome)
+        return outcomes
+
+
+def first_failure_code(outcomes: Sequence[Outcome]) -> int:
+    """Return the exit code of the first failed outcome, or 0 when all worked."""
+    return next((o.exit_code for o in outcomes if not o.ok), int(ExitCode.OK))

@@ -1,0 +1,68 @@
+"""Per-ticker units of work: (workspace, ticker, settings) in, a typed result out.
+
+Each function reads what it needs from the store and the registry and writes
+through them; nothing is carried from one ticker to the next except what the
+caller passes in on purpose (a LoadedModels cache, so that one process loads
+each Keras model once). Executors map these over tickers. TensorFlow is
+imported only inside the job bodies that need it, never at import time, so a
+worker can set its thread counts first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from forecast.config import TrainConfig
+from forecast.intervals import DEFAULT_LEVELS
+from forecast.predicting import LoadedModels, predict_ticker
+from forecast.registry import ModelRegistry
+from forecast.results import ForecastResult, save_forecast
+from forecast.store import MarketStore
+from forecast.tickers import parse_ticker
+from forecast.training import TrainResult
+from forecast.workspace import Workspace
+
+
+def train_one(workspace: Workspace, ticker: str, cfg: TrainConfig, progress: str = "none",
+              levels=DEFAULT_LEVELS) -> TrainResult:
+    """Train a network on one stored ticker and register it."""
+    from forecast.training import train_ticker
+
+    return train_ticker(MarketStore(workspace), ModelRegistry(workspace), ticker, cfg, progress, levels)
+
+
+def predict_one(workspace: Workspace, ticker: str, model_id: str | None = None, horizon: int | None = None,
+                levels=DEFAULT_LEVELS, models: LoadedModels | None = None) -> ForecastResult:
+    """Forecast one ticker and store the forecast for ``plot``."""
+    registry = ModelRegistry(workspace)
+    result = predict_ticker(MarketStore(workspace), registry, ticker, model_id, horizon, models, levels)
+    save_forecast(workspace, result)
+    return result
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """Everything a walk-forward backtest needs besides the ticker's bars."""
+
+    models: tuple[str, ...]
+    test_days: int = 250
+    refit_every: int = 20
+    horizon: int = 5
+    window: int | None = None
+    target: str = "close"
+    adjust: str = "qfq"
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+    network_overrides: dict = field(default_factory=dict)
+
+
+def backtest_one(workspace: Workspace, ticker: str, settings: BacktestSettings):
+    """Walk-forward backtest of one stored ticker; stores and returns the BacktestResult."""
+    from forecast.backtest import save_backtest, walk_forward
+
+    name = str(parse_ticker(ticker))
+    frame = MarketStore(workspace).read_bars(name, settings.adjust).frame
+    result = walk_forward(frame, name, models=settings.models, test_days=settings.test_days,
+                          refit_every=settings.refit_every, horizon=settings.horizon, window=settings.window,
+                          target=settings.target, levels=settings.levels, network_overrides=settings.network_overrides)
+    save_backtest(workspace, result)
+    return result

@@ -1,0 +1,169 @@
+"""Stored results that charts and reports read back: forecasts and backtests, as types.
+
+``predict`` saves a ForecastResult and ``backtest`` a BacktestRecord under the
+workspace; ``plot`` (and the coming HTML report) load them back with
+``from_dict``, which checks the fields they use, so a damaged file gives a
+one-line error instead of a KeyError halfway through a chart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from forecast.atomic import atomic_write_text
+from forecast.errors import CorruptFileError
+from forecast.intervals import level_key, level_percent
+from forecast.jsonio import dumps
+from forecast.workspace import Workspace
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+
+
+@dataclass
+class ForecastPoint:
+    date: str
+    value: float
+    intervals: dict[str, list[float]] = field(default_factory=dict)  # level key ("0.8") -> [lower, upper]
+
+
+@dataclass
+class ForecastResult:
+    """One forecast of one ticker: the path after ``last_date`` with its intervals."""
+
+    ticker: str
+    model_id: str
+    target: str
+    last_date: str
+    last_close: float
+    last_value: float
+    points: list[ForecastPoint]
+    created_at: str
+    model_summary: dict = field(default_factory=dict)  # kind, family, preset, arch, data_range, adjust, skill
+
+    @property
+    def family(self) -> str:
+        """The catalogue name of the model (``default``, ``naive``...), as backtests name it."""
+        return str(self.model_summary.get("family") or self.model_id)
+
+    @property
+    def adjust(self) -> str:
+        return str(self.model_summary.get("adjust") or "qfq")
+
+    @property
+    def levels(self) -> list[str]:
+        """Level keys present at every step, narrowest first."""
+        common = set.intersection(*(set(p.intervals) for p in self.points)) if self.points else set()
+        return sorted(common, key=float)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = []
+        for p in self.points:
+            row: dict[str, Any] = {"ticker": self.ticker, "date": p.date, "predicted": p.value}
+            for level, (lo, hi) in p.intervals.items():
+                pct = level_percent(level)
+                row[f"lower_{pct}"], row[f"upper_{pct}"] = lo, hi
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "forecast") -> "ForecastResult":
+        try:
+            points = [ForecastPoint(str(p["date"]), float(p["value"]),
+                                    {level_key(k): [float(v[0]), float(v[1])] for k, v in p.get("intervals", {}).items()})
+                      for p in data["points"]]
+            return cls(
+                ticker=str(data["ticker"]), model_id=str(data["model_id"]), target=str(data["target"]),
+                last_date=str(data["last_date"]), last_close=float(data["last_close"]),
+                last_value=float(data["last_value"]), points=points, created_at=str(data.get("created_at", "")),
+                model_summary=dict(data.get("model_summary") or {}),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast predict again") from None
+
+
+@dataclass
+class BacktestRecord:
+    """The scores of a stored walk-forward backtest (``backtests/<T>/latest.json``)."""
+
+    ticker: str
+    target: str
+    horizon: int
+    settings: dict
+    first_origin: str
+    last_origin: str
+    origins: int
+    models: dict[str, dict]  # name -> step-1 scores plus "by_step"
+    timing: dict = field(default_factory=dict)
+
+    def skill(self, family: str) -> float | None:
+        """Step-1 skill against naive of the model named ``family`` in this backtest, if it was run."""
+        score = self.models.get(family)
+        return _finite(score.get("skill_vs_naive")) if isinstance(score, dict) else None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "backtest") -> "BacktestRecord":
+        try:
+            models = data["models"]
+            if not isinstance(models, dict):
+                raise TypeError("models is not an object")
+            return cls(str(data["ticker"]), str(data["target"]), int(data["horizon"]), dict(data.get("settings") or {}),
+                       str(data["first_origin"]), str(data["last_origin"]), int(data["origins"]), models,
+                       dict(data.get("timing") or {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast backtest again") from None
+
+
+def _read_json(path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise CorruptFileError(f"{what} {path} is unreadable ({type(exc).__name__})") from None
+
+
+def save_forecast(home: Workspace | None, result: ForecastResult):
+    """Store the forecast for ``plot`` (atomically) and return its path."""
+    path = Workspace.at(home).forecast_file(result.ticker)
+    atomic_write_text(path, dumps(result.to_dict()))
+    return path
+
+
+def load_forecast(home: Workspace | None, ticker: str) -> ForecastResult | None:
+    path = Workspace.at(home).forecast_file(ticker)
+    return ForecastResult.from_dict(_read_json(path, "stored forecast"), f"stored forecast {path}") if path.is_file() else None
+
+
+def save_backtest(home: Workspace | None, record: BacktestRecord, forecasts: pd.DataFrame) -> tuple:
+    """Store ``backtests/<TICKER>/latest.json`` and the per-origin ``latest.csv`` (atomically)."""
+    workspace = Workspace.at(home)
+    json_path, csv_path = workspace.backtest_json(record.ticker), workspace.backtest_csv(record.ticker)
+    atomic_write_text(csv_path, forecasts.to_csv(index=False))
+    atomic_write_text(json_path, dumps(record.to_dict()))
+    return json_path, csv_path
+
+
+def load_backtest(home: Workspace | None, ticker: str) -> BacktestRecord | None:
+    path = Workspace.at(home).backtest_json(ticker)
+    return BacktestRecord.from_dict(_read_json(path, "stored backtest"), f"stored backtest {path}") if path.is_file() else None
+
+
+def load_backtest_forecasts(home: Workspace | None, ticker: str) -> pd.DataFrame | None:
+    path = Workspace.at(home).backtest_csv(ticker)
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise CorruptFileError(f"stored backtest {path} is unreadable ({type(exc).__name__}); run forecast backtest again") from None
