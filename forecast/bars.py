@@ -93,7 +93,7 @@ def adjust_prices(stored: pd.DataFrame, price_basis: str, adjust: str) -> pd.Dat
         return bars
     factors = stored["adj_factor"].ffill().bfill()
     if factors.isna().all():
-        raise BadInputError(f"no adjustment factors are stored; read it with --adjust none")
+        raise BadInputError("no adjustment factors are stored; read it with --adjust none")
     scale = factors if adjust == "hfq" else factors / factors.iloc[-1]
     for col in PRICE_COLUMNS:
         bars[col] = bars[col] * scale.to_numpy()

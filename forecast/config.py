@@ -193,9 +193,9 @@ class AppConfig:
         data["tushare_token"] = mask(self.tushare_token)
         return data
 
-    def train_config(self, overrides: dict | None = None) -> TrainConfig:
+    def train_config(self, overrides: dict | None = None, preset: str | None = None) -> TrainConfig:
         """The training config for this workspace: preset < top-level adjust < [train] < ``overrides``."""
-        return build_train_config(self.preset, {"adjust": self.adjust, **self.train}, overrides)
+        return build_train_config(preset or self.preset, {"adjust": self.adjust, **self.train}, overrides)
 
 
 _SETTINGS = {"tickers", "source", "adjust", "preset", "outdir", "levels", "retrain_after_days", "tushare_token"}
@@ -237,6 +237,15 @@ def _parse_settings(section: dict, problems: list[str]) -> dict:
     check("levels", check_levels)
     check("retrain_after_days", retrain)
     return values
+
+
+def parse_retrain_after(text: str) -> int | None:
+    """Return days from ``--retrain-after DAYS|never`` (None: never), or raise ConfigError."""
+    if text == "never":
+        return None
+    if not text.isdigit():
+        raise ConfigError("--retrain-after takes a number of days or 'never'")
+    return int(text)
 
 
 def load_app_config(home: Workspace | Path | str | None, path: Path | None = None, env: dict | None = None) -> AppConfig:

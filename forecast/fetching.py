@@ -211,6 +211,17 @@ def _update_by_date(store: MarketStore, client, tickers: list[Ticker], stored_se
     return reports
 
 
+def add_last_close(store: MarketStore, report: FetchReport, adjust: str) -> FetchReport:
+    """Fill ``report.last_close`` on the ``adjust`` basis, or note why that basis is not available."""
+    stored = store.read(report.ticker)
+    if stored.price_basis == "raw" or stored.price_basis == adjust:
+        report.last_close = float(stored.bars(adjust).frame["close"].iloc[-1])
+        report.adjust = adjust
+    else:
+        report.notes.append(f"stored {stored.price_basis}-adjusted; --adjust {adjust} is not available for it")
+    return report
+
+
 @dataclass
 class TickerFailure:
     ticker: str

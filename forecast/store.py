@@ -107,10 +107,23 @@ class MarketStore:
 
     def read_bars(self, ticker: Ticker | str, adjust: str = "qfq") -> Bars:
         """Return the ticker's bars on the ``adjust`` basis (qfq against the newest stored factor)."""
-        stored = self.read(ticker)
+        return self._on_basis(self.read(ticker), adjust)
+
+    @staticmethod
+    def _on_basis(stored: StoredSeries, adjust: str) -> Bars:
         if stored.price_basis != "raw" and adjust == "qfq":
             adjust = stored.price_basis  # an imported series only comes on its own basis
         return stored.bars(adjust)
+
+    def describe(self, ticker: Ticker | str, adjust: str = "qfq") -> dict:
+        """Return the series' summary plus its last bar on the ``adjust`` basis (``data show``)."""
+        stored = self.read(ticker)
+        summary = stored.summary()
+        bars = self._on_basis(stored, adjust)
+        summary["adjust"] = bars.adjust
+        last = bars.frame.iloc[-1]
+        summary["last_bar"] = {k: (last[k].date().isoformat() if k == "date" else float(last[k])) for k in bars.frame.columns}
+        return summary
 
     def write(self, ticker: Ticker | str, frame: pd.DataFrame, source: str, price_basis: str, validation: ValidationReport) -> None:
         """Atomically replace the ticker's series. Call inside ``writing()``."""

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-import numpy as np
 import pandas as pd
 
 from forecast import __version__, metrics

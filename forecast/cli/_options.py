@@ -65,3 +65,23 @@ class CommandError(ForecastError):
 def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:
     """Stop the command with ``message`` and exit ``code``; the root's error boundary prints it."""
     raise CommandError(message, code)
+
+
+def finish(outcomes, rows: list, as_json: bool, single: bool = False) -> None:
+    """End a multi-ticker command: print ``rows`` as JSON, then exit with the first failure's code.
+
+    Every ticker was tried; each failure was already reported on stderr as it
+    happened. Under --json, all worked: the rows (one object when ``single``);
+    some failed: {"results": rows, "failures": [...]}.
+    """
+    from forecast.executors import first_failure_code
+
+    failures = [{"ticker": o.item, "error": o.error, "exit_code": o.exit_code} for o in outcomes if not o.ok]
+    if as_json:
+        if failures:
+            emit_json({"results": rows, "failures": failures})
+        else:
+            emit_json(rows[0] if single and len(rows) == 1 else rows)
+    code = first_failure_code(outcomes)
+    if code:
+        raise typer.Exit(code)

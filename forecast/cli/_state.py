@@ -28,18 +28,17 @@ class State:
     def store(self):
         from forecast.store import MarketStore
 
-        return MarketStore(self.home)
+        return MarketStore(self.workspace())
 
     def registry(self):
         from forecast.registry import ModelRegistry
 
-        return ModelRegistry(self.home)
+        return ModelRegistry(self.workspace())
 
     def app_config(self, config_file: Optional[Path]):
         from forecast.config import load_app_config
-        from forecast.workspace import resolve_home
 
-        return load_app_config(resolve_home(self.home), config_file)
+        return load_app_config(self.workspace(), config_file)
 
 
 state = State()

@@ -24,9 +24,11 @@ def _print_fetch_report(report) -> None:
     typer.echo(line)
     for note in report.notes:
         typer.echo(f"  {note}")
-    for finding in report.validation.get("findings", []):
-        more = ", ..." if finding["count"] > len(finding["examples"]) else ""
-        typer.echo(f"warning: {report.ticker}: {finding['check']}: {finding['count']} row(s), e.g. {', '.join(finding['examples'])}{more}", err=True)
+    from forecast.validation import ValidationReport
+
+    if report.validation:
+        for finding in ValidationReport.from_dict(report.validation).findings:
+            typer.echo(f"warning: {report.ticker}: {finding.describe()}", err=True)
 
 
 def fetch(
@@ -59,21 +61,16 @@ def fetch(
     else:
         if not tickers:
             fail("name at least one ticker, e.g. forecast fetch 600519.SH", ExitCode.USAGE)
-        from forecast.sources.tushare_pro import TushareClient, token_from_env
+        from forecast.sources.tushare_pro import TushareClient
         from forecast.tickers import parse_ticker
 
         for ticker in tickers:  # a typo should not wait for a token check
             parse_ticker(ticker)
-        # the token: environment first, then forecast.toml's [tushare] token
-        client = TushareClient(token_from_env() or state.app_config(None).tushare_token)
+        # the token: $TUSHARE_TOKEN, then $TS_TOKEN, then forecast.toml's [tushare] token (config owns the order)
+        client = TushareClient(state.app_config(None).tushare_token)
         reports, failures = fetching.update_from_tushare(store, tickers, client, start=start, end=end, strict=strict)
     for report in reports:  # the newest close on the basis the user asked for
-        bars = store.read(report.ticker)
-        if bars.price_basis == "raw" or bars.price_basis == adjust.value:
-            report.last_close = float(bars.bars(adjust.value).frame["close"].iloc[-1])
-            report.adjust = adjust.value
-        else:
-            report.notes.append(f"stored {bars.price_basis}-adjusted; --adjust {adjust.value} is not available for it")
+        fetching.add_last_close(store, report, adjust.value)
     if as_json:
         emit_json({"results": [r.to_dict() for r in reports],
                    "failures": [{"ticker": f.ticker, "error": str(f.error), "exit_code": int(f.error.exit_code)} for f in failures]})
@@ -109,20 +106,16 @@ def data_show(
     """Describe one stored ticker: rows, date range, source, adjustment and validation findings."""
     from forecast.tickers import parse_ticker
 
-    store = state.store()
-    stored = store.read(parse_ticker(ticker))
-    summary = stored.summary()
-    bars = store.read_bars(stored.ticker, adjust.value)
-    summary["adjust"] = bars.adjust
-    last = bars.frame.iloc[-1]
-    summary["last_bar"] = {k: (last[k].date().isoformat() if k == "date" else float(last[k])) for k in bars.frame.columns}
+    summary = state.store().describe(parse_ticker(ticker), adjust.value)
     if as_json:
         emit_json(summary)
         return
     typer.echo(f"{summary['ticker']}: {summary['rows']} rows, {summary['first_date']}..{summary['last_date']}")
     typer.echo(f"source {summary['source']}, prices {summary['adjust']}, updated {summary['updated_at']}")
     typer.echo("last bar: " + ", ".join(f"{k} {v}" for k, v in summary["last_bar"].items()))
-    findings = summary["validation"]["findings"]
+    from forecast.validation import ValidationReport
+
+    findings = ValidationReport.from_dict(summary["validation"]).findings
     typer.echo("validation: " + ("clean" if not findings else f"{len(findings)} finding(s)"))
     for f in findings:
-        typer.echo(f"  {f['check']}: {f['count']} row(s), e.g. {', '.join(f['examples'])}")
+        typer.echo(f"  {f.describe()}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -32,24 +31,25 @@ def backtest(
 ) -> None:
     """Walk-forward backtest of networks and baselines, scored per horizon step against naive."""
     from forecast.atomic import atomic_write_text
-    from forecast.backtest import format_table, save_backtest, walk_forward
+    from forecast.backtest import format_table
+    from forecast.jobs import BacktestSettings, backtest_one
     from forecast.jsonio import dumps
-    from forecast.tickers import parse_ticker
 
     if expanding and rolling:
         fail("choose --expanding or --rolling W, not both", ExitCode.USAGE)
-    name = str(parse_ticker(ticker))
-    frame = state.store().read_bars(name, adjust.value).frame
     overrides = {k: v for k, v in {"epochs": epochs, "units": units, "lookback": lookback}.items() if v is not None}
-    result = walk_forward(frame, name, models=[m.strip() for m in models.split(",") if m.strip()], test_days=test_days,
-                          refit_every=refit_every, horizon=horizon, window=rolling, target=target, network_overrides=overrides)
-    json_path, csv_path = save_backtest(state.home, result)
-    payload = json.loads(dumps(result.to_dict()))
-    if out is not None:
-        atomic_write_text(out, dumps(payload))
-        atomic_write_text(out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False))
+    settings = BacktestSettings(models=tuple(m.strip() for m in models.split(",") if m.strip()), test_days=test_days,
+                                refit_every=refit_every, horizon=horizon, window=rolling, target=target,
+                                adjust=adjust.value, levels=state.app_config(None).levels, network_overrides=overrides)
+    workspace = state.workspace()
+    result = backtest_one(workspace, ticker, settings)
+    payload = result.to_dict()
+    if out is not None:  # the JSON at --out, the per-origin CSV beside it (never the one over the other)
+        json_out = out if out.suffix.lower() != ".csv" else out.with_suffix(".json")
+        atomic_write_text(json_out, dumps(payload))
+        atomic_write_text(json_out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False))
     if as_json:
         emit_json(payload)
         return
     typer.echo(format_table(result))
-    typer.echo(f"saved {json_path} and {csv_path}")
+    typer.echo(f"saved {workspace.backtest_json(result.ticker)} and {workspace.backtest_csv(result.ticker)}")

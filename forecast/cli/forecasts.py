@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli._options import JsonFlag, emit_json, model_option, out_option
+from forecast.cli._options import JsonFlag, echo_error, finish, model_option, out_option
 from forecast.cli._state import state
 
 
@@ -19,24 +19,32 @@ def predict(
     as_json: JsonFlag = False,
 ) -> None:
     """Forecast the next trading days after the last stored bar, with prediction intervals."""
-    from forecast.predicting import LoadedModels, predict_ticker, save_forecast
+    from forecast.executors import SerialExecutor
+    from forecast.intervals import level_label
+    from forecast.jobs import predict_one
+    from forecast.predicting import LoadedModels
 
-    store, registry = state.store(), state.registry()
-    loaded = LoadedModels(registry)
-    results = [predict_ticker(store, registry, t, model, horizon, loaded) for t in tickers]
-    for result in results:
-        save_forecast(state.home, result)
-    if out is not None:
+    levels = state.app_config(None).levels
+    workspace = state.workspace()
+    models = LoadedModels(state.registry())  # one load per model for the whole command
+
+    def describe(outcome) -> None:
+        if not outcome.ok:
+            echo_error(f"{outcome.item}: {outcome.error}")
+        elif not as_json:
+            r = outcome.value
+            typer.echo(f"{r.ticker} ({r.model_id}): last {r.target} {r.last_value:.2f} on {r.last_date}")
+            for p in r.points:
+                bands = "  ".join(f"{level_label(level)} [{lo:.2f}, {hi:.2f}]" for level, (lo, hi) in p.intervals.items())
+                typer.echo(f"  {p.date}  {p.value:10.2f}  {bands}")
+
+    outcomes = SerialExecutor().map(lambda t: predict_one(workspace, t, model, horizon, levels, models), tickers,
+                                    on_done=describe)
+    results = [o.value for o in outcomes if o.ok]
+    if out is not None and results:
         import pandas as pd
 
         from forecast.atomic import atomic_write_text
 
         atomic_write_text(out, pd.concat([r.to_frame() for r in results]).to_csv(index=False))
-    if as_json:
-        emit_json([r.to_dict() for r in results] if len(results) > 1 else results[0].to_dict())
-        return
-    for r in results:
-        typer.echo(f"{r.ticker} ({r.model_id}): last {r.target} {r.last_value:.2f} on {r.last_date}")
-        for p in r.points:
-            bands = "  ".join(f"{int(float(l) * 100)}% [{lo:.2f}, {hi:.2f}]" for l, (lo, hi) in p.intervals.items())
-            typer.echo(f"  {p.date}  {p.value:10.2f}  {bands}")
+    finish(outcomes, [r.to_dict() for r in results], as_json, single=len(tickers) == 1)

@@ -9,21 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.choices import Adjust, Arch, Preset, TargetTransform
-from forecast.cli._options import JsonFlag, emit_json, quiet_option
+from forecast.cli._options import JsonFlag, echo_error, emit_json, finish, quiet_option
 from forecast.cli._state import state
 
 models_app = typer.Typer(help="List, show and remove trained models.", no_args_is_help=True)
-
-
-def _train_config(preset: Preset, config_file: Optional[Path], overrides: dict):
-    from forecast.config import build_train_config, read_toml
-
-    if config_file is not None:
-        file_options = read_toml(config_file).get("train", {})
-    else:
-        default_file = state.workspace().config_file
-        file_options = read_toml(default_file).get("train", {}) if default_file.is_file() else {}
-    return build_train_config(preset.value, file_options, overrides)
 
 
 def train(
@@ -50,7 +39,9 @@ def train(
     as_json: JsonFlag = False,
 ) -> None:
     """Train a recurrent network per ticker and save it to the model registry."""
-    from forecast.training import progress_mode, train_ticker
+    from forecast.executors import SerialExecutor
+    from forecast.jobs import train_one
+    from forecast.training import progress_mode
 
     overrides = {
         "arch": arch.value if arch else None, "lookback": lookback, "horizon": horizon, "epochs": epochs,
@@ -59,22 +50,29 @@ def train(
         "dropout": dropout, "bidirectional": bidirectional, "start": start, "end": end,
         "adjust": adjust.value if adjust else None,
     }
-    cfg = _train_config(preset, config, overrides)
-    store, registry = state.store(), state.registry()
-    results = []
-    for ticker in tickers:
-        result = train_ticker(store, registry, ticker, cfg, progress="none" if as_json else progress_mode(quiet))
-        meta = result.metadata
-        results.append({"id": result.model_id, "ticker": meta["ticker"], "data_range": meta["data"]["range"],
-                        "best_val_loss": meta["validation"]["val_loss"], "best_epoch": meta["validation"]["best_epoch"],
-                        "val_rmse": meta["validation"]["rmse"], "val_naive_rmse": meta["validation"]["naive_rmse"],
-                        "seconds": meta["train_seconds"]})
-        if not as_json:
-            r = results[-1]
+    settings = state.app_config(config)  # forecast.toml (or --config): top-level adjust and levels, [train]
+    cfg = settings.train_config(overrides, preset=preset.value)
+    workspace = state.workspace()
+    progress = "none" if as_json else progress_mode(quiet)
+
+    def describe(outcome) -> None:
+        if not outcome.ok:
+            echo_error(f"{outcome.item}: {outcome.error}")
+        elif not as_json:
+            r = _train_row(outcome.value)
             typer.echo(f"{r['id']}: trained on {r['data_range'][0]}..{r['data_range'][1]}, best val_loss {r['best_val_loss']:.4f} "
                        f"(epoch {r['best_epoch']}), val RMSE {r['val_rmse']:.2f} vs naive {r['val_naive_rmse']:.2f}, {r['seconds']:.1f}s")
-    if as_json:
-        emit_json(results)
+
+    outcomes = SerialExecutor().map(lambda t: train_one(workspace, t, cfg, progress, settings.levels), tickers, on_done=describe)
+    finish(outcomes, [_train_row(o.value) for o in outcomes if o.ok], as_json)
+
+
+def _train_row(result) -> dict:
+    card = result.card
+    return {"id": card.id, "ticker": card.ticker, "data_range": list(card.data_range),
+            "best_val_loss": card.validation["val_loss"], "best_epoch": card.validation["best_epoch"],
+            "val_rmse": card.validation["rmse"], "val_naive_rmse": card.validation["naive_rmse"],
+            "seconds": card.train_seconds}
 
 
 @models_app.command("list")
@@ -88,7 +86,8 @@ def models_list(as_json: JsonFlag = False) -> None:
         typer.echo("no models yet; try: forecast train 600519.SH")
     for s in summaries:
         mark = "*" if s["latest"] else " "
-        typer.echo(f"{mark} {s['id']}  {s['data_range'][0]}..{s['data_range'][1]}  h={s['horizon']}  val RMSE {s['val_rmse']:.2f}")
+        rmse = "-" if s["val_rmse"] is None else f"{s['val_rmse']:.2f}"
+        typer.echo(f"{mark} {s['id']}  {s['data_range'][0]}..{s['data_range'][1]}  h={s['horizon']}  val RMSE {rmse}")
 
 
 @models_app.command("show")

@@ -21,9 +21,7 @@ config_app = typer.Typer(help="Show the effective configuration.", no_args_is_he
 @config_app.command("show")
 def config_show(config: ConfigOpt = None, as_json: JsonFlag = False) -> None:
     """Print the effective configuration (file < environment), secrets masked."""
-    from forecast.workspace import resolve_home
-
-    effective = {"home": str(resolve_home(state.home)), **state.app_config(config).masked()}
+    effective = {"home": str(state.workspace().root), **state.app_config(config).masked()}
     if as_json:
         emit_json(effective)
         return
@@ -50,9 +48,9 @@ def run(
     cfg = state.app_config(config)
     changes = {}
     if retrain_after is not None:
-        if retrain_after != "never" and not retrain_after.isdigit():
-            fail("--retrain-after takes a number of days or 'never'", ExitCode.USAGE)
-        changes["retrain_after_days"] = None if retrain_after == "never" else int(retrain_after)
+        from forecast.config import parse_retrain_after
+
+        changes["retrain_after_days"] = parse_retrain_after(retrain_after)
     if source is not None:
         changes["source"] = source.value
     cfg = dataclasses.replace(cfg, **changes)
