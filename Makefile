@@ -1,11 +1,11 @@
 # The two commands a new user needs: `make demo` runs the main job on the
-# bundled sample; `make test` runs the whole test suite. Both create or reuse .venv.
+# bundled sample; `make test` runs the checks and the whole test suite. Both create or reuse .venv.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo check test test-fast bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	FORECAST_HOME=$${FORECAST_HOME:-demo-home} bash scripts/demo.sh
 
-test: $(STAMP)
+# ruff (style and bugs), mypy (the typed boundaries), import-linter (the layers, see pyproject.toml)
+check: $(STAMP)
+	$(BIN)/ruff check forecast tests benchmarks cli.py
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # the quick loop: skips the real Keras fits and the cron subprocesses

@@ -23,7 +23,7 @@ from forecast.results import BacktestRecord, load_backtest
 from forecast.results import save_backtest as save_record
 from forecast.windows import MIN_HISTORY_BARS
 
-__all__ = ["BacktestResult", "walk_forward", "format_table", "save_backtest", "load_backtest", "DEFAULT_MODELS"]
+__all__ = ["DEFAULT_MODELS", "BacktestResult", "format_table", "load_backtest", "save_backtest", "walk_forward"]
 DEFAULT_MODELS = DEFAULT_BACKTEST_MODELS
 
 

@@ -40,7 +40,7 @@ class LogReturnForecaster:
     def _predict(self, logp: np.ndarray, origins: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def fit(self, frame: pd.DataFrame) -> "LogReturnForecaster":
+    def fit(self, frame: pd.DataFrame) -> LogReturnForecaster:
         """Fit on every row of ``frame`` (the rows up to the forecast origin)."""
         prices = frame[self.target].to_numpy(dtype="float64")
         if (prices <= 0).any():

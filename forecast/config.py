@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
+import tomllib
 
 from forecast.choices import Adjust, Arch, Preset, ScalerKind, Source, TargetColumn, TargetTransform
 from forecast.errors import BadInputError, ConfigError
 from forecast.intervals import DEFAULT_LEVELS, check_levels
 from forecast.redact import mask, register_secret
 from forecast.windows import FEATURES
-from forecast.workspace import Workspace
+from forecast.workspace import DEFAULT_OUTDIR, Workspace
 
 TOKEN_ENV_VARS = ("TUSHARE_TOKEN", "TS_TOKEN")  # ours first, then tushare's own
 _INT_FIELDS = ("lookback", "horizon", "epochs", "batch_size", "patience", "seed")
@@ -97,7 +97,7 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -183,7 +183,7 @@ class AppConfig:
     preset: str = "default"
     train: dict = field(default_factory=dict)
     retrain_after_days: int | None = 20  # None: never retrain an existing model
-    outdir: str = "daily"
+    outdir: str = DEFAULT_OUTDIR
     levels: tuple[float, ...] = DEFAULT_LEVELS
     tushare_token: str | None = None
 
@@ -253,7 +253,7 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
 
     Every problem in the file is reported at once, one per line (ConfigError, exit 2).
     """
-    env = os.environ if env is None else env
+    environ: dict | os._Environ = os.environ if env is None else env
     default_path = Workspace.at(home, lock_timeout_s=0).config_file
     path = path or default_path
     raw = read_toml(path) if path.is_file() or path != default_path else {}
@@ -278,9 +278,9 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
     if file_token is not None and not isinstance(file_token, str):
         problems.append("[tushare] token must be a string")
         file_token = None
-    values["tushare_token"] = token_from(env, file_token)
-    if env.get("FORECAST_TICKERS"):
-        values["tickers"] = tuple(t for t in env["FORECAST_TICKERS"].replace(",", " ").split() if t)
+    values["tushare_token"] = token_from(environ, file_token)
+    if environ.get("FORECAST_TICKERS"):
+        values["tickers"] = tuple(t for t in environ["FORECAST_TICKERS"].replace(",", " ").split() if t)
     if problems:
         raise ConfigError(f"{path}: " + ("\n".join(problems) if len(problems) == 1 else
                                           f"{len(problems)} problems:\n  " + "\n  ".join(problems)))

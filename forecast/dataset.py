@@ -16,7 +16,13 @@ import pandas as pd
 from forecast.config import TrainConfig
 from forecast.errors import InsufficientHistoryError
 from forecast.windows import (
-    Scaler, check_positive, feature_matrix, invert_target, make_windows, sliding_windows, target_matrix,
+    Scaler,
+    check_positive,
+    feature_matrix,
+    invert_target,
+    make_windows,
+    sliding_windows,
+    target_matrix,
 )
 
 MIN_WINDOWS = 40  # fewer windows than this cannot fill both a training and a validation part
@@ -31,7 +37,7 @@ class Scaling:
         return {"features": self.features.to_dict(), "target": self.target.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Scaling":
+    def from_dict(cls, data: dict) -> Scaling:
         return cls(Scaler(**data["features"]), Scaler(**data["target"]))
 
 
@@ -86,7 +92,7 @@ def training_arrays(bars: pd.DataFrame, cfg: TrainConfig, ticker: str) -> Traini
     start = first_valid_row(cfg)
     T = len(bars)
     needed = start + cfg.lookback + cfg.horizon + MIN_WINDOWS
-    if T < needed:
+    if needed > T:
         raise InsufficientHistoryError(
             f"training with lookback {cfg.lookback} and horizon {cfg.horizon} needs at least {needed} bars; {ticker} has {T}"
         )

@@ -14,8 +14,9 @@ implements the same ``map`` and imports ray inside itself.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Generic, Protocol, Sequence, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from forecast.errors import ExitCode, ForecastError
 from forecast.redact import redact

@@ -16,8 +16,9 @@ The catalogue is a dict in code, never chosen by config text:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from forecast.intervals import DEFAULT_LEVELS, SCALE_WINDOW, interval_bounds, or
 from forecast.windows import invert_target
 
 if TYPE_CHECKING:
+    from forecast.dataset import Scaling
     from forecast.model_card import ModelCard
     from forecast.training import FittedModel
 
@@ -48,7 +50,7 @@ class Forecaster(Protocol):
     quantiles: dict[str, list[float]]  # level key -> one volatility-normalised quantile per step
     scale_window: int
 
-    def fit(self, frame: pd.DataFrame) -> "Forecaster": ...
+    def fit(self, frame: pd.DataFrame) -> Forecaster: ...
 
     def predict_target(self, frame: pd.DataFrame, origins: np.ndarray) -> np.ndarray:
         """Return (len(origins), horizon) predictions in target space, from rows up to each origin."""
@@ -82,17 +84,17 @@ class NetworkForecaster:
 
     kind = ModelKind.NETWORK
 
-    def __init__(self, name: str, cfg: TrainConfig, levels=DEFAULT_LEVELS, ticker: str | None = None):
+    def __init__(self, name: str, cfg: TrainConfig, levels: Sequence[float] = DEFAULT_LEVELS, ticker: str | None = None):
         self.name, self.cfg, self.levels, self.ticker = name, cfg, levels, ticker or name
         self.horizon, self.target, self.transform = cfg.horizon, cfg.target, cfg.transform
         self.quantiles: dict[str, list[float]] = {}
         self.scale_window = SCALE_WINDOW
         self.model: object = None
-        self.scaling = None
+        self.scaling: Scaling | None = None
         self.fitted: FittedModel | None = None
 
     @classmethod
-    def from_card(cls, card: "ModelCard", model: object) -> "NetworkForecaster":
+    def from_card(cls, card: ModelCard, model: object) -> NetworkForecaster:
         from forecast.dataset import Scaling
 
         loaded = cls(card.family, card.config, ticker=card.ticker)
@@ -100,7 +102,7 @@ class NetworkForecaster:
         loaded.quantiles, loaded.scale_window = card.quantiles, card.scale_window
         return loaded
 
-    def fit(self, frame: pd.DataFrame, progress: str = "none") -> "NetworkForecaster":
+    def fit(self, frame: pd.DataFrame, progress: str = "none") -> NetworkForecaster:
         from forecast.dataset import Scaling
         from forecast.training import fit_model
 
@@ -156,7 +158,7 @@ def network_config(name: str, horizon: int, target: str, overrides: dict | None 
     return TrainConfig.from_dict({**cfg.to_dict(), **changes})
 
 
-def make_baseline(name: str, horizon: int, target: str = "close", levels=DEFAULT_LEVELS) -> LogReturnForecaster:
+def make_baseline(name: str, horizon: int, target: str = "close", levels: Sequence[float] = DEFAULT_LEVELS) -> LogReturnForecaster:
     """Return a baseline by name: naive, drift, ma, maK (e.g. ma20), linear."""
     if name in _BASELINES:
         return _BASELINES[name](horizon, target, levels)
@@ -168,7 +170,7 @@ def make_baseline(name: str, horizon: int, target: str = "close", levels=DEFAULT
     raise BadInputError(f"unknown baseline {name!r}; use one of naive, drift, ma, maK, linear")
 
 
-def make_forecaster(name: str, horizon: int, target: str = "close", levels=DEFAULT_LEVELS,
+def make_forecaster(name: str, horizon: int, target: str = "close", levels: Sequence[float] = DEFAULT_LEVELS,
                     network_overrides: dict | None = None, ticker: str | None = None) -> Forecaster:
     """Return an unfitted forecaster for a catalogue name."""
     kind = model_kind(name)

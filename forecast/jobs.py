@@ -10,7 +10,9 @@ worker can set its thread counts first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from forecast.config import TrainConfig
 from forecast.intervals import DEFAULT_LEVELS
@@ -22,9 +24,12 @@ from forecast.tickers import parse_ticker
 from forecast.training import TrainResult
 from forecast.workspace import Workspace
 
+if TYPE_CHECKING:
+    from forecast.backtest import BacktestResult
+
 
 def train_one(workspace: Workspace, ticker: str, cfg: TrainConfig, progress: str = "none",
-              levels=DEFAULT_LEVELS) -> TrainResult:
+              levels: Sequence[float] = DEFAULT_LEVELS) -> TrainResult:
     """Train a network on one stored ticker and register it."""
     from forecast.training import train_ticker
 
@@ -32,7 +37,7 @@ def train_one(workspace: Workspace, ticker: str, cfg: TrainConfig, progress: str
 
 
 def predict_one(workspace: Workspace, ticker: str, model_id: str | None = None, horizon: int | None = None,
-                levels=DEFAULT_LEVELS, models: LoadedModels | None = None) -> ForecastResult:
+                levels: Sequence[float] = DEFAULT_LEVELS, models: LoadedModels | None = None) -> ForecastResult:
     """Forecast one ticker and store the forecast for ``plot``."""
     registry = ModelRegistry(workspace)
     result = predict_ticker(MarketStore(workspace), registry, ticker, model_id, horizon, models, levels)
@@ -55,7 +60,7 @@ class BacktestSettings:
     network_overrides: dict = field(default_factory=dict)
 
 
-def backtest_one(workspace: Workspace, ticker: str, settings: BacktestSettings):
+def backtest_one(workspace: Workspace, ticker: str, settings: BacktestSettings) -> BacktestResult:
     """Walk-forward backtest of one stored ticker; stores and returns the BacktestResult."""
     from forecast.backtest import save_backtest, walk_forward
 

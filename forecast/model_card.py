@@ -98,7 +98,7 @@ class ModelCard:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "metadata.json") -> "ModelCard":
+    def from_dict(cls, data: Any, where: str = "metadata.json") -> ModelCard:
         """Return the card, or raise CorruptFileError naming the first field that is missing or wrong."""
         if not isinstance(data, dict):
             raise CorruptFileError(f"{where}: not a JSON object")
@@ -137,8 +137,8 @@ class ModelCard:
             id=model_id, ticker=ticker, created_at=_require(data, "created_at", str, where), config=config,
             features=tuple(str(f) for f in features), scaling=scaling, data=data_info,
             validation=_require(data, "validation", dict, where), intervals=intervals,
-            history=data.get("history") if isinstance(data.get("history"), dict) else {},
-            versions=data.get("versions") if isinstance(data.get("versions"), dict) else {},
+            history=dict(data["history"]) if isinstance(data.get("history"), dict) else {},
+            versions=dict(data["versions"]) if isinstance(data.get("versions"), dict) else {},
             train_seconds=_number_or_none(data.get("train_seconds")) or 0.0,
             format=int(data.get("format", CARD_FORMAT)) if isinstance(data.get("format", CARD_FORMAT), int) else CARD_FORMAT,
         )

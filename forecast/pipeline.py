@@ -206,12 +206,11 @@ def _publish(summary: RunSummary, day_dir: Path, latest_dir: Path) -> None:
             if outcome.ok and key in outcome.outputs:
                 path = Path(outcome.outputs[key])
                 fresh[path.name] = path
-        if not outcome.ok:
-            if _is_ticker(outcome.ticker):  # not for text that never parsed as a ticker
-                marker = day_dir / f"{outcome.ticker}.failed.json"
-                atomic_write_text(marker, dumps({"ticker": outcome.ticker, "error": outcome.error,
-                                                 "exit_code": outcome.exit_code, "run_date": summary.run_date}))
-                fresh[marker.name] = marker
+        if not outcome.ok and _is_ticker(outcome.ticker):  # no marker for text that never parsed as a ticker
+            marker = day_dir / f"{outcome.ticker}.failed.json"
+            atomic_write_text(marker, dumps({"ticker": outcome.ticker, "error": outcome.error,
+                                             "exit_code": outcome.exit_code, "run_date": summary.run_date}))
+            fresh[marker.name] = marker
     for path in latest_dir.iterdir():
         if path.is_file() and path.name not in fresh:
             path.unlink()

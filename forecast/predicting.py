@@ -23,7 +23,7 @@ from forecast.store import MarketStore
 from forecast.tickers import Ticker, parse_ticker
 from forecast.windows import FEATURE_COLUMNS, MIN_HISTORY_BARS, check_positive, require_history
 
-__all__ = ["ForecastPoint", "ForecastResult", "LoadedModels", "predict_ticker", "save_forecast", "load_forecast"]
+__all__ = ["ForecastPoint", "ForecastResult", "LoadedModels", "load_forecast", "predict_ticker", "save_forecast"]
 
 BASELINE_HORIZON = 5
 

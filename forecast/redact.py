@@ -29,7 +29,7 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_value(value):
+def redact_value(value: object) -> object:
     """Return a JSON-like value with every string in it redacted."""
     if isinstance(value, str):
         return redact(value)

@@ -12,9 +12,10 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from forecast.atomic import atomic_write_text
 from forecast.errors import CorruptFileError, ModelNotFoundError
@@ -30,7 +31,7 @@ class ModelRegistry:
         self.root = self.workspace.models_dir
         self.lock_timeout_s = self.workspace.lock_timeout_s
 
-    def _locked(self):
+    def _locked(self) -> AbstractContextManager[None]:
         return hold_lock(self.workspace.registry_lock, self.lock_timeout_s,
                          f"another forecast process is writing to {self.root} (waited {self.lock_timeout_s:.0f} s); try again later")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -76,7 +77,7 @@ class ForecastResult:
         return pd.DataFrame(rows)
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "forecast") -> "ForecastResult":
+    def from_dict(cls, data: Any, where: str = "forecast") -> ForecastResult:
         try:
             points = [ForecastPoint(str(p["date"]), float(p["value"]),
                                     {level_key(k): [float(v[0]), float(v[1])] for k, v in p.get("intervals", {}).items()})
@@ -114,7 +115,7 @@ class BacktestRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "backtest") -> "BacktestRecord":
+    def from_dict(cls, data: Any, where: str = "backtest") -> BacktestRecord:
         try:
             models = data["models"]
             if not isinstance(models, dict):
@@ -126,26 +127,26 @@ class BacktestRecord:
             raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast backtest again") from None
 
 
-def _read_json(path, what: str) -> Any:
+def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         raise CorruptFileError(f"{what} {path} is unreadable ({type(exc).__name__})") from None
 
 
-def save_forecast(home: Workspace | None, result: ForecastResult):
+def save_forecast(home: Workspace | Path | str | None, result: ForecastResult) -> Path:
     """Store the forecast for ``plot`` (atomically) and return its path."""
     path = Workspace.at(home).forecast_file(result.ticker)
     atomic_write_text(path, dumps(result.to_dict()))
     return path
 
 
-def load_forecast(home: Workspace | None, ticker: str) -> ForecastResult | None:
+def load_forecast(home: Workspace | Path | str | None, ticker: str) -> ForecastResult | None:
     path = Workspace.at(home).forecast_file(ticker)
     return ForecastResult.from_dict(_read_json(path, "stored forecast"), f"stored forecast {path}") if path.is_file() else None
 
 
-def save_backtest(home: Workspace | None, record: BacktestRecord, forecasts: pd.DataFrame) -> tuple:
+def save_backtest(home: Workspace | Path | str | None, record: BacktestRecord, forecasts: pd.DataFrame) -> tuple[Path, Path]:
     """Store ``backtests/<TICKER>/latest.json`` and the per-origin ``latest.csv`` (atomically)."""
     workspace = Workspace.at(home)
     json_path, csv_path = workspace.backtest_json(record.ticker), workspace.backtest_csv(record.ticker)
@@ -154,12 +155,12 @@ def save_backtest(home: Workspace | None, record: BacktestRecord, forecasts: pd.
     return json_path, csv_path
 
 
-def load_backtest(home: Workspace | None, ticker: str) -> BacktestRecord | None:
+def load_backtest(home: Workspace | Path | str | None, ticker: str) -> BacktestRecord | None:
     path = Workspace.at(home).backtest_json(ticker)
     return BacktestRecord.from_dict(_read_json(path, "stored backtest"), f"stored backtest {path}") if path.is_file() else None
 
 
-def load_backtest_forecasts(home: Workspace | None, ticker: str) -> pd.DataFrame | None:
+def load_backtest_forecasts(home: Workspace | Path | str | None, ticker: str) -> pd.DataFrame | None:
     path = Workspace.at(home).backtest_csv(ticker)
     if not path.is_file():
         return None

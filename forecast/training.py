@@ -18,8 +18,8 @@ from forecast.bars import Bars
 from forecast.choices import Progress
 from forecast.config import TrainConfig
 from forecast.dataset import data_fingerprint, to_prices, training_arrays, unscaled_targets
-from forecast.intervals import DEFAULT_LEVELS, SCALE_WINDOW, conformal_quantiles, origin_scale
 from forecast.errors import BadInputError
+from forecast.intervals import DEFAULT_LEVELS, SCALE_WINDOW, conformal_quantiles, origin_scale
 from forecast.model_card import ModelCard
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore

@@ -41,7 +41,7 @@ class ValidationReport:
         return {"rows": self.rows, "findings": [asdict(f) for f in self.findings]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ValidationReport":
+    def from_dict(cls, data: dict) -> ValidationReport:
         return cls(rows=data["rows"], findings=[Finding(**f) for f in data["findings"]])
 
 

@@ -120,7 +120,7 @@ class Scaler:
     scale: list[float]
 
     @classmethod
-    def fit(cls, rows: np.ndarray, kind: str) -> "Scaler":
+    def fit(cls, rows: np.ndarray, kind: str) -> Scaler:
         rows = rows.reshape(len(rows), -1)
         if kind == "standard":
             shift, scale = np.nanmean(rows, axis=0), np.nanstd(rows, axis=0)

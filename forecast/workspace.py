@@ -31,6 +31,7 @@ DEFAULT_LOCK_TIMEOUT_S = 120.0
 LOCK_TIMEOUT_ENV = "FORECAST_LOCK_TIMEOUT"
 HOME_ENV = "FORECAST_HOME"
 CONFIG_NAME = "forecast.toml"
+DEFAULT_OUTDIR = "daily"  # the daily job's outputs, relative to the home
 _FORBIDDEN_CHARS = ("/", "\\", "\x00")
 
 
@@ -71,7 +72,7 @@ class Workspace:
     lock_timeout_s: float = field(default=DEFAULT_LOCK_TIMEOUT_S)
 
     @classmethod
-    def at(cls, home: "Workspace | Path | str | None" = None, lock_timeout_s: float | None = None) -> "Workspace":
+    def at(cls, home: Workspace | Path | str | None = None, lock_timeout_s: float | None = None) -> Workspace:
         """Return the workspace for ``home`` (or $FORECAST_HOME, or the current directory)."""
         if isinstance(home, Workspace):
             return home if lock_timeout_s is None else cls(home.root, lock_timeout_s)
@@ -161,7 +162,7 @@ class Workspace:
 
     def outdir(self, configured: Path | str | None = None) -> Path:
         """Return the daily job's output folder: ``configured`` (relative to the home) or ``daily/``."""
-        chosen = Path(configured) if configured else Path("daily")
+        chosen = Path(configured) if configured else Path(DEFAULT_OUTDIR)
         return chosen if chosen.is_absolute() else self.root / chosen
 
     @staticmethod

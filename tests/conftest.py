@@ -27,9 +27,8 @@ def home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def fake_tushare(monkeypatch):
     """The fake tushare server, with the real client pointed at it and a valid token set."""
-    from tushare.pro.client import DataApi
-
     from fake_tushare import FakeTushare, market_from_sample, serve
+    from tushare.pro.client import DataApi
 
     fake = FakeTushare(market_from_sample(SAMPLE_FILE))
     server, url = serve(fake)

@@ -95,7 +95,7 @@ def serve(fake: FakeTushare) -> tuple[ThreadingHTTPServer, str]:
     """Start the fake on 127.0.0.1 and return (server, base URL ending in /dataapi)."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's naming)
+        def do_POST(self):
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
             status, content = fake.answer(body)

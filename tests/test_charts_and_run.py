@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import SAMPLE_FILE, tree_snapshot
 from typer.testing import CliRunner
 
-from conftest import SAMPLE_FILE, tree_snapshot
 from forecast.cli import app
 from forecast.errors import ExitCode
 from forecast.registry import ModelRegistry

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import COURSE_FILE, REPO, subprocess_env
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from conftest import COURSE_FILE, REPO, subprocess_env
 from forecast.cli import app
 from forecast.errors import ExitCode
 from forecast.store import MarketStore

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import COURSE_FILE, COURSE_POSITIVE, SAMPLE_FILE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import COURSE_FILE, COURSE_POSITIVE, SAMPLE_FILE
 from forecast.errors import BadInputError, DateFormatError, ForecastError
 from forecast.fetching import import_csv
 from forecast.sources.csv_file import infer_date_format, read_bars_csv

@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SAMPLE_FILE
 from typer.testing import CliRunner
 
-from conftest import SAMPLE_FILE
 from forecast import metrics
 from forecast.backtest import walk_forward
-from forecast.forecasters import make_baseline
 from forecast.cli import app
+from forecast.forecasters import make_baseline
 from forecast.intervals import conformal_quantiles
 from forecast.sources.csv_file import read_bars_csv
 

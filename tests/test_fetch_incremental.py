@@ -7,9 +7,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-
-from fake_tushare import market_from_sample
 from conftest import SAMPLE_FILE
+from fake_tushare import market_from_sample
+
 from forecast.errors import SourceError, UnknownTickerError
 from forecast.fetching import update_from_tushare
 from forecast.sources.tushare_pro import RetryPolicy, TushareClient

@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SAMPLE_FILE, subprocess_env, tree_snapshot
 from typer.testing import CliRunner
 
-from conftest import SAMPLE_FILE, subprocess_env, tree_snapshot
 from forecast.cli import app
 from forecast.config import TrainConfig
 from forecast.errors import ExitCode
@@ -195,3 +195,26 @@ def test_a_model_whose_features_the_data_lacks_is_refused(tmp_path):
     result = runner.invoke(app, ["predict", "600519.SH"], env=env)
     assert result.exit_code == ExitCode.BAD_INPUT
     assert "needs volume" in result.stderr
+
+
+def test_a_ticker_with_a_dash_imports_trains_predicts_and_plots_under_its_own_family(home, tmp_path):
+    """BRK-B: the model family comes from the card, not from splitting the id on dashes."""
+    from forecast.model_card import ModelCard
+
+    csv = tmp_path / "brk-b.csv"
+    csv.write_text(SAMPLE_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    assert runner.invoke(app, ["fetch", "BRK-B", "--source", "csv", "--file", str(csv)]).exit_code == 0
+    trained = runner.invoke(app, ["train", "BRK-B", *TINY, "--json"])
+    assert trained.exit_code == 0, trained.output
+    model_id = json.loads(trained.stdout)[0]["id"]
+    card = ModelCard.from_dict(json.loads((home / "models" / model_id / "metadata.json").read_text()))
+    assert card.ticker == "BRK-B" and card.family == "default"
+    predicted = runner.invoke(app, ["predict", "BRK-B", "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    assert json.loads(predicted.stdout)["model_summary"]["family"] == "default"
+    chart = runner.invoke(app, ["plot", "BRK-B", "--json"])
+    assert chart.exit_code == 0, chart.output
+    assert json.loads(chart.stdout)["path"].endswith("BRK-B-forecast.png")
+    from forecast.results import load_forecast
+
+    assert load_forecast(home, "BRK-B").family == "default"

@@ -10,8 +10,8 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import SAMPLE_FILE, subprocess_env
+
 from forecast.errors import StoreBusyError
 from forecast.fetching import import_sample
 from forecast.store import MarketStore
@@ -70,10 +70,8 @@ def test_a_kill_in_the_middle_of_a_write_leaves_the_previous_state(home, tmp_pat
 
 def test_a_second_writer_waits_for_the_lock_within_a_bound(home):
     store = MarketStore(home)
-    with store.writing():
-        with pytest.raises(StoreBusyError, match="another forecast process"):
-            with MarketStore(home, lock_timeout_s=0.2).writing():
-                pass
+    with store.writing(), pytest.raises(StoreBusyError, match="another forecast process"), MarketStore(home, lock_timeout_s=0.2).writing():
+        pass
 
 
 CONCURRENT_FETCH = textwrap.dedent(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import COURSE_FILE, SAMPLE_FILE
+
 from forecast.config import TrainConfig
 from forecast.dataset import fit_scaling, training_arrays
 from forecast.errors import BadInputError, InsufficientHistoryError

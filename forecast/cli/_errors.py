@@ -10,8 +10,9 @@ printed. No traceback reaches the user unless they ask for one with ``-v``.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import typer
 from typer.core import TyperGroup

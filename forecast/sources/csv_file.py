@@ -108,11 +108,11 @@ def _detect_layout(columns: list[str], mapping: dict[str, str]) -> str:
     names = set(columns)
     if mapping:
         return "generic"
-    if PRO_COLUMNS <= names:
+    if names >= PRO_COLUMNS:
         return "pro"
-    if LEGACY_COLUMNS <= names:
+    if names >= LEGACY_COLUMNS:
         return "legacy"
-    if YAHOO_COLUMNS <= names:
+    if names >= YAHOO_COLUMNS:
         return "yahoo"
     lowered = {c.lower() for c in names}
     if {"date", "close"} <= lowered:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pandas as pd
 
@@ -35,11 +34,6 @@ _TOKEN_REJECTED = ("token不对", "token无效", "token错误")
 _NO_PERMISSION = ("没有访问该接口的权限", "没有权限访问该接口", "没有接口访问权限")
 _RATE_LIMITED = ("最多访问", "频率超限")
 _SLOW_LIMITS = ("每小时", "每天", "/小时", "次/天")
-
-
-def token_from_env() -> str | None:
-    """Return the token from TUSHARE_TOKEN (or tushare's own TS_TOKEN), if set."""
-    return os.environ.get("TUSHARE_TOKEN") or os.environ.get("TS_TOKEN") or None
 
 
 @dataclass

@@ -1,0 +1,210 @@
+"""The seams: one owner for the home's layout, typed artefacts, settings read once, isolated jobs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+from forecast.errors import BadInputError, CorruptFileError, ExitCode, ForecastError, StoreBusyError
+from forecast.workspace import Workspace
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "..", ".hidden", "a/b", "a\\b", "", "x\x00y"])
+def test_a_name_from_data_never_becomes_a_path_outside_its_folder(tmp_path, name):
+    workspace = Workspace.at(tmp_path)
+    with pytest.raises(BadInputError):
+        workspace.model_dir(name)
+    with pytest.raises(BadInputError):
+        workspace.latest_pointer(name)
+
+
+def test_every_path_of_the_layout_lies_under_the_home(tmp_path):
+    workspace = Workspace.at(tmp_path)
+    paths = [workspace.bars_file("600519.SH"), workspace.model_file("M1"), workspace.latest_pointer("BRK-B"),
+             workspace.forecast_file("BRK-B"), workspace.backtest_csv("BRK-B"), workspace.chart_file("BRK-B", "forecast"),
+             workspace.run_lock, workspace.store_lock, workspace.registry_lock, workspace.config_file,
+             workspace.quarantine_dir, workspace.universe_dir, workspace.outdir(None)]
+    assert all(p.resolve().is_relative_to(tmp_path.resolve()) for p in paths)
+    assert len(set(paths)) == len(paths)
+
+
+def test_the_lock_timeout_is_read_once_for_the_store_and_the_registry(tmp_path, monkeypatch):
+    from forecast.registry import ModelRegistry
+    from forecast.store import MarketStore
+
+    monkeypatch.setenv("FORECAST_LOCK_TIMEOUT", "0.2")
+    assert MarketStore(tmp_path).lock_timeout_s == ModelRegistry(tmp_path).lock_timeout_s == 0.2
+    monkeypatch.setenv("FORECAST_LOCK_TIMEOUT", "abc")
+    with pytest.raises(BadInputError, match="FORECAST_LOCK_TIMEOUT"):
+        ModelRegistry(tmp_path)
+
+
+def test_a_held_registry_lock_makes_a_writer_wait_its_bound_then_exit_busy(tmp_path, monkeypatch):
+    from forecast.locks import hold_lock
+    from forecast.registry import ModelRegistry
+
+    monkeypatch.setenv("FORECAST_LOCK_TIMEOUT", "0.1")
+    registry = ModelRegistry(tmp_path)
+    with hold_lock(registry.workspace.registry_lock, 1, "held"), pytest.raises(StoreBusyError), registry._locked():
+        pass
+
+
+def test_the_token_is_looked_up_the_same_way_for_every_command(tmp_path):
+    from forecast.config import load_app_config
+
+    (tmp_path / "forecast.toml").write_text('[tushare]\ntoken = "from-the-file-123"\n')
+    assert load_app_config(tmp_path, env={}).tushare_token == "from-the-file-123"
+    assert load_app_config(tmp_path, env={"TS_TOKEN": "ts-token-456"}).tushare_token == "ts-token-456"
+    both = {"TS_TOKEN": "ts-token-456", "TUSHARE_TOKEN": "ours-789"}
+    assert load_app_config(tmp_path, env=both).tushare_token == "ours-789"
+
+
+def test_config_problems_are_reported_together_one_line_each(tmp_path):
+    from forecast.config import load_app_config
+
+    (tmp_path / "forecast.toml").write_text('tickers = "600519.SH"\nsource = "ftp"\nlevels = [1.5]\nadjust = "weird"\n'
+                                            '[train]\nepochs = 2.5\n')
+    with pytest.raises(ForecastError) as caught:
+        load_app_config(tmp_path, env={})
+    message = str(caught.value)
+    assert caught.value.exit_code == ExitCode.USAGE
+    for key in ("tickers", "source", "levels", "adjust", "[train]"):
+        assert sum(line.strip().startswith(key) for line in message.splitlines()) == 1, (key, message)
+
+
+def test_levels_and_adjust_from_forecast_toml_are_honoured(home):
+    from forecast.config import load_app_config
+
+    (home / "forecast.toml").write_text('levels = [0.9]\nadjust = "hfq"\n')
+    assert load_app_config(home, env={}).train_config().adjust == "hfq"
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    result = runner.invoke(app, ["predict", "600519.SH", "--model", "naive", "--json"])
+    assert result.exit_code == 0, result.output
+    points = json.loads(result.stdout)["points"]
+    assert all(set(p["intervals"]) == {"0.9"} for p in points)
+    text = runner.invoke(app, ["predict", "600519.SH", "--model", "naive"]).stdout
+    assert "90% [" in text and "80% [" not in text
+
+
+def test_interval_levels_are_formatted_by_one_function():
+    from forecast.intervals import level_key, level_label, level_percent
+
+    assert level_label(0.57) == "57%" and level_label("0.8") == "80%" and level_percent(0.975) == "97.5"
+    assert level_key(0.8) == "0.8" and level_key("0.95") == "0.95"
+
+
+def test_a_model_card_refuses_fields_that_would_become_paths_or_crash_later(tmp_path):
+    from forecast.config import DEFAULT
+    from forecast.model_card import ModelCard
+
+    good = {"id": "X-default-gru-1", "ticker": "600519.SH", "created_at": "2026-01-01T00:00:00+00:00",
+            "config": DEFAULT.to_dict(), "features": ["return"],
+            "scaling": {"features": {"kind": "standard", "shift": [0.0], "scale": [1.0]},
+                        "target": {"kind": "standard", "shift": [0.0], "scale": [1.0]}},
+            "data": {"range": ["2020-01-01", "2020-12-31"]}, "validation": {},
+            "intervals": {"scale_window": 60, "quantiles": {"0.8": [1.0] * DEFAULT.horizon}}}
+    card = ModelCard.from_dict(good)
+    assert card.family == "default" and ModelCard.from_dict(card.to_dict()) == card
+    for broken in ({**good, "ticker": "../../../../etc/passwd"}, {**good, "id": "../x"}, {**good, "config": "gru"},
+                   {k: v for k, v in good.items() if k != "intervals"}, {**good, "data": {"range": "2020"}}):
+        with pytest.raises(CorruptFileError):
+            ModelCard.from_dict(broken)
+
+
+def test_a_model_family_comes_from_its_card_not_its_id():
+    from forecast.config import DEFAULT, TUTORIAL
+    from forecast.model_card import ModelCard
+
+    def card(cfg, model_id):
+        return ModelCard(model_id, "BRK-B", "", cfg, cfg.features, {}, {"range": ["a", "b"]}, {}, {})
+
+    assert card(DEFAULT, "BRK-B-default-gru-20260101T000000-abcd").family == "default"
+    assert card(TUTORIAL, "BRK-B-tutorial-lstm-x").family == "tutorial"
+    assert card(TUTORIAL.__class__(**{**TUTORIAL.__dict__, "arch": "gru"}), "BRK-B-x").family == "tutorial-gru"
+
+
+def test_the_executor_isolates_every_item_from_every_exception():
+    from forecast.executors import SerialExecutor, first_failure_code
+    from forecast.redact import register_secret
+
+    register_secret("s3cr3t-token-value")
+
+    def job(item):
+        if item == "bug":
+            raise TypeError("unsupported operand s3cr3t-token-value")
+        if item == "known":
+            raise StoreBusyError("busy")
+        return item.upper()
+
+    seen = []
+    outcomes = SerialExecutor().map(job, ["a", "bug", "known", "b"], on_done=lambda o: seen.append(o.item))
+    assert seen == ["a", "bug", "known", "b"]
+    assert [o.value for o in outcomes if o.ok] == ["A", "B"]
+    bug, known = outcomes[1], outcomes[2]
+    assert bug.exit_code == ExitCode.INTERNAL and "TypeError" in bug.error and "s3cr3t" not in bug.error
+    assert known.exit_code == ExitCode.BUSY and first_failure_code(outcomes) == ExitCode.INTERNAL
+
+
+def test_the_catalogue_names_every_model_once_and_refuses_unknown_ones():
+    from forecast.choices import ModelKind
+    from forecast.forecasters import make_forecaster, model_kind
+
+    assert [model_kind(n) for n in ("naive", "ma", "ma20", "linear", "default", "tutorial-gru")] == \
+        [ModelKind.BASELINE] * 4 + [ModelKind.NETWORK] * 2
+    assert model_kind("default-xyz") is None and model_kind("garch") is None
+    for bad in ("ma0", "ma99999", "nope"):
+        with pytest.raises(BadInputError):
+            make_forecaster(bad, 5)
+
+
+def test_predict_and_backtest_share_one_chain(home):
+    """A baseline's forecast at the last bar equals its backtest path at that origin."""
+    from forecast.backtest import walk_forward
+    from forecast.fetching import import_sample
+    from forecast.predicting import predict_ticker
+    from forecast.registry import ModelRegistry
+    from forecast.store import MarketStore
+
+    store = MarketStore(home)
+    import_sample(store)
+    frame = store.read_bars("600519.SH").frame
+    forecast = predict_ticker(store, ModelRegistry(home), "600519.SH", "drift", horizon=3)
+    origins = np.array([len(frame) - 1])
+    bt = walk_forward(frame, "600519.SH", models=("drift",), horizon=3, origins=origins, first_fit_rows=len(frame))
+    path = bt.paths["drift"]
+    np.testing.assert_allclose([p.value for p in forecast.points], path.predicted[0])
+    np.testing.assert_allclose([p.intervals["0.8"][0] for p in forecast.points], path.lower["0.8"][0])
+
+
+def test_a_failing_ticker_in_run_daily_never_stops_the_others_and_summary_is_written(home, monkeypatch):
+    """run_daily with a fake per-ticker job: one ticker has a bug, the other works; stale files leave latest/."""
+    from forecast import pipeline
+    from forecast.atomic import atomic_write_text
+    from forecast.config import AppConfig
+
+    def fake_day(plan, ticker, models, fetch_error=None, fetched_new_rows=0):
+        if ticker == "600036.SH":
+            raise TypeError("a bug in one ticker")
+        path = plan.day_dir / f"{ticker}.csv"
+        atomic_write_text(path, "date,predicted\n")
+        return pipeline.TickerOutcome(ticker, ok=True, outputs={"csv": str(path)})
+
+    monkeypatch.setattr(pipeline, "daily_ticker", fake_day)
+    monkeypatch.setattr(pipeline, "_fetch", lambda store, config, tickers: ({}, {}))
+    stale = home / "daily" / "latest" / "600036.SH.csv"
+    atomic_write_text(stale, "yesterday's forecast\n")
+    summary = pipeline.run_daily(home, AppConfig(tickers=("600519.SH", "600036.SH"), source="sample"))
+    by_ticker = {o.ticker: o for o in summary.tickers}
+    assert by_ticker["600519.SH"].ok and not by_ticker["600036.SH"].ok
+    assert by_ticker["600036.SH"].exit_code == ExitCode.INTERNAL and "TypeError" in by_ticker["600036.SH"].error
+    assert summary.exit_code == ExitCode.PARTIAL
+    latest = home / "daily" / "latest"
+    assert json.loads((latest / "summary.json").read_text())["exit_code"] == ExitCode.PARTIAL
+    assert (latest / "600036.SH.failed.json").is_file() and not stale.exists()
+    assert (latest / "600519.SH.csv").is_file()
