@@ -9,6 +9,7 @@ benchmarks/walk_forward_500.py (backtest cost and interval coverage).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -65,9 +66,9 @@ def bench_update_300() -> None:
     import datetime as dt
 
     import pandas as pd
+    from fake_tushare import FakeTushare, market_from_sample, serve
     from tushare.pro.client import DataApi
 
-    from fake_tushare import FakeTushare, market_from_sample, serve
     from forecast.fetching import update_from_tushare
     from forecast.sources.tushare_pro import RetryPolicy, TushareClient
     from forecast.store import MarketStore
@@ -167,11 +168,11 @@ def bench_train() -> None:
 
 
 def bench_predict() -> None:
+    from forecast.config import build_train_config
     from forecast.fetching import import_csv, sample_path
     from forecast.registry import ModelRegistry
     from forecast.store import MarketStore
     from forecast.training import train_ticker
-    from forecast.config import build_train_config
 
     with tempfile.TemporaryDirectory() as home:
         store, registry = MarketStore(home), ModelRegistry(home)
@@ -181,8 +182,8 @@ def bench_predict() -> None:
         cfg = build_train_config("default", overrides={"epochs": 2})
         base = train_ticker(store, registry, "600519.SH", cfg)
         for name in names[1:]:  # the same network registered under 49 more names
-            meta = dict(registry.metadata(base.model_id), ticker=name, id=f"{name}-copy")
-            registry.save(f"{name}-copy", meta, lambda p: shutil.copyfile(registry.model_file(base.model_id), p))
+            card = dataclasses.replace(registry.card(base.model_id), ticker=name, id=f"{name}-copy")
+            registry.save(card, lambda p: shutil.copyfile(registry.model_file(base.model_id), p))
         for count in (1, 50):
             script = (
                 f"import sys, time; sys.path.insert(0, {str(REPO)!r}); t = time.perf_counter()\n"
