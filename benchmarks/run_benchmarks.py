@@ -150,7 +150,7 @@ frame = read_bars_csv({path!r}).frame.iloc[:2126].reset_index(drop=True)
 cfg = preset_config({preset!r})
 fitted = fit_model(frame, cfg, "600519.SH")
 print(json.dumps({{"seconds": time.perf_counter() - started, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "epochs_run": len(fitted.metadata["history"]["loss"]), "best_epoch": fitted.metadata["validation"]["best_epoch"]}}))
+                  "epochs_run": len(fitted.card.history["loss"]), "best_epoch": fitted.card.validation["best_epoch"]}}))
 """
 
 

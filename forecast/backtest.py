@@ -16,15 +16,14 @@ import numpy as np
 import pandas as pd
 
 from forecast import metrics
+from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS
 from forecast.errors import BadInputError, InsufficientHistoryError
-from forecast.forecasters import DEFAULT_BACKTEST_MODELS, catalogue_names, forecast_bands, make_forecaster, model_kind
-from forecast.intervals import DEFAULT_LEVELS, level_key, level_percent
+from forecast.forecasters import catalogue_names, forecast_bands, make_forecaster, model_kind
+from forecast.intervals import DEFAULT_LEVELS, band_columns, level_key, level_percent
 from forecast.results import BacktestRecord, load_backtest
 from forecast.results import save_backtest as save_record
-from forecast.windows import MIN_HISTORY_BARS
 
-__all__ = ["DEFAULT_MODELS", "BacktestResult", "format_table", "load_backtest", "save_backtest", "walk_forward"]
-DEFAULT_MODELS = DEFAULT_BACKTEST_MODELS
+__all__ = ["BacktestResult", "format_table", "load_backtest", "save_backtest", "walk_forward"]
 
 
 @dataclass
@@ -81,8 +80,8 @@ class BacktestResult:
                            "actual": self.prices[target_row] if target_row < len(self.prices) else np.nan,
                            "predicted": path.predicted[i, k]}
                     for level in path.lower:
-                        pct = level_percent(level)
-                        row[f"lower_{pct}"], row[f"upper_{pct}"] = path.lower[level][i, k], path.upper[level][i, k]
+                        lower, upper = band_columns(level)
+                        row[lower], row[upper] = path.lower[level][i, k], path.upper[level][i, k]
                     rows.append(row)
         return pd.DataFrame(rows)
 
@@ -152,7 +151,7 @@ def score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.nd
     return scores
 
 
-def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_MODELS, test_days: int = 250, refit_every: int = 20,
+def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_BACKTEST_MODELS, test_days: int = 250, refit_every: int = 20,
                  horizon: int = 5, window: int | None = None, target: str = "close", levels=DEFAULT_LEVELS,
                  network_overrides: dict | None = None, origins: np.ndarray | None = None,
                  first_fit_rows: int | None = None) -> BacktestResult:
@@ -166,7 +165,7 @@ def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_MODELS, test_d
         raise BadInputError("--test-days and --refit-every must be at least 1")
     T = len(frame)
     if origins is None:
-        if test_days >= T - MIN_HISTORY_BARS:
+        if test_days >= T - 2 * MIN_HISTORY_BARS:  # the first fold fits on at least two minimum histories
             raise InsufficientHistoryError(f"--test-days {test_days} leaves too little training history: {ticker} has {T} bars")
         origins = np.arange(T - 1 - test_days, T - 1)
     if first_fit_rows is not None and first_fit_rows > origins[0] + 1:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from forecast.atomic import atomic_write_bytes
 from forecast.choices import ChartKind
-from forecast.intervals import level_label
+from forecast.intervals import band_columns, level_label
 from forecast.model_card import ModelCard
 from forecast.results import ForecastResult
 from forecast.workspace import Workspace
@@ -183,11 +183,11 @@ def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path)
     ax.plot(x, chosen["predicted"], color="#d9822b", lw=1.2, label=f"{model} (1 day ahead)")
     if len(naive) == len(chosen) and model != "naive":
         ax.plot(x, naive["predicted"], color="grey", lw=1, ls="--", label="naive")
-    bands = sorted((c[len("lower_"):] for c in chosen.columns if c.startswith("lower_")), key=float)
-    if bands:  # the narrowest band keeps the chart readable
-        pct = bands[0]
-        ax.fill_between(x, chosen[f"lower_{pct}"], chosen[f"upper_{pct}"], color="#d9822b", alpha=0.2, lw=0,
-                        label=f"{pct}% interval")
+    levels = sorted(float(c[len("lower_"):]) / 100 for c in chosen.columns if c.startswith("lower_"))
+    if levels:  # the narrowest band keeps the chart readable
+        lower, upper = band_columns(levels[0])
+        ax.fill_between(x, chosen[lower], chosen[upper], color="#d9822b", alpha=0.2, lw=0,
+                        label=f"{level_label(levels[0])} interval")
     ax.set_title(f"{display_name(ticker)}: walk-forward backtest, {len(chosen)} days")
     ax.set_ylabel("price")
     ax.legend(loc="upper left")

@@ -36,6 +36,11 @@ class Choice(str, Enum):
         return [m.value for m in cls]
 
 
+# Defaults the CLI shows in --help and the library uses, kept here because this module is cheap to import.
+DEFAULT_BACKTEST_MODELS = ("default", "naive", "drift", "ma", "linear")
+MIN_HISTORY_BARS = 30  # the fewest bars any model is fit on: a baseline at predict time, a rolling window
+
+
 class Arch(Choice):
     LSTM = "lstm"
     GRU = "gru"

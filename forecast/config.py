@@ -126,6 +126,11 @@ DEFAULT = TrainConfig()
 PRESETS = {Preset.DEFAULT: DEFAULT, Preset.TUTORIAL: TUTORIAL}
 
 
+def network_name(preset: str, arch: str) -> str:
+    """Return the catalogue name of a network: the preset, plus ``-arch`` when it is not the preset's own."""
+    return preset if arch == preset_config(preset).arch else f"{preset}-{arch}"
+
+
 def _whole(value, name: str) -> int:
     """Return ``value`` as an int when it is one ("64" from a flag counts), else raise."""
     if isinstance(value, str) and value.strip().isdigit():

@@ -33,9 +33,7 @@ from forecast.windows import invert_target
 if TYPE_CHECKING:
     from forecast.dataset import Scaling
     from forecast.model_card import ModelCard
-    from forecast.training import FittedModel
 
-DEFAULT_BACKTEST_MODELS = ("default", "naive", "drift", "ma", "linear")
 MAX_MA_WINDOW = 1000  # a moving average longer than four years of bars is a typo
 
 
@@ -91,7 +89,6 @@ class NetworkForecaster:
         self.scale_window = SCALE_WINDOW
         self.model: object = None
         self.scaling: Scaling | None = None
-        self.fitted: FittedModel | None = None
 
     @classmethod
     def from_card(cls, card: ModelCard, model: object) -> NetworkForecaster:
@@ -106,9 +103,9 @@ class NetworkForecaster:
         from forecast.dataset import Scaling
         from forecast.training import fit_model
 
-        self.fitted = fit_model(frame, self.cfg, self.ticker, progress, levels=self.levels)
-        card = self.fitted.card
-        self.model, self.scaling = self.fitted.model, Scaling.from_dict(card.scaling)
+        fitted = fit_model(frame, self.cfg, self.ticker, progress, levels=self.levels)
+        card = fitted.card
+        self.model, self.scaling = fitted.model, Scaling.from_dict(card.scaling)
         self.quantiles, self.scale_window = card.quantiles, card.scale_window
         return self
 

@@ -79,6 +79,12 @@ def level_label(level: float | str) -> str:
     return f"{level_percent(level)}%"
 
 
+def band_columns(level: float | str) -> tuple[str, str]:
+    """Return the CSV column names of a level's band: ("lower_80", "upper_80")."""
+    pct = level_percent(level)
+    return f"lower_{pct}", f"upper_{pct}"
+
+
 def check_levels(levels) -> tuple[float, ...]:
     """Return interval levels as a sorted tuple of floats in (0, 1), or raise BadInputError."""
     from forecast.errors import BadInputError

@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from forecast.choices import Arch, ModelKind, Preset
-from forecast.config import TrainConfig, preset_config
+from forecast.choices import Arch, ModelKind
+from forecast.config import TrainConfig, network_name
 from forecast.errors import CorruptFileError, ForecastError
 from forecast.tickers import parse_ticker
 from forecast.workspace import safe_name
@@ -60,8 +60,7 @@ class ModelCard:
     @property
     def family(self) -> str:
         """The catalogue name of this model's configuration, as backtests name it: ``default``, ``tutorial-gru``."""
-        preset = Preset.parse(self.config.preset, "preset")
-        return str(preset) if self.config.arch == preset_config(str(preset)).arch else f"{preset}-{self.config.arch}"
+        return network_name(self.config.preset, self.config.arch)
 
     @property
     def data_range(self) -> tuple[str, str]:

@@ -102,6 +102,10 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
     return {t: 0 for t in tickers}, {}
 
 
+_OUTPUT_SUFFIXES = ("csv", "json", "png")
+_FAILED_SUFFIX = "failed.json"
+
+
 @dataclass(frozen=True)
 class DailyPlan:
     """What the day's job does for every ticker: where outputs go and when to retrain."""
@@ -114,14 +118,16 @@ class DailyPlan:
     levels: tuple[float, ...]
 
 
-def daily_ticker(plan: DailyPlan, ticker: str, models, fetch_error: ForecastError | None = None,
-                 fetched_new_rows: int = 0) -> TickerOutcome:
-    """One ticker's day: retrain when stale, predict, write CSV, JSON and chart. Raises on failure."""
+def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: ForecastError | None = None) -> TickerOutcome:
+    """One ticker's day: retrain when stale, predict, write CSV, JSON and chart, recording each step in ``outcome``.
+
+    Raises on failure; what was done before the failure (a retrain, a fetch
+    warning) stays recorded in ``outcome``.
+    """
     from forecast.charts import render
     from forecast.jobs import predict_one, train_one
 
-    workspace = plan.workspace
-    outcome = TickerOutcome(ticker, fetched_new_rows=fetched_new_rows)
+    workspace, ticker = plan.workspace, outcome.ticker
     if fetch_error is not None:
         log.warning("%s: fetch failed: %s", ticker, fetch_error)
         if not MarketStore(workspace).has(ticker):
@@ -134,7 +140,7 @@ def daily_ticker(plan: DailyPlan, ticker: str, models, fetch_error: ForecastErro
         outcome.retrained = True
     result = predict_one(workspace, ticker, levels=plan.levels, models=models)
     outcome.model_id, outcome.last_date = result.model_id, result.last_date
-    csv_path, json_path, png_path = (plan.day_dir / f"{ticker}.{ext}" for ext in ("csv", "json", "png"))
+    csv_path, json_path, png_path = (plan.day_dir / f"{ticker}.{ext}" for ext in _OUTPUT_SUFFIXES)
     atomic_write_text(csv_path, result.to_frame().to_csv(index=False))
     atomic_write_text(json_path, dumps(result.to_dict()))
     render(workspace, ticker, "forecast", out=png_path)
@@ -168,15 +174,15 @@ def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: l
         plan = DailyPlan(workspace, Workspace.day_dir(out_root, today.isoformat()), today, config.retrain_after_days,
                          config.train_config(train_overrides), config.levels)
         models = LoadedModels(registry)  # each Keras model loaded once for the whole run
+        for t in valid:
+            outcomes[t].fetched_new_rows = new_rows.get(t, 0)
         results = (executor or SerialExecutor()).map(
-            lambda t: daily_ticker(plan, t, models, fetch_errors.get(t), new_rows.get(t, 0)), valid)
+            lambda t: daily_ticker(plan, outcomes[t], models, fetch_errors.get(t)), valid)
         for result in results:
-            if result.ok and result.value is not None:
-                outcomes[result.item] = result.value
-            else:
+            if not result.ok:
                 log.warning("%s: %s", result.item, result.error)
-                outcomes[result.item] = TickerOutcome(result.item, fetched_new_rows=new_rows.get(result.item, 0),
-                                                      error=result.error, exit_code=result.exit_code)
+                outcome = outcomes[result.item]
+                outcome.ok, outcome.error, outcome.exit_code = False, result.error, result.exit_code
         summary.tickers = list(outcomes.values())
         ok = sum(o.ok for o in summary.tickers)
         summary.exit_code = int(ExitCode.OK if ok == len(summary.tickers) and ok else ExitCode.PARTIAL if ok else ExitCode.ALL_FAILED)
@@ -206,8 +212,14 @@ def _publish(summary: RunSummary, day_dir: Path, latest_dir: Path) -> None:
             if outcome.ok and key in outcome.outputs:
                 path = Path(outcome.outputs[key])
                 fresh[path.name] = path
-        if not outcome.ok and _is_ticker(outcome.ticker):  # no marker for text that never parsed as a ticker
-            marker = day_dir / f"{outcome.ticker}.failed.json"
+        if not _is_ticker(outcome.ticker):  # text that never parsed as a ticker names no file
+            continue
+        marker = day_dir / f"{outcome.ticker}.{_FAILED_SUFFIX}"
+        if outcome.ok:
+            marker.unlink(missing_ok=True)  # an earlier run today failed; this one did not
+        else:
+            for suffix in _OUTPUT_SUFFIXES:  # an earlier run today worked; its files are not this run's
+                (day_dir / f"{outcome.ticker}.{suffix}").unlink(missing_ok=True)
             atomic_write_text(marker, dumps({"ticker": outcome.ticker, "error": outcome.error,
                                              "exit_code": outcome.exit_code, "run_date": summary.run_date}))
             fresh[marker.name] = marker

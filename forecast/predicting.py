@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.calendar import next_sessions
-from forecast.choices import ModelKind
+from forecast.choices import MIN_HISTORY_BARS, ModelKind
 from forecast.errors import BadInputError, ModelMismatchError
 from forecast.forecasters import Bands, Forecaster, NetworkForecaster, forecast_bands, is_baseline, make_baseline
 from forecast.intervals import DEFAULT_LEVELS
@@ -21,7 +21,7 @@ from forecast.registry import ModelRegistry
 from forecast.results import ForecastPoint, ForecastResult, load_forecast, save_forecast
 from forecast.store import MarketStore
 from forecast.tickers import Ticker, parse_ticker
-from forecast.windows import FEATURE_COLUMNS, MIN_HISTORY_BARS, check_positive, require_history
+from forecast.windows import FEATURE_COLUMNS, check_positive, require_history
 
 __all__ = ["ForecastPoint", "ForecastResult", "LoadedModels", "load_forecast", "predict_ticker", "save_forecast"]
 

@@ -22,7 +22,7 @@ from forecast.errors import CorruptFileError, ModelNotFoundError
 from forecast.jsonio import dumps
 from forecast.locks import hold_lock
 from forecast.model_card import ModelCard
-from forecast.workspace import Workspace
+from forecast.workspace import CARD_FILE, MODEL_FILE, Workspace
 
 
 class ModelRegistry:
@@ -52,8 +52,8 @@ class ModelRegistry:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         try:
-            write_model(staging / "model.keras")
-            (staging / "metadata.json").write_text(dumps(card.to_dict()))
+            write_model(staging / MODEL_FILE)
+            (staging / CARD_FILE).write_text(dumps(card.to_dict()))
             with self._locked():
                 os.replace(staging, target)
                 atomic_write_text(pointer, card.id + "\n")
@@ -64,7 +64,7 @@ class ModelRegistry:
     def ids(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and (p / "metadata.json").is_file())
+        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and (p / CARD_FILE).is_file())
 
     def card(self, model_id: str) -> ModelCard:
         """Return the model's validated card; ModelNotFoundError or CorruptFileError otherwise."""
@@ -133,7 +133,7 @@ class ModelRegistry:
     def remove(self, model_id: str) -> None:
         """Delete a model folder, even one whose card is unreadable, and its ``latest`` pointer."""
         folder = self.folder(model_id)
-        if not folder.is_dir() or folder.is_symlink():
+        if not folder.is_dir() or folder.is_symlink() or not ((folder / CARD_FILE).exists() or (folder / MODEL_FILE).exists()):
             raise ModelNotFoundError(f"no model {model_id!r} in {self.root}; see: forecast models list")
         try:
             ticker: str | None = self.card(model_id).ticker

@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 
 from forecast.atomic import atomic_write_text
-from forecast.errors import CorruptFileError
-from forecast.intervals import level_key, level_percent
+from forecast.errors import CorruptFileError, ForecastError
+from forecast.intervals import band_columns, level_key
 from forecast.jsonio import dumps
 from forecast.workspace import Workspace
 
@@ -51,7 +51,19 @@ class ForecastResult:
     @property
     def family(self) -> str:
         """The catalogue name of the model (``default``, ``naive``...), as backtests name it."""
-        return str(self.model_summary.get("family") or self.model_id)
+        summary = self.model_summary
+        if summary.get("family"):
+            return str(summary["family"])
+        if summary.get("preset") == "baseline":  # saved before forecasts named their family
+            return str(summary.get("arch") or self.model_id)
+        if summary.get("preset") and summary.get("arch"):
+            from forecast.config import network_name
+
+            try:
+                return network_name(str(summary["preset"]), str(summary["arch"]))
+            except ForecastError:
+                pass
+        return self.model_id
 
     @property
     def adjust(self) -> str:
@@ -71,8 +83,8 @@ class ForecastResult:
         for p in self.points:
             row: dict[str, Any] = {"ticker": self.ticker, "date": p.date, "predicted": p.value}
             for level, (lo, hi) in p.intervals.items():
-                pct = level_percent(level)
-                row[f"lower_{pct}"], row[f"upper_{pct}"] = lo, hi
+                lower, upper = band_columns(level)
+                row[lower], row[upper] = lo, hi
             rows.append(row)
         return pd.DataFrame(rows)
 

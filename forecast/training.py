@@ -33,10 +33,6 @@ class FittedModel:
     model: object  # keras.Model; typed loosely to keep Keras out of imports
     card: ModelCard
 
-    @property
-    def metadata(self) -> dict:
-        return self.card.to_dict()
-
 
 def select_range(bars: Bars, cfg: TrainConfig) -> pd.DataFrame:
     """Return the bars between ``cfg.start`` and ``cfg.end`` (both optional, inclusive)."""
@@ -102,10 +98,6 @@ def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str 
 class TrainResult:
     model_id: str
     card: ModelCard
-
-    @property
-    def metadata(self) -> dict:
-        return self.card.to_dict()
 
 
 def train_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, cfg: TrainConfig,

@@ -20,8 +20,7 @@ FEATURES = LEVEL_FEATURES + DERIVED_FEATURES
 FEATURE_COLUMNS = {"return": (), "log_volume": ("volume",), "range": ("high", "low")}
 TRANSFORMS = ("log-return", "level")
 _NEEDS_POSITIVE = {"return", "range"}
-# The fewest bars any model is fit on: baselines at predict time, each backtest fold, a rolling window.
-MIN_HISTORY_BARS = 30
+
 
 
 def sliding_windows(values: np.ndarray, lookback: int) -> np.ndarray:

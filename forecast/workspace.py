@@ -33,6 +33,9 @@ HOME_ENV = "FORECAST_HOME"
 CONFIG_NAME = "forecast.toml"
 DEFAULT_OUTDIR = "daily"  # the daily job's outputs, relative to the home
 _FORBIDDEN_CHARS = ("/", "\\", "\x00")
+MODEL_FILE = "model.keras"
+CARD_FILE = "metadata.json"
+_LATEST = "latest"  # models/latest/ holds the pointers, so no model may be called that
 
 
 def resolve_home(home: Path | str | None = None) -> Path:
@@ -80,13 +83,16 @@ class Workspace:
         return cls(resolve_home(home), timeout)
 
     def inside(self, folder: Path, *names: str, what: str = "name") -> Path:
-        """Return ``folder/names...`` after checking each name and that the result stays under the home."""
+        """Return ``folder/names...`` after checking each name and that the result stays inside ``folder``.
+
+        ``folder`` itself may be a link (a home whose data/ lives on another disk);
+        a name that resolves out of it (a crafted link, ``..``) is refused.
+        """
         path = folder
         for name in names:
             path = path / safe_name(name, what)
-        resolved = path.resolve()
-        if not resolved.is_relative_to(self.root):
-            raise BadInputError(f"refusing a path outside the home: {what} {'/'.join(names)[:80]!r}")
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise BadInputError(f"refusing a path outside {folder.name}/: {what} {'/'.join(names)[:80]!r}")
         return path
 
     # settings
@@ -124,20 +130,22 @@ class Workspace:
         return self.models_dir / ".lock"
 
     def model_dir(self, model_id: str) -> Path:
+        if model_id == _LATEST:
+            raise BadInputError(f"not a model id: {model_id!r} (models/{_LATEST}/ holds the pointers)")
         return self.inside(self.models_dir, model_id, what="model id")
 
     def model_file(self, model_id: str) -> Path:
-        return self.model_dir(model_id) / "model.keras"
+        return self.model_dir(model_id) / MODEL_FILE
 
     def model_card_file(self, model_id: str) -> Path:
-        return self.model_dir(model_id) / "metadata.json"
+        return self.model_dir(model_id) / CARD_FILE
 
     def model_staging_dir(self, model_id: str) -> Path:
-        return self.inside(self.models_dir, model_id, what="model id").with_name(f".staging-{model_id}-{os.getpid()}")
+        return self.model_dir(model_id).with_name(f".staging-{model_id}-{os.getpid()}")
 
     @property
     def latest_dir(self) -> Path:
-        return self.models_dir / "latest"
+        return self.models_dir / _LATEST
 
     def latest_pointer(self, ticker: object) -> Path:
         return self.inside(self.latest_dir, str(ticker), what="ticker")

@@ -188,12 +188,14 @@ def test_a_failing_ticker_in_run_daily_never_stops_the_others_and_summary_is_wri
     from forecast.atomic import atomic_write_text
     from forecast.config import AppConfig
 
-    def fake_day(plan, ticker, models, fetch_error=None, fetched_new_rows=0):
-        if ticker == "600036.SH":
+    def fake_day(plan, outcome, models, fetch_error=None):
+        if outcome.ticker == "600036.SH":
+            outcome.retrained = True  # done before the failure: the summary must keep it
             raise TypeError("a bug in one ticker")
-        path = plan.day_dir / f"{ticker}.csv"
+        path = plan.day_dir / f"{outcome.ticker}.csv"
         atomic_write_text(path, "date,predicted\n")
-        return pipeline.TickerOutcome(ticker, ok=True, outputs={"csv": str(path)})
+        outcome.ok, outcome.outputs["csv"] = True, str(path)
+        return outcome
 
     monkeypatch.setattr(pipeline, "daily_ticker", fake_day)
     monkeypatch.setattr(pipeline, "_fetch", lambda store, config, tickers: ({}, {}))
@@ -203,8 +205,44 @@ def test_a_failing_ticker_in_run_daily_never_stops_the_others_and_summary_is_wri
     by_ticker = {o.ticker: o for o in summary.tickers}
     assert by_ticker["600519.SH"].ok and not by_ticker["600036.SH"].ok
     assert by_ticker["600036.SH"].exit_code == ExitCode.INTERNAL and "TypeError" in by_ticker["600036.SH"].error
+    assert by_ticker["600036.SH"].retrained
     assert summary.exit_code == ExitCode.PARTIAL
     latest = home / "daily" / "latest"
     assert json.loads((latest / "summary.json").read_text())["exit_code"] == ExitCode.PARTIAL
     assert (latest / "600036.SH.failed.json").is_file() and not stale.exists()
     assert (latest / "600519.SH.csv").is_file()
+
+
+def test_models_rm_latest_is_refused_and_keeps_every_pointer(home):
+    pointer = home / "models" / "latest" / "600519.SH"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text("600519.SH-default-gru-x\n")
+    result = runner.invoke(app, ["models", "rm", "latest"])
+    assert result.exit_code in (ExitCode.BAD_INPUT, ExitCode.NOT_FOUND) and pointer.is_file()
+
+
+def test_a_home_whose_folders_are_links_still_works(home, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("disk") / "models"
+    elsewhere.mkdir()
+    (home / "models").symlink_to(elsewhere)
+    assert Workspace.at(home).model_dir("M1") == home / "models" / "M1"
+    result = runner.invoke(app, ["models", "list"])
+    assert result.exit_code == 0, result.output
+
+
+def test_one_ticker_that_fails_under_json_prints_the_usual_error_object(home):
+    result = runner.invoke(app, ["predict", "600519.SH", "--json"])
+    assert result.exit_code == ExitCode.NOT_FOUND
+    payload = json.loads(result.stdout)
+    assert set(payload) == {"error", "exit_code"} and payload["exit_code"] == ExitCode.NOT_FOUND
+
+
+def test_several_tickers_go_on_past_a_failure_and_say_which_failed(home):
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    out = home / "next.csv"
+    result = runner.invoke(app, ["predict", "NOPE", "600519.SH", "--model", "naive", "--out", str(out), "--json"])
+    assert result.exit_code == ExitCode.NOT_FOUND, result.output
+    payload = json.loads(result.stdout)
+    assert [r["ticker"] for r in payload["results"]] == ["600519.SH"]
+    assert [f["ticker"] for f in payload["failures"]] == ["NOPE"]
+    assert "600519.SH" in out.read_text() and "NOPE" not in out.read_text()

@@ -52,8 +52,8 @@ def test_fit_save_and_load_in_a_new_process_give_identical_predictions(tmp_path,
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.keras"), str(tmp_path / "X.npy"), str(tmp_path / "P.npy")],
                    check=True, env=subprocess_env(), timeout=180)
     np.testing.assert_array_equal(np.load(tmp_path / "P.npy"), here)
-    assert fitted.metadata["config"]["arch"] == arch
-    assert set(fitted.metadata["intervals"]["quantiles"]) == {"0.8", "0.95"}
+    assert fitted.card.config.arch == arch
+    assert set(fitted.card.quantiles) == {"0.8", "0.95"}
 
 
 def test_the_same_seed_gives_the_same_model_and_another_seed_does_not():

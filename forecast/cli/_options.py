@@ -67,21 +67,24 @@ def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:
     raise CommandError(message, code)
 
 
-def finish(outcomes, rows: list, as_json: bool, single: bool = False) -> None:
+def finish(outcomes, rows: list, as_json: bool, one_object: bool = False) -> None:
     """End a multi-ticker command: print ``rows`` as JSON, then exit with the first failure's code.
 
     Every ticker was tried; each failure was already reported on stderr as it
-    happened. Under --json, all worked: the rows (one object when ``single``);
-    some failed: {"results": rows, "failures": [...]}.
+    happened. Under --json, all worked: the rows (one object when ``one_object``);
+    the only ticker failed: the usual {"error", "exit_code"}; some failed:
+    {"results": rows, "failures": [...]}.
     """
     from forecast.executors import first_failure_code
 
     failures = [{"ticker": o.item, "error": o.error, "exit_code": o.exit_code} for o in outcomes if not o.ok]
     if as_json:
-        if failures:
+        if len(outcomes) == 1 and failures:  # one ticker named: the error object every other failure prints
+            emit_json({"error": failures[0]["error"], "exit_code": failures[0]["exit_code"]})
+        elif failures:
             emit_json({"results": rows, "failures": failures})
         else:
-            emit_json(rows[0] if single and len(rows) == 1 else rows)
+            emit_json(rows[0] if one_object and len(rows) == 1 else rows)
     code = first_failure_code(outcomes)
     if code:
         raise typer.Exit(code)

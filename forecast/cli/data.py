@@ -67,7 +67,11 @@ def fetch(
         for ticker in tickers:  # a typo should not wait for a token check
             parse_ticker(ticker)
         # the token: $TUSHARE_TOKEN, then $TS_TOKEN, then forecast.toml's [tushare] token (config owns the order)
-        client = TushareClient(state.app_config(None).tushare_token)
+        import os
+
+        from forecast.config import token_from
+
+        client = TushareClient(token_from(os.environ) or state.app_config(None).tushare_token)
         reports, failures = fetching.update_from_tushare(store, tickers, client, start=start, end=end, strict=strict)
     for report in reports:  # the newest close on the basis the user asked for
         fetching.add_last_close(store, report, adjust.value)

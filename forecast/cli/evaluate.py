@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import Adjust
+from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, Adjust
 from forecast.cli._options import JsonFlag, emit_json, fail, out_option
 from forecast.cli._state import state
 from forecast.errors import ExitCode
@@ -15,11 +15,11 @@ from forecast.errors import ExitCode
 
 def backtest(
     ticker: Annotated[str, typer.Argument(help="Ticker to backtest (stored with forecast fetch).")],
-    models: Annotated[str, typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear.")] = "default,naive,drift,ma,linear",
+    models: Annotated[str, typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear.")] = ",".join(DEFAULT_BACKTEST_MODELS),
     test_days: Annotated[int, typer.Option(min=1, help="Walk forward through this many final trading days.")] = 250,
     refit_every: Annotated[int, typer.Option(min=1, help="Refit every model after this many origins.")] = 20,
     horizon: Annotated[int, typer.Option(min=1, help="Trading days forecast from each origin; each step is scored.")] = 5,
-    rolling: Annotated[Optional[int], typer.Option(min=30, help="Train on the last W bars only (default: expanding window).")] = None,
+    rolling: Annotated[Optional[int], typer.Option(min=MIN_HISTORY_BARS, help="Train on the last W bars only (default: expanding window).")] = None,
     expanding: Annotated[bool, typer.Option("--expanding", help="Train on all bars up to each origin (the default).")] = False,
     target: Annotated[str, typer.Option(help="Price column to forecast: close or open.")] = "close",
     adjust: Annotated[Adjust, typer.Option(help="Price adjustment of the bars.")] = Adjust.QFQ,

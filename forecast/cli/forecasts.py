@@ -47,4 +47,4 @@ def predict(
         from forecast.atomic import atomic_write_text
 
         atomic_write_text(out, pd.concat([r.to_frame() for r in results]).to_csv(index=False))
-    finish(outcomes, [r.to_dict() for r in results], as_json, single=len(tickers) == 1)
+    finish(outcomes, [r.to_dict() for r in results], as_json, one_object=len(tickers) == 1)

@@ -67,6 +67,7 @@ def train(
     finish(outcomes, [_train_row(o.value) for o in outcomes if o.ok], as_json)
 
 
+
 def _train_row(result) -> dict:
     card = result.card
     return {"id": card.id, "ticker": card.ticker, "data_range": list(card.data_range),
