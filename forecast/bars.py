@@ -63,6 +63,19 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("date", kind="stable").reset_index(drop=True)
 
 
+def collapse_duplicate_dates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Return (frame with one row per date, rows dropped). The rule: the LAST row given for a date wins.
+
+    A later row for the same day is a correction (a re-download, a revised
+    bar), the same rule ``merge_rows`` applies when new rows meet stored ones.
+    """
+    frame = conform(frame)
+    duplicated = frame["date"].duplicated(keep="last").to_numpy()
+    if not duplicated.any():
+        return frame, 0
+    return frame[~duplicated].reset_index(drop=True), int(duplicated.sum())
+
+
 def _is_conformed(frame: pd.DataFrame) -> bool:
     return (
         list(frame.columns) == STORED_COLUMNS

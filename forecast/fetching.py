@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.bars import PRICE_COLUMNS, adjust_prices, conform
+from forecast.bars import PRICE_COLUMNS, adjust_prices, collapse_duplicate_dates, conform
 from forecast.calendar import latest_published_session, sessions_between
-from forecast.errors import BadInputError, ForecastError, UnknownTickerError, ValidationFailed
+from forecast.errors import BadInputError, CorruptFileError, ForecastError, UnknownTickerError, ValidationFailed
 from forecast.sources import tushare_pro
 from forecast.sources.csv_file import read_bars_csv
 from forecast.store import MarketStore, StoredSeries
 from forecast.tickers import Ticker, parse_ticker
-from forecast.validation import ValidationReport, validate_bars
+from forecast.validation import ValidationReport, refuse_unusable, validate_bars
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,16 @@ class FetchReport:
         return asdict(self)
 
 
-def merge_rows(existing: pd.DataFrame, incoming: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
-    """Return (merged, new rows, revised rows); incoming rows win on the same date."""
-    incoming = conform(incoming)
+def merge_rows(existing: pd.DataFrame | None, incoming: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """Return (merged, new rows, revised rows); incoming rows win on the same date.
+
+    Each side is first collapsed to one row per date (the last one), so a
+    series stored with duplicates by an older version can still be merged.
+    """
+    incoming, _ = collapse_duplicate_dates(incoming)
     if existing is None or existing.empty:
         return incoming, len(incoming), 0
-    existing = conform(existing)
+    existing, _ = collapse_duplicate_dates(existing)
     old = existing.set_index("date")
     new = incoming.set_index("date")
     common = old.index.intersection(new.index)
@@ -70,7 +74,9 @@ def merge_rows(existing: pd.DataFrame, incoming: pd.DataFrame) -> tuple[pd.DataF
 
 def _check(store_frame: pd.DataFrame, price_basis: str, ticker: Ticker, strict: bool) -> ValidationReport:
     default_adjust = "qfq" if price_basis == "raw" else price_basis
-    report = validate_bars(adjust_prices(conform(store_frame), price_basis, default_adjust), ticker)
+    adjusted = adjust_prices(conform(store_frame), price_basis, default_adjust)
+    refuse_unusable(adjusted, ticker)
+    report = validate_bars(adjusted, ticker)
     if strict and not report.ok:
         raise ValidationFailed(f"{ticker}: " + "; ".join(f.describe() for f in report.findings) + " (stored nothing: --strict)")
     for finding in report.findings:
@@ -79,9 +85,11 @@ def _check(store_frame: pd.DataFrame, price_basis: str, ticker: Ticker, strict: 
 
 
 def _save(store: MarketStore, ticker: Ticker, frame: pd.DataFrame, source: str, basis: str, report: FetchReport, strict: bool):
+    frame, dropped = collapse_duplicate_dates(frame)
+    if dropped:
+        report.notes.append(f"{dropped} row(s) repeated an earlier date; kept the last row of each date")
     validation = _check(frame, basis, ticker, strict)
     store.write(ticker, frame, source, basis, validation)
-    frame = conform(frame)
     report.rows = len(frame)
     report.first_date = frame["date"].iloc[0].date().isoformat()
     report.last_date = frame["date"].iloc[-1].date().isoformat()
@@ -96,12 +104,30 @@ def _up_to_date_report(stored: StoredSeries, note: str) -> FetchReport:
     )
 
 
+def read_stored(store: MarketStore, ticker: Ticker | str, report: FetchReport | None = None) -> StoredSeries | None:
+    """Return the stored series, or None when there is none or it is unreadable (then a re-fetch replaces it)."""
+    if not store.has(ticker):
+        return None
+    try:
+        return store.read(ticker)
+    except CorruptFileError as exc:
+        log.warning("%s: %s; replacing it", ticker, exc)
+        if report is not None:
+            report.notes.append("replaced an unreadable stored file (it was not a series this version can read)")
+        return None
+
+
+SHRINK_GUARD = 0.5  # an import that keeps less than this share of the stored rows needs --replace
+
+
 def import_csv(store: MarketStore, ticker_text: str | None, path: Path, *, date_format: str | None = None,
-               column_map: str | None = None, strict: bool = False, source: str = "csv") -> FetchReport:
+               column_map: str | None = None, strict: bool = False, source: str = "csv", replace: bool = False) -> FetchReport:
     """Replace a ticker's series with a CSV file's rows (a file is a whole snapshot).
 
     A snapshot replaces rather than merges because two downloads of qfq prices
-    have different adjustment bases, and one series must never mix bases.
+    have different adjustment bases, and one series must never mix bases. A
+    file with less than half the stored rows is refused unless ``replace``:
+    a truncated download must not silently throw years of history away.
     """
     imported = read_bars_csv(path, date_format=date_format, column_map=column_map)
     if ticker_text is None:
@@ -111,7 +137,12 @@ def import_csv(store: MarketStore, ticker_text: str | None, path: Path, *, date_
     ticker = parse_ticker(ticker_text)
     report = FetchReport(ticker=str(ticker), source=source, notes=[f"{imported.layout} layout, {imported.price_basis} prices"])
     with store.writing():
-        previous = store.read(ticker).frame if store.has(ticker) else None
+        stored = read_stored(store, ticker, report)
+        previous = stored.frame if stored is not None else None
+        incoming_rows = len(collapse_duplicate_dates(imported.frame)[0])
+        if previous is not None and not replace and incoming_rows < SHRINK_GUARD * len(previous):
+            raise BadInputError(f"{Path(path).name} has {incoming_rows} rows but {ticker} has {len(previous)} stored; "
+                                f"importing it would drop the rest. Pass --replace if that is what you want")
         _, new_rows, revised = merge_rows(previous, imported.frame)
         report.new_rows, report.revised_rows = new_rows, revised
         _save(store, ticker, imported.frame, source, imported.price_basis, report, strict)
@@ -140,8 +171,37 @@ def _needs_backfill(stored_first: pd.Timestamp, start) -> bool:
     return start is not None and pd.Timestamp(start) < stored_first
 
 
-def _update_one(store: MarketStore, client: tushare_pro.TushareClient, ticker: Ticker, stored: StoredSeries | None,
-                start, end: pd.Timestamp, strict: bool, backfill_from=None) -> FetchReport:
+@dataclass
+class PendingWrite:
+    """Rows fetched for one ticker (network work done, nothing written yet)."""
+
+    ticker: Ticker
+    merged: pd.DataFrame  # the new series, merged onto the snapshot read before fetching
+    incoming: pd.DataFrame  # the fetched rows alone
+    snapshot: StoredSeries | None
+    report: FetchReport
+
+
+def _commit(store: MarketStore, pending: PendingWrite, strict: bool) -> FetchReport:
+    """Write one fetched series under the store lock, held only for this write.
+
+    If another process wrote the ticker since the snapshot was read, the
+    fetched rows are merged onto what it wrote, so neither loses rows.
+    """
+    with store.writing():
+        merged = pending.merged
+        snapshot = pending.snapshot
+        if snapshot is not None:
+            current = read_stored(store, pending.ticker)
+            if current is not None and current.updated_at != snapshot.updated_at:
+                merged = merge_rows(current.frame, pending.incoming)[0]
+                merged["adj_factor"] = merged["adj_factor"].ffill()
+        _save(store, pending.ticker, merged, "tushare", "raw", pending.report, strict)
+    return pending.report
+
+
+def _fetch_one(client: tushare_pro.TushareClient, ticker: Ticker, stored: StoredSeries | None,
+               start, end: pd.Timestamp, backfill_from=None) -> PendingWrite:
     calls_before = client.calls
     report = FetchReport(ticker=str(ticker), source="tushare")
     if stored is not None and stored.source == "tushare":
@@ -171,9 +231,8 @@ def _update_one(store: MarketStore, client: tushare_pro.TushareClient, ticker: T
             report.notes.append(f"replaced the {stored.source} series with tushare's")
         merged, report.new_rows, report.revised_rows = merge_rows(None, incoming.drop(columns="ts_code"))
     merged["adj_factor"] = merged["adj_factor"].ffill()  # a factor not yet published: the last one holds
-    _save(store, ticker, merged, "tushare", "raw", report, strict)
     report.calls = client.calls - calls_before
-    return report
+    return PendingWrite(ticker, merged, incoming.drop(columns="ts_code"), stored, report)
 
 
 def _missing_sessions(stored: StoredSeries | None, ticker: Ticker, end: pd.Timestamp) -> pd.DatetimeIndex | None:
@@ -183,15 +242,14 @@ def _missing_sessions(stored: StoredSeries | None, ticker: Ticker, end: pd.Times
     return sessions_between(stored.frame["date"].iloc[-1] + pd.Timedelta(days=1), end, ticker)
 
 
-def _update_by_date(store: MarketStore, client, tickers: list[Ticker], stored_series: dict, days: pd.DatetimeIndex,
-                    strict: bool) -> list[FetchReport]:
+def _fetch_by_date(client, tickers: list[Ticker], stored_series: dict, days: pd.DatetimeIndex) -> list[PendingWrite]:
     """One whole-market call per endpoint and day, shared by every ticker."""
     codes = {str(t) for t in tickers}
     calls_before = client.calls
     per_day = [tushare_pro.fetch_market_day(client, day, codes) for day in days]
     incoming = pd.concat(per_day, ignore_index=True) if per_day else pd.DataFrame()
     shared_calls = client.calls - calls_before
-    reports = []
+    pending = []
     for ticker in tickers:
         stored = stored_series[ticker]
         rows = incoming[incoming["ts_code"] == str(ticker)].drop(columns="ts_code") if len(incoming) else incoming
@@ -204,11 +262,10 @@ def _update_by_date(store: MarketStore, client, tickers: list[Ticker], stored_se
             report.notes.append("adjustment factor changed (dividend or split): qfq prices are rebased on read")
         merged, report.new_rows, report.revised_rows = merge_rows(stored.frame, rows)
         merged["adj_factor"] = merged["adj_factor"].ffill()
-        _save(store, ticker, merged, "tushare", "raw", report, strict)
-        reports.append(report)
-    if reports:
-        reports[0].calls = shared_calls
-    return reports
+        pending.append(PendingWrite(ticker, merged, rows, stored, report))
+    if pending:
+        pending[0].report.calls = shared_calls
+    return pending
 
 
 def add_last_close(store: MarketStore, report: FetchReport, adjust: str) -> FetchReport:
@@ -246,29 +303,36 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str], client: tus
     start_day = pd.Timestamp(start or DEFAULT_HISTORY_START)
     reports: list[FetchReport] = []
     failures: list[TickerFailure] = []
-    with store.writing():
-        pending: list[Ticker] = []
-        gaps: dict[Ticker, pd.DatetimeIndex] = {}
-        stored_series = {t: store.read(t) if store.has(t) else None for t in tickers}  # one read per ticker
-        for t in tickers:
-            stored = stored_series[t]
-            missing = _missing_sessions(stored, t, end_day)
-            if missing is not None and start is not None and _needs_backfill(stored.frame["date"].iloc[0], start):
-                missing = None  # older history was asked for: a per-ticker fetch, whatever the new days
-            if missing is not None and len(missing) == 0:
-                reports.append(_up_to_date_report(stored, f"up to date: no trading day after the stored last bar up to {end_day.date()}"))
-            else:
-                pending.append(t)
-                if missing is not None:
-                    gaps[t] = missing
-        union = pd.DatetimeIndex(sorted(set().union(*gaps.values()))) if gaps else pd.DatetimeIndex([])
-        by_date = [t for t in pending if t in gaps]
-        if len(by_date) >= BY_DATE_MIN_TICKERS and len(union) < len(by_date) and start is None:
-            reports += _update_by_date(store, client, by_date, stored_series, union, strict)
-            pending = [t for t in pending if t not in gaps]
-        for t in pending:
+    # The network work happens outside the store lock; each ticker's write takes it briefly (_commit).
+    notes: dict[Ticker, FetchReport] = {t: FetchReport(ticker=str(t), source="tushare") for t in tickers}
+    stored_series = {t: read_stored(store, t, notes[t]) for t in tickers}  # one read per ticker
+    pending: list[Ticker] = []
+    gaps: dict[Ticker, pd.DatetimeIndex] = {}
+    for t in tickers:
+        stored = stored_series[t]
+        missing = _missing_sessions(stored, t, end_day)
+        if missing is not None and start is not None and _needs_backfill(stored.frame["date"].iloc[0], start):
+            missing = None  # older history was asked for: a per-ticker fetch, whatever the new days
+        if missing is not None and len(missing) == 0:
+            reports.append(_up_to_date_report(stored, f"up to date: no trading day after the stored last bar up to {end_day.date()}"))
+        else:
+            pending.append(t)
+            if missing is not None:
+                gaps[t] = missing
+    union = pd.DatetimeIndex(sorted(set().union(*gaps.values()))) if gaps else pd.DatetimeIndex([])
+    by_date = [t for t in pending if t in gaps]
+    if len(by_date) >= BY_DATE_MIN_TICKERS and len(union) < len(by_date) and start is None:
+        for write in _fetch_by_date(client, by_date, stored_series, union):
             try:
-                reports.append(_update_one(store, client, t, stored_series[t], start_day, end_day, strict, backfill_from=start))
-            except (UnknownTickerError, tushare_pro.SourceError, ValidationFailed) as exc:
-                failures.append(TickerFailure(str(t), exc))
+                reports.append(_commit(store, write, strict))
+            except ValidationFailed as exc:
+                failures.append(TickerFailure(str(write.ticker), exc))
+        pending = [t for t in pending if t not in gaps]
+    for t in pending:
+        try:
+            write = _fetch_one(client, t, stored_series[t], start_day, end_day, backfill_from=start)
+            write.report.notes[:0] = notes[t].notes  # e.g. "replaced an unreadable stored file"
+            reports.append(_commit(store, write, strict))
+        except (UnknownTickerError, tushare_pro.SourceError, ValidationFailed, BadInputError) as exc:
+            failures.append(TickerFailure(str(t), exc))
     return reports, failures

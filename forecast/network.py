@@ -140,5 +140,16 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 
 def load_model(path: Path) -> keras.Model:
-    """Load a ``.keras`` file in safe mode (no arbitrary code from the file)."""
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+    """Load a ``.keras`` file in safe mode (no arbitrary code from the file).
+
+    A file that is missing, truncated, not a Keras archive, or refused by
+    safe mode raises CorruptFileError naming the model folder, not the loader's own error.
+    """
+    from forecast.errors import CorruptFileError
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # zipfile, h5py, JSON and safe-mode errors all mean: this file cannot be used
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise CorruptFileError(f"model file {path} cannot be loaded ({type(exc).__name__}: {reason}); "
+                               f"retrain, or remove the model with forecast models rm {Path(path).parent.name}") from None

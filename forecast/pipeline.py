@@ -16,7 +16,7 @@ from pathlib import Path
 from forecast.atomic import atomic_write_text
 from forecast.choices import Source
 from forecast.config import AppConfig, TrainConfig
-from forecast.errors import ExitCode, ForecastError
+from forecast.errors import AuthError, ExitCode, ForecastError
 from forecast.executors import Executor, SerialExecutor
 from forecast.jsonio import dumps
 from forecast.locks import hold_lock
@@ -82,7 +82,8 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
     if source is Source.SAMPLE:
         for t in tickers:
             try:
-                if store.has(t) and store.read(t).source == "sample":
+                stored = fetching.read_stored(store, t)  # an unreadable file is re-imported, not fatal
+                if stored is not None and stored.source == "sample":
                     new_rows[t] = 0  # the bundled sample never changes: nothing to redo
                 else:
                     new_rows[t] = fetching.import_sample(store, t).new_rows
@@ -97,6 +98,10 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
             reports, failures = fetching.update_from_tushare(store, tickers, client)
         except ForecastError as exc:  # e.g. a bad token: every ticker fails the same way
             return {}, {t: exc for t in tickers}
+        except Exception as exc:  # a bug in the fetch must not cost the day's summary
+            log.debug("fetch failed", exc_info=True)
+            failed = ForecastError(redact(f"internal error while fetching: {type(exc).__name__}: {exc}"))
+            return {}, {t: failed for t in tickers}
         return {r.ticker: r.new_rows for r in reports}, {f.ticker: f.error for f in failures}
     # csv: nothing to fetch; the stored series is used as it is
     return {t: 0 for t in tickers}, {}
@@ -130,7 +135,8 @@ def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: F
     workspace, ticker = plan.workspace, outcome.ticker
     if fetch_error is not None:
         log.warning("%s: fetch failed: %s", ticker, fetch_error)
-        if not MarketStore(workspace).has(ticker):
+        # A rejected token is not an outage to ride out: forecasting from stale data would hide it from cron.
+        if isinstance(fetch_error, AuthError) or not MarketStore(workspace).has(ticker):
             raise fetch_error
         outcome.outputs["fetch_warning"] = f"fetch failed, forecasting from stored data: {fetch_error}"
     reason = needs_training(ModelRegistry(workspace), ticker, plan.retrain_after_days, plan.today)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from forecast.bars import PRICE_COLUMNS
 from forecast.calendar import is_session_mask
+from forecast.errors import ValidationFailed
 from forecast.tickers import Ticker
 
 # A-share daily limits are 10 % (20 % on STAR/ChiNext, 30 % in Beijing); an
@@ -53,6 +54,23 @@ def _finding(check: str, dates: pd.Series, mask: np.ndarray) -> Finding | None:
     return Finding(check, count, examples)
 
 
+def refuse_unusable(bars: pd.DataFrame, ticker: Ticker | str | None) -> None:
+    """Raise ValidationFailed for rows no model can use, whatever --strict says.
+
+    Infinite prices or volumes (an overflowing ``1e400``), and a series whose
+    prices are all missing (an ``Adj Close`` of 0 makes every adjusted price
+    NaN) are refused before anything is stored.
+    """
+    values = bars[[*PRICE_COLUMNS, "volume"]].to_numpy(dtype="float64")
+    infinite = np.isinf(values).any(axis=1)
+    if infinite.any():
+        dates = ", ".join(d.date().isoformat() for d in bars["date"][infinite].iloc[:MAX_EXAMPLES])
+        raise ValidationFailed(f"{ticker}: {int(infinite.sum())} row(s) hold an infinite or overflowing price or volume "
+                               f"(e.g. {dates}); stored nothing")
+    if len(bars) and np.isnan(bars["close"].to_numpy(dtype="float64")).all():
+        raise ValidationFailed(f"{ticker}: every close price is missing after adjustment (an adjustment factor of 0?); stored nothing")
+
+
 def validate_bars(bars: pd.DataFrame, ticker: Ticker | None) -> ValidationReport:
     """Return what is suspicious in ``bars`` (BAR_COLUMNS, any order of rows)."""
     dates = bars["date"].reset_index(drop=True)
@@ -69,6 +87,7 @@ def validate_bars(bars: pd.DataFrame, ticker: Ticker | None) -> ValidationReport
         ("missing values", bars[[*PRICE_COLUMNS, "volume"]].isna().any(axis=1).to_numpy()),
         (f"one-day moves over {JUMP_THRESHOLD:.0%}", np.abs(np.nan_to_num(change)) > JUMP_THRESHOLD),
         ("rows on non-trading days", ~is_session_mask(pd.DatetimeIndex(dates), ticker)),
+        ("dates in the future", (dates > pd.Timestamp.now().normalize() + pd.Timedelta(days=1)).to_numpy()),
     ]
     findings = [f for name, mask in checks if (f := _finding(name, dates, np.asarray(mask))) is not None]
     return ValidationReport(rows=len(bars), findings=findings)

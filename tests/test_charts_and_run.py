@@ -192,16 +192,36 @@ def test_run_logs_with_timestamps_to_a_file_and_never_the_token(tmp_path):
     assert "secret-token-777" not in log.read_text() + result.stderr
 
 
-def test_a_failed_fetch_still_forecasts_from_stored_data_and_says_so(home, fake_tushare):
+def test_a_failed_fetch_still_forecasts_from_stored_data_and_says_so(home, fake_tushare, monkeypatch):
+    """An outage (the server answers HTTP 500 to every try) is ridden out on the stored data."""
+    import functools
+
     from forecast.config import AppConfig
     from forecast.pipeline import run_daily
+    from forecast.sources import tushare_pro
 
+    monkeypatch.setattr(tushare_pro, "RetryPolicy", functools.partial(tushare_pro.RetryPolicy, sleep=lambda s: None))
     assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
-    config = AppConfig(tickers=("600519.SH",), source="tushare", tushare_token="a-wrong-token-123",
+    fake_tushare.failures = ["http500"] * 20
+    config = AppConfig(tickers=("600519.SH",), source="tushare", tushare_token=fake_tushare.valid_token,
                        train={"epochs": 1, "units": [4], "lookback": 10, "horizon": 3})
     summary = run_daily(home, config)
     outcome = summary.tickers[0]
     assert summary.exit_code == 0 and outcome.ok
-    assert "fetch failed" in outcome.outputs["fetch_warning"] and "token" in outcome.outputs["fetch_warning"]
+    assert "fetch failed" in outcome.outputs["fetch_warning"] and "HTTP" in outcome.outputs["fetch_warning"]
+    assert fake_tushare.calls() >= 1  # it did try the (fake) network first
+
+
+def test_a_rejected_token_fails_the_run_instead_of_forecasting_from_stale_data(home, fake_tushare):
+    """Issue 13: a wrong token made run exit 0 on stale data; cron must see it (exit 9, the ticker's code 6)."""
+    from forecast.config import AppConfig
+    from forecast.pipeline import run_daily
+
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    config = AppConfig(tickers=("600519.SH",), source="tushare", tushare_token="a-wrong-token-123")
+    summary = run_daily(home, config)
+    outcome = summary.tickers[0]
+    assert summary.exit_code == ExitCode.ALL_FAILED and not outcome.ok and outcome.exit_code == ExitCode.AUTH_FAILED
+    assert "token" in outcome.error
     assert "a-wrong-token-123" not in json.dumps(summary.to_dict())
     assert fake_tushare.calls() >= 1  # it did try the (fake) network first

@@ -41,6 +41,7 @@ def fetch(
     date_format: Annotated[Optional[str], typer.Option(help="strptime format of the CSV dates, when they are ambiguous.")] = None,
     columns: Annotated[Optional[str], typer.Option(help="CSV column mapping, e.g. date=Day,close=Last,volume=Vol.")] = None,
     strict: Annotated[bool, typer.Option(help="Treat validation findings as errors and store nothing.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Let a CSV with less than half the stored rows replace the series.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Fetch daily bars into the local store: incremental from tushare, or import a CSV or the sample."""
@@ -57,7 +58,7 @@ def fetch(
         if len(tickers) > 1:
             fail("--source csv imports one file for one ticker", ExitCode.USAGE)
         reports = [fetching.import_csv(store, tickers[0] if tickers else None, file, date_format=date_format,
-                                       column_map=columns, strict=strict)]
+                                       column_map=columns, strict=strict, replace=replace)]
     else:
         if not tickers:
             fail("name at least one ticker, e.g. forecast fetch 600519.SH", ExitCode.USAGE)
@@ -90,10 +91,19 @@ def fetch(
 @data_app.command("list")
 def data_list(as_json: JsonFlag = False) -> None:
     """List the stored tickers with their date ranges."""
+    from forecast.errors import CorruptFileError
+
     store = state.store()
-    summaries = [store.read(t).summary() for t in store.tickers()]
+    summaries, unreadable = [], []
+    for ticker in store.tickers():
+        try:
+            summaries.append(store.read(ticker).summary())
+        except CorruptFileError as exc:  # one damaged file must not hide the others
+            unreadable.append({"ticker": ticker, "error": str(exc)})
+    for item in unreadable:
+        echo_error(f"{item['error']} (forecast doctor --repair moves it aside)")
     if as_json:
-        emit_json(summaries)
+        emit_json(summaries if not unreadable else {"results": summaries, "failures": unreadable})
         return
     if not summaries:
         typer.echo(f"no data in {store.root}; try: forecast fetch --source sample")

@@ -79,7 +79,11 @@ def _train_row(result) -> dict:
 @models_app.command("list")
 def models_list(as_json: JsonFlag = False) -> None:
     """List trained models, newest last."""
-    summaries = sorted(state.registry().summaries(), key=lambda s: s["created_at"])
+    registry = state.registry()
+    summaries = sorted(registry.summaries(), key=lambda s: s["created_at"])
+    skipped = len(registry.ids()) - len(summaries)
+    if skipped:
+        typer.echo(f"warning: {skipped} model folder(s) have an unreadable metadata.json; see: forecast doctor", err=True)
     if as_json:
         emit_json(summaries)
         return

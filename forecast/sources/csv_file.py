@@ -68,11 +68,16 @@ def infer_date_format(values: pd.Series) -> str:
     if parts.isna().any().any():
         bad = text[parts.isna().any(axis=1)].iloc[0]
         raise DateFormatError(f"cannot read date {bad!r}; pass --date-format (e.g. %Y-%m-%d)")
-    a, b, c = (parts[i].astype(int) for i in range(3))
-    sep = text.str.extract(r"\d([-/.])")[0].iloc[0]
-    if (parts[0].str.len() == 4).all():
+    a, b, _ = (parts[i].astype(int) for i in range(3))
+    separators = text.str.extract(r"\d([-/.])")[0]
+    sep = separators.iloc[0]
+    year_first, year_last = parts[0].str.len() == 4, parts[2].str.len() == 4
+    if separators.nunique() > 1 or (not year_first.all() and not year_last.all() and (year_first | year_last).any()):
+        other = text[(separators != sep) | (year_first != year_first.iloc[0])].iloc[0]
+        raise DateFormatError(f"dates mix formats (e.g. {text.iloc[0]!r} and {other!r}); fix the file or pass --date-format")
+    if year_first.all():
         return f"%Y{sep}%m{sep}%d"
-    if not (parts[2].str.len() == 4).all():
+    if not year_last.all():
         raise DateFormatError(f"two-digit years are ambiguous (e.g. {text.iloc[0]!r}); pass --date-format")
     first_is_day, second_is_day = (a > 12).any(), (b > 12).any()
     if first_is_day and second_is_day:
@@ -90,8 +95,13 @@ def infer_date_format(values: pd.Series) -> str:
 def _parse_dates(values: pd.Series, date_format: str | None) -> pd.Series:
     fmt = date_format or infer_date_format(values)
     try:
-        return pd.to_datetime(values.astype(str).str.strip(), format=fmt)
-    except (ValueError, TypeError) as exc:
+        parsed = pd.to_datetime(values.astype(str).str.strip(), format=fmt)
+        if ((parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)).any():  # pandas may parse them at a coarser unit
+            raise pd.errors.OutOfBoundsDatetime
+        return parsed
+    except pd.errors.OutOfBoundsDatetime:
+        raise DateFormatError("dates must lie between 1677 and 2262 (pandas' range); fix the file's dates") from None
+    except (ValueError, TypeError, OverflowError) as exc:
         raise DateFormatError(f"dates do not match {fmt!r}: {str(exc).splitlines()[0]}") from None
 
 

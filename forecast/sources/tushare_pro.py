@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from forecast.errors import AuthError, BadInputError, RateLimitError, SourceError
+from forecast.redact import register_secret
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 6000  # tushare returns at most this many rows per call
+MAX_PAGES = 20  # 120,000 rows: far beyond any ticker's history or one day's market; more means a server loop
 DAILY_FIELDS = "ts_code,trade_date,open,high,low,close,vol,amount"
 FACTOR_FIELDS = "ts_code,trade_date,adj_factor"
 
@@ -54,6 +56,7 @@ class TushareClient:
             )
         from tushare.pro.client import DataApi  # importing tushare costs ~0.5 s
 
+        register_secret(token)  # whatever path the token came by, it is masked in every message from now on
         self._api = DataApi(token=token, timeout=timeout)
         self.retry = retry or RetryPolicy()
         self.calls = 0
@@ -111,12 +114,17 @@ class TushareClient:
         oldest row seen so far.
         """
         pages = []
+        previous_oldest = None
         while True:
             page = self.query(api_name, fields, **params)
             pages.append(page)
             if len(page) < PAGE_LIMIT or "trade_date" not in page:
                 break
-            oldest = pd.Timestamp(page["trade_date"].min())
+            oldest = pd.Timestamp(str(page["trade_date"].min()))
+            if (previous_oldest is not None and oldest >= previous_oldest) or len(pages) >= MAX_PAGES:
+                raise SourceError(f"tushare '{api_name}' kept sending pages ({len(pages)} of {PAGE_LIMIT} rows) without "
+                                  "reaching the start date; the server ignores end_date: try again later")
+            previous_oldest = oldest
             params = {**params, "end_date": (oldest - pd.Timedelta(days=1)).strftime("%Y%m%d")}
         frames = [p for p in pages if len(p)]
         return pd.concat(frames, ignore_index=True) if frames else pages[0]
@@ -130,6 +138,13 @@ def _to_canonical(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
     """Join daily rows with their factors and convert units (lots -> shares, kCNY -> CNY)."""
     if daily.empty:
         return pd.DataFrame(columns=["ts_code", "date", "open", "high", "low", "close", "volume", "amount", "adj_factor"])
+    try:
+        return _converted(daily, factors)
+    except (KeyError, ValueError, TypeError) as exc:  # a reply without a column, or text where numbers belong
+        raise SourceError(f"tushare sent a reply this version cannot read ({type(exc).__name__}: {exc}); try again later") from None
+
+
+def _converted(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
     merged = daily.merge(factors[["ts_code", "trade_date", "adj_factor"]], on=["ts_code", "trade_date"], how="left")
     out = pd.DataFrame(
         {
@@ -161,17 +176,22 @@ def fetch_factors(client: TushareClient, ts_code: str, start, end) -> pd.DataFra
     """Return ``date, adj_factor`` for one ticker over [start, end]."""
     span = {"ts_code": ts_code, "start_date": _ymd(start), "end_date": _ymd(end)}
     factors = client.query_all("adj_factor", FACTOR_FIELDS, **span)
-    return pd.DataFrame(
-        {
-            "date": pd.to_datetime(factors["trade_date"].astype(str), format="%Y%m%d") if len(factors) else [],
-            "adj_factor": factors["adj_factor"].astype(float) if len(factors) else [],
-        }
-    )
+    try:
+        return pd.DataFrame(
+            {
+                "date": pd.to_datetime(factors["trade_date"].astype(str), format="%Y%m%d") if len(factors) else [],
+                "adj_factor": factors["adj_factor"].astype(float) if len(factors) else [],
+            }
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise SourceError(f"tushare sent adj_factor rows this version cannot read ({type(exc).__name__}: {exc})") from None
 
 
 def fetch_market_day(client: TushareClient, day, ts_codes: set[str]) -> pd.DataFrame:
     """Return one day's bars for ``ts_codes``, from one whole-market call per endpoint."""
     daily = _whole_day(client, "daily", DAILY_FIELDS, day)
+    if len(daily) and "ts_code" not in daily:
+        raise SourceError("tushare sent a whole-market reply without ts_code; try again later")
     daily = daily[daily["ts_code"].isin(ts_codes)] if len(daily) else daily
     if daily.empty:
         return _to_canonical(daily, daily)
@@ -183,6 +203,8 @@ def _whole_day(client: TushareClient, api_name: str, fields: str, day) -> pd.Dat
     """Return every row of one trading day, paging by ``offset`` should a day exceed PAGE_LIMIT."""
     pages = [client.query(api_name, fields, trade_date=_ymd(day))]
     while len(pages[-1]) >= PAGE_LIMIT:
+        if len(pages) >= MAX_PAGES:
+            raise SourceError(f"tushare '{api_name}' sent over {MAX_PAGES} full pages for {_ymd(day)}; the server ignores offset")
         pages.append(client.query(api_name, fields, trade_date=_ymd(day), offset=PAGE_LIMIT * len(pages), limit=PAGE_LIMIT))
     frames = [p for p in pages if len(p)]
     return pd.concat(frames, ignore_index=True) if frames else pages[0]
