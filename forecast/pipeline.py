@@ -159,41 +159,67 @@ def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: l
               outdir: Path | None = None, today: dt.date | None = None, wait_s: float = 600.0,
               train_overrides: dict | None = None, executor: Executor | None = None) -> RunSummary:
     """Do the day's work for every ticker and write outputs plus ``summary.json``, whatever fails."""
-    from forecast.predicting import LoadedModels
-
     workspace = Workspace.at(home)
     today = today or dt.date.today()
     out_root = workspace.outdir(outdir or config.outdir)
+    day_dir = Workspace.day_dir(out_root, today.isoformat())
     summary = RunSummary(today.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    names = tickers or list(config.tickers)
     with run_lock(workspace, wait_s):
-        store, registry = MarketStore(workspace), ModelRegistry(workspace)
         outcomes: dict[str, TickerOutcome] = {}  # in the order the user named them, duplicates merged
-        for text in names:
+        for text in tickers or list(config.tickers):
             try:
                 name = str(parse_ticker(text))
                 outcomes.setdefault(name, TickerOutcome(name))
             except ForecastError as exc:
                 outcomes[text] = TickerOutcome(text, error=redact(str(exc)), exit_code=int(exc.exit_code))
         valid = [name for name, outcome in outcomes.items() if outcome.error is None]
-        new_rows, fetch_errors = _fetch(store, config, valid) if valid else ({}, {})
-        plan = DailyPlan(workspace, Workspace.day_dir(out_root, today.isoformat()), today, config.retrain_after_days,
-                         config.train_config(train_overrides), config.levels)
-        models = LoadedModels(registry)  # each Keras model loaded once for the whole run
-        for t in valid:
-            outcomes[t].fetched_new_rows = new_rows.get(t, 0)
-        results = (executor or SerialExecutor()).map(
-            lambda t: daily_ticker(plan, outcomes[t], models, fetch_errors.get(t)), valid)
-        for result in results:
-            if not result.ok:
-                log.warning("%s: %s", result.item, result.error)
-                outcome = outcomes[result.item]
-                outcome.ok, outcome.error, outcome.exit_code = False, result.error, result.exit_code
+        try:
+            _run_tickers(workspace, config, DailyPlan(workspace, day_dir, today, config.retrain_after_days,
+                                                      config.train_config(train_overrides), config.levels),
+                         [outcomes[t] for t in valid], executor or SerialExecutor())
+        except Exception as exc:  # a failure shared by every ticker (a bad [train] table...): still summarise the day
+            code = int(exc.exit_code) if isinstance(exc, ForecastError) else int(ExitCode.INTERNAL)
+            message = redact(str(exc) if isinstance(exc, ForecastError) else f"internal error: {type(exc).__name__}: {exc}")
+            log.warning("run: %s", message)
+            for t in valid:
+                if not outcomes[t].ok and outcomes[t].error is None:
+                    outcomes[t].error, outcomes[t].exit_code = message, code
         summary.tickers = list(outcomes.values())
         ok = sum(o.ok for o in summary.tickers)
         summary.exit_code = int(ExitCode.OK if ok == len(summary.tickers) and ok else ExitCode.PARTIAL if ok else ExitCode.ALL_FAILED)
         summary.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        _publish(summary, plan.day_dir, Workspace.published_dir(out_root))
+        _publish(summary, day_dir, Workspace.published_dir(out_root))
+    return summary
+
+
+def _run_tickers(workspace: Workspace, config: AppConfig, plan: DailyPlan, outcomes: list[TickerOutcome],
+                 executor: Executor) -> None:
+    """Fetch every ticker at once, then map the per-ticker day over them; results land in ``outcomes``."""
+    from forecast.predicting import LoadedModels
+
+    by_ticker = {o.ticker: o for o in outcomes}
+    new_rows, fetch_errors = _fetch(MarketStore(workspace), config, list(by_ticker)) if by_ticker else ({}, {})
+    for ticker, outcome in by_ticker.items():
+        outcome.fetched_new_rows = new_rows.get(ticker, 0)
+    models = LoadedModels(ModelRegistry(workspace))  # each Keras model loaded once for the whole run
+    results = executor.map(lambda t: daily_ticker(plan, by_ticker[t], models, fetch_errors.get(t)), list(by_ticker))
+    for result in results:
+        if not result.ok:
+            log.warning("%s: %s", result.item, result.error)
+            outcome = by_ticker[result.item]
+            outcome.ok, outcome.error, outcome.exit_code = False, result.error, result.exit_code
+
+
+def record_failed_run(home: Workspace | Path | str | None, message: str, exit_code: int, tickers: list[str] | None = None,
+                      today: dt.date | None = None) -> RunSummary:
+    """Write the summary of a run that could not start (e.g. an invalid forecast.toml) into the default outdir."""
+    workspace = Workspace.at(home, lock_timeout_s=0)
+    today = today or dt.date.today()
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    summary = RunSummary(today.isoformat(), now, now, int(exit_code),
+                         [TickerOutcome(t, error=redact(message), exit_code=int(exit_code)) for t in tickers or []])
+    out_root = workspace.outdir(None)
+    _publish(summary, Workspace.day_dir(out_root, today.isoformat()), Workspace.published_dir(out_root), error=redact(message))
     return summary
 
 
@@ -204,13 +230,13 @@ def _is_ticker(text: str) -> bool:
         return False
 
 
-def _publish(summary: RunSummary, day_dir: Path, latest_dir: Path) -> None:
+def _publish(summary: RunSummary, day_dir: Path, latest_dir: Path, error: str | None = None) -> None:
     """Write the summary, then make ``latest/`` hold exactly this run's files (each copied atomically).
 
     A ticker that failed today gets ``<TICKER>.failed.json`` there instead of
     yesterday's forecast, so nobody mistakes a stale file for today's.
     """
-    atomic_write_text(day_dir / "summary.json", dumps(summary.to_dict()))
+    atomic_write_text(day_dir / "summary.json", dumps({**summary.to_dict(), **({"error": error} if error else {})}))
     latest_dir.mkdir(parents=True, exist_ok=True)
     fresh = {"summary.json": day_dir / "summary.json"}
     for outcome in summary.tickers:

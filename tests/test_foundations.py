@@ -246,3 +246,13 @@ def test_several_tickers_go_on_past_a_failure_and_say_which_failed(home):
     assert [r["ticker"] for r in payload["results"]] == ["600519.SH"]
     assert [f["ticker"] for f in payload["failures"]] == ["NOPE"]
     assert "600519.SH" in out.read_text() and "NOPE" not in out.read_text()
+
+
+def test_a_failure_shared_by_every_ticker_still_writes_the_summary(home):
+    from forecast.config import AppConfig
+    from forecast.pipeline import run_daily
+
+    config = AppConfig(tickers=("600519.SH",), source="sample", train={"epochs": 0})  # refused when the plan is made
+    summary = run_daily(home, config)
+    assert summary.exit_code == ExitCode.ALL_FAILED and "epochs" in summary.tickers[0].error
+    assert json.loads((home / "daily" / "latest" / "summary.json").read_text())["exit_code"] == ExitCode.ALL_FAILED
