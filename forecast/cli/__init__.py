@@ -11,7 +11,7 @@ One module per command group, assembled here (the layout of huggingface_hub's ``
 - ``forecasts``: predict
 - ``evaluate``: backtest
 - ``outputs``: plot
-- ``ops``: run, config show
+- ``ops``: run, doctor, config show
 
 Shared options live in ``_options``, the global options' values in ``_state``,
 log handlers in ``_logging``, and the one error boundary in ``_errors``.
@@ -52,6 +52,7 @@ app.command()(forecasts.predict)
 app.command()(evaluate.backtest)
 app.command()(outputs.plot)
 app.command()(ops.run)
+app.command()(ops.doctor)
 app.add_typer(data.data_app, name="data")
 app.add_typer(models.models_app, name="models")
 app.add_typer(ops.config_app, name="config")

@@ -1,4 +1,4 @@
-"""Operations: ``run`` (the daily cron job) and ``config show``."""
+"""Operations: ``run`` (the daily cron job), ``doctor`` (check the home, quarantine what is unreadable) and ``config show``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from forecast.choices import Source
 from forecast.cli._logging import add_log_file
 from forecast.cli._options import ConfigOpt, JsonFlag, echo_error, emit_json, fail, quiet_option
 from forecast.cli._state import state
-from forecast.errors import ExitCode
+from forecast.errors import ExitCode, ForecastError
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
@@ -72,3 +72,43 @@ def run(
             if outcome.ok:
                 typer.echo(f"{outcome.ticker}: forecast from {outcome.last_date} -> {outcome.outputs['chart']}")
     raise typer.Exit(summary.exit_code)
+
+
+def doctor(
+    repair: Annotated[bool, typer.Option("--repair", help="Move what cannot be read into <home>/quarantine/<UTC time>/ "
+                                                          "(nothing is deleted) and say what to re-fetch or retrain.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check the store, the models and the stored results; exit 3 while problems remain (--repair moves them aside)."""
+    from forecast.doctor import examine, healthy
+    from forecast.doctor import repair as quarantine
+
+    workspace = state.workspace()
+    try:
+        outdir = workspace.outdir(state.app_config(None).outdir)
+    except ForecastError:  # a broken forecast.toml is `config show`'s to report; the daily folder is then daily/
+        outdir = workspace.outdir(None)
+    findings = examine(workspace, outdir)
+    if repair and findings:
+        findings = quarantine(workspace, findings, outdir)
+    if as_json:
+        emit_json({"findings": [f.to_dict() for f in findings], "healthy": healthy(findings)})
+    else:
+        for finding in findings:
+            typer.echo(finding.line(workspace.root))
+        typer.echo(_doctor_summary(workspace, findings, repair))
+    if not healthy(findings):
+        raise typer.Exit(ExitCode.BAD_INPUT)
+
+
+def _doctor_summary(workspace, findings, repaired: bool) -> str:
+    """``healthy``, ``N problem(s)``, or after --repair ``N moved to quarantine/<stamp>/`` (and what was left)."""
+    if not findings:
+        return "healthy"
+    folder = workspace.quarantine_dir.relative_to(workspace.root)
+    if not repaired:
+        return f"{len(findings)} problem(s); forecast doctor --repair moves them into {folder}/"
+    moved = [f.moved_to for f in findings if f.moved_to is not None]
+    stamps = sorted({m.relative_to(workspace.quarantine_dir).parts[0] for m in moved})
+    left = len(findings) - len(moved)
+    return (f"{len(moved)} moved to {folder}/{stamps[0]}/" if stamps else "nothing moved") + (f"; {left} left in place" if left else "")
