@@ -5,6 +5,12 @@ Origins are the last ``test_days`` rows but one, so that the final
 ``refit_every`` origins on the rows up to that origin (all of them, or the
 last ``window`` rows); scalers and conformal intervals are refit inside each
 fold with them. Nothing after an origin reaches its forecast.
+
+Intervals are scored at every step and level: coverage, mean width relative to
+the origin's price, the Winkler interval score and the pinball loss at the
+interval's two quantiles (metrics.py states each formula). A model whose
+optional package is missing (garch, ets) is left out with a note, and the
+others go on.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from forecast import metrics
 from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS
 from forecast.errors import BadInputError, InsufficientHistoryError
 from forecast.forecasters import catalogue_names, forecast_bands, make_forecaster, model_kind
-from forecast.intervals import DEFAULT_LEVELS, band_columns, level_key, level_percent
+from forecast.intervals import DEFAULT_LEVELS, MissingExtraError, band_columns, level_key, level_percent
 from forecast.results import BacktestRecord, load_backtest
 from forecast.results import save_backtest as save_record
 
@@ -138,13 +144,17 @@ def score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.nd
             model_rmse, naive_rmse = metrics.rmse(actual, pred), metrics.rmse(actual, last)
             hit, calls, p_hit = metrics.directional_accuracy(actual, pred, last)
             dm, p_dm = metrics.diebold_mariano(pred - actual, last - actual, k + 1)
+            bands = {lv: (path.lower[lv][ok, k], path.upper[lv][ok, k]) for lv in sorted(path.lower, key=float)}
             step = {
                 "step": k + 1, "n": int(ok.sum()), "rmse": model_rmse, "mae": metrics.mae(actual, pred),
                 "mape": metrics.mape(actual, pred), "mase": metrics.mase(actual, pred, mase_scale),
                 "skill_vs_naive": metrics.skill(model_rmse, naive_rmse), "directional_accuracy": hit,
                 "directional_calls": calls, "directional_p_value": p_hit, "dm_statistic": dm, "dm_p_value": p_dm,
-                "coverage": {lv: metrics.coverage(actual, path.lower[lv][ok, k], path.upper[lv][ok, k]) for lv in path.lower},
-                "interval_width": {lv: metrics.mean_width(path.lower[lv][ok, k], path.upper[lv][ok, k]) for lv in path.lower},
+                "coverage": {lv: metrics.coverage(actual, lo, hi) for lv, (lo, hi) in bands.items()},
+                "interval_width": {lv: metrics.mean_width(lo, hi) for lv, (lo, hi) in bands.items()},
+                "relative_width": {lv: metrics.relative_width(lo, hi, last) for lv, (lo, hi) in bands.items()},
+                "winkler": {lv: metrics.winkler(actual, lo, hi, float(lv)) for lv, (lo, hi) in bands.items()},
+                "pinball": {lv: metrics.interval_pinball(actual, lo, hi, float(lv)) for lv, (lo, hi) in bands.items()},
             }
             steps.append(step)
         scores[name] = {**{k: v for k, v in steps[0].items() if k != "step"}, "by_step": steps}
@@ -172,26 +182,35 @@ def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_BACKTEST_MODEL
         raise BadInputError("the first fold may not train on rows after the first origin")
     prices = frame[target].to_numpy(dtype="float64")
     paths = {}
+    skipped: dict[str, str] = {}
     # naive is always shown for reference, where its log-space intervals can be computed
     reference = ["naive"] if "naive" not in models and (prices > 0).all() else []
     for name in [*models, *reference]:
         if model_kind(name) is None:
             raise BadInputError(f"unknown model {name!r}; use one of {catalogue_names()}")
     for name in [*models, *reference]:
-        paths[name] = run_model(name, frame, origins, horizon, target, refit_every, window, levels, network_overrides,
-                                first_fit_rows, ticker)
+        try:
+            paths[name] = run_model(name, frame, origins, horizon, target, refit_every, window, levels, network_overrides,
+                                    first_fit_rows, ticker)
+        except MissingExtraError as exc:  # raised by the first fit, before any path exists: the others go on
+            skipped[name] = str(exc)
     scale = metrics.naive_scale(prices[: origins[0] + 1])
     result = BacktestResult(ticker, target, horizon, origins, frame["date"], prices, paths)
     result.scores = score_paths(paths, prices, origins, horizon, scale)
     result.settings = {"test_days": len(origins), "refit_every": refit_every, "window": window or "expanding",
                        "levels": list(levels), "models": list(paths)}
+    if skipped:
+        result.settings["skipped"] = skipped
     return result
 
 
 def format_table(result: BacktestResult) -> str:
-    """A terminal table of step-1 scores (and the last step when horizon > 1)."""
+    """A terminal table of step-1 scores (and the last step when horizon > 1), then a note per model left out."""
     def pct(v):
         return "   -  " if v is None or v != v else f"{v * 100:5.1f}%"
+
+    def score(v):
+        return "-" if v is None or v != v else f"{v:.2f}"
 
     lines = []
     levels = result.levels
@@ -199,15 +218,21 @@ def format_table(result: BacktestResult) -> str:
     for step in steps:
         lines.append(f"{result.ticker} {result.target}, {len(result.origins)} origins, step {step}:")
         lines.append(f"  {'model':<14}{'RMSE':>9}{'MAE':>9}{'MAPE':>7}{'MASE':>6}{'skill':>8}{'dir.acc':>9}{'DM p':>7}"
-                     + "".join(f"{'cov' + level_percent(level):>7}" for level in levels))
-        for name, score in result.scores.items():
-            s = score["by_step"][step - 1]
+                     + "".join(f"{'cov' + level_percent(level):>7}" for level in levels)
+                     + "".join(f"{'W' + level_percent(level):>9}" for level in levels))
+        for name, scores in result.scores.items():
+            s = scores["by_step"][step - 1]
             dm_p = s["dm_p_value"]
             lines.append(
                 f"  {name:<14}{s['rmse']:9.2f}{s['mae']:9.2f}{s['mape']:6.2f}%{s['mase']:6.2f}{pct(s['skill_vs_naive']):>8}"
                 f"{pct(s['directional_accuracy']):>9}{'   -' if dm_p != dm_p else f'{dm_p:7.3f}'}"
                 + "".join(f"{pct(s['coverage'].get(level)):>7}" for level in levels)
+                + "".join(f"{score(s.get('winkler', {}).get(level)):>9}" for level in levels)
             )
+    if levels:
+        lines.append("  (cov: share of actuals inside the interval; W: Winkler interval score in price units, lower is better)")
+    for name, why in result.settings.get("skipped", {}).items():
+        lines.append(f"note: {name} left out: {why}")
     return "\n".join(lines)
 
 

@@ -3,13 +3,16 @@
 A Forecaster is fit on the bars up to an origin and then says, for each
 origin, its H-step path in its own target space (log-returns relative to the
 origin's price, or price levels) plus the conformal quantiles it calibrated.
-``forecast_bands`` turns that into prices and intervals: the one prediction
-chain that ``predict`` and ``backtest`` share, for baselines and networks
-alike. A new model (GARCH, the global network) is one more class here.
+A model whose intervals are its own (GARCH's variance path, ETS's state-space
+formulas) also has ``predict_bounds``, which then replaces the conformal
+quantiles. ``forecast_bands`` turns either into prices and intervals: the one
+prediction chain that ``predict`` and ``backtest`` share, for baselines and
+networks alike. A new model (the global network) is one more class here.
 
 The catalogue is a dict in code, never chosen by config text:
 
     naive, drift, ma (= ma5), maK, linear     baselines (numpy/scikit-learn)
+    garch, ets                                interval anchors (the optional extra forecast[intervals])
     default, tutorial, <preset>-<arch>        recurrent networks (TensorFlow, imported when fit)
 """
 
@@ -23,11 +26,13 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
-from forecast.baselines import Drift, LinearAR, LogReturnForecaster, MovingAverage, Naive
+from forecast.baselines import Drift, LinearAR, MovingAverage, Naive
 from forecast.choices import Arch, ModelKind, Preset
 from forecast.config import TrainConfig, preset_config
-from forecast.errors import BadInputError
-from forecast.intervals import DEFAULT_LEVELS, SCALE_WINDOW, interval_bounds, origin_scale
+from forecast.errors import BadInputError, CorruptFileError
+from forecast.ets import EtsForecaster
+from forecast.garch import GarchForecaster
+from forecast.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, check_scale, interval_bounds, origin_scale, scale_name
 from forecast.windows import invert_target
 
 if TYPE_CHECKING:
@@ -47,11 +52,20 @@ class Forecaster(Protocol):
     transform: str
     quantiles: dict[str, list[float]]  # level key -> one volatility-normalised quantile per step
     scale_window: int
+    scale: str  # how intervals.origin_scale measures each origin's volatility: "std60", "ewma0.94"
 
     def fit(self, frame: pd.DataFrame) -> Forecaster: ...
 
     def predict_target(self, frame: pd.DataFrame, origins: np.ndarray) -> np.ndarray:
         """Return (len(origins), horizon) predictions in target space, from rows up to each origin."""
+        ...
+
+
+class OwnBounds(Protocol):
+    """A forecaster whose intervals are its own rather than conformal (GARCH, ETS)."""
+
+    def predict_bounds(self, frame: pd.DataFrame, origins: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Return {level key: (lower, upper)}, each (len(origins), horizon) in target space."""
         ...
 
 
@@ -70,10 +84,15 @@ def forecast_bands(model: Forecaster, frame: pd.DataFrame, origins: np.ndarray) 
     raw = model.predict_target(frame, origins)
     prices = frame[model.target].to_numpy(dtype="float64")
     last = prices[origins]
-    scale = origin_scale(prices, origins, model.transform, model.scale_window)
     lower, upper = {}, {}
-    for level, q in model.quantiles.items():
-        lower[level], upper[level] = interval_bounds(raw, np.asarray(q), scale, last, model.transform)
+    own: OwnBounds | None = model if callable(getattr(model, "predict_bounds", None)) else None  # type: ignore[assignment]
+    if own is not None:
+        for level, (lo, hi) in own.predict_bounds(frame, origins).items():
+            lower[level], upper[level] = invert_target(lo, last, model.transform), invert_target(hi, last, model.transform)
+    else:
+        scale = origin_scale(prices, origins, model.transform, model.scale_window, model.scale)
+        for level, q in model.quantiles.items():
+            lower[level], upper[level] = interval_bounds(raw, np.asarray(q), scale, last, model.transform)
     return Bands(invert_target(raw, last, model.transform), lower, upper)
 
 
@@ -87,6 +106,7 @@ class NetworkForecaster:
         self.horizon, self.target, self.transform = cfg.horizon, cfg.target, cfg.transform
         self.quantiles: dict[str, list[float]] = {}
         self.scale_window = SCALE_WINDOW
+        self.scale = DEFAULT_SCALE
         self.model: object = None
         self.scaling: Scaling | None = None
 
@@ -97,6 +117,7 @@ class NetworkForecaster:
         loaded = cls(card.family, card.config, ticker=card.ticker)
         loaded.model, loaded.scaling = model, Scaling.from_dict(card.scaling)
         loaded.quantiles, loaded.scale_window = card.quantiles, card.scale_window
+        loaded.scale = card_scale(card)
         return loaded
 
     def fit(self, frame: pd.DataFrame, progress: str = "none") -> NetworkForecaster:
@@ -107,6 +128,7 @@ class NetworkForecaster:
         card = fitted.card
         self.model, self.scaling = fitted.model, Scaling.from_dict(card.scaling)
         self.quantiles, self.scale_window = card.quantiles, card.scale_window
+        self.scale = card_scale(card)
         return self
 
     def predict_target(self, frame: pd.DataFrame, origins: np.ndarray) -> np.ndarray:
@@ -119,9 +141,19 @@ class NetworkForecaster:
         return unscaled_targets(scaled, self.scaling)
 
 
+def card_scale(card: ModelCard) -> str:
+    """Return the interval scale a card was calibrated with; cards from before scales were named used ``std<window>``."""
+    scale = card.intervals.get("scale") or scale_name(card.scale_window)
+    try:
+        return check_scale(scale)
+    except BadInputError as exc:
+        raise CorruptFileError(f"model {card.id}: {exc}") from None
+
+
 # --- the catalogue ---------------------------------------------------------------------------
 
-_BASELINES: dict[str, Callable[..., LogReturnForecaster]] = {"naive": Naive, "drift": Drift, "linear": LinearAR}
+_BASELINES: dict[str, Callable[..., Forecaster]] = {"naive": Naive, "drift": Drift, "linear": LinearAR,
+                                                    "garch": GarchForecaster, "ets": EtsForecaster}
 _MOVING_AVERAGE = re.compile(r"ma(\d*)")
 
 
@@ -140,7 +172,7 @@ def is_baseline(name: str) -> bool:
 
 
 def catalogue_names() -> str:
-    return "naive, drift, ma, maK, linear, " + ", ".join(Preset.values()) + ", <preset>-<arch>"
+    return "naive, drift, ma, maK, linear, garch, ets, " + ", ".join(Preset.values()) + ", <preset>-<arch>"
 
 
 def network_config(name: str, horizon: int, target: str, overrides: dict | None = None) -> TrainConfig:
@@ -155,8 +187,8 @@ def network_config(name: str, horizon: int, target: str, overrides: dict | None 
     return TrainConfig.from_dict({**cfg.to_dict(), **changes})
 
 
-def make_baseline(name: str, horizon: int, target: str = "close", levels: Sequence[float] = DEFAULT_LEVELS) -> LogReturnForecaster:
-    """Return a baseline by name: naive, drift, ma, maK (e.g. ma20), linear."""
+def make_baseline(name: str, horizon: int, target: str = "close", levels: Sequence[float] = DEFAULT_LEVELS) -> Forecaster:
+    """Return a baseline by name: naive, drift, ma, maK (e.g. ma20), linear, garch, ets."""
     if name in _BASELINES:
         return _BASELINES[name](horizon, target, levels)
     if m := _MOVING_AVERAGE.fullmatch(name):
@@ -164,7 +196,7 @@ def make_baseline(name: str, horizon: int, target: str = "close", levels: Sequen
         if not 1 <= k <= MAX_MA_WINDOW:
             raise BadInputError(f"{name}: a moving average needs a window of 1 to {MAX_MA_WINDOW} bars")
         return MovingAverage(horizon, target, levels, k=k)
-    raise BadInputError(f"unknown baseline {name!r}; use one of naive, drift, ma, maK, linear")
+    raise BadInputError(f"unknown baseline {name!r}; use one of naive, drift, ma, maK, linear, garch, ets")
 
 
 def make_forecaster(name: str, horizon: int, target: str = "close", levels: Sequence[float] = DEFAULT_LEVELS,

@@ -2,10 +2,20 @@
 
 At training time, the held-out validation windows' residuals (in the target's
 own space: log-returns or price levels) are divided by the volatility known at
-each origin (the standard deviation of the previous ``SCALE_WINDOW`` daily
-changes). Per horizon step, the quantile ``q`` of those normalised residuals
+each origin. Per horizon step, the quantile ``q`` of those normalised residuals
 gives the interval ``point ± q * volatility(origin)``: wider in turbulent
 weeks, narrower in calm ones.
+
+How the volatility is measured is the model's ``scale``, stored on its card:
+``std60`` (the standard deviation of the previous 60 daily changes; every
+model trained before scales were named uses it), ``ewma0.94`` (RiskMetrics:
+an exponentially weighted mean of squared daily changes, lambda 0.94, which
+reacts within days of a shock), or ``ewma0.94+std250``: the root of the mean
+of that EWMA variance and the variance of the last 250 changes, which reacts
+to a shock but does not forget the long run in a calm spell (a GARCH-like
+pull toward the long-run level, with fixed weights). ``DEFAULT_SCALE`` is the
+one new models get; benchmarks/interval_scales.py shows how it was chosen, on
+data outside every reported test window.
 
 What it promises: if normalised errors behave as they did in the calibration
 period (exchangeability), a fresh price falls inside the ``level`` interval
@@ -17,32 +27,102 @@ walk-forward backtest measures the coverage actually reached.
 
 from __future__ import annotations
 
+import importlib
 import math
+import re
+from types import ModuleType
 
 import numpy as np
 
+from forecast.errors import ExitCode, ForecastError
+
 DEFAULT_LEVELS = (0.8, 0.95)
-SCALE_WINDOW = 60  # trading days of history behind each origin's volatility
+SCALE_WINDOW = 60  # trading days of history behind each origin's volatility (the std scale)
 MIN_SCALE_ROWS = 5
+DEFAULT_SCALE = "ewma0.94+std250"  # what new models calibrate with; chosen in benchmarks/interval_scales.py
+EWMA_SEED_ROWS = 20  # the EWMA starts from the mean square of the first changes, then forgets it
+_SCALE = re.compile(r"(?:std(\d+)|ewma(0\.\d+))(?:\+std(\d+))?")
 
 
-def origin_scale(prices: np.ndarray, origins: np.ndarray, transform: str, window: int = SCALE_WINDOW) -> np.ndarray:
-    """Return (n,) volatility at each origin from the ``window`` changes before it (inclusive).
+def scale_name(window: int = SCALE_WINDOW) -> str:
+    """Return the scale of a card that only records its window (every card before scales were named): "std60"."""
+    return f"std{int(window)}"
 
-    log-return targets: std of daily log-returns; level targets: std of daily
-    price changes (same units as the residuals). Uses prices up to the origin only.
-    """
-    prices = np.asarray(prices, dtype="float64")
-    if transform == "log-return":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            changes = np.diff(np.log(prices))
-    else:
-        changes = np.diff(prices)
-    out = np.empty(len(origins))
-    for i, origin in enumerate(np.asarray(origins)):  # n origins, each O(window): cheap
+
+def check_scale(scale: str) -> str:
+    """Return ``scale`` if it names a volatility measure (``std<days>``, ``ewma<lambda>``), else raise BadInputError."""
+    from forecast.errors import BadInputError
+
+    m = _SCALE.fullmatch(str(scale))
+    if not m or any(w and int(w) < MIN_SCALE_ROWS for w in (m[1], m[3])) or (m[2] and not 0 < float(m[2]) < 1):
+        raise BadInputError(f"unknown interval scale {scale!r}; use std<days> (e.g. std60), ewma<lambda> (e.g. ewma0.94) "
+                            "or either plus a long std (ewma0.94+std250: the root of the two variances' mean)")
+    return str(scale)
+
+
+def _rolling_std(changes: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
+    out = np.full(len(origins), np.nan)
+    for i, origin in enumerate(origins):  # n origins, each O(window): cheap
         recent = changes[max(0, origin - window): origin]
         recent = recent[np.isfinite(recent)]
         out[i] = recent.std() if len(recent) >= MIN_SCALE_ROWS else np.nan
+    return out
+
+
+def daily_changes(prices: np.ndarray, transform: str) -> np.ndarray:
+    """Return (T - 1,) daily changes in the residuals' units: log-returns, or price differences for level targets."""
+    prices = np.asarray(prices, dtype="float64")
+    if transform == "log-return":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.diff(np.log(prices))
+    return np.diff(prices)
+
+
+def ewma_variance(changes: np.ndarray, lam: float) -> np.ndarray:
+    """Return (len(changes),): v[t] = lam * v[t-1] + (1 - lam) * changes[t]**2, RiskMetrics' recursion.
+
+    Starts from the mean square of the first ``EWMA_SEED_ROWS`` finite changes;
+    a non-finite change leaves the variance as it was. v[t] uses changes up to t only.
+    """
+    from scipy.signal import lfilter
+
+    squares = np.asarray(changes, dtype="float64") ** 2
+    finite = np.isfinite(squares)
+    if not finite.any():
+        return np.full(len(squares), np.nan)
+    seed = float(np.mean(squares[finite][:EWMA_SEED_ROWS]))
+    if finite.all():  # the common case, as one C loop
+        out, _ = lfilter([1 - lam], [1, -lam], squares, zi=[lam * seed])
+        return np.asarray(out)
+    out = np.empty(len(squares))
+    v = seed
+    for t, (x, ok) in enumerate(zip(squares, finite)):  # rare: only series with holes
+        v = lam * v + (1 - lam) * x if ok else v
+        out[t] = v
+    return out
+
+
+def origin_scale(prices: np.ndarray, origins: np.ndarray, transform: str, window: int = SCALE_WINDOW,
+                 scale: str | None = None) -> np.ndarray:
+    """Return (n,) volatility at each origin, from the daily changes up to it (inclusive).
+
+    ``scale`` "std<W>" (default ``std{window}``): the std of the last W daily
+    changes; "ewma<lambda>": the square root of their exponentially weighted
+    mean square. log-return targets use daily log-returns, level targets daily
+    price changes (the residuals' units). Uses prices up to each origin only.
+    """
+    origins = np.asarray(origins, dtype=int)
+    m = _SCALE.fullmatch(check_scale(scale or scale_name(window)))
+    changes = daily_changes(prices, transform)
+    if m[1]:
+        out = _rolling_std(changes, origins, int(m[1]))
+    else:
+        out = np.full(len(origins), np.nan)
+        variance = ewma_variance(changes, float(m[2]))
+        known = origins >= MIN_SCALE_ROWS  # changes[origin - 1] is the last one known at the origin
+        out[known] = np.sqrt(variance[origins[known] - 1])
+    if m[3]:  # half the variance from a long window: pulls a calm spell's scale toward the long run
+        out = np.sqrt((out ** 2 + _rolling_std(changes, origins, int(m[3])) ** 2) / 2)
     fallback = np.nanmedian(out) if np.isfinite(out).any() else 1.0
     out = np.where(np.isfinite(out) & (out > 0), out, fallback)
     return out
@@ -107,3 +187,21 @@ def interval_bounds(point: np.ndarray, quantile: np.ndarray, scale: np.ndarray, 
     if transform == "log-return":
         return last_price[:, None] * np.exp(lo), last_price[:, None] * np.exp(hi)
     return lo, hi
+
+
+class MissingExtraError(ForecastError):
+    """A model needs an optional package that is not installed (exit 2, like a flag this installation cannot honour)."""
+
+    exit_code = ExitCode.USAGE
+
+
+EXTRA = "intervals"  # pip install forecast[intervals]: arch for garch, statsforecast for ets
+
+
+def import_extra(module: str, model: str) -> ModuleType:
+    """Return the imported ``module``, or raise MissingExtraError naming the extra that brings it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.split(".")[0]
+        raise MissingExtraError(f"the {model} model needs {package}, an optional extra: pip install forecast[{EXTRA}]") from None

@@ -89,3 +89,43 @@ def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
 
 def mean_width(lower: np.ndarray, upper: np.ndarray) -> float:
     return float(np.mean(np.asarray(upper) - np.asarray(lower)))
+
+
+def relative_width(lower: np.ndarray, upper: np.ndarray, reference: np.ndarray) -> float:
+    """Mean of (upper - lower) / reference: an interval's width as a fraction of the price at its origin."""
+    return float(np.mean((np.asarray(upper) - np.asarray(lower)) / np.asarray(reference, dtype="float64")))
+
+
+def winkler(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> float:
+    """Mean Winkler interval score of central ``level`` intervals [l, u]; lower is better.
+
+    With alpha = 1 - level, each forecast scores
+        W = (u - l) + (2 / alpha) * (l - y)   if y < l,
+        W = (u - l)                           if l <= y <= u,
+        W = (u - l) + (2 / alpha) * (y - u)   if y > u,
+    in the units of the prices: a narrow interval scores low, a miss pays twice
+    its distance divided by alpha (Gneiting and Raftery 2007, eq. 43).
+    """
+    y, lo, hi = (np.asarray(a, dtype="float64") for a in (actual, lower, upper))
+    alpha = 1.0 - float(level)
+    penalty = (2.0 / alpha) * (np.maximum(lo - y, 0.0) + np.maximum(y - hi, 0.0))
+    return float(np.mean(hi - lo + penalty))
+
+
+def pinball(actual: np.ndarray, quantile: np.ndarray, tau: float) -> float:
+    """Mean pinball (quantile) loss of ``quantile`` forecasts at probability ``tau``:
+
+        L = tau * (y - q)          if y >= q,
+        L = (1 - tau) * (q - y)    if y < q.
+    """
+    diff = np.asarray(actual, dtype="float64") - np.asarray(quantile, dtype="float64")
+    return float(np.mean(np.maximum(tau * diff, (tau - 1.0) * diff)))
+
+
+def interval_pinball(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> float:
+    """Mean of the pinball losses at the interval's two quantiles, tau = alpha/2 (lower) and 1 - alpha/2 (upper).
+
+    For a central interval this equals alpha/4 times its Winkler score.
+    """
+    alpha = 1.0 - float(level)
+    return 0.5 * (pinball(actual, lower, alpha / 2) + pinball(actual, upper, 1 - alpha / 2))

@@ -19,7 +19,7 @@ from forecast.choices import Progress
 from forecast.config import TrainConfig
 from forecast.dataset import data_fingerprint, to_prices, training_arrays, unscaled_targets
 from forecast.errors import BadInputError
-from forecast.intervals import DEFAULT_LEVELS, SCALE_WINDOW, conformal_quantiles, origin_scale
+from forecast.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, conformal_quantiles, origin_scale
 from forecast.model_card import ModelCard
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore
@@ -53,17 +53,17 @@ def progress_mode(quiet: bool) -> str:
 def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str = "none",
               levels=DEFAULT_LEVELS) -> FittedModel:
     """Fit a network on ``frame`` (every row is training data); return it with metadata."""
+    started = time.perf_counter()
+    arrays = training_arrays(frame, cfg, ticker)  # too little history is refused before TensorFlow is imported
     from forecast import network
 
-    started = time.perf_counter()
-    arrays = training_arrays(frame, cfg, ticker)
     model, history, best_epoch, best_val_loss = network.fit_network(
         cfg, arrays.X_train, arrays.Y_train, arrays.X_val, arrays.Y_val, progress)
     predicted = network.predict(model, arrays.X_val)
     residuals = unscaled_targets(arrays.Y_val, arrays.scaling) - unscaled_targets(predicted, arrays.scaling)
     origins = arrays.val_last_rows
     prices = frame[cfg.target].to_numpy(dtype="float64")
-    scale = origin_scale(prices, origins, cfg.transform)
+    scale = origin_scale(prices, origins, cfg.transform, scale=DEFAULT_SCALE)
     predicted_price = to_prices(predicted, frame, cfg, arrays.scaling, origins)[:, 0]
     actual = prices[origins + 1]
     rmse = metrics.rmse(actual, predicted_price)
@@ -85,8 +85,10 @@ def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str 
             "best_epoch": best_epoch, "val_loss": best_val_loss, "rmse": rmse, "naive_rmse": naive_rmse,
             "skill_vs_naive": metrics.skill(rmse, naive_rmse) if naive_rmse else None,
         },
+        # "scale_window" stays for readers that predate "scale"; a card without "scale" was calibrated with std<window>
         intervals={"method": "split-conformal on validation residuals, volatility-normalised", "space": cfg.transform,
-                   "scale_window": SCALE_WINDOW, "quantiles": conformal_quantiles(residuals / scale[:, None], levels)},
+                   "scale": DEFAULT_SCALE, "scale_window": SCALE_WINDOW,
+                   "quantiles": conformal_quantiles(residuals / scale[:, None], levels)},
         history=history,
         versions={"forecast": __version__, **network.versions()},
         train_seconds=round(time.perf_counter() - started, 2),
@@ -107,8 +109,6 @@ def train_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, 
     A fit whose validation loss is not finite (NaN prices slipped into the
     data, or a learning rate that diverged) is refused, not registered.
     """
-    from forecast import network
-
     ticker = str(parse_ticker(ticker_text))
     bars = store.read_bars(ticker, cfg.adjust)
     frame = select_range(bars, cfg)
@@ -117,6 +117,8 @@ def train_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, 
     if not math.isfinite(val_loss):
         raise BadInputError(f"training {ticker} gave a non-finite validation loss ({val_loss}); nothing was registered. "
                             "Check the data for gaps (forecast data show) or lower --lr")
+    from forecast import network
+
     model_id = registry.new_id(ticker, cfg.preset, cfg.arch)
     card = replace(fitted.card, id=model_id, data={**fitted.card.data, "source": bars.source, "adjust": bars.adjust})
     registry.save(card, lambda path: network.save_model(fitted.model, path))
