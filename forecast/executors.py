@@ -56,7 +56,13 @@ class Executor(Protocol):
 
 
 class SerialExecutor:
-    """Runs the jobs one after another in this process (one TensorFlow process already fills 2 cores)."""
+    """Runs the jobs one after another in this process (one TensorFlow process already fills 2 cores).
+
+    ``fail_fast`` stops at the first failure; the items not run are left out of the result.
+    """
+
+    def __init__(self, fail_fast: bool = False):
+        self.fail_fast = fail_fast
 
     def map(self, job: Callable[[str], T], items: Sequence[str],
             on_done: Callable[[Outcome[T]], None] | None = None) -> list[Outcome[T]]:
@@ -66,9 +72,25 @@ class SerialExecutor:
             if on_done is not None:
                 on_done(outcome)
             outcomes.append(outcome)
+            if self.fail_fast and not outcome.ok:
+                break
         return outcomes
 
 
 def first_failure_code(outcomes: Sequence[Outcome]) -> int:
     """Return the exit code of the first failed outcome, or 0 when all worked."""
     return next((o.exit_code for o in outcomes if not o.ok), int(ExitCode.OK))
+
+
+def exit_code_for(outcomes: Sequence[Outcome]) -> int:
+    """The exit code of a command over several items, the same as ``run``'s.
+
+    0 when every item worked; one item: that failure's own code; several:
+    8 (PARTIAL) when some worked, 9 (ALL_FAILED) when none did.
+    """
+    failed = [o for o in outcomes if not o.ok]
+    if not failed:
+        return int(ExitCode.OK)
+    if len(outcomes) == 1:
+        return failed[0].exit_code
+    return int(ExitCode.PARTIAL if len(failed) < len(outcomes) else ExitCode.ALL_FAILED)

@@ -241,7 +241,7 @@ def test_several_tickers_go_on_past_a_failure_and_say_which_failed(home):
     assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
     out = home / "next.csv"
     result = runner.invoke(app, ["predict", "NOPE", "600519.SH", "--model", "naive", "--out", str(out), "--json"])
-    assert result.exit_code == ExitCode.NOT_FOUND, result.output
+    assert result.exit_code == ExitCode.PARTIAL, result.output  # as run: some worked
     payload = json.loads(result.stdout)
     assert [r["ticker"] for r in payload["results"]] == ["600519.SH"]
     assert [f["ticker"] for f in payload["failures"]] == ["NOPE"]
@@ -256,3 +256,11 @@ def test_a_failure_shared_by_every_ticker_still_writes_the_summary(home):
     summary = run_daily(home, config)
     assert summary.exit_code == ExitCode.ALL_FAILED and "epochs" in summary.tickers[0].error
     assert json.loads((home / "daily" / "latest" / "summary.json").read_text())["exit_code"] == ExitCode.ALL_FAILED
+
+
+def test_many_tickers_exit_as_run_does_and_fail_fast_stops_at_the_first(home):
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    both_bad = runner.invoke(app, ["predict", "NOPE", "ALSO", "--model", "naive"])
+    assert both_bad.exit_code == ExitCode.ALL_FAILED and len(both_bad.stderr.strip().splitlines()) == 2
+    fast = runner.invoke(app, ["predict", "NOPE", "600519.SH", "--model", "naive", "--fail-fast"])
+    assert fast.exit_code == ExitCode.NOT_FOUND and "600519.SH" not in fast.stdout

@@ -75,8 +75,19 @@ def test_infinite_values_are_refused_and_nothing_is_stored(home, tmp_path, colum
     rows = sample_rows().astype({column: object})
     rows.loc[5, column] = value
     result = fetch_csv("INF", write_csv(tmp_path / "inf.csv", rows))
-    assert result.exit_code == ExitCode.BAD_INPUT and "infinite" in one_error_line(result)
+    line = one_error_line(result)  # the CSV reader refuses the text, or validation the overflowed number
+    assert result.exit_code == ExitCode.BAD_INPUT and ("infinite" in line or "non-number" in line)
     assert not (home / "data" / "bars" / "INF.parquet").exists()
+
+
+def test_validation_refuses_infinite_prices_whatever_their_source():
+    from forecast.errors import ValidationFailed
+    from forecast.validation import refuse_unusable
+
+    frame = sample_rows(10).assign(date=lambda f: pd.to_datetime(f["date"]))
+    frame.loc[3, "volume"] = np.inf
+    with pytest.raises(ValidationFailed, match="infinite"):
+        refuse_unusable(frame, "X")
 
 
 def test_an_adjusted_close_of_zero_is_refused(home, tmp_path):

@@ -26,6 +26,7 @@ def _remember_json(value: bool) -> bool:
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", callback=_remember_json)]
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", envvar="FORECAST_HOME", help="Workspace holding data/ and models/ (default: current directory).")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")]
+FailFastFlag = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first ticker that fails; the rest are not tried.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", dir_okay=False, help="Config file (default: <home>/forecast.toml).")]
 
 
@@ -68,14 +69,14 @@ def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:
 
 
 def finish(outcomes, rows: list, as_json: bool, one_object: bool = False) -> None:
-    """End a multi-ticker command: print ``rows`` as JSON, then exit with the first failure's code.
+    """End a multi-ticker command: print ``rows`` as JSON, then exit as ``run`` does (0, the one failure's code, 8 or 9).
 
     Every ticker was tried; each failure was already reported on stderr as it
     happened. Under --json, all worked: the rows (one object when ``one_object``);
     the only ticker failed: the usual {"error", "exit_code"}; some failed:
     {"results": rows, "failures": [...]}.
     """
-    from forecast.executors import first_failure_code
+    from forecast.executors import exit_code_for
 
     failures = [{"ticker": o.item, "error": o.error, "exit_code": o.exit_code} for o in outcomes if not o.ok]
     if as_json:
@@ -85,6 +86,6 @@ def finish(outcomes, rows: list, as_json: bool, one_object: bool = False) -> Non
             emit_json({"results": rows, "failures": failures})
         else:
             emit_json(rows[0] if one_object and len(rows) == 1 else rows)
-    code = first_failure_code(outcomes)
+    code = exit_code_for(outcomes)
     if code:
         raise typer.Exit(code)

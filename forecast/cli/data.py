@@ -84,8 +84,12 @@ def fetch(
             _print_fetch_report(report)
     for failure in failures:
         echo_error(f"{failure.ticker}: {failure.error}")
-    if failures:
-        raise typer.Exit(int(failures[0].error.exit_code))
+    if failures:  # the exit code of every multi-ticker command: 0, the one failure's code, 8 or 9
+        from forecast.executors import Outcome, exit_code_for
+
+        outcomes = [Outcome(r.ticker) for r in reports] + [Outcome(f.ticker, error=str(f.error), exit_code=int(f.error.exit_code))
+                                                           for f in failures]
+        raise typer.Exit(exit_code_for(outcomes))
 
 
 @data_app.command("list")

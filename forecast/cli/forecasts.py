@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli._options import JsonFlag, echo_error, finish, model_option, out_option
+from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, finish, model_option, out_option
 from forecast.cli._state import state
 
 
@@ -16,6 +16,7 @@ def predict(
     model: Annotated[Optional[str], model_option("Model id (default: the ticker's latest).")] = None,
     horizon: Annotated[Optional[int], typer.Option(min=1, help="Trading days to show (at most the model's horizon).")] = None,
     out: Annotated[Optional[Path], out_option("Write the forecast rows to this CSV file.")] = None,
+    fail_fast: FailFastFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Forecast the next trading days after the last stored bar, with prediction intervals."""
@@ -38,7 +39,7 @@ def predict(
                 bands = "  ".join(f"{level_label(level)} [{lo:.2f}, {hi:.2f}]" for level, (lo, hi) in p.intervals.items())
                 typer.echo(f"  {p.date}  {p.value:10.2f}  {bands}")
 
-    outcomes = SerialExecutor().map(lambda t: predict_one(workspace, t, model, horizon, levels, models), tickers,
+    outcomes = SerialExecutor(fail_fast).map(lambda t: predict_one(workspace, t, model, horizon, levels, models), tickers,
                                     on_done=describe)
     results = [o.value for o in outcomes if o.ok]
     if out is not None and results:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.choices import Adjust, Arch, Preset, TargetTransform
-from forecast.cli._options import JsonFlag, echo_error, emit_json, finish, quiet_option
+from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, emit_json, finish, quiet_option
 from forecast.cli._state import state
 
 models_app = typer.Typer(help="List, show and remove trained models.", no_args_is_help=True)
@@ -36,6 +36,7 @@ def train(
     end: Annotated[Optional[str], typer.Option(help="Train on bars up to this date.")] = None,
     adjust: Annotated[Optional[Adjust], typer.Option(help="Price adjustment to train on.")] = None,
     quiet: Annotated[bool, quiet_option("No progress output.")] = False,
+    fail_fast: FailFastFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Train a recurrent network per ticker and save it to the model registry."""
@@ -63,7 +64,7 @@ def train(
             typer.echo(f"{r['id']}: trained on {r['data_range'][0]}..{r['data_range'][1]}, best val_loss {r['best_val_loss']:.4f} "
                        f"(epoch {r['best_epoch']}), val RMSE {r['val_rmse']:.2f} vs naive {r['val_naive_rmse']:.2f}, {r['seconds']:.1f}s")
 
-    outcomes = SerialExecutor().map(lambda t: train_one(workspace, t, cfg, progress, settings.levels), tickers, on_done=describe)
+    outcomes = SerialExecutor(fail_fast).map(lambda t: train_one(workspace, t, cfg, progress, settings.levels), tickers, on_done=describe)
     finish(outcomes, [_train_row(o.value) for o in outcomes if o.ok], as_json)
 
 
