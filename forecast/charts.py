@@ -1,4 +1,4 @@
-"""Charts people share: forecast, backtest, history and training curves.
+"""Charts people share: forecast, backtest, history, training curves and interval calibration.
 
 Matplotlib only, Agg backend, no display. Every chart puts trading days on the
 x axis (no weekend or holiday gaps), is readable at 1200x700, and is written
@@ -22,7 +22,7 @@ from forecast.atomic import atomic_write_bytes
 from forecast.choices import ChartKind
 from forecast.intervals import band_columns, level_label
 from forecast.model_card import ModelCard
-from forecast.results import ForecastResult
+from forecast.results import BacktestRecord, ForecastResult
 from forecast.workspace import Workspace
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 700, 100
@@ -172,8 +172,25 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
     return ChartInfo(save_figure(fig, path), "forecast")
 
 
-def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path) -> ChartInfo:
-    """Step-1 actual vs model vs naive over the test window, and the residuals."""
+def interval_footer(record: BacktestRecord | None, model: str) -> str:
+    """Return "80% interval: coverage 79.8% / 80.4%, Winkler 95.0 / 207.9 (steps 1 / 5) | 95% ...", or "" without scores."""
+    score = record.models.get(model) if record else None
+    steps = score.get("by_step") if isinstance(score, dict) else None
+    if not steps or "winkler" not in steps[0]:
+        return ""  # a backtest stored before intervals were scored
+    first, last = steps[0], steps[-1]
+    label = f"steps 1 / {last['step']}" if len(steps) > 1 else "step 1"
+    parts = []
+    for level in sorted(first["coverage"], key=float):
+        cov = " / ".join(f"{s['coverage'][level]:.1%}" for s in ((first, last) if len(steps) > 1 else (first,)))
+        wink = " / ".join(f"{s['winkler'][level]:.1f}" for s in ((first, last) if len(steps) > 1 else (first,)))
+        parts.append(f"{level_label(level)} interval: coverage {cov}, Winkler {wink}")
+    return " | ".join(parts) + f" ({label}; Winkler in price units, lower is better)"
+
+
+def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path,
+                   record: BacktestRecord | None = None) -> ChartInfo:
+    """Step-1 actual vs model vs naive over the test window, the residuals, and the interval scores in a footer."""
     step1 = forecasts[forecasts["step"] == 1]
     chosen = step1[step1["model"] == model].reset_index(drop=True)
     naive = step1[step1["model"] == "naive"].reset_index(drop=True)
@@ -202,8 +219,49 @@ def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path)
     ax_res.grid(alpha=0.3)
     _trading_day_ticks(ax_res, list(chosen["target_date"]))
     ax_res.set_xlabel("trading day")
-    fig.tight_layout()
+    footer = interval_footer(record, model)
+    if footer:
+        fig.text(0.01, 0.005, f"{model}: {footer}", fontsize=8, color="#444444")
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+    else:
+        fig.tight_layout()
     return ChartInfo(save_figure(fig, path), "backtest")
+
+
+CALIBRATION_BAND = 0.03  # the shaded tolerance around nominal coverage
+
+
+def calibration_chart(record: BacktestRecord, ticker: str, path: Path) -> ChartInfo:
+    """Observed against nominal coverage at every horizon step, one panel per level, one line per model."""
+    models = {name: score["by_step"] for name, score in record.models.items()
+              if isinstance(score, dict) and score.get("by_step")}
+    levels = sorted({lv for steps in models.values() for lv in steps[0].get("coverage", {})}, key=float)
+    fig, axes = _figure(rows=max(1, len(levels)), ratios=(1,) * max(1, len(levels)))
+    steps = np.arange(1, record.horizon + 1)
+    for ax, level in zip(axes, levels):
+        nominal = float(level)
+        ax.axhspan(nominal - CALIBRATION_BAND, nominal + CALIBRATION_BAND, color="#9aa7b8", alpha=0.25, lw=0,
+                   label=f"nominal ± {CALIBRATION_BAND:.0%}")
+        ax.axhline(nominal, color="black", lw=1, ls="--", label=f"nominal {level_label(level)}")
+        for name, by_step in models.items():
+            observed = [s["coverage"].get(level, np.nan) for s in by_step]
+            ax.plot(steps[: len(observed)], observed, marker="o", ms=4, lw=1.4, label=name)
+        ax.set_ylabel(f"observed coverage of the {level_label(level)} interval")
+        ax.yaxis.set_major_formatter(_percent_formatter())
+        ax.legend(loc="lower left", fontsize=8, ncol=3)
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"{display_name(ticker)}: interval calibration, walk-forward {record.first_origin}..{record.last_origin} "
+                      f"({record.origins} origins)")
+    axes[-1].set_xticks(steps)
+    axes[-1].set_xlabel("horizon step (trading days ahead)")
+    fig.tight_layout()
+    return ChartInfo(save_figure(fig, path), "calibration")
+
+
+def _percent_formatter():
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(1.0, decimals=0)
 
 
 def training_chart(card: ModelCard, path: Path) -> ChartInfo:
@@ -243,6 +301,11 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
     if chart is ChartKind.TRAINING:
         registry = ModelRegistry(workspace)
         return training_chart(registry.card(registry.resolve(ticker, model_id)), out)
+    if chart is ChartKind.CALIBRATION:
+        record = load_backtest(workspace, ticker)
+        if record is None:
+            raise NotFoundError(f"no backtest stored for {ticker}; run: forecast backtest {ticker}")
+        return calibration_chart(record, ticker, out)
     if chart is ChartKind.BACKTEST:
         forecasts = load_backtest_forecasts(workspace, ticker)
         if forecasts is None:
@@ -250,7 +313,7 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
         chosen = model_id or next((m for m in forecasts["model"].unique() if m != "naive"), "naive")
         if chosen not in set(forecasts["model"]):
             raise NotFoundError(f"the stored backtest of {ticker} has no model {chosen!r}; it has {', '.join(forecasts['model'].unique())}")
-        return backtest_chart(forecasts, ticker, chosen, out)
+        return backtest_chart(forecasts, ticker, chosen, out, load_backtest(workspace, ticker))
     store = MarketStore(workspace)
     if chart is ChartKind.HISTORY:
         return history_chart(store.read_bars(ticker).frame, ticker, days, out)

@@ -100,6 +100,7 @@ class ChartKind(Choice):
     BACKTEST = "backtest"
     HISTORY = "history"
     TRAINING = "training"
+    CALIBRATION = "calibration"  # nominal vs observed interval coverage per step, from the stored backtest
 
 
 class Progress(Choice):

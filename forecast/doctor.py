@@ -34,7 +34,7 @@ from forecast.errors import CorruptFileError, ForecastError, ModelNotFoundError,
 from forecast.locks import hold_lock
 from forecast.registry import ModelRegistry
 from forecast.results import load_backtest, load_backtest_forecasts, load_forecast
-from forecast.store import _META_KEY, MarketStore
+from forecast.store import MarketStore, recorded_source
 from forecast.tickers import parse_ticker
 from forecast.workspace import Workspace
 
@@ -129,12 +129,10 @@ def _store(workspace: Workspace) -> Iterator[Finding]:
 def _refetch(path: Path, ticker: str) -> str:
     """The command that makes the series again, from its source if the file still names it."""
     try:
-        import pyarrow.parquet as pq
-
-        source = json.loads((pq.read_schema(path).metadata or {})[_META_KEY])["source"]
+        source: str | None = recorded_source(path)
     except Exception:  # the file is damaged: its provenance may be too
         source = None
-    return _REFETCH.get(source, "re-fetch or re-import {t}").format(t=ticker)
+    return _REFETCH.get(source or "", "re-fetch or re-import {t}").format(t=ticker)
 
 
 def _registry(workspace: Workspace) -> Iterator[Finding]:
@@ -230,8 +228,8 @@ def _outputs(workspace: Workspace) -> Iterator[Finding]:
 
 def _debris(workspace: Workspace, outdir: Path | None) -> Iterator[Finding]:
     """Leftovers of killed writes, unless the process that made them still runs."""
-    areas = [workspace.data_dir, workspace.models_dir, workspace.forecast_file("_").parents[1],
-             workspace.backtest_json("_").parents[1], workspace.chart_file("_", "_").parent, *_daily(workspace, outdir)]
+    areas = [workspace.data_dir, workspace.models_dir, workspace.forecasts_dir, workspace.backtests_dir,
+             workspace.charts_dir, *_daily(workspace, outdir)]
     for area in areas:
         for top, dirs, files in os.walk(area):  # links below the area are not followed
             here = Path(top)

@@ -60,6 +60,13 @@ class StoredSeries:
         }
 
 
+def recorded_source(path: Path) -> str:
+    """Return the source a stored file says it came from, reading only its schema (raises when unreadable)."""
+    import pyarrow.parquet as pq
+
+    return str(json.loads((pq.read_schema(path).metadata or {})[_META_KEY])["source"])
+
+
 class MarketStore:
     def __init__(self, home: Workspace | Path | str | None = None, lock_timeout_s: float | None = None):
         self.workspace = Workspace.at(home, lock_timeout_s)

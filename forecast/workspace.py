@@ -151,17 +151,29 @@ class Workspace:
         return self.inside(self.latest_dir, str(ticker), what="ticker")
 
     # stored results that charts and reports read
+    @property
+    def forecasts_dir(self) -> Path:
+        return self.root / "forecasts"
+
+    @property
+    def backtests_dir(self) -> Path:
+        return self.root / "backtests"
+
+    @property
+    def charts_dir(self) -> Path:
+        return self.root / "charts"
+
     def forecast_file(self, ticker: object) -> Path:
-        return self.inside(self.root / "forecasts", str(ticker), what="ticker") / "latest.json"
+        return self.inside(self.forecasts_dir, str(ticker), what="ticker") / "latest.json"
 
     def backtest_json(self, ticker: object) -> Path:
-        return self.inside(self.root / "backtests", str(ticker), what="ticker") / "latest.json"
+        return self.inside(self.backtests_dir, str(ticker), what="ticker") / "latest.json"
 
     def backtest_csv(self, ticker: object) -> Path:
         return self.backtest_json(ticker).with_suffix(".csv")
 
     def chart_file(self, ticker: object, kind: object) -> Path:
-        return self.inside(self.root / "charts", f"{ticker}-{kind}.png", what="ticker")
+        return self.inside(self.charts_dir, f"{ticker}-{kind}.png", what="ticker")
 
     # the daily job
     @property

@@ -243,3 +243,11 @@ def test_a_nan_row_is_not_trained_into_a_model_and_run_goes_on(home, tmp_path):
     trained = runner.invoke(app, ["train", "NANS", "--epochs", "2", "--units", "4", "--lookback", "10", "--quiet"])
     assert trained.exit_code == ExitCode.BAD_INPUT and "non-finite" in one_error_line(trained)
     assert not any((home / "models").glob("NANS-*"))
+
+
+def test_run_with_an_invalid_config_still_leaves_a_summary(home):
+    (home / "forecast.toml").write_text('tickers = ["600519.SH"]\nsource = "ftp"\n')
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == ExitCode.USAGE and "source" in result.stderr
+    summary = json.loads((home / "daily" / "latest" / "summary.json").read_text())
+    assert summary["exit_code"] == ExitCode.USAGE and "source" in summary["error"]

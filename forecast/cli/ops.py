@@ -45,7 +45,13 @@ def run(
 
     if log_file is not None:  # first: a bad path fails before any work
         add_log_file(log_file)
-    cfg = state.app_config(config)
+    try:
+        cfg = state.app_config(config)
+    except ForecastError as exc:  # cron still finds a summary.json that says why nothing ran
+        from forecast.pipeline import record_failed_run
+
+        record_failed_run(state.workspace(), str(exc), int(exc.exit_code), tickers)
+        raise
     changes = {}
     if retrain_after is not None:
         from forecast.config import parse_retrain_after
