@@ -32,6 +32,7 @@ from forecast.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, impo
 
 SIMULATED_PATHS = 4000
 PERCENT = 100.0  # arch fits best on returns in percent
+ORIGINS_PER_BATCH = 100
 BACKCAST_ROWS = 75  # arch's own choice: the first 75 squared residuals, weighted 0.94**i, start the recursion
 
 
@@ -123,10 +124,14 @@ class GarchForecaster:
 
     def predict_bounds(self, frame: pd.DataFrame, origins: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Return {level key: (lower, upper)}, each (n, H) log-returns: central quantiles of the simulated paths."""
-        paths = self._simulated(frame, np.asarray(origins))
-        out = {}
-        for level in self.levels:
-            alpha = 1.0 - float(level)
-            lower, upper = np.quantile(paths, [alpha / 2, 1 - alpha / 2], axis=1)
-            out[level_key(level)] = (lower, upper)
+        origins = np.asarray(origins, dtype=int)
+        out = {level_key(level): (np.empty((len(origins), self.horizon)), np.empty((len(origins), self.horizon)))
+               for level in self.levels}
+        for lo in range(0, len(origins), ORIGINS_PER_BATCH):  # bounds memory: a batch holds batch x paths x H floats
+            paths = self._simulated(frame, origins[lo: lo + ORIGINS_PER_BATCH])
+            for level in self.levels:
+                alpha = 1.0 - float(level)
+                lower, upper = np.quantile(paths, [alpha / 2, 1 - alpha / 2], axis=1)
+                out[level_key(level)][0][lo: lo + ORIGINS_PER_BATCH] = lower
+                out[level_key(level)][1][lo: lo + ORIGINS_PER_BATCH] = upper
         return out

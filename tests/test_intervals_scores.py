@@ -1,0 +1,269 @@
+"""Interval scores by hand, the reacting scale, the GARCH and ETS anchors, and what happens without them."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SAMPLE_FILE
+from typer.testing import CliRunner
+
+from forecast import metrics
+from forecast.backtest import format_table, walk_forward
+from forecast.cli import app
+from forecast.errors import CorruptFileError, ExitCode
+from forecast.intervals import DEFAULT_SCALE, MissingExtraError, ewma_variance, origin_scale
+from forecast.sources.csv_file import read_bars_csv
+
+runner = CliRunner()
+
+
+# --- scores, by hand ------------------------------------------------------------------------------
+
+def test_winkler_score_by_hand():
+    actual = np.array([10.0, 7.0, 14.0])
+    lower, upper = np.array([9.0, 8.0, 9.0]), np.array([11.0, 12.0, 13.0])
+    # 80 %: alpha 0.2, 2/alpha = 10. Inside: width 2. Below by 1: 4 + 10. Above by 1: 4 + 10.
+    assert metrics.winkler(actual, lower, upper, 0.8) == pytest.approx((2 + 14 + 14) / 3)
+    # 95 %: 2/alpha = 40
+    assert metrics.winkler(actual, lower, upper, 0.95) == pytest.approx((2 + 44 + 44) / 3)
+    assert metrics.winkler(actual, actual, actual, 0.9) == 0.0
+
+
+def test_pinball_loss_by_hand():
+    actual = np.array([10.0, 10.0])
+    # q below y: tau * (y - q); q above y: (1 - tau) * (q - y)
+    assert metrics.pinball(actual, np.array([8.0, 8.0]), 0.9) == pytest.approx(0.9 * 2)
+    assert metrics.pinball(actual, np.array([12.0, 12.0]), 0.9) == pytest.approx(0.1 * 2)
+    assert metrics.pinball(actual, np.array([8.0, 13.0]), 0.25) == pytest.approx((0.25 * 2 + 0.75 * 3) / 2)
+    # the interval's two quantiles: tau 0.1 at the lower bound, 0.9 at the upper
+    lo, hi = np.array([9.0]), np.array([12.0])
+    by_hand = 0.5 * (0.1 * (10 - 9) + 0.1 * (12 - 10))
+    assert metrics.interval_pinball(np.array([10.0]), lo, hi, 0.8) == pytest.approx(by_hand)
+
+
+def test_interval_pinball_is_a_quarter_alpha_of_winkler():
+    rng = np.random.default_rng(3)
+    actual = rng.normal(size=200)
+    lower, upper = -np.abs(rng.normal(size=200)), np.abs(rng.normal(size=200))
+    for level in (0.8, 0.95):
+        assert metrics.interval_pinball(actual, lower, upper, level) == pytest.approx(
+            (1 - level) / 4 * metrics.winkler(actual, lower, upper, level))
+
+
+def test_relative_width_divides_by_the_reference_price():
+    assert metrics.relative_width(np.array([90.0, 18.0]), np.array([110.0, 22.0]), np.array([100.0, 20.0])) == pytest.approx(0.2)
+
+
+# --- the reacting scale ---------------------------------------------------------------------------
+
+def test_ewma_variance_follows_the_riskmetrics_recursion_and_skips_gaps():
+    changes = np.array([0.01, -0.02, 0.03, np.nan, 0.01])
+    got = ewma_variance(changes, 0.94)
+    v = np.mean(np.array([0.01, -0.02, 0.03, 0.01]) ** 2)  # the seed: mean square of the first finite changes
+    expected = []
+    for x in changes:
+        v = v if np.isnan(x) else 0.94 * v + 0.06 * x * x
+        expected.append(v)
+    np.testing.assert_allclose(got, expected)
+    clean = np.array([0.01, -0.02, 0.03, 0.01])
+    v, loop = np.mean(clean ** 2), []
+    for x in clean:
+        v = 0.94 * v + 0.06 * x * x
+        loop.append(v)
+    np.testing.assert_allclose(ewma_variance(clean, 0.94), loop)  # the gap-free path (one C loop) agrees
+
+
+@pytest.mark.parametrize("scale", ["std60", "ewma0.94", "ewma0.94+std250"])
+def test_every_scale_uses_prices_up_to_the_origin_only(scale):
+    prices = np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, 600)))
+    origins = np.array([100, 300, 450])
+    before = origin_scale(prices, origins, "log-return", scale=scale)
+    changed = prices.copy()
+    changed[451:] *= 3.0
+    np.testing.assert_array_equal(origin_scale(changed, origins, "log-return", scale=scale), before)
+    assert np.all(before > 0.005) and np.all(before < 0.02)
+
+
+def test_the_ewma_scale_reacts_to_a_shock_within_days():
+    returns = np.full(400, 0.005) * np.where(np.arange(400) % 2, 1, -1)
+    returns[300] = 0.08  # one 8 % day after a calm spell
+    prices = 100 * np.exp(np.cumsum(returns))
+    after = np.array([301, 305])
+    ewma = origin_scale(prices, after, "log-return", scale="ewma0.94")
+    std = origin_scale(prices, after, "log-return", scale="std60")
+    assert ewma[0] > 1.5 * std[0]  # the day after, the EWMA has jumped; the 60-day std has barely moved
+
+
+def test_an_old_card_keeps_its_std60_scale_and_a_new_one_names_its_own():
+    from forecast.config import DEFAULT
+    from forecast.forecasters import card_scale
+    from forecast.model_card import ModelCard
+
+    old = {"id": "X-default-gru-1", "ticker": "600519.SH", "created_at": "2026-01-01T00:00:00+00:00",
+           "config": DEFAULT.to_dict(), "features": ["return"],
+           "scaling": {"features": {"kind": "standard", "shift": [0.0], "scale": [1.0]},
+                       "target": {"kind": "standard", "shift": [0.0], "scale": [1.0]}},
+           "data": {"range": ["2020-01-01", "2020-12-31"]}, "validation": {},
+           "intervals": {"scale_window": 60, "quantiles": {"0.8": [1.0] * DEFAULT.horizon}}}
+    assert card_scale(ModelCard.from_dict(old)) == "std60"
+    new = {**old, "intervals": {**old["intervals"], "scale": DEFAULT_SCALE}}
+    assert card_scale(ModelCard.from_dict(new)) == DEFAULT_SCALE
+    with pytest.raises(CorruptFileError):
+        card_scale(ModelCard.from_dict({**old, "intervals": {**old["intervals"], "scale": "magic"}}))
+
+
+# --- GARCH on data it should fit -------------------------------------------------------------------
+
+def simulated_garch_frame(n: int, mu=0.03, omega=0.02, alpha=0.08, beta=0.90, nu=6.0, seed=7) -> pd.DataFrame:
+    """Prices whose daily log-returns (in percent) follow a GARCH(1,1) with standardised Student-t shocks."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_t(nu, size=n) * np.sqrt((nu - 2) / nu)
+    sigma2, returns = omega / (1 - alpha - beta), np.empty(n)
+    for t in range(n):
+        returns[t] = mu + np.sqrt(sigma2) * z[t]
+        sigma2 = omega + alpha * (returns[t] - mu) ** 2 + beta * sigma2
+    close = 100 * np.exp(np.concatenate([[0.0], np.cumsum(returns / 100)]))
+    dates = pd.bdate_range("2000-01-03", periods=n + 1)
+    return pd.DataFrame({"date": dates, "open": close, "high": close, "low": close, "close": close,
+                         "volume": 1e6, "amount": np.nan})
+
+
+def test_garch_recovers_known_parameters_and_its_bands_hold_their_level():
+    pytest.importorskip("arch")
+    from forecast.forecasters import forecast_bands, make_baseline
+
+    frame = simulated_garch_frame(3600)
+    model = make_baseline("garch", 5).fit(frame.iloc[:3001])
+    p = model.params
+    assert abs(p["alpha"] - 0.08) < 0.04 and abs(p["beta"] - 0.90) < 0.05, p
+    assert abs(p["alpha"] + p["beta"] - 0.98) < 0.03 and 3.5 < p["nu"] < 10, p
+    origins = np.arange(3000, 3595)
+    bands = forecast_bands(model, frame, origins)
+    close = frame["close"].to_numpy()
+    for k in (0, 4):
+        actual = close[origins + k + 1]
+        cov80 = metrics.coverage(actual, bands.lower["0.8"][:, k], bands.upper["0.8"][:, k])
+        cov95 = metrics.coverage(actual, bands.lower["0.95"][:, k], bands.upper["0.95"][:, k])
+        assert abs(cov80 - 0.8) < 0.06 and abs(cov95 - 0.95) < 0.035, (k + 1, cov80, cov95)
+
+
+def test_garch_bands_widen_after_a_shock_and_with_the_horizon():
+    pytest.importorskip("arch")
+    from forecast.forecasters import forecast_bands, make_baseline
+
+    frame = simulated_garch_frame(1200)
+    model = make_baseline("garch", 5).fit(frame)
+    shocked = frame.copy()
+    shocked.loc[1200, ["open", "high", "low", "close"]] = frame["close"].iloc[1199] * 0.9
+    calm = forecast_bands(model, frame, np.array([1200]))
+    after = forecast_bands(model, shocked, np.array([1200]))
+    width = {name: np.log(b.upper["0.8"] / b.lower["0.8"])[0] for name, b in (("calm", calm), ("after", after))}
+    assert width["after"][0] > 1.5 * width["calm"][0] and np.all(np.diff(width["calm"]) > 0)
+
+
+# --- the anchors through the CLI and the backtest ------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["garch", "ets"])
+def test_predict_with_an_anchor_gives_both_levels_on_trading_days(home, name):
+    pytest.importorskip({"garch": "arch", "ets": "statsforecast"}[name])
+    from forecast.calendar import next_sessions
+    from forecast.tickers import parse_ticker
+
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    result = runner.invoke(app, ["predict", "600519.SH", "--model", name, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["model_id"] == name and payload["model_summary"]["family"] == name
+    points = payload["points"]
+    assert len(points) == 5
+    expected = next_sessions(pd.Timestamp(payload["last_date"]), 5, parse_ticker("600519.SH"))
+    assert [p["date"] for p in points] == [d.date().isoformat() for d in expected]
+    for p in points:
+        (lo80, hi80), (lo95, hi95) = p["intervals"]["0.8"], p["intervals"]["0.95"]
+        assert lo95 < lo80 < p["value"] < hi80 < hi95, p
+    widths = [p["intervals"]["0.95"][1] - p["intervals"]["0.95"][0] for p in points]
+    assert widths == sorted(widths)
+
+
+def test_anchors_in_a_short_backtest_are_scored_at_every_step_and_level():
+    pytest.importorskip("arch")
+    pytest.importorskip("statsforecast")
+    frame = read_bars_csv(SAMPLE_FILE).frame.tail(700).reset_index(drop=True)
+    result = walk_forward(frame, "600519.SH", models=("garch", "ets", "naive"), test_days=40, refit_every=20, horizon=3)
+    assert set(result.scores) == {"garch", "ets", "naive"} and result.paths["garch"].fits == 2
+    for name, score in result.scores.items():
+        assert len(score["by_step"]) == 3
+        for step in score["by_step"]:
+            for key in ("coverage", "interval_width", "relative_width", "winkler", "pinball"):
+                assert set(step[key]) == {"0.8", "0.95"}, (name, key)
+            assert step["winkler"]["0.95"] > step["interval_width"]["0.95"] * 0.99
+            assert 0 < step["relative_width"]["0.8"] < step["relative_width"]["0.95"] < 1
+    table = format_table(result)
+    assert "W80" in table and "W95" in table and "note:" not in table
+
+
+@pytest.mark.parametrize("name", ["garch", "ets"])
+def test_an_anchor_forecasts_the_last_bar_as_its_backtest_does(name):
+    pytest.importorskip({"garch": "arch", "ets": "statsforecast"}[name])
+    from forecast.forecasters import forecast_bands, make_baseline
+
+    frame = read_bars_csv(SAMPLE_FILE).frame.tail(600).reset_index(drop=True)
+    known = frame.iloc[:-3]  # predict at the last known bar; the backtest sees three more bars after it
+    last = np.array([len(known) - 1])
+    bands = forecast_bands(make_baseline(name, 3).fit(known), known, last)
+    path = walk_forward(frame, "X", models=(name,), horizon=3, origins=last, first_fit_rows=len(known)).paths[name]
+    np.testing.assert_allclose(path.predicted[0], bands.point[0])
+    for level in ("0.8", "0.95"):
+        np.testing.assert_allclose(path.lower[level][0], bands.lower[level][0])
+        np.testing.assert_allclose(path.upper[level][0], bands.upper[level][0])
+
+
+# --- without the optional extra -------------------------------------------------------------------
+
+@pytest.fixture
+def without_statsforecast(monkeypatch):
+    """Make ``import statsforecast`` fail as it does where the extra is not installed."""
+    for module in [m for m in sys.modules if m == "statsforecast" or m.startswith("statsforecast.")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "statsforecast", None)
+
+
+def test_a_backtest_without_statsforecast_goes_on_with_a_note(without_statsforecast):
+    frame = read_bars_csv(SAMPLE_FILE).frame.tail(400).reset_index(drop=True)
+    result = walk_forward(frame, "600519.SH", models=("ets", "drift"), test_days=20, refit_every=20, horizon=2)
+    assert set(result.scores) == {"drift", "naive"}
+    assert "pip install forecast[intervals]" in result.settings["skipped"]["ets"]
+    notes = [line for line in format_table(result).splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "ets" in notes[0] and "statsforecast" in notes[0]
+    assert result.to_dict()["settings"]["skipped"] == result.settings["skipped"]
+
+
+def test_predict_ets_without_statsforecast_is_a_one_line_usage_error(home, without_statsforecast):
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    result = runner.invoke(app, ["predict", "600519.SH", "--model", "ets"])
+    assert result.exit_code == ExitCode.USAGE == MissingExtraError.exit_code
+    assert "pip install forecast[intervals]" in result.output and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+
+
+# --- the calibration chart ------------------------------------------------------------------------
+
+def test_plot_calibration_and_the_backtest_footer_read_the_stored_scores(home):
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    bt = runner.invoke(app, ["backtest", "600519.SH", "--models", "drift", "--test-days", "30", "--horizon", "3"])
+    assert bt.exit_code == 0, bt.output
+    assert "W80" in bt.output
+    result = runner.invoke(app, ["plot", "600519.SH", "--kind", "calibration", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["kind"] == "calibration" and (home / "charts" / "600519.SH-calibration.png").stat().st_size > 10_000
+    from forecast.charts import interval_footer
+    from forecast.results import load_backtest
+
+    footer = interval_footer(load_backtest(home, "600519.SH"), "drift")
+    assert footer.startswith("80% interval: coverage ") and "steps 1 / 3" in footer and "95% interval" in footer
+    assert runner.invoke(app, ["plot", "600519.SH", "--kind", "backtest"]).exit_code == 0
