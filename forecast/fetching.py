@@ -135,7 +135,9 @@ def import_csv(store: MarketStore, ticker_text: str | None, path: Path, *, date_
             raise BadInputError(f"{Path(path).name} does not name its ticker; pass one, e.g. forecast fetch AAPL --source csv --file ...")
         ticker_text = imported.code_in_file
     ticker = parse_ticker(ticker_text)
-    report = FetchReport(ticker=str(ticker), source=source, notes=[f"{imported.layout} layout, {imported.price_basis} prices"])
+    report = FetchReport(ticker=str(ticker), source=source, notes=[
+        f"{imported.layout} layout, " + {"none": "raw prices", "raw": "raw prices with adjustment factors"}.get(
+            imported.price_basis, f"{imported.price_basis} prices")])
     with store.writing():
         stored = read_stored(store, ticker, report)
         previous = stored.frame if stored is not None else None

@@ -36,6 +36,7 @@ class TickerOutcome:
     fetched_new_rows: int = 0
     retrained: bool = False
     model_id: str | None = None
+    model_choice: str | None = None  # why that model: "pinned" (forecast models use) or "latest"
     last_date: str | None = None
     outputs: dict = field(default_factory=dict)
     error: str | None = None
@@ -146,6 +147,7 @@ def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: F
         outcome.retrained = True
     result = predict_one(workspace, ticker, levels=plan.levels, models=models)
     outcome.model_id, outcome.last_date = result.model_id, result.last_date
+    outcome.model_choice = ModelRegistry(workspace).reason_for(ticker, result.model_id)
     csv_path, json_path, png_path = (plan.day_dir / f"{ticker}.{ext}" for ext in _OUTPUT_SUFFIXES)
     atomic_write_text(csv_path, result.to_frame().to_csv(index=False))
     atomic_write_text(json_path, dumps(result.to_dict()))

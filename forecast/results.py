@@ -79,6 +79,7 @@ class ForecastResult:
         return asdict(self)
 
     def to_frame(self) -> pd.DataFrame:
+        """One row per forecast day: ticker, date, predicted and the band columns, prices rounded to 4 decimals."""
         rows = []
         for p in self.points:
             row: dict[str, Any] = {"ticker": self.ticker, "date": p.date, "predicted": p.value}
@@ -86,7 +87,7 @@ class ForecastResult:
                 lower, upper = band_columns(level)
                 row[lower], row[upper] = lo, hi
             rows.append(row)
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows).round(4)  # a forecast is not worth 13 decimals; 4 keeps sub-cent prices
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "forecast") -> ForecastResult:

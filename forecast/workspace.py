@@ -7,6 +7,7 @@
     <home>/data/universe/                universe lists and index constituents
     <home>/models/<MODEL_ID>/            model.keras + metadata.json (models/.lock for writers)
     <home>/models/latest/<TICKER>        the id of the ticker's newest model
+    <home>/models/.pinned/<TICKER>       the id of the model ``forecast models use`` chose for the ticker
     <home>/forecasts/<TICKER>/latest.json
     <home>/backtests/<TICKER>/latest.{json,csv}
     <home>/charts/<TICKER>-<KIND>.png
@@ -36,6 +37,7 @@ _FORBIDDEN_CHARS = ("/", "\\", "\x00")
 MODEL_FILE = "model.keras"
 CARD_FILE = "metadata.json"
 _LATEST = "latest"  # models/latest/ holds the pointers, so no model may be called that
+_PINNED = ".pinned"  # models/.pinned/ holds the pins; a dot-name, so no model id can be it and model scans skip it
 
 
 def resolve_home(home: Path | str | None = None) -> Path:
@@ -149,6 +151,14 @@ class Workspace:
 
     def latest_pointer(self, ticker: object) -> Path:
         return self.inside(self.latest_dir, str(ticker), what="ticker")
+
+    @property
+    def pinned_dir(self) -> Path:
+        return self.models_dir / _PINNED
+
+    def pin_file(self, ticker: object) -> Path:
+        """The file naming the model ``predict`` and ``run`` use for ``ticker`` instead of its latest."""
+        return self.inside(self.pinned_dir, str(ticker), what="ticker")
 
     # stored results that charts and reports read
     @property

@@ -15,6 +15,10 @@ One module per command group, assembled here (the layout of huggingface_hub's ``
 
 Shared options live in ``_options``, the global options' values in ``_state``,
 log handlers in ``_logging``, and the one error boundary in ``_errors``.
+
+Help is Click's plain layout (``rich_markup_mode=None``): Typer's Rich panels
+print a ``<bool>`` type beside every flag and cut long option names at 80
+columns; the plain layout shows flags as flags and wraps instead.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import typer
 from forecast.cli import data, evaluate, forecasts, models, ops, outputs
 from forecast.cli._errors import GuardedGroup
 from forecast.cli._logging import setup_logging
-from forecast.cli._options import HomeOpt, VerboseOpt
+from forecast.cli._options import HomeOpt, VerboseOpt, VersionFlag
 from forecast.cli._state import state
 
 HELP = "Forecast daily stock prices with recurrent networks, always beside naive baselines."
@@ -34,12 +38,12 @@ app = typer.Typer(
     help=HELP,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # keeps the tushare token out of tracebacks
-    add_completion=False,
+    rich_markup_mode=None,  # flags shown as flags, option names whole at any width
 )
 
 
 @app.callback()
-def main_options(home: HomeOpt = None, verbose: VerboseOpt = False) -> None:
+def main_options(home: HomeOpt = None, verbose: VerboseOpt = False, version: VersionFlag = False) -> None:
     """Forecast daily stock prices with recurrent networks, always beside naive baselines."""
     state.home = home
     setup_logging(verbose)

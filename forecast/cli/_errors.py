@@ -3,8 +3,12 @@
 ``RULES`` is the whole policy, first match wins. The root group runs every
 command of every group inside its ``invoke``, so catching there covers them
 all, the global options' callback included. Typer's own exits and usage errors
-(exit 2) pass through untouched. Every message is redacted before it is
-printed. No traceback reaches the user unless they ask for one with ``-v``.
+(exit 2) pass through to Typer, which prints the usage and the error on
+stderr; under ``--json`` a usage error also prints the same
+``{"error", "exit_code"}`` object on stdout as every other error, even when
+the command line broke before ``--json`` itself was read. Every message is
+redacted before it is printed. No traceback reaches the user unless they ask
+for one with ``-v``.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from forecast.redact import redact
 
 try:  # Typer 0.2x carries its own Click, whose exceptions derive from TyperException
     from typer import TyperException as _UsageErrors
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older Typer runs on Click itself
     from click import ClickException as _UsageErrors
+    from click.exceptions import NoArgsIsHelpError, UsageError
 
 PASS_THROUGH = (typer.Exit, typer.Abort, _UsageErrors)
 INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for Ctrl-C
@@ -80,13 +86,35 @@ def report(exc: BaseException, verbose: bool = False) -> int:
     return code
 
 
+def wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for ``--json`` (before a ``--`` that ends the options)."""
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
+def report_usage(exc: Exception) -> None:
+    """Under --json, print a usage error as the {"error", "exit_code"} object; Typer prints the text on stderr."""
+    if (state.as_json or state.json_requested) and isinstance(exc, UsageError) and not isinstance(exc, NoArgsIsHelpError):
+        emit_json({"error": redact(_one_line(exc.format_message())), "exit_code": int(exc.exit_code)})
+
+
 class GuardedGroup(TyperGroup):
     """The root command group; every command runs inside its ``invoke``, so the boundary sits here once."""
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        state.reset()  # the first thing an invocation does: parsing the global options comes before invoke
+        state.json_requested = wants_json(list(args))
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as exc:  # a bad global option, or a missing command
+            report_usage(exc)
+            raise
+
     def invoke(self, ctx: Any) -> Any:
-        state.reset()
         try:
             return super().invoke(ctx)
+        except UsageError as exc:  # a command's own arguments
+            report_usage(exc)
+            raise
         except PASS_THROUGH:
             raise
         except (Exception, KeyboardInterrupt) as exc:

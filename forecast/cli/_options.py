@@ -23,6 +23,16 @@ def _remember_json(value: bool) -> bool:
     return value
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from forecast import __version__
+
+        typer.echo(f"forecast {__version__}")
+        raise typer.Exit()
+
+
+VersionFlag = Annotated[bool, typer.Option("--version", is_eager=True, expose_value=True, callback=_print_version,
+                                           help="Print the version and exit.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", callback=_remember_json)]
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", envvar="FORECAST_HOME", help="Workspace holding data/ and models/ (default: current directory).")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")]
@@ -48,6 +58,33 @@ def emit_json(payload) -> None:
     from forecast.jsonio import dumps
 
     typer.echo(redact(dumps(payload)))
+
+
+def echo_table(headers: list[str], rows: list[list], align: str | None = None) -> None:
+    """Print a table with a header row: a Rich table on a terminal, aligned plain text otherwise (pipes, cron, tests).
+
+    ``align`` has one letter per column, ``l`` or ``r`` (default: the first
+    column left, the others right).
+    """
+    import sys
+
+    from forecast.formatting import MISSING, format_table
+
+    if not sys.stdout.isatty():
+        typer.echo(format_table(headers, rows, align))
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    aligns = align or ("l" + "r" * (len(headers) - 1))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, highlight=False)
+    for header, how in zip(headers, aligns):
+        table.add_column(header, justify="left" if how == "l" else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(MISSING if cell is None else str(cell)) for cell in row))  # Text: no markup in data
+    Console(soft_wrap=False).print(table)
 
 
 def echo_error(message: str) -> None:

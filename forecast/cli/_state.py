@@ -16,9 +16,10 @@ from typing import Optional
 class State:
     home: Optional[Path] = None  # --home / $FORECAST_HOME; None means the current directory
     as_json: bool = False  # set by --json while the command's options are parsed; the error boundary reads it
+    json_requested: bool = False  # --json is on the command line, even if parsing failed before reading it
 
     def reset(self) -> None:
-        self.home, self.as_json = None, False
+        self.home, self.as_json, self.json_requested = None, False, False
 
     def workspace(self):
         from forecast.workspace import Workspace

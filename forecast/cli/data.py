@@ -119,18 +119,29 @@ def data_list(as_json: JsonFlag = False) -> None:
 def data_show(
     ticker: Annotated[str, typer.Argument(help="Ticker to describe.")],
     adjust: Annotated[Adjust, typer.Option(help="Adjustment of the prices shown.")] = Adjust.QFQ,
+    last: Annotated[int, typer.Option("-n", "--last", min=1, help="Show the last N bars.")] = 5,
     as_json: JsonFlag = False,
 ) -> None:
-    """Describe one stored ticker: rows, date range, source, adjustment and validation findings."""
+    """Describe one stored ticker: rows, date range, source, adjustment, validation findings and its last bars."""
+    from forecast.cli._options import echo_table
+    from forecast.formatting import format_number
+    from forecast.jsonio import finite
     from forecast.tickers import parse_ticker
 
-    summary = state.store().describe(parse_ticker(ticker), adjust.value)
+    store = state.store()
+    name = parse_ticker(ticker)
+    summary = store.describe(name, adjust.value)
+    tail = store.read_bars(name, adjust.value).frame.tail(last)
+    bars = [{k: (row[k].date().isoformat() if k == "date" else finite(float(row[k]))) for k in tail.columns} for _, row in tail.iterrows()]
     if as_json:
-        emit_json(summary)
+        emit_json({**summary, "last_bars": bars})
         return
     typer.echo(f"{summary['ticker']}: {summary['rows']} rows, {summary['first_date']}..{summary['last_date']}")
     typer.echo(f"source {summary['source']}, prices {summary['adjust']}, updated {summary['updated_at']}")
-    typer.echo("last bar: " + ", ".join(f"{k} {v}" for k, v in summary["last_bar"].items()))
+    columns = [c for c in tail.columns if c != "date"]
+    counts = ("volume", "amount")  # whole numbers with thousands separators; prices with 2 decimals
+    echo_table(["date", *columns], [[b["date"], *(format_number(b[c], 0 if c in counts else 2, thousands=c in counts) for c in columns)]
+                                    for b in bars])
     from forecast.validation import ValidationReport
 
     findings = ValidationReport.from_dict(summary["validation"]).findings

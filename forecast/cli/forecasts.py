@@ -13,7 +13,8 @@ from forecast.cli._state import state
 
 def predict(
     tickers: Annotated[list[str], typer.Argument(help="Tickers to forecast.")],
-    model: Annotated[Optional[str], model_option("Model id (default: the ticker's latest).")] = None,
+    model: Annotated[Optional[str], model_option("Model id, or a baseline (naive, drift, ma, linear); default: the ticker's "
+                                                 "pinned model (forecast models use), else its latest.")] = None,
     horizon: Annotated[Optional[int], typer.Option(min=1, help="Trading days to show (at most the model's horizon).")] = None,
     out: Annotated[Optional[Path], out_option("Write the forecast rows to this CSV file.")] = None,
     fail_fast: FailFastFlag = False,
@@ -24,17 +25,22 @@ def predict(
     from forecast.intervals import level_label
     from forecast.jobs import predict_one
     from forecast.predicting import LoadedModels
+    from forecast.registry import CHOSEN
 
     levels = state.app_config(None).levels
     workspace = state.workspace()
-    models = LoadedModels(state.registry())  # one load per model for the whole command
+    registry = state.registry()
+    models = LoadedModels(registry)  # one load per model for the whole command
+    reasons: dict[str, str] = {}  # ticker -> why its model was used: --model, pinned or latest
 
     def describe(outcome) -> None:
         if not outcome.ok:
             echo_error(f"{outcome.item}: {outcome.error}")
-        elif not as_json:
-            r = outcome.value
-            typer.echo(f"{r.ticker} ({r.model_id}): last {r.target} {r.last_value:.2f} on {r.last_date}")
+            return
+        r = outcome.value
+        reasons[r.ticker] = CHOSEN if model else registry.reason_for(r.ticker, r.model_id)
+        if not as_json:
+            typer.echo(f"{r.ticker}: model {r.model_id} ({reasons[r.ticker]}); last {r.target} {r.last_value:.2f} on {r.last_date}")
             for p in r.points:
                 bands = "  ".join(f"{level_label(level)} [{lo:.2f}, {hi:.2f}]" for level, (lo, hi) in p.intervals.items())
                 typer.echo(f"  {p.date}  {p.value:10.2f}  {bands}")
@@ -48,4 +54,5 @@ def predict(
         from forecast.atomic import atomic_write_text
 
         atomic_write_text(out, pd.concat([r.to_frame() for r in results]).to_csv(index=False))
-    finish(outcomes, [r.to_dict() for r in results], as_json, one_object=len(tickers) == 1)
+    finish(outcomes, [{**r.to_dict(), "model_choice": reasons.get(r.ticker)} for r in results], as_json,
+           one_object=len(tickers) == 1)

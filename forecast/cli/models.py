@@ -1,4 +1,8 @@
-"""Models: ``train`` (one network per ticker, into the registry) and ``models list|show|rm``."""
+"""Models: ``train`` (one network per ticker, into the registry) and ``models list|show|use|rm``.
+
+The model ``predict`` and ``run`` use for a ticker is its pinned one
+(``models use MODEL_ID``), else its latest; every command here says which.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.choices import Adjust, Arch, Preset, TargetTransform
-from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, emit_json, finish, quiet_option
+from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, echo_table, emit_json, finish, quiet_option
 from forecast.cli._state import state
 
-models_app = typer.Typer(help="List, show and remove trained models.", no_args_is_help=True)
+models_app = typer.Typer(help="List, show, choose and remove trained models.", no_args_is_help=True)
+IN_USE_MARK = "*"
+IN_USE_LEGEND = f"{IN_USE_MARK} = the model predict and run use for its ticker (pinned: chosen with forecast models use)"
 
 
 def train(
@@ -54,18 +60,67 @@ def train(
     settings = state.app_config(config)  # forecast.toml (or --config): top-level adjust and levels, [train]
     cfg = settings.train_config(overrides, preset=preset.value)
     workspace = state.workspace()
+    registry = state.registry()
     progress = "none" if as_json else progress_mode(quiet)
+    in_use_before: dict[str, object] = {}  # ticker text -> the ModelChoice predict used before this train (or None)
+    notes: dict[str, str] = {}  # new model id -> what train says about it beside the model in use
+
+    def train_and_remember(ticker: str):
+        in_use_before[ticker] = _in_use(registry, ticker)
+        return train_one(workspace, ticker, cfg, progress, settings.levels)
 
     def describe(outcome) -> None:
         if not outcome.ok:
             echo_error(f"{outcome.item}: {outcome.error}")
-        elif not as_json:
+            return
+        note = _compare_with_in_use(registry, outcome.value.card, in_use_before.get(outcome.item))
+        if note:
+            notes[outcome.value.card.id] = note
+        if not as_json:
             r = _train_row(outcome.value)
             typer.echo(f"{r['id']}: trained on {r['data_range'][0]}..{r['data_range'][1]}, best val_loss {r['best_val_loss']:.4f} "
                        f"(epoch {r['best_epoch']}), val RMSE {r['val_rmse']:.2f} vs naive {r['val_naive_rmse']:.2f}, {r['seconds']:.1f}s")
+        if note:
+            typer.echo(f"note: {note}", err=True)
 
-    outcomes = SerialExecutor(fail_fast).map(lambda t: train_one(workspace, t, cfg, progress, settings.levels), tickers, on_done=describe)
-    finish(outcomes, [_train_row(o.value) for o in outcomes if o.ok], as_json)
+    outcomes = SerialExecutor(fail_fast).map(train_and_remember, tickers, on_done=describe)
+    rows = [_train_row(o.value) for o in outcomes if o.ok]
+    finish(outcomes, [{**r, "note": notes.get(r["id"])} for r in rows], as_json)
+
+
+def _in_use(registry, ticker_text: str):
+    """The ModelChoice predict uses for ``ticker_text`` now; None if it has none or the text is no ticker (train says why)."""
+    from forecast.errors import ForecastError
+    from forecast.tickers import parse_ticker
+
+    try:
+        return registry.in_use(str(parse_ticker(ticker_text)))
+    except ForecastError:
+        return None
+
+
+def _compare_with_in_use(registry, card, before) -> str | None:
+    """One line when the new model is worse on validation than the model in use, or when a pin keeps the old one."""
+    from forecast.errors import ForecastError
+    from forecast.formatting import format_percent
+    from forecast.registry import PINNED
+
+    if before is None or before.model_id == card.id:
+        return None
+    try:
+        old = registry.card(before.model_id)
+    except ForecastError:
+        return None
+    new_skill, old_skill = card.skill_vs_naive, old.skill_vs_naive
+    pinned = before.reason == PINNED
+    if new_skill is not None and old_skill is not None and new_skill < old_skill:
+        then = (f"predict and run keep the pinned {old.id}" if pinned
+                else f"predict and run now use it; to keep the previous one: forecast models use {old.id}")
+        return (f"{card.id} is worse on validation than the model in use ({format_percent(new_skill, sign=True)} vs "
+                f"{format_percent(old_skill, sign=True)} skill vs naive); {then}")
+    if pinned:
+        return f"predict and run keep the pinned {old.id}; to use the new one: forecast models use {card.id}"
+    return None
 
 
 
@@ -78,37 +133,132 @@ def _train_row(result) -> dict:
 
 
 @models_app.command("list")
-def models_list(as_json: JsonFlag = False) -> None:
-    """List trained models, newest last."""
+def models_list(
+    ticker: Annotated[Optional[str], typer.Argument(help="Only this ticker's models.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List trained models, newest last; * marks the one predict and run use."""
+    from forecast.formatting import format_percent
+
     registry = state.registry()
     summaries = sorted(registry.summaries(), key=lambda s: s["created_at"])
     skipped = len(registry.ids()) - len(summaries)
     if skipped:
         typer.echo(f"warning: {skipped} model folder(s) have an unreadable metadata.json; see: forecast doctor", err=True)
+    if ticker is not None:
+        from forecast.tickers import parse_ticker
+
+        name = str(parse_ticker(ticker))
+        summaries = [s for s in summaries if s["ticker"] == name]
     if as_json:
         emit_json(summaries)
         return
     if not summaries:
-        typer.echo("no models yet; try: forecast train 600519.SH")
-    for s in summaries:
-        mark = "*" if s["latest"] else " "
-        rmse = "-" if s["val_rmse"] is None else f"{s['val_rmse']:.2f}"
-        typer.echo(f"{mark} {s['id']}  {s['data_range'][0]}..{s['data_range'][1]}  h={s['horizon']}  val RMSE {rmse}")
+        typer.echo(f"no models for {ticker} yet; try: forecast train {ticker}" if ticker
+                   else "no models yet; try: forecast train 600519.SH")
+        return
+    rows = [[(IN_USE_MARK + (" pinned" if s["pinned"] else "")) if s["in_use"] else "", s["id"], s["ticker"],
+             f"{s['data_range'][0]}..{s['data_range'][1]}", s["horizon"],
+             "-" if s["val_rmse"] is None else f"{s['val_rmse']:.2f}", format_percent(s["val_skill_vs_naive"], sign=True)]
+            for s in summaries]
+    echo_table(["USE", "MODEL", "TICKER", "TRAINED ON", "H", "VAL RMSE", "SKILL"], rows, align="lllllrr")
+    typer.echo(IN_USE_LEGEND)
+
+
+def _model_or_in_use(registry, text: str):
+    """(card, ModelChoice or None): the model ``text`` names, or the one in use for the ticker ``text`` names."""
+    from forecast.errors import ForecastError, ModelNotFoundError
+    from forecast.tickers import parse_ticker
+
+    try:
+        card = registry.card(text)
+    except ModelNotFoundError:
+        try:
+            ticker = str(parse_ticker(text))
+        except ForecastError:
+            raise ModelNotFoundError(f"no model or ticker {text!r}; see: forecast models list") from None
+        choice = registry.choice(ticker)
+        return registry.card(choice.model_id), choice
+    return card, registry.in_use(card.ticker)
 
 
 @models_app.command("show")
-def models_show(model_id: Annotated[str, typer.Argument(help="Model id (see forecast models list).")], as_json: JsonFlag = False) -> None:
-    """Show a model's configuration, data range, validation metrics and versions."""
-    meta = state.registry().metadata(model_id)
+def models_show(
+    model: Annotated[str, typer.Argument(metavar="MODEL_ID|TICKER", help="Model id (see forecast models list), "
+                                                                        "or a ticker: the model predict and run use for it.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a model's configuration, data range, validation metrics and versions, and whether predict uses it."""
+    registry = state.registry()
+    card, choice = _model_or_in_use(registry, model)
+    in_use = choice is not None and choice.model_id == card.id
+    meta = {**card.to_dict(), "in_use": in_use, "in_use_because": choice.reason if in_use and choice else None}
     if as_json:
         emit_json(meta)
         return
-    brief = {k: v for k, v in meta.items() if k not in ("history", "scaling")}
+    if in_use and choice is not None:
+        typer.echo(f"{card.ticker}: predict and run use {card.id} ({choice.reason})")
+    elif choice is not None:
+        typer.echo(f"{card.ticker}: predict and run use {choice.model_id} ({choice.reason}), not this one; "
+                   f"to switch: forecast models use {card.id}")
+    brief = {k: v for k, v in meta.items() if k not in ("history", "scaling", "in_use", "in_use_because")}
     typer.echo(json.dumps(brief, indent=2, ensure_ascii=False))
+
+
+@models_app.command("use")
+def models_use(
+    model: Annotated[str, typer.Argument(metavar="MODEL_ID|TICKER", help="The model predict and run should use for its "
+                                                                        "ticker; with --latest, a ticker (or any of its models).")],
+    latest: Annotated[bool, typer.Option("--latest", help="Unpin: use the ticker's newest model again.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pin the model that predict and run use for its ticker; --latest goes back to the newest."""
+    from forecast.errors import ForecastError, ModelNotFoundError
+    from forecast.tickers import parse_ticker
+
+    registry = state.registry()
+    if not latest:
+        try:
+            card = registry.pin(model)
+        except ModelNotFoundError:
+            hint = ""
+            try:
+                ticker = str(parse_ticker(model))
+                hint = f"; to use {ticker}'s newest model: forecast models use {ticker} --latest"
+            except ForecastError:
+                pass
+            raise ModelNotFoundError(f"no model {model!r}; see: forecast models list{hint}") from None
+        payload = {"ticker": card.ticker, "model_id": card.id, "in_use_because": "pinned"}
+        message = (f"{card.ticker}: predict and run now use {card.id} (pinned); "
+                   f"back to the newest with: forecast models use {card.ticker} --latest")
+    else:
+        try:
+            ticker = registry.card(model).ticker
+        except ModelNotFoundError:
+            ticker = str(parse_ticker(model))
+        previous = registry.unpin(ticker)
+        choice = registry.in_use(ticker)
+        payload = {"ticker": ticker, "model_id": choice.model_id if choice else None,
+                   "in_use_because": choice.reason if choice else None, "unpinned": previous}
+        now = f"predict and run use the latest, {choice.model_id}" if choice else f"no model yet; run: forecast train {ticker}"
+        message = f"{ticker}: {'unpinned ' + previous + '; ' if previous else 'was not pinned; '}{now}"
+    if as_json:
+        emit_json(payload)
+    else:
+        typer.echo(message)
 
 
 @models_app.command("rm")
 def models_rm(model_id: Annotated[str, typer.Argument(help="Model id to delete.")]) -> None:
-    """Delete a model from the registry."""
-    state.registry().remove(model_id)
-    typer.echo(f"removed {model_id}")
+    """Delete a model from the registry (and its pin, if predict was pinned to it)."""
+    from forecast.errors import ForecastError
+
+    registry = state.registry()
+    try:
+        card = registry.card(model_id)
+        pinned = registry.pinned_id(card.ticker) == model_id
+    except ForecastError:
+        card, pinned = None, False
+    registry.remove(model_id)
+    typer.echo(f"removed {model_id}" + (f"; it was pinned for {card.ticker}, which now uses its latest model"
+                                        if pinned and card else ""))

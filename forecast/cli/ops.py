@@ -68,7 +68,8 @@ def run(
     logger = logging.getLogger("forecast.run")
     for outcome in summary.tickers:
         if outcome.ok:
-            logger.info("%s: ok, model %s%s", outcome.ticker, outcome.model_id, " (retrained)" if outcome.retrained else "")
+            logger.info("%s: ok, model %s (%s)%s", outcome.ticker, outcome.model_id, outcome.model_choice,
+                        ", retrained" if outcome.retrained else "")
         else:
             echo_error(f"{outcome.ticker}: {outcome.error}")
     if as_json:
@@ -76,7 +77,8 @@ def run(
     elif not quiet:
         for outcome in summary.tickers:
             if outcome.ok:
-                typer.echo(f"{outcome.ticker}: forecast from {outcome.last_date} -> {outcome.outputs['chart']}")
+                typer.echo(f"{outcome.ticker}: forecast from {outcome.last_date} by {outcome.model_id} ({outcome.model_choice})"
+                           f" -> {outcome.outputs['chart']}")
     raise typer.Exit(summary.exit_code)
 
 
