@@ -9,12 +9,16 @@ rows instead of the test rows. Models whose target transform cannot take the
 course file's non-positive early prices (log-returns: `default` and the
 baselines) use its all-positive twin with the same dates; on the scored window
 both give the same naive RMSE, which the script checks and prints.
+
+The course files live in ../shared/datasets/moutai (FORECAST_SHARED overrides
+../shared); without them the script says so and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +27,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-MOUTAI = REPO.parent / "shared" / "datasets" / "moutai"
+SHARED = Path(os.environ.get("FORECAST_SHARED") or REPO.parent / "shared")
+MOUTAI = SHARED / "datasets" / "moutai"
 COURSE = MOUTAI / "SH600519_2010-04-26_2020-04-24_qfq_with_negative_prices.csv"
 TWIN = MOUTAI / "SH600519_2010-04-26_2020-04-24_qfq.csv"
 TRAIN_ROWS, SCORED = 2126, 240
@@ -38,6 +43,11 @@ def main() -> None:
     parser.add_argument("--models", default="default,tutorial,tutorial-gru,naive,drift,ma,linear")
     parser.add_argument("--json", type=Path, help="also write the full result here")
     args = parser.parse_args()
+    for path in (COURSE, TWIN):
+        if not path.exists():
+            shown = os.path.relpath(path, REPO) if path.is_relative_to(REPO.parent) else str(path)
+            print(f"needs {shown}; skipped")
+            return
     frames = {"course": read_bars_csv(COURSE).frame, "twin": read_bars_csv(TWIN).frame}
     T = len(frames["course"])
     origins = np.arange(T - SCORED - 1, T - 1)  # the last origin predicts the last row

@@ -1,6 +1,10 @@
 """Speed and memory figures for the data layer and the models. Prints, asserts nothing.
 
-    python benchmarks/run_benchmarks.py [--only startup,store,update,windows,train,predict]
+    python benchmarks/run_benchmarks.py [--only startup,fasterrors,store,update,windows,train,predict]
+
+Sections that need the course files in ../shared/datasets (FORECAST_SHARED
+overrides ../shared) say so and are skipped when those files are missing, as in
+a fresh clone; the others use only the bundled sample.
 
 Also see benchmarks/course_split.py (accuracy on the course split) and
 benchmarks/walk_forward_500.py (backtest cost and interval coverage).
@@ -26,17 +30,32 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
-MOUTAI = REPO.parent / "shared" / "datasets" / "moutai"
+SHARED = Path(os.environ.get("FORECAST_SHARED") or REPO.parent / "shared")
+MOUTAI = SHARED / "datasets" / "moutai"
 COURSE = MOUTAI / "SH600519_2010-04-26_2020-04-24_qfq_with_negative_prices.csv"
+TWIN = MOUTAI / "SH600519_2010-04-26_2020-04-24_qfq.csv"
 PY = sys.executable
 
 
-def wall(cmd: list[str], repeat: int = 3, env=None) -> float:
+def missing(*paths: Path) -> bool:
+    """Print ``needs <path>; skipped`` for the first path that is not there, and say whether one was missing."""
+    for path in paths:
+        if not path.exists():
+            shown = os.path.relpath(path, REPO) if path.is_relative_to(REPO.parent) else str(path)
+            print(f"   needs {shown}; skipped")
+            return True
+    return False
+
+
+def wall(cmd: list[str], repeat: int = 3, env=None, expect: int = 0) -> float:
+    """Best wall time of ``repeat`` runs of ``cmd``; each must exit ``expect`` (a timed error exits non-zero)."""
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, env=env)
+        out = subprocess.run(cmd, capture_output=True, env=env)
         times.append(time.perf_counter() - started)
+        if out.returncode != expect:
+            raise SystemExit(f"{' '.join(cmd)} exited {out.returncode}, not {expect}: {out.stderr.decode()[-300:]}")
     return min(times)
 
 
@@ -45,6 +64,32 @@ def bench_startup() -> None:
     help_s = wall([PY, "-m", "forecast", "--help"])
     tf_s = wall([PY, "-c", "import tensorflow"])
     print(f"forecast --help: {help_s:.2f} s;  python -c 'import tensorflow': {tf_s:.2f} s")
+
+
+def bench_fast_errors() -> None:
+    """Errors that need no model load must come back in under 0.3x the time of a bare ``import tensorflow``."""
+    import pandas as pd
+
+    from forecast.errors import ExitCode
+
+    print("== fast errors (best of 3, wall seconds, whole process)")
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "FORECAST_HOME": home}
+        subprocess.run([PY, "-m", "forecast", "fetch", "--source", "sample"], check=True, capture_output=True, env=env)
+        ten = Path(home) / "ten.csv"
+        pd.read_csv(REPO / "forecast" / "sample" / "600519.SH.csv").head(10).to_csv(ten, index=False)
+        subprocess.run([PY, "-m", "forecast", "fetch", "TEN", "--source", "csv", "--file", str(ten)], check=True,
+                       capture_output=True, env=env)
+        cases = {
+            "forecast predict 600519.SH (no model)": wall([PY, "-m", "forecast", "predict", "600519.SH"], env=env,
+                                                          expect=ExitCode.NOT_FOUND),
+            "forecast train TEN (10 rows)": wall([PY, "-m", "forecast", "train", "TEN"], env=env, expect=ExitCode.BAD_INPUT),
+        }
+    tf_s = wall([PY, "-c", "import tensorflow"])
+    print(f"python -c 'import tensorflow': {tf_s:.2f} s")
+    for name, seconds in cases.items():
+        ratio = seconds / tf_s
+        print(f"{name}: {seconds:.2f} s = {ratio:.2f}x the import ({'under' if ratio < 0.3 else 'OVER'} the 0.3x bar)")
 
 
 def bench_store() -> None:
@@ -156,8 +201,9 @@ print(json.dumps({{"seconds": time.perf_counter() - started, "peak_rss_mb": reso
 
 def bench_train() -> None:
     print("== training on the course file's first 2126 rows, whole process (import, data, fit)")
-    twin = MOUTAI / "SH600519_2010-04-26_2020-04-24_qfq.csv"
-    for preset, path in (("tutorial", COURSE), ("default", twin)):
+    if missing(COURSE, TWIN):
+        return
+    for preset, path in (("tutorial", COURSE), ("default", TWIN)):
         out = subprocess.run([PY, "-c", TRAIN_SCRIPT.format(repo=str(REPO), path=str(path), preset=preset)],
                              capture_output=True, text=True, check=True)
         figures = json.loads(out.stdout.strip().splitlines()[-1])
@@ -201,14 +247,17 @@ def bench_predict() -> None:
                   f"({total / count:.2f} s per ticker; {loop / count * 1000:.0f} ms per ticker after start-up)")
 
 
-SECTIONS = {"startup": bench_startup, "store": bench_store, "update": bench_update_300, "windows": bench_windows,
+SECTIONS = {"startup": bench_startup, "fasterrors": bench_fast_errors, "store": bench_store, "update": bench_update_300, "windows": bench_windows,
             "train": bench_train, "predict": bench_predict}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default=",".join(SECTIONS))
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {','.join(SECTIONS)}")
     args = parser.parse_args()
+    unknown = [name for name in args.only.split(",") if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {','.join(SECTIONS)}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     for name in args.only.split(","):
         SECTIONS[name]()
