@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -61,8 +61,9 @@ class Forecaster(Protocol):
         ...
 
 
+@runtime_checkable
 class OwnBounds(Protocol):
-    """A forecaster whose intervals are its own rather than conformal (GARCH, ETS)."""
+    """The optional part of a Forecaster whose intervals are its own rather than conformal (GARCH, ETS)."""
 
     def predict_bounds(self, frame: pd.DataFrame, origins: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Return {level key: (lower, upper)}, each (len(origins), horizon) in target space."""
@@ -79,15 +80,18 @@ class Bands:
 
 
 def forecast_bands(model: Forecaster, frame: pd.DataFrame, origins: np.ndarray) -> Bands:
-    """Return the model's price paths and calibrated intervals at ``origins`` of ``frame``."""
+    """Return the model's price paths and intervals at ``origins`` of ``frame``.
+
+    The intervals are the model's own (``predict_bounds``) where it has them,
+    else its conformal quantiles times each origin's volatility (``model.scale``).
+    """
     origins = np.asarray(origins)
     raw = model.predict_target(frame, origins)
     prices = frame[model.target].to_numpy(dtype="float64")
     last = prices[origins]
     lower, upper = {}, {}
-    own: OwnBounds | None = model if callable(getattr(model, "predict_bounds", None)) else None  # type: ignore[assignment]
-    if own is not None:
-        for level, (lo, hi) in own.predict_bounds(frame, origins).items():
+    if isinstance(model, OwnBounds):
+        for level, (lo, hi) in model.predict_bounds(frame, origins).items():
             lower[level], upper[level] = invert_target(lo, last, model.transform), invert_target(hi, last, model.transform)
     else:
         scale = origin_scale(prices, origins, model.transform, model.scale_window, model.scale)
