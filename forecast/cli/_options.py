@@ -66,12 +66,15 @@ def echo_table(headers: list[str], rows: list[list], align: str | None = None) -
     ``align`` has one letter per column, ``l`` or ``r`` (default: the first
     column left, the others right).
     """
+    import shutil
     import sys
 
     from forecast.formatting import MISSING, format_table
 
-    if not sys.stdout.isatty():
-        typer.echo(format_table(headers, rows, align))
+    plain = format_table(headers, rows, align)
+    too_wide = max(len(line) for line in plain.splitlines()) > shutil.get_terminal_size().columns
+    if not sys.stdout.isatty() or too_wide:  # too wide: Rich would cut cells (a model id!); whole lines wrap instead
+        typer.echo(plain)
         return
     from rich import box
     from rich.console import Console
