@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, finish, model_option, out_option
+from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, echo_table, finish, model_option, out_option
 from forecast.cli._state import state
 
 
@@ -22,6 +22,7 @@ def predict(
 ) -> None:
     """Forecast the next trading days after the last stored bar, with prediction intervals."""
     from forecast.executors import SerialExecutor
+    from forecast.formatting import format_number
     from forecast.intervals import level_label
     from forecast.jobs import predict_one
     from forecast.predicting import LoadedModels
@@ -41,9 +42,10 @@ def predict(
         reasons[r.ticker] = CHOSEN if model else registry.reason_for(r.ticker, r.model_id)
         if not as_json:
             typer.echo(f"{r.ticker}: model {r.model_id} ({reasons[r.ticker]}); last {r.target} {r.last_value:.2f} on {r.last_date}")
-            for p in r.points:
-                bands = "  ".join(f"{level_label(level)} [{lo:.2f}, {hi:.2f}]" for level, (lo, hi) in p.intervals.items())
-                typer.echo(f"  {p.date}  {p.value:10.2f}  {bands}")
+            levels_shown = r.levels  # narrowest first
+            headers = ["date", r.target] + [f"{level_label(lv)} {side}" for lv in levels_shown for side in ("low", "high")]
+            echo_table(headers, [[p.date, format_number(p.value)] + [format_number(p.intervals[lv][i]) for lv in levels_shown for i in (0, 1)]
+                                 for p in r.points])
 
     outcomes = SerialExecutor(fail_fast).map(lambda t: predict_one(workspace, t, model, horizon, levels, models), tickers,
                                     on_done=describe)
