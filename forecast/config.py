@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from forecast.choices import Adjust, Arch, Preset, ScalerKind, Source, TargetCol
 from forecast.errors import BadInputError, ConfigError
 from forecast.intervals import DEFAULT_LEVELS, check_levels
 from forecast.redact import mask, register_secret
+from forecast.tickers import parse_ticker
 from forecast.windows import FEATURES
 from forecast.workspace import DEFAULT_OUTDIR, Workspace
 
@@ -191,12 +193,26 @@ class AppConfig:
     outdir: str = DEFAULT_OUTDIR
     levels: tuple[float, ...] = DEFAULT_LEVELS
     tushare_token: str | None = None
+    # [sources]: (ticker or pattern, source) in file order; ticker names normalised, patterns upper-cased
+    sources: tuple[tuple[str, str], ...] = ()
 
     def masked(self) -> dict:
         data = asdict(self)
         data["tickers"], data["levels"] = list(self.tickers), list(self.levels)
+        data["sources"] = dict(self.sources)
         data["tushare_token"] = mask(self.tushare_token)
         return data
+
+    def source_for(self, ticker: str) -> str:
+        """Return the ticker's source: its own [sources] entry, else the first pattern there that matches, else ``source``."""
+        name = str(ticker).upper()
+        for key, value in self.sources:
+            if not is_pattern(key) and key == name:
+                return value
+        for key, value in self.sources:
+            if is_pattern(key) and fnmatchcase(name, key):
+                return value
+        return self.source
 
     def train_config(self, overrides: dict | None = None, preset: str | None = None) -> TrainConfig:
         """The training config for this workspace: preset < top-level adjust < [train] < ``overrides``."""
@@ -204,6 +220,31 @@ class AppConfig:
 
 
 _SETTINGS = {"tickers", "source", "adjust", "preset", "outdir", "levels", "retrain_after_days", "tushare_token"}
+_PATTERN_CHARACTERS = "*?["
+
+
+def is_pattern(key: str) -> bool:
+    """True when a [sources] key is a shell-style pattern (``*.SH``, ``6*``) rather than one ticker."""
+    return any(c in key for c in _PATTERN_CHARACTERS)
+
+
+def _parse_sources(table: object, problems: list[str]) -> tuple[tuple[str, str], ...]:
+    """Return the [sources] table as (ticker or pattern, source) pairs; append one line per problem found."""
+    if not isinstance(table, dict):
+        problems.append(f"[sources] must be a table of ticker or pattern = source, e.g. \"MTY\" = \"csv\"; not {table!r}")
+        return ()
+    pairs = []
+    for key, value in table.items():
+        try:
+            name = str(key).strip().upper() if is_pattern(str(key)) else str(parse_ticker(str(key)))
+        except BadInputError as exc:  # also an ambiguous bare code
+            problems.append(f"[sources] {key!r}: {exc}")
+            continue
+        try:
+            pairs.append((name, str(Source.parse(value, "source"))))
+        except BadInputError as exc:
+            problems.append(f"[sources] {key}: {exc}")
+    return tuple(pairs)
 
 
 def _parse_settings(section: dict, problems: list[str]) -> dict:
@@ -264,10 +305,12 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
     raw = read_toml(path) if path.is_file() or path != default_path else {}
     section = {**raw.get("forecast", {}), **{k: v for k, v in raw.items() if not isinstance(v, dict)}}
     problems: list[str] = []
+    sources_table = section.pop("sources", raw.get("sources", {}))
     unknown = set(section) - _SETTINGS
     if unknown:
         problems.append(f"unknown setting(s) {', '.join(sorted(unknown))}")
     values = _parse_settings(section, problems)
+    values["sources"] = _parse_sources(sources_table, problems)
     train = raw.get("train", {})
     if not isinstance(train, dict):
         problems.append("[train] must be a table")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from forecast.bars import PRICE_COLUMNS, adjust_prices, collapse_duplicate_dates, conform
-from forecast.calendar import latest_published_session, sessions_between
+from forecast.calendar import (
+    CHINA_CALENDAR,
+    CalendarChoice,
+    TradingCalendar,
+    default_calendar,
+    get_calendar,
+    infer_calendar,
+)
 from forecast.errors import BadInputError, CorruptFileError, ForecastError, UnknownTickerError, ValidationFailed
 from forecast.sources import tushare_pro
 from forecast.sources.csv_file import read_bars_csv
@@ -32,6 +40,7 @@ BY_DATE_MIN_TICKERS = 6  # "more than a handful": from here whole-market calls m
 SAMPLE_TICKER = "600519.SH"
 DEFAULT_HISTORY_START = "2005-01-01"
 _COMPARED = [*PRICE_COLUMNS, "volume"]
+TUSHARE_CALENDAR = TradingCalendar(CHINA_CALENDAR)  # every code tushare serves trades on the Shanghai/Shenzhen calendar
 
 
 @dataclass
@@ -46,6 +55,7 @@ class FetchReport:
     calls: int = 0
     last_close: float | None = None
     adjust: str | None = None
+    calendar: str | None = None  # the trading calendar the stored series follows (XSHG, XNYS, business-days, ...)
     notes: list[str] = field(default_factory=list)
     validation: dict = field(default_factory=dict)
 
@@ -72,11 +82,11 @@ def merge_rows(existing: pd.DataFrame | None, incoming: pd.DataFrame) -> tuple[p
     return merged, int(new.index.difference(old.index).size), int(changed.sum())
 
 
-def _check(store_frame: pd.DataFrame, price_basis: str, ticker: Ticker, strict: bool) -> ValidationReport:
+def _check(store_frame: pd.DataFrame, price_basis: str, ticker: Ticker, strict: bool, calendar: TradingCalendar) -> ValidationReport:
     default_adjust = "qfq" if price_basis == "raw" else price_basis
     adjusted = adjust_prices(conform(store_frame), price_basis, default_adjust)
     refuse_unusable(adjusted, ticker)
-    report = validate_bars(adjusted, ticker)
+    report = validate_bars(adjusted, ticker, calendar)
     if strict and not report.ok:
         raise ValidationFailed(f"{ticker}: " + "; ".join(f.describe() for f in report.findings) + " (stored nothing: --strict)")
     for finding in report.findings:
@@ -84,12 +94,14 @@ def _check(store_frame: pd.DataFrame, price_basis: str, ticker: Ticker, strict: 
     return report
 
 
-def _save(store: MarketStore, ticker: Ticker, frame: pd.DataFrame, source: str, basis: str, report: FetchReport, strict: bool):
+def _save(store: MarketStore, ticker: Ticker, frame: pd.DataFrame, source: str, basis: str, report: FetchReport, strict: bool,
+          calendar: TradingCalendar, origin: str | None = None):
     frame, dropped = collapse_duplicate_dates(frame)
     if dropped:
         report.notes.append(f"{dropped} row(s) repeated an earlier date; kept the last row of each date")
-    validation = _check(frame, basis, ticker, strict)
-    store.write(ticker, frame, source, basis, validation)
+    validation = _check(frame, basis, ticker, strict, calendar)
+    store.write(ticker, frame, source, basis, validation, calendar=calendar, origin=origin)
+    report.calendar = calendar.name
     report.rows = len(frame)
     report.first_date = frame["date"].iloc[0].date().isoformat()
     report.last_date = frame["date"].iloc[-1].date().isoformat()
@@ -100,7 +112,7 @@ def _up_to_date_report(stored: StoredSeries, note: str) -> FetchReport:
     summary = stored.summary()
     return FetchReport(
         ticker=stored.ticker, source=stored.source, rows=summary["rows"], first_date=summary["first_date"],
-        last_date=summary["last_date"], notes=[note], validation=summary["validation"],
+        last_date=summary["last_date"], calendar=summary["calendar"], notes=[note], validation=summary["validation"],
     )
 
 
@@ -121,20 +133,28 @@ SHRINK_GUARD = 0.5  # an import that keeps less than this share of the stored ro
 
 
 def import_csv(store: MarketStore, ticker_text: str | None, path: Path, *, date_format: str | None = None,
-               column_map: str | None = None, strict: bool = False, source: str = "csv", replace: bool = False) -> FetchReport:
+               column_map: str | None = None, strict: bool = False, source: str = "csv", replace: bool = False,
+               calendar: str | None = None) -> FetchReport:
     """Replace a ticker's series with a CSV file's rows (a file is a whole snapshot).
 
     A snapshot replaces rather than merges because two downloads of qfq prices
     have different adjustment bases, and one series must never mix bases. A
     file with less than half the stored rows is refused unless ``replace``:
     a truncated download must not silently throw years of history away.
+
+    The series' trading calendar is ``calendar`` when given, else inferred from
+    the file's dates (``calendar.infer_calendar``); when the dates do not tell,
+    a calendar recorded for the stored series is kept, else the ticker's rule.
+    The file's path is recorded, so that a later ``fetch`` can say how to refresh it.
     """
+    chosen = CalendarChoice(get_calendar(calendar), "given with --calendar", inferred=False) if calendar else None
     imported = read_bars_csv(path, date_format=date_format, column_map=column_map)
     if ticker_text is None:
         if imported.code_in_file is None:
             raise BadInputError(f"{Path(path).name} does not name its ticker; pass one, e.g. forecast fetch AAPL --source csv --file ...")
         ticker_text = imported.code_in_file
     ticker = parse_ticker(ticker_text)
+    choice = chosen or infer_calendar(imported.frame["date"], default_calendar(ticker))  # outside the lock: ~1 s, once
     report = FetchReport(ticker=str(ticker), source=source, notes=[
         f"{imported.layout} layout, " + {"none": "raw prices", "raw": "raw prices with adjustment factors"}.get(
             imported.price_basis, f"{imported.price_basis} prices")])
@@ -147,7 +167,11 @@ def import_csv(store: MarketStore, ticker_text: str | None, path: Path, *, date_
                                 f"importing it would drop the rest. Pass --replace if that is what you want")
         _, new_rows, revised = merge_rows(previous, imported.frame)
         report.new_rows, report.revised_rows = new_rows, revised
-        _save(store, ticker, imported.frame, source, imported.price_basis, report, strict)
+        if not choice.inferred and chosen is None and stored is not None and stored.calendar:
+            choice = CalendarChoice(TradingCalendar(stored.calendar), f"kept from the stored series ({choice.reason})", inferred=False)
+        report.notes.append(choice.describe())
+        origin = str(Path(path).resolve()) if source == "csv" else None
+        _save(store, ticker, imported.frame, source, imported.price_basis, report, strict, choice.calendar, origin)
     return report
 
 
@@ -155,16 +179,17 @@ def sample_path() -> Path:
     return Path(str(resources.files("forecast") / "sample" / f"{SAMPLE_TICKER}.csv"))
 
 
-def import_sample(store: MarketStore, ticker_text: str = SAMPLE_TICKER, strict: bool = False) -> FetchReport:
+def import_sample(store: MarketStore, ticker_text: str = SAMPLE_TICKER, strict: bool = False,
+                  calendar: str | None = None) -> FetchReport:
     """Store the bundled, offline sample (real Moutai bars, 2010-12-27 to 2020-12-25)."""
     ticker = parse_ticker(ticker_text)
     if str(ticker) != SAMPLE_TICKER:
         raise UnknownTickerError(f"the bundled sample has only {SAMPLE_TICKER}, not {ticker}")
-    return import_csv(store, SAMPLE_TICKER, sample_path(), strict=strict, source="sample")
+    return import_csv(store, SAMPLE_TICKER, sample_path(), strict=strict, source="sample", calendar=calendar)
 
 
-def _overlap_start(last: pd.Timestamp, ticker: Ticker) -> pd.Timestamp:
-    recent = sessions_between(last - pd.Timedelta(days=30), last, ticker)
+def _overlap_start(last: pd.Timestamp) -> pd.Timestamp:
+    recent = TUSHARE_CALENDAR.sessions_between(last - pd.Timedelta(days=30), last)
     return recent[-OVERLAP_SESSIONS] if len(recent) >= OVERLAP_SESSIONS else last
 
 
@@ -198,7 +223,7 @@ def _commit(store: MarketStore, pending: PendingWrite, strict: bool) -> FetchRep
             if current is not None and current.updated_at != snapshot.updated_at:
                 merged = merge_rows(current.frame, pending.incoming)[0]
                 merged["adj_factor"] = merged["adj_factor"].ffill()
-        _save(store, pending.ticker, merged, "tushare", "raw", pending.report, strict)
+        _save(store, pending.ticker, merged, "tushare", "raw", pending.report, strict, TUSHARE_CALENDAR)
     return pending.report
 
 
@@ -207,7 +232,7 @@ def _fetch_one(client: tushare_pro.TushareClient, ticker: Ticker, stored: Stored
     calls_before = client.calls
     report = FetchReport(ticker=str(ticker), source="tushare")
     if stored is not None and stored.source == "tushare":
-        frame_from = _overlap_start(stored.frame["date"].iloc[-1], ticker)
+        frame_from = _overlap_start(stored.frame["date"].iloc[-1])
         incoming = tushare_pro.fetch_ticker_range(client, str(ticker), frame_from, end)
         first = stored.frame["date"].iloc[0]
         if _needs_backfill(first, backfill_from):
@@ -241,7 +266,7 @@ def _missing_sessions(stored: StoredSeries | None, ticker: Ticker, end: pd.Times
     """Return the sessions after the stored last bar up to ``end``; None if nothing usable is stored."""
     if stored is None or stored.source != "tushare":
         return None
-    return sessions_between(stored.frame["date"].iloc[-1] + pd.Timedelta(days=1), end, ticker)
+    return TUSHARE_CALENDAR.sessions_between(stored.frame["date"].iloc[-1] + pd.Timedelta(days=1), end)
 
 
 def _fetch_by_date(client, tickers: list[Ticker], stored_series: dict, days: pd.DatetimeIndex) -> list[PendingWrite]:
@@ -287,24 +312,44 @@ class TickerFailure:
     error: ForecastError
 
 
-def update_from_tushare(store: MarketStore, ticker_texts: list[str], client: tushare_pro.TushareClient, *,
+
+def not_on_tushare(store: MarketStore, ticker: Ticker) -> BadInputError:
+    """Return the error for a ticker tushare cannot serve: where its stored series came from, and how to refresh it."""
+    stored = read_stored(store, ticker)
+    refusal = f"{ticker} is not a China A-share code, so tushare cannot fetch it"
+    if stored is None:
+        return BadInputError(f"{refusal}; import it from a CSV file: forecast fetch {ticker} --source csv --file PATH")
+    summary = stored.summary()
+    came_from = f"the CSV file {stored.origin}" if stored.origin else f"a {stored.source} import"
+    return BadInputError(f"{refusal}; its {summary['rows']} stored bars (to {summary['last_date']}) came from {came_from} "
+                         f"on {stored.updated_at[:10]}. Refresh it with: forecast fetch {ticker} --source csv --file "
+                         f"{stored.origin or 'PATH'}")
+
+
+def update_from_tushare(store: MarketStore, ticker_texts: list[str],
+                        client: tushare_pro.TushareClient | Callable[[], tushare_pro.TushareClient], *,
                         start=None, end=None, now: dt.datetime | None = None,
                         strict: bool = False) -> tuple[list[FetchReport], list[TickerFailure]]:
     """Bring each ticker up to date from tushare; return reports and per-ticker failures.
 
-    A ticker is skipped with no network call when the calendar says no new bar
-    can exist yet. When many stored tickers miss the same few days, those days
-    are fetched whole-market by trade_date (two calls a day) instead of two
-    calls per ticker. An authentication failure stops everything at once.
+    A ticker tushare does not cover (not a China A-share code) fails on its own,
+    naming where its stored series came from; the others go on. ``client`` may
+    be a function that makes one: it is called only when a ticker needs the
+    network, so a fetch that needs none needs no token. A ticker is skipped
+    with no network call when the calendar says no new bar can exist yet. When
+    many stored tickers miss the same few days, those days are fetched
+    whole-market by trade_date (two calls a day) instead of two calls per
+    ticker. An authentication failure stops everything at once.
     """
-    tickers = [parse_ticker(t) for t in ticker_texts]
-    for t in tickers:
-        tushare_pro.require_china(str(t), t.is_china)
-    published = latest_published_session(now, tickers[0] if tickers else None)
+    parsed = [parse_ticker(t) for t in ticker_texts]
+    failures: list[TickerFailure] = [TickerFailure(str(t), not_on_tushare(store, t)) for t in parsed if not t.is_china]
+    tickers = [t for t in parsed if t.is_china]
+    reports: list[FetchReport] = []
+    if not tickers:
+        return reports, failures
+    published = TUSHARE_CALENDAR.latest_published_session(now)
     end_day = min(pd.Timestamp(end).normalize(), published) if end else published
     start_day = pd.Timestamp(start or DEFAULT_HISTORY_START)
-    reports: list[FetchReport] = []
-    failures: list[TickerFailure] = []
     # The network work happens outside the store lock; each ticker's write takes it briefly (_commit).
     notes: dict[Ticker, FetchReport] = {t: FetchReport(ticker=str(t), source="tushare") for t in tickers}
     stored_series = {t: read_stored(store, t, notes[t]) for t in tickers}  # one read per ticker
@@ -321,10 +366,19 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str], client: tus
             pending.append(t)
             if missing is not None:
                 gaps[t] = missing
+    if not pending:
+        return reports, failures
+    if not isinstance(client, tushare_pro.TushareClient):
+        client = client()  # raises AuthError without a token: it stops everything
     union = pd.DatetimeIndex(sorted(set().union(*gaps.values()))) if gaps else pd.DatetimeIndex([])
     by_date = [t for t in pending if t in gaps]
     if len(by_date) >= BY_DATE_MIN_TICKERS and len(union) < len(by_date) and start is None:
-        for write in _fetch_by_date(client, by_date, stored_series, union):
+        try:
+            writes = _fetch_by_date(client, by_date, stored_series, union)
+        except tushare_pro.SourceError as exc:  # the shared calls failed: each of their tickers says so
+            writes = []
+            failures.extend(TickerFailure(str(t), exc) for t in by_date)
+        for write in writes:
             try:
                 reports.append(_commit(store, write, strict))
             except ValidationFailed as exc:

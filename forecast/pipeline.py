@@ -74,38 +74,41 @@ def needs_training(registry: ModelRegistry, ticker: str, retrain_after_days: int
 
 
 def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[dict, dict]:
-    """Return ({ticker: new rows}, {ticker: error}) for the configured source."""
+    """Return ({ticker: new rows}, {ticker: error}), each ticker from its own source ([sources], else ``source``)."""
     from forecast import fetching
 
     new_rows: dict[str, int] = {}
     errors: dict[str, ForecastError] = {}
-    source = Source.parse(config.source, "source")
-    if source is Source.SAMPLE:
-        for t in tickers:
-            try:
-                stored = fetching.read_stored(store, t)  # an unreadable file is re-imported, not fatal
-                if stored is not None and stored.source == "sample":
-                    new_rows[t] = 0  # the bundled sample never changes: nothing to redo
-                else:
-                    new_rows[t] = fetching.import_sample(store, t).new_rows
-            except ForecastError as exc:
-                errors[t] = exc
-        return new_rows, errors
-    if source is Source.TUSHARE:
+    by_source: dict[Source, list[str]] = {}
+    for t in tickers:
+        by_source.setdefault(Source.parse(config.source_for(t), "source"), []).append(t)
+    for t in by_source.get(Source.SAMPLE, []):
+        try:
+            stored = fetching.read_stored(store, t)  # an unreadable file is re-imported, not fatal
+            if stored is not None and stored.source == "sample":
+                new_rows[t] = 0  # the bundled sample never changes: nothing to redo
+            else:
+                new_rows[t] = fetching.import_sample(store, t).new_rows
+        except ForecastError as exc:
+            errors[t] = exc
+    if tushare := by_source.get(Source.TUSHARE, []):
         from forecast.sources.tushare_pro import TushareClient
 
-        try:
-            client = TushareClient(config.tushare_token)
-            reports, failures = fetching.update_from_tushare(store, tickers, client)
-        except ForecastError as exc:  # e.g. a bad token: every ticker fails the same way
-            return {}, {t: exc for t in tickers}
+        try:  # the client (and its token check) is made only if some ticker needs the network
+            reports, failures = fetching.update_from_tushare(store, tushare, lambda: TushareClient(config.tushare_token))
+            new_rows.update({r.ticker: r.new_rows for r in reports})
+            errors.update({f.ticker: f.error for f in failures})
+        except ForecastError as exc:  # e.g. a bad token: every ticker tushare serves fails the same way
+            for t in tushare:
+                ticker = parse_ticker(t)
+                errors[t] = exc if ticker.is_china else fetching.not_on_tushare(store, ticker)  # its own error, not the token's
         except Exception as exc:  # a bug in the fetch must not cost the day's summary
             log.debug("fetch failed", exc_info=True)
             failed = ForecastError(redact(f"internal error while fetching: {type(exc).__name__}: {exc}"))
-            return {}, {t: failed for t in tickers}
-        return {r.ticker: r.new_rows for r in reports}, {f.ticker: f.error for f in failures}
-    # csv: nothing to fetch; the stored series is used as it is
-    return {t: 0 for t in tickers}, {}
+            errors.update({t: failed for t in tushare})
+    for t in by_source.get(Source.CSV, []):  # nothing to fetch: the stored series is used as it is
+        new_rows[t] = 0
+    return new_rows, errors
 
 
 _OUTPUT_SUFFIXES = ("csv", "json", "png")

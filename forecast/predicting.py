@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from forecast.calendar import next_sessions
+from forecast.calendar import calendar_of
 from forecast.choices import MIN_HISTORY_BARS, ModelKind
 from forecast.errors import BadInputError, ModelMismatchError
 from forecast.forecasters import Bands, Forecaster, NetworkForecaster, forecast_bands, is_baseline, make_baseline
@@ -60,7 +60,7 @@ def _result(ticker: Ticker, model_id: str, model: Forecaster, frame: pd.DataFram
             summary: dict) -> ForecastResult:
     """Return the forecast at the last row of ``frame``: the first ``steps`` of each path."""
     last_date = frame["date"].iloc[-1]
-    dates = next_sessions(last_date, steps, ticker)
+    dates = calendar_of(frame, ticker).next_sessions(last_date, steps)  # the calendar the store recorded for the series
     points = [
         ForecastPoint(d.date().isoformat(), float(bands.point[0, k]),
                       {level: [float(bands.lower[level][0, k]), float(bands.upper[level][0, k])] for level in bands.lower})

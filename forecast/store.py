@@ -21,9 +21,10 @@ import pandas as pd
 
 from forecast.atomic import atomic_open
 from forecast.bars import Bars, adjust_prices, conform
-from forecast.errors import CorruptFileError, NoDataError
+from forecast.calendar import SERIES_CALENDAR_ATTR, TradingCalendar, default_calendar, get_calendar
+from forecast.errors import CorruptFileError, ForecastError, NoDataError
 from forecast.locks import hold_lock
-from forecast.tickers import Ticker
+from forecast.tickers import Ticker, parse_ticker
 from forecast.validation import ValidationReport
 from forecast.workspace import Workspace
 
@@ -40,9 +41,23 @@ class StoredSeries:
     price_basis: str
     updated_at: str
     validation: ValidationReport
+    calendar: str | None = None  # the trading calendar its dates follow; None: a file from before calendars were recorded
+    origin: str | None = None  # the file a CSV import came from, as an absolute path
+
+    @property
+    def trading_calendar(self) -> TradingCalendar:
+        """Return the recorded calendar, else the old rule: XSHG for China codes, business days otherwise."""
+        if self.calendar:
+            return TradingCalendar(self.calendar)  # validated when written
+        try:
+            return default_calendar(parse_ticker(self.ticker))
+        except ForecastError:  # a file named by no ticker this version parses
+            return default_calendar(None)
 
     def bars(self, adjust: str) -> Bars:
-        return Bars(self.ticker, adjust, self.source, adjust_prices(self.frame, self.price_basis, adjust))
+        frame = adjust_prices(self.frame, self.price_basis, adjust)
+        frame.attrs[SERIES_CALENDAR_ATTR] = self.trading_calendar.name  # forecast dates follow the series' calendar
+        return Bars(self.ticker, adjust, self.source, frame)
 
     def summary(self) -> dict:
         dates = self.frame["date"]
@@ -52,6 +67,8 @@ class StoredSeries:
             "first_date": dates.iloc[0].date().isoformat() if len(dates) else None,
             "last_date": dates.iloc[-1].date().isoformat() if len(dates) else None,
             "source": self.source,
+            "origin": self.origin,
+            "calendar": self.trading_calendar.name,
             "price_basis": self.price_basis,
             "adjust": "qfq" if self.price_basis == "raw" else self.price_basis,
             "adjustments_available": ["qfq", "hfq", "none"] if self.price_basis == "raw" else [self.price_basis],
@@ -108,6 +125,8 @@ class MarketStore:
                 price_basis=str(meta["price_basis"]),
                 updated_at=str(meta["updated_at"]),
                 validation=ValidationReport.from_dict(meta["validation"]),
+                calendar=str(meta["calendar"]) if meta.get("calendar") else None,
+                origin=str(meta["origin"]) if meta.get("origin") else None,
             )
         except Exception as exc:  # a file not written by us, or damaged: say which, not a traceback
             raise CorruptFileError(f"stored file {path} is unreadable ({type(exc).__name__}); re-fetch {ticker}") from None
@@ -132,8 +151,15 @@ class MarketStore:
         summary["last_bar"] = {k: (last[k].date().isoformat() if k == "date" else float(last[k])) for k in bars.frame.columns}
         return summary
 
-    def write(self, ticker: Ticker | str, frame: pd.DataFrame, source: str, price_basis: str, validation: ValidationReport) -> None:
-        """Atomically replace the ticker's series. Call inside ``writing()``."""
+    def write(self, ticker: Ticker | str, frame: pd.DataFrame, source: str, price_basis: str, validation: ValidationReport,
+              calendar: TradingCalendar | str | None = None, origin: str | None = None) -> None:
+        """Atomically replace the ticker's series. Call inside ``writing()``.
+
+        ``calendar`` (default: the ticker's rule, XSHG for China codes, else
+        business days) and ``origin`` (the imported file) go into the metadata.
+        """
+        if calendar is None:
+            calendar = default_calendar(ticker if isinstance(ticker, Ticker) else parse_ticker(str(ticker)))
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -142,6 +168,8 @@ class MarketStore:
             "ticker": str(ticker),
             "source": source,
             "price_basis": price_basis,
+            "calendar": calendar.name if isinstance(calendar, TradingCalendar) else get_calendar(calendar).name,
+            "origin": origin,
             "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "validation": validation.to_dict(),
         }

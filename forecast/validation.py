@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.bars import PRICE_COLUMNS
-from forecast.calendar import is_session_mask
+from forecast.calendar import TradingCalendar, as_calendar
 from forecast.errors import ValidationFailed
 from forecast.tickers import Ticker
 
@@ -71,8 +71,13 @@ def refuse_unusable(bars: pd.DataFrame, ticker: Ticker | str | None) -> None:
         raise ValidationFailed(f"{ticker}: every close price is missing after adjustment (an adjustment factor of 0?); stored nothing")
 
 
-def validate_bars(bars: pd.DataFrame, ticker: Ticker | None) -> ValidationReport:
-    """Return what is suspicious in ``bars`` (BAR_COLUMNS, any order of rows)."""
+def validate_bars(bars: pd.DataFrame, ticker: Ticker | None, calendar: TradingCalendar | None = None) -> ValidationReport:
+    """Return what is suspicious in ``bars`` (BAR_COLUMNS, any order of rows).
+
+    Rows on non-trading days are judged by ``calendar`` (default: the ticker's
+    rule, XSHG for China codes, business days otherwise).
+    """
+    sessions = calendar or as_calendar(ticker)
     dates = bars["date"].reset_index(drop=True)
     prices = bars[PRICE_COLUMNS].to_numpy(dtype="float64")
     close = bars["close"].to_numpy(dtype="float64")
@@ -86,7 +91,7 @@ def validate_bars(bars: pd.DataFrame, ticker: Ticker | None) -> ValidationReport
         ("high below low", (bars["high"] < bars["low"]).to_numpy()),
         ("missing values", bars[[*PRICE_COLUMNS, "volume"]].isna().any(axis=1).to_numpy()),
         (f"one-day moves over {JUMP_THRESHOLD:.0%}", np.abs(np.nan_to_num(change)) > JUMP_THRESHOLD),
-        ("rows on non-trading days", ~is_session_mask(pd.DatetimeIndex(dates), ticker)),
+        ("rows on non-trading days", ~sessions.is_session_mask(pd.DatetimeIndex(dates))),
         ("dates in the future", (dates > pd.Timestamp.now().normalize() + pd.Timedelta(days=1)).to_numpy()),
     ]
     findings = [f for name, mask in checks if (f := _finding(name, dates, np.asarray(mask))) is not None]

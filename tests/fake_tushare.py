@@ -3,7 +3,8 @@
 The REAL ``tushare.pro.client.DataApi`` talks to it (tests point the client's
 private base URL here). It serves ``daily`` and ``adj_factor`` from an
 in-memory market, newest rows first, at most ``page_limit`` rows per call, and
-can be told to fail the next calls in the ways the real service fails.
+can be told to fail the next calls in the ways the real service fails, or
+drop a connection without answering (what a dead route looks like to the client).
 """
 
 from __future__ import annotations
@@ -35,13 +36,16 @@ class FakeTushare:
     market: FakeMarket
     valid_token: str = "test-token-0123456789"
     page_limit: int = 6000
-    failures: list[str] = field(default_factory=list)  # consumed one per call
+    failures: list[str] = field(default_factory=list)  # consumed one per call: http500 nonjson slow drop rate_minute rate_day points
     requests: list[dict] = field(default_factory=list)
     slow_seconds: float = 1.0
 
-    def answer(self, body: dict) -> tuple[int, bytes]:
+    def answer(self, body: dict) -> tuple[int | None, bytes]:
+        """Return (HTTP status, body); status None: close the connection without an answer."""
         self.requests.append(body)
         failure = self.failures.pop(0) if self.failures else None
+        if failure == "drop":
+            return None, b""
         if failure == "http500":
             return 500, b"internal error"
         if failure == "nonjson":
@@ -99,6 +103,9 @@ def serve(fake: FakeTushare) -> tuple[ThreadingHTTPServer, str]:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
             status, content = fake.answer(body)
+            if status is None:  # hang up: the client sees a dropped connection
+                self.close_connection = True
+                return
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

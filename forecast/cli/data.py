@@ -42,6 +42,10 @@ def fetch(
     columns: Annotated[Optional[str], typer.Option(help="CSV column mapping, e.g. date=Day,close=Last,volume=Vol.")] = None,
     strict: Annotated[bool, typer.Option(help="Treat validation findings as errors and store nothing.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Let a CSV with less than half the stored rows replace the series.")] = False,
+    calendar: Annotated[Optional[str], typer.Option(
+        "--calendar", metavar="NAME",
+        help="Trading calendar of an imported series: an exchange-calendars name (XNYS, XSHG, XHKG, XLON, ...) or "
+             "business-days. Default: inferred from the file's dates. Forecast dates follow it.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Fetch daily bars into the local store: incremental from tushare, or import a CSV or the sample."""
@@ -50,15 +54,25 @@ def fetch(
     store = state.store()
     tickers = tickers or []
     failures = []
+    if calendar is not None:
+        if source is Source.TUSHARE:
+            fail("--calendar applies to --source csv and sample imports; tushare series follow XSHG", ExitCode.USAGE)
+        from forecast.calendar import get_calendar
+        from forecast.errors import BadInputError
+
+        try:
+            get_calendar(calendar)
+        except BadInputError as exc:
+            fail(f"--calendar: {exc}", ExitCode.USAGE)
     if source is Source.SAMPLE:
-        reports = [fetching.import_sample(store, t, strict=strict) for t in (tickers or [fetching.SAMPLE_TICKER])]
+        reports = [fetching.import_sample(store, t, strict=strict, calendar=calendar) for t in (tickers or [fetching.SAMPLE_TICKER])]
     elif source is Source.CSV:
         if file is None:
             fail("--source csv needs --file PATH", ExitCode.USAGE)
         if len(tickers) > 1:
             fail("--source csv imports one file for one ticker", ExitCode.USAGE)
         reports = [fetching.import_csv(store, tickers[0] if tickers else None, file, date_format=date_format,
-                                       column_map=columns, strict=strict, replace=replace)]
+                                       column_map=columns, strict=strict, replace=replace, calendar=calendar)]
     else:
         if not tickers:
             fail("name at least one ticker, e.g. forecast fetch 600519.SH", ExitCode.USAGE)
@@ -72,7 +86,9 @@ def fetch(
 
         from forecast.config import token_from
 
-        client = TushareClient(token_from(os.environ) or state.app_config(None).tushare_token)
+        def client() -> TushareClient:  # made only when a ticker needs the network: a CSV-only ticker needs no token
+            return TushareClient(token_from(os.environ) or state.app_config(None).tushare_token)
+
         reports, failures = fetching.update_from_tushare(store, tickers, client, start=start, end=end, strict=strict)
     for report in reports:  # the newest close on the basis the user asked for
         fetching.add_last_close(store, report, adjust.value)

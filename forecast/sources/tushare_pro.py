@@ -7,7 +7,11 @@ server's message (see shared/reference/tushare-pro.md):
 * per-minute rate limit -> sleep and retry a bounded number of times;
 * per-hour/per-day limits -> RateLimitError at once (retrying cannot help);
 * HTTP errors (the client's silent column-less frame), non-JSON bodies,
-  timeouts and refused connections -> retry with backoff, then SourceError.
+  timeouts and refused connections -> retry with backoff, then SourceError;
+* a host that gave no answer ``unreachable_after`` times in a row (timeouts,
+  refused or dropped connections, across calls) is down: the call stops
+  retrying, and every later call of this client fails at once with the same
+  message, which names the host. Any answer from the host resets the count.
 
 The token never appears in a message, a log line or a file.
 """
@@ -19,10 +23,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pandas as pd
 
-from forecast.errors import AuthError, BadInputError, RateLimitError, SourceError
+from forecast.errors import AuthError, RateLimitError, SourceError
 from forecast.redact import register_secret
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,7 @@ class RetryPolicy:
     attempts: int = 4  # first try included
     backoff_s: float = 2.0  # doubled after each transient failure
     rate_limit_wait_s: float = 61.0  # per-minute limits reset after a minute
+    unreachable_after: int = 3  # connection failures in a row to one host, across calls, before it counts as down
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 
@@ -60,6 +66,14 @@ class TushareClient:
         self._api = DataApi(token=token, timeout=timeout)
         self.retry = retry or RetryPolicy()
         self.calls = 0
+        self._silences: dict[str, int] = {}  # host -> connection failures in a row
+        self._down: dict[str, str] = {}  # host -> the message every later call fails with
+
+    @property
+    def host(self) -> str:
+        """Return the host (and port) tushare's client sends its requests to."""
+        url = str(getattr(self._api, "_DataApi__http_url", ""))
+        return urlsplit(url).netloc or url
 
     def __repr__(self) -> str:  # never show the token
         return f"TushareClient(calls={self.calls})"
@@ -68,6 +82,9 @@ class TushareClient:
         """Return one page of ``api_name`` as a frame, retrying transient failures."""
         import requests
 
+        host = self.host
+        if host in self._down:
+            raise SourceError(self._down[host])
         delay = self.retry.backoff_s
         last_problem = ""
         for attempt in range(1, self.retry.attempts + 1):
@@ -75,10 +92,17 @@ class TushareClient:
             try:
                 frame = self._api.query(api_name, fields=fields, **params)
             except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
-                last_problem = f"network error ({type(exc).__name__})"
+                last_problem = f"network error at {host} ({type(exc).__name__})"
+                silences = self._silences[host] = self._silences.get(host, 0) + 1
+                if silences >= self.retry.unreachable_after:
+                    self._down[host] = (f"cannot reach tushare at {host}: no answer after {silences} tries in a row "
+                                        f"({type(exc).__name__}); check the network, then try again")
+                    raise SourceError(self._down[host]) from None
             except json.JSONDecodeError:
+                self._silences[host] = 0
                 last_problem = "the server answered with something that is not JSON"
             except Exception as exc:  # tushare raises a bare Exception(msg) for code != 0
+                self._silences[host] = 0
                 message = str(exc)
                 if any(s in message for s in _TOKEN_REJECTED):
                     raise AuthError("tushare rejected the token: check TUSHARE_TOKEN") from None
@@ -97,6 +121,7 @@ class TushareClient:
                     ) from None
                 raise SourceError(f"tushare '{api_name}' failed: {message}") from None
             else:
+                self._silences[host] = 0
                 if len(frame.columns) > 0:
                     return frame
                 # DataApi turns any HTTP status >= 400 into a column-less frame.
@@ -209,7 +234,3 @@ def _whole_day(client: TushareClient, api_name: str, fields: str, day) -> pd.Dat
     frames = [p for p in pages if len(p)]
     return pd.concat(frames, ignore_index=True) if frames else pages[0]
 
-
-def require_china(ts_code: str, is_china: bool) -> None:
-    if not is_china:
-        raise BadInputError(f"{ts_code} is not a China A-share code; tushare covers SH/SZ/BJ codes (use --source csv)")
