@@ -89,7 +89,7 @@ def test_levels_and_adjust_from_forecast_toml_are_honoured(home):
     points = json.loads(result.stdout)["points"]
     assert all(set(p["intervals"]) == {"0.9"} for p in points)
     text = runner.invoke(app, ["predict", "600519.SH", "--model", "naive"]).stdout
-    assert "90% [" in text and "80% [" not in text
+    assert "90% low" in text and "80%" not in text  # predict prints a table: date, close, 90% low, 90% high
 
 
 def test_interval_levels_are_formatted_by_one_function():
