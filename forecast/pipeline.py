@@ -62,7 +62,9 @@ def run_lock(home: Workspace | Path | str | None, wait_s: float):
 
 
 def needs_training(registry: ModelRegistry, ticker: str, retrain_after_days: int | None, today: dt.date) -> str | None:
-    """Return why the ticker needs (re)training, or None if its model is fresh enough."""
+    """Return why the ticker needs (re)training, or None if its model is fresh enough (or pinned)."""
+    if registry.pinned_id(ticker) is not None:
+        return None  # the user chose this model with `forecast models use`: a newer one would never be used
     model_id = registry.latest_id(ticker)
     if model_id is None:
         return "no model yet"

@@ -157,7 +157,7 @@ def test_the_catalogue_names_every_model_once_and_refuses_unknown_ones():
 
     assert [model_kind(n) for n in ("naive", "ma", "ma20", "linear", "default", "tutorial-gru")] == \
         [ModelKind.BASELINE] * 4 + [ModelKind.NETWORK] * 2
-    assert model_kind("default-xyz") is None and model_kind("garch") is None
+    assert model_kind("default-xyz") is None and model_kind("prophet") is None
     for bad in ("ma0", "ma99999", "nope"):
         with pytest.raises(BadInputError):
             make_forecaster(bad, 5)
