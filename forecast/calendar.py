@@ -17,6 +17,7 @@ import difflib
 import logging
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,19 +42,51 @@ MAX_MISSING_SESSIONS = 0.05  # share of the calendar's sessions over the file's 
 MIN_ROWS_TO_INFER = 20
 # A gap longer than this between two rows is a suspension or a cut, not a holiday: its sessions say nothing.
 LONG_GAP = pd.Timedelta(days=14)
+INFERENCE_SPAN = pd.DateOffset(years=3)  # the file's last three years decide (about 750 rows, 25-30 holidays)
 _EARLIEST = pd.Timestamp("1990-01-02")
 
 
-@cache
+_BUILT: dict[str, Any] = {}  # name -> exchange-calendars' calendar, built once per process
+
+
+def _earliest(xcals, name: str) -> pd.Timestamp:
+    """Return the first day calendar ``name`` can start on: 1990, or its first recorded year (XSHG: 1991)."""
+    factory = getattr(xcals.calendar_utils, "_default_calendar_factories", {}).get(name)
+    bound = factory.bound_min() if factory is not None else None
+    return max(_EARLIEST, pd.Timestamp(bound)) if bound is not None else _EARLIEST
+
+
 def _exchange(name: str):
     """Return exchange-calendars' calendar ``name``, from 1990 (or its earliest year) to its published end."""
-    import exchange_calendars as xcals
+    if name not in _BUILT:
+        import exchange_calendars as xcals
 
-    try:
-        return xcals.get_calendar(name, start=_EARLIEST)
-    except ValueError:  # its holidays are recorded from a later year only (XSHG: 1991)
-        bound = type(xcals.get_calendar(name)).bound_min()
-        return xcals.get_calendar(name, start=max(_EARLIEST, pd.Timestamp(bound)))
+        try:
+            _BUILT[name] = xcals.get_calendar(name, start=_earliest(xcals, name))
+        except ValueError:  # a calendar whose first year this version could not read
+            _BUILT[name] = xcals.get_calendar(name)
+    return _BUILT[name]
+
+
+def _sessions_for_inference(name: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DatetimeIndex, pd.Timestamp, pd.Timestamp]:
+    """Return (sessions in [start, end], first, last recorded day) of ``name``.
+
+    A calendar this process has not built yet is built for the span only: matching
+    a file against four exchanges then costs a fraction of building all four whole.
+    """
+    if name in _BUILT:
+        cal = _BUILT[name]
+    else:
+        import exchange_calendars as xcals
+
+        try:
+            cal = xcals.get_calendar(name, start=max(start, _earliest(xcals, name)), end=end)
+        except ValueError:  # a span past the calendar's recorded years
+            cal = _exchange(name)
+    first, last = cal.first_session.tz_localize(None), cal.last_session.tz_localize(None)
+    lo, hi = max(start, first), min(end, last)
+    days = cal.sessions_in_range(lo, hi) if lo <= hi else []
+    return pd.DatetimeIndex(days).tz_localize(None), first, last
 
 
 def _xshg():
@@ -213,13 +246,13 @@ class CalendarChoice:
 
 def _fit(name: str, dates: pd.DatetimeIndex) -> CalendarFit:
     if name == BUSINESS_DAYS:
-        within = dates
+        within, sessions = dates, pd.bdate_range(dates[0], dates[-1])
     else:
-        cal = _exchange(name)
-        within = dates[(dates >= cal.first_session.tz_localize(None)) & (dates <= cal.last_session.tz_localize(None))]
+        sessions, first, last = _sessions_for_inference(name, dates[0], dates[-1])
+        within = dates[(dates >= first) & (dates <= last)]
     if len(within) == 0:
         return CalendarFit(name, 0, 0, 0, 0)
-    sessions = TradingCalendar(name).sessions_between(within[0], within[-1])
+    sessions = sessions[(sessions >= within[0]) & (sessions <= within[-1])]
     absent = sessions[~sessions.isin(within)]
     after = within.searchsorted(absent)  # each absent session lies between rows after-1 and after
     in_long_gap = (within[after] - within[after - 1]) > LONG_GAP
@@ -230,13 +263,15 @@ def _fit(name: str, dates: pd.DatetimeIndex) -> CalendarFit:
 def infer_calendar(dates, fallback: TradingCalendar) -> CalendarChoice:
     """Return the calendar that clearly fits ``dates``, else ``fallback``.
 
-    Each candidate exchange (and business days) is scored by the file's rows on
-    days it is closed plus its sessions with no row. A candidate fits when both
+    Each candidate exchange (and business days) is scored, over the file's last
+    three years, by the rows on days it is closed plus its sessions with no row. A candidate fits when both
     stay within a small share (MAX_ROWS_ON_CLOSED_DAYS, MAX_MISSING_SESSIONS);
     the best fitting one wins if no other scores as well. A span without a
     holiday fits every exchange and business days alike: then the fallback.
     """
     days = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)).dt.normalize().unique()).sort_values()
+    if len(days):
+        days = days[days >= days[-1] - INFERENCE_SPAN]  # the recent years: enough holidays, and the calendar in force now
     if len(days) < MIN_ROWS_TO_INFER:
         return CalendarChoice(fallback, f"too few dates ({len(days)}) to tell a calendar; the default for the ticker", False)
     fits = sorted((f for f in (_fit(n, days) for n in (*INFERENCE_CANDIDATES, BUSINESS_DAYS)) if f.fits),

@@ -94,16 +94,19 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
         except ForecastError as exc:
             errors[t] = exc
     if tushare := by_source.get(Source.TUSHARE, []):
+        from forecast.errors import BadInputError
         from forecast.sources.tushare_pro import TushareClient
+
+        def csv_only(t: str) -> BadInputError:  # a ticker tushare cannot serve: its own error, and how to stop asking
+            return BadInputError(f"{fetching.not_on_tushare(store, parse_ticker(t))} (to stop fetching it, set "
+                                 f"\"{t}\" = \"csv\" under [sources] in forecast.toml)")
 
         try:  # the client (and its token check) is made only if some ticker needs the network
             reports, failures = fetching.update_from_tushare(store, tushare, lambda: TushareClient(config.tushare_token))
             new_rows.update({r.ticker: r.new_rows for r in reports})
-            errors.update({f.ticker: f.error for f in failures})
+            errors.update({f.ticker: csv_only(f.ticker) if not parse_ticker(f.ticker).is_china else f.error for f in failures})
         except ForecastError as exc:  # e.g. a bad token: every ticker tushare serves fails the same way
-            for t in tushare:
-                ticker = parse_ticker(t)
-                errors[t] = exc if ticker.is_china else fetching.not_on_tushare(store, ticker)  # its own error, not the token's
+            errors.update({t: exc if parse_ticker(t).is_china else csv_only(t) for t in tushare})
         except Exception as exc:  # a bug in the fetch must not cost the day's summary
             log.debug("fetch failed", exc_info=True)
             failed = ForecastError(redact(f"internal error while fetching: {type(exc).__name__}: {exc}"))

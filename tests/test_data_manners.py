@@ -66,6 +66,10 @@ def test_a_csv_ticker_never_stops_the_tushare_fetch_of_the_others_in_run(home, f
     message = str(errors["MTY"])
     assert message.startswith("MTY") and "600519.SH" not in message
     assert "forecast fetch MTY --source csv --file" in message and str(tmp_path / "mty.csv") in message
+    assert '"MTY" = "csv" under [sources]' in message  # how to stop the daily warning
+    no_token = AppConfig(tickers=config.tickers, source="tushare", tushare_token=None)
+    _, errors = _fetch(store, no_token, ["600519.SH", "MTY"])  # the token's error is 600519.SH's alone
+    assert errors["600519.SH"].exit_code == ExitCode.AUTH_FAILED and "CSV file" in str(errors["MTY"])
 
 
 def test_the_library_fetch_fails_a_non_china_ticker_on_its_own(home, fake_tushare):
