@@ -23,9 +23,9 @@ import pandas as pd
 
 from forecast import metrics
 from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS
-from forecast.errors import BadInputError, InsufficientHistoryError
+from forecast.errors import BadInputError, InsufficientHistoryError, MissingExtraError
 from forecast.forecasters import catalogue_names, forecast_bands, make_forecaster, model_kind
-from forecast.intervals import DEFAULT_LEVELS, MissingExtraError, band_columns, level_key, level_percent
+from forecast.intervals import DEFAULT_LEVELS, band_columns, level_key, level_percent
 from forecast.results import BacktestRecord, load_backtest
 from forecast.results import save_backtest as save_record
 

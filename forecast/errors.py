@@ -32,6 +32,12 @@ class ConfigError(ForecastError):
     exit_code = ExitCode.USAGE
 
 
+class MissingExtraError(ForecastError):
+    """A model needs an optional package that is not installed (exit 2, like a flag this installation cannot honour)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class BadInputError(ForecastError):
     exit_code = ExitCode.BAD_INPUT
 

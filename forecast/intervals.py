@@ -34,7 +34,7 @@ from types import ModuleType
 
 import numpy as np
 
-from forecast.errors import ExitCode, ForecastError
+from forecast.errors import MissingExtraError
 
 DEFAULT_LEVELS = (0.8, 0.95)
 SCALE_WINDOW = 60  # trading days of history behind each origin's volatility (the std scale)
@@ -184,12 +184,6 @@ def interval_bounds(point: np.ndarray, quantile: np.ndarray, scale: np.ndarray, 
     if transform == "log-return":
         return last_price[:, None] * np.exp(lo), last_price[:, None] * np.exp(hi)
     return lo, hi
-
-
-class MissingExtraError(ForecastError):
-    """A model needs an optional package that is not installed (exit 2, like a flag this installation cannot honour)."""
-
-    exit_code = ExitCode.USAGE
 
 
 EXTRA = "intervals"  # pip install forecast[intervals]: arch for garch, statsforecast for ets

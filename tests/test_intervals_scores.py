@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from forecast import metrics
 from forecast.backtest import format_table, walk_forward
 from forecast.cli import app
-from forecast.errors import CorruptFileError, ExitCode
-from forecast.intervals import DEFAULT_SCALE, MissingExtraError, ewma_variance, origin_scale
+from forecast.errors import CorruptFileError, ExitCode, MissingExtraError
+from forecast.intervals import DEFAULT_SCALE, ewma_variance, origin_scale
 from forecast.sources.csv_file import read_bars_csv
 
 runner = CliRunner()

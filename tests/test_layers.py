@@ -20,6 +20,8 @@ CONFINED = {
     "typer": {"cli/"},
     "click": {"cli/"},
     "ray": {"executors.py"},
+    "arch": {"garch.py"},
+    "statsforecast": {"ets.py"},
     "jinja2": {"report/"},
     "plotly": {"report/"},
 }

@@ -15,7 +15,7 @@ from forecast.errors import ExitCode
 
 def backtest(
     ticker: Annotated[str, typer.Argument(help="Ticker to backtest (stored with forecast fetch).")],
-    models: Annotated[str, typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear.")] = ",".join(DEFAULT_BACKTEST_MODELS),
+    models: Annotated[str, typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear, garch, ets.")] = ",".join(DEFAULT_BACKTEST_MODELS),
     test_days: Annotated[int, typer.Option(min=1, help="Walk forward through this many final trading days.")] = 250,
     refit_every: Annotated[int, typer.Option(min=1, help="Refit every model after this many origins.")] = 20,
     horizon: Annotated[int, typer.Option(min=1, help="Trading days forecast from each origin; each step is scored.")] = 5,

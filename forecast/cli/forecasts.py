@@ -13,7 +13,7 @@ from forecast.cli._state import state
 
 def predict(
     tickers: Annotated[list[str], typer.Argument(help="Tickers to forecast.")],
-    model: Annotated[Optional[str], model_option("Model id, or a baseline (naive, drift, ma, linear); default: the ticker's "
+    model: Annotated[Optional[str], model_option("Model id, or a baseline (naive, drift, ma, linear, garch, ets); default: the ticker's "
                                                  "pinned model (forecast models use), else its latest.")] = None,
     horizon: Annotated[Optional[int], typer.Option(min=1, help="Trading days to show (at most the model's horizon).")] = None,
     out: Annotated[Optional[Path], out_option("Write the forecast rows to this CSV file.")] = None,

@@ -14,7 +14,7 @@ from forecast.cli._state import state
 
 def plot(
     ticker: Annotated[str, typer.Argument(help="Ticker to chart.")],
-    kind: Annotated[ChartKind, typer.Option(help="forecast, backtest, history or training.")] = ChartKind.FORECAST,
+    kind: Annotated[ChartKind, typer.Option(help="forecast, backtest, history, training or calibration.")] = ChartKind.FORECAST,
     model: Annotated[Optional[str], model_option("Model id (training), or model name in the backtest.")] = None,
     days: Annotated[Optional[int], typer.Option(min=5, help="Trading days of history shown (default: 60 for forecast, 120 otherwise).")] = None,
     out: Annotated[Optional[Path], out_option("Chart file, .png or .svg (default: <home>/charts/<TICKER>-<kind>.png).")] = None,
