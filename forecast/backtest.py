@@ -25,6 +25,7 @@ from forecast import metrics
 from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS
 from forecast.errors import BadInputError, InsufficientHistoryError, MissingExtraError
 from forecast.forecasters import catalogue_names, forecast_bands, make_forecaster, model_kind
+from forecast.formatting import format_percent
 from forecast.intervals import DEFAULT_LEVELS, band_columns, level_key, level_percent
 from forecast.results import BacktestRecord, load_backtest
 from forecast.results import save_backtest as save_record
@@ -207,7 +208,7 @@ def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_BACKTEST_MODEL
 def format_table(result: BacktestResult) -> str:
     """A terminal table of step-1 scores (and the last step when horizon > 1), then a note per model left out."""
     def pct(v):
-        return "   -  " if v is None or v != v else f"{v * 100:5.1f}%"
+        return format_percent(v)  # one format for every percentage: "-" when missing, never -0.0%
 
     def score(v):
         return "-" if v is None or v != v else f"{v:.2f}"

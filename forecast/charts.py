@@ -20,6 +20,7 @@ import pandas as pd
 
 from forecast.atomic import atomic_write_bytes
 from forecast.choices import ChartKind
+from forecast.formatting import format_percent
 from forecast.intervals import band_columns, level_label
 from forecast.model_card import ModelCard
 from forecast.results import BacktestRecord, ForecastResult
@@ -161,9 +162,9 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
     trained = summary.get("data_range") or ["?", "?"]
     held_out = summary.get("validation_skill_vs_naive")
     if skill is not None:
-        skill_text = f"walk-forward skill vs naive {skill:+.1%}"
+        skill_text = f"walk-forward skill vs naive {format_percent(skill, sign=True)}"
     elif held_out is not None:
-        skill_text = f"validation-period skill vs naive {held_out:+.1%} (no walk-forward backtest yet)"
+        skill_text = f"validation-period skill vs naive {format_percent(held_out, sign=True)} (no walk-forward backtest yet)"
     else:
         skill_text = "skill vs naive: not measured yet (run forecast backtest)"
     fig.text(0.01, 0.005, f"model {forecast.model_id} | trained on {trained[0]}..{trained[1]} | {skill_text} | "
@@ -182,7 +183,7 @@ def interval_footer(record: BacktestRecord | None, model: str) -> str:
     label = f"steps 1 / {last['step']}" if len(steps) > 1 else "step 1"
     parts = []
     for level in sorted(first["coverage"], key=float):
-        cov = " / ".join(f"{s['coverage'][level]:.1%}" for s in ((first, last) if len(steps) > 1 else (first,)))
+        cov = " / ".join(format_percent(s["coverage"][level]) for s in ((first, last) if len(steps) > 1 else (first,)))
         wink = " / ".join(f"{s['winkler'][level]:.1f}" for s in ((first, last) if len(steps) > 1 else (first,)))
         parts.append(f"{level_label(level)} interval: coverage {cov}, Winkler {wink}")
     return " | ".join(parts) + f" ({label}; Winkler in price units, lower is better)"
