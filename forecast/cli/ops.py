@@ -59,6 +59,7 @@ def run(
         changes["retrain_after_days"] = parse_retrain_after(retrain_after)
     if source is not None:
         changes["source"] = source.value
+        changes["sources"] = ()  # the flag beats forecast.toml's per-ticker [sources] too
     cfg = dataclasses.replace(cfg, **changes)
     if not (tickers or cfg.tickers):
         fail("no tickers: name some, or list them in forecast.toml (tickers = [...])", ExitCode.USAGE)
