@@ -2,7 +2,10 @@
 
 The REAL ``tushare.pro.client.DataApi`` talks to it (tests point the client's
 private base URL here). It serves ``daily`` and ``adj_factor`` from an
-in-memory market, newest rows first, at most ``page_limit`` rows per call, and
+in-memory market, newest rows first, at most ``page_limit`` rows per call
+(``offset``/``limit`` page within it), and the reference endpoints
+``stock_basic``, ``index_weight``, ``index_daily`` and ``trade_cal`` with their
+real fields when the market holds them. It
 can be told to fail the next calls in the ways the real service fails, or
 drop a connection without answering (what a dead route looks like to the client).
 """
@@ -29,6 +32,18 @@ class FakeMarket:
 
     daily: pd.DataFrame  # ts_code, trade_date (YYYYMMDD str), open, high, low, close, vol, amount
     factors: pd.DataFrame  # ts_code, trade_date, adj_factor
+    # reference data, each with tushare's own column names (None: the endpoint answers zero rows)
+    stock_basic: pd.DataFrame | None = None  # ts_code, symbol, name, area, industry, market, list_status, list_date, delist_date
+    index_weight: pd.DataFrame | None = None  # index_code, con_code, trade_date, weight
+    index_daily: pd.DataFrame | None = None  # ts_code, trade_date, open, high, low, close, vol, amount
+    trade_cal: pd.DataFrame | None = None  # exchange, cal_date, is_open, pretrade_date
+
+
+STOCK_BASIC_COLUMNS = ["ts_code", "symbol", "name", "area", "industry", "market", "list_status", "list_date", "delist_date"]
+INDEX_WEIGHT_COLUMNS = ["index_code", "con_code", "trade_date", "weight"]
+TRADE_CAL_COLUMNS = ["exchange", "cal_date", "is_open", "pretrade_date"]
+# the real service's rows per call, per endpoint (``page_limit`` applies to the others)
+ENDPOINT_LIMITS = {"stock_basic": 6000, "index_weight": 6000, "index_daily": 8000, "trade_cal": 6000}
 
 
 @dataclass
@@ -39,6 +54,7 @@ class FakeTushare:
     failures: list[str] = field(default_factory=list)  # consumed one per call: http500 nonjson slow drop rate_minute rate_day points
     requests: list[dict] = field(default_factory=list)
     slow_seconds: float = 1.0
+    restricted: set[str] = field(default_factory=set)  # endpoints this account has not the points for
 
     def answer(self, body: dict) -> tuple[int | None, bytes]:
         """Return (HTTP status, body); status None: close the connection without an answer."""
@@ -58,12 +74,24 @@ class FakeTushare:
         if body.get("token") != self.valid_token:
             return 200, self._error(-2001, TOKEN_REJECTED)
         api = body["api_name"]
-        source = {"daily": self.market.daily, "adj_factor": self.market.factors}.get(api)
-        if source is None:
+        if api in self.restricted:
+            return 200, self._error(-2002, NO_POINTS)
+        empty = {"stock_basic": STOCK_BASIC_COLUMNS, "index_weight": INDEX_WEIGHT_COLUMNS, "trade_cal": TRADE_CAL_COLUMNS,
+                 "index_daily": list(self.market.daily.columns)}
+        tables = {"daily": self.market.daily, "adj_factor": self.market.factors, "stock_basic": self.market.stock_basic,
+                  "index_weight": self.market.index_weight, "index_daily": self.market.index_daily, "trade_cal": self.market.trade_cal}
+        if api not in tables:
             return 200, self._error(-1, f"unknown api {api}")
-        rows = self._select(source, body.get("params", {}))
+        source = tables[api]
+        if source is None:
+            source = pd.DataFrame(columns=empty[api])
+        params = body.get("params", {})
+        rows = self._select_reference(api, source, params) if api in ENDPOINT_LIMITS else self._select(source, params)
         fields = [f for f in body.get("fields", "").split(",") if f] or list(source.columns)
+        fields = [f for f in fields if f in source.columns]  # the real service drops fields it does not know
         rows = rows[fields]
+        if api in ENDPOINT_LIMITS:  # reference rows hold gaps (no delist date): JSON null, as the real service sends
+            rows = rows.astype(object).where(rows.notna(), None)
         payload = {
             "request_id": f"fake-{len(self.requests)}",
             "code": 0,
@@ -85,6 +113,39 @@ class FakeTushare:
         rows = rows.sort_values(["trade_date", "ts_code"], ascending=[False, True])
         offset = int(params.get("offset", 0))
         limit = min(int(params.get("limit", self.page_limit)), self.page_limit)
+        return rows.iloc[offset: offset + limit]
+
+    def _select_reference(self, api: str, frame: pd.DataFrame, params: dict) -> pd.DataFrame:
+        rows = frame
+        if api == "stock_basic":
+            rows = rows[rows["list_status"] == params.get("list_status", "L")]  # the real default: listed only
+            if codes := params.get("ts_code"):
+                rows = rows[rows["ts_code"].isin(codes.split(","))]
+            rows = rows.sort_values("ts_code")
+        elif api == "trade_cal":
+            rows = rows[rows["exchange"] == (params.get("exchange") or "SSE")]
+            if start := params.get("start_date"):
+                rows = rows[rows["cal_date"] >= start]
+            if end := params.get("end_date"):
+                rows = rows[rows["cal_date"] <= end]
+            if "is_open" in params and params["is_open"] != "":
+                rows = rows[rows["is_open"].astype(str) == str(params["is_open"])]
+            rows = rows.sort_values("cal_date", ascending=False)
+        else:
+            key = "index_code" if api == "index_weight" else "ts_code"
+            code = params.get(key) or params.get("ts_code")
+            if not code:
+                return rows.iloc[0:0]
+            rows = rows[rows[key] == code]
+            if day := params.get("trade_date"):
+                rows = rows[rows["trade_date"] == day]
+            if start := params.get("start_date"):
+                rows = rows[rows["trade_date"] >= start]
+            if end := params.get("end_date"):
+                rows = rows[rows["trade_date"] <= end]
+            rows = rows.sort_values(["trade_date", "con_code" if api == "index_weight" else "ts_code"], ascending=[False, True])
+        offset = int(params.get("offset", 0))
+        limit = min(int(params.get("limit", ENDPOINT_LIMITS[api])), ENDPOINT_LIMITS[api], self.page_limit)
         return rows.iloc[offset: offset + limit]
 
     @staticmethod
@@ -149,3 +210,31 @@ def market_from_sample(csv_path, codes=("600519.SH",), dividend_day="2016-06-29"
         }))
         factor_parts.append(pd.DataFrame({"ts_code": code, "trade_date": dates.dt.strftime("%Y%m%d"), "adj_factor": factor * 10.0}))
     return FakeMarket(pd.concat(daily_parts, ignore_index=True), pd.concat(factor_parts, ignore_index=True))
+
+
+def listings_frame(rows: list[tuple]) -> pd.DataFrame:
+    """``stock_basic`` rows from (ts_code, name, industry, market, list_status, list_date, delist_date or None)."""
+    frame = pd.DataFrame(rows, columns=["ts_code", "name", "industry", "market", "list_status", "list_date", "delist_date"])
+    frame["symbol"] = frame["ts_code"].str[:6]
+    frame["area"] = ""
+    return frame[STOCK_BASIC_COLUMNS]
+
+
+def index_weight_frame(index_code: str, snapshots: dict[str, list[str]]) -> pd.DataFrame:
+    """``index_weight`` rows from {YYYYMMDD: [con_code, ...]}, equal weights."""
+    rows = [(index_code, code, day, round(100.0 / len(codes), 4)) for day, codes in snapshots.items() for code in codes]
+    return pd.DataFrame(rows, columns=INDEX_WEIGHT_COLUMNS)
+
+
+def trade_cal_frame(start: str, end: str, closed: tuple[str, ...] = (), exchange: str = "SSE") -> pd.DataFrame:
+    """``trade_cal`` rows for every calendar day in [start, end]: open on weekdays not in ``closed`` (YYYY-MM-DD)."""
+    days = pd.date_range(start, end, freq="D")
+    is_open = (days.dayofweek < 5) & ~days.isin(pd.to_datetime(list(closed)))
+    opened = days[is_open]
+    before = opened.searchsorted(days, side="left") - 1
+    return pd.DataFrame({
+        "exchange": exchange,
+        "cal_date": days.strftime("%Y%m%d"),
+        "is_open": is_open.astype(int),
+        "pretrade_date": [opened[i].strftime("%Y%m%d") if i >= 0 else None for i in before],
+    })
