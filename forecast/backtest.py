@@ -210,6 +210,9 @@ def format_table(result: BacktestResult) -> str:
     def pct(v):
         return format_percent(v)  # one format for every percentage: "-" when missing, never -0.0%
 
+    def pct2(v):
+        return format_percent(v, digits=2)
+
     def score(v):
         return "-" if v is None or v != v else f"{v:.2f}"
 
@@ -225,7 +228,7 @@ def format_table(result: BacktestResult) -> str:
             s = scores["by_step"][step - 1]
             dm_p = s["dm_p_value"]
             lines.append(
-                f"  {name:<14}{s['rmse']:9.2f}{s['mae']:9.2f}{s['mape']:6.2f}%{s['mase']:6.2f}{pct(s['skill_vs_naive']):>8}"
+                f"  {name:<14}{s['rmse']:9.2f}{s['mae']:9.2f}{pct2(s['mape']):>7}{s['mase']:6.2f}{pct(s['skill_vs_naive']):>8}"
                 f"{pct(s['directional_accuracy']):>9}{'   -' if dm_p != dm_p else f'{dm_p:7.3f}'}"
                 + "".join(f"{pct(s['coverage'].get(level)):>7}" for level in levels)
                 + "".join(f"{score(s.get('winkler', {}).get(level)):>9}" for level in levels)

@@ -20,9 +20,9 @@ def mae(actual: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def mape(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean absolute percentage error, in percent."""
+    """Mean absolute percentage error as a fraction (0.0125 is 1.25 %), like every other share in the JSON."""
     actual = np.asarray(actual, dtype="float64")
-    return float(np.mean(np.abs((np.asarray(predicted) - actual) / actual)) * 100)
+    return float(np.mean(np.abs((np.asarray(predicted) - actual) / actual)))
 
 
 def naive_scale(in_sample: np.ndarray) -> float:
