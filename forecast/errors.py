@@ -82,6 +82,10 @@ class ModelNotFoundError(NotFoundError):
     pass
 
 
+class UnknownUniverseError(NotFoundError):
+    """A universe name that names nothing, or whose members cannot be known (nothing cached, a date before its history)."""
+
+
 class SourceError(ForecastError):
     exit_code = ExitCode.SOURCE_FAILED
 

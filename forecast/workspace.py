@@ -4,7 +4,9 @@
 
     <home>/forecast.toml                 the workspace's settings
     <home>/data/bars/<TICKER>.parquet    the market-data store (data/.lock for writers)
-    <home>/data/universe/                universe lists and index constituents
+    <home>/data/universe/                listings.parquet (stock_basic), index-<CODE>.parquet (index_weight snapshots)
+    <home>/data/calendar/<EXCHANGE>.parquet  the exchange's own calendar (tushare trade_cal)
+    <home>/data/backfill/<NAME>.journal  the trading days a whole-market backfill has finished
     <home>/models/<MODEL_ID>/            model.keras + metadata.json (models/.lock for writers)
     <home>/models/latest/<TICKER>        the id of the ticker's newest model
     <home>/models/.pinned/<TICKER>       the id of the model ``forecast models use`` chose for the ticker
@@ -121,6 +123,27 @@ class Workspace:
     @property
     def universe_dir(self) -> Path:
         return self.data_dir / "universe"
+
+    @property
+    def listings_file(self) -> Path:
+        return self.universe_dir / "listings.parquet"
+
+    def index_file(self, index_code: object) -> Path:
+        return self.inside(self.universe_dir, f"index-{index_code}.parquet", what="index code")
+
+    @property
+    def calendar_dir(self) -> Path:
+        return self.data_dir / "calendar"
+
+    def trade_calendar_file(self, exchange: str) -> Path:
+        return self.inside(self.calendar_dir, f"{exchange}.parquet", what="exchange")
+
+    @property
+    def backfill_dir(self) -> Path:
+        return self.data_dir / "backfill"
+
+    def backfill_journal(self, name: str) -> Path:
+        return self.inside(self.backfill_dir, f"{name}.journal", what="backfill name")
 
     # the model registry
     @property

@@ -6,19 +6,23 @@ tushare client; nothing reads ../shared.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import pytest
 
-from forecast.errors import AuthError, RateLimitError, SourceError
+from forecast import universe
+from forecast.errors import AuthError, ExitCode, RateLimitError, SourceError, UnknownUniverseError
 from forecast.sources import reference, tushare_pro
 from forecast.sources.tushare_pro import RetryPolicy, TushareClient
+from forecast.workspace import Workspace
 
 LISTINGS = [
     ("600519.SH", "贵州茅台", "白酒", "主板", "L", "20010827", None),
     ("600036.SH", "招商银行", "银行", "主板", "L", "20020409", None),
     ("000001.SZ", "平安银行", "银行", "主板", "L", "19910403", None),
     ("600087.SH", "退市长油", "水运", "主板", "D", "19970610", "20140605"),
-    ("300999.SZ", "暂停上市", "食品", "创业板", "P", "20201016", None),
+    ("300999.SZ", "暂停上市", "食品", "创业板", "P", "20200116", None),
 ]
 CSI300_SNAPSHOTS = {  # 600036 joins in March; 000001 leaves in April
     "20200102": ["600519.SH", "000001.SZ"],
@@ -112,3 +116,83 @@ def test_each_endpoint_classifies_the_services_errors(market, api, call):
         call(make_client(market))
     market.failures = ["rate_minute", "nonjson"]  # transient: retried, then answered
     assert len(call(make_client(market))) > 0
+
+
+# --- 2. universes ----------------------------------------------------------------------------------
+
+NOW = dt.datetime(2020, 6, 1, 12, tzinfo=dt.timezone.utc)
+
+
+def test_index_members_are_date_spans_so_a_past_date_sees_the_members_of_then(home, market):
+    client = make_client(market)
+    csi300 = universe.resolve("csi300", "2020-02-15", home=home, client=client, now=NOW)
+    assert csi300.tickers == ["000001.SZ", "600519.SH"]  # 600036 had not joined yet: no survivorship bias
+    assert csi300.index_code == "000300.SH" and csi300.kind == "index"
+    assert dict((m.ticker, m.name) for m in csi300.members)["600519.SH"] == "贵州茅台"
+    today = universe.resolve("csi300", home=home, client=client, now=NOW)
+    assert today.tickers == ["600036.SH", "600519.SH"] and today.as_of == dt.date(2020, 4, 1)
+    membership = universe.load_index(Workspace.at(home), "000300.SH")
+    spans = {m.ticker: m.spans for m in membership.members}
+    assert spans["000001.SZ"] == (universe.Span(dt.date(2020, 1, 2), dt.date(2020, 3, 31)),)
+    assert spans["600036.SH"] == (universe.Span(dt.date(2020, 3, 2), None),)
+    assert universe.IndexMembership.from_dict(membership.to_dict()) == membership
+    with pytest.raises(UnknownUniverseError, match="known from 2020-01-02"):
+        universe.resolve("000300.SH", "2019-12-01", home=home, client=client, now=NOW)
+
+
+def test_a_member_that_leaves_and_returns_has_two_spans():
+    snapshots = pd.DataFrame({"con_code": ["A", "A", "A", "B", "B", "B"],
+                              "trade_date": pd.to_datetime(["2020-01-01", "2020-03-01", "2020-04-01",
+                                                            "2020-01-01", "2020-02-01", "2020-04-01"])})
+    membership = universe.IndexMembership.from_snapshots("X", snapshots)
+    spans = {m.ticker: m.spans for m in membership.members}
+    assert spans["A"] == (universe.Span(dt.date(2020, 1, 1), dt.date(2020, 1, 31)), universe.Span(dt.date(2020, 3, 1), None))
+    assert membership.on(dt.date(2020, 2, 15)) == ["B"]
+    assert membership.on(dt.date(2020, 3, 15)) == ["A"]
+
+
+def test_the_cache_is_refreshed_after_a_day_and_only_for_new_snapshots(home, market):
+    client = make_client(market)
+    universe.resolve("csi300", home=home, client=client, now=NOW)
+    calls = len(market.requests)
+    universe.resolve("csi300", home=home, client=client, now=NOW + dt.timedelta(hours=12))
+    assert len(market.requests) == calls  # fresh: no call
+    universe.resolve("csi300", home=home, client=client, now=NOW + dt.timedelta(days=2))
+    weights = [r for r in market.requests[calls:] if r["api_name"] == "index_weight"]
+    assert [w["params"]["start_date"] for w in weights] == ["20200402"]  # only after the last stored snapshot
+    # without a client (no token) the stale cache still answers
+    assert universe.resolve("csi300", home=home, now=NOW + dt.timedelta(days=30)).tickers == ["600036.SH", "600519.SH"]
+
+
+def test_all_is_every_company_listed_on_the_date(home, market):
+    client = make_client(market)
+    now = universe.resolve("all", home=home, client=client, now=NOW)
+    assert now.tickers == ["000001.SZ", "300999.SZ", "600036.SH", "600519.SH"]
+    then = universe.resolve("all", "2010-01-04", home=home, client=client, now=NOW)
+    assert "600087.SH" in then.tickers and "300999.SZ" not in then.tickers  # delisted 2014; listed 2020
+    listing = universe.load_listings(Workspace.at(home))[0]
+    assert universe.Listing.from_dict(listing.to_dict()) == listing
+
+
+def test_watchlist_and_stored(home):
+    from forecast.fetching import import_sample
+    from forecast.store import MarketStore
+
+    with pytest.raises(UnknownUniverseError, match="watchlist is empty"):
+        universe.resolve("watchlist", home=home)
+    (home / "forecast.toml").write_text('tickers = ["600519.SH", "sz000001"]\n')
+    assert universe.resolve("watchlist", home=home).tickers == ["000001.SZ", "600519.SH"]
+    with pytest.raises(UnknownUniverseError, match="holds no ticker"):
+        universe.resolve("stored", home=home)
+    import_sample(MarketStore(home))
+    assert universe.resolve("stored", home=home).tickers == ["600519.SH"]
+
+
+def test_an_unresolvable_universe_is_a_not_found_error(home, market):
+    with pytest.raises(UnknownUniverseError, match="unknown universe 'csi3000'") as info:
+        universe.resolve("csi3000", home=home)
+    assert info.value.exit_code == ExitCode.NOT_FOUND
+    with pytest.raises(UnknownUniverseError, match=r"no constituents of 000905\.SH are stored"):
+        universe.resolve("csi500", home=home)  # no cache, no client
+    with pytest.raises(UnknownUniverseError, match="is it an index code"):
+        universe.resolve("399006.SZ", home=home, client=make_client(market), now=NOW)
