@@ -151,7 +151,8 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
     ax.axvline(last_x + 0.5, color="grey", lw=0.6, ls=":")
     ax.set_title(f"{display_name(forecast.ticker)}: {len(points)}-day forecast after {forecast.last_date}")
     ax.set_ylabel(f"price ({target})")
-    ax.legend(loc="upper left", fontsize=9)
+    # outside the axes: a widening band may fill any corner of the price panel
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     ax.grid(alpha=0.3)
     _volume_panel(ax_vol, x, recent["volume"].to_numpy())
     labels = [d.date().isoformat() for d in recent["date"]] + [p.date for p in points]
@@ -189,34 +190,84 @@ def interval_footer(record: BacktestRecord | None, model: str) -> str:
     return " | ".join(parts) + f" ({label}; Winkler in price units, lower is better)"
 
 
+# Backtest lines, bottom to top: the band, the model (wide), actual (thin black), naive (dashed, on top).
+# Naive forecasts are yesterday's actual, so the model and naive often overlap; dashes on top keep both visible.
+_ACTUAL_STYLE = {"color": "black", "lw": 0.9, "zorder": 4}
+_MODEL_STYLE = {"color": "#d9822b", "lw": 2.2, "alpha": 0.9, "zorder": 3}
+_NAIVE_STYLE = {"color": "#1f5fa8", "lw": 1.2, "ls": (0, (4, 3)), "zorder": 5}
+_BETTER, _WORSE = "#2e7d32", "#c62828"
+
+
+@dataclass(frozen=True)
+class StepOneScore:
+    """RMSE and skill against naive of one model's one-day-ahead forecasts over a backtest window."""
+
+    name: str
+    rmse: float
+    skill: float
+
+    def label(self) -> str:
+        return f"{self.name}: RMSE {self.rmse:.2f}, skill vs naive {format_percent(self.skill, sign=True)}"
+
+
+def step_one_scores(actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray | None, model: str) -> list[StepOneScore]:
+    """Return the model's (and naive's, when there is one) step-1 RMSE and skill over the rows with an actual."""
+    from forecast import metrics
+
+    ok = np.isfinite(actual) & np.isfinite(predicted) & (np.isfinite(naive) if naive is not None else True)
+    model_rmse = metrics.rmse(actual[ok], predicted[ok])
+    if naive is None:
+        return [StepOneScore(model, model_rmse, float("nan"))]
+    naive_rmse = metrics.rmse(actual[ok], naive[ok])
+    return [StepOneScore(model, model_rmse, metrics.skill(model_rmse, naive_rmse)),
+            StepOneScore("naive", naive_rmse, 0.0)]
+
+
+def squared_error_gain(actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray) -> np.ndarray:
+    """Return, day by day, the cumulative (naive's - the model's) squared error over naive's total: shape (n,).
+
+    Above 0 the model has done better than naive so far; the last value is
+    1 - SSE_model / SSE_naive over the window. Days without an actual add nothing.
+    """
+    diff = np.nan_to_num((naive - actual) ** 2 - (predicted - actual) ** 2)
+    total = float(np.nansum((naive - actual) ** 2))
+    return np.cumsum(diff) / total if total > 0 else np.zeros(len(diff))
+
+
 def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path,
                    record: BacktestRecord | None = None) -> ChartInfo:
-    """Step-1 actual vs model vs naive over the test window, the residuals, and the interval scores in a footer."""
+    """Step-1 actual, model and naive over the test window, RMSE and skill of both, which one did better, interval scores."""
     step1 = forecasts[forecasts["step"] == 1]
     chosen = step1[step1["model"] == model].reset_index(drop=True)
     naive = step1[step1["model"] == "naive"].reset_index(drop=True)
+    with_naive = len(naive) == len(chosen) and model != "naive"
     fig, (ax, ax_res) = _figure(ratios=(2, 1))
     x = np.arange(len(chosen))
-    ax.plot(x, chosen["actual"], color="black", lw=1.3, label="actual")
-    ax.plot(x, chosen["predicted"], color="#d9822b", lw=1.2, label=f"{model} (1 day ahead)")
-    if len(naive) == len(chosen) and model != "naive":
-        ax.plot(x, naive["predicted"], color="grey", lw=1, ls="--", label="naive")
+    actual = chosen["actual"].to_numpy(dtype="float64")
+    predicted = chosen["predicted"].to_numpy(dtype="float64")
+    naive_predicted = naive["predicted"].to_numpy(dtype="float64") if with_naive else None
     levels = sorted(float(c[len("lower_"):]) / 100 for c in chosen.columns if c.startswith("lower_"))
     if levels:  # the narrowest band keeps the chart readable
         lower, upper = band_columns(levels[0])
-        ax.fill_between(x, chosen[lower], chosen[upper], color="#d9822b", alpha=0.2, lw=0,
-                        label=f"{level_label(levels[0])} interval")
-    ax.set_title(f"{display_name(ticker)}: walk-forward backtest, {len(chosen)} days")
+        ax.fill_between(x, chosen[lower], chosen[upper], color="#d9822b", alpha=0.15, lw=0, zorder=1,
+                        label=f"{model} {level_label(levels[0])} interval")
+    ax.plot(x, predicted, label=f"{model} (1 day ahead)", **_MODEL_STYLE)
+    ax.plot(x, actual, label="actual", **_ACTUAL_STYLE)
+    if naive_predicted is not None:
+        ax.plot(x, naive_predicted, label="naive (tomorrow = today)", **_NAIVE_STYLE)
+    scores = step_one_scores(actual, predicted, naive_predicted, model)
+    ax.set_title(f"{display_name(ticker)}: walk-forward backtest, {len(chosen)} days, one day ahead\n"
+                 + "   |   ".join(score.label() for score in scores), fontsize=11)
     ax.set_ylabel("price")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     ax.grid(alpha=0.3)
-    residual = chosen["actual"] - chosen["predicted"]
-    ax_res.bar(x, residual, color="#d9822b", width=0.8, label=f"{model} residual")
-    if len(naive) == len(chosen) and model != "naive":
-        ax_res.plot(x, chosen["actual"] - naive["predicted"], color="grey", lw=0.8, label="naive residual")
-    ax_res.axhline(0, color="black", lw=0.6)
-    ax_res.set_ylabel("actual - predicted")
-    ax_res.legend(loc="upper left", fontsize=8)
+    if naive_predicted is not None:
+        _gain_panel(ax_res, x, squared_error_gain(actual, predicted, naive_predicted), model)
+    else:
+        ax_res.bar(x, actual - predicted, color="#d9822b", width=0.8, label=f"{model} residual")
+        ax_res.axhline(0, color="black", lw=0.6)
+        ax_res.set_ylabel("actual - predicted")
+        ax_res.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax_res.grid(alpha=0.3)
     _trading_day_ticks(ax_res, list(chosen["target_date"]))
     ax_res.set_xlabel("trading day")
@@ -227,6 +278,23 @@ def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path,
     else:
         fig.tight_layout()
     return ChartInfo(save_figure(fig, path), "backtest")
+
+
+def _gain_panel(ax, x: np.ndarray, gain: np.ndarray, model: str) -> None:
+    """Cumulative squared-error gain over naive: green while the model leads, red while naive does."""
+    ax.plot(x, gain, color="black", lw=1)
+    ax.fill_between(x, gain, 0, where=gain >= 0, color=_BETTER, alpha=0.35, lw=0, interpolate=True,
+                    label=f"{model} better than naive so far")
+    ax.fill_between(x, gain, 0, where=gain < 0, color=_WORSE, alpha=0.35, lw=0, interpolate=True,
+                    label="naive better so far")
+    ax.axhline(0, color="black", lw=0.6)
+    final = float(gain[-1]) if len(gain) else 0.0
+    winner = model if final > 0 else "naive" if final < 0 else "neither"
+    ax.set_ylabel("squared-error gain\nvs naive (cumulative)", fontsize=9)
+    ax.yaxis.set_major_formatter(_percent_formatter(1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+              title=f"over the window:\n{winner} did better\n({format_percent(final, digits=1, sign=True)} of naive's\nsquared error)",
+              title_fontsize=8, alignment="left")
 
 
 CALIBRATION_BAND = 0.03  # the shaded tolerance around nominal coverage
@@ -259,10 +327,10 @@ def calibration_chart(record: BacktestRecord, ticker: str, path: Path) -> ChartI
     return ChartInfo(save_figure(fig, path), "calibration")
 
 
-def _percent_formatter():
+def _percent_formatter(decimals: int = 0):
     from matplotlib.ticker import PercentFormatter
 
-    return PercentFormatter(1.0, decimals=0)
+    return PercentFormatter(1.0, decimals=decimals)
 
 
 def training_chart(card: ModelCard, path: Path) -> ChartInfo:
