@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.atomic import atomic_open
-from forecast.errors import BadInputError, SourceError, UnknownUniverseError
+from forecast.errors import AuthError, BadInputError, SourceError, UnknownUniverseError
 from forecast.sources.tushare_pro import TushareClient
 from forecast.tickers import parse_ticker
 from forecast.workspace import Workspace
@@ -263,10 +263,17 @@ def _stale(meta: dict, now: dt.datetime) -> bool:
     return now - fetched > REFRESH_AFTER
 
 
-def _client(source: ClientSource) -> TushareClient | None:
+def _make_client(source: ClientSource, have_cache: bool) -> TushareClient | None:
+    """Return a client from ``source``; None when there is none, or no token while a (stale) cache can answer."""
     if source is None or isinstance(source, TushareClient):
         return source
-    return source()
+    try:
+        return source()
+    except AuthError as exc:
+        if not have_cache:
+            raise
+        log.warning("using the stored copy, over a day old: %s", exc)
+        return None
 
 
 def load_listings(workspace: Workspace, client: ClientSource = None, now: dt.datetime | None = None) -> list[Listing]:
@@ -287,7 +294,7 @@ def _refresh_listings(workspace: Workspace, client: ClientSource, moment: dt.dat
                       have_cache: bool) -> tuple[pd.DataFrame, dict] | None:
     from forecast.sources import reference
 
-    made = _client(client) if client is not None or not have_cache else None
+    made = _make_client(client, have_cache)
     if made is None:
         return None
     try:
@@ -328,7 +335,7 @@ def load_index(workspace: Workspace, index_code: str, client: ClientSource = Non
     cached = _read_frame(path)
     moment = _now(now)
     if cached is None or (client is not None and _stale(cached[1], moment)):
-        made = _client(client) if client is not None or cached is None else None
+        made = _make_client(client, cached is not None)
         if made is not None:
             cached = _refresh_index(path, index_code, made, moment, cached)
     if cached is None:

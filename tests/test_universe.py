@@ -7,9 +7,17 @@ tushare client; nothing reads ../shared.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import pandas as pd
 import pytest
+from conftest import SAMPLE_FILE, subprocess_env
 
 from forecast import universe
 from forecast.errors import AuthError, ExitCode, RateLimitError, SourceError, UnknownUniverseError
@@ -196,3 +204,119 @@ def test_an_unresolvable_universe_is_a_not_found_error(home, market):
         universe.resolve("csi500", home=home)  # no cache, no client
     with pytest.raises(UnknownUniverseError, match="is it an index code"):
         universe.resolve("399006.SZ", home=home, client=make_client(market), now=NOW)
+
+
+# --- 3. the CLI --------------------------------------------------------------------------------------
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from forecast.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_universe_show_prints_names_next_to_codes_and_list_says_what_is_cached(home, market):
+    shown = cli("universe", "show", "csi300", "--date", "2020-02-15")
+    assert shown.exit_code == 0, shown.output
+    assert "600519.SH" in shown.output and "贵州茅台" in shown.output and "600036.SH" not in shown.output
+    as_json = json.loads(cli("universe", "show", "csi300", "--json").output)
+    assert as_json["count"] == 2 and as_json["index_code"] == "000300.SH"
+    listed = cli("universe", "list", "--json")
+    assert listed.exit_code == 0
+    by_name = {i["name"]: i for i in json.loads(listed.output)}
+    assert by_name["csi300"]["cached"] and not by_name["csi500"]["cached"] and by_name["all"]["cached"]
+
+
+def test_an_unknown_universe_is_one_line_with_exit_4(home):
+    result = cli("universe", "show", "csi3000")
+    assert result.exit_code == int(ExitCode.NOT_FOUND)
+    assert "unknown universe 'csi3000'" in result.output and "Traceback" not in result.output
+    result = cli("fetch", "--universe", "nifty50")
+    assert result.exit_code == int(ExitCode.NOT_FOUND), result.output
+    assert cli("fetch", "600519.SH", "--universe", "csi300").exit_code == int(ExitCode.USAGE)
+
+
+# --- 5. resumable backfill ---------------------------------------------------------------------------
+
+BACKFILL_ARGS = ("fetch", "--universe", "csi300", "--start", "2020-06-01", "--end", "2020-12-25")
+
+
+@pytest.fixture
+def three_codes(market):
+    from fake_tushare import market_from_sample
+
+    sample = market_from_sample(SAMPLE_FILE, codes=("600519.SH", "600036.SH", "000001.SZ"))
+    market.market.daily, market.market.factors = sample.daily, sample.factors
+    return market
+
+
+def stored_frames(root) -> dict[str, pd.DataFrame]:
+    from forecast.store import MarketStore
+
+    store = MarketStore(root)
+    return {t: store.read(t).frame for t in store.tickers()}
+
+
+def test_fetch_universe_backfills_new_tickers_by_trade_date_then_updates_incrementally(home, three_codes):
+    result = cli(*BACKFILL_ARGS, "--json")
+    assert result.exit_code == 0, result.output
+    frames = stored_frames(home)
+    assert sorted(frames) == ["600036.SH", "600519.SH"]  # today's CSI 300
+    days = len(frames["600519.SH"])
+    assert frames["600519.SH"]["date"].iloc[0] == pd.Timestamp("2020-06-01") and days > 100
+    assert three_codes.calls("daily") == days and three_codes.calls("adj_factor") == days  # 2 calls a day
+    assert not (home / "data" / "backfill" / "market.journal").exists()  # finished: the staging is gone
+    calls = len(three_codes.requests)
+    again = cli("fetch", "--universe", "csi300", "--end", "2020-12-25")
+    assert again.exit_code == 0 and len(three_codes.requests) == calls  # up to date: no call
+
+
+BACKFILL_PROCESS = textwrap.dedent(
+    """
+    import sys
+    from tushare.pro.client import DataApi
+    DataApi._DataApi__http_url = sys.argv[1]
+    from forecast.cli import app
+    app(sys.argv[2:], standalone_mode=True)
+    """
+)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_backfill_killed_at_a_random_point_resumes_to_the_same_store_with_no_day_fetched_twice(tmp_path, monkeypatch,
+                                                                                                  three_codes, seed):
+    from tushare.pro.client import DataApi
+
+    reference_home, home = tmp_path / "reference", tmp_path / "killed"
+    for root in (reference_home, home):  # the constituents, cached first, so the kill lands in the backfill
+        monkeypatch.setenv("FORECAST_HOME", str(root))
+        assert cli("universe", "show", "csi300").exit_code == 0
+    monkeypatch.setenv("FORECAST_HOME", str(reference_home))
+    assert cli(*BACKFILL_ARGS).exit_code == 0
+    expected = stored_frames(reference_home)
+    days = len(expected["600519.SH"])
+
+    kill_after = random.Random(seed).randint(1, days)  # journaled days; the last seed's point may reach the commit
+    journal = home / "data" / "backfill" / "market.journal"
+    env = subprocess_env(FORECAST_HOME=home, TUSHARE_TOKEN=three_codes.valid_token)
+    proc = subprocess.Popen([sys.executable, "-c", BACKFILL_PROCESS, DataApi._DataApi__http_url, *BACKFILL_ARGS], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline:
+        if journal.is_file() and len(journal.read_text().splitlines()) >= kill_after:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    proc.wait()
+    finished = {line for line in journal.read_text().splitlines() if len(line) == 8} if journal.is_file() else set()
+    before = len(three_codes.requests)
+    monkeypatch.setenv("FORECAST_HOME", str(home))
+    resumed = cli(*BACKFILL_ARGS)
+    assert resumed.exit_code == 0, resumed.output
+    again = [r["params"].get("trade_date") for r in three_codes.requests[before:] if r["api_name"] == "daily"]
+    assert not finished & set(again)  # no finished day asked for again
+    got = stored_frames(home)
+    assert sorted(got) == sorted(expected)
+    for ticker, frame in expected.items():
+        pd.testing.assert_frame_equal(got[ticker], frame)

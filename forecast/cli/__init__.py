@@ -7,6 +7,7 @@ commands that need them, so ``forecast --help``, ``fetch`` and ``plot`` start fa
 One module per command group, assembled here (the layout of huggingface_hub's ``hf``):
 
 - ``data``: fetch, data list|show
+- ``universe``: universe list|show
 - ``models``: train, models list|show|rm
 - ``forecasts``: predict
 - ``evaluate``: backtest
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import typer
 
-from forecast.cli import data, evaluate, forecasts, models, ops, outputs
+from forecast.cli import data, evaluate, forecasts, models, ops, outputs, universe
 from forecast.cli._errors import GuardedGroup
 from forecast.cli._logging import setup_logging
 from forecast.cli._options import HomeOpt, VerboseOpt, VersionFlag
@@ -58,6 +59,7 @@ app.command()(outputs.plot)
 app.command()(ops.run)
 app.command()(ops.doctor)
 app.add_typer(data.data_app, name="data")
+app.add_typer(universe.universe_app, name="universe")
 app.add_typer(models.models_app, name="models")
 app.add_typer(ops.config_app, name="config")
 

@@ -31,6 +31,23 @@ def _print_fetch_report(report) -> None:
             typer.echo(f"warning: {report.ticker}: {finding.describe()}", err=True)
 
 
+def tushare_client_factory():
+    """Return a function that makes the tushare client; called only when something needs the network.
+
+    The token: $TUSHARE_TOKEN, then $TS_TOKEN, then forecast.toml's [tushare] token (config owns the order).
+    A CSV-only ticker, or a universe served from its cache, needs no token.
+    """
+    import os
+
+    from forecast.config import token_from
+    from forecast.sources.tushare_pro import TushareClient
+
+    def client() -> TushareClient:
+        return TushareClient(token_from(os.environ) or state.app_config(None).tushare_token)
+
+    return client
+
+
 def fetch(
     tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers: 600519.SH, sh600519, 600519, or any symbol for CSV.")] = None,
     source: Annotated[Source, typer.Option(help="Where the bars come from.")] = Source.TUSHARE,
@@ -46,6 +63,10 @@ def fetch(
         "--calendar", metavar="NAME",
         help="Trading calendar of an imported series: an exchange-calendars name (XNYS, XSHG, XHKG, XLON, ...) or "
              "business-days. Default: inferred from the file's dates. Forecast dates follow it.")] = None,
+    universe: Annotated[Optional[str], typer.Option(
+        "--universe", metavar="NAME",
+        help="Fetch every ticker of a universe: csi300, sse50, csi500, an index code, all, watchlist or stored "
+             "(see forecast universe list). New tickers are backfilled by trade_date from --start, resumably.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Fetch daily bars into the local store: incremental from tushare, or import a CSV or the sample."""
@@ -64,7 +85,15 @@ def fetch(
             get_calendar(calendar)
         except BadInputError as exc:
             fail(f"--calendar: {exc}", ExitCode.USAGE)
-    if source is Source.SAMPLE:
+    if universe is not None:
+        if tickers:
+            fail("name tickers or --universe, not both", ExitCode.USAGE)
+        if source is not Source.TUSHARE:
+            fail("--universe fetches from tushare; import CSV files one by one", ExitCode.USAGE)
+        from forecast.backfill import fetch_universe
+
+        reports, failures = fetch_universe(store, universe, tushare_client_factory(), start=start, end=end, strict=strict)
+    elif source is Source.SAMPLE:
         reports = [fetching.import_sample(store, t, strict=strict, calendar=calendar) for t in (tickers or [fetching.SAMPLE_TICKER])]
     elif source is Source.CSV:
         if file is None:
@@ -76,20 +105,11 @@ def fetch(
     else:
         if not tickers:
             fail("name at least one ticker, e.g. forecast fetch 600519.SH", ExitCode.USAGE)
-        from forecast.sources.tushare_pro import TushareClient
         from forecast.tickers import parse_ticker
 
         for ticker in tickers:  # a typo should not wait for a token check
             parse_ticker(ticker)
-        # the token: $TUSHARE_TOKEN, then $TS_TOKEN, then forecast.toml's [tushare] token (config owns the order)
-        import os
-
-        from forecast.config import token_from
-
-        def client() -> TushareClient:  # made only when a ticker needs the network: a CSV-only ticker needs no token
-            return TushareClient(token_from(os.environ) or state.app_config(None).tushare_token)
-
-        reports, failures = fetching.update_from_tushare(store, tickers, client, start=start, end=end, strict=strict)
+        reports, failures = fetching.update_from_tushare(store, tickers, tushare_client_factory(), start=start, end=end, strict=strict)
     for report in reports:  # the newest close on the basis the user asked for
         fetching.add_last_close(store, report, adjust.value)
     if as_json:

@@ -1,0 +1,218 @@
+"""Whole-market backfill by trade_date, resumable; and fetching a universe by name.
+
+A backfill asks tushare for whole-market days (``daily`` + ``adj_factor``,
+two calls a day whatever the number of tickers) and works in two phases:
+
+1. **Stage.** Each day's rows go to ``<home>/data/backfill/days/<YYYYMMDD>.parquet``
+   (an atomic write), then the day is appended to the journal
+   ``<home>/data/backfill/market.journal`` (one line, fsynced). No store lock is
+   held: this phase is all network calls. A day in the journal is never asked
+   for again; a kill loses at most the day in flight.
+2. **Commit.** When every day of the range is staged, each ticker's rows are
+   merged onto its stored series in one write under the store lock, held for
+   that write only (as ``fetching._commit``). A ticker thus receives its whole
+   range or nothing: an interrupted backfill never leaves a gap in the middle
+   of a ticker's history. Merging is idempotent, so a kill during the commit
+   is finished by running the backfill again. After a full commit the staged
+   days are removed.
+
+Two backfills of one home queue on ``data/backfill/.lock`` (not the store lock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from forecast import universe as universes
+from forecast.atomic import atomic_open
+from forecast.errors import BadInputError, ForecastError, UnknownTickerError
+from forecast.fetching import (
+    DEFAULT_HISTORY_START,
+    TUSHARE_CALENDAR,
+    FetchReport,
+    TickerFailure,
+    _save,
+    merge_rows,
+    read_stored,
+    update_from_tushare,
+)
+from forecast.locks import hold_lock
+from forecast.sources import tushare_pro
+from forecast.store import MarketStore
+from forecast.tickers import Ticker, parse_ticker
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "market"  # one journal of staged whole-market days per home: staged days serve any universe
+LOG_EVERY_DAYS = 20  # one log line per chunk of this many days
+_BACKFILL_LOCK_WAIT_S = 600.0
+
+ClientSource = tushare_pro.TushareClient | Callable[[], tushare_pro.TushareClient]
+
+
+class _OneClient:
+    """Make the client at most once, and only when a call needs it (a stored-only universe needs no token)."""
+
+    def __init__(self, source: ClientSource):
+        self._source = source
+        self._client: tushare_pro.TushareClient | None = source if isinstance(source, tushare_pro.TushareClient) else None
+
+    def __call__(self) -> tushare_pro.TushareClient:
+        if self._client is None:
+            assert not isinstance(self._source, tushare_pro.TushareClient)
+            self._client = self._source()
+        return self._client
+
+
+@dataclass
+class BackfillReport:
+    days: int  # trading days in the range
+    fetched_days: int  # days asked for in this run (the others were in the journal)
+    calls: int
+    tickers: int  # tickers written
+    reports: list[FetchReport]
+    failures: list[TickerFailure]
+
+    def to_dict(self) -> dict:
+        return {"days": self.days, "fetched_days": self.fetched_days, "calls": self.calls, "tickers": self.tickers,
+                "results": [r.to_dict() for r in self.reports],
+                "failures": [{"ticker": f.ticker, "error": str(f.error)} for f in self.failures]}
+
+
+def _journal_days(path: Path) -> set[str]:
+    """Return the YYYYMMDD days the journal lists; a torn last line (a kill mid-append) is ignored."""
+    if not path.is_file():
+        return set()
+    return {line for line in path.read_text(encoding="utf-8").splitlines() if len(line) == 8 and line.isdigit()}
+
+
+def _append_journal(path: Path, day: str) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(day + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _stage_day(client: tushare_pro.TushareClient, day: pd.Timestamp, path: Path) -> int:
+    """Fetch one whole-market day into ``path``; return its rows (0 on a day with no trading)."""
+    daily = tushare_pro._whole_day(client, "daily", tushare_pro.DAILY_FIELDS, day)
+    factors = tushare_pro._whole_day(client, "adj_factor", tushare_pro.FACTOR_FIELDS, day) if len(daily) else daily
+    rows = tushare_pro._to_canonical(daily, factors)
+    with atomic_open(path) as handle:
+        rows.to_parquet(handle, index=False)
+    return len(rows)
+
+
+def backfill(store: MarketStore, tickers: list[str], client: ClientSource, *, start=None, end=None,
+             now: dt.datetime | None = None, strict: bool = False) -> BackfillReport:
+    """Bring ``tickers`` their bars over [start, end] from whole-market days; resume what a killed run staged.
+
+    Returns one report per written ticker; a ticker with no rows in the range
+    (not listed then) is a failure of its own.
+    """
+    workspace = store.workspace
+    published = TUSHARE_CALENDAR.latest_published_session(now)
+    end_day = min(pd.Timestamp(end).normalize(), published) if end else published
+    days = TUSHARE_CALENDAR.sessions_between(pd.Timestamp(start or DEFAULT_HISTORY_START), end_day)
+    journal = workspace.backfill_journal(JOURNAL)
+    staging = workspace.backfill_dir / "days"
+    staging.mkdir(parents=True, exist_ok=True)
+    one_client = client if isinstance(client, _OneClient) else _OneClient(client)
+    lock = workspace.backfill_dir / ".lock"
+    with hold_lock(lock, _BACKFILL_LOCK_WAIT_S, f"another backfill is running on {workspace.root}; try again later"):
+        done = _journal_days(journal)
+        todo = [d for d in days if d.strftime("%Y%m%d") not in done or not (staging / f"{d:%Y%m%d}.parquet").is_file()]
+        calls = 0
+        if todo:
+            made = one_client()
+            before = made.calls
+            for i, day in enumerate(todo, 1):
+                key = day.strftime("%Y%m%d")
+                _stage_day(made, day, staging / f"{key}.parquet")
+                _append_journal(journal, key)
+                if i % LOG_EVERY_DAYS == 0 or i == len(todo):
+                    log.info("backfill: %d of %d days fetched (%s), %d calls", i, len(todo), day.date(), made.calls - before)
+            calls = made.calls - before
+        reports, failures = _commit_all(store, [parse_ticker(t) for t in tickers], staging, days, strict)
+        journal.unlink(missing_ok=True)  # first the journal: a kill between the two leaves days that are fetched again
+        shutil.rmtree(staging, ignore_errors=True)
+    if reports:
+        reports[0].calls = calls
+    return BackfillReport(len(days), len(todo), calls, len(reports), reports, failures)
+
+
+def _commit_all(store: MarketStore, tickers: list[Ticker], staging: Path, days: pd.DatetimeIndex,
+                strict: bool) -> tuple[list[FetchReport], list[TickerFailure]]:
+    """Merge every ticker's staged rows onto its stored series, one locked write per ticker."""
+    wanted = {str(t) for t in tickers}
+    parts = []
+    for day in days:
+        frame = pd.read_parquet(staging / f"{day:%Y%m%d}.parquet")
+        if len(frame):
+            parts.append(frame[frame["ts_code"].isin(wanted)])
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["ts_code", "date"])
+    by_code = dict(tuple(rows.groupby("ts_code", sort=True))) if len(rows) else {}
+    reports, failures = [], []
+    for ticker in tickers:
+        incoming = by_code.get(str(ticker))
+        if incoming is None or incoming.empty:
+            failures.append(TickerFailure(str(ticker), UnknownTickerError(
+                f"tushare has no bars for {ticker} from {days[0].date() if len(days) else '-'} to "
+                f"{days[-1].date() if len(days) else '-'}: not listed then, or unknown")))
+            continue
+        incoming = incoming.drop(columns="ts_code").sort_values("date").reset_index(drop=True)
+        report = FetchReport(ticker=str(ticker), source="tushare", notes=[f"backfilled by trade_date over {len(days)} days"])
+        try:
+            with store.writing():
+                stored = read_stored(store, ticker, report)
+                if stored is not None and stored.source != "tushare":
+                    failures.append(TickerFailure(str(ticker), BadInputError(
+                        f"{ticker} is stored from {stored.source}; the backfill left it as it is")))
+                    continue
+                merged, report.new_rows, report.revised_rows = merge_rows(stored.frame if stored else None, incoming)
+                merged["adj_factor"] = merged["adj_factor"].ffill()
+                _save(store, ticker, merged, "tushare", "raw", report, strict, TUSHARE_CALENDAR)
+            reports.append(report)
+        except ForecastError as exc:
+            failures.append(TickerFailure(str(ticker), exc))
+    return reports, failures
+
+
+def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start=None, end=None,
+                   now: dt.datetime | None = None, strict: bool = False) -> tuple[list[FetchReport], list[TickerFailure]]:
+    """Bring every ticker of universe ``name`` (today's members) up to date.
+
+    Tickers with no tushare series yet (or, with ``start``, none reaching back
+    that far) are backfilled by trade_date; the others are updated
+    incrementally (``fetching.update_from_tushare``, whole-market days when many
+    miss the same few days).
+    """
+    one_client = _OneClient(client)
+    members = universes.resolve(name, home=store.workspace, client=one_client, now=now).tickers
+    to_backfill = []
+    for code in members:
+        stored = read_stored(store, code)
+        # a series from a CSV is replaced ticker by ticker, as `fetch TICKER` does
+        if stored is None or (stored.source == "tushare" and start is not None and pd.Timestamp(start) < stored.frame["date"].iloc[0]):
+            to_backfill.append(code)
+    reports: list[FetchReport] = []
+    failures: list[TickerFailure] = []
+    if to_backfill:
+        filled = backfill(store, to_backfill, one_client, start=start, end=end, now=now, strict=strict)
+        reports.extend(filled.reports)
+        failures.extend(filled.failures)
+    done = {r.ticker for r in reports} | {f.ticker for f in failures}
+    rest = [c for c in members if c not in done]
+    if rest:
+        more, more_failures = update_from_tushare(store, rest, one_client, end=end, now=now, strict=strict)
+        reports.extend(more)
+        failures.extend(more_failures)
+    return reports, failures
