@@ -196,6 +196,8 @@ def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start
     miss the same few days).
     """
     one_client = _OneClient(client)
+    if universes.index_code_for(name) is not None or name.strip().lower() == universes.ALL:
+        universes.refresh_trade_calendar(store.workspace, one_client, now)  # before any date question: it may extend XSHG
     members = universes.resolve(name, home=store.workspace, client=one_client, now=now).tickers
     to_backfill = []
     for code in members:

@@ -8,6 +8,13 @@ China A-share codes, business days for anything else.
 
 exchange-calendars is imported lazily (it costs ~1 s) and each exchange's
 calendar is built once per process.
+
+The exchange's own calendar (tushare ``trade_cal``, cached by the home's store
+in ``data/calendar/SSE.parquet``) comes first for XSHG: within the days it
+covers, its open days are the sessions. exchange-calendars answers outside
+them (4.13.2 publishes XSHG only to 2026-12-31), and past both, weekdays are
+the guess (with a warning). The store names its home's cache with
+``use_trade_calendar`` when it is opened; the file is read once per change.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import difflib
 import logging
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +55,42 @@ _EARLIEST = pd.Timestamp("1990-01-02")
 
 
 _BUILT: dict[str, Any] = {}  # name -> exchange-calendars' calendar, built once per process
+_TRADE_CAL_FILES: dict[str, Path] = {}  # calendar name -> the cached trade_cal file of the home in use
+_TRADE_CAL_READ: dict[tuple[Path, float], pd.DataFrame | None] = {}  # (file, mtime) -> its rows
+
+
+def use_trade_calendar(name: str, path: Path) -> None:
+    """Make ``path`` (a cached exchange calendar: cal_date, is_open) the first source of calendar ``name``'s sessions."""
+    _TRADE_CAL_FILES[name] = Path(path)
+
+
+def save_trade_calendar(path: Path, days: pd.DataFrame) -> None:
+    """Atomically write ``days`` (cal_date, is_open: every calendar day of a span) as the cached calendar."""
+    from forecast.atomic import atomic_open
+
+    frame = days[["cal_date", "is_open"]].sort_values("cal_date").reset_index(drop=True)
+    with atomic_open(path) as handle:
+        frame.to_parquet(handle, index=False)
+
+
+def cached_trade_calendar(name: str) -> pd.DataFrame | None:
+    """Return the cached exchange calendar for ``name`` (cal_date, is_open), or None when there is none or it is unreadable."""
+    path = _TRADE_CAL_FILES.get(name)
+    if path is None:
+        return None
+    try:
+        key = (path, path.stat().st_mtime)
+    except OSError:
+        return None
+    if key not in _TRADE_CAL_READ:
+        try:
+            frame = pd.read_parquet(path)
+            frame = frame.assign(cal_date=pd.to_datetime(frame["cal_date"]).dt.normalize(), is_open=frame["is_open"].astype(bool))
+            _TRADE_CAL_READ[key] = frame.sort_values("cal_date").reset_index(drop=True) if len(frame) else None
+        except Exception as exc:  # damaged: exchange-calendars answers; the next refresh rewrites it
+            log.warning("the cached exchange calendar %s is unreadable (%s); using exchange-calendars", path, type(exc).__name__)
+            _TRADE_CAL_READ[key] = None
+    return _TRADE_CAL_READ[key]
 
 
 def _earliest(xcals, name: str) -> pd.Timestamp:
@@ -130,6 +174,22 @@ class TradingCalendar:
             return pd.DatetimeIndex([])
         if not self.is_exchange:
             return pd.bdate_range(start, end)
+        cached = cached_trade_calendar(self.name)
+        if cached is not None:
+            first, last = cached["cal_date"].iloc[0], cached["cal_date"].iloc[-1]
+            inside = cached[(cached["cal_date"] >= max(start, first)) & (cached["cal_date"] <= min(end, last)) & cached["is_open"]]
+            days = pd.DatetimeIndex(inside["cal_date"])
+            if start < first:
+                days = self._from_exchange(start, min(end, first - pd.Timedelta(days=1))).append(days)
+            if end > last:
+                days = days.append(self._from_exchange(max(start, last + pd.Timedelta(days=1)), end))
+            return days
+        return self._from_exchange(start, end)
+
+    def _from_exchange(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+        """Return exchange-calendars' sessions in [start, end], weekdays outside its recorded years."""
+        if end < start:
+            return pd.DatetimeIndex([])
         cal = _exchange(self.name)
         first, last = cal.first_session.tz_localize(None), cal.last_session.tz_localize(None)
         lo, hi = max(start, first), min(end, last)

@@ -21,7 +21,14 @@ import pandas as pd
 
 from forecast.atomic import atomic_open
 from forecast.bars import Bars, adjust_prices, conform
-from forecast.calendar import SERIES_CALENDAR_ATTR, TradingCalendar, default_calendar, get_calendar
+from forecast.calendar import (
+    CHINA_CALENDAR,
+    SERIES_CALENDAR_ATTR,
+    TradingCalendar,
+    default_calendar,
+    get_calendar,
+    use_trade_calendar,
+)
 from forecast.errors import CorruptFileError, ForecastError, NoDataError
 from forecast.locks import hold_lock
 from forecast.tickers import Ticker, parse_ticker
@@ -29,6 +36,7 @@ from forecast.validation import ValidationReport
 from forecast.workspace import Workspace
 
 _META_KEY = b"forecast"
+TRADE_CAL_EXCHANGE = "SSE"  # tushare's name for the Shanghai exchange, whose calendar XSHG series follow
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ class MarketStore:
         self.home = self.workspace.root
         self.root = self.workspace.data_dir
         self.lock_timeout_s = self.workspace.lock_timeout_s
+        # the exchange's own calendar cached in this home (tushare trade_cal) answers first for XSHG
+        use_trade_calendar(CHINA_CALENDAR, self.workspace.trade_calendar_file(TRADE_CAL_EXCHANGE))
 
     def path_for(self, ticker: Ticker | str) -> Path:
         return self.workspace.bars_file(ticker)

@@ -367,6 +367,37 @@ def _refresh_index(path: Path, index_code: str, client: TushareClient, moment: d
     return frame, meta
 
 
+TRADE_CAL_START = "1990-12-19"  # the Shanghai exchange's first day
+
+
+def refresh_trade_calendar(workspace: Workspace, client: ClientSource, now: dt.datetime | None = None) -> bool:
+    """Cache the exchange's own calendar (tushare ``trade_cal``, SSE) when missing or over a day old; True when written.
+
+    It spans the exchange's first day to the end of next year (what tushare
+    publishes of it). A failure keeps the cached one (or exchange-calendars).
+    """
+    from forecast.calendar import save_trade_calendar
+    from forecast.sources import reference
+    from forecast.store import TRADE_CAL_EXCHANGE
+
+    path = workspace.trade_calendar_file(TRADE_CAL_EXCHANGE)
+    moment = _now(now)
+    if path.is_file() and moment.timestamp() - path.stat().st_mtime <= REFRESH_AFTER.total_seconds():
+        return False
+    made = _make_client(client, have_cache=True)  # no token: the fallback calendars answer
+    if made is None:
+        return False
+    try:
+        days = reference.fetch_trade_calendar(made, TRADE_CAL_START, dt.date(moment.year + 1, 12, 31), TRADE_CAL_EXCHANGE)
+    except SourceError as exc:
+        log.warning("the exchange calendar was not refreshed (%s)", exc)
+        return False
+    if days.empty:
+        return False
+    save_trade_calendar(path, days)
+    return True
+
+
 # --- names -----------------------------------------------------------------------------------------
 
 def index_code_for(name: str) -> str | None:

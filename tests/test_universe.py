@@ -320,3 +320,26 @@ def test_a_backfill_killed_at_a_random_point_resumes_to_the_same_store_with_no_d
     assert sorted(got) == sorted(expected)
     for ticker, frame in expected.items():
         pd.testing.assert_frame_equal(got[ticker], frame)
+
+
+# --- 4. the exchange's own calendar ------------------------------------------------------------------
+
+def test_a_cached_trade_cal_holding_2027_makes_a_forecast_from_2026_12_30_skip_new_year(home, market, monkeypatch):
+    from forecast import calendar
+    from forecast.calendar import CHINA_CALENDAR, TradingCalendar
+    from forecast.store import MarketStore
+
+    monkeypatch.setattr(calendar, "_TRADE_CAL_FILES", {})  # the registration of this test's home ends with it
+    xshg = TradingCalendar(CHINA_CALENDAR)
+    MarketStore(home)  # opening a store names its home's cache: none yet
+    assert pd.Timestamp("2027-01-01") in xshg.next_sessions("2026-12-30", 3)  # exchange-calendars ends 2026-12-31: a weekday guess
+    assert universe.refresh_trade_calendar(Workspace.at(home), make_client(market))
+    assert market.requests[-1]["params"]["end_date"] == f"{dt.date.today().year + 1}1231"
+    calls = len(market.requests)
+    assert not universe.refresh_trade_calendar(Workspace.at(home), make_client(market))  # fresh: no call
+    assert len(market.requests) == calls
+    MarketStore(home)
+    forecast_dates = xshg.next_sessions("2026-12-30", 3)  # what predicting asks for a series' next sessions
+    assert list(forecast_dates.strftime("%Y-%m-%d")) == ["2026-12-31", "2027-01-04", "2027-01-05"]
+    # outside the cached span exchange-calendars still answers (2026-10-01 is National Day)
+    assert pd.Timestamp("2026-10-01") not in xshg.sessions_between("2026-09-28", "2026-10-09")
