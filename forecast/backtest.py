@@ -15,6 +15,7 @@ others go on.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -27,10 +28,12 @@ from forecast.errors import BadInputError, InsufficientHistoryError, MissingExtr
 from forecast.forecasters import catalogue_names, forecast_bands, make_forecaster, model_kind
 from forecast.formatting import format_percent
 from forecast.intervals import DEFAULT_LEVELS, band_columns, level_key, level_percent
+from forecast.progress import ProgressReporter, SilentProgress
 from forecast.results import BacktestRecord, load_backtest
 from forecast.results import save_backtest as save_record
 
 __all__ = ["BacktestResult", "format_table", "load_backtest", "save_backtest", "walk_forward"]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -106,24 +109,41 @@ def _blocks(origins: np.ndarray, every: int, first_fit_rows: int | None):
         yield lo, min(len(origins), lo + every), fit_end
 
 
+def fold_count(n_origins: int, refit_every: int) -> int:
+    """Return how many fits one model makes over ``n_origins`` origins: one per ``refit_every``."""
+    return -(-n_origins // refit_every)
+
+
 def run_model(name: str, frame: pd.DataFrame, origins: np.ndarray, horizon: int, target: str, refit_every: int,
               window: int | None, levels, network_overrides: dict | None = None, first_fit_rows: int | None = None,
-              ticker: str | None = None) -> ModelPaths:
-    """Refit the catalogue model ``name`` on each fold and forecast the fold's origins."""
+              ticker: str | None = None, progress: ProgressReporter | None = None) -> ModelPaths:
+    """Refit the catalogue model ``name`` on each fold and forecast the fold's origins; ``progress`` hears of each fold."""
     paths = _empty_paths(name, len(origins), horizon, levels)
-    for lo, hi, fit_end in _blocks(origins, refit_every, first_fit_rows):
+    folds = fold_count(len(origins), refit_every)
+    for fold, (lo, hi, fit_end) in enumerate(_blocks(origins, refit_every, first_fit_rows), start=1):
         started = time.perf_counter()
         model = make_forecaster(name, horizon, target, levels, network_overrides, ticker)
-        model.fit(training_slice(frame, fit_end, window))
-        paths.fit_seconds += time.perf_counter() - started
+        training = training_slice(frame, fit_end, window)
+        model.fit(training)
+        fit_seconds = time.perf_counter() - started
+        paths.fit_seconds += fit_seconds
         paths.fits += 1
         started = time.perf_counter()
         bands = forecast_bands(model, frame, origins[lo:hi])
         paths.predicted[lo:hi] = bands.point
         for level in bands.lower:
             paths.lower[level][lo:hi], paths.upper[level][lo:hi] = bands.lower[level], bands.upper[level]
-        paths.predict_seconds += time.perf_counter() - started
+        predict_seconds = time.perf_counter() - started
+        paths.predict_seconds += predict_seconds
+        log.info("%s %s fold %d/%d: fit on %d bars (%s..%s) in %.2fs, forecast %d origins in %.2fs", ticker or "", name,
+                 fold, folds, len(training), _day(training, 0), _day(training, -1), fit_seconds, hi - lo, predict_seconds)
+        if progress is not None:
+            progress.advance(f"{name} fold {fold}/{folds}")
     return paths
+
+
+def _day(frame: pd.DataFrame, row: int) -> str:
+    return frame["date"].iloc[row].date().isoformat() if len(frame) and "date" in frame else "?"
 
 
 def _empty_paths(name, n, horizon, levels) -> ModelPaths:
@@ -165,8 +185,10 @@ def score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.nd
 def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_BACKTEST_MODELS, test_days: int = 250, refit_every: int = 20,
                  horizon: int = 5, window: int | None = None, target: str = "close", levels=DEFAULT_LEVELS,
                  network_overrides: dict | None = None, origins: np.ndarray | None = None,
-                 first_fit_rows: int | None = None) -> BacktestResult:
+                 first_fit_rows: int | None = None, progress: ProgressReporter | None = None) -> BacktestResult:
     """Run every model over the same origins and score them against the same actuals.
+
+    ``progress`` hears of every refit: (models) x (folds) steps, one per fit.
 
     ``first_fit_rows`` makes the first fold train on rows ``[0, first_fit_rows)``
     (it must not pass the first origin): how the course split trains on exactly
@@ -189,12 +211,19 @@ def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_BACKTEST_MODEL
     for name in [*models, *reference]:
         if model_kind(name) is None:
             raise BadInputError(f"unknown model {name!r}; use one of {catalogue_names()}")
-    for name in [*models, *reference]:
-        try:
-            paths[name] = run_model(name, frame, origins, horizon, target, refit_every, window, levels, network_overrides,
-                                    first_fit_rows, ticker)
-        except MissingExtraError as exc:  # raised by the first fit, before any path exists: the others go on
-            skipped[name] = str(exc)
+    names = [*models, *reference]
+    reporter = progress or SilentProgress()
+    reporter.start(len(names) * fold_count(len(origins), refit_every), f"backtest {ticker}")
+    try:
+        for name in names:
+            try:
+                paths[name] = run_model(name, frame, origins, horizon, target, refit_every, window, levels,
+                                        network_overrides, first_fit_rows, ticker, reporter)
+            except MissingExtraError as exc:  # raised by the first fit, before any path exists: the others go on
+                skipped[name] = str(exc)
+                log.info("%s: %s left out: %s", ticker, name, exc)
+    finally:
+        reporter.close()
     scale = metrics.naive_scale(prices[: origins[0] + 1])
     result = BacktestResult(ticker, target, horizon, origins, frame["date"], prices, paths)
     result.scores = score_paths(paths, prices, origins, horizon, scale)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from forecast.errors import ExitCode, ForecastError
+from forecast.progress import ProgressReporter
 from forecast.redact import redact
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,21 @@ class SerialExecutor:
             if self.fail_fast and not outcome.ok:
                 break
         return outcomes
+
+
+def advancing(progress: ProgressReporter, on_done: Callable[[Outcome[T]], None] | None = None
+              ) -> Callable[[Outcome[T]], None]:
+    """Return an ``on_done`` that calls ``on_done``, then moves ``progress`` one item on.
+
+    A failed item counts without a progress line of its own: ``on_done``
+    reports it on its error line.
+    """
+    def done(outcome: Outcome[T]) -> None:
+        if on_done is not None:
+            on_done(outcome)
+        progress.advance(outcome.item, failed=not outcome.ok)
+
+    return done
 
 
 def first_failure_code(outcomes: Sequence[Outcome]) -> int:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from forecast.config import TrainConfig
+from forecast.progress import ProgressReporter, SilentProgress, make_progress
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -94,36 +94,38 @@ class KeepBest(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Progress on stderr: one rewritten line on a terminal, one line per epoch otherwise."""
+    """Reports each epoch to a ProgressReporter (forecast/progress.py): a bar on a terminal, one line otherwise."""
 
-    def __init__(self, epochs: int, mode: str):
+    def __init__(self, epochs: int, progress: ProgressReporter, label: str = "epochs"):
         super().__init__()
-        self.epochs, self.mode, self.started = epochs, mode, time.perf_counter()
+        self.epochs, self.progress, self.label = epochs, progress, label
+
+    def on_train_begin(self, logs=None):
+        self.progress.start(self.epochs, self.label)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        line = f"epoch {epoch + 1}/{self.epochs}  loss {logs.get('loss', float('nan')):.4f}  val_loss {logs.get('val_loss', float('nan')):.4f}  {time.perf_counter() - self.started:.0f}s"
-        if self.mode == "tty":
-            sys.stderr.write("\r" + line.ljust(78))
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        self.progress.advance(f"loss {logs.get('loss', float('nan')):.4f}  val_loss {logs.get('val_loss', float('nan')):.4f}")
 
     def on_train_end(self, logs=None):
-        if self.mode == "tty":
-            sys.stderr.write("\n")
+        self.progress.close()
 
 
-def fit_network(cfg: TrainConfig, X_train, Y_train, X_val, Y_val, progress: str = "none"):
-    """Return (model, history dict, best epoch, best val_loss). progress: tty | lines | none."""
+def fit_network(cfg: TrainConfig, X_train, Y_train, X_val, Y_val, progress: str | ProgressReporter = "none",
+                label: str = "epochs"):
+    """Return (model, history dict, best epoch, best val_loss); each epoch is reported to ``progress`` (a reporter or a mode)."""
     seed_everything(cfg.seed)
     model = build_network(cfg, X_train.shape[-1])
     keep_best = KeepBest(cfg.patience)
-    callbacks = [keep_best] + ([EpochLog(cfg.epochs, progress)] if progress != "none" else [])
-    history = model.fit(
-        X_train, Y_train, validation_data=(X_val, Y_val), epochs=cfg.epochs, batch_size=cfg.batch_size,
-        shuffle=True, verbose=0, callbacks=callbacks,
-    )
+    reporter = make_progress(progress)
+    callbacks = [keep_best] + ([] if isinstance(reporter, SilentProgress) else [EpochLog(cfg.epochs, reporter, label)])
+    try:
+        history = model.fit(
+            X_train, Y_train, validation_data=(X_val, Y_val), epochs=cfg.epochs, batch_size=cfg.batch_size,
+            shuffle=True, verbose=0, callbacks=callbacks,
+        )
+    finally:
+        reporter.close()  # a fit that raised leaves no bar running
     hist = {k: [float(v) for v in values] for k, values in history.history.items()}
     return model, hist, keep_best.best_epoch + 1, float(keep_best.best)
 

@@ -17,9 +17,10 @@ from forecast.atomic import atomic_write_text
 from forecast.choices import Source
 from forecast.config import AppConfig, TrainConfig
 from forecast.errors import AuthError, ExitCode, ForecastError
-from forecast.executors import Executor, SerialExecutor
+from forecast.executors import Executor, SerialExecutor, advancing
 from forecast.jsonio import dumps
 from forecast.locks import hold_lock
+from forecast.progress import ProgressReporter, SilentProgress
 from forecast.redact import redact, redact_value
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore
@@ -167,8 +168,12 @@ def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: F
 
 def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: list[str] | None = None,
               outdir: Path | None = None, today: dt.date | None = None, wait_s: float = 600.0,
-              train_overrides: dict | None = None, executor: Executor | None = None) -> RunSummary:
-    """Do the day's work for every ticker and write outputs plus ``summary.json``, whatever fails."""
+              train_overrides: dict | None = None, executor: Executor | None = None,
+              progress: ProgressReporter | None = None) -> RunSummary:
+    """Do the day's work for every ticker and write outputs plus ``summary.json``, whatever fails.
+
+    ``progress`` hears of each ticker's day as it ends (tickers done out of the total).
+    """
     workspace = Workspace.at(home)
     today = today or dt.date.today()
     out_root = workspace.outdir(outdir or config.outdir)
@@ -186,7 +191,7 @@ def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: l
         try:
             _run_tickers(workspace, config, DailyPlan(workspace, day_dir, today, config.retrain_after_days,
                                                       config.train_config(train_overrides), config.levels),
-                         [outcomes[t] for t in valid], executor or SerialExecutor())
+                         [outcomes[t] for t in valid], executor or SerialExecutor(), progress or SilentProgress())
         except Exception as exc:  # a failure shared by every ticker (a bad [train] table...): still summarise the day
             code = int(exc.exit_code) if isinstance(exc, ForecastError) else int(ExitCode.INTERNAL)
             message = redact(str(exc) if isinstance(exc, ForecastError) else f"internal error: {type(exc).__name__}: {exc}")
@@ -203,7 +208,7 @@ def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: l
 
 
 def _run_tickers(workspace: Workspace, config: AppConfig, plan: DailyPlan, outcomes: list[TickerOutcome],
-                 executor: Executor) -> None:
+                 executor: Executor, progress: ProgressReporter) -> None:
     """Fetch every ticker at once, then map the per-ticker day over them; results land in ``outcomes``."""
     from forecast.predicting import LoadedModels
 
@@ -212,7 +217,12 @@ def _run_tickers(workspace: Workspace, config: AppConfig, plan: DailyPlan, outco
     for ticker, outcome in by_ticker.items():
         outcome.fetched_new_rows = new_rows.get(ticker, 0)
     models = LoadedModels(ModelRegistry(workspace))  # each Keras model loaded once for the whole run
-    results = executor.map(lambda t: daily_ticker(plan, by_ticker[t], models, fetch_errors.get(t)), list(by_ticker))
+    progress.start(len(by_ticker), "run")
+    try:
+        results = executor.map(lambda t: daily_ticker(plan, by_ticker[t], models, fetch_errors.get(t)), list(by_ticker),
+                               on_done=advancing(progress))
+    finally:
+        progress.close()
     for result in results:
         if not result.ok:
             log.warning("%s: %s", result.item, result.error)

@@ -5,8 +5,8 @@ TensorFlow is imported here only when a function runs, not at import time.
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -15,15 +15,18 @@ import pandas as pd
 
 from forecast import __version__, metrics
 from forecast.bars import Bars
-from forecast.choices import Progress
 from forecast.config import TrainConfig
 from forecast.dataset import data_fingerprint, to_prices, training_arrays, unscaled_targets
 from forecast.errors import BadInputError
 from forecast.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, conformal_quantiles, origin_scale
 from forecast.model_card import ModelCard
+from forecast.progress import ProgressReporter
+from forecast.progress import progress_mode as _progress_mode
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,20 +48,22 @@ def select_range(bars: Bars, cfg: TrainConfig) -> pd.DataFrame:
 
 
 def progress_mode(quiet: bool) -> str:
-    if quiet:
-        return str(Progress.NONE)
-    return str(Progress.TTY if sys.stderr.isatty() else Progress.LINES)
+    """How training shows its epochs: see forecast.progress.progress_mode."""
+    return _progress_mode(quiet)
 
 
-def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str = "none",
+def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str | ProgressReporter = "none",
               levels=DEFAULT_LEVELS) -> FittedModel:
-    """Fit a network on ``frame`` (every row is training data); return it with metadata."""
+    """Fit a network on ``frame`` (every row is training data); return it with metadata.
+
+    ``progress`` (a reporter, or a mode: tty | lines | none) hears of every epoch.
+    """
     started = time.perf_counter()
     arrays = training_arrays(frame, cfg, ticker)  # too little history is refused before TensorFlow is imported
     from forecast import network
 
     model, history, best_epoch, best_val_loss = network.fit_network(
-        cfg, arrays.X_train, arrays.Y_train, arrays.X_val, arrays.Y_val, progress)
+        cfg, arrays.X_train, arrays.Y_train, arrays.X_val, arrays.Y_val, progress, label=f"{ticker} epochs")
     predicted = network.predict(model, arrays.X_val)
     residuals = unscaled_targets(arrays.Y_val, arrays.scaling) - unscaled_targets(predicted, arrays.scaling)
     origins = arrays.val_last_rows
@@ -103,7 +108,7 @@ class TrainResult:
 
 
 def train_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, cfg: TrainConfig,
-                 progress: str = "none", levels=DEFAULT_LEVELS) -> TrainResult:
+                 progress: str | ProgressReporter = "none", levels=DEFAULT_LEVELS) -> TrainResult:
     """Train on a stored ticker and save the model to the registry.
 
     A fit whose validation loss is not finite (NaN prices slipped into the
@@ -112,6 +117,10 @@ def train_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, 
     ticker = str(parse_ticker(ticker_text))
     bars = store.read_bars(ticker, cfg.adjust)
     frame = select_range(bars, cfg)
+    if len(frame):
+        log.info("%s: training %s-%s on %d bars (%s..%s), lookback %d, horizon %d, up to %d epochs", ticker, cfg.preset,
+                 cfg.arch, len(frame), frame["date"].iloc[0].date(), frame["date"].iloc[-1].date(), cfg.lookback,
+                 cfg.horizon, cfg.epochs)
     fitted = fit_model(frame, cfg, ticker, progress, levels=levels)
     val_loss = fitted.card.validation["val_loss"]
     if not math.isfinite(val_loss):
@@ -122,4 +131,8 @@ def train_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, 
     model_id = registry.new_id(ticker, cfg.preset, cfg.arch)
     card = replace(fitted.card, id=model_id, data={**fitted.card.data, "source": bars.source, "adjust": bars.adjust})
     registry.save(card, lambda path: network.save_model(fitted.model, path))
+    v = card.validation
+    log.info("%s: registered %s (best epoch %s of %d, val_loss %.4f, val RMSE %.2f vs naive %.2f, %.1fs)", ticker,
+             model_id, v["best_epoch"], len(card.history.get("loss", [])), v["val_loss"], v["rmse"], v["naive_rmse"],
+             card.train_seconds)
     return TrainResult(model_id, card)

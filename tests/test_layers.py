@@ -19,6 +19,7 @@ CONFINED = {
     "tushare": {"sources/"},
     "typer": {"cli/"},
     "click": {"cli/"},
+    "rich": {"progress.py", "cli/"},
     "ray": {"executors.py"},
     "arch": {"garch.py"},
     "statsforecast": {"ets.py"},

@@ -35,7 +35,7 @@ VersionFlag = Annotated[bool, typer.Option("--version", is_eager=True, expose_va
                                            help="Print the version and exit.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", callback=_remember_json)]
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", envvar="FORECAST_HOME", help="Workspace holding data/ and models/ (default: current directory).")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log what each step does to stderr.")]
 FailFastFlag = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first ticker that fails; the rest are not tried.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", dir_okay=False, help="Config file (default: <home>/forecast.toml).")]
 
@@ -60,6 +60,18 @@ def emit_json(payload) -> None:
     typer.echo(redact(dumps(payload)))
 
 
+def echo_line(text: str, err: bool = False) -> None:
+    """Print ``text`` and a newline on stdout (stderr with ``err``) through ``sys.stdout``/``sys.stderr`` as they are now.
+
+    A Rich progress bar, while it runs, replaces them with proxies that print
+    above its bars; ``typer.echo`` writes to the streams underneath and would
+    land in the middle of a bar.
+    """
+    import sys
+
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
 def echo_table(headers: list[str], rows: list[list], align: str | None = None) -> None:
     """Print a table with a header row: a Rich table on a terminal, aligned plain text otherwise (pipes, cron, tests).
 
@@ -74,7 +86,7 @@ def echo_table(headers: list[str], rows: list[list], align: str | None = None) -
     plain = format_table(headers, rows, align)
     too_wide = max(len(line) for line in plain.splitlines()) > shutil.get_terminal_size().columns
     if not sys.stdout.isatty() or too_wide:  # too wide: Rich would cut cells (a model id!); whole lines wrap instead
-        typer.echo(plain)
+        echo_line(plain)
         return
     from rich import box
     from rich.console import Console
@@ -92,7 +104,7 @@ def echo_table(headers: list[str], rows: list[list], align: str | None = None) -
 
 def echo_error(message: str) -> None:
     """Print ``Error: <message>`` on stderr, secrets masked."""
-    typer.echo(f"Error: {redact(message)}", err=True)
+    echo_line(f"Error: {redact(message)}", err=True)
 
 
 class CommandError(ForecastError):

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, Adjust
-from forecast.cli._options import JsonFlag, emit_json, fail, out_option
+from forecast.cli._options import JsonFlag, emit_json, fail, out_option, quiet_option
 from forecast.cli._state import state
 from forecast.errors import ExitCode
 
@@ -27,13 +27,16 @@ def backtest(
     units: Annotated[Optional[str], typer.Option(help="Override the networks' units per layer, e.g. 16.")] = None,
     lookback: Annotated[Optional[int], typer.Option(min=1, help="Override the networks' lookback.")] = None,
     out: Annotated[Optional[Path], out_option("Write the JSON result here, and the per-origin forecasts beside it as .csv.")] = None,
+    quiet: Annotated[bool, quiet_option("No progress output (refits done out of the total).")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Walk-forward backtest of networks and baselines, scored per horizon step against naive."""
     from forecast.atomic import atomic_write_text
-    from forecast.backtest import format_table
-    from forecast.jobs import BacktestSettings, backtest_one
+    from forecast.backtest import format_table, save_backtest, walk_forward
+    from forecast.jobs import BacktestSettings
     from forecast.jsonio import dumps
+    from forecast.progress import make_progress, progress_mode
+    from forecast.tickers import parse_ticker
 
     if expanding and rolling:
         fail("choose --expanding or --rolling W, not both", ExitCode.USAGE)
@@ -42,7 +45,14 @@ def backtest(
                                 refit_every=refit_every, horizon=horizon, window=rolling, target=target,
                                 adjust=adjust.value, levels=state.app_config(None).levels, network_overrides=overrides)
     workspace = state.workspace()
-    result = backtest_one(workspace, ticker, settings)
+    # jobs.backtest_one's steps, with a progress reporter it cannot take yet: one step per refit of each model
+    name = str(parse_ticker(ticker))
+    frame = state.store().read_bars(name, settings.adjust).frame
+    result = walk_forward(frame, name, models=settings.models, test_days=settings.test_days,
+                          refit_every=settings.refit_every, horizon=settings.horizon, window=settings.window,
+                          target=settings.target, levels=settings.levels, network_overrides=settings.network_overrides,
+                          progress=make_progress(progress_mode(quiet, as_json)))
+    save_backtest(workspace, result)
     payload = result.to_dict()
     if out is not None:  # the JSON at --out, the per-origin CSV beside it (never the one over the other)
         json_out = out if out.suffix.lower() != ".csv" else out.with_suffix(".json")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, echo_table, finish, model_option, out_option
+from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, echo_line, echo_table, finish, model_option, out_option, quiet_option
 from forecast.cli._state import state
 
 
@@ -17,15 +17,20 @@ def predict(
                                                  "pinned model (forecast models use), else its latest.")] = None,
     horizon: Annotated[Optional[int], typer.Option(min=1, help="Trading days to show (at most the model's horizon).")] = None,
     out: Annotated[Optional[Path], out_option("Write the forecast rows to this CSV file.")] = None,
+    quiet: Annotated[bool, quiet_option("No progress output (tickers done, with several tickers).")] = False,
     fail_fast: FailFastFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Forecast the next trading days after the last stored bar, with prediction intervals."""
-    from forecast.executors import SerialExecutor
+    import logging
+    import time
+
+    from forecast.executors import SerialExecutor, advancing
     from forecast.formatting import format_number
     from forecast.intervals import level_label
     from forecast.jobs import predict_one
     from forecast.predicting import LoadedModels
+    from forecast.progress import SilentProgress, make_progress, progress_mode
     from forecast.registry import CHOSEN
 
     levels = state.app_config(None).levels
@@ -34,21 +39,38 @@ def predict(
     models = LoadedModels(registry)  # one load per model for the whole command
     reasons: dict[str, str] = {}  # ticker -> why its model was used: --model, pinned or latest
 
+    log = logging.getLogger("forecast.predict")
+    seconds: dict[str, float] = {}  # ticker text -> how long its forecast took, for -v
+
+    def forecast_one(ticker: str):
+        started = time.perf_counter()
+        try:
+            return predict_one(workspace, ticker, model, horizon, levels, models)
+        finally:
+            seconds[ticker] = time.perf_counter() - started
+
     def describe(outcome) -> None:
         if not outcome.ok:
             echo_error(f"{outcome.item}: {outcome.error}")
             return
         r = outcome.value
         reasons[r.ticker] = CHOSEN if model else registry.reason_for(r.ticker, r.model_id)
+        log.info("%s: %d-day forecast after %s by %s (%s), %s on %s bars, in %.2fs", r.ticker, len(r.points), r.last_date,
+                 r.model_id, reasons[r.ticker], r.model_summary.get("kind", "model"), r.model_summary.get("adjust", "?"),
+                 seconds.get(outcome.item, float("nan")))
         if not as_json:
-            typer.echo(f"{r.ticker}: model {r.model_id} ({reasons[r.ticker]}); last {r.target} {r.last_value:.2f} on {r.last_date}")
+            echo_line(f"{r.ticker}: model {r.model_id} ({reasons[r.ticker]}); last {r.target} {r.last_value:.2f} on {r.last_date}")
             levels_shown = r.levels  # narrowest first
             headers = ["date", r.target] + [f"{level_label(lv)} {side}" for lv in levels_shown for side in ("low", "high")]
             echo_table(headers, [[p.date, format_number(p.value)] + [format_number(p.intervals[lv][i]) for lv in levels_shown for i in (0, 1)]
                                  for p in r.points])
 
-    outcomes = SerialExecutor(fail_fast).map(lambda t: predict_one(workspace, t, model, horizon, levels, models), tickers,
-                                    on_done=describe)
+    done = make_progress(progress_mode(quiet, as_json)) if len(tickers) > 1 else SilentProgress()
+    done.start(len(tickers), "predict")
+    try:
+        outcomes = SerialExecutor(fail_fast).map(forecast_one, tickers, on_done=advancing(done, describe))
+    finally:
+        done.close()
     results = [o.value for o in outcomes if o.ok]
     if out is not None and results:
         import pandas as pd

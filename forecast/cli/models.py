@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.choices import Adjust, Arch, Preset, TargetTransform
-from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, echo_table, emit_json, finish, quiet_option
+from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, echo_line, echo_table, emit_json, finish, quiet_option
 from forecast.cli._state import state
 
 models_app = typer.Typer(help="List, show, choose and remove trained models.", no_args_is_help=True)
@@ -41,14 +41,14 @@ def train(
     start: Annotated[Optional[str], typer.Option(help="Train on bars from this date (YYYY-MM-DD).")] = None,
     end: Annotated[Optional[str], typer.Option(help="Train on bars up to this date.")] = None,
     adjust: Annotated[Optional[Adjust], typer.Option(help="Price adjustment to train on.")] = None,
-    quiet: Annotated[bool, quiet_option("No progress output.")] = False,
+    quiet: Annotated[bool, quiet_option("No progress output (tickers done, epochs).")] = False,
     fail_fast: FailFastFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Train a recurrent network per ticker and save it to the model registry."""
-    from forecast.executors import SerialExecutor
+    from forecast.executors import SerialExecutor, advancing
     from forecast.jobs import train_one
-    from forecast.training import progress_mode
+    from forecast.progress import SilentProgress, make_progress, progress_mode
 
     overrides = {
         "arch": arch.value if arch else None, "lookback": lookback, "horizon": horizon, "epochs": epochs,
@@ -61,7 +61,7 @@ def train(
     cfg = settings.train_config(overrides, preset=preset.value)
     workspace = state.workspace()
     registry = state.registry()
-    progress = "none" if as_json else progress_mode(quiet)
+    progress = progress_mode(quiet, as_json)  # each fit reports its epochs in this mode
     in_use_before: dict[str, object] = {}  # ticker text -> the ModelChoice predict used before this train (or None)
     notes: dict[str, str] = {}  # new model id -> what train says about it beside the model in use
 
@@ -78,12 +78,17 @@ def train(
             notes[outcome.value.card.id] = note
         if not as_json:
             r = _train_row(outcome.value)
-            typer.echo(f"{r['id']}: trained on {r['data_range'][0]}..{r['data_range'][1]}, best val_loss {r['best_val_loss']:.4f} "
+            echo_line(f"{r['id']}: trained on {r['data_range'][0]}..{r['data_range'][1]}, best val_loss {r['best_val_loss']:.4f} "
                        f"(epoch {r['best_epoch']}), val RMSE {r['val_rmse']:.2f} vs naive {r['val_naive_rmse']:.2f}, {r['seconds']:.1f}s")
         if note:
-            typer.echo(f"note: {note}", err=True)
+            echo_line(f"note: {note}", err=True)
 
-    outcomes = SerialExecutor(fail_fast).map(train_and_remember, tickers, on_done=describe)
+    done = make_progress(progress) if len(tickers) > 1 else SilentProgress()  # tickers done, above each one's epochs
+    done.start(len(tickers), "train")
+    try:
+        outcomes = SerialExecutor(fail_fast).map(train_and_remember, tickers, on_done=advancing(done, describe))
+    finally:
+        done.close()
     rows = [_train_row(o.value) for o in outcomes if o.ok]
     finish(outcomes, [{**r, "note": notes.get(r["id"])} for r in rows], as_json)
 

@@ -64,8 +64,10 @@ def run(
     if not (tickers or cfg.tickers):
         fail("no tickers: name some, or list them in forecast.toml (tickers = [...])", ExitCode.USAGE)
     from forecast.pipeline import run_daily
+    from forecast.progress import make_progress, progress_mode
 
-    summary = run_daily(state.home, cfg, tickers, outdir, wait_s=wait)
+    summary = run_daily(state.home, cfg, tickers, outdir, wait_s=wait,
+                        progress=make_progress(progress_mode(quiet, as_json)))  # tickers done; nothing with --quiet
     logger = logging.getLogger("forecast.run")
     for outcome in summary.tickers:
         if outcome.ok:
