@@ -216,8 +216,8 @@ def step_one_scores(actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray
 
     ok = np.isfinite(actual) & np.isfinite(predicted) & (np.isfinite(naive) if naive is not None else True)
     model_rmse = metrics.rmse(actual[ok], predicted[ok])
-    if naive is None:
-        return [StepOneScore(model, model_rmse, float("nan"))]
+    if naive is None:  # naive itself scores 0 by definition; a model without naive beside it has no skill figure
+        return [StepOneScore(model, model_rmse, 0.0 if model == "naive" else float("nan"))]
     naive_rmse = metrics.rmse(actual[ok], naive[ok])
     return [StepOneScore(model, model_rmse, metrics.skill(model_rmse, naive_rmse)),
             StepOneScore("naive", naive_rmse, 0.0)]
