@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,7 +155,19 @@ def _empty_paths(name, n, horizon, levels) -> ModelPaths:
 
 def score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.ndarray, horizon: int,
                 mase_scale: float) -> dict[str, dict]:
-    """Return per-model metrics for each horizon step; top-level fields are step 1's."""
+    """Return per-model metrics for each horizon step; top-level fields are step 1's.
+
+    A step with no actual yet (its origins are the last bars) scores as missing (null in JSON), silently.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return _score_paths(paths, prices, origins, horizon, mase_scale)
+
+
+def _score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.ndarray, horizon: int,
+                 mase_scale: float) -> dict[str, dict]:
     scores = {}
     for name, path in paths.items():
         steps = []

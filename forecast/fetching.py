@@ -185,7 +185,10 @@ def import_sample(store: MarketStore, ticker_text: str = SAMPLE_TICKER, strict: 
     ticker = parse_ticker(ticker_text)
     if str(ticker) != SAMPLE_TICKER:
         raise UnknownTickerError(f"the bundled sample has only {SAMPLE_TICKER}, not {ticker}")
-    return import_csv(store, SAMPLE_TICKER, sample_path(), strict=strict, source="sample", calendar=calendar)
+    report = import_csv(store, SAMPLE_TICKER, sample_path(), strict=strict, source="sample", calendar=calendar)
+    log.info("%s: stored %d sample bars %s..%s, %d new", ticker, report.rows, report.first_date, report.last_date,
+             report.new_rows)
+    return report
 
 
 def _overlap_start(last: pd.Timestamp) -> pd.Timestamp:

@@ -26,9 +26,10 @@ from forecast.workspace import Workspace
 
 if TYPE_CHECKING:
     from forecast.backtest import BacktestResult
+    from forecast.progress import ProgressReporter
 
 
-def train_one(workspace: Workspace, ticker: str, cfg: TrainConfig, progress: str = "none",
+def train_one(workspace: Workspace, ticker: str, cfg: TrainConfig, progress: str | ProgressReporter = "none",
               levels: Sequence[float] = DEFAULT_LEVELS) -> TrainResult:
     """Train a network on one stored ticker and register it."""
     from forecast.training import train_ticker
@@ -60,14 +61,19 @@ class BacktestSettings:
     network_overrides: dict = field(default_factory=dict)
 
 
-def backtest_one(workspace: Workspace, ticker: str, settings: BacktestSettings) -> BacktestResult:
-    """Walk-forward backtest of one stored ticker; stores and returns the BacktestResult."""
+def backtest_one(workspace: Workspace, ticker: str, settings: BacktestSettings,
+                 progress: ProgressReporter | None = None) -> BacktestResult:
+    """Walk-forward backtest of one stored ticker; stores and returns the BacktestResult.
+
+    ``progress`` advances once per refit of each model.
+    """
     from forecast.backtest import save_backtest, walk_forward
 
     name = str(parse_ticker(ticker))
     frame = MarketStore(workspace).read_bars(name, settings.adjust).frame
     result = walk_forward(frame, name, models=settings.models, test_days=settings.test_days,
                           refit_every=settings.refit_every, horizon=settings.horizon, window=settings.window,
-                          target=settings.target, levels=settings.levels, network_overrides=settings.network_overrides)
+                          target=settings.target, levels=settings.levels, network_overrides=settings.network_overrides,
+                          progress=progress)
     save_backtest(workspace, result)
     return result

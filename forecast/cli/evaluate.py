@@ -32,11 +32,10 @@ def backtest(
 ) -> None:
     """Walk-forward backtest of networks and baselines, scored per horizon step against naive."""
     from forecast.atomic import atomic_write_text
-    from forecast.backtest import format_table, save_backtest, walk_forward
-    from forecast.jobs import BacktestSettings
+    from forecast.backtest import format_table
+    from forecast.jobs import BacktestSettings, backtest_one
     from forecast.jsonio import dumps
     from forecast.progress import make_progress, progress_mode
-    from forecast.tickers import parse_ticker
 
     if expanding and rolling:
         fail("choose --expanding or --rolling W, not both", ExitCode.USAGE)
@@ -45,14 +44,7 @@ def backtest(
                                 refit_every=refit_every, horizon=horizon, window=rolling, target=target,
                                 adjust=adjust.value, levels=state.app_config(None).levels, network_overrides=overrides)
     workspace = state.workspace()
-    # jobs.backtest_one's steps, with a progress reporter it cannot take yet: one step per refit of each model
-    name = str(parse_ticker(ticker))
-    frame = state.store().read_bars(name, settings.adjust).frame
-    result = walk_forward(frame, name, models=settings.models, test_days=settings.test_days,
-                          refit_every=settings.refit_every, horizon=settings.horizon, window=settings.window,
-                          target=settings.target, levels=settings.levels, network_overrides=settings.network_overrides,
-                          progress=make_progress(progress_mode(quiet, as_json)))
-    save_backtest(workspace, result)
+    result = backtest_one(workspace, ticker, settings, progress=make_progress(progress_mode(quiet, as_json)))
     payload = result.to_dict()
     if out is not None:  # the JSON at --out, the per-origin CSV beside it (never the one over the other)
         json_out = out if out.suffix.lower() != ".csv" else out.with_suffix(".json")
