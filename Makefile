@@ -24,8 +24,10 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# pytest's exit 5 (no tests collected) fails too: a suite that ran nothing proves nothing
 test: check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 # the quick loop: skips the real Keras fits and the cron subprocesses
 test-fast: $(STAMP)

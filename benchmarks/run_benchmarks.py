@@ -188,13 +188,15 @@ TRAIN_SCRIPT = """
 import sys, time, resource, json
 sys.path.insert(0, {repo!r})
 started = time.perf_counter()
+# VmHWM is this process's own high-water mark; getrusage's ru_maxrss in a child inherits its parent's
+vm_hwm_mb = lambda: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
 from forecast.sources.csv_file import read_bars_csv
 from forecast.config import preset_config, TrainConfig
 from forecast.training import fit_model
 frame = read_bars_csv({path!r}).frame.iloc[:2126].reset_index(drop=True)
 cfg = preset_config({preset!r})
 fitted = fit_model(frame, cfg, "600519.SH")
-print(json.dumps({{"seconds": time.perf_counter() - started, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({{"seconds": time.perf_counter() - started, "peak_rss_mb": vm_hwm_mb(),
                   "epochs_run": len(fitted.card.history["loss"]), "best_epoch": fitted.card.validation["best_epoch"]}}))
 """
 

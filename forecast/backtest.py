@@ -271,7 +271,7 @@ def format_table(result: BacktestResult) -> str:
             dm_p = s["dm_p_value"]
             lines.append(
                 f"  {name:<14}{s['rmse']:9.2f}{s['mae']:9.2f}{pct2(s['mape']):>7}{s['mase']:6.2f}{pct(s['skill_vs_naive']):>8}"
-                f"{pct(s['directional_accuracy']):>9}{'   -' if dm_p != dm_p else f'{dm_p:7.3f}'}"
+                f"{pct(s['directional_accuracy']):>9}{'-' if dm_p != dm_p else f'{dm_p:.3f}':>7}"
                 + "".join(f"{pct(s['coverage'].get(level)):>7}" for level in levels)
                 + "".join(f"{score(s.get('winkler', {}).get(level)):>9}" for level in levels)
             )
