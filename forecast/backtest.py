@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from forecast import metrics
-from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS
+from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, TargetColumn
 from forecast.errors import BadInputError, InsufficientHistoryError, MissingExtraError
 from forecast.forecasters import catalogue_names, forecast_bands, make_forecaster, model_kind
 from forecast.formatting import format_percent
@@ -209,7 +209,10 @@ def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_BACKTEST_MODEL
     """
     if refit_every < 1 or test_days < 1:
         raise BadInputError("--test-days and --refit-every must be at least 1")
+    TargetColumn.parse(target, "target")
     T = len(frame)
+    if not 1 <= horizon <= T - 2 * MIN_HISTORY_BARS:
+        raise BadInputError(f"--horizon {horizon} must be between 1 and {max(1, T - 2 * MIN_HISTORY_BARS)} for {ticker}'s {T} bars")
     if origins is None:
         if test_days >= T - 2 * MIN_HISTORY_BARS:  # the first fold fits on at least two minimum histories
             raise InsufficientHistoryError(f"--test-days {test_days} leaves too little training history: {ticker} has {T} bars")

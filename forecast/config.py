@@ -5,6 +5,7 @@ Precedence everywhere: CLI flags > environment > config file > defaults.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -108,6 +109,10 @@ class TrainConfig:
         for key in ("units", "features"):
             if key in data:
                 value = data[key]
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    value = [value]  # units = 64: one layer
+                if not isinstance(value, (str, list, tuple)):
+                    raise BadInputError(f"{key} must be a list such as [64, 32] or text such as \"64,32\", not {value!r}")
                 data[key] = tuple(value.split(",") if isinstance(value, str) else value)
         if "units" in data:
             data["units"] = tuple(_whole(u, "units") for u in data["units"])
@@ -316,10 +321,11 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
         problems.append("[train] must be a table")
         train = {}
     else:
+        train = {k: v.isoformat() if isinstance(v, (dt.date, dt.time)) else v for k, v in train.items()}  # TOML dates
         try:
             build_train_config(values.get("preset", "default"), train)
         except BadInputError as exc:
-            problems.append(f"[train]: {exc}")
+            problems.append(f"[train]: {str(exc).removeprefix('[train]: ')}")
     values["train"] = dict(train)
     file_token = raw.get("tushare", {}).get("token") if isinstance(raw.get("tushare"), dict) else None
     file_token = file_token or section.get("tushare_token")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.atomic import atomic_open
-from forecast.bars import Bars, adjust_prices, conform
+from forecast.bars import STORED_COLUMNS, Bars, adjust_prices, conform
 from forecast.calendar import (
     CHINA_CALENDAR,
     SERIES_CALENDAR_ATTR,
@@ -85,6 +85,25 @@ class StoredSeries:
         }
 
 
+def _check_stored_schema(table) -> None:
+    """Raise ValueError unless ``table`` has the columns and types this store writes, and at least one row."""
+    import pyarrow as pa
+
+    names = set(table.schema.names)
+    missing = [c for c in STORED_COLUMNS if c not in names]
+    if missing:
+        raise ValueError(f"missing column(s) {', '.join(missing)}")
+    if not pa.types.is_timestamp(table.schema.field("date").type):
+        raise ValueError("date is not a timestamp column")
+    for column in STORED_COLUMNS[1:]:
+        if not (pa.types.is_floating(table.schema.field(column).type) or pa.types.is_integer(table.schema.field(column).type)):
+            raise ValueError(f"{column} is not numeric")
+    if table.num_rows == 0:
+        raise ValueError("no rows")
+    dates = table.column("date").cast(pa.timestamp("ns"))  # raises on dates pandas cannot hold (after 2262)
+    del dates
+
+
 def recorded_source(path: Path) -> str:
     """Return the source a stored file says it came from, reading only its schema (raises when unreadable)."""
     import pyarrow.parquet as pq
@@ -128,6 +147,7 @@ class MarketStore:
         try:
             table = pq.read_table(path)
             meta = json.loads(table.schema.metadata[_META_KEY])
+            _check_stored_schema(table)
             return StoredSeries(
                 ticker=str(ticker),
                 frame=table.to_pandas(),
@@ -157,7 +177,7 @@ class MarketStore:
         summary = stored.summary()
         bars = self._on_basis(stored, adjust)
         summary["adjust"] = bars.adjust
-        last = bars.frame.iloc[-1]
+        last = bars.frame.iloc[-1].to_dict()
         summary["last_bar"] = {k: (last[k].date().isoformat() if k == "date" else float(last[k])) for k in bars.frame.columns}
         return summary
 

@@ -95,7 +95,12 @@ class Workspace:
         path = folder
         for name in names:
             path = path / safe_name(name, what)
-        if not path.resolve().is_relative_to(folder.resolve()):
+        try:
+            escapes = not path.resolve().is_relative_to(folder.resolve())
+        except (RuntimeError, OSError):  # a link loop (Python 3.11 raises RuntimeError) or an unreadable link
+            raise BadInputError(f"{what} {'/'.join(names)[:80]!r}: a link under {folder.name}/ loops or cannot be followed; "
+                                "forecast doctor --repair moves it aside") from None
+        if escapes:
             raise BadInputError(f"refusing a path outside {folder.name}/: {what} {'/'.join(names)[:80]!r}")
         return path
 

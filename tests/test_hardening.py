@@ -251,3 +251,84 @@ def test_run_with_an_invalid_config_still_leaves_a_summary(home):
     assert result.exit_code == ExitCode.USAGE and "source" in result.stderr
     summary = json.loads((home / "daily" / "latest" / "summary.json").read_text())
     assert summary["exit_code"] == ExitCode.USAGE and "source" in summary["error"]
+
+
+# The fuzz suite's findings (tests/test_fuzz.py), each pinned as a plain reproduction.
+
+def test_an_explicit_date_format_does_not_let_a_missing_date_in(home, tmp_path):
+    lines = SAMPLE_FILE.read_text().splitlines()[:81] + ["x"]
+    csv = tmp_path / "f.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    result = fetch_csv("DF", csv, "--date-format", "%Y-%m-%d")
+    assert result.exit_code == ExitCode.BAD_INPUT
+    one_error_line(result)
+
+
+def test_data_show_survives_a_row_without_numbers(home, tmp_path):
+    csv = tmp_path / "n.csv"
+    csv.write_text("date,close\n2019-12-30,10\n2019-12-31,\n2020-01-02,12\n")
+    assert fetch_csv("YYY", csv).exit_code == 0
+    shown = runner.invoke(app, ["data", "show", "YYY"])
+    assert shown.exit_code == 0, shown.output
+
+
+def test_config_show_prints_a_toml_date(home):
+    (home / "forecast.toml").write_text("[train]\nstart = 2015-01-01\n")
+    shown = runner.invoke(app, ["config", "show"])
+    assert shown.exit_code == 0 and "2015-01-01" in shown.stdout
+
+
+@pytest.mark.parametrize("flags", [["--target", ""], ["--target", "junk"], ["--horizon", "1000000000000"]])
+def test_backtest_refuses_an_impossible_target_or_horizon(home, flags):
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    result = runner.invoke(app, ["backtest", "600519.SH", "--models", "naive", "--test-days", "2", "--refit-every", "1", *flags])
+    assert result.exit_code in (ExitCode.USAGE, ExitCode.BAD_INPUT)
+    one_error_line(result)
+
+
+def test_a_link_loop_in_the_store_is_a_one_line_error(home):
+    bars = home / "data" / "bars"
+    bars.mkdir(parents=True)
+    (bars / "600519.SH.parquet").symlink_to(bars / "600519.SH.parquet")
+    result = runner.invoke(app, ["data", "show", "600519.SH"])
+    assert result.exit_code == ExitCode.BAD_INPUT and "loops" in one_error_line(result)
+
+
+@pytest.mark.parametrize("damage", ["no rows", "no date column", "text dates", "text close", "dates after 2262"])
+def test_a_stored_file_with_a_foreign_schema_is_unreadable_and_a_re_fetch_replaces_it(home, damage):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    path = home / "data" / "bars" / "600519.SH.parquet"
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    if damage == "no rows":
+        frame = frame.iloc[:0]
+    elif damage == "no date column":
+        frame = frame.drop(columns="date")
+    elif damage == "text dates":
+        frame["date"] = frame["date"].astype(str)
+    elif damage == "text close":
+        frame["close"] = frame["close"].astype(str)
+    damaged = pa.Table.from_pandas(frame, preserve_index=False)
+    if damage == "dates after 2262":
+        dates = pa.array([np.datetime64("2420-09-19", "us")] * len(frame), pa.timestamp("us"))
+        damaged = damaged.set_column(damaged.schema.get_field_index("date"), "date", dates)
+    pq.write_table(damaged.replace_schema_metadata(table.schema.metadata), path)
+    for command in (["data", "show", "600519.SH"], ["predict", "600519.SH", "--model", "naive"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == ExitCode.BAD_INPUT and "unreadable" in one_error_line(result)
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    assert runner.invoke(app, ["data", "show", "600519.SH"]).exit_code == 0
+
+
+def test_train_units_as_a_number_is_one_layer_and_errors_have_one_prefix(home):
+    from forecast.config import load_app_config
+
+    (home / "forecast.toml").write_text("[train]\nunits = 5\n")
+    assert load_app_config(home, env={}).train_config().units == (5,)
+    (home / "forecast.toml").write_text('[train]\nunits = {a = 1}\n')
+    with pytest.raises(Exception) as caught:
+        load_app_config(home, env={})
+    assert str(caught.value).count("[train]") == 1

@@ -168,7 +168,8 @@ def data_show(
     name = parse_ticker(ticker)
     summary = store.describe(name, adjust.value)
     tail = store.read_bars(name, adjust.value).frame.tail(last)
-    bars = [{k: (row[k].date().isoformat() if k == "date" else finite(float(row[k]))) for k in tail.columns} for _, row in tail.iterrows()]
+    bars = [{k: (row[k].date().isoformat() if k == "date" else finite(float(row[k]))) for k in tail.columns}
+            for row in tail.to_dict("records")]  # per column dtypes: iterrows would turn a NaN row into NaT
     if as_json:
         emit_json({**summary, "last_bars": bars})
         return

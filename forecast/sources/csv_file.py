@@ -96,6 +96,8 @@ def _parse_dates(values: pd.Series, date_format: str | None) -> pd.Series:
     fmt = date_format or infer_date_format(values)
     try:
         parsed = pd.to_datetime(values.astype(str).str.strip(), format=fmt)
+        if parsed.isna().any():  # "nan", "" or "NaT" parse as NaT under an explicit format
+            raise DateFormatError(f"cannot read date {values[parsed.isna()].iloc[0]!r}; every row needs a date")
         if ((parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)).any():  # pandas may parse them at a coarser unit
             raise pd.errors.OutOfBoundsDatetime
         return parsed
@@ -151,7 +153,10 @@ def read_bars_csv(path: Path, date_format: str | None = None, column_map: str | 
     if not path.is_file():
         raise NotFoundError(f"no such file: {path}")
     try:
-        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
+        try:
+            raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
+        except UnicodeDecodeError:  # not UTF-8: China exports are often GBK, which GB18030 reads
+            raw = pd.read_csv(path, dtype=str, skipinitialspace=True, encoding="gb18030")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CorruptFileError(f"{path.name} is not a readable CSV: {str(exc).strip().splitlines()[0]}") from None
     if raw.empty:
