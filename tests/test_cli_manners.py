@@ -91,10 +91,14 @@ def test_version_prints_the_package_version():
     assert result.exit_code == 0 and result.stdout.strip() == f"forecast {__version__}"
 
 
-def test_shell_completion_is_offered_and_prints_a_script():
+def test_shell_completion_is_offered_and_prints_a_script(monkeypatch):
+    import typer.completion
+
     helped = runner.invoke(app, ["--help"])
     assert "--install-completion" in helped.stdout and "--show-completion" in helped.stdout
-    shown = runner.invoke(app, ["--show-completion", "bash"], prog_name="forecast")
+    # --show-completion detects the user's shell from the parent process; under make or cron that is sh, not bash
+    monkeypatch.setattr(typer.completion, "_get_shell_name", lambda: "bash")
+    shown = runner.invoke(app, ["--show-completion"], prog_name="forecast")
     assert shown.exit_code == 0 and "_FORECAST_COMPLETE" in shown.stdout
 
 
