@@ -126,7 +126,7 @@ def backfill(store: MarketStore, tickers: list[str], client: ClientSource, *, st
     staging = workspace.backfill_dir / "days"
     staging.mkdir(parents=True, exist_ok=True)
     one_client = client if isinstance(client, _OneClient) else _OneClient(client)
-    lock = workspace.backfill_dir / ".lock"
+    lock = workspace.backfill_lock
     with hold_lock(lock, _BACKFILL_LOCK_WAIT_S, f"another backfill is running on {workspace.root}; try again later"):
         done = _journal_days(journal)
         todo = [d for d in days if d.strftime("%Y%m%d") not in done or not (staging / f"{d:%Y%m%d}.parquet").is_file()]

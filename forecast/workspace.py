@@ -147,6 +147,10 @@ class Workspace:
     def backfill_dir(self) -> Path:
         return self.data_dir / "backfill"
 
+    @property
+    def backfill_lock(self) -> Path:
+        return self.backfill_dir / ".lock"
+
     def backfill_journal(self, name: str) -> Path:
         return self.inside(self.backfill_dir, f"{name}.journal", what="backfill name")
 

@@ -344,7 +344,7 @@ def test_a_generic_import_says_raw_prices(home, tmp_path):
     assert "generic layout, raw prices" in result.stdout and "none prices" not in result.stdout
 
 
-# --- item 11: benchmarks that need ../shared skip cleanly --------------------------------------------------------
+# --- item 11: benchmarks that need the shared datasets skip cleanly --------------------------------------------------------
 
 @pytest.mark.parametrize("script", [["benchmarks/course_split.py"], ["benchmarks/run_benchmarks.py", "--only", "train"]])
 def test_benchmarks_without_the_shared_datasets_say_so_and_exit_0(tmp_path, script):

@@ -1,7 +1,7 @@
 """The whole market: tushare's reference endpoints, universes, the cached exchange calendar, resumable backfill.
 
 Everything runs against the loopback fake (tests/fake_tushare.py) with the real
-tushare client; nothing reads ../shared.
+tushare client; nothing reads the shared datasets.
 """
 
 from __future__ import annotations
