@@ -104,12 +104,7 @@ class FakeTushare:
         rows = frame
         if codes := params.get("ts_code"):
             rows = rows[rows["ts_code"].isin(codes.split(","))]
-        if day := params.get("trade_date"):
-            rows = rows[rows["trade_date"] == day]
-        if start := params.get("start_date"):
-            rows = rows[rows["trade_date"] >= start]
-        if end := params.get("end_date"):
-            rows = rows[rows["trade_date"] <= end]
+        rows = _in_dates(rows, params)
         rows = rows.sort_values(["trade_date", "ts_code"], ascending=[False, True])
         offset = int(params.get("offset", 0))
         limit = min(int(params.get("limit", self.page_limit)), self.page_limit)
@@ -123,11 +118,7 @@ class FakeTushare:
                 rows = rows[rows["ts_code"].isin(codes.split(","))]
             rows = rows.sort_values("ts_code")
         elif api == "trade_cal":
-            rows = rows[rows["exchange"] == (params.get("exchange") or "SSE")]
-            if start := params.get("start_date"):
-                rows = rows[rows["cal_date"] >= start]
-            if end := params.get("end_date"):
-                rows = rows[rows["cal_date"] <= end]
+            rows = _in_dates(rows[rows["exchange"] == (params.get("exchange") or "SSE")], params, "cal_date")
             if "is_open" in params and params["is_open"] != "":
                 rows = rows[rows["is_open"].astype(str) == str(params["is_open"])]
             rows = rows.sort_values("cal_date", ascending=False)
@@ -136,13 +127,7 @@ class FakeTushare:
             code = params.get(key) or params.get("ts_code")
             if not code:
                 return rows.iloc[0:0]
-            rows = rows[rows[key] == code]
-            if day := params.get("trade_date"):
-                rows = rows[rows["trade_date"] == day]
-            if start := params.get("start_date"):
-                rows = rows[rows["trade_date"] >= start]
-            if end := params.get("end_date"):
-                rows = rows[rows["trade_date"] <= end]
+            rows = _in_dates(rows[rows[key] == code], params)
             rows = rows.sort_values(["trade_date", "con_code" if api == "index_weight" else "ts_code"], ascending=[False, True])
         offset = int(params.get("offset", 0))
         limit = min(int(params.get("limit", ENDPOINT_LIMITS[api])), ENDPOINT_LIMITS[api], self.page_limit)
@@ -238,3 +223,14 @@ def trade_cal_frame(start: str, end: str, closed: tuple[str, ...] = (), exchange
         "is_open": is_open.astype(int),
         "pretrade_date": [opened[i].strftime("%Y%m%d") if i >= 0 else None for i in before],
     })
+
+
+def _in_dates(rows: pd.DataFrame, params: dict, column: str = "trade_date") -> pd.DataFrame:
+    """The rows a real endpoint returns for trade_date / start_date / end_date (YYYYMMDD text compares in order)."""
+    if day := params.get("trade_date"):
+        rows = rows[rows[column] == day]
+    if start := params.get("start_date"):
+        rows = rows[rows[column] >= start]
+    if end := params.get("end_date"):
+        rows = rows[rows[column] <= end]
+    return rows
