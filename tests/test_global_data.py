@@ -1,0 +1,110 @@
+"""Pooled inputs for the global model: labels, time splits across tickers, and no look-ahead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forecast.global_data import latest_rows, pool, rows_by_day, targets, time_split, window_batch
+
+LOOKBACK = 10
+
+
+def make_panel(tickers: dict[str, int], seed: int = 0, start: str = "2020-01-01") -> pd.DataFrame:
+    """Random-walk bars; each ticker has its own number of rows ending on the same last day (late listings)."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range(start, periods=max(tickers.values()))
+    parts = []
+    for name, rows in tickers.items():
+        dates = days[-rows:]
+        close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, rows)))
+        opens = close * np.exp(rng.normal(0, 0.005, rows))
+        parts.append(pd.DataFrame({"date": dates, "ticker": name, "open": opens, "high": np.maximum(opens, close) * 1.01,
+                                   "low": np.minimum(opens, close) * 0.99, "close": close,
+                                   "volume": rng.integers(1_000, 9_000, rows).astype(float)}))
+    return pd.concat(parts).set_index(["date", "ticker"]).sort_index()
+
+
+def test_labels_are_each_tickers_own_next_rows_cumulated():
+    panel = make_panel({"AAA": 120, "BBB": 90})
+    data = pool(panel, horizon=3)
+    for name in ("AAA", "BBB"):
+        close = panel.xs(name, level="ticker")["close"].to_numpy()
+        mine = data.tickers == name
+        expected = np.full((len(close), 3), np.nan)
+        for t in range(len(close)):
+            for h in range(1, 4):
+                if t + h < len(close):
+                    expected[t, h - 1] = np.log(close[t + h] / close[t])
+        np.testing.assert_allclose(data.labels[mine], expected, rtol=1e-5, equal_nan=True)
+        assert np.isnat(data.label_dates[mine][-3:]).all()
+
+
+def test_every_validation_origin_is_later_than_every_training_label_for_every_ticker():
+    panel = make_panel({"AAA": 300, "BBB": 250, "CCC": 200}, seed=1)
+    data = pool(panel, horizon=5)
+    days = np.unique(data.dates)
+    split = time_split(data, LOOKBACK, train_end=days[200], validation_end=days[260])
+    assert len(split.train) and len(split.validation)
+    assert data.label_dates[split.train].max() <= split.cut
+    assert data.dates[split.validation].min() > data.label_dates[split.train].max()  # the H-day gap holds
+    assert data.label_dates[split.validation].max() <= split.validation_end
+    for name in ("AAA", "BBB", "CCC"):  # time, never ticker: each ticker is on both sides
+        assert (data.tickers[split.train] == name).any() and (data.tickers[split.validation] == name).any()
+
+
+def test_windows_never_cross_from_one_ticker_into_another():
+    panel = make_panel({"AAA": 80, "BBB": 80}, seed=2)
+    data = pool(panel, horizon=2)
+    split = time_split(data, LOOKBACK, train_end=np.unique(data.dates)[-1], validation_days=10)
+    rows = np.concatenate([split.train, split.validation])
+    offsets = rows[:, None] + np.arange(-LOOKBACK + 1, 1)
+    assert (data.tickers[offsets] == data.tickers[rows][:, None]).all()
+    window, static = window_batch(data, rows[:4], LOOKBACK)
+    assert window.shape == (4, LOOKBACK, data.sequence.shape[1]) and static.shape == (4, data.static.shape[1])
+    np.testing.assert_array_equal(window[:, -1, :], data.sequence[rows[:4]])
+
+
+@settings(max_examples=15, deadline=None)
+@given(cut=st.integers(min_value=70, max_value=280), seed=st.integers(0, 1000))
+def test_changing_the_future_leaves_every_past_input_unchanged(cut, seed):
+    panel = make_panel({"AAA": 300, "BBB": 300, "CCC": 260}, seed=seed)
+    changed = panel.copy()
+    days = panel.index.get_level_values("date").unique()
+    future = changed.index.get_level_values("date") > days[cut]
+    rng = np.random.default_rng(seed + 1)
+    changed.loc[future, ["open", "high", "low", "close"]] *= rng.uniform(0.5, 2.0, (int(future.sum()), 1))
+    changed.loc[future, "volume"] *= 3
+    before, after = pool(panel, 5), pool(changed, 5)
+    past = before.dates <= np.datetime64(days[cut])
+    np.testing.assert_array_equal(before.sequence[past], after.sequence[past])
+    np.testing.assert_array_equal(before.static[past], after.static[past])
+    # labels look ahead by design; those whose whole horizon is past are unchanged too
+    settled = past & (before.label_dates <= np.datetime64(days[cut]))
+    np.testing.assert_array_equal(before.labels[settled], after.labels[settled])
+
+
+def test_rank_target_is_centred_within_each_day_and_demeaned_sums_to_zero():
+    data = pool(make_panel({f"T{i}": 100 for i in range(7)}, seed=3), horizon=2)
+    ranked, demeaned = targets(data, "rank"), targets(data, "demeaned")
+    known = np.isfinite(data.labels[:, 1])
+    frame = pd.DataFrame({"d": data.dates[known], "r": ranked[known, 1], "m": demeaned[known, 1]})
+    by_day = frame.groupby("d")
+    np.testing.assert_allclose(by_day["r"].mean(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(by_day["r"].max(), 0.5, atol=1e-6)
+    np.testing.assert_allclose(by_day["m"].sum(), 0.0, atol=1e-5)
+    with pytest.raises(ValueError, match="choose from"):
+        targets(data, "median")
+
+
+def test_latest_rows_give_one_origin_per_ticker_and_days_group_cross_sections():
+    data = pool(make_panel({"AAA": 100, "BBB": 70, "CCC": 5}, seed=4), horizon=2)
+    rows = latest_rows(data, LOOKBACK)
+    assert sorted(data.tickers[rows]) == ["AAA", "BBB"]  # CCC has too little history for a window
+    assert (data.dates[rows] == data.dates.max()).all()
+    groups = rows_by_day(np.arange(len(data)), data)
+    assert all(len(set(data.dates[g])) == 1 for g in groups)
+    assert [data.dates[g][0] for g in groups] == sorted(set(data.dates))
