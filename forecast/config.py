@@ -24,6 +24,10 @@ from forecast.windows import FEATURES
 from forecast.workspace import DEFAULT_OUTDIR, Workspace
 
 TOKEN_ENV_VARS = ("TUSHARE_TOKEN", "TS_TOKEN")  # ours first, then tushare's own
+CALLS_PER_MINUTE_ENV = "FORECAST_TUSHARE_CALLS_PER_MINUTE"
+# tushare's per-minute limit on daily and adj_factor from its lowest paid tier up (its docs: 500 a minute at
+# 120 points and at 2,000); a lower limit (index_daily: 200 at 2,000 points) still ends in the retry path.
+DEFAULT_TUSHARE_CALLS_PER_MINUTE = 500
 _INT_FIELDS = ("lookback", "horizon", "epochs", "batch_size", "patience", "seed")
 _FLOAT_FIELDS = ("dropout", "lr", "val_fraction")
 
@@ -198,6 +202,7 @@ class AppConfig:
     outdir: str = DEFAULT_OUTDIR
     levels: tuple[float, ...] = DEFAULT_LEVELS
     tushare_token: str | None = None
+    tushare_calls_per_minute: int = DEFAULT_TUSHARE_CALLS_PER_MINUTE  # per endpoint: the client paces itself to it
     # [sources]: (ticker or pattern, source) in file order; ticker names normalised, patterns upper-cased
     sources: tuple[tuple[str, str], ...] = ()
 
@@ -224,7 +229,9 @@ class AppConfig:
         return build_train_config(preset or self.preset, {"adjust": self.adjust, **self.train}, overrides)
 
 
-_SETTINGS = {"tickers", "source", "adjust", "preset", "outdir", "levels", "retrain_after_days", "tushare_token"}
+_SETTINGS = {"tickers", "source", "adjust", "preset", "outdir", "levels", "retrain_after_days", "tushare_token",
+             "tushare_calls_per_minute"}
+_TUSHARE_SETTINGS = {"token", "calls_per_minute"}
 _PATTERN_CHARACTERS = "*?["
 
 
@@ -290,6 +297,16 @@ def _parse_settings(section: dict, problems: list[str]) -> dict:
     return values
 
 
+def calls_per_minute(value: object, where: str) -> int:
+    """Return the per-endpoint call rate that ``value`` asks for: 0 means the default; else raise ConfigError."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{where} must be a whole number of calls a minute (0: the default, "
+                          f"{DEFAULT_TUSHARE_CALLS_PER_MINUTE}), not {value!r}")
+    return value or DEFAULT_TUSHARE_CALLS_PER_MINUTE
+
+
 def parse_retrain_after(text: str) -> int | None:
     """Return days from ``--retrain-after DAYS|never`` (None: never), or raise ConfigError."""
     if text == "never":
@@ -327,12 +344,29 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
         except BadInputError as exc:
             problems.append(f"[train]: {str(exc).removeprefix('[train]: ')}")
     values["train"] = dict(train)
-    file_token = raw.get("tushare", {}).get("token") if isinstance(raw.get("tushare"), dict) else None
-    file_token = file_token or section.get("tushare_token")
+    tushare_table = raw.get("tushare", {})
+    if not isinstance(tushare_table, dict):
+        problems.append("[tushare] must be a table, e.g. [tushare] token = \"...\"")
+        tushare_table = {}
+    if unknown_tushare := set(tushare_table) - _TUSHARE_SETTINGS:
+        problems.append(f"[tushare]: unknown setting(s) {', '.join(sorted(unknown_tushare))}")
+    file_token = tushare_table.get("token") or section.get("tushare_token")
     if file_token is not None and not isinstance(file_token, str):
         problems.append("[tushare] token must be a string")
         file_token = None
     values["tushare_token"] = token_from(environ, file_token)
+    rate_sources = [(f"${CALLS_PER_MINUTE_ENV}", environ.get(CALLS_PER_MINUTE_ENV) or None),
+                    ("[tushare] calls_per_minute", tushare_table.get("calls_per_minute")),
+                    ("tushare_calls_per_minute", section.get("tushare_calls_per_minute"))]
+    for where, value in rate_sources:
+        if value is None:
+            continue
+        try:
+            rate = calls_per_minute(value, where)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        values.setdefault("tushare_calls_per_minute", rate)  # the first one given wins: env > [tushare] > top level
     if environ.get("FORECAST_TICKERS"):
         values["tickers"] = tuple(t for t in environ["FORECAST_TICKERS"].replace(",", " ").split() if t)
     if problems:

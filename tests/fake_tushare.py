@@ -5,9 +5,12 @@ private base URL here). It serves ``daily`` and ``adj_factor`` from an
 in-memory market, newest rows first, at most ``page_limit`` rows per call
 (``offset``/``limit`` page within it), and the reference endpoints
 ``stock_basic``, ``index_weight``, ``index_daily`` and ``trade_cal`` with their
-real fields when the market holds them. It
-can be told to fail the next calls in the ways the real service fails, or
-drop a connection without answering (what a dead route looks like to the client).
+real fields when the market holds them. Each endpoint answers at most its
+real number of rows per call (``ENDPOINT_LIMITS``). It can be told to fail the
+next calls in the ways the real service fails, or drop a connection without
+answering (what a dead route looks like to the client), and to enforce a
+per-minute limit per endpoint (``calls_per_minute``) on its own clock, with the
+real service's message.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,6 +28,12 @@ import pandas as pd
 TOKEN_REJECTED = "您的token不对，请确认。"
 NO_POINTS = "抱歉，您没有访问该接口的权限，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
 PER_MINUTE = "抱歉，您每分钟最多访问该接口500次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
+
+
+def per_minute_message(calls: int) -> str:
+    """The real service's per-minute limit message for a limit of ``calls``."""
+    return PER_MINUTE.replace("500", str(calls))
+
 PER_DAY = "抱歉，您每天最多访问该接口2次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
 
 
@@ -42,8 +53,11 @@ class FakeMarket:
 STOCK_BASIC_COLUMNS = ["ts_code", "symbol", "name", "area", "industry", "market", "list_status", "list_date", "delist_date"]
 INDEX_WEIGHT_COLUMNS = ["index_code", "con_code", "trade_date", "weight"]
 TRADE_CAL_COLUMNS = ["exchange", "cal_date", "is_open", "pretrade_date"]
-# the real service's rows per call, per endpoint (``page_limit`` applies to the others)
-ENDPOINT_LIMITS = {"stock_basic": 6000, "index_weight": 6000, "index_daily": 8000, "trade_cal": 6000}
+INDEX_DAILY_COLUMNS = ["ts_code", "trade_date", "open", "high", "low", "close", "vol", "amount"]
+# the real service's rows per call, per endpoint (tushare's docs: daily 6000, index_daily 8000); ``page_limit`` lowers them all
+ENDPOINT_LIMITS = {"daily": 6000, "adj_factor": 6000, "stock_basic": 6000, "index_weight": 6000, "index_daily": 8000,
+                   "trade_cal": 6000}
+REFERENCE_ENDPOINTS = ("stock_basic", "index_weight", "index_daily", "trade_cal")
 
 
 @dataclass
@@ -55,6 +69,10 @@ class FakeTushare:
     requests: list[dict] = field(default_factory=list)
     slow_seconds: float = 1.0
     restricted: set[str] = field(default_factory=set)  # endpoints this account has not the points for
+    calls_per_minute: int | None = None  # per endpoint, as the real service counts; None: no limit
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)  # share a fake clock with the client's pacer
+    rate_limited: int = 0  # calls refused by ``calls_per_minute``
+    _answered: dict[str, deque] = field(default_factory=dict, repr=False)  # endpoint -> clock times of counted calls
 
     def answer(self, body: dict) -> tuple[int | None, bytes]:
         """Return (HTTP status, body); status None: close the connection without an answer."""
@@ -76,8 +94,11 @@ class FakeTushare:
         api = body["api_name"]
         if api in self.restricted:
             return 200, self._error(-2002, NO_POINTS)
+        if self._over_limit(api):
+            self.rate_limited += 1
+            return 200, self._error(40203, per_minute_message(self.calls_per_minute or 0))
         empty = {"stock_basic": STOCK_BASIC_COLUMNS, "index_weight": INDEX_WEIGHT_COLUMNS, "trade_cal": TRADE_CAL_COLUMNS,
-                 "index_daily": list(self.market.daily.columns)}
+                 "index_daily": INDEX_DAILY_COLUMNS}
         tables = {"daily": self.market.daily, "adj_factor": self.market.factors, "stock_basic": self.market.stock_basic,
                   "index_weight": self.market.index_weight, "index_daily": self.market.index_daily, "trade_cal": self.market.trade_cal}
         if api not in tables:
@@ -86,11 +107,11 @@ class FakeTushare:
         if source is None:
             source = pd.DataFrame(columns=empty[api])
         params = body.get("params", {})
-        rows = self._select_reference(api, source, params) if api in ENDPOINT_LIMITS else self._select(source, params)
+        rows = self._select_reference(api, source, params) if api in REFERENCE_ENDPOINTS else self._select(api, source, params)
         fields = [f for f in body.get("fields", "").split(",") if f] or list(source.columns)
         fields = [f for f in fields if f in source.columns]  # the real service drops fields it does not know
         rows = rows[fields]
-        if api in ENDPOINT_LIMITS:  # reference rows hold gaps (no delist date): JSON null, as the real service sends
+        if api in REFERENCE_ENDPOINTS:  # reference rows hold gaps (no delist date): JSON null, as the real service sends
             rows = rows.astype(object).where(rows.notna(), None)
         payload = {
             "request_id": f"fake-{len(self.requests)}",
@@ -100,14 +121,28 @@ class FakeTushare:
         }
         return 200, json.dumps(payload, ensure_ascii=False).encode()
 
-    def _select(self, frame: pd.DataFrame, params: dict) -> pd.DataFrame:
+    def _over_limit(self, api: str) -> bool:
+        """True when this call would be one more than ``calls_per_minute`` of ``api`` within 60 s (it is then not counted)."""
+        if self.calls_per_minute is None:
+            return False
+        now = self.clock()
+        answered = self._answered.setdefault(api, deque())
+        while answered and answered[0] <= now - 60.0:
+            answered.popleft()
+        if len(answered) >= self.calls_per_minute:
+            return True
+        answered.append(now)
+        return False
+
+    def _select(self, api: str, frame: pd.DataFrame, params: dict) -> pd.DataFrame:
         rows = frame
         if codes := params.get("ts_code"):
             rows = rows[rows["ts_code"].isin(codes.split(","))]
         rows = _in_dates(rows, params)
         rows = rows.sort_values(["trade_date", "ts_code"], ascending=[False, True])
         offset = int(params.get("offset", 0))
-        limit = min(int(params.get("limit", self.page_limit)), self.page_limit)
+        cap = min(ENDPOINT_LIMITS[api], self.page_limit)
+        limit = min(int(params.get("limit") or cap), cap)
         return rows.iloc[offset: offset + limit]
 
     def _select_reference(self, api: str, frame: pd.DataFrame, params: dict) -> pd.DataFrame:
@@ -130,7 +165,8 @@ class FakeTushare:
             rows = _in_dates(rows[rows[key] == code], params)
             rows = rows.sort_values(["trade_date", "con_code" if api == "index_weight" else "ts_code"], ascending=[False, True])
         offset = int(params.get("offset", 0))
-        limit = min(int(params.get("limit", ENDPOINT_LIMITS[api])), ENDPOINT_LIMITS[api], self.page_limit)
+        cap = min(ENDPOINT_LIMITS[api], self.page_limit)
+        limit = min(int(params.get("limit") or cap), cap)
         return rows.iloc[offset: offset + limit]
 
     @staticmethod

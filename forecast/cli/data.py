@@ -34,16 +34,14 @@ def _print_fetch_report(report) -> None:
 def tushare_client_factory():
     """Return a function that makes the tushare client; called only when something needs the network.
 
-    The token: $TUSHARE_TOKEN, then $TS_TOKEN, then forecast.toml's [tushare] token (config owns the order).
+    The token: $TUSHARE_TOKEN, then $TS_TOKEN, then forecast.toml's [tushare] token; the per-minute call rate:
+    $FORECAST_TUSHARE_CALLS_PER_MINUTE, then [tushare] calls_per_minute (config owns both orders).
     A CSV-only ticker, or a universe served from its cache, needs no token.
     """
-    import os
-
-    from forecast.config import token_from
     from forecast.sources.tushare_pro import TushareClient
 
     def client() -> TushareClient:
-        return TushareClient(token_from(os.environ) or state.app_config(None).tushare_token)
+        return TushareClient.from_config(state.app_config(None))
 
     return client
 

@@ -26,13 +26,18 @@ CONSTITUENT_COLUMNS = ["index_code", "con_code", "trade_date", "weight"]
 
 
 def query_paged(client: TushareClient, api_name: str, fields: str, **params) -> pd.DataFrame:
-    """Return every row of one query, asking for the next ``offset`` while a page comes back full."""
+    """Return every row of one query, asking for the next ``offset`` while a page comes back full.
+
+    A page holding exactly the limit counts as full (the rows may go on); a
+    server that answers fewer than asked ends the query, so ``PAGE_LIMIT`` must
+    not exceed any endpoint's own limit.
+    """
     limit = tushare_pro.PAGE_LIMIT
     pages = [client.query(api_name, fields, **params, limit=limit)]
     while len(pages[-1]) >= limit:
         if len(pages) >= MAX_PAGES:
             raise SourceError(f"tushare '{api_name}' sent over {MAX_PAGES} full pages; the server ignores offset")
-        pages.append(client.query(api_name, fields, **params, offset=limit * len(pages), limit=limit))
+        pages.append(client.query(api_name, fields, **params, offset=sum(len(p) for p in pages), limit=limit))
     frames = [p for p in pages if len(p)]
     return pd.concat(frames, ignore_index=True) if frames else pages[0]
 

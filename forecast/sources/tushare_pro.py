@@ -6,12 +6,17 @@ server's message (see shared/reference/tushare-pro.md):
 * wrong token / not enough points -> AuthError at once;
 * per-minute rate limit -> sleep and retry a bounded number of times;
 * per-hour/per-day limits -> RateLimitError at once (retrying cannot help);
+* each endpoint is paced to the account's per-minute limit (``pacing.CallPacer``,
+  ``forecast.toml`` ``[tushare] calls_per_minute``), so a long run never hits it;
 * HTTP errors (the client's silent column-less frame), non-JSON bodies,
   timeouts and refused connections -> retry with backoff, then SourceError;
 * a host that gave no answer ``unreachable_after`` times in a row (timeouts,
   refused or dropped connections, across calls) is down: the call stops
   retrying, and every later call of this client fails at once with the same
   message, which names the host. Any answer from the host resets the count.
+
+Index codes (``Ticker.is_index``: 000300.SH, 399001.SZ, 930050.CSI) are served
+from ``index_daily`` by the same functions, with adjustment factor 1.0.
 
 The token never appears in a message, a log line or a file.
 """
@@ -23,16 +28,23 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pandas as pd
 
+from forecast.config import DEFAULT_TUSHARE_CALLS_PER_MINUTE
 from forecast.errors import AuthError, RateLimitError, SourceError
 from forecast.redact import register_secret
+from forecast.sources.pacing import CallPacer
+from forecast.tickers import parse_ticker
+
+if TYPE_CHECKING:
+    from forecast.config import AppConfig
 
 log = logging.getLogger(__name__)
 
-PAGE_LIMIT = 6000  # tushare returns at most this many rows per call
+PAGE_LIMIT = 6000  # rows asked for per page: no endpoint used here answers fewer per call (daily 6000, index_daily 8000)
 MAX_PAGES = 20  # 120,000 rows: far beyond any ticker's history or one day's market; more means a server loop
 DAILY_FIELDS = "ts_code,trade_date,open,high,low,close,vol,amount"
 FACTOR_FIELDS = "ts_code,trade_date,adj_factor"
@@ -55,7 +67,8 @@ class RetryPolicy:
 class TushareClient:
     """A thin, retrying wrapper around tushare's real ``DataApi`` client."""
 
-    def __init__(self, token: str | None, timeout: float = 30.0, retry: RetryPolicy | None = None):
+    def __init__(self, token: str | None, timeout: float = 30.0, retry: RetryPolicy | None = None,
+                 pacer: CallPacer | None = None):
         if not token:
             raise AuthError(
                 "no tushare token: set TUSHARE_TOKEN (get one at tushare.pro, under 个人主页 → 接口TOKEN)"
@@ -65,9 +78,15 @@ class TushareClient:
         register_secret(token)  # whatever path the token came by, it is masked in every message from now on
         self._api = DataApi(token=token, timeout=timeout)
         self.retry = retry or RetryPolicy()
+        self.pacer = pacer or CallPacer(DEFAULT_TUSHARE_CALLS_PER_MINUTE)
         self.calls = 0
         self._silences: dict[str, int] = {}  # host -> connection failures in a row
         self._down: dict[str, str] = {}  # host -> the message every later call fails with
+
+    @classmethod
+    def from_config(cls, config: AppConfig, **options) -> TushareClient:
+        """Return a client with the token and per-minute call rate of ``config`` (forecast.toml < environment)."""
+        return cls(config.tushare_token, pacer=CallPacer(config.tushare_calls_per_minute), **options)
 
     @property
     def host(self) -> str:
@@ -90,7 +109,7 @@ class TushareClient:
         for attempt in range(1, self.retry.attempts + 1):
             self.calls += 1
             try:
-                frame = self._api.query(api_name, fields=fields, **params)
+                frame = self._send(api_name, fields, params)
             except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
                 last_problem = f"network error at {host} ({type(exc).__name__})"
                 silences = self._silences[host] = self._silences.get(host, 0) + 1
@@ -131,6 +150,14 @@ class TushareClient:
                 self.retry.sleep(delay)
                 delay *= 2
         raise SourceError(f"tushare '{api_name}' failed after {self.retry.attempts} tries: {last_problem}")
+
+    def _send(self, api_name: str, fields: str, params: dict) -> pd.DataFrame:
+        """Return tushare's answer to one request, paced: the pacer counts it whatever the outcome."""
+        self.pacer.wait(api_name)
+        try:
+            return self._api.query(api_name, fields=fields, **params)
+        finally:
+            self.pacer.record(api_name)
 
     def query_all(self, api_name: str, fields: str, **params) -> pd.DataFrame:
         """Return every row of a date-range query, paging past PAGE_LIMIT by end date.
@@ -187,8 +214,20 @@ def _converted(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["ts_code", "date"]).reset_index(drop=True)
 
 
+def is_index_code(ts_code: str) -> bool:
+    """True when tushare serves ``ts_code`` from ``index_daily`` (see ``Ticker.is_index``)."""
+    return parse_ticker(ts_code).is_index
+
+
 def fetch_ticker_range(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
-    """Return raw bars plus factors for one ticker over [start, end] (canonical units)."""
+    """Return raw bars plus factors for one ticker over [start, end] (canonical units).
+
+    An index comes from ``index_daily`` with factor 1.0: an index is never adjusted.
+    """
+    if is_index_code(ts_code):
+        from forecast.sources import reference  # it builds on this module
+
+        return reference.fetch_index_bars(client, ts_code, start, end)
     span = {"ts_code": ts_code, "start_date": _ymd(start), "end_date": _ymd(end)}
     daily = client.query_all("daily", DAILY_FIELDS, **span)
     if daily.empty:
@@ -198,7 +237,10 @@ def fetch_ticker_range(client: TushareClient, ts_code: str, start, end) -> pd.Da
 
 
 def fetch_factors(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
-    """Return ``date, adj_factor`` for one ticker over [start, end]."""
+    """Return ``date, adj_factor`` for one ticker over [start, end]; 1.0 on each of an index's days."""
+    if is_index_code(ts_code):
+        bars = fetch_ticker_range(client, ts_code, start, end)
+        return bars[["date", "adj_factor"]].reset_index(drop=True)
     span = {"ts_code": ts_code, "start_date": _ymd(start), "end_date": _ymd(end)}
     factors = client.query_all("adj_factor", FACTOR_FIELDS, **span)
     try:
@@ -213,24 +255,37 @@ def fetch_factors(client: TushareClient, ts_code: str, start, end) -> pd.DataFra
 
 
 def fetch_market_day(client: TushareClient, day, ts_codes: set[str]) -> pd.DataFrame:
-    """Return one day's bars for ``ts_codes``, from one whole-market call per endpoint."""
-    daily = _whole_day(client, "daily", DAILY_FIELDS, day)
-    if len(daily) and "ts_code" not in daily:
-        raise SourceError("tushare sent a whole-market reply without ts_code; try again later")
-    daily = daily[daily["ts_code"].isin(ts_codes)] if len(daily) else daily
-    if daily.empty:
-        return _to_canonical(daily, daily)
-    factors = _whole_day(client, "adj_factor", FACTOR_FIELDS, day)
-    return _to_canonical(daily, factors)
+    """Return one day's bars for ``ts_codes``: one whole-market call per endpoint, plus one ``index_daily`` call per index.
+
+    ``index_daily`` needs a ts_code, so an index costs a call of its own; stocks share theirs.
+    """
+    indices = sorted(c for c in ts_codes if is_index_code(c))
+    stocks = set(ts_codes) - set(indices)
+    parts = [fetch_ticker_range(client, code, day, day) for code in indices]
+    if stocks:
+        daily = _whole_day(client, "daily", DAILY_FIELDS, day)
+        if len(daily) and "ts_code" not in daily:
+            raise SourceError("tushare sent a whole-market reply without ts_code; try again later")
+        daily = daily[daily["ts_code"].isin(stocks)] if len(daily) else daily
+        if len(daily):
+            parts.append(_to_canonical(daily, _whole_day(client, "adj_factor", FACTOR_FIELDS, day)))
+    found = [p for p in parts if len(p)]
+    if not found:
+        return _to_canonical(pd.DataFrame(), pd.DataFrame())
+    return pd.concat(found, ignore_index=True).sort_values(["ts_code", "date"]).reset_index(drop=True)
 
 
 def _whole_day(client: TushareClient, api_name: str, fields: str, day) -> pd.DataFrame:
-    """Return every row of one trading day, paging by ``offset`` should a day exceed PAGE_LIMIT."""
+    """Return every row of one trading day, paging by ``offset`` while a page comes back full.
+
+    A page holding exactly the row limit counts as full: the day may go on past it.
+    The next page starts after the rows received, whatever the server's page size was.
+    """
     pages = [client.query(api_name, fields, trade_date=_ymd(day))]
     while len(pages[-1]) >= PAGE_LIMIT:
         if len(pages) >= MAX_PAGES:
             raise SourceError(f"tushare '{api_name}' sent over {MAX_PAGES} full pages for {_ymd(day)}; the server ignores offset")
-        pages.append(client.query(api_name, fields, trade_date=_ymd(day), offset=PAGE_LIMIT * len(pages), limit=PAGE_LIMIT))
+        received = sum(len(p) for p in pages)
+        pages.append(client.query(api_name, fields, trade_date=_ymd(day), offset=received, limit=PAGE_LIMIT))
     frames = [p for p in pages if len(p)]
     return pd.concat(frames, ignore_index=True) if frames else pages[0]
-
