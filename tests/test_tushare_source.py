@@ -118,3 +118,66 @@ def test_http_500_then_success_recovers(fake_tushare):
 def test_no_token_is_an_auth_error():
     with pytest.raises(AuthError, match="TUSHARE_TOKEN"):
         TushareClient(None)
+
+
+# --- a page holding exactly the row limit is truncated: the next page is asked for -------------------
+
+def _synthetic_market(codes: list[str], dates: list[str]):
+    import pandas as pd
+    from fake_tushare import FakeMarket
+
+    rows = pd.DataFrame([(c, d) for c in codes for d in dates], columns=["ts_code", "trade_date"])
+    rows = rows.assign(open=10.0, high=11.0, low=9.0, close=10.5, vol=100.0, amount=1050.0)
+    return FakeMarket(rows, rows[["ts_code", "trade_date"]].assign(adj_factor=1.0))
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_whole_market_day_of_exactly_the_row_limit_is_paged(fake_tushare, extra):
+    from fake_tushare import ENDPOINT_LIMITS
+
+    limit = ENDPOINT_LIMITS["daily"]
+    codes = [f"{600000 + i:06d}.SH" for i in range(limit + extra)]
+    fake_tushare.market = _synthetic_market(codes, ["20201225"])
+    client, _ = make_client(fake_tushare)
+    bars = tushare_pro.fetch_market_day(client, "2020-12-25", set(codes))
+    assert len(bars) == limit + extra and bars["ts_code"].is_unique
+    assert bars["adj_factor"].notna().all()
+    assert (fake_tushare.calls("daily"), fake_tushare.calls("adj_factor")) == (2, 2)  # a full page, then the rest (maybe none)
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_ticker_range_of_exactly_the_row_limit_is_paged(fake_tushare, extra):
+    import pandas as pd
+    from fake_tushare import ENDPOINT_LIMITS
+
+    limit = ENDPOINT_LIMITS["daily"]
+    dates = pd.bdate_range("1995-01-02", periods=limit + extra).strftime("%Y%m%d").tolist()
+    fake_tushare.market = _synthetic_market(["600519.SH"], dates)
+    client, _ = make_client(fake_tushare)
+    bars = tushare_pro.fetch_ticker_range(client, "600519.SH", dates[0], dates[-1])
+    assert len(bars) == limit + extra and bars["date"].is_unique
+    assert fake_tushare.calls("daily") == 2
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_reference_query_of_exactly_the_row_limit_is_paged(fake_tushare, extra):
+    from fake_tushare import ENDPOINT_LIMITS, listings_frame
+
+    from forecast.sources import reference
+
+    limit = ENDPOINT_LIMITS["stock_basic"]
+    fake_tushare.market.stock_basic = listings_frame(
+        [(f"{600000 + i:06d}.SH", f"c{i}", "", "主板", "L", "20000101", None) for i in range(limit + extra)])
+    client, _ = make_client(fake_tushare)
+    listings = reference.fetch_listings(client)
+    assert len(listings) == limit + extra
+    assert fake_tushare.calls("stock_basic") == 2 + 2  # L: a full page and the rest; D and P: one empty page each
+
+
+def test_the_fake_answers_at_most_each_endpoints_real_row_limit(fake_tushare):
+    from fake_tushare import ENDPOINT_LIMITS
+
+    fake_tushare.market = _synthetic_market([f"{600000 + i:06d}.SH" for i in range(ENDPOINT_LIMITS["daily"] + 5)], ["20201225"])
+    client, _ = make_client(fake_tushare)
+    assert len(client.query("daily", DAILY_FIELDS, trade_date="20201225")) == ENDPOINT_LIMITS["daily"]
+    assert len(client.query("daily", DAILY_FIELDS, trade_date="20201225", limit=9000)) == ENDPOINT_LIMITS["daily"]

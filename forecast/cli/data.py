@@ -46,6 +46,21 @@ def tushare_client_factory():
     return client
 
 
+def _normalised(texts: list[str]) -> list[str]:
+    """Return the tickers as stored (600519 -> 600519.SH); a bare index number is settled by the cached listing.
+
+    ``000300`` is the CSI 300 index when no SZSE stock has that code; the listing says so (tickers.parse_ticker).
+    """
+    from forecast.tickers import COMMON_INDICES, parse_ticker
+
+    listed: dict[str, str] = {}
+    if any(t.strip() in COMMON_INDICES for t in texts):
+        from forecast.universe_cache import cached_names
+
+        listed = cached_names(state.workspace())
+    return [str(parse_ticker(t, listed)) for t in texts]
+
+
 def fetch(
     tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers: 600519.SH, sh600519, 600519, or any symbol for CSV.")] = None,
     source: Annotated[Source, typer.Option(help="Where the bars come from.")] = Source.TUSHARE,
@@ -103,10 +118,7 @@ def fetch(
     else:
         if not tickers:
             fail("name at least one ticker, e.g. forecast fetch 600519.SH", ExitCode.USAGE)
-        from forecast.tickers import parse_ticker
-
-        for ticker in tickers:  # a typo should not wait for a token check
-            parse_ticker(ticker)
+        tickers = _normalised(tickers)  # a typo should not wait for a token check
         reports, failures = fetching.update_from_tushare(store, tickers, tushare_client_factory(), start=start, end=end, strict=strict)
     for report in reports:  # the newest close on the basis the user asked for
         fetching.add_last_close(store, report, adjust.value)
