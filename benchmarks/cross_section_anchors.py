@@ -68,6 +68,9 @@ def main() -> None:
         label = signals.forward_returns(close, args.horizon, kind=kind)[in_test]
         for name, signal in candidates.items():
             s = xs.score(signal[in_test], label, args.horizon, min_tickers=args.min_tickers)
+            if not s.days:  # a constant signal ranks nothing: no scored day (see forecast.cross_section)
+                print(f"{name:<15}{kind:<8}{'no scored day: a constant signal has no IC':>66}{0:6d}")
+                continue
             print(f"{name:<15}{kind:<8}{s.ic:8.4f}{s.rank_ic:8.4f}{s.rank_icir:8.3f}{s.t_naive:8.2f}{s.t_newey_west:8.2f}"
                   f"{s.spread:9.3%}{s.turnover:9.1%}{s.days:6d}")
     print("\nissue 17's table (label: 5-day forward return, close to close):")
