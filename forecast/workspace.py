@@ -39,6 +39,7 @@ _FORBIDDEN_CHARS = ("/", "\\", "\x00")
 MODEL_FILE = "model.keras"
 CARD_FILE = "metadata.json"
 _LATEST = "latest"  # models/latest/ holds the pointers, so no model may be called that
+_GLOBAL = "global"  # models/global/ holds the universe models; no per-ticker id is this name
 _PINNED = ".pinned"  # models/.pinned/ holds the pins; a dot-name, so no model id can be it and model scans skip it
 
 
@@ -164,8 +165,8 @@ class Workspace:
         return self.models_dir / ".lock"
 
     def model_dir(self, model_id: str) -> Path:
-        if model_id == _LATEST:
-            raise BadInputError(f"not a model id: {model_id!r} (models/{_LATEST}/ holds the pointers)")
+        if model_id in (_LATEST, _GLOBAL):
+            raise BadInputError(f"not a model id: {model_id!r} (models/{model_id}/ is the registry's own folder)")
         return self.inside(self.models_dir, model_id, what="model id")
 
     def model_file(self, model_id: str) -> Path:
@@ -191,6 +192,21 @@ class Workspace:
     def pin_file(self, ticker: object) -> Path:
         """The file naming the model ``predict`` and ``run`` use for ``ticker`` instead of its latest."""
         return self.inside(self.pinned_dir, str(ticker), what="ticker")
+
+    # universe models (one network for many tickers), beside the per-ticker ones
+    @property
+    def global_models_dir(self) -> Path:
+        return self.models_dir / _GLOBAL
+
+    def global_model_dir(self, model_id: str) -> Path:
+        return self.inside(self.global_models_dir, model_id, what="model id")
+
+    @property
+    def global_latest_dir(self) -> Path:
+        return self.global_models_dir / ".latest"  # a dot-name: no model id can be it and model scans skip it
+
+    def global_latest_pointer(self, universe: object) -> Path:
+        return self.inside(self.global_latest_dir, str(universe), what="universe")
 
     # stored results that charts and reports read
     @property
