@@ -9,12 +9,15 @@ two calls a day whatever the number of tickers) and works in two phases:
    held: this phase is all network calls. A day in the journal is never asked
    for again; a kill loses at most the day in flight.
 2. **Commit.** When every day of the range is staged, each ticker's rows are
-   merged onto its stored series in one write under the store lock, held for
-   that write only (as ``fetching._commit``). A ticker thus receives its whole
+   merged onto its stored series in one atomic write (``series_writes.commit_many``,
+   the store lock held per batch of writes). A ticker thus receives its whole
    range or nothing: an interrupted backfill never leaves a gap in the middle
    of a ticker's history. Merging is idempotent, so a kill during the commit
    is finished by running the backfill again. After a full commit the staged
-   days are removed.
+   days are removed. Memory stays bounded at any range: the staged days are
+   scanned with pyarrow once per group of tickers, a group holding at most
+   ``COMMIT_ROWS`` rows (10 years of 5,400 tickers is 13 M rows; a group of
+   800 tickers over 2,500 days is 2 M).
 
 Two backfills of one home queue on ``data/backfill/.lock`` (not the store lock).
 """
@@ -33,18 +36,10 @@ import pandas as pd
 
 from forecast import universe as universes
 from forecast.atomic import atomic_open
-from forecast.errors import BadInputError, ForecastError, UnknownTickerError
-from forecast.fetching import (
-    DEFAULT_HISTORY_START,
-    TUSHARE_CALENDAR,
-    FetchReport,
-    TickerFailure,
-    _save,
-    merge_rows,
-    read_stored,
-    update_from_tushare,
-)
+from forecast.errors import UnknownTickerError
+from forecast.fetching import DEFAULT_HISTORY_START, TUSHARE_CALENDAR, update_from_tushare
 from forecast.locks import hold_lock
+from forecast.series_writes import FetchReport, Incoming, TickerFailure, commit_many, read_stored
 from forecast.sources import tushare_pro
 from forecast.store import MarketStore
 from forecast.tickers import Ticker, parse_ticker
@@ -53,6 +48,7 @@ log = logging.getLogger(__name__)
 
 JOURNAL = "market"  # one journal of staged whole-market days per home: staged days serve any universe
 LOG_EVERY_DAYS = 20  # one log line per chunk of this many days
+COMMIT_ROWS = 2_000_000  # staged rows held at once in the commit: ~150 MB as pandas
 _BACKFILL_LOCK_WAIT_S = 600.0
 
 ClientSource = tushare_pro.TushareClient | Callable[[], tushare_pro.TushareClient]
@@ -151,38 +147,38 @@ def backfill(store: MarketStore, tickers: list[str], client: ClientSource, *, st
 
 def _commit_all(store: MarketStore, tickers: list[Ticker], staging: Path, days: pd.DatetimeIndex,
                 strict: bool) -> tuple[list[FetchReport], list[TickerFailure]]:
-    """Merge every ticker's staged rows onto its stored series, one locked write per ticker."""
-    wanted = {str(t) for t in tickers}
-    parts = []
-    for day in days:
-        frame = pd.read_parquet(staging / f"{day:%Y%m%d}.parquet")
-        if len(frame):
-            parts.append(frame[frame["ts_code"].isin(wanted)])
-    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["ts_code", "date"])
-    by_code = dict(tuple(rows.groupby("ts_code", sort=True))) if len(rows) else {}
-    reports, failures = [], []
-    for ticker in tickers:
-        incoming = by_code.get(str(ticker))
-        if incoming is None or incoming.empty:
-            failures.append(TickerFailure(str(ticker), UnknownTickerError(
-                f"tushare has no bars for {ticker} from {days[0].date() if len(days) else '-'} to "
-                f"{days[-1].date() if len(days) else '-'}: not listed then, or unknown")))
-            continue
-        incoming = incoming.drop(columns="ts_code").sort_values("date").reset_index(drop=True)
-        report = FetchReport(ticker=str(ticker), source="tushare", notes=[f"backfilled by trade_date over {len(days)} days"])
-        try:
-            with store.writing():
-                stored = read_stored(store, ticker, report)
-                if stored is not None and stored.source != "tushare":
-                    failures.append(TickerFailure(str(ticker), BadInputError(
-                        f"{ticker} is stored from {stored.source}; the backfill left it as it is")))
-                    continue
-                merged, report.new_rows, report.revised_rows = merge_rows(stored.frame if stored else None, incoming)
-                merged["adj_factor"] = merged["adj_factor"].ffill()
-                _save(store, ticker, merged, "tushare", "raw", report, strict, TUSHARE_CALENDAR)
-            reports.append(report)
-        except ForecastError as exc:
-            failures.append(TickerFailure(str(ticker), exc))
+    """Merge every ticker's staged rows onto its stored series, a bounded group of tickers at a time."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    files = [str(staging / f"{day:%Y%m%d}.parquet") for day in days]
+    # the schema is given, not inferred: a day with no trading is staged with untyped (null) columns
+    schema = pa.schema([("ts_code", pa.string()), ("date", pa.timestamp("ns")),
+                        *[(c, pa.float64()) for c in ("open", "high", "low", "close", "volume", "amount", "adj_factor")]])
+    staged = ds.dataset(files, format="parquet", schema=schema) if files else None
+    per_group = max(1, COMMIT_ROWS // max(1, len(days)))
+    span = f"{days[0].date() if len(days) else '-'} to {days[-1].date() if len(days) else '-'}"
+    reports: list[FetchReport] = []
+    failures: list[TickerFailure] = []
+    for begin in range(0, len(tickers), per_group):
+        group = tickers[begin: begin + per_group]
+        by_code = {}
+        if staged is not None:
+            rows = staged.to_table(filter=ds.field("ts_code").isin(pa.array([str(t) for t in group], pa.string()))).to_pandas()
+            by_code = {code: part for code, part in rows.groupby("ts_code", sort=False)} if len(rows) else {}
+        items = []
+        for ticker in group:
+            incoming = by_code.get(str(ticker))
+            if incoming is None or incoming.empty:
+                failures.append(TickerFailure(str(ticker), UnknownTickerError(
+                    f"tushare has no bars for {ticker} from {span}: not listed then, or unknown")))
+                continue
+            incoming = incoming.drop(columns="ts_code").sort_values("date").reset_index(drop=True)
+            items.append(Incoming(ticker, incoming, FetchReport(ticker=str(ticker), source="tushare",
+                                                                notes=[f"backfilled by trade_date over {len(days)} days"])))
+        written, failed = commit_many(store, items, strict=strict, calendar=TUSHARE_CALENDAR)
+        reports.extend(written)
+        failures.extend(failed)
     return reports, failures
 
 

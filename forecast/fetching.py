@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from forecast.bars import PRICE_COLUMNS, adjust_prices, collapse_duplicate_dates, conform
+from forecast.bars import collapse_duplicate_dates
 from forecast.calendar import (
     CHINA_CALENDAR,
     CalendarChoice,
@@ -26,12 +26,20 @@ from forecast.calendar import (
     get_calendar,
     infer_calendar,
 )
-from forecast.errors import BadInputError, CorruptFileError, ForecastError, UnknownTickerError, ValidationFailed
+from forecast.errors import BadInputError, CorruptFileError, NoDataError, UnknownTickerError, ValidationFailed
+from forecast.series_writes import (
+    FetchReport,
+    Incoming,
+    TickerFailure,
+    commit_many,
+    merge_rows,
+    read_stored,
+    save_series,
+)
 from forecast.sources import tushare_pro
 from forecast.sources.csv_file import read_bars_csv
-from forecast.store import MarketStore, StoredSeries
+from forecast.store import MarketStore, StoredHead, StoredSeries
 from forecast.tickers import Ticker, parse_ticker
-from forecast.validation import ValidationReport, refuse_unusable, validate_bars
 
 log = logging.getLogger(__name__)
 
@@ -39,93 +47,22 @@ OVERLAP_SESSIONS = 3  # re-fetched stored days: they reveal revised rows and reb
 BY_DATE_MIN_TICKERS = 6  # "more than a handful": from here whole-market calls may win
 SAMPLE_TICKER = "600519.SH"
 DEFAULT_HISTORY_START = "2005-01-01"
-_COMPARED = [*PRICE_COLUMNS, "volume"]
 TUSHARE_CALENDAR = TradingCalendar(CHINA_CALENDAR)  # every code tushare serves trades on the Shanghai/Shenzhen calendar
 
 
-@dataclass
-class FetchReport:
-    ticker: str
-    source: str
-    new_rows: int = 0
-    revised_rows: int = 0
-    rows: int = 0
-    first_date: str | None = None
-    last_date: str | None = None
-    calls: int = 0
-    last_close: float | None = None
-    adjust: str | None = None
-    calendar: str | None = None  # the trading calendar the stored series follows (XSHG, XNYS, business-days, ...)
-    notes: list[str] = field(default_factory=list)
-    validation: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def merge_rows(existing: pd.DataFrame | None, incoming: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
-    """Return (merged, new rows, revised rows); incoming rows win on the same date.
-
-    Each side is first collapsed to one row per date (the last one), so a
-    series stored with duplicates by an older version can still be merged.
-    """
-    incoming, _ = collapse_duplicate_dates(incoming)
-    if existing is None or existing.empty:
-        return incoming, len(incoming), 0
-    existing, _ = collapse_duplicate_dates(existing)
-    old = existing.set_index("date")
-    new = incoming.set_index("date")
-    common = old.index.intersection(new.index)
-    before, after = old.loc[common, _COMPARED].to_numpy(), new.loc[common, _COMPARED].to_numpy()
-    changed = ~np.isclose(before, after, rtol=1e-9, equal_nan=True).all(axis=1)
-    merged = pd.concat([old.drop(index=common), new]).sort_index().reset_index()
-    return merged, int(new.index.difference(old.index).size), int(changed.sum())
-
-
-def _check(store_frame: pd.DataFrame, price_basis: str, ticker: Ticker, strict: bool, calendar: TradingCalendar) -> ValidationReport:
-    default_adjust = "qfq" if price_basis == "raw" else price_basis
-    adjusted = adjust_prices(conform(store_frame), price_basis, default_adjust)
-    refuse_unusable(adjusted, ticker)
-    report = validate_bars(adjusted, ticker, calendar)
-    if strict and not report.ok:
-        raise ValidationFailed(f"{ticker}: " + "; ".join(f.describe() for f in report.findings) + " (stored nothing: --strict)")
-    for finding in report.findings:
-        log.info("%s: %s", ticker, finding.describe())
-    return report
-
-
-def _save(store: MarketStore, ticker: Ticker, frame: pd.DataFrame, source: str, basis: str, report: FetchReport, strict: bool,
-          calendar: TradingCalendar, origin: str | None = None):
-    frame, dropped = collapse_duplicate_dates(frame)
-    if dropped:
-        report.notes.append(f"{dropped} row(s) repeated an earlier date; kept the last row of each date")
-    validation = _check(frame, basis, ticker, strict, calendar)
-    store.write(ticker, frame, source, basis, validation, calendar=calendar, origin=origin)
-    report.calendar = calendar.name
-    report.rows = len(frame)
-    report.first_date = frame["date"].iloc[0].date().isoformat()
-    report.last_date = frame["date"].iloc[-1].date().isoformat()
-    report.validation = validation.to_dict()
-
-
-def _up_to_date_report(stored: StoredSeries, note: str) -> FetchReport:
-    summary = stored.summary()
+def _up_to_date_report(head: StoredHead, note: str) -> FetchReport:
+    calendar = head.calendar or default_calendar(parse_ticker(head.ticker)).name  # as StoredSeries.trading_calendar
     return FetchReport(
-        ticker=stored.ticker, source=stored.source, rows=summary["rows"], first_date=summary["first_date"],
-        last_date=summary["last_date"], calendar=summary["calendar"], notes=[note], validation=summary["validation"],
+        ticker=head.ticker, source=head.source, rows=head.rows, first_date=head.first_date.date().isoformat(),
+        last_date=head.last_date.date().isoformat(), calendar=calendar, notes=[note], validation=head.validation.to_dict(),
     )
 
 
-def read_stored(store: MarketStore, ticker: Ticker | str, report: FetchReport | None = None) -> StoredSeries | None:
-    """Return the stored series, or None when there is none or it is unreadable (then a re-fetch replaces it)."""
-    if not store.has(ticker):
-        return None
+def _head(store: MarketStore, ticker: Ticker) -> StoredHead | None:
+    """The stored file's footer; None when there is none or it is unreadable (a full read then says so)."""
     try:
-        return store.read(ticker)
-    except CorruptFileError as exc:
-        log.warning("%s: %s; replacing it", ticker, exc)
-        if report is not None:
-            report.notes.append("replaced an unreadable stored file (it was not a series this version can read)")
+        return store.head(ticker)
+    except (NoDataError, CorruptFileError):
         return None
 
 
@@ -171,7 +108,7 @@ def import_csv(store: MarketStore, ticker_text: str | None, path: Path, *, date_
             choice = CalendarChoice(TradingCalendar(stored.calendar), f"kept from the stored series ({choice.reason})", inferred=False)
         report.notes.append(choice.describe())
         origin = str(Path(path).resolve()) if source == "csv" else None
-        _save(store, ticker, imported.frame, source, imported.price_basis, report, strict, choice.calendar, origin)
+        save_series(store, ticker, imported.frame, source, imported.price_basis, report, strict, choice.calendar, origin)
     return report
 
 
@@ -226,7 +163,7 @@ def _commit(store: MarketStore, pending: PendingWrite, strict: bool) -> FetchRep
             if current is not None and current.updated_at != snapshot.updated_at:
                 merged = merge_rows(current.frame, pending.incoming)[0]
                 merged["adj_factor"] = merged["adj_factor"].ffill()
-        _save(store, pending.ticker, merged, "tushare", "raw", pending.report, strict, TUSHARE_CALENDAR)
+        save_series(store, pending.ticker, merged, "tushare", "raw", pending.report, strict, TUSHARE_CALENDAR)
     return pending.report
 
 
@@ -265,37 +202,34 @@ def _fetch_one(client: tushare_pro.TushareClient, ticker: Ticker, stored: Stored
     return PendingWrite(ticker, merged, incoming.drop(columns="ts_code"), stored, report)
 
 
-def _missing_sessions(stored: StoredSeries | None, ticker: Ticker, end: pd.Timestamp) -> pd.DatetimeIndex | None:
+def _missing_sessions(head: StoredHead | None, end: pd.Timestamp) -> pd.DatetimeIndex | None:
     """Return the sessions after the stored last bar up to ``end``; None if nothing usable is stored."""
-    if stored is None or stored.source != "tushare":
+    if head is None or head.source != "tushare":
         return None
-    return TUSHARE_CALENDAR.sessions_between(stored.frame["date"].iloc[-1] + pd.Timedelta(days=1), end)
+    return TUSHARE_CALENDAR.sessions_between(head.last_date + pd.Timedelta(days=1), end)
 
 
-def _fetch_by_date(client, tickers: list[Ticker], stored_series: dict, days: pd.DatetimeIndex) -> list[PendingWrite]:
+def _fetch_by_date(client, tickers: list[Ticker], days: pd.DatetimeIndex) -> list[Incoming]:
     """One whole-market call per endpoint and day, shared by every ticker."""
     codes = {str(t) for t in tickers}
     calls_before = client.calls
     per_day = [tushare_pro.fetch_market_day(client, day, codes) for day in days]
-    incoming = pd.concat(per_day, ignore_index=True) if per_day else pd.DataFrame()
+    traded = [rows for rows in per_day if len(rows)] or per_day[:1]  # an empty day's columns carry no dtypes
+    incoming = pd.concat(traded, ignore_index=True) if traded else pd.DataFrame(columns=["ts_code"])
     shared_calls = client.calls - calls_before
-    pending = []
+    by_code = {code: rows.drop(columns="ts_code") for code, rows in incoming.groupby("ts_code", sort=False)}
+    empty = incoming.drop(columns="ts_code").iloc[0:0]
+    items = []
     for ticker in tickers:
-        stored = stored_series[ticker]
-        rows = incoming[incoming["ts_code"] == str(ticker)].drop(columns="ts_code") if len(incoming) else incoming
+        rows = by_code.get(str(ticker), empty)
         report = FetchReport(ticker=str(ticker), source="tushare", calls=0,
                              notes=[f"whole-market fetch by trade_date: {shared_calls} calls shared by {len(tickers)} tickers"])
         if len(rows) == 0:
             report.notes.append("no new bars (suspended?)")
-        last_factor = stored.frame["adj_factor"].iloc[-1]
-        if len(rows) and not np.isclose(rows["adj_factor"].iloc[0], last_factor):
-            report.notes.append("adjustment factor changed (dividend or split): qfq prices are rebased on read")
-        merged, report.new_rows, report.revised_rows = merge_rows(stored.frame, rows)
-        merged["adj_factor"] = merged["adj_factor"].ffill()
-        pending.append(PendingWrite(ticker, merged, rows, stored, report))
-    if pending:
-        pending[0].report.calls = shared_calls
-    return pending
+        items.append(Incoming(ticker, rows.reset_index(drop=True), report, note_factor_change=True))
+    if items:
+        items[0].report.calls = shared_calls
+    return items
 
 
 def add_last_close(store: MarketStore, report: FetchReport, adjust: str) -> FetchReport:
@@ -307,13 +241,6 @@ def add_last_close(store: MarketStore, report: FetchReport, adjust: str) -> Fetc
     else:
         report.notes.append(f"stored {stored.price_basis}-adjusted; --adjust {adjust} is not available for it")
     return report
-
-
-@dataclass
-class TickerFailure:
-    ticker: str
-    error: ForecastError
-
 
 
 def not_on_tushare(store: MarketStore, ticker: Ticker) -> BadInputError:
@@ -353,18 +280,18 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str],
     published = TUSHARE_CALENDAR.latest_published_session(now)
     end_day = min(pd.Timestamp(end).normalize(), published) if end else published
     start_day = pd.Timestamp(start or DEFAULT_HISTORY_START)
-    # The network work happens outside the store lock; each ticker's write takes it briefly (_commit).
+    # The network work happens outside the store lock; the writes take it per ticker (_commit) or per batch (commit_many).
     notes: dict[Ticker, FetchReport] = {t: FetchReport(ticker=str(t), source="tushare") for t in tickers}
-    stored_series = {t: read_stored(store, t, notes[t]) for t in tickers}  # one read per ticker
+    heads = {t: _head(store, t) for t in tickers}  # footers only: 5,400 full reads would cost seconds
     pending: list[Ticker] = []
     gaps: dict[Ticker, pd.DatetimeIndex] = {}
     for t in tickers:
-        stored = stored_series[t]
-        missing = _missing_sessions(stored, t, end_day)
-        if missing is not None and start is not None and _needs_backfill(stored.frame["date"].iloc[0], start):
+        head = heads[t]
+        missing = _missing_sessions(head, end_day)
+        if head is not None and missing is not None and start is not None and _needs_backfill(head.first_date, start):
             missing = None  # older history was asked for: a per-ticker fetch, whatever the new days
-        if missing is not None and len(missing) == 0:
-            reports.append(_up_to_date_report(stored, f"up to date: no trading day after the stored last bar up to {end_day.date()}"))
+        if head is not None and missing is not None and len(missing) == 0:
+            reports.append(_up_to_date_report(head, f"up to date: no trading day after the stored last bar up to {end_day.date()}"))
         else:
             pending.append(t)
             if missing is not None:
@@ -377,19 +304,18 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str],
     by_date = [t for t in pending if t in gaps]
     if len(by_date) >= BY_DATE_MIN_TICKERS and len(union) < len(by_date) and start is None:
         try:
-            writes = _fetch_by_date(client, by_date, stored_series, union)
+            items = _fetch_by_date(client, by_date, union)
         except tushare_pro.SourceError as exc:  # the shared calls failed: each of their tickers says so
-            writes = []
+            items = []
             failures.extend(TickerFailure(str(t), exc) for t in by_date)
-        for write in writes:
-            try:
-                reports.append(_commit(store, write, strict))
-            except ValidationFailed as exc:
-                failures.append(TickerFailure(str(write.ticker), exc))
+        written, failed = commit_many(store, items, strict=strict, calendar=TUSHARE_CALENDAR)
+        reports.extend(written)
+        failures.extend(failed)
         pending = [t for t in pending if t not in gaps]
     for t in pending:
         try:
-            write = _fetch_one(client, t, stored_series[t], start_day, end_day, backfill_from=start)
+            stored = read_stored(store, t, notes[t])
+            write = _fetch_one(client, t, stored, start_day, end_day, backfill_from=start)
             write.report.notes[:0] = notes[t].notes  # e.g. "replaced an unreadable stored file"
             reports.append(_commit(store, write, strict))
         except (UnknownTickerError, tushare_pro.SourceError, ValidationFailed, BadInputError) as exc:

@@ -89,19 +89,57 @@ def _check_stored_schema(table) -> None:
     """Raise ValueError unless ``table`` has the columns and types this store writes, and at least one row."""
     import pyarrow as pa
 
-    names = set(table.schema.names)
+    _check_schema(table.schema, table.num_rows)
+    dates = table.column("date").cast(pa.timestamp("ns"))  # raises on dates pandas cannot hold (after 2262)
+    del dates
+
+
+def _check_schema(schema, rows: int) -> None:
+    """Raise ValueError unless ``schema`` has the columns and types this store writes and ``rows`` > 0."""
+    import pyarrow as pa
+
+    names = set(schema.names)
     missing = [c for c in STORED_COLUMNS if c not in names]
     if missing:
         raise ValueError(f"missing column(s) {', '.join(missing)}")
-    if not pa.types.is_timestamp(table.schema.field("date").type):
+    if not pa.types.is_timestamp(schema.field("date").type):
         raise ValueError("date is not a timestamp column")
     for column in STORED_COLUMNS[1:]:
-        if not (pa.types.is_floating(table.schema.field(column).type) or pa.types.is_integer(table.schema.field(column).type)):
+        if not (pa.types.is_floating(schema.field(column).type) or pa.types.is_integer(schema.field(column).type)):
             raise ValueError(f"{column} is not numeric")
-    if table.num_rows == 0:
+    if rows == 0:
         raise ValueError("no rows")
-    dates = table.column("date").cast(pa.timestamp("ns"))  # raises on dates pandas cannot hold (after 2262)
-    del dates
+
+
+@dataclass(frozen=True)
+class StoredHead:
+    """What a stored file says about itself, read from its footer alone (no rows): cheap at 5,400 tickers."""
+
+    ticker: str
+    source: str
+    price_basis: str
+    updated_at: str
+    rows: int
+    first_date: pd.Timestamp
+    last_date: pd.Timestamp
+    calendar: str | None
+    validation: ValidationReport
+
+
+def _date_bounds(meta, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Return the first and last date from the date column's statistics, else from that column alone."""
+    import pyarrow.parquet as pq
+
+    position = meta.schema.to_arrow_schema().get_field_index("date")
+    lows, highs = [], []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(position).statistics
+        if stats is None or not stats.has_min_max:
+            dates = pq.read_table(path, columns=["date"]).column("date").to_pandas()
+            return pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
+        lows.append(pd.Timestamp(stats.min))
+        highs.append(pd.Timestamp(stats.max))
+    return min(lows), max(highs)
 
 
 def recorded_source(path: Path) -> str:
@@ -139,15 +177,8 @@ class MarketStore:
 
     def read(self, ticker: Ticker | str) -> StoredSeries:
         """Return the stored series, or raise NoDataError if there is none."""
-        import pyarrow.parquet as pq
-
-        path = self.path_for(ticker)
-        if not path.is_file():
-            raise NoDataError(f"no stored data for {ticker}; run: forecast fetch {ticker}")
+        table, meta = self.read_table(ticker)
         try:
-            table = pq.read_table(path)
-            meta = json.loads(table.schema.metadata[_META_KEY])
-            _check_stored_schema(table)
             return StoredSeries(
                 ticker=str(ticker),
                 frame=table.to_pandas(),
@@ -159,7 +190,63 @@ class MarketStore:
                 origin=str(meta["origin"]) if meta.get("origin") else None,
             )
         except Exception as exc:  # a file not written by us, or damaged: say which, not a traceback
+            raise CorruptFileError(f"stored file {self.path_for(ticker)} is unreadable ({type(exc).__name__}); re-fetch {ticker}") from None
+
+    def read_table(self, ticker: Ticker | str):
+        """Return (the stored pyarrow table, its metadata dict) with no pandas round trip; raise as ``read``."""
+        import pyarrow.parquet as pq
+
+        path = self.path_for(ticker)
+        if not path.is_file():
+            raise NoDataError(f"no stored data for {ticker}; run: forecast fetch {ticker}")
+        try:
+            table = pq.read_table(path, use_threads=False)  # one small file: threads cost more than they save
+            meta = json.loads(table.schema.metadata[_META_KEY])
+            _check_stored_schema(table)
+            if not {"source", "price_basis", "updated_at", "validation"} <= meta.keys():
+                raise ValueError("metadata without its source, basis or validation")  # not a file this store wrote
+            return table, meta
+        except Exception as exc:  # a file not written by us, or damaged: say which, not a traceback
             raise CorruptFileError(f"stored file {path} is unreadable ({type(exc).__name__}); re-fetch {ticker}") from None
+
+    def head(self, ticker: Ticker | str) -> StoredHead:
+        """Return the stored series' metadata, row count and date span without reading its rows.
+
+        Raises NoDataError when nothing is stored and CorruptFileError when the
+        file is not one this store wrote (the same files ``read`` refuses).
+        """
+        import pyarrow.parquet as pq
+
+        path = self.path_for(ticker)
+        if not path.is_file():
+            raise NoDataError(f"no stored data for {ticker}; run: forecast fetch {ticker}")
+        try:
+            footer = pq.read_metadata(path)
+            schema = footer.schema.to_arrow_schema()
+            _check_schema(schema, footer.num_rows)
+            meta = json.loads((schema.metadata or {})[_META_KEY])
+            first, last = _date_bounds(footer, path)
+            return StoredHead(
+                ticker=str(ticker), source=str(meta["source"]), price_basis=str(meta["price_basis"]),
+                updated_at=str(meta["updated_at"]), rows=footer.num_rows, first_date=first, last_date=last,
+                calendar=str(meta["calendar"]) if meta.get("calendar") else None,
+                validation=ValidationReport.from_dict(meta["validation"]),
+            )
+        except Exception as exc:  # as read(): a file not written by us, or damaged
+            raise CorruptFileError(f"stored file {path} is unreadable ({type(exc).__name__}); re-fetch {ticker}") from None
+
+    def read_panel(self, tickers: list[str] | None = None, start=None, end=None, adjust: str = "qfq") -> pd.DataFrame:
+        """Return many tickers' bars in one frame indexed by (date, ticker), on the ``adjust`` basis.
+
+        ``tickers`` None reads every stored ticker. Each ticker follows
+        ``read_bars``' rules (qfq against its newest stored factor; an imported
+        series only on its own basis). A file that cannot be read, or cannot be
+        served on ``adjust``, is skipped with a warning: one bad file must not
+        stop a whole-market job. ``forecast.panel.load_panel`` also returns the list.
+        """
+        from forecast.panel import load_panel
+
+        return load_panel(self, tickers, start=start, end=end, adjust=adjust).frame
 
     def read_bars(self, ticker: Ticker | str, adjust: str = "qfq") -> Bars:
         """Return the ticker's bars on the ``adjust`` basis (qfq against the newest stored factor)."""
@@ -191,7 +278,6 @@ class MarketStore:
         if calendar is None:
             calendar = default_calendar(ticker if isinstance(ticker, Ticker) else parse_ticker(str(ticker)))
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         table = pa.Table.from_pandas(conform(frame), preserve_index=False)
         meta = {
@@ -200,9 +286,15 @@ class MarketStore:
             "price_basis": price_basis,
             "calendar": calendar.name if isinstance(calendar, TradingCalendar) else get_calendar(calendar).name,
             "origin": origin,
-            "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "validation": validation.to_dict(),
         }
+        self.write_table(ticker, table, meta)
+
+    def write_table(self, ticker: Ticker | str, table, meta: dict) -> None:
+        """Atomically replace the ticker's file with ``table`` (STORED_COLUMNS) and ``meta`` (stamped now). Call inside ``writing()``."""
+        import pyarrow.parquet as pq
+
+        meta = {**meta, "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
         with atomic_open(self.path_for(ticker)) as handle:
             pq.write_table(table, handle)

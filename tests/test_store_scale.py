@@ -1,0 +1,193 @@
+"""The store at market scale: the whole-universe read, the batched nightly update and its kill safety.
+
+Small sizes (a dozen tickers) keep these fast; benchmarks/run_benchmarks.py
+(sections universe_update, backfill, panel) measures the 5,400-ticker figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from conftest import SAMPLE_FILE, subprocess_env
+from synthetic_market import synthetic_bars, write_store
+
+from forecast import fetching
+from forecast.fetching import import_csv, update_from_tushare
+from forecast.panel import load_panel
+from forecast.sources.tushare_pro import RetryPolicy, TushareClient
+from forecast.store import MarketStore
+
+NOW = dt.datetime(2020, 12, 24, 20)  # Thursday evening: the synthetic market's last session (Thursday 24th) is published
+
+
+def client_for(fake) -> TushareClient:
+    return TushareClient(fake.valid_token, timeout=5.0, retry=RetryPolicy(sleep=lambda s: None))
+
+
+@pytest.fixture
+def bars():
+    return synthetic_bars(12, 80, seed=7)
+
+
+def by_check(validation: dict) -> dict:
+    return {f["check"]: (f["count"], f["examples"]) for f in validation["findings"]}
+
+
+# --- the whole-universe read ---------------------------------------------------------------------------
+
+def test_read_panel_equals_each_tickers_read_bars_stacked_including_an_imported_qfq_series(home, bars):
+    store = MarketStore(home)
+    write_store(store, bars, codes=bars.codes[:4])
+    import_csv(store, "600519.SH", SAMPLE_FILE)  # price_basis qfq: served on its own basis
+    panel = store.read_panel()
+    assert list(panel.index.names) == ["date", "ticker"] and panel.index.is_monotonic_increasing
+    assert sorted(panel.index.get_level_values("ticker").unique()) == sorted([*bars.codes[:4], "600519.SH"])
+    for ticker in store.tickers():
+        expected = store.read_bars(ticker, "qfq").frame.set_index("date")
+        got = panel.xs(ticker, level="ticker")
+        pd.testing.assert_frame_equal(got, expected, check_names=False, check_freq=False)
+
+
+def test_read_panel_filters_dates_and_reads_hfq_where_the_basis_allows(home, bars, caplog):
+    store = MarketStore(home)
+    write_store(store, bars, codes=bars.codes[:3])
+    import_csv(store, "600519.SH", SAMPLE_FILE)
+    start, end = bars.dates[10], bars.dates[30]
+    with caplog.at_level(logging.WARNING):
+        result = load_panel(store, [*bars.codes[:3], "600519.SH"], start=start, end=end, adjust="hfq")
+    dates = result.frame.index.get_level_values("date")
+    assert dates.min() == start and dates.max() == end
+    assert len(result.frame) == 3 * 21  # the qfq import cannot be served as hfq: skipped, and said
+    assert [p.split(":")[0] for p in result.problems] == ["600519.SH"] and "skipped 1 of 4" in caplog.text
+    expected = store.read_bars(bars.codes[1], "hfq").frame.set_index("date").loc[start:end]
+    pd.testing.assert_frame_equal(result.frame.xs(bars.codes[1], level="ticker"), expected, check_names=False, check_freq=False)
+
+
+def test_a_corrupt_file_among_good_ones_is_skipped_and_named(home, bars, caplog):
+    store = MarketStore(home)
+    write_store(store, bars, codes=bars.codes[:3])
+    store.path_for(bars.codes[1]).write_bytes(b"PAR1 not really parquet")
+    with caplog.at_level(logging.WARNING):
+        result = load_panel(store)
+    assert sorted(result.frame.index.get_level_values("ticker").unique()) == [bars.codes[0], bars.codes[2]]
+    assert len(result.problems) == 1 and result.problems[0].startswith(bars.codes[1]) and "unreadable" in result.problems[0]
+    assert bars.codes[1] in caplog.text
+
+
+# --- the nightly update, batched ----------------------------------------------------------------------
+
+def serve_days(fake, bars, first_day):
+    market = bars.fake_market(start=first_day)
+    fake.market.daily, fake.market.factors = market.daily, market.factors
+
+
+def test_a_batched_nightly_update_writes_what_the_market_holds_in_two_calls(home, fake_tushare, bars, monkeypatch):
+    monkeypatch.setattr("forecast.series_writes.BATCH_TICKERS", 5)  # three batches: the lock is let go between them
+    store = MarketStore(home)
+    write_store(store, bars, end=bars.dates[-2])
+    serve_days(fake_tushare, bars, bars.dates[-5])
+    reports, failures = update_from_tushare(store, bars.codes, client_for(fake_tushare), now=NOW)
+    assert not failures and len(reports) == len(bars.codes)
+    assert fake_tushare.calls() == 2 and fake_tushare.calls("daily") == 1
+    for j, code in enumerate(bars.codes):
+        stored = store.read(code)
+        pd.testing.assert_frame_equal(stored.frame, bars.stored_frame(j))  # the reference: the market's own rows
+        assert stored.validation.rows == len(bars.dates)
+
+
+def test_the_batched_update_stores_what_the_per_ticker_path_stores_findings_included(tmp_path, fake_tushare, bars, monkeypatch):
+    bars.close[-1, 2] *= 1.6  # a 60 % jump on the new day: a finding only the new row raises
+    bars.high[-1, 2] = bars.close[-1, 2] * 1.01
+    bars.low[-1, 3] = bars.high[-1, 3] * 1.1  # high below low on the new day
+    bars.high[5, 3] = bars.low[5, 3] * 0.9  # and one stored long ago, carried over
+    serve_days(fake_tushare, bars, bars.dates[0])
+    homes = {"batched": tmp_path / "batched", "per-ticker": tmp_path / "per-ticker"}
+    for root in homes.values():
+        store = MarketStore(root)
+        with store.writing():  # the stored history, validated in full as a fetch would have
+            for j, code in enumerate(bars.codes):
+                fetching.save_series(store, fetching.parse_ticker(code), bars.stored_frame(j, end=bars.dates[-2]), "tushare",
+                                     "raw", fetching.FetchReport(code, "tushare"), False, fetching.TUSHARE_CALENDAR)
+    update_from_tushare(MarketStore(homes["batched"]), bars.codes, client_for(fake_tushare), now=NOW)
+    monkeypatch.setattr(fetching, "BY_DATE_MIN_TICKERS", 10**6)  # the per-ticker path: merge and validate in full
+    update_from_tushare(MarketStore(homes["per-ticker"]), bars.codes, client_for(fake_tushare), now=NOW)
+    batched, per_ticker = MarketStore(homes["batched"]), MarketStore(homes["per-ticker"])
+    for code in bars.codes:
+        a, b = batched.read(code), per_ticker.read(code)
+        pd.testing.assert_frame_equal(a.frame, b.frame)
+        assert by_check(a.validation.to_dict()) == by_check(b.validation.to_dict()) and a.validation.rows == b.validation.rows
+    assert "one-day moves over 35%" in by_check(batched.read(bars.codes[2]).validation.to_dict())
+    assert by_check(batched.read(bars.codes[3]).validation.to_dict())["high below low"][0] == 2
+
+
+def test_a_revised_stored_day_goes_through_the_full_merge(home, fake_tushare, bars):
+    store = MarketStore(home)
+    write_store(store, bars, end=bars.dates[-2])
+    serve_days(fake_tushare, bars, bars.dates[-5])
+    with store.writing():  # one ticker is a day behind: its gap holds a stored day of the others
+        store.write_table(bars.codes[0], pa.Table.from_pandas(bars.stored_frame(0, end=bars.dates[-3])),
+                          {"source": "tushare", "price_basis": "raw", "calendar": "XSHG", "validation": {"rows": 0, "findings": []}})
+    reports, failures = update_from_tushare(store, bars.codes, client_for(fake_tushare), now=NOW)
+    assert not failures
+    for j, code in enumerate(bars.codes):
+        pd.testing.assert_frame_equal(store.read(code).frame, bars.stored_frame(j))
+
+
+KILLED_UPDATE = textwrap.dedent(
+    """
+    import sys, time, datetime as dt
+    sys.path.insert(0, sys.argv[3])
+    from tushare.pro.client import DataApi
+    DataApi._DataApi__http_url = sys.argv[1]
+    from forecast.store import MarketStore
+    from forecast.fetching import update_from_tushare
+    from forecast.sources.tushare_pro import RetryPolicy, TushareClient
+    write_table = MarketStore.write_table
+    def slow(self, *args, **kwargs):
+        write_table(self, *args, **kwargs)
+        print("wrote", flush=True)
+        time.sleep(0.05)
+    MarketStore.write_table = slow
+    client = TushareClient(sys.argv[2], retry=RetryPolicy(sleep=lambda s: None))
+    update_from_tushare(MarketStore(sys.argv[4]), sys.argv[5].split(","), client, now=dt.datetime(2020, 12, 24, 20))
+    """
+)
+
+
+def test_a_nightly_commit_killed_midway_leaves_each_file_old_or_new_and_a_rerun_finishes(home, fake_tushare, bars):
+    from tushare.pro.client import DataApi
+
+    store = MarketStore(home)
+    write_store(store, bars, end=bars.dates[-2])
+    serve_days(fake_tushare, bars, bars.dates[-5])
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_UPDATE, DataApi._DataApi__http_url, fake_tushare.valid_token,
+                             str(SAMPLE_FILE.parents[2] / "tests"), str(home), ",".join(bars.codes)],
+                            env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    written, deadline = 0, time.time() + 60
+    while written < 5 and time.time() < deadline:  # mid-batch: five of twelve files replaced
+        if proc.stdout.readline().startswith("wrote"):
+            written += 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    last_days = []
+    for j, code in enumerate(bars.codes):
+        frame = store.read(code).frame  # every file readable: none torn
+        last_days.append(frame["date"].iloc[-1])
+        end = bars.dates[-1] if frame["date"].iloc[-1] == bars.dates[-1] else bars.dates[-2]
+        pd.testing.assert_frame_equal(frame, bars.stored_frame(j, end=end))  # wholly old or wholly new
+    assert bars.dates[-1] in last_days and bars.dates[-2] in last_days  # the kill landed mid-commit
+    reports, failures = update_from_tushare(store, bars.codes, client_for(fake_tushare), now=NOW)
+    assert not failures
+    for j, code in enumerate(bars.codes):
+        pd.testing.assert_frame_equal(store.read(code).frame, bars.stored_frame(j))
+    assert np.all([store.head(c).last_date == bars.dates[-1] for c in bars.codes])
