@@ -3,96 +3,26 @@
 Matplotlib only, Agg backend, no display. Every chart puts trading days on the
 x axis (no weekend or holiday gaps), is readable at 1200x700, and is written
 atomically. Nothing here imports TensorFlow: charts read what ``predict``,
-``backtest`` and ``train`` stored.
+``backtest`` and ``train`` stored. Titles put the company's name from the
+cached listings beside the code where ``forecast.figures`` can draw it (a CJK
+font is installed); the figure plumbing lives there.
 """
 
 from __future__ import annotations
 
-import io
-import logging
-import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from forecast.atomic import atomic_write_bytes
 from forecast.choices import ChartKind
+from forecast.figures import HEIGHT_PX, WIDTH_PX, display_name, new_figure, percent_formatter, save_figure, trading_day_ticks
 from forecast.formatting import format_percent
 from forecast.intervals import band_columns, level_label
 from forecast.model_card import ModelCard
 from forecast.results import BacktestRecord, ForecastResult
 from forecast.workspace import Workspace
-
-WIDTH_PX, HEIGHT_PX, DPI = 1200, 700, 100
-# Display names for tickers whose name we know offline; others show their code.
-KNOWN_NAMES = {"600519.SH": "贵州茅台"}
-_CJK_FONT_HINTS = ("Noto Sans CJK", "Noto Serif CJK", "Source Han Sans", "WenQuanYi", "SimHei", "Microsoft YaHei",
-                   "PingFang", "Hiragino Sans GB", "AR PL", "Droid Sans Fallback")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-    return plt
-
-
-@lru_cache(maxsize=1)
-def cjk_font() -> str | None:
-    """Return the name of an installed font that has Chinese glyphs, if any."""
-    from matplotlib import font_manager
-
-    for font in font_manager.fontManager.ttflist:
-        if any(hint.lower() in font.name.lower() for hint in _CJK_FONT_HINTS):
-            return font.name
-    return None
-
-
-def display_name(ticker: str) -> str:
-    """Return "贵州茅台 600519.SH" when a CJK font can draw it, else the code alone."""
-    name = KNOWN_NAMES.get(ticker)
-    return f"{name} {ticker}" if name and cjk_font() else ticker
-
-
-def _figure(rows: int = 2, ratios=(3, 1)):
-    plt = _pyplot()
-    font = cjk_font()
-    if font:
-        plt.rcParams["font.sans-serif"] = [font, *plt.rcParams["font.sans-serif"]]
-        plt.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212
-    fig, axes = plt.subplots(rows, 1, figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, sharex=rows > 1,
-                             gridspec_kw={"height_ratios": ratios[:rows]} if rows > 1 else None, squeeze=False)
-    return fig, list(axes[:, 0])
-
-
-def _trading_day_ticks(ax, dates: list[str], max_ticks: int = 10) -> None:
-    """Label integer x positions with their dates: trading days, no calendar gaps."""
-    step = max(1, int(np.ceil(len(dates) / max_ticks)))
-    positions = list(range(0, len(dates), step))
-    if positions and len(dates) - 1 - positions[-1] >= step / 2:
-        positions.append(len(dates) - 1)  # always name the last day (the forecast's end)
-    elif positions:
-        positions[-1] = len(dates) - 1
-    ax.set_xticks(positions)
-    ax.set_xticklabels([dates[i] for i in positions], rotation=30, ha="right")
-
-
-def save_figure(fig, path: Path) -> Path:
-    """Render to memory, then write atomically (png or svg by suffix)."""
-    buffer = io.BytesIO()
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*[Gg]lyph.*missing.*")
-        fig.savefig(buffer, format=fmt, dpi=DPI)
-    _pyplot().close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
 
 
 def _volume_panel(ax, x, volume) -> None:
@@ -107,31 +37,32 @@ class ChartInfo:
     kind: str
     width: int = WIDTH_PX
     height: int = HEIGHT_PX
+    title: str = ""  # the main title's text, as drawn
 
 
-def history_chart(bars: pd.DataFrame, ticker: str, days: int, path: Path) -> ChartInfo:
+def history_chart(bars: pd.DataFrame, ticker: str, days: int, path: Path, name: str = "") -> ChartInfo:
     recent = bars.tail(days).reset_index(drop=True)
-    fig, (ax, ax_vol) = _figure()
+    fig, (ax, ax_vol) = new_figure()
     x = np.arange(len(recent))
     ax.plot(x, recent["close"], color="#1f4e79", lw=1.4, label="close")
     ax.fill_between(x, recent["low"], recent["high"], color="#1f4e79", alpha=0.12, label="daily range")
-    ax.set_title(f"{display_name(ticker)}: last {len(recent)} trading days")
+    ax.set_title(f"{display_name(ticker, name)}: last {len(recent)} trading days")
     ax.set_ylabel("price")
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     _volume_panel(ax_vol, x, recent["volume"].to_numpy())
-    _trading_day_ticks(ax_vol, [d.date().isoformat() for d in recent["date"]])
+    trading_day_ticks(ax_vol, [d.date().isoformat() for d in recent["date"]])
     ax_vol.set_xlabel("trading day")
     fig.tight_layout()
-    return ChartInfo(save_figure(fig, path), "history")
+    return ChartInfo(save_figure(fig, path), "history", title=ax.get_title())
 
 
 def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path: Path,
-                   skill: float | None = None) -> ChartInfo:
+                   skill: float | None = None, name: str = "") -> ChartInfo:
     """Last ``days`` bars, the forecast path after them, its bands, and a footer."""
     recent = bars.tail(days).reset_index(drop=True)
     target = forecast.target
-    fig, (ax, ax_vol) = _figure()
+    fig, (ax, ax_vol) = new_figure()
     x = np.arange(len(recent))
     ax.plot(x, recent[target], color="#1f4e79", lw=1.4, label=f"{target} (observed)")
     last_x = x[-1]
@@ -149,14 +80,14 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
     ax.plot(path_x, values, color="#d9822b", lw=2, marker="o", ms=3, label=f"forecast ({forecast.family})")
     ax.axhline(forecast.last_value, color="grey", lw=0.8, ls="--", label="naive: tomorrow = today")
     ax.axvline(last_x + 0.5, color="grey", lw=0.6, ls=":")
-    ax.set_title(f"{display_name(forecast.ticker)}: {len(points)}-day forecast after {forecast.last_date}")
+    ax.set_title(f"{display_name(forecast.ticker, name)}: {len(points)}-day forecast after {forecast.last_date}")
     ax.set_ylabel(f"price ({target})")
     # outside the axes: a widening band may fill any corner of the price panel
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     ax.grid(alpha=0.3)
     _volume_panel(ax_vol, x, recent["volume"].to_numpy())
     labels = [d.date().isoformat() for d in recent["date"]] + [p.date for p in points]
-    _trading_day_ticks(ax_vol, labels)
+    trading_day_ticks(ax_vol, labels)
     ax_vol.set_xlim(-1, len(labels))
     ax_vol.set_xlabel("trading day (forecast dates from the exchange calendar)")
     summary = forecast.model_summary
@@ -171,7 +102,7 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
     fig.text(0.01, 0.005, f"model {forecast.model_id} | trained on {trained[0]}..{trained[1]} | {skill_text} | "
              f"intervals: split-conformal, not a guarantee", fontsize=8, color="#444444")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    return ChartInfo(save_figure(fig, path), "forecast")
+    return ChartInfo(save_figure(fig, path), "forecast", title=ax.get_title())
 
 
 def interval_footer(record: BacktestRecord | None, model: str) -> str:
@@ -235,13 +166,13 @@ def squared_error_gain(actual: np.ndarray, predicted: np.ndarray, naive: np.ndar
 
 
 def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path,
-                   record: BacktestRecord | None = None) -> ChartInfo:
+                   record: BacktestRecord | None = None, name: str = "") -> ChartInfo:
     """Step-1 actual, model and naive over the test window, RMSE and skill of both, which one did better, interval scores."""
     step1 = forecasts[forecasts["step"] == 1]
     chosen = step1[step1["model"] == model].reset_index(drop=True)
     naive = step1[step1["model"] == "naive"].reset_index(drop=True)
     with_naive = len(naive) == len(chosen) and model != "naive"
-    fig, (ax, ax_res) = _figure(ratios=(2, 1))
+    fig, (ax, ax_res) = new_figure(ratios=(2, 1))
     x = np.arange(len(chosen))
     actual = chosen["actual"].to_numpy(dtype="float64")
     predicted = chosen["predicted"].to_numpy(dtype="float64")
@@ -256,7 +187,7 @@ def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path,
     if naive_predicted is not None:
         ax.plot(x, naive_predicted, label="naive (tomorrow = today)", **_NAIVE_STYLE)
     scores = step_one_scores(actual, predicted, naive_predicted, model)
-    ax.set_title(f"{display_name(ticker)}: walk-forward backtest, {len(chosen)} days, one day ahead\n"
+    ax.set_title(f"{display_name(ticker, name)}: walk-forward backtest, {len(chosen)} days, one day ahead\n"
                  + "   |   ".join(score.label() for score in scores), fontsize=11)
     ax.set_ylabel("price")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
@@ -269,7 +200,7 @@ def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path,
         ax_res.set_ylabel("actual - predicted")
         ax_res.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax_res.grid(alpha=0.3)
-    _trading_day_ticks(ax_res, list(chosen["target_date"]))
+    trading_day_ticks(ax_res, list(chosen["target_date"]))
     ax_res.set_xlabel("trading day")
     footer = interval_footer(record, model)
     if footer:
@@ -277,7 +208,7 @@ def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path,
         fig.tight_layout(rect=(0, 0.03, 1, 1))
     else:
         fig.tight_layout()
-    return ChartInfo(save_figure(fig, path), "backtest")
+    return ChartInfo(save_figure(fig, path), "backtest", title=ax.get_title())
 
 
 def _gain_panel(ax, x: np.ndarray, gain: np.ndarray, model: str) -> None:
@@ -291,7 +222,7 @@ def _gain_panel(ax, x: np.ndarray, gain: np.ndarray, model: str) -> None:
     final = float(gain[-1]) if len(gain) else 0.0
     winner = model if final > 0 else "naive" if final < 0 else "neither"
     ax.set_ylabel("squared-error gain\nvs naive (cumulative)", fontsize=9)
-    ax.yaxis.set_major_formatter(_percent_formatter(1))
+    ax.yaxis.set_major_formatter(percent_formatter(1))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
               title=f"over the window:\n{winner} did better\n({format_percent(final, digits=1, sign=True)} of naive's\nsquared error)",
               title_fontsize=8, alignment="left")
@@ -300,12 +231,12 @@ def _gain_panel(ax, x: np.ndarray, gain: np.ndarray, model: str) -> None:
 CALIBRATION_BAND = 0.03  # the shaded tolerance around nominal coverage
 
 
-def calibration_chart(record: BacktestRecord, ticker: str, path: Path) -> ChartInfo:
+def calibration_chart(record: BacktestRecord, ticker: str, path: Path, name: str = "") -> ChartInfo:
     """Observed against nominal coverage at every horizon step, one panel per level, one line per model."""
     models = {name: score["by_step"] for name, score in record.models.items()
               if isinstance(score, dict) and score.get("by_step")}
     levels = sorted({lv for steps in models.values() for lv in steps[0].get("coverage", {})}, key=float)
-    fig, axes = _figure(rows=max(1, len(levels)), ratios=(1,) * max(1, len(levels)))
+    fig, axes = new_figure(rows=max(1, len(levels)), ratios=(1,) * max(1, len(levels)))
     steps = np.arange(1, record.horizon + 1)
     for ax, level in zip(axes, levels):
         nominal = float(level)
@@ -316,26 +247,20 @@ def calibration_chart(record: BacktestRecord, ticker: str, path: Path) -> ChartI
             observed = [s["coverage"].get(level, np.nan) for s in by_step]
             ax.plot(steps[: len(observed)], observed, marker="o", ms=4, lw=1.4, label=name)
         ax.set_ylabel(f"observed coverage of the {level_label(level)} interval")
-        ax.yaxis.set_major_formatter(_percent_formatter())
+        ax.yaxis.set_major_formatter(percent_formatter())
         ax.legend(loc="lower left", fontsize=8, ncol=3)
         ax.grid(alpha=0.3)
-    axes[0].set_title(f"{display_name(ticker)}: interval calibration, walk-forward {record.first_origin}..{record.last_origin} "
+    axes[0].set_title(f"{display_name(ticker, name)}: interval calibration, walk-forward {record.first_origin}..{record.last_origin} "
                       f"({record.origins} origins)")
     axes[-1].set_xticks(steps)
     axes[-1].set_xlabel("horizon step (trading days ahead)")
     fig.tight_layout()
-    return ChartInfo(save_figure(fig, path), "calibration")
+    return ChartInfo(save_figure(fig, path), "calibration", title=axes[0].get_title())
 
 
-def _percent_formatter(decimals: int = 0):
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(1.0, decimals=decimals)
-
-
-def training_chart(card: ModelCard, path: Path) -> ChartInfo:
+def training_chart(card: ModelCard, path: Path, name: str = "") -> ChartInfo:
     history = card.history
-    fig, (ax,) = _figure(rows=1)
+    fig, (ax,) = new_figure(rows=1)
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     ax.plot(epochs, history.get("loss", []), label="training loss", color="#1f4e79")
     if "val_loss" in history:
@@ -343,23 +268,28 @@ def training_chart(card: ModelCard, path: Path) -> ChartInfo:
     best = card.validation.get("best_epoch")
     if best:
         ax.axvline(best, color="grey", ls="--", lw=0.8, label=f"best epoch {best} (weights kept)")
-    ax.set_title(f"{display_name(card.ticker)}: training of {card.id}")
+    ax.set_title(f"{display_name(card.ticker, name)}: training of {card.id}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (MSE, scaled target)")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return ChartInfo(save_figure(fig, path), "training")
+    return ChartInfo(save_figure(fig, path), "training", title=ax.get_title())
 
 
 def render(home, ticker_text: str, kind: str, model_id: str | None = None, days: int = 60,
-           out: Path | None = None) -> ChartInfo:
-    """Draw one chart of a stored ticker to ``out`` (default ``<home>/charts/<TICKER>-<kind>.png``)."""
+           out: Path | None = None, name: str | None = None) -> ChartInfo:
+    """Draw one chart of a stored ticker to ``out`` (default ``<home>/charts/<TICKER>-<kind>.png``).
+
+    ``name``: the company's name for the title; None looks it up in the cached
+    listings (no network), "" leaves it out.
+    """
     from forecast.errors import BadInputError, NotFoundError
     from forecast.registry import ModelRegistry
     from forecast.results import load_backtest, load_backtest_forecasts, load_forecast
     from forecast.store import MarketStore
     from forecast.tickers import parse_ticker
+    from forecast.universe_cache import cached_names
 
     chart = ChartKind.parse(kind, "chart kind")
     workspace = Workspace.at(home)
@@ -367,14 +297,15 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
     out = Path(out) if out else workspace.chart_file(ticker, chart)
     if out.suffix.lower() not in (".png", ".svg"):
         raise BadInputError(f"--out must end in .png or .svg, not {out.name}")
+    name = cached_names(workspace).get(ticker, "") if name is None else name
     if chart is ChartKind.TRAINING:
         registry = ModelRegistry(workspace)
-        return training_chart(registry.card(registry.resolve(ticker, model_id)), out)
+        return training_chart(registry.card(registry.resolve(ticker, model_id)), out, name)
     if chart is ChartKind.CALIBRATION:
         record = load_backtest(workspace, ticker)
         if record is None:
             raise NotFoundError(f"no backtest stored for {ticker}; run: forecast backtest {ticker}")
-        return calibration_chart(record, ticker, out)
+        return calibration_chart(record, ticker, out, name)
     if chart is ChartKind.BACKTEST:
         forecasts = load_backtest_forecasts(workspace, ticker)
         if forecasts is None:
@@ -382,10 +313,10 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
         chosen = model_id or next((m for m in forecasts["model"].unique() if m != "naive"), "naive")
         if chosen not in set(forecasts["model"]):
             raise NotFoundError(f"the stored backtest of {ticker} has no model {chosen!r}; it has {', '.join(forecasts['model'].unique())}")
-        return backtest_chart(forecasts, ticker, chosen, out, load_backtest(workspace, ticker))
+        return backtest_chart(forecasts, ticker, chosen, out, load_backtest(workspace, ticker), name)
     store = MarketStore(workspace)
     if chart is ChartKind.HISTORY:
-        return history_chart(store.read_bars(ticker).frame, ticker, days, out)
+        return history_chart(store.read_bars(ticker).frame, ticker, days, out, name)
     forecast = load_forecast(workspace, ticker)
     if forecast is None:
         raise NotFoundError(f"no stored forecast for {ticker}; run: forecast predict {ticker}")
@@ -393,4 +324,4 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
         raise NotFoundError(f"the stored forecast of {ticker} is from {forecast.model_id}; run: forecast predict {ticker} --model {model_id}")
     bars = store.read_bars(ticker, forecast.adjust).frame  # the forecast's basis
     backtest = load_backtest(workspace, ticker)
-    return forecast_chart(bars, forecast, days, out, backtest.skill(forecast.family) if backtest else None)
+    return forecast_chart(bars, forecast, days, out, backtest.skill(forecast.family) if backtest else None, name)

@@ -25,6 +25,7 @@ from forecast.redact import redact, redact_value
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
+from forecast.universe_cache import cached_names
 from forecast.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class DailyPlan:
     retrain_after_days: int | None
     train_config: TrainConfig
     levels: tuple[float, ...]
+    names: dict[str, str] = field(default_factory=dict)  # company names for the charts, read once for the whole run
 
 
 def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: ForecastError | None = None) -> TickerOutcome:
@@ -160,7 +162,7 @@ def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: F
     csv_path, json_path, png_path = (plan.day_dir / f"{ticker}.{ext}" for ext in _OUTPUT_SUFFIXES)
     atomic_write_text(csv_path, result.to_frame().to_csv(index=False))
     atomic_write_text(json_path, dumps(result.to_dict()))
-    render(workspace, ticker, "forecast", out=png_path)
+    render(workspace, ticker, "forecast", out=png_path, name=plan.names.get(ticker, ""))
     outcome.outputs.update({"csv": str(csv_path), "json": str(json_path), "chart": str(png_path)})
     outcome.ok = True
     return outcome
@@ -190,7 +192,8 @@ def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: l
         valid = [name for name, outcome in outcomes.items() if outcome.error is None]
         try:
             _run_tickers(workspace, config, DailyPlan(workspace, day_dir, today, config.retrain_after_days,
-                                                      config.train_config(train_overrides), config.levels),
+                                                      config.train_config(train_overrides), config.levels,
+                                                      cached_names(workspace)),
                          [outcomes[t] for t in valid], executor or SerialExecutor(), progress or SilentProgress())
         except Exception as exc:  # a failure shared by every ticker (a bad [train] table...): still summarise the day
             code = int(exc.exit_code) if isinstance(exc, ForecastError) else int(ExitCode.INTERNAL)

@@ -162,15 +162,17 @@ def test_a_run_that_cannot_get_the_lock_exits_busy(tmp_path):
 
 
 def test_chinese_names_only_with_a_cjk_font_and_no_glyph_warnings(charted_home, tmp_path, monkeypatch, recwarn, caplog):
-    from forecast import charts
+    from forecast import charts, figures
 
-    monkeypatch.setattr(charts, "cjk_font", lambda: None)
-    assert charts.display_name("600519.SH") == "600519.SH"
+    monkeypatch.setattr(figures, "cjk_font", lambda: None)
+    assert figures.display_name("600519.SH", "贵州茅台") == "600519.SH"
+    assert figures.display_name("AAPL", "Apple") == "Apple AAPL"  # Latin letters need no CJK font
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(charts, "cjk_font", lambda: "Some CJK Font")
-        assert charts.display_name("600519.SH") == "贵州茅台 600519.SH"
+        m.setattr(figures, "cjk_font", lambda: "Some CJK Font")
+        assert figures.display_name("600519.SH", "贵州茅台") == "贵州茅台 600519.SH"
     caplog.set_level(logging.WARNING, logger="matplotlib")  # restored after the test
-    charts.render(charted_home, "600519.SH", "forecast", out=tmp_path / "plain.png")
+    info = charts.render(charted_home, "600519.SH", "forecast", out=tmp_path / "plain.png", name="贵州茅台")
+    assert info.title.startswith("600519.SH:")
     assert png_size(tmp_path / "plain.png") == (1200, 700)
     assert not [w for w in recwarn if "glyph" in str(w.message).lower()]
 

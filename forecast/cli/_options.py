@@ -2,14 +2,19 @@
 
 An option whose flag, type and help are the same everywhere is an ``Annotated``
 alias. Where only the flag and its checks repeat and the help says what this
-command does with it (``--out``, ``--quiet``, ``--model``), a small factory
+command does with it (``--out``, ``--quiet``, ``--model``, ``--universe``), a small factory
 spells the flag once and takes the help text.
+
+``train``, ``predict``, ``backtest`` and ``run`` take tickers or ``--universe NAME``;
+``resolve_targets`` is the one place that turns either into the tickers to work on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
 
@@ -51,6 +56,80 @@ def quiet_option(help: str) -> Any:
 
 def model_option(help: str) -> Any:
     return typer.Option("--model", help=help)
+
+
+UNIVERSE_NAMES = "csi300, sse50, csi500, an index code (399006.SZ), all, watchlist or stored (see forecast universe list)"
+
+
+def universe_option(help: str) -> Any:
+    """``--universe NAME``: a universe's members today, instead of a list of tickers."""
+    return typer.Option("--universe", metavar="NAME", help=f"{help} NAME: {UNIVERSE_NAMES}. Not with tickers.")
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The tickers a command works on: as the user named them, or a universe's members today."""
+
+    tickers: list[str]
+    universe: str | None = None  # the universe the tickers are the members of, as named
+
+    def stored_only(self, job: Callable[[str], T]) -> Callable[[str], T]:
+        """Return ``job``, checking first that a universe's member is stored (else the hint to fetch the universe).
+
+        Commands that read the store only (train, predict, backtest) never
+        fetch: an index member not fetched yet fails on its own line.
+        """
+        if self.universe is None:
+            return job
+        from forecast.errors import NoDataError
+
+        store = state.store()
+        universe = self.universe
+
+        def stored_job(ticker: str) -> T:
+            if not store.has(ticker):
+                raise NoDataError(f"no stored data for {ticker}; fetch the universe first: forecast fetch --universe {universe}")
+            return job(ticker)
+
+        return stored_job
+
+
+def resolve_targets(tickers: list[str] | None, universe: str | None, required: bool = True) -> Targets:
+    """Return the tickers named, or the members of ``universe`` today; a usage error for both, or for neither when ``required``.
+
+    Resolving a universe needs no token while its cache exists (a stale one is
+    used as it is); a name that names nothing is an UnknownUniverseError.
+    """
+    if tickers and universe is not None:
+        fail("name tickers or --universe NAME, not both", ExitCode.USAGE)
+    if universe is None:
+        if required and not tickers:
+            fail("name at least one ticker, or --universe NAME (see forecast universe list)", ExitCode.USAGE)
+        return Targets(list(tickers or []))
+    from forecast.cli.data import tushare_client_factory
+    from forecast.errors import UnknownUniverseError
+    from forecast.universe import resolve
+
+    found = resolve(universe, home=state.workspace(), client=tushare_client_factory())
+    if not found.members:
+        raise UnknownUniverseError(f"the universe {universe} has no members ({found.note})")
+    return Targets(found.tickers, universe)
+
+
+def company_names() -> dict[str, str]:
+    """Return {ticker: company name} from the cached listings (no network; {} when none are cached)."""
+    from forecast.universe_cache import cached_names
+
+    return cached_names(state.workspace())
+
+
+def labelled(ticker: str, names: dict[str, str]) -> str:
+    """Return "600519.SH 贵州茅台" when ``names`` knows the company, else the code alone (terminal lines; JSON has ``name``)."""
+    name = names.get(ticker)
+    return f"{ticker} {name}" if name else ticker
 
 
 def emit_json(payload) -> None:

@@ -1,4 +1,4 @@
-"""Evaluation: ``backtest`` networks and baselines walk-forward on one ticker."""
+"""Evaluation: ``backtest`` networks and baselines walk-forward, ticker by ticker (named, or a universe's members)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,27 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, Adjust
-from forecast.cli._options import JsonFlag, emit_json, fail, out_option, quiet_option
+from forecast.cli._options import (
+    FailFastFlag,
+    JsonFlag,
+    company_names,
+    echo_error,
+    echo_line,
+    fail,
+    finish,
+    labelled,
+    out_option,
+    quiet_option,
+    resolve_targets,
+    universe_option,
+)
 from forecast.cli._state import state
 from forecast.errors import ExitCode
 
 
 def backtest(
-    ticker: Annotated[str, typer.Argument(help="Ticker to backtest (stored with forecast fetch).")],
+    tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers to backtest (stored with forecast fetch), or --universe NAME.")] = None,
+    universe: Annotated[Optional[str], universe_option("Backtest every member of a universe today (stored with forecast fetch --universe NAME).")] = None,
     models: Annotated[str, typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear, garch, ets.")] = ",".join(DEFAULT_BACKTEST_MODELS),
     test_days: Annotated[int, typer.Option(min=1, help="Walk forward through this many final trading days.")] = 250,
     refit_every: Annotated[int, typer.Option(min=1, help="Refit every model after this many origins.")] = 20,
@@ -26,32 +40,61 @@ def backtest(
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Override the networks' maximum epochs (e.g. for a quick look).")] = None,
     units: Annotated[Optional[str], typer.Option(help="Override the networks' units per layer, e.g. 16.")] = None,
     lookback: Annotated[Optional[int], typer.Option(min=1, help="Override the networks' lookback.")] = None,
-    out: Annotated[Optional[Path], out_option("Write the JSON result here, and the per-origin forecasts beside it as .csv.")] = None,
-    quiet: Annotated[bool, quiet_option("No progress output (refits done out of the total).")] = False,
+    out: Annotated[Optional[Path], out_option("Write the JSON result here, and the per-origin forecasts beside it as .csv (one ticker only).")] = None,
+    quiet: Annotated[bool, quiet_option("No progress output (refits done out of the total; tickers done, with several).")] = False,
+    fail_fast: FailFastFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Walk-forward backtest of networks and baselines, scored per horizon step against naive."""
+    """Walk-forward backtest of networks and baselines per ticker (or --universe NAME), scored per horizon step against naive."""
     from forecast.atomic import atomic_write_text
     from forecast.backtest import format_table
+    from forecast.executors import SerialExecutor, advancing
     from forecast.jobs import BacktestSettings, backtest_one
     from forecast.jsonio import dumps
-    from forecast.progress import make_progress, progress_mode
+    from forecast.progress import SilentProgress, make_progress, progress_mode
 
     if expanding and rolling:
         fail("choose --expanding or --rolling W, not both", ExitCode.USAGE)
+    if out is not None and (universe is not None or len(tickers or []) > 1):
+        fail("--out takes one ticker; every backtest is also saved under backtests/<TICKER>/", ExitCode.USAGE)
+    targets = resolve_targets(tickers, universe)
     overrides = {k: v for k, v in {"epochs": epochs, "units": units, "lookback": lookback}.items() if v is not None}
     settings = BacktestSettings(models=tuple(m.strip() for m in models.split(",") if m.strip()), test_days=test_days,
                                 refit_every=refit_every, horizon=horizon, window=rolling, target=target,
                                 adjust=adjust.value, levels=state.app_config(None).levels, network_overrides=overrides)
     workspace = state.workspace()
-    result = backtest_one(workspace, ticker, settings, progress=make_progress(progress_mode(quiet, as_json)))
-    payload = result.to_dict()
-    if out is not None:  # the JSON at --out, the per-origin CSV beside it (never the one over the other)
-        json_out = out if out.suffix.lower() != ".csv" else out.with_suffix(".json")
-        atomic_write_text(json_out, dumps(payload))
-        atomic_write_text(json_out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False))
-    if as_json:
-        emit_json(payload)
-        return
-    typer.echo(format_table(result))
-    typer.echo(f"saved {workspace.backtest_json(result.ticker)} and {workspace.backtest_csv(result.ticker)}")
+    names = company_names()  # shown beside each code; null in JSON when the listings do not know it
+    mode = progress_mode(quiet, as_json)
+    refits = make_progress(mode)  # one ticker's refits; restarted for each ticker
+
+    def backtest_and_save(ticker: str):
+        result = backtest_one(workspace, ticker, settings, progress=refits)
+        if out is not None:  # the JSON at --out, the per-origin CSV beside it (never the one over the other)
+            json_out = out if out.suffix.lower() != ".csv" else out.with_suffix(".json")
+            atomic_write_text(json_out, dumps(_row(result, names)))
+            atomic_write_text(json_out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False))
+        return result
+
+    def describe(outcome) -> None:
+        if not outcome.ok:
+            echo_error(f"{outcome.item}: {outcome.error}")
+        elif not as_json:
+            result = outcome.value
+            if names.get(result.ticker):
+                echo_line(labelled(result.ticker, names))
+            echo_line(format_table(result))
+            echo_line(f"saved {workspace.backtest_json(result.ticker)} and {workspace.backtest_csv(result.ticker)}")
+
+    items = targets.tickers
+    done = make_progress(mode) if len(items) > 1 else SilentProgress()  # tickers done, above each one's refits
+    done.start(len(items), "backtest")
+    try:
+        outcomes = SerialExecutor(fail_fast).map(targets.stored_only(backtest_and_save), items, on_done=advancing(done, describe))
+    finally:
+        done.close()
+    finish(outcomes, [_row(o.value, names) for o in outcomes if o.ok], as_json, one_object=len(items) == 1)
+
+
+def _row(result, names: dict[str, str]) -> dict:
+    """The backtest's JSON, with the company's name (null when unknown)."""
+    return {**result.to_dict(), "name": names.get(result.ticker)}

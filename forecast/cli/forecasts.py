@@ -7,12 +7,27 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, echo_line, echo_table, finish, model_option, out_option, quiet_option
+from forecast.cli._options import (
+    FailFastFlag,
+    JsonFlag,
+    company_names,
+    echo_error,
+    echo_line,
+    echo_table,
+    finish,
+    labelled,
+    model_option,
+    out_option,
+    quiet_option,
+    resolve_targets,
+    universe_option,
+)
 from forecast.cli._state import state
 
 
 def predict(
-    tickers: Annotated[list[str], typer.Argument(help="Tickers to forecast.")],
+    tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers to forecast, or --universe NAME.")] = None,
+    universe: Annotated[Optional[str], universe_option("Forecast every member of a universe today (stored with forecast fetch --universe NAME).")] = None,
     model: Annotated[Optional[str], model_option("Model id, or a baseline (naive, drift, ma, linear, garch, ets); default: the ticker's "
                                                  "pinned model (forecast models use), else its latest.")] = None,
     horizon: Annotated[Optional[int], typer.Option(min=1, help="Trading days to show (at most the model's horizon).")] = None,
@@ -21,7 +36,7 @@ def predict(
     fail_fast: FailFastFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Forecast the next trading days after the last stored bar, with prediction intervals."""
+    """Forecast the next trading days after the last stored bar, with prediction intervals (tickers or --universe NAME)."""
     import logging
     import time
 
@@ -33,7 +48,9 @@ def predict(
     from forecast.progress import SilentProgress, make_progress, progress_mode
     from forecast.registry import CHOSEN
 
+    targets = resolve_targets(tickers, universe)
     levels = state.app_config(None).levels
+    names = company_names()  # shown beside each code; null in JSON when the listings do not know it
     workspace = state.workspace()
     registry = state.registry()
     models = LoadedModels(registry)  # one load per model for the whole command
@@ -59,16 +76,17 @@ def predict(
                  r.model_id, reasons[r.ticker], r.model_summary.get("kind", "model"), r.model_summary.get("adjust", "?"),
                  seconds.get(outcome.item, float("nan")))
         if not as_json:
-            echo_line(f"{r.ticker}: model {r.model_id} ({reasons[r.ticker]}); last {r.target} {r.last_value:.2f} on {r.last_date}")
+            echo_line(f"{labelled(r.ticker, names)}: model {r.model_id} ({reasons[r.ticker]}); last {r.target} {r.last_value:.2f} on {r.last_date}")
             levels_shown = r.levels  # narrowest first
             headers = ["date", r.target] + [f"{level_label(lv)} {side}" for lv in levels_shown for side in ("low", "high")]
             echo_table(headers, [[p.date, format_number(p.value)] + [format_number(p.intervals[lv][i]) for lv in levels_shown for i in (0, 1)]
                                  for p in r.points])
 
-    done = make_progress(progress_mode(quiet, as_json)) if len(tickers) > 1 else SilentProgress()
-    done.start(len(tickers), "predict")
+    items = targets.tickers
+    done = make_progress(progress_mode(quiet, as_json)) if len(items) > 1 else SilentProgress()
+    done.start(len(items), "predict")
     try:
-        outcomes = SerialExecutor(fail_fast).map(forecast_one, tickers, on_done=advancing(done, describe))
+        outcomes = SerialExecutor(fail_fast).map(targets.stored_only(forecast_one), items, on_done=advancing(done, describe))
     finally:
         done.close()
     results = [o.value for o in outcomes if o.ok]
@@ -78,5 +96,5 @@ def predict(
         from forecast.atomic import atomic_write_text
 
         atomic_write_text(out, pd.concat([r.to_frame() for r in results]).to_csv(index=False))
-    finish(outcomes, [{**r.to_dict(), "model_choice": reasons.get(r.ticker)} for r in results], as_json,
-           one_object=len(tickers) == 1)
+    finish(outcomes, [{**r.to_dict(), "name": names.get(r.ticker), "model_choice": reasons.get(r.ticker)} for r in results],
+           as_json, one_object=len(items) == 1)

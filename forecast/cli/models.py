@@ -13,7 +13,18 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.choices import Adjust, Arch, Preset, TargetTransform
-from forecast.cli._options import FailFastFlag, JsonFlag, echo_error, echo_line, echo_table, emit_json, finish, quiet_option
+from forecast.cli._options import (
+    FailFastFlag,
+    JsonFlag,
+    echo_error,
+    echo_line,
+    echo_table,
+    emit_json,
+    finish,
+    quiet_option,
+    resolve_targets,
+    universe_option,
+)
 from forecast.cli._state import state
 
 models_app = typer.Typer(help="List, show, choose and remove trained models.", no_args_is_help=True)
@@ -22,7 +33,8 @@ IN_USE_LEGEND = f"{IN_USE_MARK} = the model predict and run use for its ticker (
 
 
 def train(
-    tickers: Annotated[list[str], typer.Argument(help="Tickers to train on (stored with forecast fetch).")],
+    tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers to train on (stored with forecast fetch), or --universe NAME.")] = None,
+    universe: Annotated[Optional[str], universe_option("Train on every member of a universe today (stored with forecast fetch --universe NAME).")] = None,
     arch: Annotated[Optional[Arch], typer.Option(help="Recurrent layer: lstm, gru or rnn (SimpleRNN).")] = None,
     preset: Annotated[Preset, typer.Option(help="default: the tuned, fast model; tutorial: the course exercise.")] = Preset.DEFAULT,
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="TOML file with a [train] table (default: <home>/forecast.toml).")] = None,
@@ -45,7 +57,7 @@ def train(
     fail_fast: FailFastFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train a recurrent network per ticker and save it to the model registry."""
+    """Train a recurrent network per ticker (or per member of --universe NAME) and save it to the model registry."""
     from forecast.executors import SerialExecutor, advancing
     from forecast.jobs import train_one
     from forecast.progress import SilentProgress, make_progress, progress_mode
@@ -57,6 +69,7 @@ def train(
         "dropout": dropout, "bidirectional": bidirectional, "start": start, "end": end,
         "adjust": adjust.value if adjust else None,
     }
+    targets = resolve_targets(tickers, universe)
     settings = state.app_config(config)  # forecast.toml (or --config): top-level adjust and levels, [train]
     cfg = settings.train_config(overrides, preset=preset.value)
     workspace = state.workspace()
@@ -83,10 +96,11 @@ def train(
         if note:
             echo_line(f"note: {note}", err=True)
 
-    done = make_progress(progress) if len(tickers) > 1 else SilentProgress()  # tickers done, above each one's epochs
-    done.start(len(tickers), "train")
+    names = targets.tickers
+    done = make_progress(progress) if len(names) > 1 else SilentProgress()  # tickers done, above each one's epochs
+    done.start(len(names), "train")
     try:
-        outcomes = SerialExecutor(fail_fast).map(train_and_remember, tickers, on_done=advancing(done, describe))
+        outcomes = SerialExecutor(fail_fast).map(targets.stored_only(train_and_remember), names, on_done=advancing(done, describe))
     finally:
         done.close()
     rows = [_train_row(o.value) for o in outcomes if o.ok]

@@ -11,7 +11,7 @@ import typer
 
 from forecast.choices import Source
 from forecast.cli._logging import add_log_file
-from forecast.cli._options import ConfigOpt, JsonFlag, echo_error, emit_json, fail, quiet_option
+from forecast.cli._options import CommandError, ConfigOpt, JsonFlag, echo_error, emit_json, fail, quiet_option, resolve_targets, universe_option
 from forecast.cli._state import state
 from forecast.errors import ExitCode, ForecastError
 
@@ -30,7 +30,8 @@ def config_show(config: ConfigOpt = None, as_json: JsonFlag = False) -> None:
 
 
 def run(
-    tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers (default: the config's tickers).")] = None,
+    tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers (default: the config's tickers), or --universe NAME.")] = None,
+    universe: Annotated[Optional[str], universe_option("Run the day for every member of a universe today, fetching each as run does.")] = None,
     config: ConfigOpt = None,
     retrain_after: Annotated[Optional[str], typer.Option(help="Retrain models older than DAYS days, or 'never' (only when missing).")] = None,
     outdir: Annotated[Optional[Path], typer.Option(file_okay=False, help="Output folder (default: <home>/daily): <outdir>/<date>/ and <outdir>/latest/.")] = None,
@@ -40,14 +41,17 @@ def run(
     quiet: Annotated[bool, quiet_option("Print nothing on success; errors still go to stderr.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """The daily job for cron: fetch, retrain when stale, predict, and write CSV, JSON and a chart per ticker."""
+    """The daily job for cron: fetch, retrain when stale, predict, and write CSV, JSON and a chart per ticker (or --universe NAME)."""
     import dataclasses
 
     if log_file is not None:  # first: a bad path fails before any work
         add_log_file(log_file)
     try:
         cfg = state.app_config(config)
-    except ForecastError as exc:  # cron still finds a summary.json that says why nothing ran
+        tickers = resolve_targets(tickers, universe, required=False).tickers or None  # None: the config's tickers
+    except CommandError:  # wrong arguments (tickers and --universe): nothing to summarise, latest/ stays as it was
+        raise
+    except ForecastError as exc:  # cron still finds a summary.json that says why nothing ran (a bad config, an unknown universe)
         from forecast.pipeline import record_failed_run
 
         record_failed_run(state.workspace(), str(exc), int(exc.exit_code), tickers)
