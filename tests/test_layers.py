@@ -14,13 +14,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "forecast"
 
 # third-party package -> the modules (or package folders) allowed to import it
 CONFINED = {
-    "tensorflow": {"network.py"},
-    "keras": {"network.py"},
+    "tensorflow": {"network.py", "global_network.py"},
+    "keras": {"network.py", "global_network.py"},
     "tushare": {"sources/"},
     "typer": {"cli/"},
     "click": {"cli/"},
     "rich": {"progress.py", "cli/"},
     "ray": {"executors.py"},
+    "lightgbm": {"boosting.py"},
     "arch": {"garch.py"},
     "statsforecast": {"ets.py"},
     "jinja2": {"report/"},

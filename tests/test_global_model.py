@@ -1,0 +1,82 @@
+"""The global model: one network trained on a universe, its card, and forecasts for tickers it never saw."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.errors import BadInputError, CorruptFileError
+from forecast.global_card import GlobalCard, GlobalRegistry
+from forecast.global_model import GlobalSettings, calibrate, forecast_panel, ranked, train_global
+from tests.test_global_data import make_panel
+
+TINY = GlobalSettings(lookback=10, horizon=3, units=4, head_units=4, members=2, epochs=2, patience=0,
+                      validation_days=40, levels=(0.8, 0.95))
+
+
+def test_calibration_recovers_a_linear_map_and_its_residual_quantiles():
+    rng = np.random.default_rng(0)
+    n = 20_000
+    scores = rng.normal(size=(n, 2))
+    sigma = np.full(n, 0.02)
+    noise = rng.normal(size=(n, 2)) * sigma[:, None] * np.sqrt([1, 2])
+    labels = 0.001 + 0.01 * scores + noise
+    calibration, intervals = calibrate(scores, labels, sigma, levels=(0.8,))
+    np.testing.assert_allclose(calibration["slope"], [0.01, 0.01], rtol=0.05)
+    np.testing.assert_allclose(calibration["intercept"], [0.001, 0.001], atol=5e-4)
+    lo, hi = intervals["quantiles"]["0.8"][1]
+    assert lo == pytest.approx(-1.2816, abs=0.06) and hi == pytest.approx(1.2816, abs=0.06)  # standard normal 10 % / 90 %
+
+
+@pytest.mark.slow
+def test_train_registers_a_universe_model_that_forecasts_a_ticker_it_never_saw(tmp_path):
+    seen = make_panel({f"T{i}": 260 for i in range(6)}, seed=5)
+    registry = GlobalRegistry(tmp_path)
+    trained = train_global(seen, "toy", TINY, registry)
+    card = registry.card(trained.card.id)
+    assert card.universe == "toy" and set(card.tickers) == {f"T{i}" for i in range(6)}
+    assert registry.latest_id("toy") == card.id
+    assert card.data["train_cut"] < card.data["validation"][0]  # time, not tickers, separates the two
+    assert len(card.validation["scores"]) >= 1
+
+    newcomer = make_panel({"NEW": 200}, seed=99)
+    from forecast import network
+
+    model = network.load_model(registry.model_file(card.id))
+    forecasts, problems = forecast_panel(pd.concat([seen, newcomer]).sort_index(), card, model)
+    assert problems == {}
+    by_ticker = {f.ticker: f for f in forecasts}
+    assert set(by_ticker) == {*card.tickers, "NEW"}
+    new = by_ticker["NEW"].result
+    assert new.model_summary["trained_on_ticker"] is False
+    assert len(new.points) == TINY.horizon and new.last_close == pytest.approx(newcomer["close"].iloc[-1])
+    for point in new.points:
+        lo80, hi80 = point.intervals["0.8"]
+        lo95, hi95 = point.intervals["0.95"]
+        assert lo95 <= lo80 < hi80 <= hi95
+    order = [f.expected_return for f in ranked(forecasts)]
+    assert order == sorted(order, reverse=True)
+
+    again, _ = forecast_panel(pd.concat([seen, newcomer]).sort_index(), card, model)
+    assert [f.score for f in again] == [f.score for f in forecasts]  # one batched call, reproducible
+
+
+def test_too_short_a_history_is_a_one_line_error(tmp_path):
+    with pytest.raises(BadInputError, match="needs at least"):
+        train_global(make_panel({"A": 80, "B": 80}), "toy", TINY, GlobalRegistry(tmp_path))
+
+
+def test_a_damaged_card_names_the_field(tmp_path):
+    card = {"kind": "global", "id": "toy-global-1", "universe": "toy", "tickers": ["A"], "created_at": "now",
+            "config": {"lookback": 10, "horizon": 2}, "features": {}, "data": {"range": ["2020-01-01", "2020-12-31"]},
+            "validation": {}, "calibration": {"slope": [1.0], "intercept": [0.0, 0.0]}, "intervals": {"quantiles": {}}}
+    with pytest.raises(CorruptFileError, match=r"calibration\.slope needs 2 numbers"):
+        GlobalCard.from_dict(card)
+    card["calibration"]["slope"] = [1.0, 1.0]
+    assert GlobalCard.from_dict(json.loads(json.dumps(card))).horizon == 2
+    card["id"] = "../escape"
+    with pytest.raises(CorruptFileError, match="not a valid model id"):
+        GlobalCard.from_dict(card)
