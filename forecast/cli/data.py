@@ -76,6 +76,10 @@ def fetch(
         "--calendar", metavar="NAME",
         help="Trading calendar of an imported series: an exchange-calendars name (XNYS, XSHG, XHKG, XLON, ...) or "
              "business-days. Default: inferred from the file's dates. Forecast dates follow it.")] = None,
+    ticker_column: Annotated[Optional[str], typer.Option(
+        "--ticker-column", metavar="COL",
+        help="Long-format CSV (--source csv, no ticker): the column naming each row's ticker. "
+             "Default: ts_code, ticker, symbol or Name, whichever the file has.")] = None,
     universe: Annotated[Optional[str], typer.Option(
         "--universe", metavar="NAME",
         help="Fetch every ticker of a universe: csi300, sse50, csi500, an index code, all, watchlist or stored "
@@ -112,9 +116,22 @@ def fetch(
         if file is None:
             fail("--source csv needs --file PATH", ExitCode.USAGE)
         if len(tickers) > 1:
-            fail("--source csv imports one file for one ticker", ExitCode.USAGE)
-        reports = [fetching.import_csv(store, tickers[0] if tickers else None, file, date_format=date_format,
-                                       column_map=columns, strict=strict, replace=replace, calendar=calendar)]
+            fail("--source csv imports one file: name one ticker, or none to import every ticker of a long-format file",
+                 ExitCode.USAGE)
+        if tickers and ticker_column is not None:
+            fail("--ticker-column imports every ticker of the file; name no ticker with it", ExitCode.USAGE)
+        if tickers:
+            reports = [fetching.import_csv(store, tickers[0], file, date_format=date_format,
+                                           column_map=columns, strict=strict, replace=replace, calendar=calendar)]
+        else:
+            from forecast.importing import import_long_csv
+
+            imported = import_long_csv(store, file, ticker_column=ticker_column, date_format=date_format, column_map=columns,
+                                       strict=strict, replace=replace, calendar=calendar)
+            if not imported.single:
+                _finish_long_import(store, imported, adjust, as_json)
+                return
+            reports = imported.reports
     else:
         if not tickers:
             fail("name at least one ticker, e.g. forecast fetch 600519.SH", ExitCode.USAGE)
@@ -135,6 +152,34 @@ def fetch(
 
         outcomes = [Outcome(r.ticker) for r in reports] + [Outcome(f.ticker, error=str(f.error), exit_code=int(f.error.exit_code))
                                                            for f in failures]
+        raise typer.Exit(exit_code_for(outcomes))
+
+
+def _finish_long_import(store, imported, adjust: Adjust, as_json: bool) -> None:
+    """Print one summary for a long-format import (stored tickers, rows, problems by kind, refusals); exit as fetch does."""
+    from forecast import fetching
+    from forecast.cli._options import echo_table
+    from forecast.executors import Outcome, exit_code_for
+
+    for report in imported.reports:
+        fetching.add_last_close(store, report, adjust.value)
+    summary = imported.summary()
+    if as_json:
+        emit_json({"results": [r.to_dict() for r in imported.reports],
+                   "failures": [{"ticker": r["ticker"], "error": r["error"], "exit_code": r["exit_code"]} for r in summary["refused"]],
+                   "summary": summary})
+    else:
+        typer.echo(f"{imported.file}: {len(imported.reports) + len(imported.refused)} tickers in column {imported.ticker_column} "
+                   f"(+{summary['new_rows']:,} new rows, {summary['revised_rows']:,} revised)")
+        table = [["imported", len(imported.reports), summary["rows"]],
+                 ["refused (see the errors)", len(imported.refused), sum(r.rows for r in imported.refused)]]
+        table += [[f"warning: {p['check']}", p["tickers"], p["rows"]] for p in summary["problems"]]
+        echo_table(["", "tickers", "rows"], table)
+    for refusal in imported.refused:
+        echo_error(f"{refusal.ticker}: refused ({refusal.rows} rows): {refusal.reason}")
+    outcomes = [Outcome(r.ticker) for r in imported.reports] + [Outcome(r.ticker, error=r.reason, exit_code=r.exit_code)
+                                                                for r in imported.refused]
+    if imported.refused:
         raise typer.Exit(exit_code_for(outcomes))
 
 

@@ -107,12 +107,13 @@ def _parse_dates(values: pd.Series, date_format: str | None) -> pd.Series:
         raise DateFormatError(f"dates do not match {fmt!r}: {str(exc).splitlines()[0]}") from None
 
 
-def _numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
+def _numeric(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise CorruptFileError(f"{path.name}: column {column!r} has a non-number {frame[column].iloc[row]!r} in data row {row + 1}")
+        number = int(frame.index[row]) + 1  # the file's data row: one ticker's rows of a long file keep their place
+        raise CorruptFileError(f"{name}: column {column!r} has a non-number {frame[column].iloc[row]!r} in data row {number}")
     return values.astype("float64")
 
 
@@ -147,8 +148,17 @@ def _generic_mapping(columns: list[str], mapping: dict[str, str]) -> dict[str, s
     return result
 
 
-def read_bars_csv(path: Path, date_format: str | None = None, column_map: str | None = None) -> CsvImport:
-    """Read one CSV file into canonical bars (not yet validated or stored)."""
+def layout_of(columns: list[str], column_map: str | None = None) -> str:
+    """Return the layout (legacy, pro, yahoo, generic) of a file with these columns, or raise what the file lacks."""
+    mapping = parse_column_map(column_map)
+    layout = _detect_layout(columns, mapping)
+    if layout == "generic":
+        _generic_mapping(columns, mapping)
+    return layout
+
+
+def read_csv_rows(path: Path) -> pd.DataFrame:
+    """Return a CSV file's rows as text (str column names, index = data row number from 0), or raise a one-line error."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"no such file: {path}")
@@ -159,10 +169,26 @@ def read_bars_csv(path: Path, date_format: str | None = None, column_map: str | 
             raw = pd.read_csv(path, dtype=str, skipinitialspace=True, encoding="gb18030")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CorruptFileError(f"{path.name} is not a readable CSV: {str(exc).strip().splitlines()[0]}") from None
+    except (EOFError, OSError) as exc:  # a truncated or damaged .gz
+        raise CorruptFileError(f"{path.name} is not a readable CSV: {type(exc).__name__}: {exc}") from None
     if raw.empty:
         raise CorruptFileError(f"{path.name} has no data rows")
-    columns = [str(c) for c in raw.columns]
-    raw.columns = columns
+    raw.columns = [str(c) for c in raw.columns]
+    return raw
+
+
+def read_bars_csv(path: Path, date_format: str | None = None, column_map: str | None = None) -> CsvImport:
+    """Read one CSV file into canonical bars (not yet validated or stored)."""
+    return bars_from_rows(read_csv_rows(path), Path(path).name, date_format=date_format, column_map=column_map)
+
+
+def bars_from_rows(raw: pd.DataFrame, name: str, date_format: str | None = None, column_map: str | None = None) -> CsvImport:
+    """Return canonical bars from CSV rows read as text (``read_csv_rows``); ``name`` labels the rows in messages.
+
+    The rows of one ticker of a long-format file convert the same way as a
+    whole single-ticker file.
+    """
+    columns = list(raw.columns)
     mapping = parse_column_map(column_map)
     layout = _detect_layout(columns, mapping)
     code = None
@@ -178,26 +204,26 @@ def read_bars_csv(path: Path, date_format: str | None = None, column_map: str | 
         volume_scale, amount_scale, basis = 100.0, 1000.0, "none"
         code = raw["ts_code"].dropna().iloc[0].strip() if raw["ts_code"].notna().any() else None
         if "adj_factor" in columns:
-            factor = _numeric(raw, "adj_factor", path)
+            factor = _numeric(raw, "adj_factor", name)
             basis = "raw"
     elif layout == "yahoo":
         picked = {"date": "Date", "open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume"}
         volume_scale, amount_scale, basis = 1.0, 1.0, "none"
         if "Adj Close" in columns:
             # Adj Close / Close is a factor relative to the newest bar, i.e. qfq-style.
-            factor = _numeric(raw, "Adj Close", path) / _numeric(raw, "Close", path)
+            factor = _numeric(raw, "Adj Close", name) / _numeric(raw, "Close", name)
             basis = "raw"
     else:
         picked = _generic_mapping(columns, mapping)
         volume_scale, amount_scale, basis = 1.0, 1.0, "none"
-    out = pd.DataFrame({"date": _parse_dates(raw[picked["date"]], date_format)})
-    for name in ("open", "high", "low", "close", "volume", "amount"):
-        if name in picked:
-            out[name] = _numeric(raw, picked[name], path)
-        elif name in ("open", "high", "low"):
-            out[name] = _numeric(raw, picked["close"], path)  # close-only files: a flat bar
+    out = pd.DataFrame({"date": _parse_dates(raw[picked["date"]], date_format).to_numpy()})
+    for column in ("open", "high", "low", "close", "volume", "amount"):
+        if column in picked:
+            out[column] = _numeric(raw, picked[column], name).to_numpy()
+        elif column in ("open", "high", "low"):
+            out[column] = _numeric(raw, picked["close"], name).to_numpy()  # close-only files: a flat bar
         else:
-            out[name] = np.nan
+            out[column] = np.nan
     out["volume"] *= volume_scale
     out["amount"] *= amount_scale
     out["adj_factor"] = factor.to_numpy() if factor is not None else np.nan

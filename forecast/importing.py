@@ -1,0 +1,181 @@
+"""Long-format CSV import: one file holding many tickers, each stored as its own series.
+
+The file is a tushare ``daily`` dump across many stocks (``ts_code,trade_date,
+open,high,low,close,vol,amount``, maybe ``adj_factor``), a US-style file
+(``date,open,high,low,close,volume,Name``, as Kaggle's S&P 500 set), or any
+layout ``csv_file`` reads, plus a ticker column: the first of TICKER_COLUMNS
+present, or the one named.
+
+What it promises: each ticker's rows are converted, validated and written
+exactly as a single-ticker import of them would be (``fetching.import_csv``:
+the same checks, the same shrink guard, ``series_writes.save_series`` atomic
+under the store lock, whole or not at all). A ticker that cannot be imported (a code that is not a ticker, a
+non-number, a date that cannot be read, ``--strict`` findings) is refused on
+its own with a one-line reason; the others go on. One summary covers them all.
+A file whose ticker column names a single ticker is a single-ticker file and
+is imported as one, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.bars import collapse_duplicate_dates
+from forecast.calendar import CalendarChoice, TradingCalendar, default_calendar, get_calendar, infer_calendar
+from forecast.errors import BadInputError, DateFormatError, ForecastError
+from forecast.fetching import SHRINK_GUARD, import_csv
+from forecast.series_writes import FetchReport, merge_rows, read_stored, save_series
+from forecast.sources.csv_file import CsvImport, bars_from_rows, infer_date_format, layout_of, read_csv_rows
+from forecast.store import MarketStore
+from forecast.tickers import Ticker, parse_ticker
+from forecast.validation import ValidationReport
+
+TICKER_COLUMNS = ("ts_code", "ticker", "symbol", "Name")  # looked for in this order, then the same names in any case
+NO_TICKER = "(no ticker)"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A ticker of the file that was not stored, and why (one line)."""
+
+    ticker: str
+    reason: str
+    exit_code: int
+    rows: int
+
+
+@dataclass
+class LongImport:
+    """What one long-format import did: a report per stored ticker, a refusal per other one."""
+
+    file: str
+    ticker_column: str | None
+    reports: list[FetchReport] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    single: bool = False  # the file named one ticker: it was imported as a single-ticker file
+
+    @property
+    def rows(self) -> int:
+        return sum(r.rows for r in self.reports)
+
+    def problems(self) -> list[tuple[str, int, int]]:
+        """Return (check, tickers, rows) for each validation finding across the stored tickers, most rows first."""
+        tickers: Counter[str] = Counter()
+        rows: Counter[str] = Counter()
+        for report in self.reports:
+            if report.validation:
+                for finding in ValidationReport.from_dict(report.validation).findings:
+                    tickers[finding.check] += 1
+                    rows[finding.check] += finding.count
+        return sorted(((check, tickers[check], rows[check]) for check in rows), key=lambda p: (-p[2], p[0]))
+
+    def summary(self) -> dict:
+        return {
+            "file": self.file, "ticker_column": self.ticker_column, "tickers_imported": len(self.reports),
+            "rows": self.rows, "new_rows": sum(r.new_rows for r in self.reports),
+            "revised_rows": sum(r.revised_rows for r in self.reports),
+            "problems": [{"check": c, "tickers": t, "rows": n} for c, t, n in self.problems()],
+            "refused": [{"ticker": r.ticker, "rows": r.rows, "error": r.reason, "exit_code": r.exit_code} for r in self.refused],
+        }
+
+
+def find_ticker_column(columns: list[str], named: str | None = None) -> str | None:
+    """Return the file's ticker column: ``named`` (which must exist), else the first of TICKER_COLUMNS present."""
+    if named is not None:
+        if named not in columns:
+            raise BadInputError(f"--ticker-column {named!r}: the file has no such column (it has {', '.join(columns[:10])})")
+        return named
+    for name in TICKER_COLUMNS:
+        if name in columns:
+            return name
+    lowered = {c.lower(): c for c in columns}
+    return next((lowered[n.lower()] for n in TICKER_COLUMNS if n.lower() in lowered), None)
+
+
+def import_long_csv(store: MarketStore, path: Path, *, ticker_column: str | None = None, date_format: str | None = None,
+                    column_map: str | None = None, strict: bool = False, replace: bool = False,
+                    calendar: str | None = None) -> LongImport:
+    """Import every ticker of a long-format CSV file; return what was stored and what was refused.
+
+    Raises only for the file as a whole (missing, unreadable, no ticker column and no ticker in it).
+    """
+    path = Path(path)
+    raw = read_csv_rows(path)
+    column = find_ticker_column(list(raw.columns), ticker_column)
+    codes = raw[column].fillna("").astype(str).str.strip() if column is not None else None
+    if codes is None or (ticker_column is None and codes[codes != ""].nunique() <= 1):
+        report = import_csv(store, None, path, date_format=date_format, column_map=column_map, strict=strict,
+                            replace=replace, calendar=calendar)
+        return LongImport(path.name, column, reports=[report], single=True)
+    layout_of(list(raw.columns), column_map)  # a file-wide problem (no close column) is one error, not one per ticker
+    result = LongImport(path.name, column)
+    groups, unreadable = _tickers_of(codes)
+    for text, rows in unreadable.items():
+        result.refused.append(Refusal(text or NO_TICKER, rows[1], int(BadInputError.exit_code), len(rows[0])))
+    fmt = date_format or _file_date_format(raw, column_map)  # one reading of the dates for the whole file, when it decides
+    chosen = CalendarChoice(get_calendar(calendar), "given with --calendar", inferred=False) if calendar else None
+    for ticker, index in groups.items():
+        try:
+            imported = bars_from_rows(raw.loc[index], f"{path.name} [{ticker}]", fmt, column_map)
+            result.reports.append(_store_one(store, ticker, imported, path, strict=strict, replace=replace, chosen=chosen))
+        except ForecastError as exc:
+            result.refused.append(Refusal(str(ticker), str(exc), int(exc.exit_code), len(index)))
+    return result
+
+
+def _tickers_of(codes: pd.Series) -> tuple[dict[Ticker, pd.Index], dict[str, tuple[pd.Index, str]]]:
+    """Return the rows of each ticker (600519 and 600519.SH are one), and of each text that is no ticker, with why."""
+    groups: dict[Ticker, list[pd.Index]] = {}
+    unreadable: dict[str, tuple[pd.Index, str]] = {}
+    for text, index in codes.groupby(codes, sort=True).groups.items():
+        try:
+            if not text:
+                raise BadInputError(f"{len(index)} row(s) have no ticker in the ticker column")
+            ticker = parse_ticker(str(text))
+        except BadInputError as exc:  # also an ambiguous bare code: refused, never guessed
+            unreadable[str(text)] = (pd.Index(index), str(exc))
+            continue
+        groups.setdefault(ticker, []).append(pd.Index(index))
+    return {t: parts[0].append(parts[1:]).sort_values() for t, parts in groups.items()}, unreadable
+
+
+def _file_date_format(raw: pd.DataFrame, column_map: str | None) -> str | None:
+    """Return the date format that reads the whole file's date column; None (each ticker decides) when it does not."""
+    from forecast.sources.csv_file import PRO_COLUMNS, YAHOO_COLUMNS, parse_column_map
+
+    mapped = parse_column_map(column_map).get("date")
+    names = set(raw.columns)
+    date_column = mapped or ("trade_date" if names >= PRO_COLUMNS else "Date" if names >= YAHOO_COLUMNS else None)
+    date_column = date_column or next((c for c in raw.columns if c.lower() == "date"), None)
+    if date_column is None or date_column not in names:
+        return None
+    try:
+        return infer_date_format(raw[date_column].dropna())
+    except DateFormatError:
+        return None
+
+
+def _store_one(store: MarketStore, ticker: Ticker, imported: CsvImport, path: Path, *, strict: bool, replace: bool,
+               chosen: CalendarChoice | None) -> FetchReport:
+    """Store one ticker's rows as ``fetching.import_csv`` stores a file's (the same guard, checks and atomic write)."""
+    choice = chosen or infer_calendar(imported.frame["date"], default_calendar(ticker))
+    report = FetchReport(ticker=str(ticker), source="csv", notes=[
+        f"{imported.layout} layout, " + {"none": "raw prices", "raw": "raw prices with adjustment factors"}.get(
+            imported.price_basis, f"{imported.price_basis} prices")])
+    with store.writing():
+        stored = read_stored(store, ticker, report)
+        previous = stored.frame if stored is not None else None
+        incoming_rows = len(collapse_duplicate_dates(imported.frame)[0])
+        if previous is not None and not replace and incoming_rows < SHRINK_GUARD * len(previous):
+            raise BadInputError(f"{path.name} has {incoming_rows} rows of {ticker} but {len(previous)} are stored; "
+                                f"importing them would drop the rest. Pass --replace if that is what you want")
+        _, report.new_rows, report.revised_rows = merge_rows(previous, imported.frame)
+        if not choice.inferred and chosen is None and stored is not None and stored.calendar:
+            choice = CalendarChoice(TradingCalendar(stored.calendar), f"kept from the stored series ({choice.reason})", inferred=False)
+        report.notes.append(choice.describe())
+        save_series(store, ticker, imported.frame, "csv", imported.price_basis, report, strict, choice.calendar, str(path.resolve()))
+    return report
