@@ -102,3 +102,31 @@ def test_forecast_fetch_of_an_index_code_and_of_its_bare_number_once_the_listing
     settled = runner.invoke(app, ["fetch", "000300", "--end", "2020-12-25", "--json"])
     assert settled.exit_code == 0, settled.output
     assert json.loads(settled.stdout)["results"][0]["ticker"] == "000300.SH"
+
+
+# --- company names in `data list` (the listing cached by the real path) --------------------------------
+
+def test_data_list_shows_the_cached_company_name_next_to_the_code_and_null_when_unknown(home, indexed):
+    from fake_tushare import listings_frame
+
+    from forecast.universe_cache import load_listings
+    from forecast.workspace import Workspace
+
+    store = MarketStore(home)
+    update_from_tushare(store, ["600519.SH", "000300.SH"], client_for(indexed), now=AFTER_CLOSE_SAT)
+    before = runner.invoke(app, ["data", "list", "--json"])
+    assert [(s["ticker"], s["name"]) for s in json.loads(before.stdout)] == [("000300.SH", None), ("600519.SH", None)]
+    indexed.market.stock_basic = listings_frame([("600519.SH", "贵州茅台", "白酒", "主板", "L", "20010827", None)])
+    load_listings(Workspace.at(home), client_for(indexed))
+    listed = runner.invoke(app, ["data", "list", "--json"])
+    assert {s["ticker"]: s["name"] for s in json.loads(listed.stdout)} == {"000300.SH": None, "600519.SH": "贵州茅台"}
+    lines = runner.invoke(app, ["data", "list"]).stdout.splitlines()
+    moutai = next(line for line in lines if line.startswith("600519.SH"))
+    assert moutai.split()[1] == "贵州茅台"
+    index_line = next(line for line in lines if line.startswith("000300.SH"))
+    import unicodedata
+
+    def columns(text: str) -> int:  # terminal columns: a CJK character takes two
+        return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+    assert columns(moutai[:moutai.index(" rows")]) == columns(index_line[:index_line.index(" rows")])  # aligned on screen

@@ -185,14 +185,16 @@ def _finish_long_import(store, imported, adjust: Adjust, as_json: bool) -> None:
 
 @data_app.command("list")
 def data_list(as_json: JsonFlag = False) -> None:
-    """List the stored tickers with their date ranges."""
+    """List the stored tickers with their company names (from the cached listing) and date ranges."""
     from forecast.errors import CorruptFileError
+    from forecast.universe_cache import cached_names
 
     store = state.store()
+    names = cached_names(state.workspace())  # no network: a name is shown once `forecast universe show all` cached them
     summaries, unreadable = [], []
     for ticker in store.tickers():
         try:
-            summaries.append(store.read(ticker).summary())
+            summaries.append({**store.read(ticker).summary(), "name": names.get(ticker)})
         except CorruptFileError as exc:  # one damaged file must not hide the others
             unreadable.append({"ticker": ticker, "error": str(exc)})
     for item in unreadable:
@@ -202,8 +204,21 @@ def data_list(as_json: JsonFlag = False) -> None:
         return
     if not summaries:
         typer.echo(f"no data in {store.root}; try: forecast fetch --source sample")
+    name_width = max((_display_width(s["name"] or "") for s in summaries), default=0)
     for s in summaries:
-        typer.echo(f"{s['ticker']:<12} {s['rows']:>6} rows  {s['first_date']}..{s['last_date']}  {s['source']} ({s['adjust']})")
+        name = f"{_padded(s['name'] or '', name_width)}  " if name_width else ""
+        typer.echo(f"{s['ticker']:<12} {name}{s['rows']:>6} rows  {s['first_date']}..{s['last_date']}  {s['source']} ({s['adjust']})")
+
+
+def _display_width(text: str) -> int:
+    """Return the columns ``text`` takes on a terminal: a CJK character takes two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def _padded(text: str, width: int) -> str:
+    return text + " " * (width - _display_width(text))
 
 
 @data_app.command("show")
