@@ -250,3 +250,11 @@ def rows_by_day(rows: np.ndarray, data: PooledData) -> list[np.ndarray]:
     days = data.dates[ordered]
     breaks = np.flatnonzero(days[1:] != days[:-1]) + 1
     return np.split(ordered, breaks)
+
+
+def daily_rank_ic(forecast: np.ndarray, truth: np.ndarray, days: np.ndarray) -> float:
+    """Mean over days of the Spearman correlation between forecast and truth (the validation score)."""
+    frame = pd.DataFrame({"f": forecast, "t": truth, "d": days})
+    frame[["f", "t"]] = frame.groupby("d")[["f", "t"]].rank()
+    per_day = frame.groupby("d")[["f", "t"]].corr().xs("f", level=1)["t"]
+    return float(per_day.mean()) if len(per_day.dropna()) else float("nan")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecast.global_data import PooledData, rows_by_day, window_batch
+from forecast.global_data import PooledData, daily_rank_ic, rows_by_day, window_batch
 from forecast.network import keras, seed_everything, tf
 from forecast.progress import ProgressReporter, SilentProgress, make_progress
 
@@ -119,16 +119,6 @@ def predict_rows(model: keras.Model, data: PooledData, rows: np.ndarray, lookbac
         window, static = window_batch(data, rows[begin: begin + batch], lookback)
         outputs.append(np.asarray(model.predict_on_batch((window, static))).mean(axis=1))
     return np.concatenate(outputs) if outputs else np.empty((0, model.output_shape[-1]), dtype="float32")
-
-
-def daily_rank_ic(forecast: np.ndarray, truth: np.ndarray, days: np.ndarray) -> float:
-    """Mean over days of the Spearman correlation between forecast and truth (the validation score)."""
-    import pandas as pd
-
-    frame = pd.DataFrame({"f": forecast, "t": truth, "d": days})
-    frame[["f", "t"]] = frame.groupby("d")[["f", "t"]].rank()
-    per_day = frame.groupby("d")[["f", "t"]].corr().xs("f", level=1)["t"]
-    return float(per_day.mean()) if len(per_day.dropna()) else float("nan")
 
 
 class KeepBestIC(keras.callbacks.Callback):
