@@ -230,6 +230,16 @@ class Workspace:
     def backtest_csv(self, ticker: object) -> Path:
         return self.backtest_json(ticker).with_suffix(".csv")
 
+    def cross_backtest_json(self, universe: object) -> Path:
+        """A universe's cross-sectional backtest: ``backtests/@<universe>/`` ("@": no ticker starts with it)."""
+        return self.inside(self.backtests_dir, f"@{universe}", what="universe") / "latest.json"
+
+    def cross_backtest_csv(self, universe: object) -> Path:
+        return self.cross_backtest_json(universe).with_suffix(".csv")
+
+    def cross_backtest_chart(self, universe: object) -> Path:
+        return self.cross_backtest_json(universe).with_suffix(".png")
+
     def chart_file(self, ticker: object, kind: object) -> Path:
         return self.inside(self.charts_dir, f"{ticker}-{kind}.png", what="ticker")
 
