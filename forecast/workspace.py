@@ -12,6 +12,8 @@
     <home>/models/.pinned/<TICKER>       the id of the model ``forecast models use`` chose for the ticker
     <home>/forecasts/<TICKER>/latest.json
     <home>/backtests/<TICKER>/latest.{json,csv}
+    <home>/backtests/@<UNIVERSE>/latest.{json,csv,png}  a universe's cross-sectional backtest
+    <home>/models/global/<ID>/, models/global/.latest/<UNIVERSE>  universe (global) models
     <home>/charts/<TICKER>-<KIND>.png
     <home>/daily/<DATE>/, daily/latest/  the cron job's outputs (.run.lock: one run at a time)
     <home>/quarantine/                   unreadable files moved aside, never deleted
