@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecast.errors import BadInputError
+from forecast.errors import MissingExtraError
 
 PARAMS = {
     "objective": "regression", "learning_rate": 0.05, "num_leaves": 64, "max_depth": 8, "min_data_in_leaf": 100,
@@ -24,7 +24,7 @@ def train_booster(x: np.ndarray, y: np.ndarray, rounds: int, seed: int):
     try:
         import lightgbm
     except ImportError:
-        raise BadInputError("the lightgbm model needs the optional package: pip install 'forecast[global]'") from None
+        raise MissingExtraError("the lightgbm model needs the optional package: pip install 'forecast[global]'") from None
     ok = np.isfinite(y)
     data = lightgbm.Dataset(x[ok], label=y[ok], free_raw_data=True)
     return lightgbm.train({**PARAMS, "seed": seed}, data, num_boost_round=rounds)

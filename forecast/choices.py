@@ -52,6 +52,14 @@ class Preset(Choice):
     TUTORIAL = "tutorial"
 
 
+class TrainPreset(Choice):
+    """What ``train --preset`` accepts: the per-ticker presets, and ``global``, one network for a universe."""
+
+    DEFAULT = "default"
+    TUTORIAL = "tutorial"
+    GLOBAL = "global"
+
+
 class Source(Choice):
     TUSHARE = "tushare"
     CSV = "csv"

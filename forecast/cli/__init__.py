@@ -11,6 +11,7 @@ One module per command group, assembled here (the layout of huggingface_hub's ``
 - ``models``: train, models list|show|rm
 - ``forecasts``: predict
 - ``evaluate``: backtest
+- ``ranking``: rank, and the global-model branches of train, predict and backtest
 - ``outputs``: plot
 - ``ops``: run, doctor, config show
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import typer
 
-from forecast.cli import data, evaluate, forecasts, models, ops, outputs, universe
+from forecast.cli import data, evaluate, forecasts, models, ops, outputs, ranking, universe
 from forecast.cli._errors import GuardedGroup
 from forecast.cli._logging import setup_logging
 from forecast.cli._options import HomeOpt, VerboseOpt, VersionFlag
@@ -55,6 +56,7 @@ app.command()(data.fetch)
 app.command()(models.train)
 app.command()(forecasts.predict)
 app.command()(evaluate.backtest)
+app.command()(ranking.rank)
 app.command()(outputs.plot)
 app.command()(ops.run)
 app.command()(ops.doctor)

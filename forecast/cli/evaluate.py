@@ -29,7 +29,9 @@ from forecast.errors import ExitCode
 def backtest(
     tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers to backtest (stored with forecast fetch), or --universe NAME.")] = None,
     universe: Annotated[Optional[str], universe_option("Backtest every member of a universe today (stored with forecast fetch --universe NAME).")] = None,
-    models: Annotated[str, typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear, garch, ets.")] = ",".join(DEFAULT_BACKTEST_MODELS),
+    models: Annotated[str, typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear, garch, ets. "
+                                             "With --universe and any of global, momentum, momentum_20, reversal, lightgbm: a "
+                                             "cross-sectional backtest (IC, Rank IC, quintile spread) of those plus linear and naive.")] = ",".join(DEFAULT_BACKTEST_MODELS),
     test_days: Annotated[int, typer.Option(min=1, help="Walk forward through this many final trading days.")] = 250,
     refit_every: Annotated[int, typer.Option(min=1, help="Refit every model after this many origins.")] = 20,
     horizon: Annotated[int, typer.Option(min=1, help="Trading days forecast from each origin; each step is scored.")] = 5,
@@ -40,6 +42,8 @@ def backtest(
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Override the networks' maximum epochs (e.g. for a quick look).")] = None,
     units: Annotated[Optional[str], typer.Option(help="Override the networks' units per layer, e.g. 16.")] = None,
     lookback: Annotated[Optional[int], typer.Option(min=1, help="Override the networks' lookback.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Cross-sectional only: a fixed split instead of walk-forward, "
+                                                      "TRAIN_END,VALID_START,VALID_END,TEST_START,TEST_END.")] = None,
     out: Annotated[Optional[Path], out_option("Write the JSON result here, and the per-origin forecasts beside it as .csv (one ticker only).")] = None,
     quiet: Annotated[bool, quiet_option("No progress output (refits done out of the total; tickers done, with several).")] = False,
     fail_fast: FailFastFlag = False,
@@ -58,6 +62,13 @@ def backtest(
     if out is not None and (universe is not None or len(tickers or []) > 1):
         fail("--out takes one ticker; every backtest is also saved under backtests/<TICKER>/", ExitCode.USAGE)
     targets = resolve_targets(tickers, universe)
+    chosen = [m.strip() for m in models.split(",") if m.strip()]
+    from forecast.cli.ranking import backtest_cross_command, is_cross_sectional
+
+    if is_cross_sectional(chosen):
+        return backtest_cross_command(targets, chosen, test_days, refit_every, horizon, split, epochs, quiet, as_json)
+    if split:
+        fail("--split is for a cross-sectional backtest (--universe NAME --models global,momentum,...)", ExitCode.USAGE)
     overrides = {k: v for k, v in {"epochs": epochs, "units": units, "lookback": lookback}.items() if v is not None}
     settings = BacktestSettings(models=tuple(m.strip() for m in models.split(",") if m.strip()), test_days=test_days,
                                 refit_every=refit_every, horizon=horizon, window=rolling, target=target,

@@ -59,9 +59,19 @@ def predict(
     log = logging.getLogger("forecast.predict")
     seconds: dict[str, float] = {}  # ticker text -> how long its forecast took, for -v
 
+    from forecast.cli.ranking import global_forecasts
+    from forecast.tickers import parse_ticker
+
+    batched, batched_reason = global_forecasts(targets.tickers, model, targets.universe)  # one batched call
+
     def forecast_one(ticker: str):
         started = time.perf_counter()
         try:
+            from_global = batched.get(str(parse_ticker(ticker)))
+            if isinstance(from_global, Exception):
+                raise from_global
+            if from_global is not None:
+                return _cut(from_global, horizon)
             return predict_one(workspace, ticker, model, horizon, levels, models)
         finally:
             seconds[ticker] = time.perf_counter() - started
@@ -71,7 +81,10 @@ def predict(
             echo_error(f"{outcome.item}: {outcome.error}")
             return
         r = outcome.value
-        reasons[r.ticker] = CHOSEN if model else registry.reason_for(r.ticker, r.model_id)
+        if r.ticker in batched and batched_reason:
+            reasons[r.ticker] = batched_reason
+        else:
+            reasons[r.ticker] = CHOSEN if model else registry.reason_for(r.ticker, r.model_id)
         log.info("%s: %d-day forecast after %s by %s (%s), %s on %s bars, in %.2fs", r.ticker, len(r.points), r.last_date,
                  r.model_id, reasons[r.ticker], r.model_summary.get("kind", "model"), r.model_summary.get("adjust", "?"),
                  seconds.get(outcome.item, float("nan")))
@@ -98,3 +111,10 @@ def predict(
         atomic_write_text(out, pd.concat([r.to_frame() for r in results]).to_csv(index=False))
     finish(outcomes, [{**r.to_dict(), "name": names.get(r.ticker), "model_choice": reasons.get(r.ticker)} for r in results],
            as_json, one_object=len(items) == 1)
+
+
+def _cut(result, horizon: int | None):
+    """The first ``horizon`` days of a forecast (all of them without --horizon)."""
+    if horizon is not None and horizon < len(result.points):
+        result.points = result.points[:horizon]
+    return result

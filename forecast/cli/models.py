@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import Adjust, Arch, Preset, TargetTransform
+from forecast.choices import Adjust, Arch, TargetTransform, TrainPreset
 from forecast.cli._options import (
     FailFastFlag,
     JsonFlag,
@@ -36,7 +36,8 @@ def train(
     tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers to train on (stored with forecast fetch), or --universe NAME.")] = None,
     universe: Annotated[Optional[str], universe_option("Train on every member of a universe today (stored with forecast fetch --universe NAME).")] = None,
     arch: Annotated[Optional[Arch], typer.Option(help="Recurrent layer: lstm, gru or rnn (SimpleRNN).")] = None,
-    preset: Annotated[Preset, typer.Option(help="default: the tuned, fast model; tutorial: the course exercise.")] = Preset.DEFAULT,
+    preset: Annotated[TrainPreset, typer.Option(help="default: the tuned, fast model; tutorial: the course exercise; "
+                                                    "global: one network for the whole --universe.")] = TrainPreset.DEFAULT,
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="TOML file with a [train] table (default: <home>/forecast.toml).")] = None,
     lookback: Annotated[Optional[int], typer.Option(min=1, help="Bars in each input window.")] = None,
     horizon: Annotated[Optional[int], typer.Option(min=1, help="Trading days forecast at once (direct multi-step).")] = None,
@@ -70,6 +71,10 @@ def train(
         "adjust": adjust.value if adjust else None,
     }
     targets = resolve_targets(tickers, universe)
+    if preset is TrainPreset.GLOBAL:
+        from forecast.cli.ranking import train_global_command
+
+        return train_global_command(targets, epochs, seed, lookback, horizon, quiet, as_json)
     settings = state.app_config(config)  # forecast.toml (or --config): top-level adjust and levels, [train]
     cfg = settings.train_config(overrides, preset=preset.value)
     workspace = state.workspace()

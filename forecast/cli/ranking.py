@@ -1,0 +1,220 @@
+"""Universe models on the command line: ``rank``, and the global branches of ``train``, ``predict`` and ``backtest``.
+
+``train --preset global``, ``predict`` for tickers with no model of their own
+(or ``--model global``) and ``backtest`` with cross-sectional models land
+here, so the per-ticker commands keep one line each for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from forecast.cli._options import (
+    JsonFlag,
+    company_names,
+    echo_line,
+    echo_table,
+    emit_json,
+    fail,
+    out_option,
+    resolve_targets,
+    universe_option,
+)
+from forecast.cli._state import state
+from forecast.errors import ExitCode
+
+GLOBAL_MODEL = "global"  # --model global: the universe's global model, whatever the tickers' own models
+
+
+def rank(
+    tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers to rank, or --universe NAME.")] = None,
+    universe: Annotated[Optional[str], universe_option("Rank every member of a universe today.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Global model id (default: the universe's latest global model).")] = None,
+    horizon: Annotated[Optional[int], typer.Option(min=1, help="Rank by the expected return over this many trading days (default: the model's horizon).")] = None,
+    top: Annotated[Optional[int], typer.Option(min=1, help="Show only the best N.")] = None,
+    out: Annotated[Optional[Path], out_option("Write the whole ranking to this CSV file.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rank tickers by the global model's expected return over the horizon, with its 80 % interval."""
+    from forecast.atomic import atomic_write_text
+    from forecast.formatting import format_number, format_percent
+    from forecast.global_card import GlobalRegistry
+    from forecast.global_jobs import global_for, predict_batch
+
+    targets = resolve_targets(tickers, universe)
+    card = global_for(GlobalRegistry(state.workspace()), model, universe=targets.universe)
+    steps = horizon or card.horizon
+    if steps > card.horizon:
+        fail(f"--horizon {steps} is beyond the model's horizon ({card.horizon} days)", ExitCode.USAGE)
+    batch = predict_batch(state.workspace(), targets.tickers, card)
+    names = company_names()
+    rows = []
+    for position, item in enumerate(_by_step(batch, steps), 1):
+        point = item.result.points[steps - 1]
+        lo, hi = _first_band(point.intervals)
+        close = item.result.last_close
+        rows.append({"rank": position, "ticker": item.ticker, "name": names.get(item.ticker), "last_date": item.result.last_date,
+                     "last_close": close, "horizon": steps, "expected_return": point.value / close - 1,
+                     "interval_80": [lo / close - 1, hi / close - 1], "score": item.score,
+                     "trained_on_ticker": bool(item.result.model_summary.get("trained_on_ticker"))})
+    skipped = [{"ticker": t, "error": str(e)} for t, e in sorted(batch.problems.items())]
+    if out is not None:
+        import pandas as pd
+
+        flat = [{**{k: v for k, v in r.items() if k != "interval_80"}, "low_80": r["interval_80"][0], "high_80": r["interval_80"][1]}
+                for r in rows]
+        atomic_write_text(out, pd.DataFrame(flat).to_csv(index=False))
+    shown = rows[:top] if top else rows
+    if as_json:
+        emit_json({"model_id": card.id, "universe": card.universe, "horizon": steps, "ranking": shown, "skipped": skipped})
+        return
+    echo_line(f"global model {card.id} (universe {card.universe}, validation Rank IC {card.validation.get('rank_ic', float('nan')):+.4f}); "
+              f"{len(rows)} ranked by expected {steps}-day return")
+    echo_table(["#", "ticker", "name", "last close", "expected", "80 % range"],
+               [[r["rank"], r["ticker"], r["name"] or "", format_number(r["last_close"]), format_percent(r["expected_return"], sign=True),
+                 f"{format_percent(r['interval_80'][0], sign=True)} .. {format_percent(r['interval_80'][1], sign=True)}"] for r in shown],
+               align="rllrrr")
+    for problem in skipped:
+        echo_line(f"skipped {problem['ticker']}: {problem['error']}", err=True)
+    if not rows:
+        raise typer.Exit(int(ExitCode.ALL_FAILED) if skipped else 0)
+
+
+def _by_step(batch, steps: int):
+    """The forecasts sorted by expected return at ``steps`` (highest first, ties by ticker)."""
+    return sorted(batch.forecasts.values(), key=lambda f: (-(f.result.points[steps - 1].value / f.result.last_close), f.ticker))
+
+
+def _first_band(intervals: dict[str, list[float]]) -> tuple[float, float]:
+    level = "0.8" if "0.8" in intervals else sorted(intervals, key=float)[0]
+    lo, hi = intervals[level]
+    return lo, hi
+
+
+def train_global_command(targets, epochs: int | None, seed: int | None, lookback: int | None, horizon: int | None,
+                         quiet: bool, as_json: bool) -> None:
+    """``train --universe NAME --preset global``: one network for the universe."""
+    from forecast.global_jobs import train_universe
+    from forecast.global_model import GlobalSettings
+    from forecast.progress import progress_mode
+
+    if targets.universe is None:
+        fail("--preset global trains one model for a universe: add --universe NAME (e.g. csi300, stored)", ExitCode.USAGE)
+    overrides = {k: v for k, v in {"epochs": epochs, "seed": seed, "lookback": lookback, "horizon": horizon}.items() if v is not None}
+    settings = GlobalSettings(**overrides, levels=state.app_config(None).levels)
+    result = train_universe(state.workspace(), targets.universe, targets.tickers, settings, progress_mode(quiet, as_json))
+    card = result.card
+    if as_json:
+        emit_json({**card.summary(), "train_seconds": card.train_seconds, "windows_per_second": card.windows_per_second,
+                   "validation": card.validation, "data": card.data})
+        return
+    echo_line(f"{card.id}: one network for {len(card.tickers)} tickers of {card.universe}, trained on "
+              f"{card.data_range[0]}..{card.data['train_cut']}, validation {card.data['validation'][0]}..{card.data['validation'][1]}: "
+              f"Rank IC {card.validation['rank_ic']:+.4f} at step {card.horizon} (epoch {card.validation['best_epoch']}), "
+              f"{card.windows_per_second:,.0f} windows/s, {card.train_seconds:.0f}s")
+
+
+CROSS_ONLY = {"global", "momentum", "momentum_20", "reversal", "lightgbm"}
+
+
+def is_cross_sectional(models: list[str]) -> bool:
+    """A model list with any cross-sectional-only name makes ``backtest`` rank the universe instead of forecasting each ticker."""
+    return any(m in CROSS_ONLY for m in models)
+
+
+def backtest_cross_command(targets, models: list[str], test_days: int, refit_every: int, horizon: int, split: str | None,
+                           epochs: int | None, quiet: bool, as_json: bool) -> None:
+    """``backtest --universe NAME --models global,momentum,...``: how well each model ranks the universe."""
+    from forecast.cross_backtest import CrossSettings, FixedSplit
+    from forecast.global_jobs import backtest_universe
+    from forecast.global_model import GlobalSettings
+    from forecast.progress import make_progress, progress_mode
+
+    if targets.universe is None:
+        fail("a cross-sectional backtest ranks a universe: add --universe NAME", ExitCode.USAGE)
+    fixed = None
+    if split:
+        parts = [p.strip() for p in split.split(",")]
+        if len(parts) != 5:
+            fail("--split takes five dates: TRAIN_END,VALID_START,VALID_END,TEST_START,TEST_END", ExitCode.USAGE)
+        fixed = FixedSplit(*parts)
+    network = GlobalSettings(horizon=horizon, **({"epochs": epochs} if epochs else {}))
+    settings = CrossSettings(models=tuple(models), horizon=horizon, test_days=test_days, refit_every=refit_every,
+                             fixed=fixed, network=network)
+    import math
+
+    learned = [m for m in models if m in ("global", "linear", "lightgbm")]
+    reporter = make_progress(progress_mode(quiet, as_json))
+    reporter.start(len(learned) * (1 if fixed else math.ceil(test_days / refit_every)), "refits")
+    try:
+        result = backtest_universe(state.workspace(), targets.universe, targets.tickers, settings,
+                                   progress=lambda note: reporter.advance(note))
+    finally:
+        reporter.close()
+    if as_json:
+        emit_json({"universe": targets.universe, **result.to_dict()})
+        return
+    echo_line(f"cross-sectional backtest of {targets.universe} ({len(targets.tickers)} tickers), {result.schedule}, "
+              f"test {result.test_range[0]}..{result.test_range[1]}, horizon {horizon}")
+    echo_line(format_cross_table(result))
+    for note in result.notes:
+        echo_line(f"note: {note}", err=True)
+    workspace = state.workspace()
+    echo_line(f"saved {workspace.cross_backtest_json(targets.universe)} and {workspace.cross_backtest_csv(targets.universe)}")
+
+
+def format_cross_table(result) -> str:
+    from forecast.formatting import format_table
+
+    def number(value: float, digits: int = 4) -> str:
+        return "-" if value != value else f"{value:+.{digits}f}"
+
+    rows = [[name, number(m.ic), number(m.rank_ic), number(m.rank_icir, 3), number(m.t_naive, 2), number(m.t_newey_west, 2),
+             "-" if m.spread != m.spread else f"{m.spread:+.3%}", "-" if m.turnover != m.turnover else f"{m.turnover:.1%}", m.days]
+            for name, m in result.report.models.items()]
+    lags = result.report.horizon - 1
+    table = format_table(["model", "IC", "Rank IC", "Rank ICIR", "t naive", f"t NW({lags})", "Q5-Q1", "turnover", "days"], rows)
+    return (table + f"\nt naive = mean/std x sqrt(days); t NW({lags}) = Newey-West with {lags} lags for the overlapping "
+            f"{result.report.horizon}-day labels: the one that counts. A model with no days (naive) ranks nothing.")
+
+
+def global_forecasts(tickers: list[str], model: str | None, universe: str | None) -> tuple[dict[str, object], str | None]:
+    """The forecasts ``predict`` takes from a global model, in one batch: {ticker: ForecastResult or the error}, and why.
+
+    Used for every ticker with ``--model global`` (or a global model's id), and
+    otherwise for each ticker that has no model of its own while a global model
+    exists. Tickers that are no tickers are left to the per-ticker path, which
+    says why.
+    """
+    from forecast.errors import ForecastError, ModelNotFoundError
+    from forecast.global_card import GlobalRegistry
+    from forecast.global_jobs import global_for, predict_batch
+    from forecast.tickers import parse_ticker
+
+    workspace = state.workspace()
+    registry = GlobalRegistry(workspace)
+    named_global = model == GLOBAL_MODEL or (model is not None and model in registry.ids())
+    if model is not None and not named_global:
+        return {}, None
+    own = state.registry()
+    wanted = []
+    for text in tickers:
+        try:
+            ticker = str(parse_ticker(text))
+        except ForecastError:
+            continue
+        if named_global or own.in_use(ticker) is None:
+            wanted.append(ticker)
+    if not wanted:
+        return {}, None
+    try:
+        card = global_for(registry, None if model == GLOBAL_MODEL else model, universe, wanted[0])
+    except ModelNotFoundError as exc:
+        return ({t: exc for t in wanted}, None) if named_global else ({}, None)
+    batch = predict_batch(workspace, wanted, card)
+    found: dict[str, object] = {t: f.result for t, f in batch.forecasts.items()}
+    found.update(batch.problems)
+    return found, "--model" if named_global else "global (no model of its own)"

@@ -1,0 +1,108 @@
+"""Universe-wide units of work: train the global model, forecast many tickers in one batch, rank, backtest.
+
+Each reads the store's panel once (``MarketStore.read_panel``) and writes
+through the global registry or the workspace; the CLI calls these and only
+prints. Which model serves a ticker (``global_for``): the one named, else the
+universe's latest global model, else the newest global model that saw the
+ticker, else the newest of all (a global model forecasts tickers it never
+trained on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from forecast.atomic import atomic_write_text
+from forecast.cross_backtest import CrossBacktestResult, CrossSettings, cross_backtest
+from forecast.errors import ForecastError, ModelNotFoundError, NoDataError
+from forecast.global_card import GlobalCard, GlobalRegistry
+from forecast.global_model import GlobalForecast, GlobalSettings, GlobalTrainResult, forecast_panel, ranked, train_global
+from forecast.jsonio import dumps
+from forecast.results import save_forecast
+from forecast.store import MarketStore
+from forecast.workspace import Workspace
+
+CALENDAR_DAYS_PER_ROW = 1.6  # trading rows -> calendar days, with room for holidays and suspensions
+
+
+def train_universe(workspace: Workspace, universe: str, tickers: Sequence[str], settings: GlobalSettings,
+                   progress="none") -> GlobalTrainResult:
+    """Train one network on every stored member of ``universe`` and register it."""
+    store = MarketStore(workspace)
+    panel = store.read_panel(list(tickers), adjust=settings.adjust)
+    if panel.empty:
+        raise NoDataError(f"no stored bars for any member of {universe}; run: forecast fetch --universe {universe}")
+    return train_global(panel, universe, settings, GlobalRegistry(workspace), progress)
+
+
+def global_for(registry: GlobalRegistry, model_id: str | None = None, universe: str | None = None,
+               ticker: str | None = None) -> GlobalCard:
+    """The global model to use (see the module docstring); ModelNotFoundError when there is none."""
+    if model_id:
+        return registry.card(model_id)
+    if universe:
+        latest = registry.latest_id(universe)
+        if latest:
+            return registry.card(latest)
+    card = registry.for_ticker(ticker or "")
+    if card is None:
+        where = f" for {universe}" if universe else ""
+        raise ModelNotFoundError(f"no global model{where}; train one: forecast train --universe {universe or 'NAME'} --preset global")
+    return card
+
+
+@dataclass
+class BatchForecast:
+    card: GlobalCard
+    forecasts: dict[str, GlobalForecast] = field(default_factory=dict)
+    problems: dict[str, ForecastError] = field(default_factory=dict)
+
+    def ranked(self) -> list[GlobalForecast]:
+        return ranked(list(self.forecasts.values()))
+
+
+def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard, save: bool = True) -> BatchForecast:
+    """Forecast every ticker with the global model in one batched call; store each forecast for ``plot``."""
+    from forecast import network
+
+    store = MarketStore(workspace)
+    batch = BatchForecast(card)
+    newest = None
+    for ticker in tickers:  # footers only: the newest stored day bounds the rows worth reading
+        try:
+            last = store.head(ticker).last_date
+        except ForecastError:
+            continue
+        newest = last if newest is None else max(newest, last)
+    settings_rows = GlobalSettings(lookback=card.lookback, horizon=card.horizon).history_rows()
+    start = None if newest is None else newest - pd.Timedelta(days=int(settings_rows * CALENDAR_DAYS_PER_ROW) + 30)
+    panel = store.read_panel(list(tickers), start=start, adjust=str(card.config.get("adjust") or "qfq"))
+    stored = set(panel.index.get_level_values("ticker")) if len(panel) else set()
+    for ticker in tickers:
+        if ticker not in stored:
+            batch.problems[ticker] = NoDataError(f"no recent stored bars for {ticker}; run: forecast fetch {ticker}")
+    if stored:
+        model = network.load_model(GlobalRegistry(workspace).model_file(card.id))
+        forecasts, problems = forecast_panel(panel, card, model)
+        for ticker, why in problems.items():
+            batch.problems[ticker] = NoDataError(f"{ticker}: {why}")
+        for item in forecasts:
+            batch.forecasts[item.ticker] = item
+            if save:
+                save_forecast(workspace, item.result)
+    return batch
+
+
+def backtest_universe(workspace: Workspace, universe: str, tickers: Sequence[str], settings: CrossSettings,
+                      membership=None, progress: Callable[[str], None] | None = None) -> CrossBacktestResult:
+    """Cross-sectional backtest of ``universe``; the result is saved under ``backtests/@<universe>/``."""
+    panel = MarketStore(workspace).read_panel(list(tickers), adjust=settings.network.adjust)
+    if panel.empty:
+        raise NoDataError(f"no stored bars for any member of {universe}; run: forecast fetch --universe {universe}")
+    result = cross_backtest(panel, settings, membership, progress)
+    atomic_write_text(workspace.cross_backtest_json(universe), dumps({"universe": universe, **result.to_dict()}))
+    atomic_write_text(workspace.cross_backtest_csv(universe), result.daily_frame().to_csv())
+    return result

@@ -1,0 +1,98 @@
+"""The global model through the CLI: train --preset global, predict's fallback, rank, and the cross-sectional backtest."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+from forecast.errors import ExitCode
+from forecast.store import MarketStore
+from forecast.validation import ValidationReport
+from tests.test_global_data import make_panel
+
+runner = CliRunner()
+TICKERS = [f"T{i}" for i in range(6)]
+TINY = ("--epochs", "1", "--lookback", "10", "--horizon", "3", "--quiet")
+
+
+def cli(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def store_panel(home, panel: pd.DataFrame) -> None:
+    store = MarketStore(home)
+    with store.writing():
+        for ticker, rows in panel.groupby(level="ticker"):
+            frame = rows.droplevel("ticker").reset_index()
+            frame["amount"] = frame["close"] * frame["volume"]
+            frame["adj_factor"] = 1.0
+            store.write(ticker, frame, "csv", "qfq", ValidationReport(len(frame), []), calendar="business")
+
+
+@pytest.fixture
+def market_home(home):
+    store_panel(home, make_panel({t: 420 for t in TICKERS}, seed=21))
+    return home
+
+
+@pytest.mark.slow
+def test_train_global_then_rank_predict_and_fall_back_for_a_ticker_with_no_model(market_home):
+    trained = cli("--home", str(market_home), "train", "--universe", "stored", "--preset", "global", *TINY, "--json")
+    assert trained.exit_code == 0, trained.output
+    card = json.loads(trained.stdout)
+    assert card["universe"] == "stored" and card["tickers"] == len(TICKERS)
+
+    ranked = cli("rank", "--universe", "stored", "--top", "3", "--json")
+    assert ranked.exit_code == 0, ranked.output
+    payload = json.loads(ranked.stdout)
+    assert payload["model_id"] == card["id"] and payload["horizon"] == 3
+    rows = payload["ranking"]
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert [r["expected_return"] for r in rows] == sorted((r["expected_return"] for r in rows), reverse=True)
+    for row in rows:
+        low, high = row["interval_80"]
+        assert low < high and row["ticker"] in TICKERS
+
+    # a newcomer the global model never saw, with no model of its own: predict says it used the global one
+    store_panel(market_home, make_panel({"NEWCO": 300}, seed=77))
+    predicted = cli("predict", "NEWCO", "--json")
+    assert predicted.exit_code == 0, predicted.output
+    forecast = json.loads(predicted.stdout)
+    assert forecast["model_id"] == card["id"] and forecast["model_choice"].startswith("global")
+    assert forecast["model_summary"]["trained_on_ticker"] is False and len(forecast["points"]) == 3
+
+    out = market_home / "rank.csv"
+    assert cli("rank", "T0", "T1", "--model", card["id"], "--out", str(out)).exit_code == 0
+    assert list(pd.read_csv(out)["ticker"]) != [] and set(pd.read_csv(out)["ticker"]) == {"T0", "T1"}
+
+
+def test_preset_global_needs_a_universe_and_rank_needs_a_model(market_home):
+    result = cli("train", "T0", "--preset", "global")
+    assert result.exit_code == ExitCode.USAGE and "--universe" in result.output
+    result = cli("rank", "--universe", "stored")
+    assert result.exit_code == ExitCode.NOT_FOUND and "--preset global" in result.output
+
+
+def test_cross_sectional_backtest_from_the_cli_saves_json_and_csv(market_home):
+    result = cli("backtest", "--universe", "stored", "--models", "linear,momentum_20,reversal,naive", "--test-days", "30",
+                 "--refit-every", "15", "--horizon", "3", "--quiet", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert set(payload["models"]) == {"linear", "momentum_20", "reversal", "naive"}
+    assert payload["newey_west_lags"] == 2 and payload["models"]["naive"]["days"] == 0
+    assert len([r for r in payload["refits"] if r["model"] == "linear"]) == 2
+    saved = json.loads((market_home / "backtests" / "@stored" / "latest.json").read_text())
+    assert saved["models"] == payload["models"]
+    daily = pd.read_csv(market_home / "backtests" / "@stored" / "latest.csv")
+    assert len(daily) == 30 and "linear_cumulative_rank_ic" in daily
+
+
+def test_split_is_only_for_a_cross_sectional_backtest(market_home):
+    result = cli("backtest", "T0", "--models", "naive", "--split", "2020-01-01,2020-02-01,2020-03-01,2020-04-01,2020-05-01")
+    assert result.exit_code == ExitCode.USAGE and "cross-sectional" in result.output
+    result = cli("backtest", "--universe", "stored", "--models", "momentum", "--split", "2020-01-01,2020-02-01")
+    assert result.exit_code == ExitCode.USAGE and "five dates" in result.output
