@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from forecast.global_data import PooledData, window_batch
+from forecast.global_data import PooledData, every_nth_day, window_batch
 from forecast.global_model import GlobalSettings
 
 RIDGE_ALPHAS = (1.0, 100.0, 10_000.0)
@@ -67,6 +67,7 @@ class GlobalNetworkLearner:
     def fit(self, data, target, train_rows, validation_rows) -> None:
         from forecast.global_network import fit_global
 
+        train_rows = every_nth_day(train_rows, data, self.settings.train_every)
         fitted = fit_global(self.settings.network(), data, target, train_rows, validation_rows)
         self.model, self.validation_rank_ic = fitted.model, fitted.validation_rank_ic
 

@@ -31,6 +31,7 @@ from forecast.global_data import (
     STATIC_FEATURES,
     VOL_WINDOW,
     PooledData,
+    every_nth_day,
     latest_rows,
     pool,
     targets,
@@ -62,6 +63,7 @@ class GlobalSettings:
     patience: int = 3
     seed: int = 42
     validation_days: int = 250
+    train_every: int = 1  # train on every n-th day's windows (validation keeps every day)
     adjust: str = "qfq"
     levels: tuple[float, ...] = DEFAULT_LEVELS
 
@@ -129,7 +131,8 @@ def train_global(panel: pd.DataFrame, universe: str, settings: GlobalSettings, r
     split = time_split(data, settings.lookback, train_end=days[-1], validation_days=settings.validation_days)
     if not len(split.train) or not len(split.validation):
         raise BadInputError(f"universe {universe}: no complete windows to train or validate on")
-    fit = fit_global(settings.network(), data, targets(data, settings.target), split.train, split.validation, progress)
+    fit = fit_global(settings.network(), data, targets(data, settings.target),
+                     every_nth_day(split.train, data, settings.train_every), split.validation, progress)
     scores = predict_rows(fit.model, data, split.validation, settings.lookback)
     calibration, intervals = calibrate(scores, data.labels[split.validation], data.sigma[split.validation], settings.levels)
     trained = sorted(set(data.tickers[split.train]))

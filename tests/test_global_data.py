@@ -108,3 +108,15 @@ def test_latest_rows_give_one_origin_per_ticker_and_days_group_cross_sections():
     groups = rows_by_day(np.arange(len(data)), data)
     assert all(len(set(data.dates[g])) == 1 for g in groups)
     assert [data.dates[g][0] for g in groups] == sorted(set(data.dates))
+
+
+def test_every_nth_day_thins_whole_days_and_keeps_every_ticker():
+    from forecast.global_data import every_nth_day
+
+    data = pool(make_panel({"AAA": 60, "BBB": 60}, seed=5), horizon=2)
+    rows = np.arange(len(data))
+    kept = every_nth_day(rows, data, 3)
+    days = np.unique(data.dates)
+    assert set(data.dates[kept]) == set(days[::3])
+    assert (data.tickers[kept] == "AAA").sum() == (data.tickers[kept] == "BBB").sum() == len(days[::3])
+    assert every_nth_day(rows, data, 1) is rows
