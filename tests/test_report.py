@@ -1,0 +1,193 @@
+"""The daily HTML report without a browser: what it reads, what it writes, escaping, colours and the CLI.
+
+The browser checks (no console errors, sorting, drawn charts) are in
+test_report_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from report_home import build_home
+from typer.testing import CliRunner
+
+from forecast.errors import BadInputError, ExitCode
+from forecast.report import write_report
+from forecast.report.context import (
+    check_colors,
+    colors_for,
+    load_context,
+    ranking,
+    verdict_for,
+)
+from forecast.report.figures import PALETTES, ticker_figure
+from forecast.results import BacktestRecord, load_forecast
+
+runner = CliRunner()
+EVIL = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A home with 12 tickers' forecasts, two backtests and a universe's cross-sectional backtest (built once: only read)."""
+    home = tmp_path_factory.mktemp("report-home")
+    codes = build_home(home, 12, backtested=2, universe="syn")
+    return home, codes
+
+
+def _rows(page: str) -> list[str]:
+    return re.findall(r'<tr class="[^"]*" data-ticker="([^"]+)"', page)
+
+
+def test_one_row_per_ticker_in_order_with_failures_and_missing(stored, tmp_path):
+    home, codes = stored
+    out = tmp_path / "r.html"
+    info = write_report(home, [*codes[:3], "AAPL"], out, failures={codes[2]: "fetch failed: server said no"})
+    page = out.read_text(encoding="utf-8")
+    assert _rows(page) == [*codes[:3], "AAPL"]
+    assert (info.tickers, info.failed, info.bytes) == (4, 2, len(page.encode()))
+    assert "fetch failed: server said no" in page  # the run's failure wins over the stored forecast
+    assert "no forecast stored; run: forecast predict AAPL" in page
+    assert f'id="t-{codes[0]}"' in page and f'id="t-{codes[2]}"' not in page  # no chart for a failed ticker
+
+
+def test_failure_marker_counts_only_when_newer_than_the_forecast(stored, tmp_path):
+    home, codes = stored
+    folder = tmp_path / "daily-latest"
+    folder.mkdir()
+    for code in codes[:2]:
+        (folder / f"{code}.failed.json").write_text(json.dumps({"ticker": code, "error": f"{code} broke today"}))
+    forecast_mtime = os.stat(home / "forecasts" / codes[0] / "latest.json").st_mtime
+    os.utime(folder / f"{codes[0]}.failed.json", (forecast_mtime - 60, forecast_mtime - 60))  # predicted again since
+    context = load_context(home, codes[:2], failures_dir=folder)
+    first, second = context.tickers
+    assert not first.failed and first.forecast is not None
+    assert second.failed and second.error == f"{codes[1]} broke today"
+
+
+def test_names_and_errors_are_escaped_everywhere(stored, tmp_path):
+    home, codes = stored
+    out = tmp_path / "r.html"
+    write_report(home, codes[:2], out, names={codes[0]: EVIL}, failures={codes[1]: f"server said {EVIL}"})
+    page = out.read_text(encoding="utf-8")
+    assert EVIL not in page
+    assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in page
+    assert page.count("<script") == page.count("</script>")  # every script block is ours and closed
+
+
+def test_page_is_self_contained_with_plotly_once(stored, tmp_path):
+    from plotly.offline import get_plotlyjs
+
+    home, codes = stored
+    out = tmp_path / "r.html"
+    write_report(home, codes, out)
+    page = out.read_text(encoding="utf-8")
+    library = get_plotlyjs()
+    assert page.count(library[:200]) == 1
+    ours = page.replace(library, "")
+    assert not re.search(r'\s(src|href)\s*=\s*"(?!#)', ours)  # no file, image or link to load, only in-page anchors
+    assert "default-src 'none'" in ours  # and the page's policy forbids the browser to fetch anything
+    blocks = re.findall(r'<script type="application/json" id="fig-([^"]+)">(.*?)</script>', page, re.S)
+    assert [b[0] for b in blocks] == codes
+    for _, text in blocks:
+        json.loads(text)  # strict JSON: no NaN
+
+
+def test_figures_are_valid_plotly_with_every_trace(stored):
+    import plotly.graph_objects as go
+
+    home, codes = stored
+    context = load_context(home, codes[:2], days=50)
+    for t in context.tickers:
+        figure = go.Figure(ticker_figure(t))  # raises on any property plotly does not know
+        kinds = [(trace.type, trace.name) for trace in figure.data]
+        assert ("candlestick", "history") in kinds and ("bar", "volume") in kinds
+        assert {"80% band", "95% band", "forecast (drift)", "naive (tomorrow = today)"} <= {name for _, name in kinds}
+        candles = figure.data[0]
+        assert len(candles.x) == 50 and candles.x[-1] == t.forecast.last_date
+        forecast = next(trace for trace in figure.data if trace.name == "forecast (drift)")
+        assert list(forecast.x[1:]) == [p.date for p in t.forecast.points]
+
+
+def test_colours_follow_the_ticker_unless_set():
+    assert colors_for("600519.SH", None) == "cn" and colors_for("AAPL", None) == "us"
+    assert colors_for("600519.SH", "us") == "us" and colors_for("AAPL", "cn") == "cn"
+    assert check_colors(" CN ") == "cn" and check_colors(None) is None
+    with pytest.raises(BadInputError, match="unknown colors 'red'"):
+        check_colors("red")
+
+
+def test_candles_use_the_convention(stored):
+    home, codes = stored
+    for setting, expected in ((None, "cn"), ("us", "us")):
+        t = load_context(home, codes[:1], colors=setting).tickers[0]
+        candles = ticker_figure(t)["data"][0]
+        assert (candles["increasing"]["line"]["color"], candles["decreasing"]["line"]["color"]) == PALETTES[expected]
+
+
+def test_verdicts_from_skill_and_significance(stored):
+    home, codes = stored
+    forecast = load_forecast(home, codes[0])
+
+    def record(skill, p):
+        return BacktestRecord(codes[0], "close", 5, {}, "a", "b", 10, {"drift": {"skill_vs_naive": skill, "dm_p_value": p}})
+
+    assert verdict_for(forecast, None).key == "unmeasured"
+    assert verdict_for(forecast, record(0.05, 0.01)).key == "beats"
+    assert verdict_for(forecast, record(-0.05, 0.01)).key == "worse"
+    assert verdict_for(forecast, record(0.05, 0.2)).key == "tied"
+    assert not verdict_for(forecast, record(0.05, 0.2)).is_signal
+
+
+def test_universe_ranking_and_cumulative_ic(stored, tmp_path):
+    home, codes = stored
+    context = load_context(home, codes, universe="syn")
+    ranked = ranking(context.forecasts)
+    expected = [r.expected for r in ranked]
+    assert expected == sorted(expected, reverse=True) and len(ranked) == len(codes)
+    assert context.cumulative_ic is not None and set(context.cumulative_ic.columns) >= {"momentum", "reversal"}
+    out = tmp_path / "r.html"
+    write_report(home, codes, out, universe="syn")
+    page = out.read_text(encoding="utf-8")
+    assert 'id="ranking"' in page and 'id="fig-cumulative-ic"' in page
+
+
+def test_secrets_never_reach_the_page(stored, tmp_path):
+    from forecast.redact import register_secret
+
+    home, codes = stored
+    secret = "tok-report-abcdef123456"
+    register_secret(secret)
+    out = tmp_path / "r.html"
+    write_report(home, codes[:1], out, failures={codes[0]: f"tushare rejected token {secret}"})
+    assert secret not in out.read_text(encoding="utf-8")
+
+
+def _cli(args: list[str]):
+    from forecast.cli import app
+    from forecast.cli import report as report_cli
+
+    if not any(c.callback is report_cli.report for c in app.registered_commands):  # until forecast/cli/__init__.py registers it
+        app.command()(report_cli.report)
+    return runner.invoke(app, args)
+
+
+def test_cli_writes_the_default_file_for_stored_forecasts(home):
+    codes = build_home(home, 3, n_days=120, backtested=0)
+    result = _cli(["report", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["path"] == str(home / "report.html") and payload["tickers"] == 3 and payload["failed"] == 0
+    assert _rows((home / "report.html").read_text(encoding="utf-8")) == sorted(codes)
+
+
+def test_cli_errors_are_one_line(home, tmp_path):
+    result = _cli(["report"])
+    assert result.exit_code == ExitCode.NOT_FOUND and "nothing to report" in result.output
+    build_home(home, 1, n_days=120, backtested=0)
+    result = _cli(["report", "--colors", "red", "--out", str(tmp_path / "x.html")])
+    assert result.exit_code == ExitCode.BAD_INPUT and "unknown colors 'red'" in result.output
+    assert "Traceback" not in result.output
