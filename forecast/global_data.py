@@ -103,14 +103,29 @@ def _rolling(values: np.ndarray, start: np.ndarray, window: int) -> tuple[np.nda
 
 
 def _rank_within(values: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Percentile rank of each value among its day's values, centred to [-0.5, 0.5]; NaN stays NaN."""
-    frame = pd.DataFrame({"v": values, "d": day})
-    ranked = frame.groupby("d")["v"].rank(pct=True).to_numpy()
-    counts = frame.groupby("d")["v"].transform("count").to_numpy()
-    with np.errstate(invalid="ignore"):
-        # rank(pct) runs from 1/n to 1: map it onto [-0.5, 0.5] whatever n is
-        return np.where(counts > 1, (ranked * counts - 1) / np.maximum(counts - 1, 1) - 0.5, 0.0) \
-            * np.where(np.isfinite(values), 1.0, np.nan)
+    """Percentile rank of each value among its day's values, centred to [-0.5, 0.5]; ties share their mean rank; NaN stays NaN.
+
+    Vectorised with one sort (a groupby rank over 5,400 tickers x years of days takes seconds).
+    """
+    out = np.full(len(values), np.nan)
+    ok = np.flatnonzero(np.isfinite(values))
+    if not len(ok):
+        return out
+    order = ok[np.lexsort((values[ok], day[ok]))]
+    d, v = day[order], values[order]
+    new_day = np.r_[True, d[1:] != d[:-1]]
+    new_value = new_day | np.r_[True, v[1:] != v[:-1]]
+    day_start = np.maximum.accumulate(np.where(new_day, np.arange(len(order)), 0))
+    position = np.arange(len(order)) - day_start  # 0-based rank within the day, before ties
+    tie_start = np.maximum.accumulate(np.where(new_value, np.arange(len(order)), 0))
+    tie_id = np.cumsum(new_value) - 1
+    tie_size = np.bincount(tie_id)
+    mean_rank = (position - (np.arange(len(order)) - tie_start)) + (tie_size[tie_id] - 1) / 2.0  # average of the tie's ranks
+    day_id = np.cumsum(new_day) - 1
+    count = np.bincount(day_id)[day_id]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[order] = np.where(count > 1, mean_rank / np.maximum(count - 1, 1) - 0.5, 0.0)
+    return out
 
 
 def _demean_within(values: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -118,8 +133,13 @@ def _demean_within(values: np.ndarray, day: np.ndarray) -> np.ndarray:
     return values - frame.groupby("d")["v"].transform("mean").to_numpy()
 
 
-def pool(panel: pd.DataFrame, horizon: int) -> PooledData:
-    """Turn a (date, ticker) panel of bars into pooled inputs and H-step labels (see the module docstring)."""
+def pool(panel: pd.DataFrame, horizon: int, static_from=None) -> PooledData:
+    """Turn a (date, ticker) panel of bars into pooled inputs and H-step labels (see the module docstring).
+
+    ``static_from``: rank the static inputs only on and after this date (a
+    forecast needs them at its origins alone; ranking every day of 5,400
+    tickers costs seconds); rows before it get the day's middle, 0.
+    """
     if horizon < 1:
         raise ValueError("horizon must be at least 1")
     long = panel[["open", "high", "low", "close", "volume"]].swaplevel().sort_index()
@@ -154,6 +174,8 @@ def pool(panel: pd.DataFrame, horizon: int) -> PooledData:
             _shift(log_close, start, 5) - log_close,
             np.log(sigma_now),
         ])
+        if static_from is not None:
+            static_raw[dates < np.datetime64(pd.Timestamp(static_from), "ns")] = np.nan
         static = np.column_stack([_rank_within(static_raw[:, j], day) for j in range(static_raw.shape[1])])
         static = np.nan_to_num(static, nan=0.0).astype("float32")  # unknown: the day's middle
 

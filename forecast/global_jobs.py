@@ -25,6 +25,7 @@ from forecast.results import save_forecast
 from forecast.store import MarketStore
 from forecast.workspace import Workspace
 
+SAVE_THREADS = 8
 CALENDAR_DAYS_PER_ROW = 1.6  # trading rows -> calendar days, with room for holidays and suspensions
 
 
@@ -91,8 +92,11 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
             batch.problems[ticker] = NoDataError(f"{ticker}: {why}")
         for item in forecasts:
             batch.forecasts[item.ticker] = item
-            if save:
-                save_forecast(workspace, item.result)
+        if save:  # one file per ticker for plot; threads overlap the fsync waits of 5,400 small files
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=SAVE_THREADS) as pool:
+                list(pool.map(lambda item: save_forecast(workspace, item.result), forecasts))
     return batch
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.calendar import default_calendar
-from forecast.errors import BadInputError, NoDataError
+from forecast.errors import BadInputError, ForecastError, NoDataError
 from forecast.global_card import GlobalCard, GlobalRegistry
 from forecast.global_data import (
     SEQUENCE_FEATURES,
@@ -171,7 +171,9 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None) -> tup
     """
     from forecast.global_network import predict_rows
 
-    data: PooledData = pool(panel, card.horizon)
+    last_dates = panel.index.get_level_values("date").to_series().groupby(panel.index.get_level_values("ticker").to_numpy()).max()
+    oldest_origin = last_dates.min() if on is None else min(last_dates.min(), pd.Timestamp(on))
+    data: PooledData = pool(panel, card.horizon, static_from=oldest_origin)
     rows = latest_rows(data, card.lookback, on)
     problems = {t: f"too little history for the global model (needs {card.lookback + VOL_WINDOW + 1} bars)"
                 for t in sorted(set(data.tickers) - set(data.tickers[rows]))}
@@ -182,6 +184,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None) -> tup
     quantiles = card.intervals["quantiles"]
     steps = np.arange(1, card.horizon + 1)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    sessions: dict = {}  # (calendar, last date) -> the next sessions: one calendar lookup per group, not per ticker
     out = []
     for i, row in enumerate(rows):
         ticker = str(data.tickers[row])
@@ -189,10 +192,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None) -> tup
         spread = float(data.sigma[row]) * np.sqrt(steps)
         last_close = float(data.close[row])
         last_date = pd.Timestamp(data.dates[row])
-        try:
-            dates = default_calendar(parse_ticker(ticker)).next_sessions(last_date, card.horizon)
-        except Exception:  # a name that is no ticker this version parses: business days
-            dates = pd.bdate_range(last_date + pd.Timedelta(days=1), periods=card.horizon)
+        dates = _next_sessions(ticker, last_date, card.horizon, sessions)
         points = []
         for h in range(card.horizon):
             bands = {level: [last_close * float(np.exp(mean[h] + q[h][0] * spread[h])),
@@ -209,6 +209,17 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None) -> tup
                                   (float(np.expm1(mean[-1] + lo * spread[-1])), float(np.expm1(mean[-1] + hi * spread[-1]))),
                                   result))
     return out, problems
+
+
+def _next_sessions(ticker: str, last_date: pd.Timestamp, count: int, cache: dict) -> pd.DatetimeIndex:
+    try:
+        calendar = default_calendar(parse_ticker(ticker))
+    except ForecastError:  # a name that is no ticker this version parses: business days
+        calendar = default_calendar(None)
+    key = (calendar.name, last_date)
+    if key not in cache:
+        cache[key] = calendar.next_sessions(last_date, count)
+    return cache[key]
 
 
 def ranked(forecasts: list[GlobalForecast]) -> list[GlobalForecast]:

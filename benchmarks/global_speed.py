@@ -1,0 +1,122 @@
+"""Issue 17's speed figures for the global model on synthetic bars (no ../shared needed).
+
+    python benchmarks/global_speed.py [--only train,predict,backtest]
+
+- train: ``forecast train --universe stored --preset global`` on 300 tickers x
+  2,500 days (10 years); wall time, windows per second, peak RSS (bar: 5 min);
+- predict: ``forecast predict --universe stored --model global`` and ``forecast
+  rank`` on 5,400 tickers x 400 days, TensorFlow's start included (bar: 10 s);
+- backtest: ``forecast backtest --universe stored --models
+  global,linear,momentum,reversal,naive`` on 100 tickers x 250 test days,
+  refit every 60 (bar: 30 min).
+
+Each command runs in a child process, as a user runs it; peak RSS is the
+child's own VmHWM, printed by the child at exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+CHILD = """
+import atexit, sys
+def peak():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM'):
+            print('PEAK_RSS_KB', line.split()[1], file=sys.stderr)
+atexit.register(peak)
+from forecast.cli import app
+sys.argv = ['forecast'] + sys.argv[1:]
+app()
+"""
+
+
+def forecast(home: Path, *args: str) -> tuple[float, int, str]:
+    """Run ``forecast ARGS`` in a child; return (wall seconds, peak RSS in MB, stdout)."""
+    env = {**os.environ, "FORECAST_HOME": str(home)}
+    env.pop("TUSHARE_TOKEN", None)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"forecast {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    peak = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KB")]
+    return seconds, (peak[-1] // 1024 if peak else -1), done.stdout
+
+
+def stored_home(n_tickers: int, n_days: int, seed: int) -> Path:
+    from synthetic_market import synthetic_bars, write_store
+
+    from forecast.store import MarketStore
+
+    home = Path(tempfile.mkdtemp(prefix="forecast-global-"))
+    started = time.perf_counter()
+    write_store(MarketStore(home), synthetic_bars(n_tickers, n_days, seed))
+    print(f"   (stored {n_tickers} x {n_days} synthetic bars in {time.perf_counter() - started:.0f} s)", flush=True)
+    return home
+
+
+def bench_train(keep: dict) -> None:
+    home = stored_home(300, 2500, seed=1)
+    seconds, peak, out = forecast(home, "train", "--universe", "stored", "--preset", "global", "--quiet", "--json")
+    card = json.loads(out)
+    print(f"== train the global model on 300 tickers x 2,500 days: {seconds:.0f} s wall (bar 300 s), "
+          f"{card['windows_per_second']:,.0f} windows/s over {card['data']['windows_train']:,} training windows, "
+          f"best epoch {card['validation']['best_epoch']}, peak RSS {peak} MB", flush=True)
+    keep["models"] = home / "models"
+    keep["home"] = home
+
+
+def bench_predict(keep: dict) -> None:
+    if "models" not in keep:
+        bench_train(keep)
+    home = stored_home(5400, 400, seed=2)
+    shutil.copytree(keep["models"], home / "models")
+    seconds, peak, out = forecast(home, "predict", "--universe", "stored", "--model", "global", "--quiet", "--json")
+    rows = json.loads(out)
+    count = len(rows) if isinstance(rows, list) else len(rows.get("results", []))
+    print(f"== predict 5,400 tickers with the global model, one batched call: {seconds:.1f} s wall including "
+          f"TensorFlow's start (bar 10 s), {count} forecasts stored, peak RSS {peak} MB", flush=True)
+    seconds, peak, out = forecast(home, "rank", "--universe", "stored", "--top", "20", "--json")
+    print(f"   rank 5,400 tickers: {seconds:.1f} s wall, {len(json.loads(out)['ranking'])} shown, peak RSS {peak} MB", flush=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def bench_backtest(keep: dict) -> None:
+    home = stored_home(100, 1500, seed=3)
+    seconds, peak, out = forecast(home, "backtest", "--universe", "stored", "--models", "global,linear,momentum,reversal,naive",
+                                  "--test-days", "250", "--refit-every", "60", "--quiet", "--json")
+    report = json.loads(out)
+    print(f"== cross-sectional backtest of 100 tickers over 250 days, refit every 60: {seconds / 60:.1f} min wall "
+          f"(bar 30 min), {len(report['refits'])} refits, peak RSS {peak} MB", flush=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+SECTIONS = {"train": bench_train, "predict": bench_predict, "backtest": bench_backtest}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(SECTIONS))
+    args = parser.parse_args()
+    keep: dict = {}
+    for name in args.only.split(","):
+        SECTIONS[name](keep)
+    if "home" in keep:
+        shutil.rmtree(keep["home"], ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
