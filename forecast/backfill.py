@@ -36,16 +36,17 @@ import pandas as pd
 
 from forecast import universe as universes
 from forecast.atomic import atomic_open
-from forecast.errors import UnknownTickerError
+from forecast.errors import BadInputError, ForecastError, UnknownTickerError
 from forecast.fetching import DEFAULT_HISTORY_START, TUSHARE_CALENDAR, update_from_tushare
 from forecast.locks import hold_lock
-from forecast.series_writes import FetchReport, Incoming, TickerFailure, commit_many, read_stored
+from forecast.series_writes import FetchReport, Incoming, TickerFailure, commit_many
 from forecast.sources import tushare_pro
 from forecast.store import MarketStore
 from forecast.tickers import Ticker, parse_ticker
 
 log = logging.getLogger(__name__)
 
+PLANS = ("auto", "by-date", "by-ticker")
 JOURNAL = "market"  # one journal of staged whole-market days per home: staged days serve any universe
 LOG_EVERY_DAYS = 20  # one log line per chunk of this many days
 COMMIT_ROWS = 2_000_000  # staged rows held at once in the commit: ~150 MB as pandas
@@ -183,34 +184,69 @@ def _commit_all(store: MarketStore, tickers: list[Ticker], staging: Path, days: 
 
 
 def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start=None, end=None,
-                   now: dt.datetime | None = None, strict: bool = False) -> tuple[list[FetchReport], list[TickerFailure]]:
+                   now: dt.datetime | None = None, strict: bool = False,
+                   plan: str = "auto") -> tuple[list[FetchReport], list[TickerFailure]]:
     """Bring every ticker of universe ``name`` (today's members) up to date.
 
     Tickers with no tushare series yet (or, with ``start``, none reaching back
-    that far) are backfilled by trade_date; the others are updated
-    incrementally (``fetching.update_from_tushare``, whole-market days when many
-    miss the same few days).
+    that far) are backfilled the cheaper way (``backfill_plan``): by trade_date
+    when there are more of them than days (two calls a day for any number of
+    tickers: a whole market), else ticker by ticker (two calls each for up to
+    6,000 bars: an index of 300 over 10 years is 600 calls, not 5,000). Index
+    codes always go ticker by ticker (whole-market days hold stocks only). The
+    others are updated incrementally (``fetching.update_from_tushare``,
+    whole-market days when many miss the same few days). ``plan`` forces
+    ``by-date`` or ``by-ticker`` instead of ``auto``.
     """
+    if plan not in PLANS:
+        raise BadInputError(f"unknown backfill plan {plan!r}; choose from {', '.join(PLANS)}")
     one_client = _OneClient(client)
     if universes.index_code_for(name) is not None or name.strip().lower() == universes.ALL:
         universes.refresh_trade_calendar(store.workspace, one_client, now)  # before any date question: it may extend XSHG
     members = universes.resolve(name, home=store.workspace, client=one_client, now=now).tickers
     to_backfill = []
     for code in members:
-        stored = read_stored(store, code)
+        try:
+            head = store.head(code)  # the footer alone: cheap at 5,400 tickers
+        except ForecastError:  # nothing stored, or a file this store cannot read (replaced by the fetch)
+            head = None
         # a series from a CSV is replaced ticker by ticker, as `fetch TICKER` does
-        if stored is None or (stored.source == "tushare" and start is not None and pd.Timestamp(start) < stored.frame["date"].iloc[0]):
+        if head is None or (head.source == "tushare" and start is not None and pd.Timestamp(start) < head.first_date):
             to_backfill.append(code)
     reports: list[FetchReport] = []
     failures: list[TickerFailure] = []
-    if to_backfill:
-        filled = backfill(store, to_backfill, one_client, start=start, end=end, now=now, strict=strict)
+    by_day, by_ticker = backfill_plan(to_backfill, start, end, now, plan)
+    if by_day:
+        filled = backfill(store, by_day, one_client, start=start, end=end, now=now, strict=strict)
         reports.extend(filled.reports)
         failures.extend(filled.failures)
     done = {r.ticker for r in reports} | {f.ticker for f in failures}
     rest = [c for c in members if c not in done]
     if rest:
-        more, more_failures = update_from_tushare(store, rest, one_client, end=end, now=now, strict=strict)
+        # by_ticker members are in rest: with no stored series, update_from_tushare fetches each from ``start``
+        more, more_failures = update_from_tushare(store, rest, one_client, start=start if by_ticker else None,
+                                                  end=end, now=now, strict=strict)
         reports.extend(more)
         failures.extend(more_failures)
     return reports, failures
+
+
+def backfill_plan(tickers: list[str], start, end, now: dt.datetime | None, plan: str = "auto") -> tuple[list[str], list[str]]:
+    """Split tickers to backfill into (by trade_date, ticker by ticker), whichever needs fewer calls.
+
+    By trade_date: 2 calls per trading day in the range, shared by every
+    ticker. Ticker by ticker: 2 calls per ticker per 6,000 bars.
+    """
+    if not tickers:
+        return [], []
+    stocks = [t for t in tickers if not parse_ticker(t).is_index]
+    indices = [t for t in tickers if parse_ticker(t).is_index]
+    if plan != "auto":
+        return (stocks, indices) if plan == "by-date" else ([], stocks + indices)
+    published = TUSHARE_CALENDAR.latest_published_session(now)
+    end_day = min(pd.Timestamp(end).normalize(), published) if end else published
+    days = len(TUSHARE_CALENDAR.sessions_between(pd.Timestamp(start or DEFAULT_HISTORY_START), end_day))
+    pages_per_ticker = max(1, -(-days // tushare_pro.PAGE_LIMIT))
+    if len(stocks) * pages_per_ticker > days:
+        return stocks, indices
+    return [], stocks + indices

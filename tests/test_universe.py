@@ -239,7 +239,7 @@ def test_an_unknown_universe_is_one_line_with_exit_4(home):
 
 # --- 5. resumable backfill ---------------------------------------------------------------------------
 
-BACKFILL_ARGS = ("fetch", "--universe", "csi300", "--start", "2020-06-01", "--end", "2020-12-25")
+BACKFILL_ARGS = ("fetch", "--universe", "csi300", "--start", "2020-06-01", "--end", "2020-12-25", "--backfill", "by-date")
 
 
 @pytest.fixture
@@ -270,6 +270,32 @@ def test_fetch_universe_backfills_new_tickers_by_trade_date_then_updates_increme
     calls = len(three_codes.requests)
     again = cli("fetch", "--universe", "csi300", "--end", "2020-12-25")
     assert again.exit_code == 0 and len(three_codes.requests) == calls  # up to date: no call
+
+
+def test_auto_backfill_takes_the_plan_with_fewer_calls(home, three_codes, tmp_path, monkeypatch):
+    auto = cli(*BACKFILL_ARGS[:-2], "--json")  # two members over ~140 days: ticker by ticker is cheaper
+    assert auto.exit_code == 0, auto.output
+    assert three_codes.calls("daily") == 2 and three_codes.calls("adj_factor") == 2  # one call per ticker and endpoint
+    by_ticker = stored_frames(home)
+    monkeypatch.setenv("FORECAST_HOME", str(tmp_path / "by-date"))
+    assert cli(*BACKFILL_ARGS).exit_code == 0
+    by_date = stored_frames(tmp_path / "by-date")
+    assert sorted(by_ticker) == sorted(by_date)
+    for ticker, frame in by_ticker.items():  # the same bars either way
+        pd.testing.assert_frame_equal(frame, by_date[ticker])
+    monkeypatch.setenv("FORECAST_HOME", str(home))
+    wrong = cli(*BACKFILL_ARGS[:-1], "sideways")
+    assert wrong.exit_code == 3 and "by-ticker" in wrong.output
+
+
+def test_the_plan_goes_by_date_when_tickers_outnumber_days():
+    from forecast.backfill import backfill_plan
+
+    codes = [f"{600000 + i:06d}.SH" for i in range(30)]
+    by_date, by_ticker = backfill_plan([*codes, "000300.SH"], "2020-12-01", "2020-12-25", None)
+    assert by_date == codes and by_ticker == ["000300.SH"]  # 30 stocks > 19 days; the index goes by itself
+    by_date, by_ticker = backfill_plan(codes[:5], "2020-12-01", "2020-12-25", None)
+    assert by_date == [] and by_ticker == codes[:5]
 
 
 BACKFILL_PROCESS = textwrap.dedent(

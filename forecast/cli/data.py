@@ -83,7 +83,11 @@ def fetch(
     universe: Annotated[Optional[str], typer.Option(
         "--universe", metavar="NAME",
         help="Fetch every ticker of a universe: csi300, sse50, csi500, an index code, all, watchlist or stored "
-             "(see forecast universe list). New tickers are backfilled by trade_date from --start, resumably.")] = None,
+             "(see forecast universe list). New tickers are backfilled from --start, resumably.")] = None,
+    backfill: Annotated[str, typer.Option(
+        "--backfill", metavar="PLAN",
+        help="How --universe backfills new tickers: auto (the fewer calls), by-date (whole-market days, 2 calls a day "
+             "for any number of tickers) or by-ticker (2 calls per ticker).")] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """Fetch daily bars into the local store: incremental from tushare, or import a CSV or the sample."""
@@ -109,7 +113,8 @@ def fetch(
             fail("--universe fetches from tushare; import CSV files one by one", ExitCode.USAGE)
         from forecast.backfill import fetch_universe
 
-        reports, failures = fetch_universe(store, universe, tushare_client_factory(), start=start, end=end, strict=strict)
+        reports, failures = fetch_universe(store, universe, tushare_client_factory(), start=start, end=end, strict=strict,
+                                           plan=backfill)
     elif source is Source.SAMPLE:
         reports = [fetching.import_sample(store, t, strict=strict, calendar=calendar) for t in (tickers or [fetching.SAMPLE_TICKER])]
     elif source is Source.CSV:
