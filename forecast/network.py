@@ -54,6 +54,14 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def clear_session() -> None:
+    """Drop Keras' global state (layer-name counters, the TF graph) left by earlier fits, so a long-lived worker does not creep.
+
+    Models already built stay usable; only what the next fit would inherit is reset.
+    """
+    keras.backend.clear_session()
+
+
 def build_network(cfg: TrainConfig, n_features: int) -> keras.Model:
     """Return a compiled recurrent network: (batch, lookback, F) -> (batch, horizon)."""
     inputs = keras.Input(shape=(cfg.lookback, n_features), name="window")

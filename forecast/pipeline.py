@@ -3,6 +3,10 @@
 Built for cron: one ticker's failure does not stop the others, a second
 overlapping run waits a bounded time for the first, a re-run on the same day
 repeats nothing, and a machine-readable summary is written every time.
+
+The fetch runs once for all tickers, here (the data source is paced as one
+client); each ticker's day (retrain, predict, write, chart) is a ``DailyJob``
+mapped by the executor the command chose: serially, in a process pool or on Ray.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from forecast.atomic import atomic_write_text
 from forecast.choices import Source
 from forecast.config import AppConfig, TrainConfig
 from forecast.errors import AuthError, ExitCode, ForecastError
-from forecast.executors import Executor, SerialExecutor, advancing
+from forecast.executors import Executor, Outcome, SerialExecutor, run_job
 from forecast.jsonio import dumps
 from forecast.locks import hold_lock
 from forecast.progress import ProgressReporter, SilentProgress
@@ -210,27 +214,59 @@ def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: l
     return summary
 
 
+@dataclass
+class DailyJob:
+    """One ticker's day as a function of the ticker alone: ticker -> its TickerOutcome, failed or not.
+
+    It pickles (the pool and Ray run it in other processes), so it carries the
+    fetch's results in, and hands the outcome back whole: what was done before
+    a failure (a retrain, a fetch warning) is kept beside the error.
+    """
+
+    plan: DailyPlan
+    fetched_new_rows: dict[str, int]
+    fetch_errors: dict[str, ForecastError]
+    _models: object = field(default=None, init=False, repr=False, compare=False)  # LoadedModels, one per process
+
+    def __call__(self, ticker: str) -> TickerOutcome:
+        if self._models is None:
+            from forecast.predicting import LoadedModels
+
+            self._models = LoadedModels(ModelRegistry(self.plan.workspace))  # each Keras model loaded once per process
+        outcome = TickerOutcome(ticker, fetched_new_rows=self.fetched_new_rows.get(ticker, 0))
+        done = run_job(lambda t: daily_ticker(self.plan, outcome, self._models, self.fetch_errors.get(t)), ticker)
+        if not done.ok:
+            outcome.ok, outcome.error, outcome.exit_code = False, done.error, done.exit_code
+        return outcome
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_models": None}  # loaded Keras models stay in the process that loaded them
+
+
 def _run_tickers(workspace: Workspace, config: AppConfig, plan: DailyPlan, outcomes: list[TickerOutcome],
                  executor: Executor, progress: ProgressReporter) -> None:
     """Fetch every ticker at once, then map the per-ticker day over them; results land in ``outcomes``."""
-    from forecast.predicting import LoadedModels
-
     by_ticker = {o.ticker: o for o in outcomes}
     new_rows, fetch_errors = _fetch(MarketStore(workspace), config, list(by_ticker)) if by_ticker else ({}, {})
     for ticker, outcome in by_ticker.items():
         outcome.fetched_new_rows = new_rows.get(ticker, 0)
-    models = LoadedModels(ModelRegistry(workspace))  # each Keras model loaded once for the whole run
+
+    def advance(result: Outcome[TickerOutcome]) -> None:
+        progress.advance(result.item, failed=not (result.ok and result.value is not None and result.value.ok))
+
     progress.start(len(by_ticker), "run")
     try:
-        results = executor.map(lambda t: daily_ticker(plan, by_ticker[t], models, fetch_errors.get(t)), list(by_ticker),
-                               on_done=advancing(progress))
+        results = executor.map(DailyJob(plan, new_rows, fetch_errors), list(by_ticker), on_done=advance)
     finally:
         progress.close()
     for result in results:
-        if not result.ok:
-            log.warning("%s: %s", result.item, result.error)
-            outcome = by_ticker[result.item]
+        outcome = by_ticker[result.item]
+        if result.ok and result.value is not None:
+            vars(outcome).update(vars(result.value))  # the worker's copy, back into the run's summary
+        else:  # the worker itself was lost: nothing of its day came back
             outcome.ok, outcome.error, outcome.exit_code = False, result.error, result.exit_code
+        if not outcome.ok:
+            log.warning("%s: %s", outcome.ticker, outcome.error)
 
 
 def record_failed_run(home: Workspace | Path | str | None, message: str, exit_code: int, tickers: list[str] | None = None,

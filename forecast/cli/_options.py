@@ -7,6 +7,8 @@ spells the flag once and takes the help text.
 
 ``train``, ``predict``, ``backtest`` and ``run`` take tickers or ``--universe NAME``;
 ``resolve_targets`` is the one place that turns either into the tickers to work on.
+They also take ``--executor``, ``--workers`` and ``--ray-address``; ``executor_for``
+is the one place that turns those into an executor (forecast/executors.py).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional, TypeVar
+from typing import Annotated, Any, Generic, NoReturn, Optional, TypeVar
 
 import typer
 
 from forecast.cli._state import state
 from forecast.errors import ExitCode, ForecastError
+from forecast.executors import RAY_EXTRA_HINT, ExecutorKind
 from forecast.redact import redact
+from forecast.workspace import Workspace
 
 
 def _remember_json(value: bool) -> bool:
@@ -43,6 +47,22 @@ HomeOpt = Annotated[Optional[Path], typer.Option("--home", envvar="FORECAST_HOME
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log what each step does to stderr.")]
 FailFastFlag = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first ticker that fails; the rest are not tried.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", dir_okay=False, help="Config file (default: <home>/forecast.toml).")]
+ExecutorOpt = Annotated[ExecutorKind, typer.Option("--executor", help="Where the per-ticker work runs: local (this machine, see "
+                                                   f"--workers) or ray (Ray tasks; needs {RAY_EXTRA_HINT}).")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="local: tickers worked on at once, each in its own process (1, the "
+                                         "default: one after another; one TensorFlow process already fills 2 cores). "
+                                         "ray without --ray-address: the CPUs of the local Ray.")]
+RayAddressOpt = Annotated[Optional[str], typer.Option("--ray-address", metavar="ADDR", help="With --executor ray: the cluster to "
+                                                      "run on (e.g. ray://head:10001); default: a local Ray started for this command.")]
+
+
+def executor_for(kind: ExecutorKind, workers: int, ray_address: Optional[str], fail_fast: bool = False):
+    """Return the executor the options ask for; --ray-address without --executor ray is a usage error."""
+    from forecast.executors import make_executor
+
+    if ray_address is not None and kind is not ExecutorKind.RAY:
+        fail("--ray-address is for --executor ray", ExitCode.USAGE)
+    return make_executor(kind, workers, ray_address, fail_fast)
 
 
 def out_option(help: str) -> Any:
@@ -80,21 +100,29 @@ class Targets:
         """Return ``job``, checking first that a universe's member is stored (else the hint to fetch the universe).
 
         Commands that read the store only (train, predict, backtest) never
-        fetch: an index member not fetched yet fails on its own line.
+        fetch: an index member not fetched yet fails on its own line. The
+        check pickles with the job, so it runs where the job runs.
         """
         if self.universe is None:
             return job
+        return StoredOnly(job, state.workspace(), self.universe)
+
+
+@dataclass(frozen=True)
+class StoredOnly(Generic[T]):
+    """``job``, run only for a ticker stored in ``workspace``; else a NoDataError that says to fetch ``universe``."""
+
+    job: Callable[[str], T]
+    workspace: Workspace
+    universe: str
+
+    def __call__(self, ticker: str) -> T:
         from forecast.errors import NoDataError
+        from forecast.store import MarketStore
 
-        store = state.store()
-        universe = self.universe
-
-        def stored_job(ticker: str) -> T:
-            if not store.has(ticker):
-                raise NoDataError(f"no stored data for {ticker}; fetch the universe first: forecast fetch --universe {universe}")
-            return job(ticker)
-
-        return stored_job
+        if not MarketStore(self.workspace).has(ticker):
+            raise NoDataError(f"no stored data for {ticker}; fetch the universe first: forecast fetch --universe {self.universe}")
+        return self.job(ticker)
 
 
 def resolve_targets(tickers: list[str] | None, universe: str | None, required: bool = True) -> Targets:

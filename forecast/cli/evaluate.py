@@ -9,11 +9,15 @@ import typer
 
 from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, Adjust
 from forecast.cli._options import (
+    ExecutorOpt,
     FailFastFlag,
     JsonFlag,
+    RayAddressOpt,
+    WorkersOpt,
     company_names,
     echo_error,
     echo_line,
+    executor_for,
     fail,
     finish,
     labelled,
@@ -24,6 +28,7 @@ from forecast.cli._options import (
 )
 from forecast.cli._state import state
 from forecast.errors import ExitCode
+from forecast.executors import ExecutorKind
 
 
 def backtest(
@@ -47,13 +52,16 @@ def backtest(
     out: Annotated[Optional[Path], out_option("Write the JSON result here, and the per-origin forecasts beside it as .csv (one ticker only).")] = None,
     quiet: Annotated[bool, quiet_option("No progress output (refits done out of the total; tickers done, with several).")] = False,
     fail_fast: FailFastFlag = False,
+    executor: ExecutorOpt = ExecutorKind.LOCAL,
+    workers: WorkersOpt = 1,
+    ray_address: RayAddressOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Walk-forward backtest of networks and baselines per ticker (or --universe NAME), scored per horizon step against naive."""
     from forecast.atomic import atomic_write_text
     from forecast.backtest import format_table
-    from forecast.executors import SerialExecutor, advancing
-    from forecast.jobs import BacktestSettings, backtest_one
+    from forecast.executors import advancing
+    from forecast.jobs import BacktestJob, BacktestSettings
     from forecast.jsonio import dumps
     from forecast.progress import SilentProgress, make_progress, progress_mode
 
@@ -69,6 +77,7 @@ def backtest(
         return backtest_cross_command(targets, chosen, test_days, refit_every, horizon, split, epochs, quiet, as_json)
     if split:
         fail("--split is for a cross-sectional backtest (--universe NAME --models global,momentum,...)", ExitCode.USAGE)
+    runner = executor_for(executor, workers, ray_address, fail_fast)
     overrides = {k: v for k, v in {"epochs": epochs, "units": units, "lookback": lookback}.items() if v is not None}
     settings = BacktestSettings(models=tuple(m.strip() for m in models.split(",") if m.strip()), test_days=test_days,
                                 refit_every=refit_every, horizon=horizon, window=rolling, target=target,
@@ -76,15 +85,8 @@ def backtest(
     workspace = state.workspace()
     names = company_names()  # shown beside each code; null in JSON when the listings do not know it
     mode = progress_mode(quiet, as_json)
-    refits = make_progress(mode)  # one ticker's refits; restarted for each ticker
-
-    def backtest_and_save(ticker: str):
-        result = backtest_one(workspace, ticker, settings, progress=refits)
-        if out is not None:  # the JSON at --out, the per-origin CSV beside it (never the one over the other)
-            json_out = out if out.suffix.lower() != ".csv" else out.with_suffix(".json")
-            atomic_write_text(json_out, dumps(_row(result, names)))
-            atomic_write_text(json_out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False))
-        return result
+    # one ticker's refits, restarted for each ticker; only where the refits run in this process
+    job = BacktestJob(workspace, settings, None if runner.parallel else make_progress(mode))
 
     def describe(outcome) -> None:
         if not outcome.ok:
@@ -100,9 +102,14 @@ def backtest(
     done = make_progress(mode) if len(items) > 1 else SilentProgress()  # tickers done, above each one's refits
     done.start(len(items), "backtest")
     try:
-        outcomes = SerialExecutor(fail_fast).map(targets.stored_only(backtest_and_save), items, on_done=advancing(done, describe))
+        outcomes = runner.map(targets.stored_only(job), items, on_done=advancing(done, describe))
     finally:
         done.close()
+    if out is not None and outcomes and outcomes[0].ok:  # the JSON at --out, the per-origin CSV beside it (never the one over the other)
+        result = outcomes[0].value
+        json_out = out if out.suffix.lower() != ".csv" else out.with_suffix(".json")
+        atomic_write_text(json_out, dumps(_row(result, names)))
+        atomic_write_text(json_out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False))
     finish(outcomes, [_row(o.value, names) for o in outcomes if o.ok], as_json, one_object=len(items) == 1)
 
 

@@ -8,12 +8,16 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli._options import (
+    ExecutorOpt,
     FailFastFlag,
     JsonFlag,
+    RayAddressOpt,
+    WorkersOpt,
     company_names,
     echo_error,
     echo_line,
     echo_table,
+    executor_for,
     finish,
     labelled,
     model_option,
@@ -23,6 +27,7 @@ from forecast.cli._options import (
     universe_option,
 )
 from forecast.cli._state import state
+from forecast.executors import ExecutorKind
 
 
 def predict(
@@ -34,47 +39,45 @@ def predict(
     out: Annotated[Optional[Path], out_option("Write the forecast rows to this CSV file.")] = None,
     quiet: Annotated[bool, quiet_option("No progress output (tickers done, with several tickers).")] = False,
     fail_fast: FailFastFlag = False,
+    executor: ExecutorOpt = ExecutorKind.LOCAL,
+    workers: WorkersOpt = 1,
+    ray_address: RayAddressOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Forecast the next trading days after the last stored bar, with prediction intervals (tickers or --universe NAME)."""
     import logging
-    import time
 
     from forecast.executors import SerialExecutor, advancing
     from forecast.formatting import format_number
     from forecast.intervals import level_label
-    from forecast.jobs import predict_one
-    from forecast.predicting import LoadedModels
+    from forecast.jobs import PredictJob
     from forecast.progress import SilentProgress, make_progress, progress_mode
     from forecast.registry import CHOSEN
 
     targets = resolve_targets(tickers, universe)
+    runner = executor_for(executor, workers, ray_address, fail_fast)
     levels = state.app_config(None).levels
     names = company_names()  # shown beside each code; null in JSON when the listings do not know it
-    workspace = state.workspace()
     registry = state.registry()
-    models = LoadedModels(registry)  # one load per model for the whole command
     reasons: dict[str, str] = {}  # ticker -> why its model was used: --model, pinned or latest
-
     log = logging.getLogger("forecast.predict")
-    seconds: dict[str, float] = {}  # ticker text -> how long its forecast took, for -v
 
     from forecast.cli.ranking import global_forecasts
     from forecast.tickers import parse_ticker
 
     batched, batched_reason = global_forecasts(targets.tickers, model, targets.universe)  # one batched call
 
-    def forecast_one(ticker: str):
-        started = time.perf_counter()
+    def from_batch(ticker: str):
+        found = batched[key_of(ticker)]
+        if isinstance(found, Exception):
+            raise found
+        return _cut(found, horizon)
+
+    def key_of(ticker: str) -> str | None:
         try:
-            from_global = batched.get(str(parse_ticker(ticker)))
-            if isinstance(from_global, Exception):
-                raise from_global
-            if from_global is not None:
-                return _cut(from_global, horizon)
-            return predict_one(workspace, ticker, model, horizon, levels, models)
-        finally:
-            seconds[ticker] = time.perf_counter() - started
+            return str(parse_ticker(ticker))
+        except Exception:  # no ticker: the per-ticker job says why, on its own line
+            return None
 
     def describe(outcome) -> None:
         if not outcome.ok:
@@ -87,7 +90,7 @@ def predict(
             reasons[r.ticker] = CHOSEN if model else registry.reason_for(r.ticker, r.model_id)
         log.info("%s: %d-day forecast after %s by %s (%s), %s on %s bars, in %.2fs", r.ticker, len(r.points), r.last_date,
                  r.model_id, reasons[r.ticker], r.model_summary.get("kind", "model"), r.model_summary.get("adjust", "?"),
-                 seconds.get(outcome.item, float("nan")))
+                 outcome.seconds)
         if not as_json:
             echo_line(f"{labelled(r.ticker, names)}: model {r.model_id} ({reasons[r.ticker]}); last {r.target} {r.last_value:.2f} on {r.last_date}")
             levels_shown = r.levels  # narrowest first
@@ -96,12 +99,20 @@ def predict(
                                  for p in r.points])
 
     items = targets.tickers
+    in_batch = [t for t in items if key_of(t) in batched]  # answered by the global model's batch, here
+    own = [t for t in items if key_of(t) not in batched]  # each by its own model, through the executor
     done = make_progress(progress_mode(quiet, as_json)) if len(items) > 1 else SilentProgress()
     done.start(len(items), "predict")
     try:
-        outcomes = SerialExecutor(fail_fast).map(targets.stored_only(forecast_one), items, on_done=advancing(done, describe))
+        report = advancing(done, describe)
+        finished = SerialExecutor(fail_fast).map(targets.stored_only(from_batch), in_batch, on_done=report)
+        if own and not (fail_fast and any(not o.ok for o in finished)):
+            job = PredictJob(state.workspace(), model, horizon, tuple(levels))
+            finished += runner.map(targets.stored_only(job), own, on_done=report)
     finally:
         done.close()
+    order = {t: i for i, t in enumerate(items)}
+    outcomes = sorted(finished, key=lambda o: order[o.item])  # the order the user named them
     results = [o.value for o in outcomes if o.ok]
     if out is not None and results:
         import pandas as pd

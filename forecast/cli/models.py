@@ -14,18 +14,23 @@ import typer
 
 from forecast.choices import Adjust, Arch, TargetTransform, TrainPreset
 from forecast.cli._options import (
+    ExecutorOpt,
     FailFastFlag,
     JsonFlag,
+    RayAddressOpt,
+    WorkersOpt,
     echo_error,
     echo_line,
     echo_table,
     emit_json,
+    executor_for,
     finish,
     quiet_option,
     resolve_targets,
     universe_option,
 )
 from forecast.cli._state import state
+from forecast.executors import ExecutorKind
 
 models_app = typer.Typer(help="List, show, choose and remove trained models.", no_args_is_help=True)
 IN_USE_MARK = "*"
@@ -56,11 +61,14 @@ def train(
     adjust: Annotated[Optional[Adjust], typer.Option(help="Price adjustment to train on.")] = None,
     quiet: Annotated[bool, quiet_option("No progress output (tickers done, epochs).")] = False,
     fail_fast: FailFastFlag = False,
+    executor: ExecutorOpt = ExecutorKind.LOCAL,
+    workers: WorkersOpt = 1,
+    ray_address: RayAddressOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Train a recurrent network per ticker (or per member of --universe NAME) and save it to the model registry."""
-    from forecast.executors import SerialExecutor, advancing
-    from forecast.jobs import train_one
+    from forecast.executors import advancing
+    from forecast.jobs import TrainJob
     from forecast.progress import SilentProgress, make_progress, progress_mode
 
     overrides = {
@@ -75,17 +83,17 @@ def train(
         from forecast.cli.ranking import train_global_command
 
         return train_global_command(targets, epochs, seed, lookback, horizon, quiet, as_json)
+    runner = executor_for(executor, workers, ray_address, fail_fast)
     settings = state.app_config(config)  # forecast.toml (or --config): top-level adjust and levels, [train]
     cfg = settings.train_config(overrides, preset=preset.value)
-    workspace = state.workspace()
     registry = state.registry()
     progress = progress_mode(quiet, as_json)  # each fit reports its epochs in this mode
-    in_use_before: dict[str, object] = {}  # ticker text -> the ModelChoice predict used before this train (or None)
+    names = targets.tickers
+    # ticker text -> the ModelChoice predict used before this train (or None); read before any worker writes
+    in_use_before: dict[str, object] = {t: _in_use(registry, t) for t in names}
     notes: dict[str, str] = {}  # new model id -> what train says about it beside the model in use
-
-    def train_and_remember(ticker: str):
-        in_use_before[ticker] = _in_use(registry, ticker)
-        return train_one(workspace, ticker, cfg, progress, settings.levels)
+    # epoch bars only where the fits run in this process
+    job = TrainJob(state.workspace(), cfg, tuple(settings.levels), "none" if runner.parallel else progress)
 
     def describe(outcome) -> None:
         if not outcome.ok:
@@ -101,11 +109,10 @@ def train(
         if note:
             echo_line(f"note: {note}", err=True)
 
-    names = targets.tickers
     done = make_progress(progress) if len(names) > 1 else SilentProgress()  # tickers done, above each one's epochs
     done.start(len(names), "train")
     try:
-        outcomes = SerialExecutor(fail_fast).map(targets.stored_only(train_and_remember), names, on_done=advancing(done, describe))
+        outcomes = runner.map(targets.stored_only(job), names, on_done=advancing(done, describe))
     finally:
         done.close()
     rows = [_train_row(o.value) for o in outcomes if o.ok]

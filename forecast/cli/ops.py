@@ -11,9 +11,24 @@ import typer
 
 from forecast.choices import Source
 from forecast.cli._logging import add_log_file
-from forecast.cli._options import CommandError, ConfigOpt, JsonFlag, echo_error, emit_json, fail, quiet_option, resolve_targets, universe_option
+from forecast.cli._options import (
+    CommandError,
+    ConfigOpt,
+    ExecutorOpt,
+    JsonFlag,
+    RayAddressOpt,
+    WorkersOpt,
+    echo_error,
+    emit_json,
+    executor_for,
+    fail,
+    quiet_option,
+    resolve_targets,
+    universe_option,
+)
 from forecast.cli._state import state
 from forecast.errors import ExitCode, ForecastError
+from forecast.executors import ExecutorKind
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
@@ -39,6 +54,9 @@ def run(
     wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for an overlapping run before giving up (exit 7).")] = 600.0,
     log_file: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Also append timestamped logs to this file.")] = None,
     quiet: Annotated[bool, quiet_option("Print nothing on success; errors still go to stderr.")] = False,
+    executor: ExecutorOpt = ExecutorKind.LOCAL,
+    workers: WorkersOpt = 1,
+    ray_address: RayAddressOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The daily job for cron: fetch, retrain when stale, predict, and write CSV, JSON and a chart per ticker (or --universe NAME)."""
@@ -47,6 +65,7 @@ def run(
     if log_file is not None:  # first: a bad path fails before any work
         add_log_file(log_file)
     try:
+        runner = executor_for(executor, workers, ray_address)  # Ray not installed: exit 2 before any work
         cfg = state.app_config(config)
         tickers = resolve_targets(tickers, universe, required=False).tickers or None  # None: the config's tickers
     except CommandError:  # wrong arguments (tickers and --universe): nothing to summarise, latest/ stays as it was
@@ -70,7 +89,7 @@ def run(
     from forecast.pipeline import run_daily
     from forecast.progress import make_progress, progress_mode
 
-    summary = run_daily(state.home, cfg, tickers, outdir, wait_s=wait,
+    summary = run_daily(state.home, cfg, tickers, outdir, wait_s=wait, executor=runner,
                         progress=make_progress(progress_mode(quiet, as_json)))  # tickers done; nothing with --quiet
     logger = logging.getLogger("forecast.run")
     for outcome in summary.tickers:

@@ -1,0 +1,122 @@
+"""Per-ticker work on a local Ray and in a local process pool gives what the serial run gives; without Ray, one clear line.
+
+The Ray tests start a local Ray of 2 CPUs once for the module (about 4 s)
+and train tiny networks (2 epochs of 4 units) on a synthetic market. Model
+ids carry the time and a random suffix, so two runs never share ids: the
+tests compare what the ids name, the weights and the forecasts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic_market import synthetic_bars, write_store
+from typer.testing import CliRunner
+
+from forecast.cli import app
+from forecast.errors import ExitCode
+from forecast.registry import ModelRegistry
+from forecast.store import MarketStore
+from forecast.workspace import Workspace
+
+runner = CliRunner()
+TINY = ["--epochs", "2", "--units", "4", "--lookback", "10", "--horizon", "3", "--quiet"]
+TINY_TRAIN = "[train]\nepochs = 2\nunits = [4]\nlookback = 10\nhorizon = 3\n"
+
+
+def cli(home: Path, *args: str):
+    return runner.invoke(app, list(args), env={"FORECAST_HOME": str(home)})
+
+
+def market_homes(root: Path, names: list[str], n_tickers: int) -> tuple[list[Path], list[str]]:
+    """One home per name, each holding the same synthetic market; returns (homes, tickers)."""
+    bars = synthetic_bars(n_tickers, 400, seed=11)
+    homes = []
+    for name in names:
+        home = root / name
+        write_store(MarketStore(Workspace.at(home)), bars)
+        homes.append(home)
+    return homes, bars.codes
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray with 2 CPUs for the module; the executor uses it as it is and leaves it running."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'forecast[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("command", [["train", "600519.SH"], ["predict", "600519.SH"], ["backtest", "600519.SH"], ["run", "600519.SH"]])
+def test_executor_ray_without_the_extra_is_one_line_naming_it(home, monkeypatch, command):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` does where the extra is not installed
+    result = cli(home, *command, "--executor", "ray")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert "pip install 'forecast[ray]'" in result.stderr
+    assert not (home / "models").exists()  # nothing ran
+
+
+def test_ray_address_without_executor_ray_is_a_usage_error(home):
+    result = cli(home, "train", "600519.SH", "--ray-address", "ray://head:10001")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--executor ray" in result.stderr
+
+
+def weights(home: Path, model_id: str) -> list[np.ndarray]:
+    from forecast.network import load_model
+
+    return load_model(Workspace.at(home).model_file(model_id)).get_weights()
+
+
+@pytest.mark.slow
+def test_local_ray_and_the_pool_train_and_forecast_what_serial_does(tmp_path, local_ray):
+    (serial, on_ray, pooled), tickers = market_homes(tmp_path, ["serial", "ray", "pool"], 3)
+    runs = {serial: [], on_ray: ["--executor", "ray"], pooled: ["--workers", "2"]}
+    for home, how in runs.items():
+        trained = cli(home, "train", *tickers, *TINY, *how, "--json")
+        assert trained.exit_code == 0, (how, trained.output)
+        forecast = cli(home, "predict", *tickers, "--quiet", *how, "--json")
+        assert forecast.exit_code == 0, (how, forecast.output)
+        assert [row["ticker"] for row in json.loads(forecast.stdout)] == tickers  # in the order named, whatever ended first
+    for ticker in tickers:
+        ids = {home: ModelRegistry(home).latest_id(ticker) for home in runs}
+        assert len(set(ids.values())) == 3  # time and random suffix differ ...
+        assert len({i.rsplit("-", 2)[0] for i in ids.values()}) == 1  # ... ticker, preset and arch do not
+        reference = weights(serial, ids[serial])
+        for home in (on_ray, pooled):
+            assert all(np.array_equal(a, b) for a, b in zip(reference, weights(home, ids[home]), strict=True)), (home, ticker)
+        points = {home: json.loads(Workspace.at(home).forecast_file(ticker).read_text())["points"] for home in runs}
+        assert points[on_ray] == points[serial] and points[pooled] == points[serial], ticker
+
+
+@pytest.mark.slow
+def test_a_failing_ticker_under_ray_is_reported_and_the_others_are_trained(tmp_path, local_ray):
+    (home,), tickers = market_homes(tmp_path, ["home"], 2)
+    result = cli(home, "train", *tickers, "600999.SH", *TINY, "--executor", "ray")
+    assert result.exit_code == ExitCode.PARTIAL, result.output
+    assert "600999.SH: no stored data" in result.stderr
+    assert all(ModelRegistry(home).latest_id(t) for t in tickers)
+
+
+@pytest.mark.slow
+def test_run_on_ray_gives_the_serial_run_s_partial_exit_code_and_outputs(tmp_path, local_ray):
+    summaries = {}
+    for how in ([], ["--executor", "ray"]):
+        home = tmp_path / ("ray" if how else "serial")
+        home.mkdir()
+        (home / "forecast.toml").write_text(f'tickers = ["600519.SH", "600036.SH"]\nsource = "sample"\n{TINY_TRAIN}')
+        result = cli(home, "run", "--json", *how)
+        assert result.exit_code == ExitCode.PARTIAL, result.output  # 600036.SH is not in the bundled sample
+        summaries[bool(how)] = json.loads((home / "daily" / "latest" / "summary.json").read_text())
+        assert (home / "daily" / "latest" / "600519.SH.png").is_file()
+        assert (home / "daily" / "latest" / "600036.SH.failed.json").is_file()
+    serial, on_ray = (summaries[False]["tickers"], summaries[True]["tickers"])
+    assert [(t["ticker"], t["ok"], t["retrained"], t["exit_code"]) for t in on_ray] == \
+        [(t["ticker"], t["ok"], t["retrained"], t["exit_code"]) for t in serial]
+    assert on_ray[1]["error"] == serial[1]["error"]
