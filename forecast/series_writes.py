@@ -18,6 +18,7 @@ full validation, as a single-ticker fetch does.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import asdict, dataclass, field
 
@@ -27,15 +28,17 @@ import pandas as pd
 from forecast.bars import PRICE_COLUMNS, STORED_COLUMNS, adjust_prices, collapse_duplicate_dates, conform
 from forecast.calendar import TradingCalendar
 from forecast.errors import BadInputError, CorruptFileError, ForecastError, NoDataError, ValidationFailed
-from forecast.store import MarketStore, StoredSeries
+from forecast.store import MarketStore, StoredSeries, series_table
 from forecast.tickers import Ticker
-from forecast.validation import MAX_EXAMPLES, Finding, ValidationReport, refuse_unusable, validate_bars
+from forecast.validation import JUMP_THRESHOLD, MAX_EXAMPLES, Finding, ValidationReport, refuse_unusable, validate_bars
 
 log = logging.getLogger(__name__)
 
 BATCH_TICKERS = 256  # writes per hold of the store lock: short enough that a CSV import waits seconds, not minutes
 _COMPARED = [*PRICE_COLUMNS, "volume"]
-_FUTURE = "dates in the future"  # the one check whose verdict on stored rows changes with time
+_FUTURE = "dates in the future"
+_NS_PER_DAY = 86_400 * 10**9
+_CANONICAL_DTYPES = ["datetime64[ns]", *["float64"] * (len(STORED_COLUMNS) - 1)]  # the one check whose verdict on stored rows changes with time
 
 
 @dataclass
@@ -113,12 +116,18 @@ def _refuse_if_strict(report: ValidationReport, ticker: Ticker, strict: bool) ->
 def save_series(store: MarketStore, ticker: Ticker, frame: pd.DataFrame, source: str, basis: str, report: FetchReport,
                 strict: bool, calendar: TradingCalendar, origin: str | None = None) -> None:
     """Validate and write a whole series (call inside ``store.writing()``), filling ``report``."""
+    store.write_table(ticker, *checked_series(ticker, frame, source, basis, report, strict, calendar, origin))
+
+
+def checked_series(ticker: Ticker, frame: pd.DataFrame, source: str, basis: str, report: FetchReport, strict: bool,
+                   calendar: TradingCalendar, origin: str | None = None) -> tuple:
+    """Return (table, meta) of a whole validated series as the store writes it, filling ``report``; raise to refuse."""
     frame, dropped = collapse_duplicate_dates(frame)
     if dropped:
         report.notes.append(f"{dropped} row(s) repeated an earlier date; kept the last row of each date")
     validation = check_series(frame, basis, ticker, strict, calendar)
-    store.write(ticker, frame, source, basis, validation, calendar=calendar, origin=origin)
     _fill(report, calendar, len(frame), frame["date"].iloc[0], frame["date"].iloc[-1], validation)
+    return series_table(ticker, frame, source, basis, validation, calendar, origin)
 
 
 def _fill(report: FetchReport, calendar: TradingCalendar, rows: int, first, last, validation: ValidationReport) -> None:
@@ -147,81 +156,161 @@ def commit_many(store: MarketStore, items: list[Incoming], *, strict: bool, cale
     """Merge each item's rows onto its stored series and write it, holding the store lock per batch.
 
     A series stored from another source is left as it is (a failure of its
-    own). A failing ticker (validation under ``strict``) fails alone.
+    own). A failing ticker (validation under ``strict``) fails alone. Per
+    batch: the files are read on a few threads, each new series is built in
+    memory, then all of them are written at once (``store.write_tables``:
+    one atomic rename per file, one folder fsync per batch).
     """
     reports: list[FetchReport] = []
     failures: list[TickerFailure] = []
+    screen = _Screen(calendar)
     for begin in range(0, len(items), BATCH_TICKERS):
+        batch = items[begin: begin + BATCH_TICKERS]
         with store.writing():
-            for item in items[begin: begin + BATCH_TICKERS]:
+            writes = []
+            for item, stored in zip(batch, store.read_tables([i.ticker for i in batch])):
                 try:
-                    reports.append(_commit_one(store, item, strict, calendar, source))
+                    table, meta = _new_series(item, stored, strict, calendar, source, screen)
                 except ForecastError as exc:
                     failures.append(TickerFailure(str(item.ticker), exc))
+                    continue
+                writes.append((item.ticker, table, meta))
+                reports.append(item.report)
+            store.write_tables(writes)
     return reports, failures
 
 
-def _commit_one(store: MarketStore, item: Incoming, strict: bool, calendar: TradingCalendar, source: str) -> FetchReport:
+def _new_series(item: Incoming, stored, strict: bool, calendar: TradingCalendar, source: str, screen: _Screen) -> tuple:
+    """Return (table, meta) of the ticker's series with the item's rows merged in, filling its report; raise to refuse."""
     report = item.report
-    try:
-        table, meta = store.read_table(item.ticker)
-    except NoDataError:
-        table, meta = None, {}
-    except CorruptFileError as exc:
-        log.warning("%s: %s; replacing it", item.ticker, exc)
+    table, meta = None, {}
+    if isinstance(stored, CorruptFileError):
+        log.warning("%s: %s; replacing it", item.ticker, stored)
         report.notes.append("replaced an unreadable stored file (it was not a series this version can read)")
-        table, meta = None, {}
+    elif not isinstance(stored, NoDataError):
+        table, meta = stored
     if table is not None and meta["source"] != source:
         raise BadInputError(f"{item.ticker} is stored from {meta['source']}; left as it is")
-    rows, _ = collapse_duplicate_dates(item.rows)
+    rows = _collapsed(item.rows)
     if table is not None and item.note_factor_change and len(rows):
         last_factor = table.column("adj_factor")[-1].as_py()
         if last_factor is not None and not np.isclose(rows["adj_factor"].iloc[0], last_factor):
             report.notes.append("adjustment factor changed (dividend or split): qfq prices are rebased on read")
-    if table is not None and _append(store, item.ticker, table, meta, rows, report, strict, calendar):
-        return report
-    stored = table.to_pandas() if table is not None else None
-    merged, report.new_rows, report.revised_rows = merge_rows(stored, rows)
+    appended = _append(item.ticker, table, meta, rows, report, strict, calendar, screen) if table is not None else None
+    if appended is not None:
+        return appended
+    previous = table.to_pandas() if table is not None else None
+    merged, report.new_rows, report.revised_rows = merge_rows(previous, rows)
     merged["adj_factor"] = merged["adj_factor"].ffill()  # a factor not yet published: the last one holds
-    save_series(store, item.ticker, merged, source, "raw", report, strict, calendar)
-    return report
+    return checked_series(item.ticker, merged, source, "raw", report, strict, calendar)
 
 
+def _collapsed(rows: pd.DataFrame) -> pd.DataFrame:
+    """``collapse_duplicate_dates(rows)``, with no pandas work in the common case: canonical columns, dates strictly rising at midnight."""
+    if list(rows.columns) == STORED_COLUMNS and [str(d) for d in rows.dtypes] == _CANONICAL_DTYPES:
+        ns = rows["date"].to_numpy().view("int64")
+        if bool((np.diff(ns) > 0).all() and (ns % _NS_PER_DAY == 0).all()):
+            return rows if isinstance(rows.index, pd.RangeIndex) and rows.index.start == 0 else rows.reset_index(drop=True)
+    return collapse_duplicate_dates(rows)[0]
+
+
+@functools.cache
 def _canonical_schema():
     import pyarrow as pa
 
     return pa.schema([pa.field("date", pa.timestamp("ns")), *[pa.field(c, pa.float64()) for c in STORED_COLUMNS[1:]]])
 
 
-def _append(store: MarketStore, ticker: Ticker, table, meta: dict, rows: pd.DataFrame, report: FetchReport, strict: bool,
-            calendar: TradingCalendar) -> bool:
-    """Append ``rows`` to the stored table and write it, validating only them; False when this fast path does not apply."""
+class _Screen:
+    """The validation checks of ``validate_bars`` on the new rows of an append, in numpy, per ticker.
+
+    Exact, not approximate: it computes the qfq prices as ``adjust_prices``
+    does and applies the same masks, so a clean screen means ``validate_bars``
+    would find nothing; a flagged ticker gets the full pandas validation (the
+    stored findings then read exactly as on the per-ticker path).
+    """
+
+    def __init__(self, calendar: TradingCalendar):
+        self.calendar = calendar
+        self.future_after = (pd.Timestamp.now().normalize() + pd.Timedelta(days=1)).value
+        self._sessions: dict[int, bool] = {}
+
+    def is_session(self, days_ns: np.ndarray) -> np.ndarray:
+        unknown = [int(d) for d in np.unique(days_ns) if int(d) not in self._sessions]
+        if unknown:
+            mask = self.calendar.is_session_mask(pd.DatetimeIndex(np.asarray(unknown, dtype="datetime64[ns]")))
+            self._sessions.update(zip(unknown, (bool(m) for m in mask)))
+        return np.fromiter((self._sessions[int(d)] for d in days_ns), dtype=bool, count=len(days_ns))
+
+    def clean(self, days_ns: np.ndarray, prices: np.ndarray, volume: np.ndarray, factors: np.ndarray, last_close: float) -> bool:
+        """True when none of the new rows would raise a finding or a refusal.
+
+        prices: (n, 4) raw open/high/low/close; volume: (n,); factors: (n + 1,), the stored last factor then the new ones, filled.
+        """
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            scale = factors / factors[-1]  # factors: the context row's first, as adjust_prices divides them
+            adjusted = prices * scale[1:, None]
+            close = np.concatenate([[last_close * scale[0]], adjusted[:, 3]])
+            change = close[1:] / close[:-1] - 1.0
+        values = np.column_stack([adjusted, volume])
+        return bool(np.isfinite(values).all() and (adjusted > 0).all() and (adjusted[:, 1] >= adjusted[:, 2]).all()
+                    and np.isfinite(close).all() and (np.abs(change) <= JUMP_THRESHOLD).all()
+                    and (days_ns <= self.future_after).all() and self.is_session(days_ns).all())
+
+
+def _append(ticker: Ticker, table, meta: dict, rows: pd.DataFrame, report: FetchReport, strict: bool,
+            calendar: TradingCalendar, screen: _Screen) -> tuple | None:
+    """Return (table, meta) with ``rows`` appended to the stored table, validating only them; None when this fast path does not apply."""
     import pyarrow as pa
 
     stored = table.select(STORED_COLUMNS).replace_schema_metadata(None)
     old_report = ValidationReport.from_dict(meta["validation"])
     if (not len(rows) or meta["price_basis"] != "raw" or meta.get("calendar") != calendar.name
             or stored.schema != _canonical_schema() or any(f.check == _FUTURE for f in old_report.findings)):
-        return False
+        return None
+    last = stored.num_rows - 1
+    last_ns = stored.column("date")[last].value
+    last_close, last_factor = stored.column("close")[last].as_py(), stored.column("adj_factor")[last].as_py()
+    days_ns = rows["date"].to_numpy().view("int64")
+    if not (days_ns[0] > last_ns and last_close is not None and last_close > 0 and last_factor is not None
+            and np.isfinite(last_factor) and last_factor > 0 and screen.is_session(np.asarray([last_ns]))[0]):
+        return None  # revised or older rows, or a context row that would raise findings of its own: the full path
+    new = {c: rows[c].to_numpy(dtype="float64") for c in STORED_COLUMNS[1:]}
+    new["adj_factor"] = _filled(np.concatenate([[last_factor], new["adj_factor"]]))[1:]
+    prices = np.column_stack([new[c] for c in PRICE_COLUMNS])
+    if screen.clean(days_ns, prices, new["volume"], np.concatenate([[last_factor], new["adj_factor"]]), last_close):
+        validation = _carried(old_report, ValidationReport(len(rows), []), stored.num_rows + len(rows))
+    else:
+        validation = _validate_appended(ticker, stored, rows, new, old_report, calendar)
+    _refuse_if_strict(validation, ticker, strict)
+    added = pa.table({"date": pa.array(days_ns.view("datetime64[ns]"), pa.timestamp("ns")),
+                      **{c: pa.array(new[c], pa.float64()) for c in STORED_COLUMNS[1:]}}, schema=_canonical_schema())
+    appended = pa.concat_tables([stored, added])
+    report.new_rows, report.revised_rows = len(rows), 0
+    _fill(report, calendar, appended.num_rows, stored.column("date")[0].value, days_ns[-1], validation)
+    return appended, {**meta, "validation": validation.to_dict()}
+
+
+def _filled(values: np.ndarray) -> np.ndarray:
+    """``values`` with each NaN replaced by the last number before it (pandas' ffill), in numpy."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    last = np.where(~missing, np.arange(len(values)), 0)
+    return values[np.maximum.accumulate(last)]
+
+
+def _validate_appended(ticker: Ticker, stored, rows: pd.DataFrame, new: dict, old_report: ValidationReport,
+                       calendar: TradingCalendar) -> ValidationReport:
+    """The full validation of the new rows, with the stored last bar as context for the one-day-move check."""
     context = stored.slice(stored.num_rows - 1).to_pandas()
-    last_date, last_close, last_factor = context["date"].iloc[0], context["close"].iloc[0], context["adj_factor"].iloc[0]
-    if not (rows["date"].iloc[0] > last_date and last_close > 0 and np.isfinite(last_factor) and last_factor > 0
-            and calendar.is_session_mask(pd.DatetimeIndex([last_date]))[0]):
-        return False  # revised or older rows, or a context row that would raise findings of its own: the full path
-    new = rows.copy()
-    new["adj_factor"] = pd.concat([pd.Series([last_factor]), new["adj_factor"]], ignore_index=True).ffill().iloc[1:].to_numpy()
+    last_close = context["close"].iloc[0]
     # the context row is the stored last bar made clean (it was judged when stored): only its close matters, for the move check
     clean = context.assign(open=last_close, high=last_close, low=last_close, volume=1.0)
-    adjusted = adjust_prices(pd.concat([clean, new], ignore_index=True), "raw", "qfq")
+    fresh = pd.DataFrame({"date": rows["date"].to_numpy(), **new})
+    adjusted = adjust_prices(pd.concat([clean, fresh], ignore_index=True), "raw", "qfq")
     refuse_unusable(adjusted, ticker)
-    validation = _carried(old_report, validate_bars(adjusted, ticker, calendar), stored.num_rows + len(new))
-    _refuse_if_strict(validation, ticker, strict)
-    appended = pa.concat_tables([stored, pa.Table.from_pandas(new, schema=_canonical_schema(), preserve_index=False)
-                                 .replace_schema_metadata(None)])
-    store.write_table(ticker, appended, {**meta, "validation": validation.to_dict()})
-    report.new_rows, report.revised_rows = len(new), 0
-    _fill(report, calendar, appended.num_rows, stored.column("date")[0].as_py(), new["date"].iloc[-1], validation)
-    return True
+    return _carried(old_report, validate_bars(adjusted, ticker, calendar), stored.num_rows + len(rows))
 
 
 def _carried(old: ValidationReport, new: ValidationReport, rows: int) -> ValidationReport:

@@ -110,6 +110,10 @@ def test_the_batched_update_stores_what_the_per_ticker_path_stores_findings_incl
     bars.high[-1, 2] = bars.close[-1, 2] * 1.01
     bars.low[-1, 3] = bars.high[-1, 3] * 1.1  # high below low on the new day
     bars.high[5, 3] = bars.low[5, 3] * 0.9  # and one stored long ago, carried over
+    bars.open[-1, 4] = 0.0  # a non-positive open on the new day
+    bars.vol[-1, 5] = np.nan  # a missing volume on the new day
+    bars.close[-1, 6] *= 0.66  # a 34 % drop: just inside the threshold, no finding on either path
+    bars.low[-1, 6] = bars.close[-1, 6] * 0.99
     serve_days(fake_tushare, bars, bars.dates[0])
     homes = {"batched": tmp_path / "batched", "per-ticker": tmp_path / "per-ticker"}
     for root in homes.values():
@@ -128,6 +132,9 @@ def test_the_batched_update_stores_what_the_per_ticker_path_stores_findings_incl
         assert by_check(a.validation.to_dict()) == by_check(b.validation.to_dict()) and a.validation.rows == b.validation.rows
     assert "one-day moves over 35%" in by_check(batched.read(bars.codes[2]).validation.to_dict())
     assert by_check(batched.read(bars.codes[3]).validation.to_dict())["high below low"][0] == 2
+    assert "other non-positive prices (open/high/low)" in by_check(batched.read(bars.codes[4]).validation.to_dict())
+    assert "missing values" in by_check(batched.read(bars.codes[5]).validation.to_dict())
+    assert by_check(batched.read(bars.codes[6]).validation.to_dict()) == {}
 
 
 def test_a_revised_stored_day_goes_through_the_full_merge(home, fake_tushare, bars):
@@ -152,12 +159,14 @@ KILLED_UPDATE = textwrap.dedent(
     from forecast.store import MarketStore
     from forecast.fetching import update_from_tushare
     from forecast.sources.tushare_pro import RetryPolicy, TushareClient
-    write_table = MarketStore.write_table
-    def slow(self, *args, **kwargs):
-        write_table(self, *args, **kwargs)
-        print("wrote", flush=True)
-        time.sleep(0.05)
-    MarketStore.write_table = slow
+    import os
+    replace = os.replace
+    def slow(source, target):  # the batched commit renames a whole batch's fsynced files: pause between renames
+        replace(source, target)
+        if str(target).endswith(".parquet"):
+            print("wrote", flush=True)
+            time.sleep(0.05)
+    os.replace = slow
     client = TushareClient(sys.argv[2], retry=RetryPolicy(sleep=lambda s: None))
     update_from_tushare(MarketStore(sys.argv[4]), sys.argv[5].split(","), client, now=dt.datetime(2020, 12, 24, 20))
     """
