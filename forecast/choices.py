@@ -60,6 +60,13 @@ class TrainPreset(Choice):
     GLOBAL = "global"
 
 
+class ColorConvention(Choice):
+    """Which colour means up in charts and the report: cn (red up, green down) or us (green up, red down)."""
+
+    CN = "cn"
+    US = "us"
+
+
 class Source(Choice):
     TUSHARE = "tushare"
     CSV = "csv"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import tomllib
 
-from forecast.choices import Adjust, Arch, Preset, ScalerKind, Source, TargetColumn, TargetTransform
+from forecast.choices import Adjust, Arch, ColorConvention, Preset, ScalerKind, Source, TargetColumn, TargetTransform
 from forecast.errors import BadInputError, ConfigError
 from forecast.intervals import DEFAULT_LEVELS, check_levels
 from forecast.redact import mask, register_secret
@@ -203,6 +203,7 @@ class AppConfig:
     levels: tuple[float, ...] = DEFAULT_LEVELS
     tushare_token: str | None = None
     tushare_calls_per_minute: int = DEFAULT_TUSHARE_CALLS_PER_MINUTE  # per endpoint: the client paces itself to it
+    colors: str | None = None  # cn | us for every ticker; None: Chinese convention for China tickers, Western otherwise
     # [sources]: (ticker or pattern, source) in file order; ticker names normalised, patterns upper-cased
     sources: tuple[tuple[str, str], ...] = ()
 
@@ -230,7 +231,7 @@ class AppConfig:
 
 
 _SETTINGS = {"tickers", "source", "adjust", "preset", "outdir", "levels", "retrain_after_days", "tushare_token",
-             "tushare_calls_per_minute"}
+             "tushare_calls_per_minute", "colors"}
 _TUSHARE_SETTINGS = {"token", "calls_per_minute"}
 _PATTERN_CHARACTERS = "*?["
 
@@ -294,6 +295,7 @@ def _parse_settings(section: dict, problems: list[str]) -> dict:
     check("outdir", text)
     check("levels", check_levels)
     check("retrain_after_days", retrain)
+    check("colors", lambda v: str(ColorConvention.parse(v, "colors")))
     return values
 
 

@@ -70,8 +70,9 @@ def healthy(findings: list[Finding]) -> bool:
 
 def examine(workspace: Workspace, outdir: Path | None = None) -> list[Finding]:
     """Every problem in the home, sorted by path. ``outdir``: the daily job's folder (default ``daily/``)."""
-    found = {f.path: f for part in (_store(workspace), _registry(workspace), _outputs(workspace), _debris(workspace, outdir))
-             for f in part}
+    parts = (_store(workspace), _registry(workspace), _global_models(workspace), _outputs(workspace),
+             _cross_backtests(workspace), _debris(workspace, outdir))
+    found = {f.path: f for part in parts for f in part}
     return sorted(found.values(), key=lambda f: f.path.parts)
 
 
@@ -142,7 +143,7 @@ def _registry(workspace: Workspace) -> Iterator[Finding]:
     good: dict[str, str] = {}  # model id -> its ticker
     broken: set[str] = set()
     for folder in _entries(workspace.models_dir):
-        if folder == workspace.latest_dir or not folder.is_dir():
+        if folder in (workspace.latest_dir, workspace.global_models_dir) or not folder.is_dir():
             continue
         problem, ticker = _model_problem(workspace, registry, folder.name)
         if problem is None and ticker is not None:
@@ -159,6 +160,26 @@ def _registry(workspace: Workspace) -> Iterator[Finding]:
                       else f"predict falls back to the newest other {name} model; or retrain: forecast train {name}"
                       if name in good.values() else f"retrain: forecast train {name}")
             yield Finding("pointer", workspace.latest_dir / name, problem, advice)
+
+
+def _global_models(workspace: Workspace) -> Iterator[Finding]:
+    """Universe models under models/global/: a card that loads and a Keras archive beside it."""
+    from forecast.global_card import GlobalRegistry
+
+    registry = GlobalRegistry(workspace)
+    for folder in _entries(workspace.global_models_dir):
+        if not folder.is_dir():
+            continue
+        try:
+            card = registry.card(folder.name)
+        except ForecastError as exc:
+            yield Finding("model", folder, str(exc).split("; ")[0], "retrain: forecast train --universe NAME --preset global")
+            continue
+        model = registry.model_file(card.id)
+        problem = ("model.keras is missing" if not model.is_file() else "model.keras is empty" if model.stat().st_size == 0
+                   else None if zipfile.is_zipfile(model) else "model.keras is not a Keras archive (not a zip file)")
+        if problem:
+            yield Finding("model", folder, problem, f"retrain: forecast train --universe {card.universe} --preset global")
 
 
 def _model_problem(workspace: Workspace, registry: ModelRegistry, model_id: str) -> tuple[str | None, str | None]:
@@ -216,7 +237,7 @@ def _outputs(workspace: Workspace) -> Iterator[Finding]:
               ("backtest", workspace.backtest_csv, load_backtest_forecasts, "forecast backtest"))
     for kind, path_of, load, command in checks:
         for folder in _entries(path_of("_").parent.parent):  # forecasts/, backtests/: one folder per ticker
-            if not folder.is_dir():
+            if not folder.is_dir() or folder.name.startswith("@"):  # @<universe>: a cross-sectional backtest (below)
                 continue
             try:
                 path = folder  # until the workspace agrees the folder stays inside the home
@@ -224,6 +245,22 @@ def _outputs(workspace: Workspace) -> Iterator[Finding]:
                 load(workspace, folder.name)
             except ForecastError as exc:
                 yield Finding(kind, path, _why(exc), f"make it again: {command} {folder.name}")
+
+
+def _cross_backtests(workspace: Workspace) -> Iterator[Finding]:
+    """backtests/@<universe>/latest.json: the scores of a cross-sectional backtest."""
+    from forecast.cross_section import CrossSectionReport
+
+    for folder in _entries(workspace.backtests_dir):
+        if not folder.is_dir() or not folder.name.startswith("@"):
+            continue
+        universe = folder.name[1:]
+        path = folder / "latest.json"
+        try:
+            CrossSectionReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            yield Finding("backtest", path, f"unreadable ({type(exc).__name__})",
+                          f"make it again: forecast backtest --universe {universe} --models ...")
 
 
 def _debris(workspace: Workspace, outdir: Path | None) -> Iterator[Finding]:

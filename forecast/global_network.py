@@ -177,5 +177,6 @@ def fit_global(cfg: GlobalNetConfig, data: PooledData, target: np.ndarray, train
         reporter.close()
     seconds = time.perf_counter() - started
     epochs_run = len(keep.scores)
-    return GlobalFit(model, keep.best_epoch + 1, float(keep.best), keep.scores,
+    best = float(keep.best) if np.isfinite(keep.best) else float("nan")  # no day could be ranked: say so, not -inf
+    return GlobalFit(model, keep.best_epoch + 1, best, keep.scores,
                      len(train_rows) * epochs_run / seconds if seconds > 0 else float("nan"))

@@ -168,10 +168,7 @@ def test_secrets_never_reach_the_page(stored, tmp_path):
 
 def _cli(args: list[str]):
     from forecast.cli import app
-    from forecast.cli import report as report_cli
 
-    if not any(c.callback is report_cli.report for c in app.registered_commands):  # until forecast/cli/__init__.py registers it
-        app.command()(report_cli.report)
     return runner.invoke(app, args)
 
 

@@ -13,6 +13,7 @@ One module per command group, assembled here (the layout of huggingface_hub's ``
 - ``evaluate``: backtest
 - ``ranking``: rank, and the global-model branches of train, predict and backtest
 - ``outputs``: plot
+- ``report``: report (the HTML page)
 - ``ops``: run, doctor, config show
 
 Shared options live in ``_options``, the global options' values in ``_state``,
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import typer
 
-from forecast.cli import data, evaluate, forecasts, models, ops, outputs, ranking, universe
+from forecast.cli import data, evaluate, forecasts, models, ops, outputs, ranking, report, universe
 from forecast.cli._errors import GuardedGroup
 from forecast.cli._logging import setup_logging
 from forecast.cli._options import HomeOpt, VerboseOpt, VersionFlag
@@ -58,6 +59,7 @@ app.command()(forecasts.predict)
 app.command()(evaluate.backtest)
 app.command()(ranking.rank)
 app.command()(outputs.plot)
+app.command()(report.report)
 app.command()(ops.run)
 app.command()(ops.doctor)
 app.add_typer(data.data_app, name="data")

@@ -71,7 +71,7 @@ def rank(
     if as_json:
         emit_json({"model_id": card.id, "universe": card.universe, "horizon": steps, "ranking": shown, "skipped": skipped})
         return
-    echo_line(f"global model {card.id} (universe {card.universe}, validation Rank IC {card.validation.get('rank_ic', float('nan')):+.4f}); "
+    echo_line(f"global model {card.id} (universe {card.universe}, validation Rank IC {_signed(card.validation.get('rank_ic'))}); "
               f"{len(rows)} ranked by expected {steps}-day return")
     echo_table(["#", "ticker", "name", "last close", "expected", "80 % range"],
                [[r["rank"], r["ticker"], r["name"] or "", format_number(r["last_close"]), format_percent(r["expected_return"], sign=True),
@@ -81,6 +81,11 @@ def rank(
         echo_line(f"skipped {problem['ticker']}: {problem['error']}", err=True)
     if not rows:
         raise typer.Exit(int(ExitCode.ALL_FAILED) if skipped else 0)
+
+
+def _signed(value) -> str:
+    """A score such as +0.0123, or "-" when there is none (no validation day had two tickers to rank)."""
+    return f"{value:+.4f}" if isinstance(value, (int, float)) and value == value and abs(value) != float("inf") else "-"
 
 
 def _by_step(batch, steps: int):
@@ -113,7 +118,7 @@ def train_global_command(targets, epochs: int | None, seed: int | None, lookback
         return
     echo_line(f"{card.id}: one network for {len(card.tickers)} tickers of {card.universe}, trained on "
               f"{card.data_range[0]}..{card.data['train_cut']}, validation {card.data['validation'][0]}..{card.data['validation'][1]}: "
-              f"Rank IC {card.validation['rank_ic']:+.4f} at step {card.horizon} (epoch {card.validation['best_epoch']}), "
+              f"Rank IC {_signed(card.validation.get('rank_ic'))} at step {card.horizon} (epoch {card.validation['best_epoch']}), "
               f"{card.windows_per_second:,.0f} windows/s, {card.train_seconds:.0f}s")
 
 

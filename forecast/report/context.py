@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecast.choices import ColorConvention
 from forecast.errors import BadInputError, ForecastError
 from forecast.formatting import MISSING, format_number, format_percent
 from forecast.intervals import level_key, level_label
@@ -27,7 +28,7 @@ from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
 from forecast.workspace import Workspace
 
-COLOR_CONVENTIONS = ("cn", "us")  # cn: red up, green down (China's convention); us: green up, red down
+COLOR_CONVENTIONS = tuple(ColorConvention.values())  # cn: red up, green down (China's convention); us: green up, red down
 SIGNIFICANCE = 0.05  # a Diebold-Mariano p-value below this separates a model from naive
 BAND_LEVEL = 0.8  # the range the table shows
 FAILED_MARKER = ".failed.json"  # <TICKER>.failed.json: what `forecast run` leaves for a ticker that failed today
