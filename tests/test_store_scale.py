@@ -73,6 +73,25 @@ def test_read_panel_filters_dates_and_reads_hfq_where_the_basis_allows(home, bar
     pd.testing.assert_frame_equal(result.frame.xs(bars.codes[1], level="ticker"), expected, check_names=False, check_freq=False)
 
 
+@pytest.mark.parametrize("dense_keys", [4, 0])  # a counting sort, and the stable argsort it falls back to
+def test_the_panel_is_every_read_bars_stacked_and_sorted_with_one_string_per_ticker(home, bars, monkeypatch, dense_keys):
+    monkeypatch.setattr("forecast.panel.DENSE_KEYS", dense_keys)
+    store = MarketStore(home)
+    write_store(store, bars, codes=bars.codes[:5], end=bars.dates[-10])
+    write_store(store, synthetic_bars(3, 30, seed=8, end="2021-06-30"))  # other tickers over later, partly new dates
+    repeated = pd.concat([bars.stored_frame(6, end=bars.dates[20]), bars.stored_frame(6, start=bars.dates[20])], ignore_index=True)
+    with store.writing():  # a file an older version stored with a date twice: both rows come back, in their order
+        store.write_table(bars.codes[6], pa.Table.from_pandas(repeated),
+                          {"source": "tushare", "price_basis": "raw", "calendar": "XSHG", "validation": {"rows": 0, "findings": []}})
+    names = list(reversed(store.tickers()))  # asked for in any order, the panel comes sorted
+    panel = store.read_panel(names)
+    expected = pd.concat([store.read_bars(t).frame.assign(ticker=t) for t in names], ignore_index=True)
+    expected = expected.sort_values(["date", "ticker"], kind="stable").set_index(["date", "ticker"])
+    pd.testing.assert_frame_equal(panel, expected)
+    assert list(panel.index.levels[1]) == sorted(names)  # one string per ticker; each row holds an integer code
+    assert all(np.issubdtype(codes.dtype, np.integer) for codes in panel.index.codes)
+
+
 def test_a_corrupt_file_among_good_ones_is_skipped_and_named(home, bars, caplog):
     store = MarketStore(home)
     write_store(store, bars, codes=bars.codes[:3])
