@@ -37,7 +37,7 @@ from forecast.series_writes import (
     save_series,
 )
 from forecast.sources import tushare_pro
-from forecast.sources.csv_file import read_bars_csv
+from forecast.sources.csv_file import CsvImport, read_bars_csv
 from forecast.store import MarketStore, StoredHead, StoredSeries
 from forecast.tickers import Ticker, parse_ticker
 
@@ -90,7 +90,20 @@ def import_csv(store: MarketStore, ticker_text: str | None, path: Path, *, date_
         if imported.code_in_file is None:
             raise BadInputError(f"{Path(path).name} does not name its ticker; pass one, e.g. forecast fetch AAPL --source csv --file ...")
         ticker_text = imported.code_in_file
-    ticker = parse_ticker(ticker_text)
+    origin = str(Path(path).resolve()) if source == "csv" else None
+    return store_csv_import(store, parse_ticker(ticker_text), imported, source=source, origin=origin, strict=strict,
+                            replace=replace, chosen=chosen)
+
+
+def store_csv_import(store: MarketStore, ticker: Ticker, imported: CsvImport, *, source: str, origin: str | None,
+                     strict: bool, replace: bool, chosen: CalendarChoice | None) -> FetchReport:
+    """Replace ``ticker``'s series with ``imported``'s rows under the store lock (see ``import_csv``); return what it did.
+
+    ``chosen`` is a calendar given by the user (None: inferred from the rows,
+    else the stored series' one, else the ticker's rule); ``origin`` is the
+    file's absolute path, recorded so that a later fetch can say how to refresh it.
+    """
+    label = Path(origin).name if origin else f"the {source} file"
     choice = chosen or infer_calendar(imported.frame["date"], default_calendar(ticker))  # outside the lock: ~1 s, once
     report = FetchReport(ticker=str(ticker), source=source, notes=[
         f"{imported.layout} layout, " + {"none": "raw prices", "raw": "raw prices with adjustment factors"}.get(
@@ -100,14 +113,12 @@ def import_csv(store: MarketStore, ticker_text: str | None, path: Path, *, date_
         previous = stored.frame if stored is not None else None
         incoming_rows = len(collapse_duplicate_dates(imported.frame)[0])
         if previous is not None and not replace and incoming_rows < SHRINK_GUARD * len(previous):
-            raise BadInputError(f"{Path(path).name} has {incoming_rows} rows but {ticker} has {len(previous)} stored; "
-                                f"importing it would drop the rest. Pass --replace if that is what you want")
-        _, new_rows, revised = merge_rows(previous, imported.frame)
-        report.new_rows, report.revised_rows = new_rows, revised
+            raise BadInputError(f"{label} has {incoming_rows} rows of {ticker} but {len(previous)} are stored; "
+                                f"importing them would drop the rest. Pass --replace if that is what you want")
+        _, report.new_rows, report.revised_rows = merge_rows(previous, imported.frame)
         if not choice.inferred and chosen is None and stored is not None and stored.calendar:
             choice = CalendarChoice(TradingCalendar(stored.calendar), f"kept from the stored series ({choice.reason})", inferred=False)
         report.notes.append(choice.describe())
-        origin = str(Path(path).resolve()) if source == "csv" else None
         save_series(store, ticker, imported.frame, source, imported.price_basis, report, strict, choice.calendar, origin)
     return report
 

@@ -8,8 +8,8 @@ present, or the one named.
 
 What it promises: each ticker's rows are converted, validated and written
 exactly as a single-ticker import of them would be (``fetching.import_csv``:
-the same checks, the same shrink guard, ``series_writes.save_series`` atomic
-under the store lock, whole or not at all). A ticker that cannot be imported (a code that is not a ticker, a
+the same checks, the same shrink guard, the same atomic write under the store
+lock, ``fetching.store_csv_import``: whole or not at all). A ticker that cannot be imported (a code that is not a ticker, a
 non-number, a date that cannot be read, ``--strict`` findings) is refused on
 its own with a one-line reason; the others go on. One summary covers them all.
 A file whose ticker column names a single ticker is a single-ticker file and
@@ -24,12 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.bars import collapse_duplicate_dates
-from forecast.calendar import CalendarChoice, TradingCalendar, default_calendar, get_calendar, infer_calendar
+from forecast.calendar import CalendarChoice, get_calendar
 from forecast.errors import BadInputError, DateFormatError, ForecastError
-from forecast.fetching import SHRINK_GUARD, import_csv
-from forecast.series_writes import FetchReport, merge_rows, read_stored, save_series
-from forecast.sources.csv_file import CsvImport, bars_from_rows, infer_date_format, layout_of, read_csv_rows
+from forecast.fetching import import_csv, store_csv_import
+from forecast.series_writes import FetchReport
+from forecast.sources.csv_file import bars_from_rows, infer_date_format, layout_of, read_csv_rows
 from forecast.store import MarketStore
 from forecast.tickers import Ticker, parse_ticker
 from forecast.validation import ValidationReport
@@ -121,7 +120,8 @@ def import_long_csv(store: MarketStore, path: Path, *, ticker_column: str | None
     for ticker, index in groups.items():
         try:
             imported = bars_from_rows(raw.loc[index], f"{path.name} [{ticker}]", fmt, column_map)
-            result.reports.append(_store_one(store, ticker, imported, path, strict=strict, replace=replace, chosen=chosen))
+            result.reports.append(store_csv_import(store, ticker, imported, source="csv", origin=str(path.resolve()), strict=strict,
+                                                   replace=replace, chosen=chosen))
         except ForecastError as exc:
             result.refused.append(Refusal(str(ticker), str(exc), int(exc.exit_code), len(index)))
     return result
@@ -157,25 +157,3 @@ def _file_date_format(raw: pd.DataFrame, column_map: str | None) -> str | None:
         return infer_date_format(raw[date_column].dropna())
     except DateFormatError:
         return None
-
-
-def _store_one(store: MarketStore, ticker: Ticker, imported: CsvImport, path: Path, *, strict: bool, replace: bool,
-               chosen: CalendarChoice | None) -> FetchReport:
-    """Store one ticker's rows as ``fetching.import_csv`` stores a file's (the same guard, checks and atomic write)."""
-    choice = chosen or infer_calendar(imported.frame["date"], default_calendar(ticker))
-    report = FetchReport(ticker=str(ticker), source="csv", notes=[
-        f"{imported.layout} layout, " + {"none": "raw prices", "raw": "raw prices with adjustment factors"}.get(
-            imported.price_basis, f"{imported.price_basis} prices")])
-    with store.writing():
-        stored = read_stored(store, ticker, report)
-        previous = stored.frame if stored is not None else None
-        incoming_rows = len(collapse_duplicate_dates(imported.frame)[0])
-        if previous is not None and not replace and incoming_rows < SHRINK_GUARD * len(previous):
-            raise BadInputError(f"{path.name} has {incoming_rows} rows of {ticker} but {len(previous)} are stored; "
-                                f"importing them would drop the rest. Pass --replace if that is what you want")
-        _, report.new_rows, report.revised_rows = merge_rows(previous, imported.frame)
-        if not choice.inferred and chosen is None and stored is not None and stored.calendar:
-            choice = CalendarChoice(TradingCalendar(stored.calendar), f"kept from the stored series ({choice.reason})", inferred=False)
-        report.notes.append(choice.describe())
-        save_series(store, ticker, imported.frame, "csv", imported.price_basis, report, strict, choice.calendar, str(path.resolve()))
-    return report
