@@ -8,7 +8,7 @@ in a fresh worker, which imports TensorFlow), the memory of the Ray
 processes (resident, and each worker's peak), the wall times, and whether
 every executor trained the same weights and forecast the same numbers as
 the serial run. The market is synthetic (tests/synthetic_market.py), 4
-tickers of 600 days; the default preset trains as ``forecast train`` does.
+tickers of 2,400 days; the default preset trains as ``forecast train`` does.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 
-def rss_of(name_part: str) -> list[tuple[int, str, int, int]]:
-    """(pid, name, VmRSS kB, VmHWM kB) of this user's processes whose command line contains ``name_part``."""
+def ray_processes(workers_only: bool = False) -> list[tuple[int, str, int, int]]:
+    """(pid, name, VmRSS kB, VmHWM kB) of Ray's processes: its daemons (under site-packages/ray/) and its workers (ray::...)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if name_part not in cmd or int(pid) == os.getpid():
+            if not (cmd.startswith("ray::") or (not workers_only and "site-packages/ray/" in cmd)):
                 continue
             status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
             found.append((int(pid), cmd.split()[0][-40:], int(status["VmRSS"].split()[0]), int(status["VmHWM"].split()[0])))
@@ -73,15 +73,17 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--tickers", type=int, default=4)
+    parser.add_argument("--days", type=int, default=2400, help="bars per ticker (2400: about ten years, like the sample)")
     parser.add_argument("--epochs", type=int, default=None, help="default: the preset's (60, early stopping)")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
     parser.add_argument("--workers", type=int, default=2, help="processes of the local pool")
     parser.add_argument("--no-pool", action="store_true")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} CPUs; local Ray with {args.cpus} CPUs, one per task; pool of {args.workers}")
+    import_ray()  # the extra's error before any work
+    print(f"machine: {os.cpu_count()} CPUs; {args.tickers} tickers x {args.days} days; local Ray with {args.cpus} CPUs, one per task; pool of {args.workers}")
 
     root = Path(tempfile.mkdtemp(prefix="ray-bench-"))
-    bars = synthetic_bars(args.tickers, 600, seed=5)
+    bars = synthetic_bars(args.tickers, args.days, seed=5)
     homes = {name: Workspace.at(root / name) for name in ("serial", "ray", "pool")}
     for workspace in homes.values():
         write_store(MarketStore(workspace), bars)
@@ -94,14 +96,13 @@ def main() -> None:
           + ", ".join(f"{o.seconds:.1f}" for o in serial) + " s (the first imports TensorFlow)")
 
     ray = import_ray()
+    executor = RayExecutor(num_cpus=args.cpus)
     started = time.perf_counter()
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
-    print(f"ray start: {time.perf_counter() - started:.2f} s (ray.init, local, {args.cpus} CPUs)")
-    idle = rss_of("ray") + rss_of("gcs_server") + rss_of("raylet")
-    unique = {pid: (name, rss) for pid, name, rss, _ in idle}
-    print(f"ray idle memory: {sum(r for _, r in unique.values()) / 1024:.0f} MiB resident in {len(unique)} processes "
-          f"(gcs, raylet, dashboard agent, log monitor, idle workers)")
-    executor = RayExecutor()
+    executor.start()  # as the commands start it; the maps below find it running and leave it so
+    print(f"ray start: {time.perf_counter() - started:.2f} s (ray.init, local, {args.cpus} CPUs; import ray not counted)")
+    idle = ray_processes()
+    print(f"ray idle memory: {sum(p[2] for p in idle) / 1024:.0f} MiB resident in {len(idle)} processes "
+          f"(gcs, raylet, agents, log monitor, idle workers)")
     trivial = [f"{600000 + i:06d}.SH" for i in range(200)]
     executor.map(parse_ticker, trivial[:20])  # warm the workers
     _, trivial_wall = timed_map(executor, parse_ticker, trivial)
@@ -111,7 +112,7 @@ def main() -> None:
     executor.map(PredictJob(homes["ray"]), tickers)
     print(f"ray: {ray_wall:.1f} s wall for {len(tickers)} tickers; per task "
           + ", ".join(f"{o.seconds:.1f}" for o in on_ray) + " s inside the worker (a fresh worker imports TensorFlow first)")
-    workers = rss_of("ray::")
+    workers = ray_processes(workers_only=True)
     if workers:
         print("ray workers after training: " + ", ".join(f"pid {pid} {rss / 1024:.0f} MiB (peak {hwm / 1024:.0f} MiB)"
                                                         for pid, _, rss, hwm in workers))

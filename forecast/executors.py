@@ -123,9 +123,19 @@ def thread_env(cpus: int) -> dict[str, str]:
     return {"TF_NUM_INTRAOP_THREADS": str(n), "TF_NUM_INTEROP_THREADS": str(min(n, 2)), "OMP_NUM_THREADS": str(n)}
 
 
-def _start_worker(env: dict[str, str]) -> None:
-    """Pool initializer: runs in each fresh process before its first job."""
+_worker_job: Callable[[str], Any] | None = None  # in a pool's process: the one job it runs for every item
+
+
+def _start_worker(env: dict[str, str], job: Callable[[str], Any]) -> None:
+    """Pool initializer: runs in each fresh process before its first item; the job arrives once, not once per item."""
+    global _worker_job
     os.environ.update(env)
+    _worker_job = job
+
+
+def _run_worker_job(item: str) -> Outcome:
+    assert _worker_job is not None, "a pool process runs items only after _start_worker"
+    return run_job(_worker_job, item)
 
 
 def _in_order(items: Sequence[str], finished: dict[int, Outcome[T]]) -> list[Outcome[T]]:
@@ -155,8 +165,8 @@ class PoolExecutor:
         env = thread_env((os.cpu_count() or 1) // self.workers)
         finished: dict[int, Outcome[T]] = {}
         with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start_worker, initargs=(env,)) as pool:
-            pending = {pool.submit(run_job, job, item): i for i, item in enumerate(items)}
+                                 initializer=_start_worker, initargs=(env, job)) as pool:
+            pending = {pool.submit(_run_worker_job, item): i for i, item in enumerate(items)}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 stop = False

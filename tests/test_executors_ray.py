@@ -68,6 +68,41 @@ def test_ray_address_without_executor_ray_is_a_usage_error(home):
     assert "--executor ray" in result.stderr
 
 
+ITEMS = ["600519.SH", "not a ticker", "sz000001", "600036.SH"]
+
+
+def check_isolated_and_in_order(outcomes) -> None:
+    """parse_ticker over ITEMS: every item answered, in the order given, the bad one alone failing with its own code."""
+    from forecast.executors import exit_code_for
+
+    assert [o.item for o in outcomes] == ITEMS
+    assert [o.ok for o in outcomes] == [True, False, True, True]
+    assert [str(o.value) for o in outcomes if o.ok] == ["600519.SH", "000001.SZ", "600036.SH"]
+    assert outcomes[1].exit_code == ExitCode.BAD_INPUT and "not a ticker" in outcomes[1].error
+    assert exit_code_for(outcomes) == ExitCode.PARTIAL
+
+
+def test_the_process_pool_isolates_failures_and_keeps_the_order():
+    from forecast.executors import PoolExecutor
+    from forecast.tickers import parse_ticker
+
+    seen = []
+    outcomes = PoolExecutor(2).map(parse_ticker, ITEMS, on_done=lambda o: seen.append(o.item))
+    check_isolated_and_in_order(outcomes)
+    assert sorted(seen) == sorted(ITEMS)  # each reported once, in the order they ended
+
+
+@pytest.mark.slow
+def test_ray_tasks_isolate_failures_and_keep_the_order(local_ray):
+    from forecast.executors import RayExecutor
+    from forecast.tickers import parse_ticker
+
+    seen = []
+    check_isolated_and_in_order(RayExecutor().map(parse_ticker, ITEMS, on_done=lambda o: seen.append(o.item)))
+    assert sorted(seen) == sorted(ITEMS)
+    assert local_ray.is_initialized()  # a Ray the caller started is left running
+
+
 def weights(home: Path, model_id: str) -> list[np.ndarray]:
     from forecast.network import load_model
 
