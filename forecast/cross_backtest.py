@@ -29,6 +29,7 @@ from forecast.cross_section import CrossSectionReport, cumulative_ic, daily_ic, 
 from forecast.errors import BadInputError
 from forecast.global_data import PooledData, pool, targets, time_split, usable_rows
 from forecast.global_model import GlobalSettings
+from forecast.jsonio import finite
 
 RULES: dict[str, Callable[[pd.Series], pd.Series]] = {
     "momentum": rules.momentum_12_1,
@@ -85,10 +86,11 @@ class CrossBacktestResult:
     notes: list[str]
     test_range: tuple[str, str]
     schedule: str
+    price_skill: dict[str, dict] = field(default_factory=dict)  # learned model -> per-ticker skill against naive
 
     def to_dict(self) -> dict:
         return {"schedule": self.schedule, "test_range": list(self.test_range), **self.report.to_dict(),
-                "refits": self.refits, "notes": self.notes}
+                "price_skill": finite(self.price_skill), "refits": self.refits, "notes": self.notes}
 
     def daily_frame(self) -> pd.DataFrame:
         """One row per test day: each model's Rank IC, its running sum and its quintile spread (the CSV and the chart)."""
@@ -119,10 +121,11 @@ def _blocks(days: np.ndarray, settings: CrossSettings) -> list[np.ndarray]:
 
 
 def _learned_signal(name: str, data: PooledData, target: np.ndarray, blocks: list[np.ndarray], settings: CrossSettings,
-                    refits: list[dict], progress: Callable[[str], None] | None) -> pd.Series:
+                    refits: list[dict], progress: Callable[[str], None] | None) -> tuple[pd.Series, pd.Series]:
+    """The model's scores on the test rows, and the H-day log returns they map onto (calibrated on validation)."""
     lookback = settings.network.lookback
     usable = usable_rows(data, lookback)
-    scored = []
+    scored, returns, scored_rows = [], [], []
     all_days = np.unique(data.dates)
     for block in blocks:
         if settings.fixed is not None:
@@ -137,14 +140,49 @@ def _learned_signal(name: str, data: PooledData, target: np.ndarray, blocks: lis
         learner = make_learner(name, settings.network)
         learner.fit(data, target, train, validation)
         scores = learner.score(data, rows)
+        slope, intercept = _calibration(learner.score(data, validation), data.labels[validation, -1])
+        returns.append(intercept + slope * scores)
         refits.append({"model": name, "origin": str(pd.Timestamp(block[0]).date()), "train_rows": int(len(train)),
                        "validation_rows": int(len(validation)), "scored_rows": int(len(rows)),
                        **{k: float(v) for k, v in vars(learner).items() if k in ("alpha", "rounds", "validation_rank_ic")}})
         if progress:
             progress(f"{name}: refit at {pd.Timestamp(block[0]).date()}")
-        scored.append(pd.Series(scores, index=pd.MultiIndex.from_arrays(
-            [pd.DatetimeIndex(data.dates[rows]), data.tickers[rows]], names=["date", "ticker"])))
-    return pd.concat(scored).sort_index() if scored else pd.Series(dtype="float64")
+        scored.append(scores)
+        scored_rows.append(rows)
+    rows = np.concatenate(scored_rows) if scored_rows else np.empty(0, dtype=int)
+    index = pd.MultiIndex.from_arrays([pd.DatetimeIndex(data.dates[rows]), data.tickers[rows]], names=["date", "ticker"])
+    signal = pd.Series(np.concatenate(scored) if scored else [], index=index, dtype="float64").sort_index()
+    expected = pd.Series(np.concatenate(returns) if returns else [], index=index, dtype="float64").sort_index()
+    return signal, expected
+
+
+def _calibration(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and intercept of the H-day log return on the score (0, mean when the score is constant)."""
+    ok = np.isfinite(scores) & np.isfinite(labels)
+    x, y = scores[ok].astype("float64"), labels[ok].astype("float64")
+    if len(x) < 2 or x.var() == 0:
+        return 0.0, float(y.mean()) if len(y) else 0.0
+    slope = float(((x - x.mean()) * (y - y.mean())).mean() / x.var())
+    return slope, float(y.mean() - slope * x.mean())
+
+
+def price_skill(expected: pd.Series, data: PooledData, horizon: int) -> dict:
+    """Per ticker, 1 - RMSE(expected H-day log return) / RMSE(naive's 0) over the test days; its median and spread.
+
+    The price view of a cross-sectional model: does its return forecast beat
+    "tomorrow = today" for the ticker it is about?
+    """
+    realised = pd.Series(data.labels[:, horizon - 1].astype("float64"),
+                         index=pd.MultiIndex.from_arrays([pd.DatetimeIndex(data.dates), data.tickers]))
+    frame = pd.DataFrame({"f": expected, "y": realised.reindex(expected.index)}).dropna()
+    if frame.empty:
+        return {"median": None, "share_positive": None, "tickers": 0}
+    by_ticker = frame.groupby(level=1)
+    model = by_ticker.apply(lambda g: float(np.sqrt(((g["f"] - g["y"]) ** 2).mean())))
+    naive = by_ticker.apply(lambda g: float(np.sqrt((g["y"] ** 2).mean())))
+    skill = (1 - model / naive).replace([np.inf, -np.inf], np.nan).dropna()
+    return {"median": float(skill.median()), "share_positive": float((skill > 0).mean()),
+            "quartiles": [float(skill.quantile(0.25)), float(skill.quantile(0.75))], "tickers": int(len(skill))}
 
 
 def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None,
@@ -159,6 +197,7 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
     notes: list[str] = []
     refits: list[dict] = []
     signals: dict[str, pd.Series] = {}
+    skills: dict[str, dict] = {}
     for name in settings.models:
         if name == "lightgbm" and not boosting_available():
             notes.append("lightgbm skipped: the optional package is not installed (pip install 'forecast[global]')")
@@ -166,7 +205,8 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
         if name in RULES:
             signals[name] = RULES[name](close)
         else:
-            signals[name] = _learned_signal(name, data, target, blocks, settings, refits, progress)
+            signals[name], expected = _learned_signal(name, data, target, blocks, settings, refits, progress)
+            skills[name] = price_skill(expected, data, settings.horizon)
     in_test = close.index.get_level_values(0).isin(pd.DatetimeIndex(days))
     realised = rules.forward_returns(close, settings.horizon)[in_test]
     kept: Mapping[str, pd.Series] = {name: s[s.index.get_level_values(0).isin(pd.DatetimeIndex(days))]
@@ -179,4 +219,4 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
     spread = pd.DataFrame({name: quantile_spread(s, realised, settings.quantiles) for name, s in kept.items()})
     schedule = "fixed split" if settings.fixed else f"walk-forward, refit every {settings.refit_every} days"
     return CrossBacktestResult(report, rank_ic, spread, refits, notes,
-                               (str(pd.Timestamp(days[0]).date()), str(pd.Timestamp(days[-1]).date())), schedule)
+                               (str(pd.Timestamp(days[0]).date()), str(pd.Timestamp(days[-1]).date())), schedule, skills)

@@ -108,5 +108,11 @@ def backtest_universe(workspace: Workspace, universe: str, tickers: Sequence[str
         raise NoDataError(f"no stored bars for any member of {universe}; run: forecast fetch --universe {universe}")
     result = cross_backtest(panel, settings, membership, progress)
     atomic_write_text(workspace.cross_backtest_json(universe), dumps({"universe": universe, **result.to_dict()}))
-    atomic_write_text(workspace.cross_backtest_csv(universe), result.daily_frame().to_csv())
+    daily = result.daily_frame()
+    atomic_write_text(workspace.cross_backtest_csv(universe), daily.to_csv())
+    if len(daily):
+        from forecast.cross_charts import render_cross_backtest
+
+        render_cross_backtest(daily, f"{universe}: {result.schedule}, test {result.test_range[0]}..{result.test_range[1]}, "
+                                     f"horizon {settings.horizon}", workspace.cross_backtest_chart(universe))
     return result

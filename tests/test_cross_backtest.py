@@ -48,6 +48,24 @@ def test_walk_forward_refits_once_per_block_on_labels_that_end_before_it():
     daily = result.daily_frame()
     np.testing.assert_allclose(daily["linear_cumulative_rank_ic"].iloc[-1], daily["linear_rank_ic"].sum())
     assert set(result.to_dict()["models"]) == {"linear", "naive"}
+    skill = result.to_dict()["price_skill"]["linear"]  # per ticker, against naive's zero return
+    assert skill["tickers"] == 6 and -1.0 < skill["median"] < 1.0 and 0.0 <= skill["share_positive"] <= 1.0
+
+
+def test_price_skill_is_one_minus_the_rmse_ratio_against_a_zero_forecast():
+    from forecast.cross_backtest import price_skill
+    from forecast.global_data import pool
+
+    data = pool(make_panel({"AAA": 40, "BBB": 40}, seed=16), horizon=2)
+    rows = np.flatnonzero(np.isfinite(data.labels[:, 1]))
+    index = pd.MultiIndex.from_arrays([pd.DatetimeIndex(data.dates[rows]), data.tickers[rows]])
+    truth = data.labels[rows, 1].astype("float64")
+    perfect = price_skill(pd.Series(truth, index=index), data, 2)
+    assert perfect["median"] == pytest.approx(1.0) and perfect["share_positive"] == 1.0
+    half = price_skill(pd.Series(truth / 2, index=index), data, 2)  # half the move: RMSE halves, skill 0.5
+    assert half["median"] == pytest.approx(0.5)
+    zero = price_skill(pd.Series(0.0, index=index), data, 2)
+    assert zero["median"] == pytest.approx(0.0) and zero["share_positive"] == 0.0
 
 
 def test_fixed_split_scores_only_the_named_test_period():

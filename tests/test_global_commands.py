@@ -89,6 +89,9 @@ def test_cross_sectional_backtest_from_the_cli_saves_json_and_csv(market_home):
     assert saved["models"] == payload["models"]
     daily = pd.read_csv(market_home / "backtests" / "@stored" / "latest.csv")
     assert len(daily) == 30 and "linear_cumulative_rank_ic" in daily
+    chart = market_home / "backtests" / "@stored" / "latest.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert payload["price_skill"]["linear"]["tickers"] == len(TICKERS) and "naive" not in payload["price_skill"]
 
 
 def test_split_is_only_for_a_cross_sectional_backtest(market_home):
