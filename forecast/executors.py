@@ -164,9 +164,10 @@ class PoolExecutor:
             return []
         env = thread_env((os.cpu_count() or 1) // self.workers)
         finished: dict[int, Outcome[T]] = {}
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start_worker, initargs=(env, job)) as pool:
-            pending = {pool.submit(_run_worker_job, item): i for i, item in enumerate(items)}
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(env, job))
+        pending = {pool.submit(_run_worker_job, item): i for i, item in enumerate(items)}
+        try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 stop = False
@@ -182,9 +183,11 @@ class PoolExecutor:
                     if on_done is not None:
                         on_done(outcome)
                     stop = stop or (self.fail_fast and not outcome.ok)
-                if stop:
+                if stop:  # those not started never start; those running finish and are reported
                     for future in pending:
                         future.cancel()
+        finally:  # fail-fast or Ctrl-C: what has not started never starts
+            pool.shutdown(wait=True, cancel_futures=True)
         return _in_order(items, finished)
 
 
@@ -205,6 +208,8 @@ class RayExecutor:
     connected to) is used as it is and left running. Each task's environment
     carries its TensorFlow thread counts. A task whose worker dies is retried
     by Ray (``max_retries``), then reported as that item's failure.
+    ``fail_fast`` (and Ctrl-C) cancels every task not finished, running ones
+    included; they are left out of the result.
     """
 
     parallel = True
@@ -235,21 +240,25 @@ class RayExecutor:
             shared = ray.put(job)  # shipped to the object store once, not once per task
             pending = {task.remote(shared, item): i for i, item in enumerate(items)}
             finished: dict[int, Outcome[T]] = {}
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                i = pending.pop(ready[0])
-                try:
-                    outcome = ray.get(ready[0])
-                except Exception as exc:  # the worker died past its retries, or the cluster went away
-                    outcome = _lost(items[i], f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-                finished[i] = outcome
-                if on_done is not None:
-                    on_done(outcome)
-                if self.fail_fast and not outcome.ok:
-                    for ref in pending:
-                        ray.cancel(ref)
-                    break
-            return _in_order(items, finished)
+            try:
+                while pending:
+                    # all that are ready within 0.2 s: one call per batch, not one per task, over thousands of tasks
+                    ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0.2)
+                    for ref in ready:
+                        i = pending.pop(ref)
+                        try:
+                            outcome = ray.get(ref)
+                        except Exception as exc:  # the worker died past its retries, or the cluster went away
+                            outcome = _lost(items[i], f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                        finished[i] = outcome
+                        if on_done is not None:
+                            on_done(outcome)
+                        if self.fail_fast and not outcome.ok:
+                            return _in_order(items, finished)
+                return _in_order(items, finished)
+            finally:  # fail-fast or Ctrl-C: a cluster must not go on with the rest
+                for ref in pending:
+                    ray.cancel(ref)
         finally:
             if started_here:
                 ray.shutdown()
