@@ -6,7 +6,8 @@ Sections that need the course files in ../shared/datasets (FORECAST_SHARED
 overrides ../shared) say so and are skipped when those files are missing, as in
 a fresh clone; the others use only the bundled sample.
 
-Also see benchmarks/course_split.py (accuracy on the course split) and
+The market-scale sections (universe_update, backfill, panel) live in
+benchmarks/market_scale.py. Also see benchmarks/course_split.py (accuracy on the course split) and
 benchmarks/walk_forward_500.py (backtest cost and interval coverage).
 """
 
@@ -26,6 +27,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from market_scale import bench_backfill, bench_panel, bench_universe_update
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -249,150 +251,6 @@ def bench_predict() -> None:
             total, loop = (float(v) for v in out.stdout.split())
             print(f"== predict {count:2d} ticker(s) in one process: {total:5.1f} s wall in all "
                   f"({total / count:.2f} s per ticker; {loop / count * 1000:.0f} ms per ticker after start-up)")
-
-
-UNIVERSE = 5_400
-NOW_AFTER_LAST = "2020-12-24T20:00"  # the synthetic market's last session (Thursday 24th), published
-
-
-def _fake_server(market):
-    """The fake tushare server on ``market`` and a client with no sleeps; (fake, server, client)."""
-    from fake_tushare import FakeTushare, serve
-    from tushare.pro.client import DataApi
-
-    from forecast.sources.tushare_pro import RetryPolicy, TushareClient
-
-    fake = FakeTushare(market)
-    server, url = serve(fake)
-    DataApi._DataApi__http_url = url
-    return fake, server, TushareClient(fake.valid_token, retry=RetryPolicy(sleep=lambda s: None))
-
-
-def bench_universe_update() -> None:
-    import datetime as dt
-
-    from synthetic_market import synthetic_bars, write_store
-
-    from forecast import fetching
-    from forecast.store import MarketStore
-
-    print(f"== nightly update of one new day, {UNIVERSE} stored tickers x ~2,500 days (fake server)")
-    started = time.perf_counter()
-    bars = synthetic_bars(UNIVERSE, 2_500, seed=1)
-    with tempfile.TemporaryDirectory() as home:
-        store = MarketStore(home)
-        write_store(store, bars, end=bars.dates[-2])
-        print(f"   store built in {time.perf_counter() - started:.0f} s (files written directly)")
-        fake, server, client = _fake_server(bars.fake_market(start=bars.dates[-5]))
-        commit_s = []
-        commit_many = fetching.commit_many
-
-        def timed_commit(*args, **kwargs):
-            began = time.perf_counter()
-            try:
-                return commit_many(*args, **kwargs)
-            finally:
-                commit_s.append(time.perf_counter() - began)
-
-        fetching.commit_many = timed_commit
-        try:
-            began = time.perf_counter()
-            reports, failures = fetching.update_from_tushare(store, bars.codes, client, now=dt.datetime.fromisoformat(NOW_AFTER_LAST))
-            seconds = time.perf_counter() - began
-        finally:
-            fetching.commit_many = commit_many
-        by_endpoint = ", ".join(f"{api} {fake.calls(api)}" for api in sorted({r["api_name"] for r in fake.requests}))
-        print(f"   {fake.calls()} calls ({by_endpoint}); {sum(r.new_rows for r in reports)} new rows, {len(failures)} failures; "
-              f"{seconds:.1f} s wall = fetch {seconds - sum(commit_s):.1f} s (footers + calls) + commit {sum(commit_s):.1f} s")
-        server.shutdown()
-
-
-BACKFILL_CHILD = """
-import sys, datetime as dt
-sys.path.insert(0, {tests!r})
-from tushare.pro.client import DataApi
-DataApi._DataApi__http_url = sys.argv[1]
-from forecast.backfill import backfill
-from forecast.sources.tushare_pro import RetryPolicy, TushareClient
-from forecast.store import MarketStore
-backfill(MarketStore(sys.argv[2]), sys.argv[3].split(","), TushareClient(sys.argv[4], retry=RetryPolicy(sleep=lambda s: None)),
-         start=sys.argv[5], now=dt.datetime.fromisoformat({now!r}))
-"""
-
-
-def bench_backfill() -> None:
-    import datetime as dt
-    import signal
-
-    from synthetic_market import synthetic_bars
-
-    from forecast.backfill import backfill
-    from forecast.store import MarketStore
-
-    days = 250
-    print(f"== backfill of {days} days for {UNIVERSE} tickers by trade_date (fake server)")
-    bars = synthetic_bars(UNIVERSE, days, seed=2)
-    fake, server, client = _fake_server(bars.fake_market())
-    with tempfile.TemporaryDirectory() as home:
-        began = time.perf_counter()
-        result = backfill(MarketStore(home), bars.codes, client, start=bars.dates[0],
-                          now=dt.datetime.fromisoformat(NOW_AFTER_LAST))
-        seconds = time.perf_counter() - began
-        print(f"   {fake.calls()} calls (daily {fake.calls('daily')}, adj_factor {fake.calls('adj_factor')}; 2 x {days} days "
-              f"= {2 * days}), {result.tickers} tickers written, {len(result.failures)} failures, {seconds:.0f} s wall")
-    with tempfile.TemporaryDirectory() as home:
-        fake.requests.clear()
-        from tushare.pro.client import DataApi
-
-        script = BACKFILL_CHILD.format(tests=str(REPO / "tests"), now=NOW_AFTER_LAST)
-        args = [PY, "-c", script, DataApi._DataApi__http_url, home, ",".join(bars.codes), fake.valid_token, str(bars.dates[0].date())]
-        child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        journal = Path(home) / "data" / "backfill" / "market.journal"
-        while child.poll() is None:
-            if journal.is_file() and len(journal.read_text().splitlines()) >= days // 2:
-                child.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.01)
-        child.wait()
-        first = [r["params"]["trade_date"] for r in fake.requests if r["api_name"] == "daily"]
-        journaled = set(journal.read_text().split()) if journal.is_file() else set()
-        fake.requests.clear()
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        second = [r["params"]["trade_date"] for r in fake.requests if r["api_name"] == "daily"]
-        stored = MarketStore(home).tickers()
-        print(f"   killed (SIGKILL) after {len(journaled)} journaled days, {len(first)} daily calls made; the rerun made "
-              f"{len(second)}: repeated days: {len(journaled & set(second))}; {len(stored)} tickers stored")
-    server.shutdown()
-
-
-PANEL_CHILD = """
-import sys, time, json
-sys.path.insert(0, {repo!r})
-vm_hwm_mb = lambda: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
-from forecast.store import MarketStore
-import pyarrow, pandas
-before = vm_hwm_mb()
-began = time.perf_counter()
-frame = MarketStore({home!r}).read_panel()
-print(json.dumps({{"seconds": time.perf_counter() - began, "rows": len(frame), "peak_rss_mb": vm_hwm_mb(),
-                  "after_imports_mb": before, "frame_mb": frame.memory_usage(deep=True).sum() / 2**20}}))
-"""
-
-
-def bench_panel() -> None:
-    from synthetic_market import synthetic_bars, write_store
-
-    from forecast.store import MarketStore
-
-    print(f"== read the whole universe into one frame: {UNIVERSE} tickers x 2,500 days (child process)")
-    bars = synthetic_bars(UNIVERSE, 2_500, seed=3)
-    with tempfile.TemporaryDirectory() as home:
-        write_store(MarketStore(home), bars)
-        del bars
-        out = subprocess.run([PY, "-c", PANEL_CHILD.format(repo=str(REPO), home=home)], capture_output=True, text=True, check=True)
-        got = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"   {got['rows']:,} rows in {got['seconds']:.1f} s; peak RSS {got['peak_rss_mb']:.0f} MB "
-              f"({got['after_imports_mb']:.0f} MB after imports; the frame itself {got['frame_mb']:.0f} MB)")
 
 
 SECTIONS = {"startup": bench_startup, "fasterrors": bench_fast_errors, "store": bench_store, "update": bench_update_300, "windows": bench_windows,

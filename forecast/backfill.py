@@ -25,6 +25,7 @@ Two backfills of one home queue on ``data/backfill/.lock`` (not the store lock).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import shutil
@@ -163,10 +164,7 @@ def _commit_all(store: MarketStore, tickers: list[Ticker], staging: Path, days: 
     failures: list[TickerFailure] = []
     for begin in range(0, len(tickers), per_group):
         group = tickers[begin: begin + per_group]
-        by_code = {}
-        if staged is not None:
-            rows = staged.to_table(filter=ds.field("ts_code").isin(pa.array([str(t) for t in group], pa.string()))).to_pandas()
-            by_code = {code: part for code, part in rows.groupby("ts_code", sort=False)} if len(rows) else {}
+        by_code = _rows_by_code(staged, group) if staged is not None else {}
         items = []
         for ticker in group:
             incoming = by_code.get(str(ticker))
@@ -174,13 +172,28 @@ def _commit_all(store: MarketStore, tickers: list[Ticker], staging: Path, days: 
                 failures.append(TickerFailure(str(ticker), UnknownTickerError(
                     f"tushare has no bars for {ticker} from {span}: not listed then, or unknown")))
                 continue
-            incoming = incoming.drop(columns="ts_code").sort_values("date").reset_index(drop=True)
             items.append(Incoming(ticker, incoming, FetchReport(ticker=str(ticker), source="tushare",
                                                                 notes=[f"backfilled by trade_date over {len(days)} days"])))
         written, failed = commit_many(store, items, strict=strict, calendar=TUSHARE_CALENDAR)
         reports.extend(written)
         failures.extend(failed)
     return reports, failures
+
+
+def _rows_by_code(staged, group: list[Ticker]) -> dict[str, pd.DataFrame]:
+    """Return each ticker's staged rows (STORED_COLUMNS, by date), sliced from one frame sorted by Arrow: no groupby."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    table = staged.to_table(filter=ds.field("ts_code").isin(pa.array([str(t) for t in group], pa.string())))
+    if not table.num_rows:
+        return {}
+    table = table.sort_by([("ts_code", "ascending"), ("date", "ascending")])
+    codes = table.column("ts_code").to_numpy(zero_copy_only=False)
+    frame = table.drop_columns(["ts_code"]).to_pandas()
+    starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1, [len(codes)]])
+    return {str(codes[a]): frame.iloc[a:b].reset_index(drop=True) for a, b in itertools.pairwise(starts)}
 
 
 def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start=None, end=None,

@@ -196,9 +196,10 @@ def _new_series(item: Incoming, stored, strict: bool, calendar: TradingCalendar,
         last_factor = table.column("adj_factor")[-1].as_py()
         if last_factor is not None and not np.isclose(rows["adj_factor"].iloc[0], last_factor):
             report.notes.append("adjustment factor changed (dividend or split): qfq prices are rebased on read")
-    appended = _append(item.ticker, table, meta, rows, report, strict, calendar, screen) if table is not None else None
-    if appended is not None:
-        return appended
+    written = (_append(item.ticker, table, meta, rows, report, strict, calendar, screen) if table is not None
+               else _fresh(item.ticker, rows, report, source, calendar, screen))
+    if written is not None:
+        return written
     previous = table.to_pandas() if table is not None else None
     merged, report.new_rows, report.revised_rows = merge_rows(previous, rows)
     merged["adj_factor"] = merged["adj_factor"].ffill()  # a factor not yet published: the last one holds
@@ -242,15 +243,18 @@ class _Screen:
             self._sessions.update(zip(unknown, (bool(m) for m in mask)))
         return np.fromiter((self._sessions[int(d)] for d in days_ns), dtype=bool, count=len(days_ns))
 
-    def clean(self, days_ns: np.ndarray, prices: np.ndarray, volume: np.ndarray, factors: np.ndarray, last_close: float) -> bool:
-        """True when none of the new rows would raise a finding or a refusal.
+    def clean(self, days_ns: np.ndarray, prices: np.ndarray, volume: np.ndarray, factors: np.ndarray,
+              last_close: float | None) -> bool:
+        """True when none of the rows would raise a finding or a refusal.
 
-        prices: (n, 4) raw open/high/low/close; volume: (n,); factors: (n + 1,), the stored last factor then the new ones, filled.
+        prices: (n, 4) raw open/high/low/close; volume: (n,); factors: filled,
+        (n + 1,) with the stored last factor first when ``last_close`` (the
+        stored last close, the context of the first move) is given, else (n,).
         """
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            scale = factors / factors[-1]  # factors: the context row's first, as adjust_prices divides them
-            adjusted = prices * scale[1:, None]
-            close = np.concatenate([[last_close * scale[0]], adjusted[:, 3]])
+            scale = factors / factors[-1]  # as adjust_prices divides them, the context row's factor included
+            adjusted = prices * scale[-len(prices):, None]
+            close = adjusted[:, 3] if last_close is None else np.concatenate([[last_close * scale[0]], adjusted[:, 3]])
             change = close[1:] / close[:-1] - 1.0
         values = np.column_stack([adjusted, volume])
         return bool(np.isfinite(values).all() and (adjusted > 0).all() and (adjusted[:, 1] >= adjusted[:, 2]).all()
@@ -283,9 +287,7 @@ def _append(ticker: Ticker, table, meta: dict, rows: pd.DataFrame, report: Fetch
     else:
         validation = _validate_appended(ticker, stored, rows, new, old_report, calendar)
     _refuse_if_strict(validation, ticker, strict)
-    added = pa.table({"date": pa.array(days_ns.view("datetime64[ns]"), pa.timestamp("ns")),
-                      **{c: pa.array(new[c], pa.float64()) for c in STORED_COLUMNS[1:]}}, schema=_canonical_schema())
-    appended = pa.concat_tables([stored, added])
+    appended = pa.concat_tables([stored, _arrow(days_ns, new)])
     report.new_rows, report.revised_rows = len(rows), 0
     _fill(report, calendar, appended.num_rows, stored.column("date")[0].value, days_ns[-1], validation)
     return appended, {**meta, "validation": validation.to_dict()}
@@ -298,6 +300,33 @@ def _filled(values: np.ndarray) -> np.ndarray:
         return values
     last = np.where(~missing, np.arange(len(values)), 0)
     return values[np.maximum.accumulate(last)]
+
+
+def _arrow(days_ns: np.ndarray, columns: dict[str, np.ndarray]):
+    """The rows as an Arrow table of the canonical schema: dates (int64 ns) and the float columns, no pandas."""
+    import pyarrow as pa
+
+    return pa.table({"date": pa.array(days_ns.view("datetime64[ns]"), pa.timestamp("ns")),
+                     **{c: pa.array(columns[c], pa.float64()) for c in STORED_COLUMNS[1:]}}, schema=_canonical_schema())
+
+
+def _fresh(ticker: Ticker, rows: pd.DataFrame, report: FetchReport, source: str, calendar: TradingCalendar,
+           screen: _Screen) -> tuple | None:
+    """Return (table, meta) of a first series whose rows the screen finds clean (a backfill's common case); None: the full path."""
+
+    if not len(rows):
+        return None
+    days_ns = rows["date"].to_numpy().view("int64")
+    new = {c: rows[c].to_numpy(dtype="float64") for c in STORED_COLUMNS[1:]}
+    new["adj_factor"] = _filled(new["adj_factor"])  # stored forward-filled: a factor not yet published, the last one holds
+    factors = _filled(new["adj_factor"][::-1])[::-1] if np.isnan(new["adj_factor"]).any() else new["adj_factor"]  # and read back-filled
+    if not screen.clean(days_ns, np.column_stack([new[c] for c in PRICE_COLUMNS]), new["volume"], factors, None):
+        return None
+    validation = ValidationReport(len(rows), [])
+    report.new_rows, report.revised_rows = len(rows), 0
+    _fill(report, calendar, len(rows), days_ns[0], days_ns[-1], validation)
+    return _arrow(days_ns, new), {"ticker": str(ticker), "source": source, "price_basis": "raw", "calendar": calendar.name, "origin": None,
+                   "validation": validation.to_dict()}
 
 
 def _validate_appended(ticker: Ticker, stored, rows: pd.DataFrame, new: dict, old_report: ValidationReport,
