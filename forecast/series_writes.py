@@ -3,17 +3,23 @@
 ``commit_many`` is the write half of the nightly whole-market update and of
 the backfill's commit. It holds the store lock once per batch of
 ``BATCH_TICKERS`` tickers (not once per ticker: 5,400 lock round trips cost
-more than the writes), and reads each file under the lock, so rows another
-process wrote since the fetch began are merged, not lost. Every file is still
-replaced by one atomic rename: a reader sees a ticker's old file or its new
+more than the writes), and reads each file under the lock (a batch on a few
+threads), so rows another process wrote since the fetch began are merged, not
+lost. A batch's new files are written and fsynced together, then renamed, then
+the folder is fsynced once (``atomic.atomic_write_many``): each file is still
+replaced by one atomic rename, so a reader sees a ticker's old file or its new
 one, and a kill mid-batch leaves each file whole (the next run finishes it).
 
 When every incoming date is after the stored last date (the nightly case),
 the rows are appended to the stored Arrow table with no pandas round trip, and
 only the new rows are validated, with the last stored row as context for the
-one-day-move check; the stored findings are carried over. Anything else
-(revised rows, a gap filled, a foreign file) goes through ``merge_rows`` and a
-full validation, as a single-ticker fetch does.
+one-day-move check; the stored findings are carried over. A ticker with no
+stored series (a backfill) is written the same way. The validation of these
+rows is first a numpy screen (``_Screen``: the checks of ``validate_bars``,
+exactly); only a ticker it flags pays for the pandas validation, so the stored
+findings read as on the per-ticker path. Anything else (revised rows, a gap
+filled, a foreign file) goes through ``merge_rows`` and a full validation, as
+a single-ticker fetch does.
 """
 
 from __future__ import annotations
