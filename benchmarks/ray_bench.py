@@ -1,13 +1,13 @@
 """Per-ticker training of 4 tickers: serial, then on a local Ray started here, then in a local process pool.
 
-    python benchmarks/ray_bench.py [--tickers 4] [--epochs N] [--cpus 2] [--workers 2] [--no-pool]
+    python benchmarks/ray_bench.py [--tickers 4] [--days 2400] [--epochs N] [--cpus 2] [--workers 2] [--no-pool] [--root DIR]
 
 Prints, asserts nothing: the Ray start time, the per-task overhead (a
 trivial task's round trip on warm workers, and the first task's extra time
 in a fresh worker, which imports TensorFlow), the memory of the Ray
-processes (resident, and each worker's peak), the wall times, and whether
+processes (resident, and each worker's peak), the wall times, whether
 every executor trained the same weights and forecast the same numbers as
-the serial run. The market is synthetic (tests/synthetic_market.py), 4
+the serial run, and how long one model's commit holds the registry lock. The market is synthetic (tests/synthetic_market.py), 4
 tickers of 2,400 days; the default preset trains as ``forecast train`` does.
 """
 
@@ -51,6 +51,25 @@ def same_weights(a: Path, b: Path, ticker: str) -> bool:
     return len(wa) == len(wb) and all(np.array_equal(x, y) for x, y in zip(wa, wb))
 
 
+def registry_commit_hold(root: Path, commits: int = 200) -> list[float]:
+    """Seconds the registry lock is held per model, doing what ModelRegistry.save does under it: rename the staged folder, write the pointer."""
+    from forecast.atomic import atomic_write_text
+    from forecast.locks import hold_lock
+
+    held = []
+    for i in range(commits):
+        staging = root / f".staging-{i}"
+        staging.mkdir(parents=True)
+        (staging / "model.keras").write_bytes(b"\0" * 71_104)  # a default model's size
+        (staging / "metadata.json").write_text("{}")
+        with hold_lock(root / ".lock", 10, "busy"):
+            started = time.perf_counter()
+            os.replace(staging, root / f"model-{i}")
+            atomic_write_text(root / "latest" / f"T{i % 50}", f"model-{i}\n")
+            held.append(time.perf_counter() - started)
+    return held
+
+
 def timed_map(executor, job, tickers):
     started = time.perf_counter()
     outcomes = executor.map(job, tickers)
@@ -78,11 +97,12 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
     parser.add_argument("--workers", type=int, default=2, help="processes of the local pool")
     parser.add_argument("--no-pool", action="store_true")
+    parser.add_argument("--root", type=Path, default=None, help="make the homes here (e.g. on the shared filesystem); default: a temporary folder")
     args = parser.parse_args()
     import_ray()  # the extra's error before any work
     print(f"machine: {os.cpu_count()} CPUs; {args.tickers} tickers x {args.days} days; local Ray with {args.cpus} CPUs, one per task; pool of {args.workers}")
 
-    root = Path(tempfile.mkdtemp(prefix="ray-bench-"))
+    root = Path(tempfile.mkdtemp(prefix="ray-bench-", dir=args.root))
     bars = synthetic_bars(args.tickers, args.days, seed=5)
     homes = {name: Workspace.at(root / name) for name in ("serial", "ray", "pool")}
     for workspace in homes.values():
@@ -90,10 +110,13 @@ def main() -> None:
     tickers = bars.codes
     cfg = TrainConfig() if args.epochs is None else TrainConfig(epochs=args.epochs)
 
+    cpu = time.process_time()
     serial, serial_wall = timed_map(SerialExecutor(), TrainJob(homes["serial"], cfg), tickers)
+    cpu = time.process_time() - cpu
     SerialExecutor().map(PredictJob(homes["serial"]), tickers)
     print(f"serial: {serial_wall:.1f} s wall for {len(tickers)} tickers; per ticker "
-          + ", ".join(f"{o.seconds:.1f}" for o in serial) + " s (the first imports TensorFlow)")
+          + ", ".join(f"{o.seconds:.1f}" for o in serial) + " s (the first imports TensorFlow); "
+          f"{cpu:.1f} CPU-s in all, {cpu / len(tickers):.1f} per ticker, TensorFlow's import included")
 
     ray = import_ray()
     executor = RayExecutor(num_cpus=args.cpus)
@@ -134,6 +157,9 @@ def main() -> None:
                         == json.loads(workspace.forecast_file(t).read_text())["points"] for t in tickers)
         print(f"{name} vs serial: weights identical: {weights}; forecasts identical: {forecasts} "
               "(model ids differ by their time stamp and random suffix only)")
+    held = sorted(registry_commit_hold(root / "lock-bench"))
+    print(f"registry lock held per model (rename + pointer, fsynced; this disk): median {1000 * held[len(held) // 2]:.1f} ms, "
+          f"p95 {1000 * held[int(len(held) * 0.95)]:.1f} ms over {len(held)}: at most ~{1 / held[len(held) // 2]:.0f} models a second per home")
     print(f"homes left in {root}")
 
 
