@@ -67,6 +67,13 @@ class ColorConvention(Choice):
     US = "us"
 
 
+class ExecutorKind(Choice):
+    """Where ``--executor`` runs the per-ticker jobs: this machine, or a Ray cluster."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
+
 class Source(Choice):
     TUSHARE = "tushare"
     CSV = "csv"

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from forecast.choices import Choice
+from forecast.choices import ExecutorKind
 from forecast.errors import ExitCode, ForecastError, MissingExtraError
 from forecast.progress import ProgressReporter
 from forecast.redact import redact
@@ -40,13 +40,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RAY_EXTRA_HINT = "pip install 'forecast[ray]'"
 CPUS_PER_TASK = 1  # a per-ticker network is small: one thread each beats two per task on a many-core node
-
-
-class ExecutorKind(Choice):
-    """Where ``--executor`` runs the per-ticker jobs."""
-
-    LOCAL = "local"
-    RAY = "ray"
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
 
 _OUTPUT_SUFFIXES = ("csv", "json", "png")
 _FAILED_SUFFIX = "failed.json"
+REPORT_PAGE = "index.html"  # the day's report, in daily/<date>/ and daily/latest/
 
 
 @dataclass(frozen=True)
@@ -210,8 +211,25 @@ def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: l
         ok = sum(o.ok for o in summary.tickers)
         summary.exit_code = int(ExitCode.OK if ok == len(summary.tickers) and ok else ExitCode.PARTIAL if ok else ExitCode.ALL_FAILED)
         summary.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        _publish(summary, day_dir, Workspace.published_dir(out_root))
+        page = _daily_report(workspace, config, summary, day_dir, today)
+        _publish(summary, day_dir, Workspace.published_dir(out_root), report=page)
     return summary
+
+
+def _daily_report(workspace: Workspace, config: AppConfig, summary: RunSummary, day_dir: Path, today: dt.date) -> Path | None:
+    """Write the day's HTML report (``index.html``) beside its files; a failure costs the page, never the summary."""
+    from forecast.report import write_report
+
+    page = day_dir / REPORT_PAGE
+    try:
+        write_report(workspace, [o.ticker for o in summary.tickers if _is_ticker(o.ticker)], page,
+                     failures={o.ticker: o.error or "failed" for o in summary.tickers if not o.ok},
+                     colors=config.colors, today=today)
+    except Exception as exc:  # the page is extra: the day's outputs and summary stand without it
+        log.warning("run: the HTML report was not written (%s: %s)", type(exc).__name__, redact(str(exc)))
+        page.unlink(missing_ok=True)
+        return None
+    return page
 
 
 @dataclass
@@ -289,7 +307,8 @@ def _is_ticker(text: str) -> bool:
         return False
 
 
-def _publish(summary: RunSummary, day_dir: Path, latest_dir: Path, error: str | None = None) -> None:
+def _publish(summary: RunSummary, day_dir: Path, latest_dir: Path, error: str | None = None,
+             report: Path | None = None) -> None:
     """Write the summary, then make ``latest/`` hold exactly this run's files (each copied atomically).
 
     A ticker that failed today gets ``<TICKER>.failed.json`` there instead of
@@ -298,6 +317,8 @@ def _publish(summary: RunSummary, day_dir: Path, latest_dir: Path, error: str | 
     atomic_write_text(day_dir / "summary.json", dumps({**summary.to_dict(), **({"error": error} if error else {})}))
     latest_dir.mkdir(parents=True, exist_ok=True)
     fresh = {"summary.json": day_dir / "summary.json"}
+    if report is not None:
+        fresh[report.name] = report
     for outcome in summary.tickers:
         for key in ("csv", "json", "chart"):
             if outcome.ok and key in outcome.outputs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import logging
 import shutil
 import struct
@@ -109,8 +110,10 @@ def test_run_under_cron_then_again_without_retraining(tmp_path):
     outcome = summary["tickers"][0]
     assert outcome["ok"] and outcome["retrained"]
     day = tmp_path / "daily" / summary["run_date"]
-    for name in ("600519.SH.csv", "600519.SH.json", "600519.SH.png", "summary.json"):
+    for name in ("600519.SH.csv", "600519.SH.json", "600519.SH.png", "summary.json", "index.html"):
         assert (day / name).is_file() and (tmp_path / "daily" / "latest" / name).is_file(), name
+    page = (day / "index.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<tr class="colors-\w+" data-ticker="600519\.SH"', page)) == 1  # the day's report: its row
     assert json.loads((day / "summary.json").read_text())["exit_code"] == 0
     assert png_size(day / "600519.SH.png") == (1200, 700)
     assert "\x1b[" not in first.stderr  # no colours or progress bars without a terminal
@@ -131,6 +134,8 @@ def test_one_bad_ticker_gives_a_partial_exit_code_and_the_good_outputs(tmp_path)
     assert status == {"600519.SH": True, "600036.SH": False, "not a ticker": False}
     assert (tmp_path / "daily" / "latest" / "600519.SH.png").is_file()
     assert summary["exit_code"] == ExitCode.PARTIAL
+    page = (tmp_path / "daily" / "latest" / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'<tr class="colors-\w+ failed" data-ticker="600036\.SH"', page)  # the failed ticker has its row too
 
 
 def test_every_ticker_failing_gives_its_own_exit_code(tmp_path):

@@ -20,9 +20,10 @@ from typing import Annotated, Any, Generic, NoReturn, Optional, TypeVar
 
 import typer
 
+from forecast.choices import ExecutorKind
 from forecast.cli._state import state
 from forecast.errors import ExitCode, ForecastError
-from forecast.executors import RAY_EXTRA_HINT, ExecutorKind
+from forecast.executors import RAY_EXTRA_HINT
 from forecast.redact import redact
 from forecast.workspace import Workspace
 

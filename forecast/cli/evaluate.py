@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, Adjust
+from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, Adjust, ExecutorKind
 from forecast.cli._options import (
     ExecutorOpt,
     FailFastFlag,
@@ -28,7 +28,6 @@ from forecast.cli._options import (
 )
 from forecast.cli._state import state
 from forecast.errors import ExitCode
-from forecast.executors import ExecutorKind
 
 
 def backtest(

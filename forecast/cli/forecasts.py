@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from forecast.choices import ExecutorKind
 from forecast.cli._options import (
     ExecutorOpt,
     FailFastFlag,
@@ -27,7 +28,6 @@ from forecast.cli._options import (
     universe_option,
 )
 from forecast.cli._state import state
-from forecast.executors import ExecutorKind
 
 
 def predict(

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import Adjust, Arch, TargetTransform, TrainPreset
+from forecast.choices import Adjust, Arch, ExecutorKind, TargetTransform, TrainPreset
 from forecast.cli._options import (
     ExecutorOpt,
     FailFastFlag,
@@ -30,7 +30,6 @@ from forecast.cli._options import (
     universe_option,
 )
 from forecast.cli._state import state
-from forecast.executors import ExecutorKind
 
 models_app = typer.Typer(help="List, show, choose and remove trained models.", no_args_is_help=True)
 IN_USE_MARK = "*"

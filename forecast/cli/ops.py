@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import Source
+from forecast.choices import ExecutorKind, Source
 from forecast.cli._logging import add_log_file
 from forecast.cli._options import (
     CommandError,
@@ -28,7 +28,6 @@ from forecast.cli._options import (
 )
 from forecast.cli._state import state
 from forecast.errors import ExitCode, ForecastError
-from forecast.executors import ExecutorKind
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
