@@ -65,9 +65,17 @@ def test_train_global_then_rank_predict_and_fall_back_for_a_ticker_with_no_model
     assert forecast["model_id"] == card["id"] and forecast["model_choice"].startswith("global")
     assert forecast["model_summary"]["trained_on_ticker"] is False and len(forecast["points"]) == 3
 
+    listed = json.loads(cli("models", "list", "--json").stdout)
+    assert [m["id"] for m in listed if m.get("kind") == "global"] == [card["id"]]
+    assert "universe (global) models" in cli("models", "list").stdout
+    shown = json.loads(cli("models", "show", card["id"], "--json").stdout)
+    assert shown["universe"] == "stored" and sorted(shown["tickers"]) == TICKERS
+
     out = market_home / "rank.csv"
     assert cli("rank", "T0", "T1", "--model", card["id"], "--out", str(out)).exit_code == 0
     assert list(pd.read_csv(out)["ticker"]) != [] and set(pd.read_csv(out)["ticker"]) == {"T0", "T1"}
+    assert cli("models", "rm", card["id"]).exit_code == 0
+    assert cli("rank", "--universe", "stored").exit_code == ExitCode.NOT_FOUND  # gone, and nothing stands in
 
 
 def test_preset_global_needs_a_universe_and_rank_needs_a_model(market_home):

@@ -180,19 +180,41 @@ def models_list(
 
         name = str(parse_ticker(ticker))
         summaries = [s for s in summaries if s["ticker"] == name]
+    universe_models = _global_summaries(ticker)
     if as_json:
-        emit_json(summaries)
+        emit_json(summaries + universe_models)  # universe models carry "kind": "global" and their universe
         return
-    if not summaries:
+    if not summaries and not universe_models:
         typer.echo(f"no models for {ticker} yet; try: forecast train {ticker}" if ticker
                    else "no models yet; try: forecast train 600519.SH")
         return
-    rows = [[(IN_USE_MARK + (" pinned" if s["pinned"] else "")) if s["in_use"] else "", s["id"], s["ticker"],
-             f"{s['data_range'][0]}..{s['data_range'][1]}", s["horizon"],
-             "-" if s["val_rmse"] is None else f"{s['val_rmse']:.2f}", format_percent(s["val_skill_vs_naive"], sign=True)]
-            for s in summaries]
-    echo_table(["USE", "MODEL", "TICKER", "TRAINED ON", "H", "VAL RMSE", "SKILL"], rows, align="lllllrr")
-    typer.echo(IN_USE_LEGEND)
+    if summaries:
+        rows = [[(IN_USE_MARK + (" pinned" if s["pinned"] else "")) if s["in_use"] else "", s["id"], s["ticker"],
+                 f"{s['data_range'][0]}..{s['data_range'][1]}", s["horizon"],
+                 "-" if s["val_rmse"] is None else f"{s['val_rmse']:.2f}", format_percent(s["val_skill_vs_naive"], sign=True)]
+                for s in summaries]
+        echo_table(["USE", "MODEL", "TICKER", "TRAINED ON", "H", "VAL RMSE", "SKILL"], rows, align="lllllrr")
+        typer.echo(IN_USE_LEGEND)
+    if universe_models:
+        typer.echo("universe (global) models: predict uses one for a ticker with no model of its own")
+        echo_table(["MODEL", "UNIVERSE", "TICKERS", "TRAINED ON", "H", "VAL RANK IC"],
+                   [[g["id"], g["universe"], g["tickers"], f"{g['data_range'][0]}..{g['data_range'][1]}", g["horizon"],
+                     "-" if g["validation_rank_ic"] is None else f"{g['validation_rank_ic']:+.4f}"] for g in universe_models],
+                   align="llrlrr")
+
+
+def _global_summaries(ticker: str | None) -> list[dict]:
+    """The universe models, oldest first; with a ticker, those that trained on it."""
+    from forecast.global_card import GlobalRegistry
+    from forecast.jsonio import finite
+
+    cards = sorted(GlobalRegistry(state.workspace()).cards(), key=lambda c: c.created_at)
+    if ticker is not None:
+        from forecast.tickers import parse_ticker
+
+        name = str(parse_ticker(ticker))
+        cards = [c for c in cards if name in c.tickers]
+    return [finite(c.summary()) for c in cards]
 
 
 def _model_or_in_use(registry, text: str):
@@ -219,6 +241,17 @@ def models_show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a model's configuration, data range, validation metrics and versions, and whether predict uses it."""
+    from forecast.global_card import GlobalRegistry
+
+    universe_models = GlobalRegistry(state.workspace())
+    if model in universe_models.ids():  # a universe model's card as it is stored
+        card_dict = universe_models.card(model).to_dict()
+        if as_json:
+            emit_json(card_dict)
+        else:
+            typer.echo(json.dumps({k: v for k, v in card_dict.items() if k != "tickers"} | {"tickers": len(card_dict["tickers"])},
+                                  indent=2, ensure_ascii=False))
+        return
     registry = state.registry()
     card, choice = _model_or_in_use(registry, model)
     in_use = choice is not None and choice.model_id == card.id
@@ -282,7 +315,13 @@ def models_use(
 def models_rm(model_id: Annotated[str, typer.Argument(help="Model id to delete.")]) -> None:
     """Delete a model from the registry (and its pin, if predict was pinned to it)."""
     from forecast.errors import ForecastError
+    from forecast.global_card import GlobalRegistry
 
+    universe_models = GlobalRegistry(state.workspace())
+    if model_id in universe_models.ids():
+        universe_models.remove(model_id)
+        typer.echo(f"removed {model_id}")
+        return
     registry = state.registry()
     try:
         card = registry.card(model_id)
