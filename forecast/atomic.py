@@ -1,7 +1,7 @@
 """Crash-safe file writes: write a temporary sibling, fsync, then rename over.
 
 A kill at any point leaves either the old file or the new one, never a mix:
-``os.replace`` is atomic on POSIX within one filesystem. ``atomic_write_many``
+``os.replace`` is atomic on POSIX within one filesystem. ``AtomicBatch``
 keeps that promise per file for a whole batch while paying the folder's fsync
 once per batch instead of once per file.
 """
@@ -9,8 +9,8 @@ once per batch instead of once per file.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -54,35 +54,53 @@ def _stage(path: Path, fill: Callable[[BinaryIO], None]) -> Path:
     return tmp
 
 
-def atomic_write_many(writes: Sequence[tuple[Path, Callable[[BinaryIO], None]]], threads: int = SYNC_THREADS) -> None:
-    """Replace each ``path`` with what its ``fill(handle)`` writes; each file is old or new after a kill, never torn.
+class AtomicBatch:
+    """Files replaced together, each old or new after a kill, never torn; use as ``with AtomicBatch() as batch:``.
 
-    Three steps: (1) every temporary sibling is written and fsynced, on a few
-    threads; (2) each is renamed over its path; (3) each folder is fsynced once.
-    Why this keeps ``atomic_open``'s promise: a rename only ever points a name
-    at a file whose bytes are already on disk (its fsync came before it), so a
-    kill, or a power cut, between any two renames leaves every name on a whole
-    file, old or new; the folder fsync then makes the renames themselves
-    durable, once for the batch instead of once per file. Step 1 failing
-    renames nothing. Paths must be distinct; their folders must exist.
+    ``add`` hands a file to a thread at once, which writes its temporary
+    sibling and fsyncs it, so the caller goes on building the next file while
+    the disk works. Leaving the block renames every sibling over its path, in
+    the order added, then fsyncs each folder once. Why this keeps
+    ``atomic_open``'s promise: a rename only ever points a name at a file whose
+    bytes are already on disk (its fsync came first), so a kill, or a power
+    cut, between any two renames leaves every name on a whole file, old or new;
+    the folder fsync then makes the renames themselves durable, once for the
+    batch instead of once per file. An exception, in the block or in a write,
+    renames nothing and removes the siblings. A path may be added once per
+    batch; its folder must exist.
     """
-    paths = [Path(p) for p, _ in writes]
-    staged: list[Path] = []
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(writes)))) as pool:
-            futures = [pool.submit(_stage, path, fill) for path, (_, fill) in zip(paths, writes)]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        staged = [f.result() for f in futures if f.exception() is None]
-        if errors:
+
+    def __init__(self, threads: int = SYNC_THREADS):
+        self._pool = ThreadPoolExecutor(max_workers=threads)
+        self._staged: list[tuple[Future, Path]] = []
+        self._paths: set[Path] = set()
+
+    def __enter__(self) -> AtomicBatch:
+        return self
+
+    def add(self, path: Path, fill: Callable[[BinaryIO], None]) -> None:
+        path = Path(path)
+        if path in self._paths:
+            raise ValueError(f"{path} is already in this batch")  # two writers of one temporary sibling would tear it
+        self._paths.add(path)
+        self._staged.append((self._pool.submit(_stage, path, fill), path))
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self._pool.shutdown(wait=True)
+        errors = [f.exception() for f, _ in self._staged if f.exception() is not None]
+        written = [(f.result(), path) for f, path in self._staged if f.exception() is None]
+        try:
+            if kind is None and not errors:
+                for tmp, path in written:
+                    os.replace(tmp, path)
+        finally:
+            for tmp, _ in written:
+                tmp.unlink(missing_ok=True)
+        if kind is None and errors:
             raise errors[0]
-        for tmp, path in zip(staged, paths):
-            os.replace(tmp, path)
-    finally:
-        for tmp in staged:
-            if tmp.exists():
-                tmp.unlink()
-    for folder in dict.fromkeys(p.parent for p in paths):
-        _fsync_dir(folder)
+        if kind is None:
+            for folder in dict.fromkeys(path.parent for _, path in written):
+                _fsync_dir(folder)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

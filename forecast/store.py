@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.atomic import atomic_open, atomic_write_many
+from forecast.atomic import AtomicBatch, atomic_open
 from forecast.bars import STORED_COLUMNS, Bars, adjust_prices, conform
 from forecast.calendar import (
     CHINA_CALENDAR,
@@ -289,21 +290,19 @@ class MarketStore:
         with atomic_open(self.path_for(ticker)) as handle:
             _write_parquet(stamped, handle)
 
-    def write_tables(self, writes: list[tuple[Ticker | str, object, dict]]) -> None:
-        """Replace many tickers' files, each (ticker, table, meta) as ``write_table`` would. Call inside ``writing()``.
+    def batch_writes(self) -> TableBatch:
+        """Return a batch of file replacements: ``with store.batch_writes() as batch: batch.write_table(...)``. Call inside ``writing()``.
 
-        Each file is still replaced by one atomic rename (old or new after a
-        kill, never torn); the writes and fsyncs overlap on a few threads and
-        the folder is fsynced once (``atomic.atomic_write_many``).
+        Each ``write_table`` starts writing and fsyncing its file on a thread at
+        once; leaving the block renames them all and fsyncs the folder once
+        (``atomic.AtomicBatch``): each file is still replaced by one atomic
+        rename, old or new after a kill, never torn.
         """
-        if not writes:
-            return
         self.workspace.bars_dir.mkdir(parents=True, exist_ok=True)
-        stamp = _now()
-        atomic_write_many([(self.path_for(t), partial(_write_parquet, _stamped(table, meta, stamp))) for t, table, meta in writes])
+        return TableBatch(self)
 
-    def read_tables(self, tickers: list) -> list:
-        """Return ``read_table``'s answer per ticker, in order: (table, meta), or the NoDataError/CorruptFileError it raised.
+    def read_tables(self, tickers: list) -> Iterator:
+        """Yield ``read_table``'s answer per ticker, in order: (table, meta), or the NoDataError/CorruptFileError it raised.
 
         Parquet decoding releases the GIL, so a few threads read a batch in
         about the time of its slowest share.
@@ -315,9 +314,23 @@ class MarketStore:
                 return exc
 
         if len(tickers) < 2:
-            return [one(t) for t in tickers]
+            yield from (one(t) for t in tickers)
+            return
         with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
-            return list(pool.map(one, tickers))
+            yield from pool.map(one, tickers)  # in order, each as soon as it is read: the caller works while the rest are read
+
+
+class TableBatch(AtomicBatch):
+    """Tickers' files replaced together (see ``MarketStore.batch_writes``)."""
+
+    def __init__(self, store: MarketStore):
+        super().__init__()
+        self._store = store
+        self._stamp = _now()
+
+    def write_table(self, ticker: Ticker | str, table, meta: dict) -> None:
+        """Start replacing the ticker's file with ``table`` and ``meta``, as ``MarketStore.write_table`` would."""
+        self.add(self._store.path_for(ticker), partial(_write_parquet, _stamped(table, meta, self._stamp)))
 
 
 def series_table(ticker: Ticker | str, frame: pd.DataFrame, source: str, price_basis: str, validation: ValidationReport,

@@ -103,3 +103,30 @@ def test_two_fetch_processes_on_one_home_lose_nothing(home, fake_tushare):
     assert store.tickers() == ["600036.SH", "600519.SH"]
     for code in store.tickers():
         assert len(store.read(code).frame) == len(fake_tushare.market.daily) // 2
+
+
+def test_a_batch_that_fails_renames_nothing_and_leaves_no_temporary_file(tmp_path):
+    from forecast.atomic import AtomicBatch
+
+    old = {name: f"old {name}".encode() for name in ("a", "b", "c")}
+    for name, data in old.items():
+        (tmp_path / name).write_bytes(data)
+
+    def broken(handle):
+        handle.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"), AtomicBatch() as batch:  # a write fails: none of the three is replaced
+        batch.add(tmp_path / "a", lambda handle: handle.write(b"new a"))
+        batch.add(tmp_path / "b", broken)
+        batch.add(tmp_path / "c", lambda handle: handle.write(b"new c"))
+    with pytest.raises(RuntimeError), AtomicBatch() as batch:  # the caller fails mid-batch: the same
+        batch.add(tmp_path / "a", lambda handle: handle.write(b"new a"))
+        raise RuntimeError("stop")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old  # and no temporary sibling is left behind
+    with AtomicBatch() as batch:
+        batch.add(tmp_path / "a", lambda handle: handle.write(b"new a"))
+        with pytest.raises(ValueError, match="already in this batch"):
+            batch.add(tmp_path / "a", lambda handle: handle.write(b"again"))
+        batch.add(tmp_path / "c", lambda handle: handle.write(b"new c"))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == {"a": b"new a", "b": b"old b", "c": b"new c"}

@@ -185,6 +185,19 @@ def test_first_series_written_in_a_batch_equal_the_per_ticker_writes_findings_in
     assert [next(iter(f)) for f in found.values()] == ["one-day moves over 35%", "high below low", "missing values"]
 
 
+def test_a_ticker_given_twice_is_committed_twice_in_turn_not_in_one_batch(home, bars):
+    from forecast.series_writes import Incoming, commit_many
+
+    store = MarketStore(home)
+    write_store(store, bars, codes=bars.codes[:2], end=bars.dates[-3])
+    code = bars.codes[0]
+    items = [Incoming(fetching.parse_ticker(code), bars.stored_frame(0, start=day, end=day), fetching.FetchReport(code, "tushare"))
+             for day in bars.dates[-2:]]  # the same ticker, one new day each
+    reports, failures = commit_many(store, items, strict=False, calendar=fetching.TUSHARE_CALENDAR)
+    assert not failures and [r.new_rows for r in reports] == [1, 1]
+    pd.testing.assert_frame_equal(store.read(code).frame, bars.stored_frame(0))
+
+
 def test_a_revised_stored_day_goes_through_the_full_merge(home, fake_tushare, bars):
     store = MarketStore(home)
     write_store(store, bars, end=bars.dates[-2])
