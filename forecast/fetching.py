@@ -8,6 +8,7 @@ a ticker's new rows are written whole or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -228,8 +229,13 @@ def _fetch_by_date(client, tickers: list[Ticker], days: pd.DatetimeIndex) -> lis
     traded = [rows for rows in per_day if len(rows)] or per_day[:1]  # an empty day's columns carry no dtypes
     incoming = pd.concat(traded, ignore_index=True) if traded else pd.DataFrame(columns=["ts_code"])
     shared_calls = client.calls - calls_before
-    by_code = {code: rows.drop(columns="ts_code") for code, rows in incoming.groupby("ts_code", sort=False)}
-    empty = incoming.drop(columns="ts_code").iloc[0:0]
+    # one stable sort and a slice per code, not a groupby: 5,400 groups cost seconds; each code's days stay in order
+    incoming = incoming.sort_values("ts_code", kind="stable", ignore_index=True)
+    code_of = incoming["ts_code"].to_numpy()
+    body = incoming.drop(columns="ts_code")
+    starts = [0, *(np.flatnonzero(code_of[1:] != code_of[:-1]) + 1).tolist(), len(code_of)]
+    by_code = {str(code_of[a]): body.iloc[a:b] for a, b in itertools.pairwise(starts)}
+    empty = body.iloc[0:0]
     items = []
     for ticker in tickers:
         rows = by_code.get(str(ticker), empty)
@@ -237,7 +243,7 @@ def _fetch_by_date(client, tickers: list[Ticker], days: pd.DatetimeIndex) -> lis
                              notes=[f"whole-market fetch by trade_date: {shared_calls} calls shared by {len(tickers)} tickers"])
         if len(rows) == 0:
             report.notes.append("no new bars (suspended?)")
-        items.append(Incoming(ticker, rows.reset_index(drop=True), report, note_factor_change=True))
+        items.append(Incoming(ticker, rows, report, note_factor_change=True))
     if items:
         items[0].report.calls = shared_calls
     return items

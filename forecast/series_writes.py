@@ -6,7 +6,7 @@ the backfill's commit. It holds the store lock once per batch of
 more than the writes), and reads each file under the lock (a batch on a few
 threads), so rows another process wrote since the fetch began are merged, not
 lost. A batch's new files are written and fsynced together, then renamed, then
-the folder is fsynced once (``atomic.atomic_write_many``): each file is still
+the folder is fsynced once (``atomic.AtomicBatch``): each file is still
 replaced by one atomic rename, so a reader sees a ticker's old file or its new
 one, and a kill mid-batch leaves each file whole (the next run finishes it).
 
@@ -230,7 +230,7 @@ def _collapsed(rows: pd.DataFrame) -> pd.DataFrame:
     if list(rows.columns) == STORED_COLUMNS and [str(d) for d in rows.dtypes] == _CANONICAL_DTYPES:
         ns = rows["date"].to_numpy().view("int64")
         if bool((np.diff(ns) > 0).all() and (ns % _NS_PER_DAY == 0).all()):
-            return rows if isinstance(rows.index, pd.RangeIndex) and rows.index.start == 0 else rows.reset_index(drop=True)
+            return rows  # any index: the paths below read columns, and conform() renumbers what it keeps
     return collapse_duplicate_dates(rows)[0]
 
 
