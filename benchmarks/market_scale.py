@@ -189,13 +189,13 @@ def bench_backfill() -> None:
                 break
             time.sleep(0.01)
         child.wait()
-        first = [r["params"]["trade_date"] for r in fake.requests if r["api_name"] == "daily"]
+        first = [r["params"]["trade_date"] for r in fake.requests if r.get("api_name") == "daily"]  # a request cut by the kill has no body
         journaled = set(journal.read_text().split()) if journal.is_file() else set()
         fake.requests.clear()
         rerun = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if rerun.returncode != 0:
             raise SystemExit(f"the rerun after the kill failed: {rerun.stderr[-1500:]}")
-        second = [r["params"]["trade_date"] for r in fake.requests if r["api_name"] == "daily"]
+        second = [r["params"]["trade_date"] for r in fake.requests if r.get("api_name") == "daily"]
         stored = MarketStore(home).tickers()
         print(f"   killed (SIGKILL) after {len(journaled)} journaled days, {len(first)} daily calls made; the rerun made "
               f"{len(second)}: repeated days: {len(journaled & set(second))}; {len(stored)} tickers stored")
