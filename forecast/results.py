@@ -173,11 +173,25 @@ def load_backtest(home: Workspace | Path | str | None, ticker: str) -> BacktestR
     return BacktestRecord.from_dict(_read_json(path, "stored backtest"), f"stored backtest {path}") if path.is_file() else None
 
 
+BACKTEST_CSV_COLUMNS = ("model", "origin_date", "step", "actual", "predicted")
+_BACKTEST_CSV_NUMBERS = ("step", "actual", "predicted")
+
+
 def load_backtest_forecasts(home: Workspace | Path | str | None, ticker: str) -> pd.DataFrame | None:
     path = Workspace.at(home).backtest_csv(ticker)
     if not path.is_file():
         return None
     try:
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         raise CorruptFileError(f"stored backtest {path} is unreadable ({type(exc).__name__}); run forecast backtest again") from None
+    missing = [c for c in BACKTEST_CSV_COLUMNS if c not in frame.columns]
+    if missing:  # a damaged or foreign file: say which columns, not a KeyError in the chart
+        raise CorruptFileError(f"stored backtest {path} lacks column(s) {', '.join(missing)}; run forecast backtest again")
+    for column in _BACKTEST_CSV_NUMBERS:
+        try:
+            frame[column] = pd.to_numeric(frame[column])
+        except (ValueError, TypeError):
+            raise CorruptFileError(f"stored backtest {path}: column {column} holds text; run forecast backtest again") from None
+    frame["model"] = frame["model"].astype(str)
+    return frame

@@ -67,6 +67,21 @@ def test_every_chart_kind_writes_a_1200x700_png(charted_home, kind, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
 
 
+@pytest.mark.parametrize("damage", ["drop model", "text in predicted"])
+def test_a_damaged_backtest_csv_is_a_one_line_error_not_a_traceback(own_charted_home, tmp_path, damage):
+    csv = own_charted_home / "backtests" / "600519.SH" / "latest.csv"
+    frame = pd.read_csv(csv)
+    if damage == "drop model":
+        frame = frame.drop(columns=["model"])
+    else:
+        frame["predicted"] = "x"
+    frame.to_csv(csv, index=False)
+    result = runner.invoke(app, ["plot", "600519.SH", "--kind", "backtest", "--out", str(tmp_path / "b.png")],
+                           env={"FORECAST_HOME": str(own_charted_home)})
+    assert result.exit_code == ExitCode.BAD_INPUT, result.output
+    assert "stored backtest" in result.output and "run forecast backtest again" in result.output
+
+
 def test_svg_output_and_missing_inputs(charted_home, tmp_path):
     env = {"FORECAST_HOME": str(charted_home)}
     svg = tmp_path / "h.svg"

@@ -346,10 +346,11 @@ def test_a_generic_import_says_raw_prices(home, tmp_path):
 
 # --- item 11: benchmarks that need the shared datasets skip cleanly --------------------------------------------------------
 
-@pytest.mark.parametrize("script", [["benchmarks/course_split.py"], ["benchmarks/run_benchmarks.py", "--only", "train"]])
+@pytest.mark.parametrize("script", [["benchmarks/course_split.py"], ["benchmarks/run_benchmarks.py", "--only", "train"],
+                                    ["benchmarks/global_sp500.py"], ["benchmarks/global_vs_per_ticker.py"]])
 def test_benchmarks_without_the_shared_datasets_say_so_and_exit_0(tmp_path, script):
     out = subprocess.run([sys.executable, *script], cwd=REPO, capture_output=True, text=True, timeout=120,
                          env=subprocess_env(FORECAST_SHARED=tmp_path / "no-shared"))
     assert out.returncode == 0, out.stderr
-    assert re.search(r"needs .*no-shared/datasets/moutai/\S+; skipped", out.stdout)
+    assert re.search(r"needs .*no-shared/datasets/(moutai|us_sp500)/\S+; skipped", out.stdout)
     assert "Traceback" not in out.stderr

@@ -72,7 +72,7 @@ def test_the_readme_examples_are_found():
 
 
 def _real_ids(match: re.Match, ids: list[dict]) -> str:
-    candidates = [m["id"] for m in ids if m["ticker"] == match["ticker"] and m["preset"] == match["preset"] and m["arch"] == match["arch"]]
+    candidates = [m["id"] for m in ids if m.get("ticker") == match["ticker"] and m["preset"] == match["preset"] and m["arch"] == match["arch"]]
     assert candidates, f"no {match['preset']}-{match['arch']} model of {match['ticker']} to stand for {match[0]}"
     return candidates[-1]
 
