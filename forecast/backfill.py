@@ -37,7 +37,8 @@ import pandas as pd
 
 from forecast import universe as universes
 from forecast.atomic import atomic_open
-from forecast.errors import BadInputError, ForecastError, UnknownTickerError
+from forecast.choices import BackfillPlan
+from forecast.errors import ForecastError, UnknownTickerError
 from forecast.fetching import DEFAULT_HISTORY_START, TUSHARE_CALENDAR, update_from_tushare
 from forecast.locks import hold_lock
 from forecast.series_writes import FetchReport, Incoming, TickerFailure, commit_many
@@ -47,7 +48,6 @@ from forecast.tickers import Ticker, parse_ticker
 
 log = logging.getLogger(__name__)
 
-PLANS = ("auto", "by-date", "by-ticker")
 JOURNAL = "market"  # one journal of staged whole-market days per home: staged days serve any universe
 LOG_EVERY_DAYS = 20  # one log line per chunk of this many days
 COMMIT_ROWS = 2_000_000  # staged rows held at once in the commit: ~150 MB as pandas
@@ -198,7 +198,7 @@ def _rows_by_code(staged, group: list[Ticker]) -> dict[str, pd.DataFrame]:
 
 def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start=None, end=None,
                    now: dt.datetime | None = None, strict: bool = False,
-                   plan: str = "auto") -> tuple[list[FetchReport], list[TickerFailure]]:
+                   plan: str = BackfillPlan.AUTO) -> tuple[list[FetchReport], list[TickerFailure]]:
     """Bring every ticker of universe ``name`` (today's members) up to date.
 
     Tickers with no tushare series yet (or, with ``start``, none reaching back
@@ -211,8 +211,7 @@ def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start
     whole-market days when many miss the same few days). ``plan`` forces
     ``by-date`` or ``by-ticker`` instead of ``auto``.
     """
-    if plan not in PLANS:
-        raise BadInputError(f"unknown backfill plan {plan!r}; choose from {', '.join(PLANS)}")
+    plan = str(BackfillPlan.parse(plan, "backfill plan"))
     one_client = _OneClient(client)
     if universes.index_code_for(name) is not None or name.strip().lower() == universes.ALL:
         universes.refresh_trade_calendar(store.workspace, one_client, now)  # before any date question: it may extend XSHG
@@ -244,7 +243,8 @@ def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start
     return reports, failures
 
 
-def backfill_plan(tickers: list[str], start, end, now: dt.datetime | None, plan: str = "auto") -> tuple[list[str], list[str]]:
+def backfill_plan(tickers: list[str], start, end, now: dt.datetime | None,
+                  plan: str = BackfillPlan.AUTO) -> tuple[list[str], list[str]]:
     """Split tickers to backfill into (by trade_date, ticker by ticker), whichever needs fewer calls.
 
     By trade_date: 2 calls per trading day in the range, shared by every
@@ -254,8 +254,8 @@ def backfill_plan(tickers: list[str], start, end, now: dt.datetime | None, plan:
         return [], []
     stocks = [t for t in tickers if not parse_ticker(t).is_index]
     indices = [t for t in tickers if parse_ticker(t).is_index]
-    if plan != "auto":
-        return (stocks, indices) if plan == "by-date" else ([], stocks + indices)
+    if plan != BackfillPlan.AUTO:
+        return (stocks, indices) if plan == BackfillPlan.BY_DATE else ([], stocks + indices)
     published = TUSHARE_CALENDAR.latest_published_session(now)
     end_day = min(pd.Timestamp(end).normalize(), published) if end else published
     days = len(TUSHARE_CALENDAR.sessions_between(pd.Timestamp(start or DEFAULT_HISTORY_START), end_day))

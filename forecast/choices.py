@@ -39,6 +39,7 @@ class Choice(str, Enum):
 # Defaults the CLI shows in --help and the library uses, kept here because this module is cheap to import.
 DEFAULT_BACKTEST_MODELS = ("default", "naive", "drift", "ma", "linear")
 MIN_HISTORY_BARS = 30  # the fewest bars any model is fit on: a baseline at predict time, a rolling window
+DEFAULT_REFIT_EVERY = 20  # a per-ticker backtest refits its models every this many origins
 
 
 class Arch(Choice):
@@ -72,6 +73,14 @@ class ExecutorKind(Choice):
 
     LOCAL = "local"
     RAY = "ray"
+
+
+class BackfillPlan(Choice):
+    """How ``fetch --universe`` backfills new tickers: the cheaper way, whole-market days, or ticker by ticker."""
+
+    AUTO = "auto"
+    BY_DATE = "by-date"
+    BY_TICKER = "by-ticker"
 
 
 class Source(Choice):

@@ -27,7 +27,7 @@ from forecast import signals as rules
 from forecast.cross_learners import boosting_available, make_learner
 from forecast.cross_section import CrossSectionReport, cumulative_ic, daily_ic, evaluate, quantile_spread
 from forecast.errors import BadInputError
-from forecast.global_data import PooledData, pool, targets, time_split, usable_rows
+from forecast.global_data import VOL_WINDOW, PooledData, pool, targets, time_split, usable_rows
 from forecast.global_model import GlobalSettings
 from forecast.jsonio import finite
 
@@ -40,6 +40,9 @@ RULES: dict[str, Callable[[pd.Series], pd.Series]] = {
 LEARNED = ("global", "linear", "lightgbm")
 CROSS_MODELS = (*LEARNED, *RULES)
 DEFAULT_CROSS_MODELS = ("global", "momentum", "reversal", "linear", "naive")
+CROSS_ONLY = tuple(m for m in CROSS_MODELS if m not in ("linear", "naive"))  # names that only a cross-sectional backtest knows
+DEFAULT_REFIT_EVERY = 60
+MIN_TRAIN_DAYS = 20
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,12 @@ class FixedSplit:
     test_end: str
 
     def __post_init__(self) -> None:
-        order = [pd.Timestamp(d) for d in (self.train_end, self.validation_start, self.validation_end,
-                                           self.test_start, self.test_end)]
+        order = []
+        for text in (self.train_end, self.validation_start, self.validation_end, self.test_start, self.test_end):
+            try:
+                order.append(pd.Timestamp(text))
+            except (ValueError, TypeError):
+                raise BadInputError(f"a fixed split takes dates (YYYY-MM-DD); {str(text)[:40]!r} is not one") from None
         if order != sorted(order) or order[0] >= order[1] or order[2] >= order[3]:
             raise BadInputError("a fixed split needs train end < validation start <= validation end < test start <= test end")
 
@@ -62,7 +69,7 @@ class CrossSettings:
     models: tuple[str, ...] = DEFAULT_CROSS_MODELS
     horizon: int = 5
     test_days: int = 250
-    refit_every: int = 60
+    refit_every: int = DEFAULT_REFIT_EVERY
     validation_days: int = 250
     quantiles: int = 5
     fixed: FixedSplit | None = None
@@ -120,7 +127,7 @@ def _blocks(days: np.ndarray, settings: CrossSettings) -> list[np.ndarray]:
     return [days[i: i + settings.refit_every] for i in range(0, len(days), settings.refit_every)]
 
 
-def _learned_signal(name: str, data: PooledData, target: np.ndarray, blocks: list[np.ndarray], settings: CrossSettings,
+def _learned_signal(name: str, data: PooledData, blocks: list[np.ndarray], settings: CrossSettings,
                     refits: list[dict], progress: Callable[[str], None] | None) -> tuple[pd.Series, pd.Series]:
     """The model's scores on the test rows, and the H-day log returns they map onto (calibrated on validation)."""
     lookback = settings.network.lookback
@@ -132,13 +139,24 @@ def _learned_signal(name: str, data: PooledData, target: np.ndarray, blocks: lis
             split = time_split(data, lookback, settings.fixed.train_end, validation_end=settings.fixed.validation_end)
             validation = split.validation[data.dates[split.validation] >= np.datetime64(pd.Timestamp(settings.fixed.validation_start), "ns")]
             train = split.train
+            period = f"training up to {settings.fixed.train_end}, validation {settings.fixed.validation_start}..{settings.fixed.validation_end}"
         else:
             before = all_days[all_days < block[0]]
+            needed = settings.validation_days + settings.horizon + max(lookback, VOL_WINDOW + 1) + MIN_TRAIN_DAYS
+            if len(before) < needed:
+                raise BadInputError(f"the refit at {pd.Timestamp(block[0]).date()} has {len(before)} trading days before it; "
+                                    f"{name} needs at least {needed} (validation {settings.validation_days}, lookback {lookback}): "
+                                    "fewer --test-days, or more history")
             split = time_split(data, lookback, train_end=before[-1], validation_days=settings.validation_days)
             train, validation = split.train, split.validation
+            period = f"the refit at {pd.Timestamp(block[0]).date()}"
+        if not len(train) or not len(validation):
+            raise BadInputError(f"{name}: no complete {settings.horizon}-day labels to {'train' if not len(train) else 'validate'} "
+                                f"on for {period} (each label ends {settings.horizon} days after its origin)")
         rows = np.flatnonzero(usable & np.isin(data.dates, block))
         learner = make_learner(name, settings.network)
-        learner.fit(data, target, train, validation)
+        # ranks and means of the day only over labels known at the cut: no target sees past it
+        learner.fit(data, targets(data, settings.network.target, known_until=split.cut), train, validation)
         scores = learner.score(data, rows)
         slope, intercept = _calibration(learner.score(data, validation), data.labels[validation, -1])
         returns.append(intercept + slope * scores)
@@ -191,7 +209,6 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
     rules.check_panel(panel)
     close = panel["close"]
     data = pool(panel, settings.horizon)
-    target = targets(data, settings.network.target)
     days = _test_days(data, settings)
     blocks = _blocks(days, settings)
     notes: list[str] = []
@@ -205,7 +222,7 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
         if name in RULES:
             signals[name] = RULES[name](close)
         else:
-            signals[name], expected = _learned_signal(name, data, target, blocks, settings, refits, progress)
+            signals[name], expected = _learned_signal(name, data, blocks, settings, refits, progress)
             skills[name] = price_skill(expected, data, settings.horizon)
     in_test = close.index.get_level_values(0).isin(pd.DatetimeIndex(days))
     realised = rules.forward_returns(close, settings.horizon)[in_test]

@@ -53,7 +53,7 @@ def tabular_inputs(data: PooledData, rows: np.ndarray, lookback: int, batch: int
 def _rank_ic(scores: np.ndarray, data: PooledData, rows: np.ndarray) -> float:
     from forecast.global_data import daily_rank_ic
 
-    return daily_rank_ic(scores, data.labels[rows, -1], data.dates[rows])
+    return daily_rank_ic(scores, data.labels[rows, -1], data.dates[rows], data.tickers[rows])
 
 
 class GlobalNetworkLearner:

@@ -255,7 +255,7 @@ def _cross_backtests(workspace: Workspace) -> Iterator[Finding]:
         if not folder.is_dir() or not folder.name.startswith("@"):
             continue
         universe = folder.name[1:]
-        path = folder / "latest.json"
+        path = workspace.cross_backtest_json(universe)
         try:
             CrossSectionReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:

@@ -140,13 +140,13 @@ class GlobalRegistry:
     def save(self, card: GlobalCard, write_model: Callable[[Path], None]) -> Path:
         """Write the model folder atomically and point ``latest/<universe>`` at it."""
         target = self.workspace.global_model_dir(card.id)
-        staging = target.with_name(f".{card.id}.partial")
+        staging = self.workspace.global_model_staging_dir(card.id)
         self.root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         try:
             write_model(staging / MODEL_FILE)
-            (staging / CARD_FILE).write_text(dumps(card.to_dict()), encoding="utf-8")
+            atomic_write_text(staging / CARD_FILE, dumps(card.to_dict()))  # fsynced: the folder is never renamed onto an empty card
             with self._locked():
                 os.replace(staging, target)
                 atomic_write_text(self.workspace.global_latest_pointer(card.universe), card.id + "\n")

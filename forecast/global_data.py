@@ -193,16 +193,26 @@ def pool(panel: pd.DataFrame, horizon: int, static_from=None) -> PooledData:
     )
 
 
-def targets(data: PooledData, kind: str) -> np.ndarray:
-    """What the network learns: raw log returns, returns demeaned within each day, or their rank within the day."""
+def targets(data: PooledData, kind: str, known_until=None) -> np.ndarray:
+    """What the network learns: raw log returns, returns demeaned within each day, or their rank within the day.
+
+    ``known_until``: the training cut. A label that ends after it is unknown
+    (NaN) and takes no part in its day's rank or mean, so no training target
+    depends on a price after the cut, not even through another ticker's label
+    (a ticker suspended across the cut has a label "H rows ahead" that ends
+    weeks later).
+    """
     if kind not in TARGETS:
         raise ValueError(f"unknown target {kind!r}; choose from {', '.join(TARGETS)}")
+    labels = data.labels.astype("float64")
+    if known_until is not None:
+        late = np.isnat(data.label_dates) | (data.label_dates > np.datetime64(pd.Timestamp(known_until), "ns"))
+        labels[late] = np.nan
     if kind == "return":
-        return data.labels
+        return labels.astype("float32")
     day = pd.factorize(data.dates)[0]
     transform = _demean_within if kind == "demeaned" else _rank_within
-    return np.column_stack([transform(data.labels[:, h].astype("float64"), day)
-                            for h in range(data.horizon)]).astype("float32")
+    return np.column_stack([transform(labels[:, h], day) for h in range(data.horizon)]).astype("float32")
 
 
 def usable_rows(data: PooledData, lookback: int, warmup: int = VOL_WINDOW + 1) -> np.ndarray:
@@ -274,12 +284,14 @@ def rows_by_day(rows: np.ndarray, data: PooledData) -> list[np.ndarray]:
     return np.split(ordered, breaks)
 
 
-def daily_rank_ic(forecast: np.ndarray, truth: np.ndarray, days: np.ndarray) -> float:
-    """Mean over days of the Spearman correlation between forecast and truth (the validation score)."""
-    frame = pd.DataFrame({"f": forecast, "t": truth, "d": days})
-    frame[["f", "t"]] = frame.groupby("d")[["f", "t"]].rank()
-    per_day = frame.groupby("d")[["f", "t"]].corr().xs("f", level=1)["t"]
-    return float(per_day.mean()) if len(per_day.dropna()) else float("nan")
+def daily_rank_ic(forecast: np.ndarray, truth: np.ndarray, days: np.ndarray, tickers: np.ndarray) -> float:
+    """Mean daily Rank IC of forecast against truth: ``cross_section.daily_ic``, the same score the backtest reports."""
+    from forecast.cross_section import daily_ic
+
+    index = pd.MultiIndex.from_arrays([pd.DatetimeIndex(days), tickers])
+    order = np.lexsort((tickers, days))
+    ic = daily_ic(pd.Series(forecast[order], index=index[order]), pd.Series(truth[order], index=index[order]), "spearman")
+    return float(ic.mean()) if ic.notna().any() else float("nan")
 
 
 def every_nth_day(rows: np.ndarray, data: PooledData, n: int) -> np.ndarray:

@@ -40,14 +40,21 @@ def train_universe(workspace: Workspace, universe: str, tickers: Sequence[str], 
 
 
 def global_for(registry: GlobalRegistry, model_id: str | None = None, universe: str | None = None,
-               ticker: str | None = None) -> GlobalCard:
-    """The global model to use (see the module docstring); ModelNotFoundError when there is none."""
+               ticker: str | None = None, only_that_universe: bool = False) -> GlobalCard:
+    """The global model to use (see the module docstring); ModelNotFoundError when there is none.
+
+    ``only_that_universe``: the universe's own model or nothing (``rank`` ranks
+    a universe by its model; predict's fallback takes any).
+    """
     if model_id:
         return registry.card(model_id)
     if universe:
         latest = registry.latest_id(universe)
         if latest:
             return registry.card(latest)
+        if only_that_universe:
+            raise ModelNotFoundError(f"no global model for {universe}; train one: forecast train --universe {universe} "
+                                     "--preset global (or name one with --model)")
     card = registry.for_ticker(ticker or "")
     if card is None:
         where = f" for {universe}" if universe else ""

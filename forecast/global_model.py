@@ -37,7 +37,7 @@ from forecast.global_data import (
     targets,
     time_split,
 )
-from forecast.intervals import DEFAULT_LEVELS, level_key
+from forecast.intervals import DEFAULT_LEVELS, level_key, preferred_level
 from forecast.results import ForecastPoint, ForecastResult
 from forecast.tickers import parse_ticker
 
@@ -131,7 +131,7 @@ def train_global(panel: pd.DataFrame, universe: str, settings: GlobalSettings, r
     split = time_split(data, settings.lookback, train_end=days[-1], validation_days=settings.validation_days)
     if not len(split.train) or not len(split.validation):
         raise BadInputError(f"universe {universe}: no complete windows to train or validate on")
-    fit = fit_global(settings.network(), data, targets(data, settings.target),
+    fit = fit_global(settings.network(), data, targets(data, settings.target, known_until=split.cut),
                      every_nth_day(split.train, data, settings.train_every), split.validation, progress)
     scores = predict_rows(fit.model, data, split.validation, settings.lookback)
     calibration, intervals = calibrate(scores, data.labels[split.validation], data.sigma[split.validation], settings.levels)
@@ -160,7 +160,7 @@ class GlobalForecast:
     ticker: str
     score: float
     expected_return: float  # simple return over the horizon
-    interval: tuple[float, float]  # its 80 % (or first level's) range, as simple returns
+    interval: tuple[float, float]  # its range at intervals.preferred_level (80 % when computed), as simple returns
     result: ForecastResult
 
 
@@ -203,8 +203,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None) -> tup
                                 model_summary={"kind": "global", "family": "global", "universe": card.universe,
                                                "data_range": list(card.data_range), "adjust": card.config.get("adjust"),
                                                "trained_on_ticker": ticker in card.tickers})
-        first = sorted(quantiles, key=float)[0]
-        lo, hi = quantiles[first][-1]
+        lo, hi = quantiles[preferred_level(quantiles)][-1]
         out.append(GlobalForecast(ticker, float(scores[i, -1]), float(np.expm1(mean[-1])),
                                   (float(np.expm1(mean[-1] + lo * spread[-1])), float(np.expm1(mean[-1] + hi * spread[-1]))),
                                   result))

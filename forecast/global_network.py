@@ -134,7 +134,7 @@ class KeepBestIC(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         forecast = predict_rows(self.model, self.data, self.rows, self.lookback)[:, -1]
-        score = daily_rank_ic(forecast, self.truth, self.data.dates[self.rows])
+        score = daily_rank_ic(forecast, self.truth, self.data.dates[self.rows], self.data.tickers[self.rows])
         self.scores.append(score)
         self.progress.advance(f"loss {(logs or {}).get('loss', float('nan')):.4f}  validation rank IC {score:.4f}")
         if np.isfinite(score) and score > self.best:

@@ -141,6 +141,16 @@ def conformal_quantiles(residuals: np.ndarray, levels=DEFAULT_LEVELS) -> dict[st
     return out
 
 
+SHOWN_LEVEL = 0.8  # the one range a one-number view (rank, a summary table) shows when several are computed
+
+
+def preferred_level(keys) -> str:
+    """The level key to show alone: 80 % when computed, else the narrowest there is."""
+    keys = list(keys)
+    wanted = level_key(SHOWN_LEVEL)
+    return wanted if wanted in keys else sorted(keys, key=float)[0]
+
+
 def level_key(level: float | str) -> str:
     """Return how a level is keyed in stored artefacts: 0.8 -> "0.8"."""
     return f"{float(level):g}"

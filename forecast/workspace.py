@@ -203,6 +203,10 @@ class Workspace:
     def global_model_dir(self, model_id: str) -> Path:
         return self.inside(self.global_models_dir, model_id, what="model id")
 
+    def global_model_staging_dir(self, model_id: str) -> Path:
+        """Where a global model is built before its folder is renamed into place (a dot-name: scans skip it)."""
+        return self.global_model_dir(model_id).with_name(f".staging-{model_id}-{os.getpid()}")
+
     @property
     def global_latest_dir(self) -> Path:
         return self.global_models_dir / ".latest"  # a dot-name: no model id can be it and model scans skip it

@@ -94,6 +94,20 @@ def test_point_in_time_membership_scores_only_the_members_of_each_day():
     np.testing.assert_allclose(with_all.rank_ic["momentum_20"][~early], masked.rank_ic["momentum_20"][~early])
 
 
+def test_too_little_history_or_an_empty_split_is_a_one_line_error_not_a_crash():
+    panel = make_panel({f"T{i}": 200 for i in range(6)}, seed=17)
+    with pytest.raises(BadInputError, match="trading days before it"):
+        cross_backtest(panel, CrossSettings(models=("linear",), horizon=3, test_days=150, refit_every=50, validation_days=30,
+                                            network=NET))
+    days = panel.index.get_level_values("date").unique()
+    early = FixedSplit(str(days[5].date()), str(days[6].date()), str(days[10].date()), str(days[150].date()),
+                       str(days[190].date()))
+    with pytest.raises(BadInputError, match="no complete 3-day labels to train"):
+        cross_backtest(panel, settings(["linear"], fixed=early))
+    with pytest.raises(BadInputError, match="'soon' is not one"):
+        FixedSplit("2020-01-01", "soon", "2020-06-01", "2020-07-01", "2020-12-31")
+
+
 def test_bad_settings_are_one_line_errors():
     with pytest.raises(BadInputError, match="choose from"):
         CrossSettings(models=("global", "crystal_ball"))

@@ -54,7 +54,8 @@ def test_train_global_then_rank_predict_and_fall_back_for_a_ticker_with_no_model
     assert [r["rank"] for r in rows] == [1, 2, 3]
     assert [r["expected_return"] for r in rows] == sorted((r["expected_return"] for r in rows), reverse=True)
     for row in rows:
-        low, high = row["interval_80"]
+        low, high = row["interval"]
+        assert row["interval_level"] == 0.8
         assert low < high and row["ticker"] in TICKERS
 
     # a newcomer the global model never saw, with no model of its own: predict says it used the global one

@@ -120,3 +120,25 @@ def test_every_nth_day_thins_whole_days_and_keeps_every_ticker():
     assert set(data.dates[kept]) == set(days[::3])
     assert (data.tickers[kept] == "AAA").sum() == (data.tickers[kept] == "BBB").sum() == len(days[::3])
     assert every_nth_day(rows, data, 1) is rows
+
+
+def test_a_training_target_never_depends_on_a_label_that_ends_after_the_cut():
+    # BBB is suspended for 30 days around the cut: its label "3 rows ahead" ends weeks later. Ranked or demeaned
+    # within the day, such a label would leak its future into AAA's and CCC's targets unless the cut hides it.
+    panel = make_panel({"AAA": 200, "BBB": 200, "CCC": 200}, seed=8)
+    days = panel.index.get_level_values("date").unique()
+    cut = days[150]
+    suspended = (panel.index.get_level_values("ticker") == "BBB") & panel.index.get_level_values("date").isin(days[148:178])
+    panel = panel[~suspended]
+    changed = panel.copy()
+    later = changed.index.get_level_values("date") > cut
+    changed.loc[later, ["open", "high", "low", "close"]] *= np.random.default_rng(3).uniform(0.5, 2.0, (int(later.sum()), 1))
+    for kind in ("rank", "demeaned", "return"):
+        before, after = pool(panel, 3), pool(changed, 3)
+        known = before.label_dates <= np.datetime64(cut)
+        np.testing.assert_array_equal(targets(before, kind, known_until=cut)[known], targets(after, kind, known_until=cut)[known])
+        assert np.isnan(targets(before, kind, known_until=cut)[~known]).all()
+    # without the cut the leak is real: the same comparison differs (the test can fail)
+    before, after = pool(panel, 3), pool(changed, 3)
+    known = before.label_dates <= np.datetime64(cut)
+    assert not np.array_equal(targets(before, "rank")[known], targets(after, "rank")[known])

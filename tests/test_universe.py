@@ -285,7 +285,7 @@ def test_auto_backfill_takes_the_plan_with_fewer_calls(home, three_codes, tmp_pa
         pd.testing.assert_frame_equal(frame, by_date[ticker])
     monkeypatch.setenv("FORECAST_HOME", str(home))
     wrong = cli(*BACKFILL_ARGS[:-1], "sideways")
-    assert wrong.exit_code == 3 and "by-ticker" in wrong.output
+    assert wrong.exit_code == 2 and "by-ticker" in wrong.output
 
 
 def test_the_plan_goes_by_date_when_tickers_outnumber_days():

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import Adjust, Source
+from forecast.choices import Adjust, BackfillPlan, Source
 from forecast.cli._options import JsonFlag, echo_error, emit_json, fail
 from forecast.cli._state import state
 from forecast.errors import ExitCode
@@ -84,10 +84,10 @@ def fetch(
         "--universe", metavar="NAME",
         help="Fetch every ticker of a universe: csi300, sse50, csi500, an index code, all, watchlist or stored "
              "(see forecast universe list). New tickers are backfilled from --start, resumably.")] = None,
-    backfill: Annotated[str, typer.Option(
-        "--backfill", metavar="PLAN",
+    backfill: Annotated[BackfillPlan, typer.Option(
+        "--backfill",
         help="How --universe backfills new tickers: auto (the fewer calls), by-date (whole-market days, 2 calls a day "
-             "for any number of tickers) or by-ticker (2 calls per ticker).")] = "auto",
+             "for any number of tickers) or by-ticker (2 calls per ticker).")] = BackfillPlan.AUTO,
     as_json: JsonFlag = False,
 ) -> None:
     """Fetch daily bars into the local store: incremental from tushare, or import a CSV or the sample."""
@@ -114,7 +114,7 @@ def fetch(
         from forecast.backfill import fetch_universe
 
         reports, failures = fetch_universe(store, universe, tushare_client_factory(), start=start, end=end, strict=strict,
-                                           plan=backfill)
+                                           plan=backfill.value)
     elif source is Source.SAMPLE:
         reports = [fetching.import_sample(store, t, strict=strict, calendar=calendar) for t in (tickers or [fetching.SAMPLE_TICKER])]
     elif source is Source.CSV:

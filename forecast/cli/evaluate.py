@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, Adjust, ExecutorKind
+from forecast.choices import DEFAULT_BACKTEST_MODELS, DEFAULT_REFIT_EVERY, MIN_HISTORY_BARS, Adjust, ExecutorKind
 from forecast.cli._options import (
     ExecutorOpt,
     FailFastFlag,
@@ -37,7 +37,8 @@ def backtest(
                                              "With --universe and any of global, momentum, momentum_20, reversal, lightgbm: a "
                                              "cross-sectional backtest (IC, Rank IC, quintile spread) of those plus linear and naive.")] = ",".join(DEFAULT_BACKTEST_MODELS),
     test_days: Annotated[int, typer.Option(min=1, help="Walk forward through this many final trading days.")] = 250,
-    refit_every: Annotated[int, typer.Option(min=1, help="Refit every model after this many origins.")] = 20,
+    refit_every: Annotated[Optional[int], typer.Option(min=1, help="Refit every model after this many origins "
+                                                                    "(default 20 per ticker, 60 cross-sectional).")] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Trading days forecast from each origin; each step is scored.")] = 5,
     rolling: Annotated[Optional[int], typer.Option(min=MIN_HISTORY_BARS, help="Train on the last W bars only (default: expanding window).")] = None,
     expanding: Annotated[bool, typer.Option("--expanding", help="Train on all bars up to each origin (the default).")] = False,
@@ -72,10 +73,9 @@ def backtest(
     chosen = [m.strip() for m in models.split(",") if m.strip()]
     from forecast.cli.ranking import backtest_cross_command, is_cross_sectional
 
-    if is_cross_sectional(chosen):
+    if is_cross_sectional(chosen, split):
         return backtest_cross_command(targets, chosen, test_days, refit_every, horizon, split, epochs, quiet, as_json)
-    if split:
-        fail("--split is for a cross-sectional backtest (--universe NAME --models global,momentum,...)", ExitCode.USAGE)
+    refit_every = refit_every or DEFAULT_REFIT_EVERY
     runner = executor_for(executor, workers, ray_address, fail_fast)
     overrides = {k: v for k, v in {"epochs": epochs, "units": units, "lookback": lookback}.items() if v is not None}
     settings = BacktestSettings(models=tuple(m.strip() for m in models.split(",") if m.strip()), test_days=test_days,

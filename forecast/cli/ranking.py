@@ -43,9 +43,10 @@ def rank(
     from forecast.formatting import format_number, format_percent
     from forecast.global_card import GlobalRegistry
     from forecast.global_jobs import global_for, predict_batch
+    from forecast.intervals import level_label, preferred_level
 
     targets = resolve_targets(tickers, universe)
-    card = global_for(GlobalRegistry(state.workspace()), model, universe=targets.universe)
+    card = global_for(GlobalRegistry(state.workspace()), model, universe=targets.universe, only_that_universe=True)
     steps = horizon or card.horizon
     if steps > card.horizon:
         fail(f"--horizon {steps} is beyond the model's horizon ({card.horizon} days)", ExitCode.USAGE)
@@ -54,17 +55,18 @@ def rank(
     rows = []
     for position, item in enumerate(_by_step(batch, steps), 1):
         point = item.result.points[steps - 1]
-        lo, hi = _first_band(point.intervals)
+        level = preferred_level(point.intervals)
+        lo, hi = point.intervals[level]
         close = item.result.last_close
         rows.append({"rank": position, "ticker": item.ticker, "name": names.get(item.ticker), "last_date": item.result.last_date,
                      "last_close": close, "horizon": steps, "expected_return": point.value / close - 1,
-                     "interval_80": [lo / close - 1, hi / close - 1], "score": item.score,
+                     "interval": [lo / close - 1, hi / close - 1], "interval_level": float(level), "score": item.score,
                      "trained_on_ticker": bool(item.result.model_summary.get("trained_on_ticker"))})
     skipped = [{"ticker": t, "error": str(e)} for t, e in sorted(batch.problems.items())]
     if out is not None:
         import pandas as pd
 
-        flat = [{**{k: v for k, v in r.items() if k != "interval_80"}, "low_80": r["interval_80"][0], "high_80": r["interval_80"][1]}
+        flat = [{**{k: v for k, v in r.items() if k != "interval"}, "low": r["interval"][0], "high": r["interval"][1]}
                 for r in rows]
         atomic_write_text(out, pd.DataFrame(flat).to_csv(index=False))
     shown = rows[:top] if top else rows
@@ -73,9 +75,10 @@ def rank(
         return
     echo_line(f"global model {card.id} (universe {card.universe}, validation Rank IC {_signed(card.validation.get('rank_ic'))}); "
               f"{len(rows)} ranked by expected {steps}-day return")
-    echo_table(["#", "ticker", "name", "last close", "expected", "80 % range"],
+    shown_level = level_label(rows[0]["interval_level"]) if rows else "80 %"
+    echo_table(["#", "ticker", "name", "last close", "expected", f"{shown_level} range"],
                [[r["rank"], r["ticker"], r["name"] or "", format_number(r["last_close"]), format_percent(r["expected_return"], sign=True),
-                 f"{format_percent(r['interval_80'][0], sign=True)} .. {format_percent(r['interval_80'][1], sign=True)}"] for r in shown],
+                 f"{format_percent(r['interval'][0], sign=True)} .. {format_percent(r['interval'][1], sign=True)}"] for r in shown],
                align="rllrrr")
     for problem in skipped:
         echo_line(f"skipped {problem['ticker']}: {problem['error']}", err=True)
@@ -91,12 +94,6 @@ def _signed(value) -> str:
 def _by_step(batch, steps: int):
     """The forecasts sorted by expected return at ``steps`` (highest first, ties by ticker)."""
     return sorted(batch.forecasts.values(), key=lambda f: (-(f.result.points[steps - 1].value / f.result.last_close), f.ticker))
-
-
-def _first_band(intervals: dict[str, list[float]]) -> tuple[float, float]:
-    level = "0.8" if "0.8" in intervals else sorted(intervals, key=float)[0]
-    lo, hi = intervals[level]
-    return lo, hi
 
 
 def train_global_command(targets, epochs: int | None, seed: int | None, lookback: int | None, horizon: int | None,
@@ -122,18 +119,18 @@ def train_global_command(targets, epochs: int | None, seed: int | None, lookback
               f"{card.windows_per_second:,.0f} windows/s, {card.train_seconds:.0f}s")
 
 
-CROSS_ONLY = {"global", "momentum", "momentum_20", "reversal", "lightgbm"}
+def is_cross_sectional(models: list[str], split: str | None = None) -> bool:
+    """``backtest`` ranks the universe instead of forecasting each ticker when a model only a cross-section knows is named,
+    or a fixed ``--split`` (which only the cross-sectional backtest has) is given."""
+    from forecast.cross_backtest import CROSS_ONLY
+
+    return split is not None or any(m in CROSS_ONLY for m in models)
 
 
-def is_cross_sectional(models: list[str]) -> bool:
-    """A model list with any cross-sectional-only name makes ``backtest`` rank the universe instead of forecasting each ticker."""
-    return any(m in CROSS_ONLY for m in models)
-
-
-def backtest_cross_command(targets, models: list[str], test_days: int, refit_every: int, horizon: int, split: str | None,
-                           epochs: int | None, quiet: bool, as_json: bool) -> None:
+def backtest_cross_command(targets, models: list[str], test_days: int, refit_every: int | None, horizon: int,
+                           split: str | None, epochs: int | None, quiet: bool, as_json: bool) -> None:
     """``backtest --universe NAME --models global,momentum,...``: how well each model ranks the universe."""
-    from forecast.cross_backtest import CrossSettings, FixedSplit
+    from forecast.cross_backtest import DEFAULT_REFIT_EVERY, LEARNED, CrossSettings, FixedSplit
     from forecast.global_jobs import backtest_universe
     from forecast.global_model import GlobalSettings
     from forecast.progress import make_progress, progress_mode
@@ -146,17 +143,18 @@ def backtest_cross_command(targets, models: list[str], test_days: int, refit_eve
         if len(parts) != 5:
             fail("--split takes five dates: TRAIN_END,VALID_START,VALID_END,TEST_START,TEST_END", ExitCode.USAGE)
         fixed = FixedSplit(*parts)
+    refit_every = refit_every or DEFAULT_REFIT_EVERY
     network = GlobalSettings(horizon=horizon, **({"epochs": epochs} if epochs else {}))
     settings = CrossSettings(models=tuple(models), horizon=horizon, test_days=test_days, refit_every=refit_every,
                              fixed=fixed, network=network)
     import math
 
-    learned = [m for m in models if m in ("global", "linear", "lightgbm")]
+    learned = [m for m in models if m in LEARNED]
     reporter = make_progress(progress_mode(quiet, as_json))
     reporter.start(len(learned) * (1 if fixed else math.ceil(test_days / refit_every)), "refits")
     try:
         result = backtest_universe(state.workspace(), targets.universe, targets.tickers, settings,
-                                   progress=lambda note: reporter.advance(note))
+                                   membership=_point_in_time(targets.universe), progress=lambda note: reporter.advance(note))
     finally:
         reporter.close()
     if as_json:
@@ -169,6 +167,16 @@ def backtest_cross_command(targets, models: list[str], test_days: int, refit_eve
         echo_line(f"note: {note}", err=True)
     workspace = state.workspace()
     echo_line(f"saved {workspace.cross_backtest_json(targets.universe)} and {workspace.cross_backtest_csv(targets.universe)}")
+
+
+def _point_in_time(universe: str):
+    """The members of an index universe as they were on each day (no survivorship bias); None for other universes."""
+    from forecast.universe import index_code_for, load_index
+
+    code = index_code_for(universe)
+    if code is None:
+        return None  # all, watchlist, stored: today's list is the list
+    return load_index(state.workspace(), code).on
 
 
 def format_cross_table(result) -> str:
