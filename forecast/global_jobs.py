@@ -79,12 +79,15 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
     store = MarketStore(workspace)
     batch = BatchForecast(card)
     newest = None
+    calendars: dict[str, str] = {}  # forecast dates follow each series' recorded calendar
     for ticker in tickers:  # footers only: the newest stored day bounds the rows worth reading
         try:
-            last = store.head(ticker).last_date
+            head = store.head(ticker)
         except ForecastError:
             continue
-        newest = last if newest is None else max(newest, last)
+        newest = head.last_date if newest is None else max(newest, head.last_date)
+        if head.calendar:
+            calendars[ticker] = head.calendar
     settings_rows = GlobalSettings(lookback=card.lookback, horizon=card.horizon).history_rows()
     start = None if newest is None else newest - pd.Timedelta(days=int(settings_rows * CALENDAR_DAYS_PER_ROW) + 30)
     panel = store.read_panel(list(tickers), start=start, adjust=str(card.config.get("adjust") or "qfq"))
@@ -94,7 +97,7 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
             batch.problems[ticker] = NoDataError(f"no recent stored bars for {ticker}; run: forecast fetch {ticker}")
     if stored:
         model = network.load_model(GlobalRegistry(workspace).model_file(card.id))
-        forecasts, problems = forecast_panel(panel, card, model)
+        forecasts, problems = forecast_panel(panel, card, model, calendars=calendars)
         for ticker, why in problems.items():
             batch.problems[ticker] = NoDataError(f"{ticker}: {why}")
         for item in forecasts:

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from forecast.calendar import default_calendar
+from forecast.calendar import default_calendar, get_calendar
 from forecast.errors import BadInputError, ForecastError, NoDataError
 from forecast.global_card import GlobalCard, GlobalRegistry
 from forecast.global_data import (
@@ -164,10 +164,14 @@ class GlobalForecast:
     result: ForecastResult
 
 
-def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None) -> tuple[list[GlobalForecast], dict[str, str]]:
+def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None,
+                   calendars: dict[str, str] | None = None) -> tuple[list[GlobalForecast], dict[str, str]]:
     """Forecast every ticker of ``panel`` from its last bar (on or before ``on``) in one batched call.
 
-    Returns the forecasts and, per ticker that could not be forecast, why.
+    ``calendars``: {ticker: the trading calendar its stored series records};
+    forecast dates follow it (without one, the ticker's rule: XSHG for China
+    codes, business days otherwise). Returns the forecasts and, per ticker
+    that could not be forecast, why.
     """
     from forecast.global_network import predict_rows
 
@@ -192,7 +196,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None) -> tup
         spread = float(data.sigma[row]) * np.sqrt(steps)
         last_close = float(data.close[row])
         last_date = pd.Timestamp(data.dates[row])
-        dates = _next_sessions(ticker, last_date, card.horizon, sessions)
+        dates = _next_sessions(ticker, last_date, card.horizon, sessions, (calendars or {}).get(ticker))
         points = []
         for h in range(card.horizon):
             bands = {level: [last_close * float(np.exp(mean[h] + q[h][0] * spread[h])),
@@ -210,11 +214,15 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None) -> tup
     return out, problems
 
 
-def _next_sessions(ticker: str, last_date: pd.Timestamp, count: int, cache: dict) -> pd.DatetimeIndex:
-    try:
-        calendar = default_calendar(parse_ticker(ticker))
-    except ForecastError:  # a name that is no ticker this version parses: business days
-        calendar = default_calendar(None)
+def _next_sessions(ticker: str, last_date: pd.Timestamp, count: int, cache: dict,
+                   recorded: str | None = None) -> pd.DatetimeIndex:
+    if recorded:
+        calendar = get_calendar(recorded)
+    else:
+        try:
+            calendar = default_calendar(parse_ticker(ticker))
+        except ForecastError:  # a name that is no ticker this version parses: business days
+            calendar = default_calendar(None)
     key = (calendar.name, last_date)
     if key not in cache:
         cache[key] = calendar.next_sessions(last_date, count)

@@ -23,14 +23,14 @@ def cli(*args: str):
     return runner.invoke(app, list(args))
 
 
-def store_panel(home, panel: pd.DataFrame) -> None:
+def store_panel(home, panel: pd.DataFrame, calendar: str = "business") -> None:
     store = MarketStore(home)
     with store.writing():
         for ticker, rows in panel.groupby(level="ticker"):
             frame = rows.droplevel("ticker").reset_index()
             frame["amount"] = frame["close"] * frame["volume"]
             frame["adj_factor"] = 1.0
-            store.write(ticker, frame, "csv", "qfq", ValidationReport(len(frame), []), calendar="business")
+            store.write(ticker, frame, "csv", "qfq", ValidationReport(len(frame), []), calendar=calendar)
 
 
 @pytest.fixture
@@ -58,13 +58,16 @@ def test_train_global_then_rank_predict_and_fall_back_for_a_ticker_with_no_model
         assert row["interval_level"] == 0.8
         assert low < high and row["ticker"] in TICKERS
 
-    # a newcomer the global model never saw, with no model of its own: predict says it used the global one
-    store_panel(market_home, make_panel({"NEWCO": 300}, seed=77))
+    # a newcomer the global model never saw, with no model of its own: predict says it used the global one;
+    # its series trades on XSHG and ends on 2020-12-30, so its forecast skips New Year's Day
+    start = pd.bdate_range(end="2020-12-30", periods=300)[0]
+    store_panel(market_home, make_panel({"NEWCO": 300}, seed=77, start=str(start.date())), calendar="XSHG")
     predicted = cli("predict", "NEWCO", "--json")
     assert predicted.exit_code == 0, predicted.output
     forecast = json.loads(predicted.stdout)
     assert forecast["model_id"] == card["id"] and forecast["model_choice"].startswith("global")
     assert forecast["model_summary"]["trained_on_ticker"] is False and len(forecast["points"]) == 3
+    assert [p["date"] for p in forecast["points"]] == ["2020-12-31", "2021-01-04", "2021-01-05"]
 
     listed = json.loads(cli("models", "list", "--json").stdout)
     assert [m["id"] for m in listed if m.get("kind") == "global"] == [card["id"]]

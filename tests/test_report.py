@@ -188,3 +188,19 @@ def test_cli_errors_are_one_line(home, tmp_path):
     result = _cli(["report", "--colors", "red", "--out", str(tmp_path / "x.html")])
     assert result.exit_code == ExitCode.BAD_INPUT and "unknown colors 'red'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_without_the_report_extra_the_command_names_it(home, monkeypatch):
+    import sys
+
+    from forecast.report import render
+
+    build_home(home, 1, n_days=120, backtested=0)
+    render.environment.cache_clear()
+    monkeypatch.setitem(sys.modules, "jinja2", None)  # as if it were not installed
+    try:
+        result = _cli(["report"])
+    finally:
+        render.environment.cache_clear()
+    assert result.exit_code == 2, result.output
+    assert "pip install 'forecast[report]'" in result.output and "Traceback" not in result.output

@@ -113,8 +113,9 @@ def train_global_command(targets, epochs: int | None, seed: int | None, lookback
         emit_json({**card.summary(), "train_seconds": card.train_seconds, "windows_per_second": card.windows_per_second,
                    "validation": card.validation, "data": card.data})
         return
-    echo_line(f"{card.id}: one network for {len(card.tickers)} tickers of {card.universe}, trained on "
-              f"{card.data_range[0]}..{card.data['train_cut']}, validation {card.data['validation'][0]}..{card.data['validation'][1]}: "
+    echo_line(f"{card.id}: one network for {len(card.tickers)} tickers of {card.universe}, data {card.data_range[0]}.."
+              f"{card.data_range[1]}: training labels to {card.data['train_cut']}, validation "
+              f"{card.data['validation'][0]}..{card.data['validation'][1]}: "
               f"Rank IC {_signed(card.validation.get('rank_ic'))} at step {card.horizon} (epoch {card.validation['best_epoch']}), "
               f"{card.windows_per_second:,.0f} windows/s, {card.train_seconds:.0f}s")
 

@@ -17,18 +17,24 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from forecast.errors import MissingExtraError
 from forecast.formatting import MISSING, format_number, format_percent
 from forecast.intervals import level_label
 from forecast.report.context import SIGNIFICANCE, SUMMARY_HEADERS, ReportContext, TickerReport, ranking, summary_cells
 from forecast.report.figures import cumulative_ic_figure, ticker_figure
 
+REPORT_EXTRA_HINT = ("the HTML report needs {package}, which is not installed: pip install 'forecast[report]' "
+                     "(from a checkout: .venv/bin/pip install -e '.[report]')")
 RANKING_SHOWN = 10  # the best and the worst this many; the summary table sorts all of them
 
 
 @functools.lru_cache(maxsize=1)
 def environment():
     """The Jinja2 environment: templates from this package, autoescape on, undefined names an error."""
-    import jinja2
+    try:
+        import jinja2
+    except ImportError:
+        raise MissingExtraError(REPORT_EXTRA_HINT.format(package="jinja2")) from None
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("forecast.report", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -43,7 +49,11 @@ def environment():
 def plotly_js():
     """plotly.min.js from the installed plotly package, as markup to inline once (plotly's own to_html inlines it the same way)."""
     from markupsafe import Markup
-    from plotly.offline import get_plotlyjs
+
+    try:
+        from plotly.offline import get_plotlyjs
+    except ImportError:
+        raise MissingExtraError(REPORT_EXTRA_HINT.format(package="plotly")) from None
 
     return Markup(get_plotlyjs())
 
