@@ -300,7 +300,7 @@ def _append(ticker: Ticker, table, meta: dict, rows: pd.DataFrame, report: Fetch
     if not (days_ns[0] > last_ns and last_close is not None and last_close > 0 and last_factor is not None
             and np.isfinite(last_factor) and last_factor > 0 and screen.is_session(np.asarray([last_ns]))[0]):
         return None  # revised or older rows, or a context row that would raise findings of its own: the full path
-    new = {c: rows[c].to_numpy(dtype="float64") for c in STORED_COLUMNS[1:]}
+    new = _float_columns(rows)
     new["adj_factor"] = _filled(np.concatenate([[last_factor], new["adj_factor"]]))[1:]
     prices = np.column_stack([new[c] for c in PRICE_COLUMNS])
     if screen.clean(days_ns, prices, new["volume"], np.concatenate([[last_factor], new["adj_factor"]]), last_close):
@@ -312,6 +312,13 @@ def _append(ticker: Ticker, table, meta: dict, rows: pd.DataFrame, report: Fetch
     report.new_rows, report.revised_rows = len(rows), 0
     _fill(report, calendar, appended.num_rows, stored.column("date")[0].value, days_ns[-1], validation)
     return appended, {**meta, "validation": validation.to_dict()}
+
+
+def _float_columns(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The stored float columns of ``rows`` as numpy arrays, in one conversion (a pandas column access costs ~0.1 ms;
+    eight a ticker were a sixth of a 5,400-ticker nightly commit)."""
+    block = rows[list(STORED_COLUMNS[1:])].to_numpy(dtype="float64")
+    return {c: np.ascontiguousarray(block[:, i]) for i, c in enumerate(STORED_COLUMNS[1:])}
 
 
 def _filled(values: np.ndarray) -> np.ndarray:
@@ -338,7 +345,7 @@ def _fresh(ticker: Ticker, rows: pd.DataFrame, report: FetchReport, source: str,
     if not len(rows):
         return None
     days_ns = rows["date"].to_numpy().view("int64")
-    new = {c: rows[c].to_numpy(dtype="float64") for c in STORED_COLUMNS[1:]}
+    new = _float_columns(rows)
     new["adj_factor"] = _filled(new["adj_factor"])  # stored forward-filled: a factor not yet published, the last one holds
     factors = _filled(new["adj_factor"][::-1])[::-1] if np.isnan(new["adj_factor"]).any() else new["adj_factor"]  # and read back-filled
     if not screen.clean(days_ns, np.column_stack([new[c] for c in PRICE_COLUMNS]), new["volume"], factors, None):

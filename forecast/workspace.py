@@ -26,6 +26,7 @@ never spell a folder name themselves.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,12 @@ def lock_timeout_from_env(env: dict | None = None) -> float:
     return value
 
 
+@functools.lru_cache(maxsize=64)
+def _resolved(folder: str) -> Path:
+    """A home folder, links followed, once per process: the folders of a home do not move while a command runs."""
+    return Path(folder).resolve()
+
+
 def safe_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it can be one path component under the home; raise BadInputError if not."""
     text = str(name)
@@ -99,7 +106,10 @@ class Workspace:
         for name in names:
             path = path / safe_name(name, what)
         try:
-            escapes = not path.resolve().is_relative_to(folder.resolve())
+            # Safe names hold no separator and no "..": only a link among them can lead out of ``folder``, so the
+            # path is followed (an lstat per component of the whole path) only when one of them is a link.
+            linked = any(os.path.islink(folder.joinpath(*names[: i + 1])) for i in range(len(names)))
+            escapes = linked and not path.resolve().is_relative_to(_resolved(str(folder)))
         except (RuntimeError, OSError):  # a link loop (Python 3.11 raises RuntimeError) or an unreadable link
             raise BadInputError(f"{what} {'/'.join(names)[:80]!r}: a link under {folder.name}/ loops or cannot be followed; "
                                 "forecast doctor --repair moves it aside") from None
