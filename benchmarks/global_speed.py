@@ -73,7 +73,7 @@ def bench_train(keep: dict) -> None:
     seconds, peak, out = forecast(home, "train", "--universe", "stored", "--preset", "global", "--quiet", "--json")
     card = json.loads(out)
     print(f"== train the global model on 300 tickers x 2,500 days: {seconds:.0f} s wall (bar 300 s), "
-          f"{card['windows_per_second']:,.0f} windows/s over {card['data']['windows_train']:,} training windows, "
+          f"{card['windows_per_second']:,.0f} windows/s, {card['data'].get('windows_per_epoch', 0):,} an epoch of {card['data']['windows_train']:,} training windows, "
           f"best epoch {card['validation']['best_epoch']}, peak RSS {peak} MB", flush=True)
     keep["models"] = home / "models"
     keep["home"] = home

@@ -33,7 +33,7 @@ from pathlib import Path
 from forecast.errors import CorruptFileError, ForecastError, ModelNotFoundError, StoreBusyError
 from forecast.locks import hold_lock
 from forecast.registry import ModelRegistry
-from forecast.results import load_backtest, load_backtest_forecasts, load_forecast
+from forecast.results import load_backtest, load_backtest_forecasts, load_forecast_batch, load_forecast_file
 from forecast.store import MarketStore, recorded_source
 from forecast.tickers import parse_ticker
 from forecast.workspace import Workspace
@@ -71,7 +71,7 @@ def healthy(findings: list[Finding]) -> bool:
 def examine(workspace: Workspace, outdir: Path | None = None) -> list[Finding]:
     """Every problem in the home, sorted by path. ``outdir``: the daily job's folder (default ``daily/``)."""
     parts = (_store(workspace), _registry(workspace), _global_models(workspace), _outputs(workspace),
-             _cross_backtests(workspace), _debris(workspace, outdir))
+             _forecast_batches(workspace), _cross_backtests(workspace), _debris(workspace, outdir))
     found = {f.path: f for part in parts for f in part}
     return sorted(found.values(), key=lambda f: f.path.parts)
 
@@ -232,7 +232,7 @@ def _pointer_problem(workspace: Workspace, path: Path, text: str | None, good: d
 
 
 def _outputs(workspace: Workspace) -> Iterator[Finding]:
-    checks = (("forecast", workspace.forecast_file, load_forecast, "forecast predict"),
+    checks = (("forecast", workspace.forecast_file, _own_forecast, "forecast predict"),
               ("backtest", workspace.backtest_json, load_backtest, "forecast backtest"),
               ("backtest", workspace.backtest_csv, load_backtest_forecasts, "forecast backtest"))
     for kind, path_of, load, command in checks:
@@ -245,6 +245,23 @@ def _outputs(workspace: Workspace) -> Iterator[Finding]:
                 load(workspace, folder.name)
             except ForecastError as exc:
                 yield Finding(kind, path, _why(exc), f"make it again: {command} {folder.name}")
+
+
+def _own_forecast(workspace: Workspace, ticker: str) -> None:
+    """Check the ticker's own forecast file, if any (a damaged batch is its own finding, not one per ticker)."""
+    path = workspace.forecast_file(ticker)
+    if path.is_file():
+        load_forecast_file(path)
+
+
+def _forecast_batches(workspace: Workspace) -> Iterator[Finding]:
+    """forecasts/@<universe>/latest.json: a global model's forecasts of many tickers."""
+    for path in workspace.forecast_batch_files():
+        try:
+            load_forecast_batch(path)
+        except ForecastError as exc:
+            yield Finding("forecast", path, _why(exc),
+                          f"make it again: forecast predict --universe {path.parent.name[1:]} --model global")
 
 
 def _cross_backtests(workspace: Workspace) -> Iterator[Finding]:

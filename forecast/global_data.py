@@ -24,6 +24,7 @@ from ``labels``, which look ahead by design and are only used where a split
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -259,6 +260,20 @@ def window_batch(data: PooledData, rows: np.ndarray, lookback: int) -> tuple[np.
     """Return the (B, L, F) windows ending at ``rows`` and their (B, S) static inputs, gathered on demand."""
     offsets = np.arange(-lookback + 1, 1)
     return data.sequence[rows[:, None] + offsets], data.static[rows]
+
+
+def ensemble_forecast(predict: Callable[[np.ndarray, np.ndarray], np.ndarray], data: PooledData, rows: np.ndarray,
+                      lookback: int, horizon: int, batch: int = 8192) -> np.ndarray:
+    """The members' mean forecast (n, H) for origins ``rows``; ``predict(window, static)`` -> (B, members, H).
+
+    In batches, so memory stays bounded; ``predict`` is the Keras model while
+    training and ``global_numpy.NumpyGlobalNet`` when forecasting.
+    """
+    outputs = []
+    for begin in range(0, len(rows), batch):
+        window, static = window_batch(data, rows[begin: begin + batch], lookback)
+        outputs.append(np.asarray(predict(window, static)).mean(axis=1))
+    return np.concatenate(outputs) if outputs else np.empty((0, horizon), dtype="float32")
 
 
 def latest_rows(data: PooledData, lookback: int, on=None) -> np.ndarray:

@@ -21,11 +21,10 @@ from forecast.errors import ForecastError, ModelNotFoundError, NoDataError
 from forecast.global_card import GlobalCard, GlobalRegistry
 from forecast.global_model import GlobalForecast, GlobalSettings, GlobalTrainResult, forecast_panel, ranked, train_global
 from forecast.jsonio import dumps
-from forecast.results import save_forecast
+from forecast.results import save_forecast_batch
 from forecast.store import MarketStore
 from forecast.workspace import Workspace
 
-SAVE_THREADS = 8
 CALENDAR_DAYS_PER_ROW = 1.6  # trading rows -> calendar days, with room for holidays and suspensions
 
 
@@ -73,40 +72,35 @@ class BatchForecast:
 
 
 def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard, save: bool = True) -> BatchForecast:
-    """Forecast every ticker with the global model in one batched call; store each forecast for ``plot``."""
-    from forecast import network
+    """Forecast every ticker with the global model in one batched call; store each forecast for ``plot``.
 
-    store = MarketStore(workspace)
+    No TensorFlow: the network runs in numpy (``global_numpy``), so a nightly
+    forecast of a whole market costs its data, not the framework's start.
+    """
+    from forecast.global_numpy import NumpyGlobalNet
+    from forecast.panel import load_panel
+
     batch = BatchForecast(card)
-    newest = None
-    calendars: dict[str, str] = {}  # forecast dates follow each series' recorded calendar
-    for ticker in tickers:  # footers only: the newest stored day bounds the rows worth reading
-        try:
-            head = store.head(ticker)
-        except ForecastError:
-            continue
-        newest = head.last_date if newest is None else max(newest, head.last_date)
-        if head.calendar:
-            calendars[ticker] = head.calendar
-    settings_rows = GlobalSettings(lookback=card.lookback, horizon=card.horizon).history_rows()
-    start = None if newest is None else newest - pd.Timedelta(days=int(settings_rows * CALENDAR_DAYS_PER_ROW) + 30)
-    panel = store.read_panel(list(tickers), start=start, adjust=str(card.config.get("adjust") or "qfq"))
+    history = GlobalSettings(lookback=card.lookback, horizon=card.horizon).history_rows()
+    read = load_panel(MarketStore(workspace), list(tickers), adjust=str(card.config.get("adjust") or "qfq"), tail=history)
+    panel = read.frame
+    if len(panel):  # a series that stopped long before the others has no recent history to forecast from
+        dates = panel.index.get_level_values("date")
+        recent = dates >= dates.max() - pd.Timedelta(days=int(history * CALENDAR_DAYS_PER_ROW) + 30)
+        panel = panel if recent.all() else panel[recent]
     stored = set(panel.index.get_level_values("ticker")) if len(panel) else set()
     for ticker in tickers:
         if ticker not in stored:
             batch.problems[ticker] = NoDataError(f"no recent stored bars for {ticker}; run: forecast fetch {ticker}")
     if stored:
-        model = network.load_model(GlobalRegistry(workspace).model_file(card.id))
-        forecasts, problems = forecast_panel(panel, card, model, calendars=calendars)
+        network = NumpyGlobalNet.from_keras_file(GlobalRegistry(workspace).model_file(card.id))
+        forecasts, problems = forecast_panel(panel, card, network, calendars=read.calendars)
         for ticker, why in problems.items():
             batch.problems[ticker] = NoDataError(f"{ticker}: {why}")
         for item in forecasts:
             batch.forecasts[item.ticker] = item
-        if save:  # one file per ticker for plot; threads overlap the fsync waits of 5,400 small files
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=SAVE_THREADS) as pool:
-                list(pool.map(lambda item: save_forecast(workspace, item.result), forecasts))
+        if save:
+            save_forecast_batch(workspace, card.universe, [item.result for item in forecasts])
     return batch
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from forecast.global_data import (
     STATIC_FEATURES,
     VOL_WINDOW,
     PooledData,
+    ensemble_forecast,
     every_nth_day,
     latest_rows,
     pool,
@@ -40,6 +42,9 @@ from forecast.global_data import (
 from forecast.intervals import DEFAULT_LEVELS, level_key, preferred_level
 from forecast.results import ForecastPoint, ForecastResult
 from forecast.tickers import parse_ticker
+
+if TYPE_CHECKING:
+    from forecast.global_numpy import NumpyGlobalNet
 
 MOMENTUM_ROWS = 252  # the slowest static input looks a year back
 MIN_VALIDATION_DAYS = 20
@@ -64,6 +69,7 @@ class GlobalSettings:
     seed: int = 42
     validation_days: int = 250
     train_every: int = 3  # train on every 3rd day's windows (validation keeps every day): chosen with units above
+    epoch_windows: int = 65_536  # an epoch draws days holding about this many windows: the chosen setting saw ~58,000
     adjust: str = "qfq"
     levels: tuple[float, ...] = DEFAULT_LEVELS
 
@@ -77,7 +83,8 @@ class GlobalSettings:
 
         return GlobalNetConfig(lookback=self.lookback, horizon=self.horizon, arch=self.arch, units=self.units,
                                head_units=self.head_units, dropout=self.dropout, members=self.members, loss=self.loss,
-                               lr=self.lr, epochs=self.epochs, patience=self.patience, seed=self.seed)
+                               lr=self.lr, epochs=self.epochs, patience=self.patience, seed=self.seed,
+                               epoch_windows=self.epoch_windows)
 
     def history_rows(self) -> int:
         """Rows of history a forecast needs: the window plus what its slowest inputs look back."""
@@ -144,7 +151,8 @@ def train_global(panel: pd.DataFrame, universe: str, settings: GlobalSettings, r
               "train_cut": str(pd.Timestamp(split.cut).date()),
               "validation": [str(pd.Timestamp(data.dates[split.validation].min()).date()),
                              str(pd.Timestamp(split.validation_end).date())],
-              "windows_train": len(split.train), "windows_validation": len(split.validation)},
+              "windows_train": len(split.train), "windows_per_epoch": fit.windows_per_epoch,
+              "windows_validation": len(split.validation)},
         validation={"rank_ic": fit.validation_rank_ic, "best_epoch": fit.best_epoch, "scores": fit.scores},
         calibration=calibration, intervals=intervals, versions=network.versions(),
         train_seconds=round(time.perf_counter() - started, 1), windows_per_second=round(fit.windows_per_second),
@@ -164,17 +172,18 @@ class GlobalForecast:
     result: ForecastResult
 
 
-def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None,
+def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNet, on=None,
                    calendars: dict[str, str] | None = None) -> tuple[list[GlobalForecast], dict[str, str]]:
     """Forecast every ticker of ``panel`` from its last bar (on or before ``on``) in one batched call.
+
+    ``network``: the card's network as ``global_numpy`` evaluates it (no
+    TensorFlow start for a nightly forecast).
 
     ``calendars``: {ticker: the trading calendar its stored series records};
     forecast dates follow it (without one, the ticker's rule: XSHG for China
     codes, business days otherwise). Returns the forecasts and, per ticker
     that could not be forecast, why.
     """
-    from forecast.global_network import predict_rows
-
     last_dates = panel.index.get_level_values("date").to_series().groupby(panel.index.get_level_values("ticker").to_numpy()).max()
     oldest_origin = last_dates.min() if on is None else min(last_dates.min(), pd.Timestamp(on))
     data: PooledData = pool(panel, card.horizon, static_from=oldest_origin)
@@ -183,39 +192,44 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, model, on=None,
                 for t in sorted(set(data.tickers) - set(data.tickers[rows]))}
     if not len(rows):
         return [], problems
-    scores = predict_rows(model, data, rows, card.lookback)
+    scores = ensemble_forecast(network.predict, data, rows, card.lookback, card.horizon)
     slope, intercept = np.asarray(card.calibration["slope"]), np.asarray(card.calibration["intercept"])
     quantiles = card.intervals["quantiles"]
-    steps = np.arange(1, card.horizon + 1)
+    # every ticker at once in numpy (the per-ticker loop below only assembles): mean log return and spread per step
+    mean = intercept + slope * scores  # (n, H)
+    spread = data.sigma[rows].astype("float64")[:, None] * np.sqrt(np.arange(1, card.horizon + 1))
+    last_close = data.close[rows].astype("float64")
+    paths = (last_close[:, None] * np.exp(mean)).tolist()
+    bands = {level: (last_close[:, None] * np.exp(mean + np.asarray(q)[:, 0] * spread),
+                     last_close[:, None] * np.exp(mean + np.asarray(q)[:, 1] * spread)) for level, q in quantiles.items()}
+    bands_listed = {level: (lo.tolist(), hi.tolist()) for level, (lo, hi) in bands.items()}
+    lo, hi = np.asarray(quantiles[preferred_level(quantiles)][-1])
+    expected = np.expm1(mean[:, -1])
+    ranges = np.expm1(mean[:, -1, None] + np.c_[np.full(len(rows), lo), np.full(len(rows), hi)] * spread[:, -1, None])
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     sessions: dict = {}  # (calendar, last date) -> the next sessions: one calendar lookup per group, not per ticker
+    trained = set(card.tickers)
     out = []
     for i, row in enumerate(rows):
         ticker = str(data.tickers[row])
-        mean = intercept + slope * scores[i]
-        spread = float(data.sigma[row]) * np.sqrt(steps)
-        last_close = float(data.close[row])
         last_date = pd.Timestamp(data.dates[row])
         dates = _next_sessions(ticker, last_date, card.horizon, sessions, (calendars or {}).get(ticker))
-        points = []
-        for h in range(card.horizon):
-            bands = {level: [last_close * float(np.exp(mean[h] + q[h][0] * spread[h])),
-                             last_close * float(np.exp(mean[h] + q[h][1] * spread[h]))] for level, q in quantiles.items()}
-            points.append(ForecastPoint(str(dates[h].date()), last_close * float(np.exp(mean[h])), bands))
+        points = [ForecastPoint(dates[h], paths[i][h],
+                                {level: [low[i][h], high[i][h]] for level, (low, high) in bands_listed.items()})
+                  for h in range(card.horizon)]
         result = ForecastResult(ticker=ticker, model_id=card.id, target="close", last_date=str(last_date.date()),
-                                last_close=last_close, last_value=last_close, points=points, created_at=created,
+                                last_close=float(last_close[i]), last_value=float(last_close[i]), points=points, created_at=created,
                                 model_summary={"kind": "global", "family": "global", "universe": card.universe,
                                                "data_range": list(card.data_range), "adjust": card.config.get("adjust"),
-                                               "trained_on_ticker": ticker in card.tickers})
-        lo, hi = quantiles[preferred_level(quantiles)][-1]
-        out.append(GlobalForecast(ticker, float(scores[i, -1]), float(np.expm1(mean[-1])),
-                                  (float(np.expm1(mean[-1] + lo * spread[-1])), float(np.expm1(mean[-1] + hi * spread[-1]))),
+                                               "trained_on_ticker": ticker in trained})
+        out.append(GlobalForecast(ticker, float(scores[i, -1]), float(expected[i]), (float(ranges[i, 0]), float(ranges[i, 1])),
                                   result))
     return out, problems
 
 
 def _next_sessions(ticker: str, last_date: pd.Timestamp, count: int, cache: dict,
-                   recorded: str | None = None) -> pd.DatetimeIndex:
+                   recorded: str | None = None) -> list[str]:
+    """The ``count`` sessions after ``last_date`` as ISO dates, on the recorded calendar or the ticker's own."""
     if recorded:
         calendar = get_calendar(recorded)
     else:
@@ -225,7 +239,7 @@ def _next_sessions(ticker: str, last_date: pd.Timestamp, count: int, cache: dict
             calendar = default_calendar(None)
     key = (calendar.name, last_date)
     if key not in cache:
-        cache[key] = calendar.next_sessions(last_date, count)
+        cache[key] = [str(day.date()) for day in calendar.next_sessions(last_date, count)]
     return cache[key]
 
 

@@ -23,4 +23,17 @@ def finite(value):
 
 
 def dumps(value, indent: int | None = 2) -> str:
-    return json.dumps(finite(value), indent=indent, ensure_ascii=False, default=str, allow_nan=False)
+    try:  # the common case, no NaN anywhere: one pass of the encoder instead of a copy of the whole value first
+        return json.dumps(value, indent=indent, ensure_ascii=False, default=_plain, allow_nan=False)
+    except ValueError:  # a NaN or infinity somewhere: the copy that makes them null
+        return json.dumps(finite(value), indent=indent, ensure_ascii=False, default=str, allow_nan=False)
+
+
+def _plain(value):
+    """What ``finite`` makes of a value the encoder does not know (numpy scalars; anything else as text)."""
+    if isinstance(value, (np.floating, np.integer)):
+        converted = finite(value)
+        if converted is None:
+            raise ValueError("not finite")  # send the whole value down the copying path
+        return converted
+    return str(value)

@@ -8,7 +8,9 @@ one-line error instead of a KeyError halfway through a chart.
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +23,8 @@ from forecast.errors import CorruptFileError, ForecastError
 from forecast.intervals import band_columns, level_key
 from forecast.jsonio import dumps
 from forecast.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 
 def _finite(value: Any) -> float | None:
@@ -76,7 +80,12 @@ class ForecastResult:
         return sorted(common, key=float)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # by hand, not dataclasses.asdict: its deep recursion was a fifth of a 5,400-ticker predict --json
+        return {"ticker": self.ticker, "model_id": self.model_id, "target": self.target, "last_date": self.last_date,
+                "last_close": self.last_close, "last_value": self.last_value,
+                "points": [{"date": p.date, "value": p.value, "intervals": {k: list(v) for k, v in p.intervals.items()}}
+                           for p in self.points],
+                "created_at": self.created_at, "model_summary": copy.deepcopy(self.model_summary)}
 
     def to_frame(self) -> pd.DataFrame:
         """One row per forecast day: ticker, date, predicted and the band columns, prices rounded to 4 decimals."""
@@ -154,9 +163,102 @@ def save_forecast(home: Workspace | Path | str | None, result: ForecastResult) -
     return path
 
 
+def save_forecast_batch(home: Workspace | Path | str | None, universe: str, results: list[ForecastResult]) -> Path:
+    """Store a global model's forecasts of many tickers in one file, ``forecasts/@<universe>/latest.json``.
+
+    One file, not one per ticker: 5,400 files cost this disk seconds to
+    create. Tickers already in the batch and not in ``results`` keep their
+    forecast (a later batch of a subset does not drop the rest).
+    """
+    path = Workspace.at(home).forecast_batch_file(universe)
+    try:
+        entries = dict(_batch_entries(path))
+    except CorruptFileError as exc:  # replaced by this batch; the tickers only in the old one need predicting again
+        log.warning("%s; replacing it", exc)
+        entries = {}
+    entries.update({r.ticker: r.to_dict() for r in results})
+    atomic_write_text(path, dumps({"universe": universe, "forecasts": entries}, indent=None))
+    _BATCHES.pop(path, None)
+    return path
+
+
+_BATCHES: dict[Path, tuple[tuple[int, int], dict]] = {}  # path -> (mtime_ns, size), its entries: a report reads a batch once
+
+
+def _batch_entries(path: Path) -> dict[str, Any]:
+    """{ticker: stored forecast dict} of a batch file; CorruptFileError when it is no batch."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _BATCHES.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    data = _read_json(path, "stored forecasts")
+    if not isinstance(data, dict) or not isinstance(data.get("forecasts"), dict):
+        raise CorruptFileError(f"stored forecasts {path} are damaged (no forecasts); run forecast predict again")
+    _BATCHES[path] = (key, data["forecasts"])
+    return data["forecasts"]
+
+
+def load_forecast_batch(path: Path) -> dict[str, ForecastResult]:
+    """Every forecast of a batch file, checked; CorruptFileError naming the file when one is damaged."""
+    return {ticker: ForecastResult.from_dict(entry, f"stored forecast of {ticker} in {path}")
+            for ticker, entry in _batch_entries(path).items()}
+
+
+def load_forecast_file(path: Path) -> ForecastResult:
+    """The forecast stored in a ticker's own file."""
+    return ForecastResult.from_dict(_read_json(path, "stored forecast"), f"stored forecast {path}")
+
+
+def _newest_in_batches(workspace: Workspace, ticker: str) -> tuple[ForecastResult, Path] | None:
+    found = None
+    for path in workspace.forecast_batch_files():
+        entry = _batch_entries(path).get(ticker)
+        if entry is not None:
+            result = ForecastResult.from_dict(entry, f"stored forecast of {ticker} in {path}")
+            if found is None or result.created_at > found[0].created_at:
+                found = (result, path)
+    return found
+
+
+def stored_forecast(home: Workspace | Path | str | None, ticker: str) -> tuple[ForecastResult, Path] | None:
+    """The ticker's newest stored forecast and the file holding it: its own file or a global model's batch."""
+    workspace = Workspace.at(home)
+    path = workspace.forecast_file(ticker)
+    own = load_forecast_file(path) if path.is_file() else None
+    batched = _newest_in_batches(workspace, ticker)
+    if own is not None and (batched is None or own.created_at >= batched[0].created_at):
+        return own, path
+    return batched
+
+
+def forecast_tickers(home: Workspace | Path | str | None) -> list[str]:
+    """Every ticker with a stored forecast, in its own file or in a batch, sorted."""
+    workspace = Workspace.at(home)
+    if not workspace.forecasts_dir.is_dir():
+        return []
+    found = set()
+    for folder in workspace.forecasts_dir.iterdir():
+        try:
+            if not folder.name.startswith("@") and workspace.forecast_file(folder.name).is_file():
+                found.add(folder.name)
+        except ForecastError:  # a dot-name or a stray link: nobody's forecast
+            continue
+    for path in workspace.forecast_batch_files():
+        try:
+            found.update(_batch_entries(path))
+        except CorruptFileError:
+            continue  # doctor names it; the tickers in it have no readable forecast
+    return sorted(found)
+
+
 def load_forecast(home: Workspace | Path | str | None, ticker: str) -> ForecastResult | None:
-    path = Workspace.at(home).forecast_file(ticker)
-    return ForecastResult.from_dict(_read_json(path, "stored forecast"), f"stored forecast {path}") if path.is_file() else None
+    """The ticker's newest stored forecast (``stored_forecast``), or None."""
+    found = stored_forecast(home, ticker)
+    return found[0] if found else None
 
 
 def save_backtest(home: Workspace | Path | str | None, record: BacktestRecord, forecasts: pd.DataFrame) -> tuple[Path, Path]:

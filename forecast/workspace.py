@@ -11,6 +11,7 @@
     <home>/models/latest/<TICKER>        the id of the ticker's newest model
     <home>/models/.pinned/<TICKER>       the id of the model ``forecast models use`` chose for the ticker
     <home>/forecasts/<TICKER>/latest.json
+    <home>/forecasts/@<UNIVERSE>/latest.json  a global model's forecasts of many tickers, one file per batch
     <home>/backtests/<TICKER>/latest.{json,csv}
     <home>/backtests/@<UNIVERSE>/latest.{json,csv,png}  a universe's cross-sectional backtest
     <home>/models/global/<ID>/, models/global/.latest/<UNIVERSE>  universe (global) models
@@ -239,6 +240,16 @@ class Workspace:
 
     def forecast_file(self, ticker: object) -> Path:
         return self.inside(self.forecasts_dir, str(ticker), what="ticker") / "latest.json"
+
+    def forecast_batch_file(self, universe: object) -> Path:
+        """A global model's latest forecasts of its universe's tickers, together ("@": no ticker starts with it)."""
+        return self.inside(self.forecasts_dir, f"@{universe}", what="universe") / "latest.json"
+
+    def forecast_batch_files(self) -> list[Path]:
+        """Every stored forecast batch file."""
+        if not self.forecasts_dir.is_dir():
+            return []
+        return sorted(p / "latest.json" for p in self.forecasts_dir.glob("@*") if (p / "latest.json").is_file())
 
     def backtest_json(self, ticker: object) -> Path:
         return self.inside(self.backtests_dir, str(ticker), what="ticker") / "latest.json"

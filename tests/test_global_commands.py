@@ -68,6 +68,11 @@ def test_train_global_then_rank_predict_and_fall_back_for_a_ticker_with_no_model
     assert forecast["model_id"] == card["id"] and forecast["model_choice"].startswith("global")
     assert forecast["model_summary"]["trained_on_ticker"] is False and len(forecast["points"]) == 3
     assert [p["date"] for p in forecast["points"]] == ["2020-12-31", "2021-01-04", "2021-01-05"]
+    # stored for plot in the model's batch file, not one file per ticker; plot draws it
+    assert not (market_home / "forecasts" / "NEWCO").exists()
+    assert (market_home / "forecasts" / "@stored" / "latest.json").is_file()
+    drawn = cli("plot", "NEWCO", "--kind", "forecast", "--json")
+    assert drawn.exit_code == 0, drawn.output
 
     listed = json.loads(cli("models", "list", "--json").stdout)
     assert [m["id"] for m in listed if m.get("kind") == "global"] == [card["id"]]

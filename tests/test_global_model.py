@@ -43,9 +43,9 @@ def test_train_registers_a_universe_model_that_forecasts_a_ticker_it_never_saw(t
     assert len(card.validation["scores"]) >= 1
 
     newcomer = make_panel({"NEW": 200}, seed=99)
-    from forecast import network
+    from forecast.global_numpy import NumpyGlobalNet
 
-    model = network.load_model(registry.model_file(card.id))
+    model = NumpyGlobalNet.from_keras_file(registry.model_file(card.id))
     forecasts, problems = forecast_panel(pd.concat([seen, newcomer]).sort_index(), card, model)
     assert problems == {}
     by_ticker = {f.ticker: f for f in forecasts}
@@ -80,3 +80,35 @@ def test_a_damaged_card_names_the_field(tmp_path):
     card["id"] = "../escape"
     with pytest.raises(CorruptFileError, match="not a valid model id"):
         GlobalCard.from_dict(card)
+
+
+def test_an_epoch_cap_draws_a_different_random_set_of_whole_days_each_epoch():
+    from forecast.global_data import pool, targets, time_split
+    from forecast.global_network import GlobalNetConfig, PooledBatches
+
+    panel = make_panel({f"T{i}": 200 for i in range(5)}, seed=3)
+    data = pool(panel, 3)
+    split = time_split(data, 10, train_end=data.dates.max(), validation_days=20)
+    target = targets(data, "rank", known_until=split.cut)
+    every = PooledBatches(data, split.train, target, GlobalNetConfig(lookback=10, horizon=3), shuffle_seed=1)
+    capped = PooledBatches(data, split.train, target, GlobalNetConfig(lookback=10, horizon=3, epoch_windows=len(split.train) // 4),
+                           shuffle_seed=1)
+    assert len(every) == len(every.batches) and every.windows_per_epoch() == pytest.approx(len(split.train), rel=0.01)
+    assert len(capped) == pytest.approx(len(capped.batches) / 4, abs=1)
+    assert capped.windows_per_epoch() == pytest.approx(len(split.train) / 4, rel=0.05)
+
+    def epoch_days(batches):
+        days = []
+        for i in range(len(batches)):
+            (window, static), y = batches[i]
+            rows = batches.batches[batches.order[i]]
+            assert len(np.unique(data.dates[rows])) == 1 and len(y) == len(rows) == len(window)  # one whole day a batch
+            assert set(rows) <= set(split.train)
+            days.append(data.dates[rows][0])
+        batches.on_epoch_end()
+        return set(days)
+
+    first, second = epoch_days(capped), epoch_days(capped)
+    assert first != second  # a fresh draw each epoch: a long history reaches the network over the epochs
+    oldest = set(np.unique(data.dates[split.train])[:len(first)])
+    assert first != oldest  # the first epoch draws at random too, not the oldest days

@@ -21,12 +21,12 @@ def report(
 ) -> None:
     """Write one self-contained HTML page of the stored forecasts, backtests and failures (opens with no network)."""
     from forecast.report import write_report
-    from forecast.report.context import stored_forecast_tickers
+    from forecast.results import forecast_tickers
 
     targets = resolve_targets(tickers, universe, required=False)
     workspace = state.workspace()
     config = state.app_config(None)
-    names = targets.tickers or list(config.tickers) or stored_forecast_tickers(workspace)
+    names = targets.tickers or list(config.tickers) or forecast_tickers(workspace)
     if not names:
         from forecast.errors import NotFoundError
 

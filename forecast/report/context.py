@@ -23,7 +23,7 @@ from forecast.errors import BadInputError, ForecastError
 from forecast.formatting import MISSING, format_number, format_percent
 from forecast.intervals import level_key, level_label
 from forecast.redact import redact
-from forecast.results import BacktestRecord, ForecastResult, load_backtest, load_forecast
+from forecast.results import BacktestRecord, ForecastResult, load_backtest, stored_forecast
 from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
 from forecast.workspace import Workspace
@@ -173,15 +173,15 @@ def load_ticker(workspace: Workspace, store: MarketStore, ticker: str, name: str
     try:
         if str(parse_ticker(ticker)) != ticker:
             raise BadInputError(f"{ticker!r} is not a ticker as stored; name it {parse_ticker(ticker)}")
-        forecast_path = workspace.forecast_file(ticker)
-        newer_than_failure = failure is not None and forecast_path.is_file() and forecast_path.stat().st_mtime > failure[1]
+        stored = stored_forecast(workspace, ticker)
+        newer_than_failure = failure is not None and stored is not None and stored[1].stat().st_mtime > failure[1]
         if failure is not None and not newer_than_failure:  # yesterday's forecast must not pass for today's
             report.error = redact(failure[0])
             return report
-        forecast = load_forecast(workspace, ticker)
-        if forecast is None:
+        if stored is None:
             report.error = f"no forecast stored; run: forecast predict {ticker}"
             return report
+        forecast = stored[0]
         report.forecast = forecast
         report.backtest = load_backtest(workspace, ticker)
     except ForecastError as exc:  # a damaged file, a name that is no ticker: its own row, not the whole page
@@ -323,19 +323,6 @@ def _normal(text: str) -> str:
         return str(text)
 
 
-def stored_forecast_tickers(workspace: Workspace) -> list[str]:
-    """Every ticker with a stored forecast, sorted: what ``forecast report`` shows when told no tickers."""
-    folder = workspace.forecasts_dir
-    if not folder.is_dir():
-        return []
-    found = []
-    for path in folder.iterdir():
-        try:
-            if workspace.forecast_file(path.name).is_file():
-                found.append(path.name)
-        except BadInputError:  # a dot-name or a stray link: nobody's forecast
-            continue
-    return sorted(found)
 
 
 def load_context(home: Workspace | Path | str | None, tickers: list[str], *, names: dict[str, str] | None = None,
