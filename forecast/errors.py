@@ -54,6 +54,15 @@ class CorruptFileError(BadInputError):
     pass
 
 
+def unloadable_model(path, exc: BaseException) -> CorruptFileError:
+    """The one-line error for a model file that cannot be loaded (missing, truncated, not a Keras archive, refused)."""
+    from pathlib import Path
+
+    reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    return CorruptFileError(f"model file {path} cannot be loaded ({type(exc).__name__}: {reason}); "
+                            f"retrain, or remove the model with forecast models rm {Path(path).parent.name}")
+
+
 class ValidationFailed(BadInputError):
     """Raised under --strict when the validator finds problems."""
 

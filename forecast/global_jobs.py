@@ -1,6 +1,6 @@
 """Universe-wide units of work: train the global model, forecast many tickers in one batch, rank, backtest.
 
-Each reads the store's panel once (``MarketStore.read_panel``) and writes
+Each reads the store's panel once (``panel.load_panel``) and writes
 through the global registry or the workspace; the CLI calls these and only
 prints. Which model serves a ticker (``global_for``): the one named, else the
 universe's latest global model, else the newest global model that saw the
@@ -17,7 +17,7 @@ import pandas as pd
 
 from forecast.atomic import atomic_write_text
 from forecast.cross_backtest import CrossBacktestResult, CrossSettings, cross_backtest
-from forecast.errors import ForecastError, ModelNotFoundError, NoDataError
+from forecast.errors import ForecastError, ModelNotFoundError, NoDataError, unloadable_model
 from forecast.global_card import GlobalCard, GlobalRegistry
 from forecast.global_model import GlobalForecast, GlobalSettings, GlobalTrainResult, forecast_panel, ranked, train_global
 from forecast.jsonio import dumps
@@ -93,7 +93,11 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
         if ticker not in stored:
             batch.problems[ticker] = NoDataError(f"no recent stored bars for {ticker}; run: forecast fetch {ticker}")
     if stored:
-        network = NumpyGlobalNet.from_keras_file(GlobalRegistry(workspace).model_file(card.id))
+        model_file = GlobalRegistry(workspace).model_file(card.id)
+        try:
+            network = NumpyGlobalNet.from_keras_file(model_file)
+        except Exception as exc:  # a missing, truncated or foreign file: one line naming it, as for a per-ticker model
+            raise unloadable_model(model_file, exc) from None
         forecasts, problems = forecast_panel(panel, card, network, calendars=read.calendars)
         for ticker, why in problems.items():
             batch.problems[ticker] = NoDataError(f"{ticker}: {why}")

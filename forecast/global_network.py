@@ -90,7 +90,8 @@ class PooledBatches(keras.utils.PyDataset):
     """One batch per trading day (cut into pieces of at most ``max_day_rows``), gathered on demand.
 
     With ``cfg.epoch_windows`` below the number of training windows, an epoch
-    is a fresh random draw of days holding about that many windows: the cost of
+    is a fresh random draw of day batches (a day of more than ``max_day_rows``
+    origins is several) holding about that many windows: the cost of
     an epoch stays that of the data the configuration was chosen on (about
     58,000 windows on the S&P 500 set), while a longer history still reaches
     the network over the epochs instead of being cut off.
@@ -104,13 +105,17 @@ class PooledBatches(keras.utils.PyDataset):
             pieces = max(1, math.ceil(len(day) / cfg.max_day_rows))
             self.batches.extend(np.array_split(day, pieces))
         self.batches = [b for b in self.batches if len(b) >= 2]  # a correlation needs two names
-        self._rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
         self.order = np.arange(len(self.batches))
         total = sum(len(b) for b in self.batches)
         self.per_epoch = len(self.batches)
-        if cfg.epoch_windows and total > cfg.epoch_windows:
-            self.per_epoch = max(1, round(len(self.batches) * cfg.epoch_windows / total))
-            (self._rng or np.random.default_rng(0)).shuffle(self.order)  # the first epoch draws at random too
+        capped = bool(cfg.epoch_windows and total > cfg.epoch_windows)
+        # a capped epoch must draw afresh each time, so it always has a generator (seeded: the fit is reproducible)
+        self._rng = None
+        if shuffle_seed is not None or capped:
+            self._rng = np.random.default_rng(shuffle_seed if shuffle_seed is not None else cfg.seed)
+        if capped and self._rng is not None:
+            self.per_epoch = max(1, round(len(self.batches) * (cfg.epoch_windows or total) / total))
+            self._rng.shuffle(self.order)  # the first epoch draws at random too
 
     def __len__(self) -> int:
         return self.per_epoch

@@ -155,11 +155,9 @@ def load_model(path: Path) -> keras.Model:
     A file that is missing, truncated, not a Keras archive, or refused by
     safe mode raises CorruptFileError naming the model folder, not the loader's own error.
     """
-    from forecast.errors import CorruptFileError
+    from forecast.errors import unloadable_model
 
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # zipfile, h5py, JSON and safe-mode errors all mean: this file cannot be used
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise CorruptFileError(f"model file {path} cannot be loaded ({type(exc).__name__}: {reason}); "
-                               f"retrain, or remove the model with forecast models rm {Path(path).parent.name}") from None
+        raise unloadable_model(path, exc) from None

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from forecast.atomic import atomic_write_text
 from forecast.errors import CorruptFileError, ForecastError
 from forecast.intervals import band_columns, level_key
 from forecast.jsonio import dumps
+from forecast.locks import hold_lock
 from forecast.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -108,7 +110,7 @@ class ForecastResult:
                 ticker=str(data["ticker"]), model_id=str(data["model_id"]), target=str(data["target"]),
                 last_date=str(data["last_date"]), last_close=float(data["last_close"]),
                 last_value=float(data["last_value"]), points=points, created_at=str(data.get("created_at", "")),
-                model_summary=dict(data.get("model_summary") or {}),
+                model_summary=copy.deepcopy(dict(data.get("model_summary") or {})),  # not shared with a cached batch
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast predict again") from None
@@ -168,21 +170,25 @@ def save_forecast_batch(home: Workspace | Path | str | None, universe: str, resu
 
     One file, not one per ticker: 5,400 files cost this disk seconds to
     create. Tickers already in the batch and not in ``results`` keep their
-    forecast (a later batch of a subset does not drop the rest).
+    forecast (a later batch of a subset does not drop the rest); the batch's
+    lock makes the read, merge and replace one step for concurrent predicts.
     """
-    path = Workspace.at(home).forecast_batch_file(universe)
-    try:
-        entries = dict(_batch_entries(path))
-    except CorruptFileError as exc:  # replaced by this batch; the tickers only in the old one need predicting again
-        log.warning("%s; replacing it", exc)
-        entries = {}
-    entries.update({r.ticker: r.to_dict() for r in results})
-    atomic_write_text(path, dumps({"universe": universe, "forecasts": entries}, indent=None))
+    workspace = Workspace.at(home)
+    path = workspace.forecast_batch_file(universe)
+    with hold_lock(workspace.forecast_batch_lock(universe), workspace.lock_timeout_s,
+                   f"the forecasts of {universe} are being written by another command; try again shortly"):
+        try:
+            entries = dict(_batch_entries(path))
+        except CorruptFileError as exc:  # replaced by this batch; the tickers only in the old one need predicting again
+            log.warning("%s; replacing it", exc)
+            entries = {}
+        entries.update({r.ticker: r.to_dict() for r in results})
+        atomic_write_text(path, dumps({"universe": universe, "forecasts": entries}, indent=None))
     _BATCHES.pop(path, None)
     return path
 
 
-_BATCHES: dict[Path, tuple[tuple[int, int], dict]] = {}  # path -> (mtime_ns, size), its entries: a report reads a batch once
+_BATCHES: dict[Path, tuple[tuple[int, int, int], dict]] = {}  # path -> (inode, mtime_ns, size), entries: a report reads a batch once
 
 
 def _batch_entries(path: Path) -> dict[str, Any]:
@@ -191,7 +197,7 @@ def _batch_entries(path: Path) -> dict[str, Any]:
         stat = path.stat()
     except OSError:
         return {}
-    key = (stat.st_mtime_ns, stat.st_size)
+    key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # every replace is a rename: a new inode
     cached = _BATCHES.get(path)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -213,26 +219,39 @@ def load_forecast_file(path: Path) -> ForecastResult:
     return ForecastResult.from_dict(_read_json(path, "stored forecast"), f"stored forecast {path}")
 
 
-def _newest_in_batches(workspace: Workspace, ticker: str) -> tuple[ForecastResult, Path] | None:
-    found = None
-    for path in workspace.forecast_batch_files():
-        entry = _batch_entries(path).get(ticker)
-        if entry is not None:
-            result = ForecastResult.from_dict(entry, f"stored forecast of {ticker} in {path}")
-            if found is None or result.created_at > found[0].created_at:
-                found = (result, path)
-    return found
+def forecast_time(result: ForecastResult) -> float:
+    """When the forecast was made, in seconds since the epoch (UTC when it names no offset); 0 when unreadable."""
+    try:
+        made = datetime.fromisoformat(result.created_at)
+    except ValueError:
+        return 0.0
+    return (made if made.tzinfo else made.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def stored_forecast(home: Workspace | Path | str | None, ticker: str) -> tuple[ForecastResult, Path] | None:
-    """The ticker's newest stored forecast and the file holding it: its own file or a global model's batch."""
+    """The ticker's newest stored forecast and the file holding it: its own file or a global model's batch.
+
+    A damaged batch is passed over with a warning (doctor names it) unless
+    nothing else holds a forecast of the ticker; then its error is raised.
+    """
     workspace = Workspace.at(home)
     path = workspace.forecast_file(ticker)
-    own = load_forecast_file(path) if path.is_file() else None
-    batched = _newest_in_batches(workspace, ticker)
-    if own is not None and (batched is None or own.created_at >= batched[0].created_at):
-        return own, path
-    return batched
+    found = (load_forecast_file(path), path) if path.is_file() else None
+    damaged: CorruptFileError | None = None
+    for batch in workspace.forecast_batch_files():
+        try:
+            entry = _batch_entries(batch).get(ticker)
+        except CorruptFileError as exc:
+            log.warning("%s", exc)
+            damaged = damaged or exc
+            continue
+        if entry is not None:
+            result = ForecastResult.from_dict(entry, f"stored forecast of {ticker} in {batch}")
+            if found is None or forecast_time(result) > forecast_time(found[0]):  # a tie: the ticker's own file
+                found = (result, batch)
+    if found is None and damaged is not None:
+        raise damaged
+    return found
 
 
 def forecast_tickers(home: Workspace | Path | str | None) -> list[str]:

@@ -245,6 +245,10 @@ class Workspace:
         """A global model's latest forecasts of its universe's tickers, together ("@": no ticker starts with it)."""
         return self.inside(self.forecasts_dir, f"@{universe}", what="universe") / "latest.json"
 
+    def forecast_batch_lock(self, universe: object) -> Path:
+        """Held while a batch file is read, merged and replaced, so two predicts of one universe lose nothing."""
+        return self.forecast_batch_file(universe).with_name(".lock")
+
     def forecast_batch_files(self) -> list[Path]:
         """Every stored forecast batch file."""
         if not self.forecasts_dir.is_dir():

@@ -68,3 +68,43 @@ def test_doctor_names_a_damaged_batch_once_and_how_to_make_it_again(tmp_path):
     findings = examine(Workspace.at(tmp_path))
     assert [(f.kind, f.path) for f in findings] == [("forecast", path)]
     assert "forecast predict --universe csi300 --model global" in findings[0].advice
+
+
+def test_to_dict_stores_every_field_and_reads_back_equal():
+    from dataclasses import fields
+
+    original = result("A.SH", "g1", "2026-01-01T00:00:00+00:00")
+    stored = original.to_dict()
+    assert set(stored) == {f.name for f in fields(ForecastResult)}  # a new field must not be silently left out
+    assert ForecastResult.from_dict(json.loads(json.dumps(stored))) == original
+
+
+def test_a_damaged_batch_does_not_hide_a_tickers_own_forecast(tmp_path):
+    save_forecast(tmp_path, result("A.SH", "own", "2026-01-01T00:00:00+00:00"))
+    path = save_forecast_batch(tmp_path, "csi300", [result("B.SH", "g1", "2026-01-02T00:00:00+00:00")])
+    path.write_text("{not json")
+    assert load_forecast(tmp_path, "A.SH").model_id == "own"
+    with pytest.raises(CorruptFileError):
+        load_forecast(tmp_path, "B.SH")  # nothing else holds B: the damage is the answer
+
+
+def test_forecasts_made_at_different_offsets_compare_by_the_instant():
+    save_at = "2026-01-01T09:00:00+08:00"  # 01:00 UTC
+    later = "2026-01-01T02:00:00+00:00"
+    from forecast.results import forecast_time
+
+    assert forecast_time(result("A.SH", "x", later)) > forecast_time(result("A.SH", "x", save_at))
+    assert forecast_time(result("A.SH", "x", "not a time")) == 0.0
+
+
+def test_a_batch_being_written_by_another_command_is_waited_for_then_refused(tmp_path):
+    from forecast.errors import StoreBusyError
+    from forecast.locks import hold_lock
+
+    workspace = Workspace.at(tmp_path, lock_timeout_s=0.2)
+    with hold_lock(workspace.forecast_batch_lock("csi300"), 1.0, "busy"):
+        with pytest.raises(StoreBusyError, match="csi300"):
+            save_forecast_batch(workspace, "csi300", [result("A.SH", "g1", "2026-01-01T00:00:00+00:00")])
+    assert not workspace.forecast_batch_file("csi300").exists()  # refused, nothing half-written
+    save_forecast_batch(workspace, "csi300", [result("A.SH", "g1", "2026-01-01T00:00:00+00:00")])
+    assert load_forecast(workspace, "A.SH").model_id == "g1"

@@ -1,6 +1,7 @@
 """What the daily report shows, as typed values read from stored artefacts; no HTML here.
 
-``load_context`` reads each ticker's stored forecast (``forecasts/<T>/latest.json``),
+``load_context`` reads each ticker's newest stored forecast (its own file or a
+global model's batch: ``results.stored_forecast``),
 its backtest where one exists, its recent bars and the cached company names,
 and the failure markers the daily job left. It never forecasts: a ticker with
 nothing stored becomes a failure row that says which command would store it.
@@ -23,7 +24,7 @@ from forecast.errors import BadInputError, ForecastError
 from forecast.formatting import MISSING, format_number, format_percent
 from forecast.intervals import level_key, level_label
 from forecast.redact import redact
-from forecast.results import BacktestRecord, ForecastResult, load_backtest, stored_forecast
+from forecast.results import BacktestRecord, ForecastResult, forecast_time, load_backtest, stored_forecast
 from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
 from forecast.workspace import Workspace
@@ -174,7 +175,8 @@ def load_ticker(workspace: Workspace, store: MarketStore, ticker: str, name: str
         if str(parse_ticker(ticker)) != ticker:
             raise BadInputError(f"{ticker!r} is not a ticker as stored; name it {parse_ticker(ticker)}")
         stored = stored_forecast(workspace, ticker)
-        newer_than_failure = failure is not None and stored is not None and stored[1].stat().st_mtime > failure[1]
+        # the forecast's own time, not its file's: a batch file is rewritten when any of its tickers is forecast
+        newer_than_failure = failure is not None and stored is not None and forecast_time(stored[0]) > failure[1]
         if failure is not None and not newer_than_failure:  # yesterday's forecast must not pass for today's
             report.error = redact(failure[0])
             return report
@@ -321,8 +323,6 @@ def _normal(text: str) -> str:
         return str(parse_ticker(text))
     except ForecastError:
         return str(text)
-
-
 
 
 def load_context(home: Workspace | Path | str | None, tickers: list[str], *, names: dict[str, str] | None = None,
