@@ -102,9 +102,8 @@ def test_a_batch_being_written_by_another_command_is_waited_for_then_refused(tmp
     from forecast.locks import hold_lock
 
     workspace = Workspace.at(tmp_path, lock_timeout_s=0.2)
-    with hold_lock(workspace.forecast_batch_lock("csi300"), 1.0, "busy"):
-        with pytest.raises(StoreBusyError, match="csi300"):
-            save_forecast_batch(workspace, "csi300", [result("A.SH", "g1", "2026-01-01T00:00:00+00:00")])
+    with hold_lock(workspace.forecast_batch_lock("csi300"), 1.0, "busy"), pytest.raises(StoreBusyError, match="csi300"):
+        save_forecast_batch(workspace, "csi300", [result("A.SH", "g1", "2026-01-01T00:00:00+00:00")])
     assert not workspace.forecast_batch_file("csi300").exists()  # refused, nothing half-written
     save_forecast_batch(workspace, "csi300", [result("A.SH", "g1", "2026-01-01T00:00:00+00:00")])
     assert load_forecast(workspace, "A.SH").model_id == "g1"
