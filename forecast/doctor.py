@@ -178,8 +178,23 @@ def _global_models(workspace: Workspace) -> Iterator[Finding]:
         model = registry.model_file(card.id)
         problem = ("model.keras is missing" if not model.is_file() else "model.keras is empty" if model.stat().st_size == 0
                    else None if zipfile.is_zipfile(model) else "model.keras is not a Keras archive (not a zip file)")
+        problem = problem or _unloadable_network(model)
         if problem:
             yield Finding("model", folder, problem, f"retrain: forecast train --universe {card.universe} --preset global")
+
+
+def _unloadable_network(model: Path) -> str | None:
+    """Why ``predict`` could not load the global network (a cut weights file inside a whole zip), or None.
+
+    Loads it as ``predict`` does, in numpy: no TensorFlow, a few milliseconds.
+    """
+    from forecast.global_numpy import NumpyGlobalNet
+
+    try:
+        NumpyGlobalNet.from_keras_file(model)
+    except Exception as exc:  # anything that stops predict from loading it
+        return f"model.keras cannot be loaded ({type(exc).__name__})"
+    return None
 
 
 def _model_problem(workspace: Workspace, registry: ModelRegistry, model_id: str) -> tuple[str | None, str | None]:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from forecast.atomic import atomic_write_text
 from forecast.cross_backtest import CrossBacktestResult, CrossSettings, cross_backtest
-from forecast.errors import ForecastError, ModelNotFoundError, NoDataError, unloadable_model
+from forecast.errors import ForecastError, InsufficientHistoryError, ModelNotFoundError, NoDataError, unloadable_model
 from forecast.global_card import GlobalCard, GlobalRegistry
 from forecast.global_model import GlobalForecast, GlobalSettings, GlobalTrainResult, forecast_panel, ranked, train_global
 from forecast.jsonio import dumps
@@ -100,7 +100,7 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
             raise unloadable_model(model_file, exc) from None
         forecasts, problems = forecast_panel(panel, card, network, calendars=read.calendars)
         for ticker, why in problems.items():
-            batch.problems[ticker] = NoDataError(f"{ticker}: {why}")
+            batch.problems[ticker] = InsufficientHistoryError(why)
         for item in forecasts:
             batch.forecasts[item.ticker] = item
         if save:

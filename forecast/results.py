@@ -201,9 +201,13 @@ def _batch_entries(path: Path) -> dict[str, Any]:
     cached = _BATCHES.get(path)
     if cached is not None and cached[0] == key:
         return cached[1]
-    data = _read_json(path, "stored forecasts")
+    remake = f"forecast predict --universe {path.parent.name.removeprefix('@')} --model global"
+    try:
+        data = _read_json(path, "stored forecasts")
+    except CorruptFileError as exc:
+        raise CorruptFileError(f"{exc}; make them again: {remake}") from None
     if not isinstance(data, dict) or not isinstance(data.get("forecasts"), dict):
-        raise CorruptFileError(f"stored forecasts {path} are damaged (no forecasts); run forecast predict again")
+        raise CorruptFileError(f"stored forecasts {path} are damaged (no forecasts); make them again: {remake}")
     _BATCHES[path] = (key, data["forecasts"])
     return data["forecasts"]
 
@@ -237,20 +241,21 @@ def stored_forecast(home: Workspace | Path | str | None, ticker: str) -> tuple[F
     workspace = Workspace.at(home)
     path = workspace.forecast_file(ticker)
     found = (load_forecast_file(path), path) if path.is_file() else None
-    damaged: CorruptFileError | None = None
+    damaged: list[CorruptFileError] = []
     for batch in workspace.forecast_batch_files():
         try:
             entry = _batch_entries(batch).get(ticker)
         except CorruptFileError as exc:
-            log.warning("%s", exc)
-            damaged = damaged or exc
+            damaged.append(exc)
             continue
         if entry is not None:
             result = ForecastResult.from_dict(entry, f"stored forecast of {ticker} in {batch}")
             if found is None or forecast_time(result) > forecast_time(found[0]):  # a tie: the ticker's own file
                 found = (result, batch)
-    if found is None and damaged is not None:
-        raise damaged
+    if found is None and damaged:
+        raise damaged[0]  # nothing else holds a forecast of the ticker: the damage is the answer
+    for exc in damaged:
+        log.warning("%s", exc)
     return found
 
 

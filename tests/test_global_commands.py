@@ -116,3 +116,28 @@ def test_split_is_only_for_a_cross_sectional_backtest(market_home):
     assert result.exit_code == ExitCode.USAGE and "cross-sectional" in result.output
     result = cli("backtest", "--universe", "stored", "--models", "momentum", "--split", "2020-01-01,2020-02-01")
     assert result.exit_code == ExitCode.USAGE and "five dates" in result.output
+
+
+def test_a_global_network_cut_inside_its_archive_is_found_by_doctor_and_refused_in_one_line(market_home):
+    import zipfile
+
+    trained = cli("--home", str(market_home), "train", "--universe", "stored", "--preset", "global", *TINY, "--json")
+    assert trained.exit_code == 0, trained.output
+    model = market_home / "models" / "global" / json.loads(trained.stdout)["id"] / "model.keras"
+    assert cli("doctor").stdout.strip() == "healthy"
+    store_panel(market_home, make_panel({"SHORT": 40}, seed=3))  # too little history for the network's window
+    short = cli("predict", "SHORT")
+    assert short.exit_code == ExitCode.BAD_INPUT, short.output  # as for a per-ticker model: bad input, not "not found"
+    assert "too little history" in short.output and "SHORT: SHORT" not in short.output
+    with zipfile.ZipFile(model) as archive:  # a whole zip whose weights were cut in half: zipfile.is_zipfile still says yes
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["model.weights.h5"] = parts["model.weights.h5"][: len(parts["model.weights.h5"]) // 2]
+    with zipfile.ZipFile(model, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    found = cli("doctor", "--json")
+    assert found.exit_code == 3
+    problems = [f["problem"] for f in json.loads(found.stdout)["findings"]]
+    assert len(problems) == 1 and "cannot be loaded" in problems[0]
+    ranked = cli("rank", "--universe", "stored")
+    assert ranked.exit_code == ExitCode.BAD_INPUT and "cannot be loaded" in ranked.output and "Traceback" not in ranked.output
