@@ -254,8 +254,8 @@ def stored_forecast(home: Workspace | Path | str | None, ticker: str) -> tuple[F
                 found = (result, batch)
     if found is None and damaged:
         raise damaged[0]  # nothing else holds a forecast of the ticker: the damage is the answer
-    for exc in damaged:
-        log.warning("%s", exc)
+    for problem in damaged:
+        log.warning("%s", problem)
     return found
 
 
