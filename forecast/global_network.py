@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecast.global_data import PooledData, daily_rank_ic, ensemble_forecast, rows_by_day, window_batch
-from forecast.network import keras, seed_everything, tf
+from forecast.network import KeepBest, keras, seed_everything, tf
 from forecast.progress import ProgressReporter, SilentProgress, make_progress
 
 LOSSES = ("mse", "ic")
@@ -141,15 +141,13 @@ def predict_rows(model: keras.Model, data: PooledData, rows: np.ndarray, lookbac
                              model.output_shape[-1])
 
 
-class KeepBestIC(keras.callbacks.Callback):
+class KeepBestIC(KeepBest):
     """After each epoch, score the validation days by mean daily Rank IC at step H; keep the best epoch's weights."""
 
     def __init__(self, data: PooledData, rows: np.ndarray, truth: np.ndarray, lookback: int, patience: int,
                  progress: ProgressReporter):
-        super().__init__()
-        self.data, self.rows, self.truth, self.lookback = data, rows, truth, lookback
-        self.patience, self.progress = patience, progress
-        self.best, self.best_epoch, self.best_weights, self.wait = -np.inf, -1, None, 0
+        super().__init__(patience)
+        self.data, self.rows, self.truth, self.lookback, self.progress = data, rows, truth, lookback, progress
         self.scores: list[float] = []
 
     def on_epoch_end(self, epoch, logs=None):
@@ -157,16 +155,12 @@ class KeepBestIC(keras.callbacks.Callback):
         score = daily_rank_ic(forecast, self.truth, self.data.dates[self.rows], self.data.tickers[self.rows])
         self.scores.append(score)
         self.progress.advance(f"loss {(logs or {}).get('loss', float('nan')):.4f}  validation rank IC {score:.4f}")
-        if np.isfinite(score) and score > self.best:
-            self.best, self.best_epoch, self.best_weights, self.wait = score, epoch, self.model.get_weights(), 0
-        else:
-            self.wait += 1
-            if self.patience and self.wait >= self.patience:
-                self.model.stop_training = True
+        self.observe(epoch, -score)  # higher IC is better; a NaN day-score never is
 
-    def on_train_end(self, logs=None):
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+    @property
+    def best_rank_ic(self) -> float:
+        """The best epoch's Rank IC; NaN when no epoch could rank a day."""
+        return float(-self.best) if np.isfinite(self.best) else float("nan")
 
 
 @dataclass
@@ -198,7 +192,6 @@ def fit_global(cfg: GlobalNetConfig, data: PooledData, target: np.ndarray, train
         reporter.close()
     seconds = time.perf_counter() - started
     epochs_run = len(keep.scores)
-    best = float(keep.best) if np.isfinite(keep.best) else float("nan")  # no day could be ranked: say so, not -inf
-    return GlobalFit(model, keep.best_epoch + 1, best, keep.scores,
+    return GlobalFit(model, keep.best_epoch + 1, keep.best_rank_ic, keep.scores,
                      batches.windows_per_epoch() * epochs_run / seconds if seconds > 0 else float("nan"),
                      round(batches.windows_per_epoch()))

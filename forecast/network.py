@@ -81,14 +81,20 @@ def build_network(cfg: TrainConfig, n_features: int) -> keras.Model:
 
 
 class KeepBest(keras.callbacks.Callback):
-    """Track the epoch with the lowest val_loss and restore its weights at the end."""
+    """Track the epoch with the lowest val_loss and restore its weights at the end; stop after ``patience`` epochs without one.
+
+    Subclasses score epochs their own way and hand the score to ``observe``
+    (lower is better; NaN never counts as better).
+    """
 
     def __init__(self, patience: int):
         super().__init__()
         self.patience, self.best, self.best_epoch, self.best_weights, self.wait = patience, np.inf, -1, None, 0
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("val_loss", np.inf)
+        self.observe(epoch, (logs or {}).get("val_loss", np.inf))
+
+    def observe(self, epoch: int, loss: float) -> None:
         if loss < self.best:
             self.best, self.best_epoch, self.best_weights, self.wait = loss, epoch, self.model.get_weights(), 0
         else:
