@@ -9,9 +9,10 @@ once per batch instead of once per file.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -101,6 +102,25 @@ class AtomicBatch:
         if kind is None:
             for folder in dict.fromkeys(path.parent for _, path in written):
                 _fsync_dir(folder)
+
+
+def publish_folder(staging: Path, target: Path, fill: Callable[[Path], None], lock: AbstractContextManager,
+                   pointer: Path, pointer_text: str) -> None:
+    """Fill ``staging``, then, holding ``lock``, rename it onto ``target`` and write ``pointer``; a failure leaves neither.
+
+    A model's folder and its ``latest`` pointer: readers see the old model or
+    the whole new one, never a folder still being written. ``fill`` must make
+    its files durable (atomic writes fsync) before the rename publishes them.
+    """
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        fill(staging)
+        with lock:
+            os.replace(staging, target)
+            atomic_write_text(pointer, pointer_text)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

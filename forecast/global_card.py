@@ -12,7 +12,6 @@ nothing that reads per-ticker cards has to tell the two apart.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from forecast.atomic import atomic_write_text
+from forecast.atomic import atomic_write_text, publish_folder
 from forecast.errors import CorruptFileError, ForecastError, ModelNotFoundError
 from forecast.jsonio import dumps
 from forecast.locks import hold_lock
@@ -142,16 +141,12 @@ class GlobalRegistry:
         target = self.workspace.global_model_dir(card.id)
         staging = self.workspace.global_model_staging_dir(card.id)
         self.root.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
-            write_model(staging / MODEL_FILE)
-            atomic_write_text(staging / CARD_FILE, dumps(card.to_dict()))  # fsynced: the folder is never renamed onto an empty card
-            with self._locked():
-                os.replace(staging, target)
-                atomic_write_text(self.workspace.global_latest_pointer(card.universe), card.id + "\n")
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+        def fill(folder: Path) -> None:
+            write_model(folder / MODEL_FILE)
+            atomic_write_text(folder / CARD_FILE, dumps(card.to_dict()))  # fsynced before the folder's rename publishes it
+
+        publish_folder(staging, target, fill, self._locked(), self.workspace.global_latest_pointer(card.universe), card.id + "\n")
         return target
 
     def ids(self) -> list[str]:

@@ -12,7 +12,6 @@ becomes a path is checked there.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from forecast.atomic import atomic_write_text
+from forecast.atomic import atomic_write_text, publish_folder
 from forecast.errors import CorruptFileError, ForecastError, ModelNotFoundError
 from forecast.jsonio import dumps
 from forecast.locks import hold_lock
@@ -62,17 +61,12 @@ class ModelRegistry:
         target = self.folder(card.id)
         pointer = self.workspace.latest_pointer(card.ticker)
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = self.workspace.model_staging_dir(card.id)
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
-            write_model(staging / MODEL_FILE)
-            (staging / CARD_FILE).write_text(dumps(card.to_dict()))
-            with self._locked():
-                os.replace(staging, target)
-                atomic_write_text(pointer, card.id + "\n")
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+        def fill(folder: Path) -> None:
+            write_model(folder / MODEL_FILE)
+            atomic_write_text(folder / CARD_FILE, dumps(card.to_dict()))  # fsynced before the folder's rename publishes it
+
+        publish_folder(self.workspace.model_staging_dir(card.id), target, fill, self._locked(), pointer, card.id + "\n")
         return target
 
     def ids(self) -> list[str]:
