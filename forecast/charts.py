@@ -97,6 +97,9 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
         skill_text = f"walk-forward skill vs naive {format_percent(skill, sign=True)}"
     elif held_out is not None:
         skill_text = f"validation-period skill vs naive {format_percent(held_out, sign=True)} (no walk-forward backtest yet)"
+    elif summary.get("kind") == "global":  # one network for a universe: its skill is how it ranks the universe
+        skill_text = (f"skill: not measured yet (run forecast backtest --universe {summary.get('universe') or 'NAME'} "
+                      "--models global,momentum,naive)")
     else:
         skill_text = "skill vs naive: not measured yet (run forecast backtest)"
     fig.text(0.01, 0.005, f"model {forecast.model_id} | trained on {trained[0]}..{trained[1]} | {skill_text} | "

@@ -121,8 +121,10 @@ def test_split_is_only_for_a_cross_sectional_backtest(market_home):
 def test_a_global_network_cut_inside_its_archive_is_found_by_doctor_and_refused_in_one_line(market_home):
     import zipfile
 
+    store_panel(market_home, make_panel({"YOUNG": 30}, seed=4))  # a member too short for one training window
     trained = cli("--home", str(market_home), "train", "--universe", "stored", "--preset", "global", *TINY, "--json")
     assert trained.exit_code == 0, trained.output
+    assert json.loads(trained.stdout)["left_out"] == ["YOUNG"]  # named, not silently dropped
     model = market_home / "models" / "global" / json.loads(trained.stdout)["id"] / "model.keras"
     assert cli("doctor").stdout.strip() == "healthy"
     store_panel(market_home, make_panel({"SHORT": 40}, seed=3))  # too little history for the network's window

@@ -109,15 +109,21 @@ def train_global_command(targets, epochs: int | None, seed: int | None, lookback
     settings = GlobalSettings(**overrides, levels=state.app_config(None).levels)
     result = train_universe(state.workspace(), targets.universe, targets.tickers, settings, progress_mode(quiet, as_json))
     card = result.card
+    # members with no complete training window (too short, or stored only after the training cut): named, not silently dropped
+    left_out = sorted(set(targets.tickers) - set(card.tickers))
     if as_json:
         emit_json({**card.summary(), "train_seconds": card.train_seconds, "windows_per_second": card.windows_per_second,
-                   "validation": card.validation, "data": card.data})
+                   "validation": card.validation, "data": card.data, "left_out": left_out})
         return
     echo_line(f"{card.id}: one network for {len(card.tickers)} tickers of {card.universe}, data {card.data_range[0]}.."
               f"{card.data_range[1]}: training labels to {card.data['train_cut']}, validation "
               f"{card.data['validation'][0]}..{card.data['validation'][1]}: "
               f"Rank IC {_signed(card.validation.get('rank_ic'))} at step {card.horizon} (epoch {card.validation['best_epoch']}), "
               f"{card.windows_per_second:,.0f} windows/s, {card.train_seconds:.0f}s")
+    if left_out:
+        shown = ", ".join(left_out[:10]) + (f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
+        echo_line(f"left out {len(left_out)} with no complete training window (too little history before the training cut, "
+                  f"or nothing stored): {shown}; the network can still forecast them once their history is long enough")
 
 
 def is_cross_sectional(models: list[str], split: str | None = None) -> bool:
