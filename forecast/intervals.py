@@ -120,8 +120,9 @@ def origin_scale(prices: np.ndarray, origins: np.ndarray, transform: str, window
         out[known] = np.sqrt(variance[origins[known] - 1])
     if m[3]:  # half the variance from a long window: pulls a calm spell's scale toward the long run
         out = np.sqrt((out ** 2 + _rolling_std(changes, origins, int(m[3])) ** 2) / 2)
-    fallback = np.nanmedian(out) if np.isfinite(out).any() else 1.0
-    out = np.where(np.isfinite(out) & (out > 0), out, fallback)
+    usable = np.isfinite(out) & (out > 0)
+    fallback = float(np.median(out[usable])) if usable.any() else 1.0  # a flat series has no volatility: unit scale, not 0/0
+    out = np.where(usable, out, fallback)
     return out
 
 

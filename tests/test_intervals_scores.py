@@ -267,3 +267,14 @@ def test_plot_calibration_and_the_backtest_footer_read_the_stored_scores(home):
     footer = interval_footer(load_backtest(home, "600519.SH"), "drift")
     assert footer.startswith("80% interval: coverage ") and "steps 1 / 3" in footer and "95% interval" in footer
     assert runner.invoke(app, ["plot", "600519.SH", "--kind", "backtest"]).exit_code == 0
+
+
+@pytest.mark.parametrize("scale", ["std60", "ewma0.94", "ewma0.94+std250"])
+def test_a_flat_series_gets_a_unit_scale_not_zero(scale):
+    from forecast.intervals import origin_scale
+
+    flat = np.full(400, 12.5)
+    got = origin_scale(flat, np.arange(100, 400), "log-return", scale=scale)
+    assert np.isfinite(got).all() and (got > 0).all()  # residuals divided by it stay finite (0/0 was NaN quantiles)
+    moving = flat * np.exp(np.cumsum(np.r_[0.0, np.random.default_rng(1).normal(0, 0.01, 399)]))
+    assert not np.allclose(origin_scale(moving, np.arange(100, 400), "log-return", scale=scale), 1.0)
