@@ -63,24 +63,9 @@ def _fake_server(market, calls_per_minute: int | None = None):
     return fake, server, TushareClient(fake.valid_token, retry=RetryPolicy(sleep=lambda s: None), pacer=pacer)
 
 
-def _time_calls(client) -> list[float]:
-    """Record the wall time of each of ``client``'s requests (the network, and here the fake server's own work)."""
-    spent: list[float] = []
-    send = client._send
-
-    def timed(*args, **kwargs):
-        began = time.perf_counter()
-        try:
-            return send(*args, **kwargs)
-        finally:
-            spent.append(time.perf_counter() - began)
-
-    client._send = timed
-    return spent
-
-
 def _time_function(module, name: str) -> list[float]:
-    """Wrap ``module.name`` to record the wall time of each call; return the list it fills."""
+    """Wrap ``module.name`` (a module's function, or an object's method such as a client's ``_send``, whose time is
+    the network's and here the fake server's own work) to record the wall time of each call; return the list it fills."""
     spent: list[float] = []
     original = getattr(module, name)
 
@@ -110,7 +95,7 @@ def bench_universe_update() -> None:
         os.sync()  # a nightly store was written long ago: its 650 MB are not still being flushed under the commit's fsyncs
         print(f"   store built in {time.perf_counter() - started:.0f} s (files written directly, then synced)")
         fake, server, client = _fake_server(bars.fake_market(start=bars.dates[-5]))
-        calls_s = _time_calls(client)
+        calls_s = _time_function(client, "_send")
         original = fetching.commit_many
         commit_s = _time_function(fetching, "commit_many")
         before = load()
@@ -153,7 +138,7 @@ def bench_backfill() -> None:
           "client paced on a simulated clock)")
     bars = synthetic_bars(UNIVERSE, days, seed=2)
     fake, server, client = _fake_server(bars.fake_market(), calls_per_minute=REAL_LIMIT)
-    calls_s = _time_calls(client)
+    calls_s = _time_function(client, "_send")
     original = backfilling._commit_all
     commit_s = _time_function(backfilling, "_commit_all")
     with tempfile.TemporaryDirectory() as home:
