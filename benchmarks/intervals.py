@@ -89,13 +89,13 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress shows when piped to a file
     models = tuple(args.models.split(","))
     if args.scale or args.calibration_origins:  # reproduce another method: the library's defaults, patched here only
-        from forecast import baselines, training
+        from forecast import baselines, intervals, training
         from forecast.intervals import check_scale
 
         if args.scale:
             training.DEFAULT_SCALE = baselines.LogReturnForecaster.scale = check_scale(args.scale)
         if args.calibration_origins:
-            baselines.CALIBRATION_ORIGINS = args.calibration_origins
+            intervals.CALIBRATION_ORIGINS = args.calibration_origins
         print(f"conformal scale {args.scale or 'default'}, baseline calibration origins {args.calibration_origins or 'default'}")
     settings = {"models": models, "test_days": args.test_days, "refit_every": args.refit_every, "horizon": args.horizon}
     started = time.perf_counter()

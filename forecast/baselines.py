@@ -2,7 +2,7 @@
 
 Each works in log-return space relative to the origin's price, like the
 default network, and calibrates its split-conformal intervals on its own
-forecast errors over the last ``CALIBRATION_ORIGINS`` training origins,
+forecast errors over the last ``intervals.CALIBRATION_ORIGINS`` training origins,
 normalised by ``intervals.DEFAULT_SCALE``. (The GARCH and ETS anchors, whose
 intervals are their own, live in garch.py and ets.py.)
 """
@@ -14,11 +14,8 @@ import pandas as pd
 
 from forecast.choices import ModelKind, TargetTransform
 from forecast.errors import BadInputError
-from forecast.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, conformal_quantiles, origin_scale
+from forecast.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, calibration_origins, conformal_quantiles, origin_scale
 from forecast.windows import sliding_windows, target_matrix
-
-# 500, not 250: the 95 % quantile of 250 residuals rests on 13 of them (benchmarks/interval_scales.py)
-CALIBRATION_ORIGINS = 500
 
 
 class LogReturnForecaster:
@@ -51,8 +48,7 @@ class LogReturnForecaster:
             raise BadInputError(f"the {self.name} baseline needs positive {self.target} prices")
         logp = np.log(prices)
         self._fit(logp)
-        first = max(self.min_history(), len(prices) - self.horizon - CALIBRATION_ORIGINS)
-        origins = np.arange(first, len(prices) - self.horizon)
+        origins = calibration_origins(len(prices), self.horizon, first=self.min_history())
         if len(origins):
             truth = target_matrix(prices, self.horizon, "log-return")[origins]
             scale = origin_scale(prices, origins, "log-return", scale=self.scale)

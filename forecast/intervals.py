@@ -23,6 +23,22 @@ with probability of at least ``level``. What it does not: a regime never seen
 in calibration (a crash, a limit-down run, a trading halt) can break it, and
 coverage holds on average over many forecasts, not for each one. The
 walk-forward backtest measures the coverage actually reached.
+
+Where a network's quantiles come from (``network_intervals``): a network's
+held-out windows are only its validation part, about 15 % of its history (a
+few hundred origins, a hundred on four years of bars), and the 95 % quantile
+of so few residuals is noisy: its standard error is about a tenth of its
+value at 300. So each quantile is the mean of two estimates of it: the
+network's own split-conformal quantile on its validation windows (recent,
+but noisy), and an anchored one (``anchored_quantiles``): the tails of the
+last ``CALIBRATION_ORIGINS`` origins of "no change" errors (the naive
+forecast has no parameters, so every one of them is out of sample), rescaled
+per step by how large the network's validation errors are against naive's on
+the same windows (the ratio of their root mean squares; about 1 for the
+default preset). What that adds to the promise above: the anchored half
+assumes the network's normalised errors have naive's tails, rescaled. Both
+estimates stay on the card. benchmarks/interval_calibration.py shows how
+the choice was made, on data outside every reported test window.
 """
 
 from __future__ import annotations
@@ -41,6 +57,10 @@ SCALE_WINDOW = 60  # trading days of history behind each origin's volatility (th
 MIN_SCALE_ROWS = 5
 DEFAULT_SCALE = "ewma0.94+std250"  # what new models calibrate with; chosen in benchmarks/interval_scales.py
 EWMA_SEED_ROWS = 20  # the EWMA starts from the mean square of the first changes, then forgets it
+# 500, not 250: the 95 % quantile of 250 residuals rests on 13 of them (benchmarks/interval_scales.py)
+CALIBRATION_ORIGINS = 500  # the out-of-sample origins behind baselines' quantiles and networks' tails
+NETWORK_METHOD = ("split-conformal, volatility-normalised: the mean of the validation windows' quantiles and naive's "
+                  "over the last origins times the network's validation error ratio")
 _SCALE = re.compile(r"(?:std(\d+)|ewma(0\.\d+))(?:\+std(\d+))?")
 
 
@@ -140,6 +160,72 @@ def conformal_quantiles(residuals: np.ndarray, levels=DEFAULT_LEVELS) -> dict[st
         rank = min(n, max(1, math.ceil((n + 1) * level)))
         out[level_key(level)] = [float(v) for v in np.sort(residuals, axis=0)[rank - 1]] if n else [float("nan")] * residuals.shape[1]
     return out
+
+
+def naive_residuals(prices: np.ndarray, origins: np.ndarray, horizon: int, transform: str) -> np.ndarray:
+    """Return (n, horizon) errors of "no change" at ``origins`` in target space: log(P[t+k] / P[t]), or P[t+k] - P[t]."""
+    from forecast.windows import target_matrix
+
+    prices = np.asarray(prices, dtype="float64")
+    origins = np.asarray(origins, dtype=int)
+    truth = target_matrix(prices, horizon, transform)[origins]
+    return truth if transform == "log-return" else truth - prices[origins, None]
+
+
+def calibration_origins(rows: int, horizon: int, first: int = 0) -> np.ndarray:
+    """Return the last ``CALIBRATION_ORIGINS`` origins of ``rows`` bars whose ``horizon`` steps are all known, none before ``first``."""
+    return np.arange(max(first, rows - horizon - CALIBRATION_ORIGINS), rows - horizon)
+
+
+def _root_mean_square(values: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(np.nanmean(np.asarray(values, dtype="float64") ** 2, axis=0))
+
+
+def anchored_quantiles(model_errors: np.ndarray, naive_errors: np.ndarray, naive_long: np.ndarray,
+                       levels=DEFAULT_LEVELS) -> tuple[dict[str, list[float]], list[float]]:
+    """Return (quantiles, ratio): naive's conformal quantiles on a long set, rescaled to the model's error size.
+
+    ``model_errors`` and ``naive_errors`` (n, H) are the model's and "no change"'s
+    normalised residuals on the same held-out windows; ``naive_long`` (m, H)
+    naive's normalised residuals over many more origins. ``ratio[k]`` is the
+    root mean square of the model's errors at step k over naive's, and each
+    quantile is ``ratio[k]`` times naive's conformal quantile at that step.
+    A step where naive's errors are all zero (a flat series) or the long set is
+    empty keeps the model's own validation quantile.
+    """
+    model_errors, naive_errors = np.atleast_2d(model_errors), np.atleast_2d(naive_errors)
+    own = conformal_quantiles(model_errors, levels)
+    long = conformal_quantiles(naive_long, levels) if len(naive_long) else own
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = _root_mean_square(model_errors) / _root_mean_square(naive_errors)
+    usable = np.isfinite(ratio) & (ratio > 0) & bool(len(naive_long))
+    quantiles = {key: [float(r * q) if ok else own_q for r, q, ok, own_q in zip(ratio, long[key], usable, own[key])]
+                 for key in own}
+    return quantiles, [float(r) if ok else float("nan") for r, ok in zip(ratio, usable)]
+
+
+
+def network_intervals(prices: np.ndarray, val_origins: np.ndarray, val_residuals: np.ndarray, transform: str,
+                      levels=DEFAULT_LEVELS) -> dict:
+    """Return a network card's ``intervals``: the mean of its validation and anchored quantiles, both, and what they rest on.
+
+    ``val_residuals`` (n, H) are the network's errors in target space at its
+    validation ``val_origins`` (rows of ``prices``, the training prices).
+    """
+    horizon = np.atleast_2d(val_residuals).shape[1]
+    val_scale = origin_scale(prices, val_origins, transform, scale=DEFAULT_SCALE)[:, None]
+    long_origins = calibration_origins(len(prices), horizon, first=MIN_SCALE_ROWS)
+    long_scale = origin_scale(prices, long_origins, transform, scale=DEFAULT_SCALE)[:, None]
+    model_errors = val_residuals / val_scale
+    own = conformal_quantiles(model_errors, levels)
+    anchored, ratio = anchored_quantiles(model_errors, naive_residuals(prices, val_origins, horizon, transform) / val_scale,
+                                         naive_residuals(prices, long_origins, horizon, transform) / long_scale, levels)
+    blended = {key: [(a + b) / 2 for a, b in zip(own[key], anchored[key])] for key in own}
+    # "scale_window" stays for readers that predate "scale"; a card without "scale" was calibrated with std<window>
+    return {"method": NETWORK_METHOD, "space": transform, "scale": DEFAULT_SCALE, "scale_window": SCALE_WINDOW,
+            "quantiles": blended, "validation_quantiles": own, "anchored_quantiles": anchored, "error_ratio": ratio,
+            "validation_windows": len(val_origins), "naive_origins": len(long_origins)}
 
 
 SHOWN_LEVEL = 0.8  # the one range a one-number view (rank, a summary table) shows when several are computed

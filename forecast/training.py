@@ -18,7 +18,7 @@ from forecast.bars import Bars
 from forecast.config import TrainConfig
 from forecast.dataset import data_fingerprint, to_prices, training_arrays, unscaled_targets
 from forecast.errors import BadInputError
-from forecast.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, conformal_quantiles, origin_scale
+from forecast.intervals import DEFAULT_LEVELS, network_intervals
 from forecast.model_card import ModelCard
 from forecast.progress import ProgressReporter
 from forecast.progress import progress_mode as _progress_mode
@@ -68,7 +68,6 @@ def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str 
     residuals = unscaled_targets(arrays.Y_val, arrays.scaling) - unscaled_targets(predicted, arrays.scaling)
     origins = arrays.val_last_rows
     prices = frame[cfg.target].to_numpy(dtype="float64")
-    scale = origin_scale(prices, origins, cfg.transform, scale=DEFAULT_SCALE)
     predicted_price = to_prices(predicted, frame, cfg, arrays.scaling, origins)[:, 0]
     actual = prices[origins + 1]
     rmse = metrics.rmse(actual, predicted_price)
@@ -90,10 +89,7 @@ def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str 
             "best_epoch": best_epoch, "val_loss": best_val_loss, "rmse": rmse, "naive_rmse": naive_rmse,
             "skill_vs_naive": metrics.skill(rmse, naive_rmse) if naive_rmse else None,
         },
-        # "scale_window" stays for readers that predate "scale"; a card without "scale" was calibrated with std<window>
-        intervals={"method": "split-conformal on validation residuals, volatility-normalised", "space": cfg.transform,
-                   "scale": DEFAULT_SCALE, "scale_window": SCALE_WINDOW,
-                   "quantiles": conformal_quantiles(residuals / scale[:, None], levels)},
+        intervals=network_intervals(prices, origins, residuals, cfg.transform, levels),
         history=history,
         versions={"forecast": __version__, **network.versions()},
         train_seconds=round(time.perf_counter() - started, 2),

@@ -1,0 +1,98 @@
+"""A network's interval quantiles: the mean of its validation windows' own and naive's over many origins, rescaled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.baselines import Naive
+from forecast.intervals import (
+    CALIBRATION_ORIGINS,
+    DEFAULT_SCALE,
+    anchored_quantiles,
+    calibration_origins,
+    conformal_quantiles,
+    naive_residuals,
+    network_intervals,
+    origin_scale,
+)
+
+
+def _random_walk(rows: int, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 50.0 * np.exp(np.cumsum(np.r_[0.0, rng.standard_t(4, rows - 1) * 0.012]))
+
+
+def test_anchored_quantiles_by_hand():
+    # naive's long set at one step: 1, 2, ..., 19; the 80 % conformal rank is ceil(20 * 0.8) = 16, so its quantile is 16
+    long = np.arange(1.0, 20.0)[:, None]
+    naive_val = np.array([[1.0], [-3.0], [2.0], [0.5]])  # root mean square sqrt((1 + 9 + 4 + 0.25) / 4) = sqrt(3.5625)
+    model_val = np.array([[2.0], [-5.0], [1.0], [1.5]])  # root mean square sqrt((4 + 25 + 1 + 2.25) / 4) = sqrt(8.0625)
+    quantiles, ratio = anchored_quantiles(model_val, naive_val, long, levels=(0.8,))
+    expected_ratio = np.sqrt(8.0625 / 3.5625)
+    assert ratio == pytest.approx([expected_ratio])
+    assert quantiles["0.8"] == pytest.approx([16 * expected_ratio])
+
+
+def test_each_step_gets_its_own_ratio():
+    rng = np.random.default_rng(0)
+    naive_val = rng.normal(size=(60, 3))
+    model_val = naive_val * np.array([1.0, 2.0, 0.5])  # a model whose errors are naive's, twice and half as large
+    long = rng.normal(size=(400, 3))
+    quantiles, ratio = anchored_quantiles(model_val, naive_val, long, levels=(0.95,))
+    assert ratio == pytest.approx([1.0, 2.0, 0.5])
+    naive_q = conformal_quantiles(long, (0.95,))["0.95"]
+    assert quantiles["0.95"] == pytest.approx([naive_q[0], 2 * naive_q[1], 0.5 * naive_q[2]])
+
+
+def test_a_step_where_naive_never_errs_keeps_the_models_own_quantile():
+    model_val = np.array([[0.1, 0.3], [0.2, -0.4], [-0.3, 0.5]])
+    naive_val = np.array([[0.0, 0.2], [0.0, -0.1], [0.0, 0.3]])  # step 1 of a flat stretch: "no change" is exact
+    long = np.abs(np.random.default_rng(2).normal(size=(50, 2)))
+    quantiles, ratio = anchored_quantiles(model_val, naive_val, long, levels=(0.8,))
+    assert np.isnan(ratio[0]) and np.isfinite(ratio[1])
+    assert quantiles["0.8"][0] == conformal_quantiles(model_val, (0.8,))["0.8"][0]
+    assert np.isfinite(quantiles["0.8"]).all()
+
+
+def test_naive_residuals_in_both_target_spaces():
+    prices = np.array([10.0, 11.0, 9.0, 12.0])
+    got = naive_residuals(prices, np.array([0, 1]), 2, "log-return")
+    np.testing.assert_allclose(got, np.log([[11 / 10, 9 / 10], [9 / 11, 12 / 11]]))
+    np.testing.assert_allclose(naive_residuals(prices, np.array([0, 1]), 2, "level"), [[1.0, -1.0], [-2.0, 1.0]])
+
+
+def test_calibration_origins_are_the_last_ones_with_every_step_known():
+    origins = calibration_origins(2000, 5)
+    assert len(origins) == CALIBRATION_ORIGINS and origins[-1] == 2000 - 1 - 5
+    assert calibration_origins(100, 5, first=10)[0] == 10  # short history: from ``first`` on
+
+
+def test_a_network_that_says_no_change_is_anchored_on_the_naive_baselines_quantiles():
+    prices = _random_walk(1500)
+    horizon = 5
+    val_origins = np.arange(1270, 1500 - horizon)
+    residuals = naive_residuals(prices, val_origins, horizon, "log-return")  # the network predicted exactly 0
+    card = network_intervals(prices, val_origins, residuals, "log-return", levels=(0.8, 0.95))
+    baseline = Naive(horizon, levels=(0.8, 0.95)).fit(pd.DataFrame({"close": prices}))
+    assert card["error_ratio"] == pytest.approx([1.0] * horizon)
+    assert card["naive_origins"] == CALIBRATION_ORIGINS and card["validation_windows"] == len(val_origins)
+    for level in ("0.8", "0.95"):
+        assert card["anchored_quantiles"][level] == pytest.approx(baseline.quantiles[level])
+        # what it uses: the mean of the anchored quantiles and the validation windows' own
+        own = conformal_quantiles(residuals / origin_scale(prices, val_origins, "log-return", scale=DEFAULT_SCALE)[:, None],
+                                  (0.8, 0.95))[level]
+        assert card["validation_quantiles"][level] == pytest.approx(own)
+        assert card["quantiles"][level] == pytest.approx([(a + b) / 2 for a, b in zip(own, baseline.quantiles[level])])
+    assert card["validation_quantiles"] != card["anchored_quantiles"]  # 225 validation errors against 500 of naive's
+
+
+def test_a_network_twice_as_wrong_as_naive_gets_intervals_twice_as_wide():
+    prices = _random_walk(1500, seed=5)
+    horizon = 3
+    val_origins = np.arange(1270, 1500 - horizon)
+    naive = naive_residuals(prices, val_origins, horizon, "log-return")
+    doubled = network_intervals(prices, val_origins, 2 * naive, "log-return", levels=(0.8,))
+    plain = network_intervals(prices, val_origins, naive, "log-return", levels=(0.8,))
+    assert doubled["quantiles"]["0.8"] == pytest.approx([2 * q for q in plain["quantiles"]["0.8"]])
