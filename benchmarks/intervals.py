@@ -84,19 +84,25 @@ def main() -> None:
     parser.add_argument("--skip-sample", action="store_true")
     parser.add_argument("--skip-sp500", action="store_true")
     parser.add_argument("--scale", help="calibrate the conformal intervals with this scale instead (std60: the method before issue 18)")
-    parser.add_argument("--calibration-origins", type=int, help="the baselines' calibration origins instead (250 before issue 18)")
+    parser.add_argument("--calibration-origins", type=int,
+                        help="the calibration origins of baselines and of networks' anchored quantiles instead (250 before issue 18)")
+    parser.add_argument("--network-quantiles", choices=("validation", "anchored", "blend"),
+                        help="networks' quantiles from these instead (validation: the method before the blend)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress shows when piped to a file
     models = tuple(args.models.split(","))
-    if args.scale or args.calibration_origins:  # reproduce another method: the library's defaults, patched here only
-        from forecast import baselines, intervals, training
+    if args.scale or args.calibration_origins or args.network_quantiles:  # another method: the library's defaults, patched here only
+        from forecast import baselines, intervals
         from forecast.intervals import check_scale
 
         if args.scale:
-            training.DEFAULT_SCALE = baselines.LogReturnForecaster.scale = check_scale(args.scale)
+            intervals.DEFAULT_SCALE = baselines.LogReturnForecaster.scale = check_scale(args.scale)
         if args.calibration_origins:
             intervals.CALIBRATION_ORIGINS = args.calibration_origins
-        print(f"conformal scale {args.scale or 'default'}, baseline calibration origins {args.calibration_origins or 'default'}")
+        if args.network_quantiles:
+            intervals.NETWORK_QUANTILES = args.network_quantiles
+        print(f"conformal scale {args.scale or 'default'}, calibration origins {args.calibration_origins or 'default'}, "
+              f"network quantiles {args.network_quantiles or 'default'}")
     settings = {"models": models, "test_days": args.test_days, "refit_every": args.refit_every, "horizon": args.horizon}
     started = time.perf_counter()
     if not args.skip_sample:

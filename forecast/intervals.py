@@ -27,8 +27,8 @@ walk-forward backtest measures the coverage actually reached.
 Where a network's quantiles come from (``network_intervals``): a network's
 held-out windows are only its validation part, about 15 % of its history (a
 few hundred origins, a hundred on four years of bars), and the 95 % quantile
-of so few residuals is noisy: its standard error is about a tenth of its
-value at 300. So each quantile is the mean of two estimates of it: the
+of so few residuals is noisy: at 300 normal errors its standard error is
+about 5 % of its value, more with fat tails, twice that at 100. So each quantile is the mean of two estimates of it: the
 network's own split-conformal quantile on its validation windows (recent,
 but noisy), and an anchored one (``anchored_quantiles``): the tails of the
 last ``CALIBRATION_ORIGINS`` origins of "no change" errors (the naive
@@ -37,7 +37,8 @@ per step by how large the network's validation errors are against naive's on
 the same windows (the ratio of their root mean squares; about 1 for the
 default preset). What that adds to the promise above: the anchored half
 assumes the network's normalised errors have naive's tails, rescaled. Both
-estimates stay on the card. benchmarks/interval_calibration.py shows how
+estimates stay on the card. ``NETWORK_QUANTILES`` names the one used
+("blend"; "validation" reproduces the method before, for benchmarks). benchmarks/interval_calibration.py shows how
 the choice was made, on data outside every reported test window.
 """
 
@@ -59,6 +60,7 @@ DEFAULT_SCALE = "ewma0.94+std250"  # what new models calibrate with; chosen in b
 EWMA_SEED_ROWS = 20  # the EWMA starts from the mean square of the first changes, then forgets it
 # 500, not 250: the 95 % quantile of 250 residuals rests on 13 of them (benchmarks/interval_scales.py)
 CALIBRATION_ORIGINS = 500  # the out-of-sample origins behind baselines' quantiles and networks' tails
+NETWORK_QUANTILES = "blend"  # the mean of the two; "validation" or "anchored" alone (benchmarks/interval_calibration.py)
 NETWORK_METHOD = ("split-conformal, volatility-normalised: the mean of the validation windows' quantiles and naive's "
                   "over the last origins times the network's validation error ratio")
 _SCALE = re.compile(r"(?:std(\d+)|ewma(0\.\d+))(?:\+std(\d+))?")
@@ -178,8 +180,11 @@ def calibration_origins(rows: int, horizon: int, first: int = 0) -> np.ndarray:
 
 
 def _root_mean_square(values: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return np.sqrt(np.nanmean(np.asarray(values, dtype="float64") ** 2, axis=0))
+    """Return (H,) the root mean square of each column's finite values; NaN for a column with none."""
+    squares = np.asarray(values, dtype="float64") ** 2
+    finite = np.isfinite(squares)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0: no finite error at that step
+        return np.sqrt(np.where(finite, squares, 0.0).sum(axis=0) / finite.sum(axis=0))
 
 
 def anchored_quantiles(model_errors: np.ndarray, naive_errors: np.ndarray, naive_long: np.ndarray,
@@ -192,9 +197,12 @@ def anchored_quantiles(model_errors: np.ndarray, naive_errors: np.ndarray, naive
     root mean square of the model's errors at step k over naive's, and each
     quantile is ``ratio[k]`` times naive's conformal quantile at that step.
     A step where naive's errors are all zero (a flat series) or the long set is
-    empty keeps the model's own validation quantile.
+    empty keeps the model's own validation quantile. Rows of ``naive_long`` with a
+    non-finite value (a gap in the prices) are left out.
     """
     model_errors, naive_errors = np.atleast_2d(model_errors), np.atleast_2d(naive_errors)
+    naive_long = np.asarray(naive_long, dtype="float64")
+    naive_long = naive_long[np.isfinite(naive_long).all(axis=1)]  # a gap in the prices is no error of anyone's
     own = conformal_quantiles(model_errors, levels)
     long = conformal_quantiles(naive_long, levels) if len(naive_long) else own
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -205,7 +213,6 @@ def anchored_quantiles(model_errors: np.ndarray, naive_errors: np.ndarray, naive
     return quantiles, [float(r) if ok else float("nan") for r, ok in zip(ratio, usable)]
 
 
-
 def network_intervals(prices: np.ndarray, val_origins: np.ndarray, val_residuals: np.ndarray, transform: str,
                       levels=DEFAULT_LEVELS) -> dict:
     """Return a network card's ``intervals``: the mean of its validation and anchored quantiles, both, and what they rest on.
@@ -213,18 +220,22 @@ def network_intervals(prices: np.ndarray, val_origins: np.ndarray, val_residuals
     ``val_residuals`` (n, H) are the network's errors in target space at its
     validation ``val_origins`` (rows of ``prices``, the training prices).
     """
-    horizon = np.atleast_2d(val_residuals).shape[1]
+    val_origins = np.asarray(val_origins, dtype=int)
+    val_residuals = np.asarray(val_residuals, dtype="float64").reshape(len(val_origins), -1)
+    horizon = val_residuals.shape[1]
     val_scale = origin_scale(prices, val_origins, transform, scale=DEFAULT_SCALE)[:, None]
-    long_origins = calibration_origins(len(prices), horizon, first=MIN_SCALE_ROWS)
+    # from the first origin whose EWMA no longer rests on its seed (the mean square of the first changes, later ones included)
+    long_origins = calibration_origins(len(prices), horizon, first=EWMA_SEED_ROWS)
     long_scale = origin_scale(prices, long_origins, transform, scale=DEFAULT_SCALE)[:, None]
     model_errors = val_residuals / val_scale
     own = conformal_quantiles(model_errors, levels)
     anchored, ratio = anchored_quantiles(model_errors, naive_residuals(prices, val_origins, horizon, transform) / val_scale,
                                          naive_residuals(prices, long_origins, horizon, transform) / long_scale, levels)
-    blended = {key: [(a + b) / 2 for a, b in zip(own[key], anchored[key])] for key in own}
+    used = {"validation": own, "anchored": anchored,
+            "blend": {key: [(a + b) / 2 for a, b in zip(own[key], anchored[key])] for key in own}}[NETWORK_QUANTILES]
     # "scale_window" stays for readers that predate "scale"; a card without "scale" was calibrated with std<window>
-    return {"method": NETWORK_METHOD, "space": transform, "scale": DEFAULT_SCALE, "scale_window": SCALE_WINDOW,
-            "quantiles": blended, "validation_quantiles": own, "anchored_quantiles": anchored, "error_ratio": ratio,
+    return {"method": NETWORK_METHOD if NETWORK_QUANTILES == "blend" else f"split-conformal, {NETWORK_QUANTILES} quantiles",
+            "space": transform, "scale": DEFAULT_SCALE, "scale_window": SCALE_WINDOW, "quantiles": used, "validation_quantiles": own, "anchored_quantiles": anchored, "error_ratio": ratio,
             "validation_windows": len(val_origins), "naive_origins": len(long_origins)}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SAMPLE_FILE
 
 from forecast.baselines import Naive
 from forecast.intervals import (
@@ -56,6 +57,45 @@ def test_a_step_where_naive_never_errs_keeps_the_models_own_quantile():
     assert np.isfinite(quantiles["0.8"]).all()
 
 
+def test_gaps_in_the_long_set_are_left_out_not_turned_into_missing_quantiles():
+    rng = np.random.default_rng(4)
+    val = rng.normal(size=(80, 2))
+    long = rng.normal(size=(400, 2))
+    with_gaps = long.copy()
+    with_gaps[::13, 1] = np.nan
+    got, _ = anchored_quantiles(val, val, with_gaps, levels=(0.8, 0.95))
+    expected = conformal_quantiles(long[np.isfinite(with_gaps).all(axis=1)], (0.8, 0.95))
+    assert got == {key: pytest.approx(values) for key, values in expected.items()}
+
+
+def test_a_flat_series_keeps_the_networks_own_finite_quantiles():
+    prices = np.full(800, 20.0)
+    val_origins = np.arange(680, 795)
+    residuals = np.random.default_rng(6).normal(0, 0.01, (len(val_origins), 5))
+    card = network_intervals(prices, val_origins, residuals, "log-return", levels=(0.8, 0.95))
+    assert np.isfinite(card["quantiles"]["0.95"]).all()
+    assert card["quantiles"] == card["validation_quantiles"] and all(np.isnan(card["error_ratio"]))
+
+
+def test_level_targets_are_calibrated_in_price_units_and_do_not_depend_on_them():
+    prices = _random_walk(900, seed=8)
+    val_origins = np.arange(770, 897)
+    noise = np.random.default_rng(9).normal(0, 0.3, (len(val_origins), 3))
+    residuals = naive_residuals(prices, val_origins, 3, "level") + noise  # a level model: naive's errors plus its own
+    card = network_intervals(prices, val_origins, residuals, "level", levels=(0.8,))
+    tenfold = network_intervals(10 * prices, val_origins, 10 * residuals, "level", levels=(0.8,))
+    assert card["space"] == "level" and np.all(np.asarray(card["error_ratio"]) > 1)
+    assert tenfold["quantiles"]["0.8"] == pytest.approx(card["quantiles"]["0.8"])  # normalised by a volatility in price units
+
+
+def test_a_short_history_anchors_on_what_it_has():
+    prices = _random_walk(300, seed=10)
+    val_origins = np.arange(255, 295)
+    card = network_intervals(prices, val_origins, naive_residuals(prices, val_origins, 5, "log-return"), "log-return")
+    assert card["naive_origins"] == 300 - 5 - 20  # from the first origin whose EWMA is past its seed
+    assert all(np.isfinite(card["quantiles"][key]).all() for key in card["quantiles"])
+
+
 def test_naive_residuals_in_both_target_spaces():
     prices = np.array([10.0, 11.0, 9.0, 12.0])
     got = naive_residuals(prices, np.array([0, 1]), 2, "log-return")
@@ -96,3 +136,34 @@ def test_a_network_twice_as_wrong_as_naive_gets_intervals_twice_as_wide():
     doubled = network_intervals(prices, val_origins, 2 * naive, "log-return", levels=(0.8,))
     plain = network_intervals(prices, val_origins, naive, "log-return", levels=(0.8,))
     assert doubled["quantiles"]["0.8"] == pytest.approx([2 * q for q in plain["quantiles"]["0.8"]])
+
+
+@pytest.mark.slow
+def test_a_trained_networks_card_holds_both_estimates_and_uses_their_mean():
+    from forecast import network
+    from forecast.config import TrainConfig
+    from forecast.dataset import training_arrays, unscaled_targets
+    from forecast.sources.csv_file import read_bars_csv
+    from forecast.training import fit_model
+
+    frame = read_bars_csv(SAMPLE_FILE).frame.tail(700).reset_index(drop=True)
+    cfg = TrainConfig(units=(8,), lookback=20, horizon=3, epochs=2, seed=3)
+    fitted = fit_model(frame, cfg, "600519.SH", levels=(0.8, 0.95))
+    intervals = fitted.card.intervals
+    # recompute the network's validation errors from its own predictions, apart from fit_model
+    arrays = training_arrays(frame, cfg, "600519.SH")
+    errors = unscaled_targets(arrays.Y_val, arrays.scaling) - unscaled_targets(network.predict(fitted.model, arrays.X_val), arrays.scaling)
+    prices = frame["close"].to_numpy(dtype="float64")
+    scale = origin_scale(prices, arrays.val_last_rows, "log-return", scale=DEFAULT_SCALE)[:, None]
+    naive = naive_residuals(prices, arrays.val_last_rows, cfg.horizon, "log-return")
+    ratio = np.sqrt(np.mean((errors / scale) ** 2, axis=0) / np.mean((naive / scale) ** 2, axis=0))
+    assert intervals["error_ratio"] == pytest.approx(ratio, rel=1e-5)
+    assert intervals["validation_windows"] == len(arrays.X_val)
+    assert intervals["naive_origins"] == min(CALIBRATION_ORIGINS, len(frame) - cfg.horizon - 5)
+    naive_baseline = Naive(cfg.horizon, levels=(0.8, 0.95)).fit(frame)  # its own calibration: the same last 500 origins
+    for level in ("0.8", "0.95"):
+        own = conformal_quantiles(errors / scale, (float(level),))[level]
+        anchored = ratio * np.asarray(naive_baseline.quantiles[level])
+        assert intervals["validation_quantiles"][level] == pytest.approx(own, rel=1e-5)
+        assert intervals["anchored_quantiles"][level] == pytest.approx(anchored, rel=1e-5)
+        assert fitted.card.quantiles[level] == pytest.approx((np.asarray(own) + anchored) / 2, rel=1e-5)
