@@ -51,7 +51,7 @@ def report(result, wall: float) -> None:
     for name, scores in result.scores.items():
         for s in scores["by_step"]:
             print(f"  {name:<9}{s['step']:>5}" + "".join(
-                f"{s['coverage'][lv]:10.1%}{s['winkler'][lv]:11.2f}{s['relative_width'][lv]:12.2%}" for lv in levels))
+                f"{s['coverage'][lv]:10.1%}{s['winkler'][lv]:11.4g}{s['relative_width'][lv]:12.2%}" for lv in levels))
     first = next(iter(result.scores))
     by_step = result.scores[first]["by_step"]
     misses = [f"step {s['step']} {level_label(lv)}: {s['coverage'][lv]:.1%}" for s in by_step for lv in levels

@@ -33,7 +33,11 @@ def render_cross_backtest(daily: pd.DataFrame, title: str, path: Path) -> Path:
     top.set_ylabel("cumulative Rank IC")
     bottom.set_ylabel("cumulative Q5-Q1")
     bottom.yaxis.set_major_formatter(percent_formatter(1))
-    top.legend(loc="upper left", fontsize="small", ncol=3)
+    if top.get_legend_handles_labels()[1]:
+        top.legend(loc="upper left", fontsize="small", ncol=3)
+    else:  # a test window too short for any outcome to be known yet: say so rather than draw an empty legend
+        top.text(0.5, 0.5, "no day scored yet: no outcome in the test window is known", transform=top.transAxes,
+                 ha="center", va="center", color="grey")
     trading_day_ticks(bottom, dates)
     fig.tight_layout()
     return save_figure(fig, path)

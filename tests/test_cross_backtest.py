@@ -124,3 +124,23 @@ def test_the_global_network_takes_part_like_any_other_learner():
                                                  validation_days=30, network=NET))
     assert result.report.models["global"].days == 20
     assert result.refits[0]["model"] == "global" and "validation_rank_ic" in result.refits[0]
+
+
+def test_a_chart_with_no_scored_day_says_so_instead_of_an_empty_legend(tmp_path):
+    import warnings
+
+    import matplotlib.image
+
+    from forecast.cross_charts import render_cross_backtest
+
+    days = pd.date_range("2020-01-02", periods=4, freq="B")
+    unscored = pd.DataFrame({"linear_rank_ic": np.nan, "linear_cumulative_rank_ic": np.nan, "linear_spread": np.nan}, index=days)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns about a legend with nothing in it
+        path = render_cross_backtest(unscored, "nothing scored", tmp_path / "empty.png")
+    assert matplotlib.image.imread(path).shape[0] > 100
+    scored = unscored.assign(linear_rank_ic=[0.1, 0.0, 0.2, 0.1], linear_cumulative_rank_ic=[0.1, 0.1, 0.3, 0.4],
+                             linear_spread=[0.01, 0.0, 0.02, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        render_cross_backtest(scored, "scored", tmp_path / "scored.png")
