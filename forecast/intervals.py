@@ -239,7 +239,8 @@ def network_intervals(prices: np.ndarray, val_origins: np.ndarray, val_residuals
             "blend": {key: [(a + b) / 2 for a, b in zip(own[key], anchored[key])] for key in own}}[NETWORK_QUANTILES]
     # "scale_window" stays for readers that predate "scale"; a card without "scale" was calibrated with std<window>
     return {"method": NETWORK_METHOD if NETWORK_QUANTILES == "blend" else f"split-conformal, {NETWORK_QUANTILES} quantiles",
-            "space": transform, "scale": DEFAULT_SCALE, "scale_window": SCALE_WINDOW, "quantiles": used, "validation_quantiles": own, "anchored_quantiles": anchored, "error_ratio": ratio,
+            "space": transform, "scale": DEFAULT_SCALE, "scale_window": SCALE_WINDOW, "quantiles": used,
+            "validation_quantiles": own, "anchored_quantiles": anchored, "error_ratio": ratio,
             "validation_windows": len(val_origins), "naive_origins": len(long_origins)}
 
 
