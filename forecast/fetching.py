@@ -38,7 +38,7 @@ from forecast.series_writes import (
     save_series,
 )
 from forecast.sources import tushare_pro
-from forecast.sources.csv_file import CsvImport, read_bars_csv
+from forecast.sources.csv_file import CsvImport, bars_from_rows, find_ticker_column, read_csv_rows
 from forecast.store import MarketStore, StoredHead, StoredSeries
 from forecast.tickers import Ticker, parse_ticker
 
@@ -86,14 +86,61 @@ def import_csv(store: MarketStore, ticker_text: str | None, path: Path, *, date_
     The file's path is recorded, so that a later ``fetch`` can say how to refresh it.
     """
     chosen = CalendarChoice(get_calendar(calendar), "given with --calendar", inferred=False) if calendar else None
-    imported = read_bars_csv(path, date_format=date_format, column_map=column_map)
-    if ticker_text is None:
+    raw = read_csv_rows(path)
+    ticker = parse_ticker(ticker_text) if ticker_text is not None else None
+    picked = _rows_of(raw, ticker, Path(path).name) if ticker is not None else None
+    imported = bars_from_rows(raw if picked is None else picked.rows, Path(path).name, date_format=date_format,
+                              column_map=column_map)
+    if ticker is None:
         if imported.code_in_file is None:
             raise BadInputError(f"{Path(path).name} does not name its ticker; pass one, e.g. forecast fetch AAPL --source csv --file ...")
-        ticker_text = imported.code_in_file
+        ticker = parse_ticker(imported.code_in_file)
     origin = str(Path(path).resolve()) if source == "csv" else None
-    return store_csv_import(store, parse_ticker(ticker_text), imported, source=source, origin=origin, strict=strict,
-                            replace=replace, chosen=chosen)
+    report = store_csv_import(store, ticker, imported, source=source, origin=origin, strict=strict, replace=replace, chosen=chosen)
+    if picked is not None and picked.other_tickers:
+        report.notes.insert(0, f"{len(picked.rows)} of {len(raw)} rows: {ticker}'s, by column {picked.column} "
+                               f"({picked.other_tickers} other ticker(s) left out)")
+    return report
+
+
+@dataclass(frozen=True)
+class TickerRows:
+    """One ticker's rows of a file whose ticker column names it, and what was left out."""
+
+    rows: pd.DataFrame
+    column: str
+    other_tickers: int
+
+
+def _rows_of(raw: pd.DataFrame, ticker: Ticker, name: str) -> TickerRows | None:
+    """Return the rows of ``raw`` that its ticker column gives to ``ticker``; None when the file names no ticker.
+
+    A long file holds many tickers: importing it whole as one of them would
+    store the other tickers' prices under this one's name, one row per date
+    chosen by file order. A file whose ticker column names only other tickers
+    is refused rather than imported under a name it contradicts.
+    """
+    column = find_ticker_column(list(raw.columns))
+    if column is None:
+        return None
+    codes = raw[column].fillna("").astype(str).str.strip()
+    named = sorted(set(codes) - {""})
+    if not named:
+        return None
+    owners = {code: _same_ticker(code, ticker) for code in named}
+    mine = raw[codes.map(lambda code: owners.get(code, False))]
+    if mine.empty:
+        shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+        raise BadInputError(f"{name}: column {column} names {shown}, not {ticker}; name one of those, "
+                            f"or no ticker to import every one")
+    return TickerRows(mine, column, sum(not owned for owned in owners.values()))
+
+
+def _same_ticker(code: str, ticker: Ticker) -> bool:
+    try:
+        return parse_ticker(code) == ticker
+    except BadInputError:  # an ambiguous or malformed code names no ticker we can match
+        return False
 
 
 def store_csv_import(store: MarketStore, ticker: Ticker, imported: CsvImport, *, source: str, origin: str | None,

@@ -3,7 +3,7 @@
 The file is a tushare ``daily`` dump across many stocks (``ts_code,trade_date,
 open,high,low,close,vol,amount``, maybe ``adj_factor``), a US-style file
 (``date,open,high,low,close,volume,Name``, as Kaggle's S&P 500 set), or any
-layout ``csv_file`` reads, plus a ticker column: the first of TICKER_COLUMNS
+layout ``csv_file`` reads, plus a ticker column: the first of ``csv_file.TICKER_COLUMNS``
 present, or the one named.
 
 What it promises: each ticker's rows are converted, validated and written
@@ -28,12 +28,11 @@ from forecast.calendar import CalendarChoice, get_calendar
 from forecast.errors import BadInputError, DateFormatError, ForecastError
 from forecast.fetching import import_csv, store_csv_import
 from forecast.series_writes import FetchReport
-from forecast.sources.csv_file import bars_from_rows, infer_date_format, layout_of, read_csv_rows
+from forecast.sources.csv_file import bars_from_rows, find_ticker_column, infer_date_format, layout_of, read_csv_rows
 from forecast.store import MarketStore
 from forecast.tickers import Ticker, parse_ticker
 from forecast.validation import ValidationReport
 
-TICKER_COLUMNS = ("ts_code", "ticker", "symbol", "Name")  # looked for in this order, then the same names in any case
 NO_TICKER = "(no ticker)"
 
 
@@ -80,19 +79,6 @@ class LongImport:
             "problems": [{"check": c, "tickers": t, "rows": n} for c, t, n in self.problems()],
             "refused": [{"ticker": r.ticker, "rows": r.rows, "error": r.reason, "exit_code": r.exit_code} for r in self.refused],
         }
-
-
-def find_ticker_column(columns: list[str], named: str | None = None) -> str | None:
-    """Return the file's ticker column: ``named`` (which must exist), else the first of TICKER_COLUMNS present."""
-    if named is not None:
-        if named not in columns:
-            raise BadInputError(f"--ticker-column {named!r}: the file has no such column (it has {', '.join(columns[:10])})")
-        return named
-    for name in TICKER_COLUMNS:
-        if name in columns:
-            return name
-    lowered = {c.lower(): c for c in columns}
-    return next((lowered[n.lower()] for n in TICKER_COLUMNS if n.lower() in lowered), None)
 
 
 def import_long_csv(store: MarketStore, path: Path, *, ticker_column: str | None = None, date_format: str | None = None,

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from forecast.cli import app
 from forecast.errors import ExitCode
-from forecast.importing import find_ticker_column, import_long_csv
+from forecast.importing import import_long_csv
+from forecast.sources.csv_file import find_ticker_column
 from forecast.store import MarketStore
 
 DATA = Path(__file__).parent / "data"
@@ -155,3 +156,26 @@ def test_a_strict_long_import_refuses_exactly_the_tickers_with_findings(home):
     stored = set(MarketStore(home).tickers())
     assert stored | findings == {"AAL", "AAPL", "ZTS"} and not stored & findings
     assert result.exit_code == (0 if not findings else ExitCode.PARTIAL if stored else ExitCode.ALL_FAILED)
+
+
+def test_naming_one_ticker_of_a_long_file_imports_that_tickers_rows_only(home):
+    # the refresh `run` advises after a long import (`fetch AAPL --source csv --file <the long file>`)
+    assert fetch("--file", str(US)).exit_code == 0
+    before = MarketStore(home).read("AAPL").frame
+    result = fetch("AAPL", "--file", str(US), "--json")
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)["results"]
+    assert (report["new_rows"], report["revised_rows"]) == (0, 0)
+    assert any("other ticker(s) left out" in note for note in report["notes"])
+    raw = pd.read_csv(US)
+    after = MarketStore(home).read("AAPL").frame
+    assert after["close"].tolist() == raw.loc[raw.Name == "AAPL", "close"].tolist()
+    pd.testing.assert_frame_equal(after, before)
+    assert sorted(MarketStore(home).tickers()) == ["AAL", "AAPL", "ZTS"]  # the others untouched, none added
+
+
+def test_a_long_file_that_does_not_name_the_ticker_is_refused_and_stores_nothing(home):
+    result = fetch("MSFT", "--file", str(US))
+    assert result.exit_code == ExitCode.BAD_INPUT, result.output
+    assert "names AAL, AAPL, ZTS, not MSFT" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert MarketStore(home).tickers() == []

@@ -25,6 +25,7 @@ LEGACY_COLUMNS = {"date", "open", "close", "high", "low", "volume", "code"}
 PRO_COLUMNS = {"ts_code", "trade_date", "open", "high", "low", "close", "vol"}
 YAHOO_COLUMNS = {"Date", "Open", "High", "Low", "Close", "Volume"}
 CANONICAL_TARGETS = ("date", "open", "high", "low", "close", "volume", "amount")
+TICKER_COLUMNS = ("ts_code", "ticker", "symbol", "Name")  # looked for in this order, then the same names in any case
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,19 @@ def layout_of(columns: list[str], column_map: str | None = None) -> str:
     if layout == "generic":
         _generic_mapping(columns, mapping)
     return layout
+
+
+def find_ticker_column(columns: list[str], named: str | None = None) -> str | None:
+    """Return the file's ticker column: ``named`` (which must exist), else the first of TICKER_COLUMNS present."""
+    if named is not None:
+        if named not in columns:
+            raise BadInputError(f"--ticker-column {named!r}: the file has no such column (it has {', '.join(columns[:10])})")
+        return named
+    for name in TICKER_COLUMNS:
+        if name in columns:
+            return name
+    lowered = {c.lower(): c for c in columns}
+    return next((lowered[n.lower()] for n in TICKER_COLUMNS if n.lower() in lowered), None)
 
 
 def read_csv_rows(path: Path) -> pd.DataFrame:
