@@ -207,11 +207,12 @@ PANEL_CHILD = """
 import sys, time, json
 sys.path.insert(0, {repo!r})
 vm_hwm_mb = lambda: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
+from forecast.panel import load_panel
 from forecast.store import MarketStore
 import pyarrow, pandas
 before = vm_hwm_mb()
 began = time.perf_counter()
-frame = MarketStore({home!r}).read_panel()
+frame = load_panel(MarketStore({home!r})).frame
 print(json.dumps({{"seconds": time.perf_counter() - began, "rows": len(frame), "peak_rss_mb": vm_hwm_mb(),
                   "after_imports_mb": before, "frame_mb": frame.memory_usage(deep=True).sum() / 2**20}}))
 """

@@ -101,9 +101,7 @@ def _append_journal(path: Path, day: str) -> None:
 
 def _stage_day(client: tushare_pro.TushareClient, day: pd.Timestamp, path: Path) -> int:
     """Fetch one whole-market day into ``path``; return its rows (0 on a day with no trading)."""
-    daily = tushare_pro._whole_day(client, "daily", tushare_pro.DAILY_FIELDS, day)
-    factors = tushare_pro._whole_day(client, "adj_factor", tushare_pro.FACTOR_FIELDS, day) if len(daily) else daily
-    rows = tushare_pro._to_canonical(daily, factors)
+    rows = tushare_pro.fetch_whole_market_day(client, day)
     with atomic_open(path) as handle:
         rows.to_parquet(handle, index=False)
     return len(rows)

@@ -1,6 +1,6 @@
 """Pooled training data for one network across a universe (the global model).
 
-A panel (rows indexed by ``(date, ticker)``, sorted, as ``MarketStore.read_panel``
+A panel (rows indexed by ``(date, ticker)``, sorted, as ``panel.load_panel``
 returns it) becomes three aligned arrays in *long* order, ticker by ticker and
 date by date within a ticker:
 

@@ -21,6 +21,7 @@ from forecast.errors import ForecastError, InsufficientHistoryError, ModelNotFou
 from forecast.global_card import GlobalCard, GlobalRegistry
 from forecast.global_model import GlobalForecast, GlobalSettings, GlobalTrainResult, forecast_panel, ranked, train_global
 from forecast.jsonio import dumps
+from forecast.panel import load_panel
 from forecast.results import save_forecast_batch
 from forecast.store import MarketStore
 from forecast.workspace import Workspace
@@ -32,7 +33,7 @@ def train_universe(workspace: Workspace, universe: str, tickers: Sequence[str], 
                    progress="none") -> GlobalTrainResult:
     """Train one network on every stored member of ``universe`` and register it."""
     store = MarketStore(workspace)
-    panel = store.read_panel(list(tickers), adjust=settings.adjust)
+    panel = load_panel(store, list(tickers), adjust=settings.adjust).frame
     if panel.empty:
         raise NoDataError(f"no stored bars for any member of {universe}; run: forecast fetch --universe {universe}")
     return train_global(panel, universe, settings, GlobalRegistry(workspace), progress)
@@ -78,7 +79,6 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
     forecast of a whole market costs its data, not the framework's start.
     """
     from forecast.global_numpy import NumpyGlobalNet
-    from forecast.panel import load_panel
 
     batch = BatchForecast(card)
     history = GlobalSettings(lookback=card.lookback, horizon=card.horizon).history_rows()
@@ -111,7 +111,7 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
 def backtest_universe(workspace: Workspace, universe: str, tickers: Sequence[str], settings: CrossSettings,
                       membership=None, progress: Callable[[str], None] | None = None) -> CrossBacktestResult:
     """Cross-sectional backtest of ``universe``; the result is saved under ``backtests/@<universe>/``."""
-    panel = MarketStore(workspace).read_panel(list(tickers), adjust=settings.network.adjust)
+    panel = load_panel(MarketStore(workspace), list(tickers), adjust=settings.network.adjust).frame
     if panel.empty:
         raise NoDataError(f"no stored bars for any member of {universe}; run: forecast fetch --universe {universe}")
     result = cross_backtest(panel, settings, membership, progress)

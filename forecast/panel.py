@@ -123,7 +123,7 @@ def load_panel(store: MarketStore, tickers: list[str] | None = None, *, start=No
     del results
     pa.default_memory_pool().release_unused()  # the decoded Arrow tables are gone: hand their memory back before the frame is built
     if problems:
-        log.warning("read_panel skipped %d of %d ticker(s): %s", len(problems), len(names),
+        log.warning("load_panel skipped %d of %d ticker(s): %s", len(problems), len(names),
                     "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
     if not pieces:
         empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in PANEL_COLUMNS},

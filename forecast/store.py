@@ -241,19 +241,6 @@ class MarketStore:
         except Exception as exc:  # as read(): a file not written by us, or damaged
             raise CorruptFileError(f"stored file {path} is unreadable ({type(exc).__name__}); re-fetch {ticker}") from None
 
-    def read_panel(self, tickers: list[str] | None = None, start=None, end=None, adjust: str = "qfq") -> pd.DataFrame:
-        """Return many tickers' bars in one frame indexed by (date, ticker), on the ``adjust`` basis.
-
-        ``tickers`` None reads every stored ticker. Each ticker follows
-        ``read_bars``' rules (qfq against its newest stored factor; an imported
-        series only on its own basis). A file that cannot be read, or cannot be
-        served on ``adjust``, is skipped with a warning: one bad file must not
-        stop a whole-market job. ``forecast.panel.load_panel`` also returns the list.
-        """
-        from forecast.panel import load_panel
-
-        return load_panel(self, tickers, start=start, end=end, adjust=adjust).frame
-
     def read_bars(self, ticker: Ticker | str, adjust: str = "qfq") -> Bars:
         """Return the ticker's bars on the ``adjust`` basis (qfq against the newest stored factor)."""
         return self._on_basis(self.read(ticker), adjust)

@@ -144,14 +144,13 @@ def test_a_bad_call_rate_exits_2_in_one_line(home):
 
 
 def test_fetch_builds_its_client_with_the_configured_rate(home, monkeypatch):
-    from forecast.cli import data
     from forecast.cli._state import state
 
     state.reset()  # what the root group does at the start of every invocation: the home comes from $FORECAST_HOME
     (home / "forecast.toml").write_text('[tushare]\ntoken = "from-the-file-123"\ncalls_per_minute = 120\n')
-    client = data.tushare_client_factory()()
+    client = state.tushare_client()
     assert client.pacer.calls_per_minute == 120
     monkeypatch.setenv(CALLS_PER_MINUTE_ENV, "45")
-    assert data.tushare_client_factory()().pacer.calls_per_minute == 45
+    assert state.tushare_client().pacer.calls_per_minute == 45
     shown = json.loads(runner.invoke(app, ["config", "show", "--json"]).stdout)
     assert shown["tushare_calls_per_minute"] == 45

@@ -45,11 +45,11 @@ def by_check(validation: dict) -> dict:
 
 # --- the whole-universe read ---------------------------------------------------------------------------
 
-def test_read_panel_equals_each_tickers_read_bars_stacked_including_an_imported_qfq_series(home, bars):
+def test_load_panel_equals_each_tickers_read_bars_stacked_including_an_imported_qfq_series(home, bars):
     store = MarketStore(home)
     write_store(store, bars, codes=bars.codes[:4])
     import_csv(store, "600519.SH", SAMPLE_FILE)  # price_basis qfq: served on its own basis
-    panel = store.read_panel()
+    panel = load_panel(store).frame
     assert list(panel.index.names) == ["date", "ticker"] and panel.index.is_monotonic_increasing
     assert sorted(panel.index.get_level_values("ticker").unique()) == sorted([*bars.codes[:4], "600519.SH"])
     for ticker in store.tickers():
@@ -58,7 +58,7 @@ def test_read_panel_equals_each_tickers_read_bars_stacked_including_an_imported_
         pd.testing.assert_frame_equal(got, expected, check_names=False, check_freq=False)
 
 
-def test_read_panel_filters_dates_and_reads_hfq_where_the_basis_allows(home, bars, caplog):
+def test_load_panel_filters_dates_and_reads_hfq_where_the_basis_allows(home, bars, caplog):
     store = MarketStore(home)
     write_store(store, bars, codes=bars.codes[:3])
     import_csv(store, "600519.SH", SAMPLE_FILE)
@@ -84,7 +84,7 @@ def test_the_panel_is_every_read_bars_stacked_and_sorted_with_one_string_per_tic
         store.write_table(bars.codes[6], pa.Table.from_pandas(repeated),
                           {"source": "tushare", "price_basis": "raw", "calendar": "XSHG", "validation": {"rows": 0, "findings": []}})
     names = list(reversed(store.tickers()))  # asked for in any order, the panel comes sorted
-    panel = store.read_panel(names)
+    panel = load_panel(store, names).frame
     expected = pd.concat([store.read_bars(t).frame.assign(ticker=t) for t in names], ignore_index=True)
     expected = expected.sort_values(["date", "ticker"], kind="stable").set_index(["date", "ticker"])
     pd.testing.assert_frame_equal(panel, expected)

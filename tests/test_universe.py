@@ -89,7 +89,7 @@ def test_index_weight_asks_a_year_at_a_time(market):
 
 
 def test_index_daily_gives_canonical_bars_with_unit_factors(market):
-    bars = reference.fetch_index_bars(make_client(market), "000300.SH", "2020-12-01", "2020-12-25")
+    bars = tushare_pro.fetch_index_bars(make_client(market), "000300.SH", "2020-12-01", "2020-12-25")
     assert len(bars) > 10 and (bars["ts_code"] == "000300.SH").all()
     assert (bars["adj_factor"] == 1.0).all()
     assert bars["date"].is_monotonic_increasing
@@ -108,7 +108,7 @@ def test_trade_cal_reads_open_and_closed_days(market):
 @pytest.mark.parametrize("api, call", [
     ("stock_basic", lambda c: reference.fetch_listings(c)),
     ("index_weight", lambda c: reference.fetch_index_weights(c, "000300.SH", "2020-01-01", "2020-02-01")),
-    ("index_daily", lambda c: reference.fetch_index_bars(c, "000300.SH", "2020-01-01", "2020-02-01")),
+    ("index_daily", lambda c: tushare_pro.fetch_index_bars(c, "000300.SH", "2020-01-01", "2020-02-01")),
     ("trade_cal", lambda c: reference.fetch_trade_calendar(c, "2026-12-01", "2027-01-05")),
 ])
 def test_each_endpoint_classifies_the_services_errors(market, api, call):

@@ -138,11 +138,10 @@ def resolve_targets(tickers: list[str] | None, universe: str | None, required: b
         if required and not tickers:
             fail("name at least one ticker, or --universe NAME (see forecast universe list)", ExitCode.USAGE)
         return Targets(list(tickers or []))
-    from forecast.cli.data import tushare_client_factory
     from forecast.errors import UnknownUniverseError
     from forecast.universe import resolve
 
-    found = resolve(universe, home=state.workspace(), client=tushare_client_factory())
+    found = resolve(universe, home=state.workspace(), client=state.tushare_client)
     if not found.members:
         raise UnknownUniverseError(f"the universe {universe} has no members ({found.note})")
     return Targets(found.tickers, universe)

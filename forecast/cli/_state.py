@@ -41,5 +41,16 @@ class State:
 
         return load_app_config(self.workspace(), config_file)
 
+    def tushare_client(self):
+        """Make the tushare client; passed uncalled, so that only something that needs the network makes it.
+
+        The token: $TUSHARE_TOKEN, then $TS_TOKEN, then forecast.toml's [tushare] token; the per-minute call rate:
+        $FORECAST_TUSHARE_CALLS_PER_MINUTE, then [tushare] calls_per_minute (config owns both orders).
+        A CSV-only ticker, or a universe served from its cache, needs no token.
+        """
+        from forecast.sources.tushare_pro import TushareClient
+
+        return TushareClient.from_config(self.app_config(None))
+
 
 state = State()

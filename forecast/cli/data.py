@@ -31,21 +31,6 @@ def _print_fetch_report(report) -> None:
             typer.echo(f"warning: {report.ticker}: {finding.describe()}", err=True)
 
 
-def tushare_client_factory():
-    """Return a function that makes the tushare client; called only when something needs the network.
-
-    The token: $TUSHARE_TOKEN, then $TS_TOKEN, then forecast.toml's [tushare] token; the per-minute call rate:
-    $FORECAST_TUSHARE_CALLS_PER_MINUTE, then [tushare] calls_per_minute (config owns both orders).
-    A CSV-only ticker, or a universe served from its cache, needs no token.
-    """
-    from forecast.sources.tushare_pro import TushareClient
-
-    def client() -> TushareClient:
-        return TushareClient.from_config(state.app_config(None))
-
-    return client
-
-
 def _normalised(texts: list[str]) -> list[str]:
     """Return the tickers as stored (600519 -> 600519.SH); a bare index number is settled by the cached listing.
 
@@ -113,7 +98,7 @@ def fetch(
             fail("--universe fetches from tushare; import CSV files one by one", ExitCode.USAGE)
         from forecast.backfill import fetch_universe
 
-        reports, failures = fetch_universe(store, universe, tushare_client_factory(), start=start, end=end, strict=strict,
+        reports, failures = fetch_universe(store, universe, state.tushare_client, start=start, end=end, strict=strict,
                                            plan=backfill.value)
     elif source is Source.SAMPLE:
         reports = [fetching.import_sample(store, t, strict=strict, calendar=calendar) for t in (tickers or [fetching.SAMPLE_TICKER])]
@@ -141,7 +126,7 @@ def fetch(
         if not tickers:
             fail("name at least one ticker, e.g. forecast fetch 600519.SH", ExitCode.USAGE)
         tickers = _normalised(tickers)  # a typo should not wait for a token check
-        reports, failures = fetching.update_from_tushare(store, tickers, tushare_client_factory(), start=start, end=end, strict=strict)
+        reports, failures = fetching.update_from_tushare(store, tickers, state.tushare_client, start=start, end=end, strict=strict)
     for report in reports:  # the newest close on the basis the user asked for
         fetching.add_last_close(store, report, adjust.value)
     if as_json:

@@ -35,10 +35,9 @@ def universe_show(
 ) -> None:
     """Show what a universe holds (today, or on --date), each code with its company name."""
     from forecast.cli._options import echo_table
-    from forecast.cli.data import tushare_client_factory
     from forecast.universe import resolve
 
-    found = resolve(name, date, home=state.workspace(), client=tushare_client_factory())
+    found = resolve(name, date, home=state.workspace(), client=state.tushare_client)
     if as_json:
         emit_json(found.to_dict())
         return

@@ -1,5 +1,5 @@
-"""tushare's reference data: listings (``stock_basic``), index constituents (``index_weight``),
-index bars (``index_daily``) and the exchange's calendar (``trade_cal``).
+"""tushare's reference data: listings (``stock_basic``), index constituents (``index_weight``)
+and the exchange's calendar (``trade_cal``). Index bars are bars: ``tushare_pro`` serves them.
 
 Each function calls the retrying ``TushareClient`` (so errors are classified as
 for ``daily``: AuthError for a bad token or too few points, naming the
@@ -13,33 +13,14 @@ from __future__ import annotations
 import pandas as pd
 
 from forecast.errors import SourceError
-from forecast.sources import tushare_pro
-from forecast.sources.tushare_pro import MAX_PAGES, TushareClient, _to_canonical, _ymd
+from forecast.sources.tushare_pro import TushareClient, tushare_date
 
 STOCK_BASIC_FIELDS = "ts_code,symbol,name,area,industry,market,list_status,list_date,delist_date"
 INDEX_WEIGHT_FIELDS = "index_code,con_code,trade_date,weight"
-INDEX_DAILY_FIELDS = "ts_code,trade_date,open,high,low,close,vol,amount"
 TRADE_CAL_FIELDS = "exchange,cal_date,is_open,pretrade_date"
 LIST_STATUSES = ("L", "D", "P")  # listed, delisted, paused (suspended from listing)
 LISTING_COLUMNS = ["ts_code", "name", "industry", "market", "list_status", "list_date", "delist_date"]
 CONSTITUENT_COLUMNS = ["index_code", "con_code", "trade_date", "weight"]
-
-
-def query_paged(client: TushareClient, api_name: str, fields: str, **params) -> pd.DataFrame:
-    """Return every row of one query, asking for the next ``offset`` while a page comes back full.
-
-    A page holding exactly the limit counts as full (the rows may go on); a
-    server that answers fewer than asked ends the query, so ``PAGE_LIMIT`` must
-    not exceed any endpoint's own limit.
-    """
-    limit = tushare_pro.PAGE_LIMIT
-    pages = [client.query(api_name, fields, **params, limit=limit)]
-    while len(pages[-1]) >= limit:
-        if len(pages) >= MAX_PAGES:
-            raise SourceError(f"tushare '{api_name}' sent over {MAX_PAGES} full pages; the server ignores offset")
-        pages.append(client.query(api_name, fields, **params, offset=sum(len(p) for p in pages), limit=limit))
-    frames = [p for p in pages if len(p)]
-    return pd.concat(frames, ignore_index=True) if frames else pages[0]
 
 
 def _dates(column: pd.Series) -> pd.Series:
@@ -53,7 +34,7 @@ def _unreadable(api_name: str, exc: Exception) -> SourceError:
 
 def fetch_listings(client: TushareClient) -> pd.DataFrame:
     """Return every A-share ever listed: LISTING_COLUMNS, one row per ts_code (3 calls: L, D, P)."""
-    parts = [query_paged(client, "stock_basic", STOCK_BASIC_FIELDS, list_status=status, exchange="") for status in LIST_STATUSES]
+    parts = [client.query_paged("stock_basic", STOCK_BASIC_FIELDS, list_status=status, exchange="") for status in LIST_STATUSES]
     frame = pd.concat([p for p in parts if len(p.columns)], ignore_index=True)
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c.endswith("_date") else object) for c in LISTING_COLUMNS})
@@ -83,8 +64,8 @@ def fetch_index_weights(client: TushareClient, index_code: str, start, end) -> p
     year_start = begin
     while year_start <= finish:
         year_end = min(finish, pd.Timestamp(year=year_start.year, month=12, day=31))
-        parts.append(query_paged(client, "index_weight", INDEX_WEIGHT_FIELDS, index_code=index_code,
-                                 start_date=_ymd(year_start), end_date=_ymd(year_end)))
+        parts.append(client.query_paged("index_weight", INDEX_WEIGHT_FIELDS, index_code=index_code,
+                                 start_date=tushare_date(year_start), end_date=tushare_date(year_end)))
         year_start = year_end + pd.Timedelta(days=1)
     frame = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
     if frame is None:
@@ -102,18 +83,9 @@ def fetch_index_weights(client: TushareClient, index_code: str, start, end) -> p
     return out.drop_duplicates(["con_code", "trade_date"]).sort_values(["trade_date", "con_code"]).reset_index(drop=True)
 
 
-def fetch_index_bars(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
-    """Return an index's daily bars over [start, end] in canonical units, with adj_factor 1.0 (an index is never adjusted)."""
-    daily = query_paged(client, "index_daily", INDEX_DAILY_FIELDS, ts_code=ts_code, start_date=_ymd(start), end_date=_ymd(end))
-    if daily.empty:
-        return _to_canonical(daily, daily)
-    factors = pd.DataFrame({"ts_code": daily["ts_code"], "trade_date": daily["trade_date"], "adj_factor": 1.0})
-    return _to_canonical(daily, factors)
-
-
 def fetch_trade_calendar(client: TushareClient, start, end, exchange: str = "SSE") -> pd.DataFrame:
     """Return ``cal_date`` (Timestamp) and ``is_open`` (bool) for every calendar day in [start, end], oldest first."""
-    frame = query_paged(client, "trade_cal", TRADE_CAL_FIELDS, exchange=exchange, start_date=_ymd(start), end_date=_ymd(end))
+    frame = client.query_paged("trade_cal", TRADE_CAL_FIELDS, exchange=exchange, start_date=tushare_date(start), end_date=tushare_date(end))
     if frame.empty:
         return pd.DataFrame({"cal_date": pd.Series(dtype="datetime64[ns]"), "is_open": pd.Series(dtype=bool)})
     try:

@@ -48,6 +48,7 @@ PAGE_LIMIT = 6000  # rows asked for per page: no endpoint used here answers fewe
 MAX_PAGES = 20  # 120,000 rows: far beyond any ticker's history or one day's market; more means a server loop
 DAILY_FIELDS = "ts_code,trade_date,open,high,low,close,vol,amount"
 FACTOR_FIELDS = "ts_code,trade_date,adj_factor"
+INDEX_DAILY_FIELDS = "ts_code,trade_date,open,high,low,close,vol,amount"
 
 _TOKEN_REJECTED = ("token不对", "token无效", "token错误")
 _NO_PERMISSION = ("没有访问该接口的权限", "没有权限访问该接口", "没有接口访问权限")
@@ -159,6 +160,25 @@ class TushareClient:
         finally:
             self.pacer.record(api_name)
 
+    def query_paged(self, api_name: str, fields: str, **params) -> pd.DataFrame:
+        """Return every row of one query, asking for the next ``offset`` while a page comes back full.
+
+        For endpoints whose pages cannot be cut by date (a whole market's day,
+        listings, constituents, the calendar). A page holding exactly the limit
+        counts as full (the rows may go on); the next page starts after the rows
+        received, whatever the server's page size was. A server that answers
+        fewer than asked ends the query, so ``PAGE_LIMIT`` must not exceed any
+        endpoint's own limit.
+        """
+        limit = PAGE_LIMIT
+        pages = [self.query(api_name, fields, **params, limit=limit)]
+        while len(pages[-1]) >= limit:
+            if len(pages) >= MAX_PAGES:
+                raise SourceError(f"tushare '{api_name}' sent over {MAX_PAGES} full pages; the server ignores offset")
+            pages.append(self.query(api_name, fields, **params, offset=sum(len(p) for p in pages), limit=limit))
+        frames = [p for p in pages if len(p)]
+        return pd.concat(frames, ignore_index=True) if frames else pages[0]
+
     def query_all(self, api_name: str, fields: str, **params) -> pd.DataFrame:
         """Return every row of a date-range query, paging past PAGE_LIMIT by end date.
 
@@ -182,7 +202,8 @@ class TushareClient:
         return pd.concat(frames, ignore_index=True) if frames else pages[0]
 
 
-def _ymd(day) -> str:
+def tushare_date(day) -> str:
+    """Return a day as tushare writes dates in requests and rows (YYYYMMDD)."""
     return pd.Timestamp(day).strftime("%Y%m%d")
 
 
@@ -225,14 +246,22 @@ def fetch_ticker_range(client: TushareClient, ts_code: str, start, end) -> pd.Da
     An index comes from ``index_daily`` with factor 1.0: an index is never adjusted.
     """
     if is_index_code(ts_code):
-        from forecast.sources import reference  # it builds on this module
-
-        return reference.fetch_index_bars(client, ts_code, start, end)
-    span = {"ts_code": ts_code, "start_date": _ymd(start), "end_date": _ymd(end)}
+        return fetch_index_bars(client, ts_code, start, end)
+    span = {"ts_code": ts_code, "start_date": tushare_date(start), "end_date": tushare_date(end)}
     daily = client.query_all("daily", DAILY_FIELDS, **span)
     if daily.empty:
         return _to_canonical(daily, daily)
     factors = client.query_all("adj_factor", FACTOR_FIELDS, **span)
+    return _to_canonical(daily, factors)
+
+
+def fetch_index_bars(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
+    """Return an index's daily bars over [start, end] in canonical units, with adj_factor 1.0 (an index is never adjusted)."""
+    span = {"ts_code": ts_code, "start_date": tushare_date(start), "end_date": tushare_date(end)}
+    daily = client.query_paged("index_daily", INDEX_DAILY_FIELDS, **span)
+    if daily.empty:
+        return _to_canonical(daily, daily)
+    factors = pd.DataFrame({"ts_code": daily["ts_code"], "trade_date": daily["trade_date"], "adj_factor": 1.0})
     return _to_canonical(daily, factors)
 
 
@@ -241,7 +270,7 @@ def fetch_factors(client: TushareClient, ts_code: str, start, end) -> pd.DataFra
     if is_index_code(ts_code):
         bars = fetch_ticker_range(client, ts_code, start, end)
         return bars[["date", "adj_factor"]].reset_index(drop=True)
-    span = {"ts_code": ts_code, "start_date": _ymd(start), "end_date": _ymd(end)}
+    span = {"ts_code": ts_code, "start_date": tushare_date(start), "end_date": tushare_date(end)}
     factors = client.query_all("adj_factor", FACTOR_FIELDS, **span)
     try:
         return pd.DataFrame(
@@ -263,29 +292,20 @@ def fetch_market_day(client: TushareClient, day, ts_codes: set[str]) -> pd.DataF
     stocks = set(ts_codes) - set(indices)
     parts = [fetch_ticker_range(client, code, day, day) for code in indices]
     if stocks:
-        daily = _whole_day(client, "daily", DAILY_FIELDS, day)
-        if len(daily) and "ts_code" not in daily:
-            raise SourceError("tushare sent a whole-market reply without ts_code; try again later")
-        daily = daily[daily["ts_code"].isin(stocks)] if len(daily) else daily
-        if len(daily):
-            parts.append(_to_canonical(daily, _whole_day(client, "adj_factor", FACTOR_FIELDS, day)))
+        day_rows = fetch_whole_market_day(client, day)
+        if len(day_rows):
+            parts.append(day_rows[day_rows["ts_code"].isin(stocks)])
     found = [p for p in parts if len(p)]
     if not found:
         return _to_canonical(pd.DataFrame(), pd.DataFrame())
     return pd.concat(found, ignore_index=True).sort_values(["ts_code", "date"]).reset_index(drop=True)
 
 
-def _whole_day(client: TushareClient, api_name: str, fields: str, day) -> pd.DataFrame:
-    """Return every row of one trading day, paging by ``offset`` while a page comes back full.
-
-    A page holding exactly the row limit counts as full: the day may go on past it.
-    The next page starts after the rows received, whatever the server's page size was.
-    """
-    pages = [client.query(api_name, fields, trade_date=_ymd(day))]
-    while len(pages[-1]) >= PAGE_LIMIT:
-        if len(pages) >= MAX_PAGES:
-            raise SourceError(f"tushare '{api_name}' sent over {MAX_PAGES} full pages for {_ymd(day)}; the server ignores offset")
-        received = sum(len(p) for p in pages)
-        pages.append(client.query(api_name, fields, trade_date=_ymd(day), offset=received, limit=PAGE_LIMIT))
-    frames = [p for p in pages if len(p)]
-    return pd.concat(frames, ignore_index=True) if frames else pages[0]
+def fetch_whole_market_day(client: TushareClient, day) -> pd.DataFrame:
+    """Return every stock's bars and factors of one trading day, canonical (two whole-market calls, paged by offset)."""
+    daily = client.query_paged("daily", DAILY_FIELDS, trade_date=tushare_date(day))
+    if len(daily) and "ts_code" not in daily:
+        raise SourceError("tushare sent a whole-market reply without ts_code; try again later")
+    if not len(daily):
+        return _to_canonical(daily, daily)
+    return _to_canonical(daily, client.query_paged("adj_factor", FACTOR_FIELDS, trade_date=tushare_date(day)))
