@@ -281,12 +281,18 @@ def training_chart(card: ModelCard, path: Path, name: str = "") -> ChartInfo:
 
 
 def render(home, ticker_text: str, kind: str, model_id: str | None = None, days: int = 60,
-           out: Path | None = None, name: str | None = None) -> ChartInfo:
+           out: Path | None = None, name: str | None = None, *, named_by_user: bool = False) -> ChartInfo:
     """Draw one chart of a stored ticker to ``out`` (default ``<home>/charts/<TICKER>-<kind>.png``).
 
     ``name``: the company's name for the title; None looks it up in the cached
-    listings (no network), "" leaves it out.
+    listings (no network), "" leaves it out. ``named_by_user``: ``out`` is
+    plot's ``--out``, written by ``atomic.write_user_output`` (``-`` is stdout;
+    a link is followed; a FIFO or a device is written in place, as PNG unless
+    its name ends in .svg).
     """
+    import tempfile
+
+    from forecast.atomic import write_user_output, writes_in_place
     from forecast.errors import BadInputError, NotFoundError
     from forecast.registry import ModelRegistry
     from forecast.results import load_backtest, load_backtest_forecasts, load_forecast
@@ -297,9 +303,19 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
     chart = ChartKind.parse(kind, "chart kind")
     workspace = Workspace.at(home)
     ticker = str(parse_ticker(ticker_text))
+    named_by_user = named_by_user and out is not None
     out = Path(out) if out else workspace.chart_file(ticker, chart)
-    if out.suffix.lower() not in (".png", ".svg"):
-        raise BadInputError(f"--out must end in .png or .svg, not {out.name}")
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".svg"):
+        if not (named_by_user and writes_in_place(out)):
+            raise BadInputError(f"--out must end in .png or .svg, not {out.name}")
+        suffix = ".png"  # stdout, a FIFO, a device: a PNG unless the name says .svg
+    if named_by_user:
+        with tempfile.TemporaryDirectory(prefix="forecast-chart-") as scratch:  # drawn aside, then written once
+            info = render(workspace, ticker, kind, model_id, days, Path(scratch) / f"chart{suffix}", name)
+            write_user_output(out, info.path.read_bytes())
+        info.path = out
+        return info
     name = cached_names(workspace).get(ticker, "") if name is None else name
     if chart is ChartKind.TRAINING:
         registry = ModelRegistry(workspace)

@@ -66,9 +66,18 @@ def executor_for(kind: ExecutorKind, workers: int, ray_address: Optional[str], f
     return make_executor(kind, workers, ray_address, fail_fast)
 
 
+def _check_out(value: Optional[Path]) -> Optional[Path]:
+    from forecast.atomic import is_stdout
+
+    if is_stdout(value) and state.json_requested:
+        raise typer.BadParameter("--out - prints the file on stdout, and so does --json: choose one")
+    return value
+
+
 def out_option(help: str) -> Any:
-    """``--out FILE``: a file, never a folder."""
-    return typer.Option("--out", dir_okay=False, help=help)
+    """``--out FILE``: a file, never a folder; ``-`` is stdout (not with --json). ``forecast.atomic.write_user_output`` writes it."""
+    return typer.Option("--out", dir_okay=False, callback=_check_out,
+                        help=f"{help} - writes it to stdout.")
 
 
 def quiet_option(help: str) -> Any:

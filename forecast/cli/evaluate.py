@@ -58,7 +58,7 @@ def backtest(
     as_json: JsonFlag = False,
 ) -> None:
     """Walk-forward backtest of networks and baselines per ticker (or --universe NAME), scored per horizon step against naive."""
-    from forecast.atomic import atomic_write_text
+    from forecast.atomic import is_stdout, write_user_output, writes_in_place
     from forecast.backtest import format_table
     from forecast.executors import advancing
     from forecast.jobs import BacktestJob, BacktestSettings
@@ -90,7 +90,7 @@ def backtest(
     def describe(outcome) -> None:
         if not outcome.ok:
             echo_error(f"{outcome.item}: {outcome.error}")
-        elif not as_json:
+        elif not as_json and not is_stdout(out):  # --out -: the JSON is what stdout carries
             result = outcome.value
             if names.get(result.ticker):
                 echo_line(labelled(result.ticker, names))
@@ -107,8 +107,10 @@ def backtest(
     if out is not None and outcomes and outcomes[0].ok:  # the JSON at --out, the per-origin CSV beside it (never the one over the other)
         result = outcomes[0].value
         json_out = out if out.suffix.lower() != ".csv" else out.with_suffix(".json")
-        atomic_write_text(json_out, dumps(_row(result, names)))
-        atomic_write_text(json_out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False))
+        beside = not writes_in_place(json_out)  # no CSV beside stdout, a FIFO or a device: backtests/<TICKER>/latest.csv has it
+        write_user_output(json_out, dumps(_row(result, names)).encode("utf-8"))
+        if beside:
+            write_user_output(json_out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False).encode("utf-8"))
     finish(outcomes, [_row(o.value, names) for o in outcomes if o.ok], as_json, one_object=len(items) == 1)
 
 

@@ -47,6 +47,7 @@ def predict(
     """Forecast the next trading days after the last stored bar, with prediction intervals (tickers or --universe NAME)."""
     import logging
 
+    from forecast.atomic import is_stdout, write_user_output
     from forecast.executors import SerialExecutor, advancing
     from forecast.formatting import format_number
     from forecast.intervals import level_label
@@ -91,7 +92,7 @@ def predict(
         log.info("%s: %d-day forecast after %s by %s (%s), %s on %s bars, in %.2fs", r.ticker, len(r.points), r.last_date,
                  r.model_id, reasons[r.ticker], r.model_summary.get("kind", "model"), r.model_summary.get("adjust", "?"),
                  outcome.seconds)
-        if not as_json:
+        if not as_json and not is_stdout(out):  # --out -: the CSV is what stdout carries
             echo_line(f"{labelled(r.ticker, names)}: model {r.model_id} ({reasons[r.ticker]}); last {r.target} {r.last_value:.2f} on {r.last_date}")
             levels_shown = r.levels  # narrowest first
             headers = ["date", r.target] + [f"{level_label(lv)} {side}" for lv in levels_shown for side in ("low", "high")]
@@ -117,9 +118,7 @@ def predict(
     if out is not None and results:
         import pandas as pd
 
-        from forecast.atomic import atomic_write_text
-
-        atomic_write_text(out, pd.concat([r.to_frame() for r in results]).to_csv(index=False))
+        write_user_output(out, pd.concat([r.to_frame() for r in results]).to_csv(index=False).encode("utf-8"))
     finish(outcomes, [{**r.to_dict(), "name": names.get(r.ticker), "model_choice": reasons.get(r.ticker)} for r in results],
            as_json, one_object=len(items) == 1)
 

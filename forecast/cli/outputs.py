@@ -21,9 +21,13 @@ def plot(
     as_json: JsonFlag = False,
 ) -> None:
     """Draw a chart from stored data, forecasts, backtests or training history (no TensorFlow)."""
+    from forecast.atomic import is_stdout
     from forecast.charts import render
 
-    info = render(state.home, ticker, kind.value, model, days or (60 if kind is ChartKind.FORECAST else 120), out)
+    info = render(state.home, ticker, kind.value, model, days or (60 if kind is ChartKind.FORECAST else 120), out,
+                  named_by_user=True)
+    if is_stdout(out):
+        return  # the chart itself went to stdout
     if as_json:
         emit_json({"path": str(info.path), "kind": info.kind, "width": info.width, "height": info.height})
     else:

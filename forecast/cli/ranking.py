@@ -39,7 +39,7 @@ def rank(
     as_json: JsonFlag = False,
 ) -> None:
     """Rank tickers by the global model's expected return over the horizon, with its 80 % interval."""
-    from forecast.atomic import atomic_write_text
+    from forecast.atomic import is_stdout, write_user_output
     from forecast.formatting import format_number, format_percent
     from forecast.global_card import GlobalRegistry
     from forecast.global_jobs import global_for, predict_batch
@@ -68,18 +68,19 @@ def rank(
 
         flat = [{**{k: v for k, v in r.items() if k != "interval"}, "low": r["interval"][0], "high": r["interval"][1]}
                 for r in rows]
-        atomic_write_text(out, pd.DataFrame(flat).to_csv(index=False))
+        write_user_output(out, pd.DataFrame(flat).to_csv(index=False).encode("utf-8"))
     shown = rows[:top] if top else rows
     if as_json:
         emit_json({"model_id": card.id, "universe": card.universe, "horizon": steps, "ranking": shown, "skipped": skipped})
         return
-    echo_line(f"global model {card.id} (universe {card.universe}, validation Rank IC {_signed(card.validation.get('rank_ic'))}); "
-              f"{len(rows)} ranked by expected {steps}-day return")
-    shown_level = level_label(rows[0]["interval_level"]) if rows else "80 %"
-    echo_table(["#", "ticker", "name", "last close", "expected", f"{shown_level} range"],
-               [[r["rank"], r["ticker"], r["name"] or "", format_number(r["last_close"]), format_percent(r["expected_return"], sign=True),
-                 f"{format_percent(r['interval'][0], sign=True)} .. {format_percent(r['interval'][1], sign=True)}"] for r in shown],
-               align="rllrrr")
+    if not is_stdout(out):  # --out -: the CSV is what stdout carries
+        echo_line(f"global model {card.id} (universe {card.universe}, validation Rank IC {_signed(card.validation.get('rank_ic'))}); "
+                  f"{len(rows)} ranked by expected {steps}-day return")
+        shown_level = level_label(rows[0]["interval_level"]) if rows else "80 %"
+        echo_table(["#", "ticker", "name", "last close", "expected", f"{shown_level} range"],
+                   [[r["rank"], r["ticker"], r["name"] or "", format_number(r["last_close"]), format_percent(r["expected_return"], sign=True),
+                     f"{format_percent(r['interval'][0], sign=True)} .. {format_percent(r['interval'][1], sign=True)}"] for r in shown],
+                   align="rllrrr")
     for problem in skipped:
         echo_line(f"skipped {problem['ticker']}: {problem['error']}", err=True)
     if not rows:

@@ -20,6 +20,7 @@ def report(
     as_json: JsonFlag = False,
 ) -> None:
     """Write one self-contained HTML page of the stored forecasts, backtests and failures (opens with no network)."""
+    from forecast.atomic import is_stdout
     from forecast.report import write_report
     from forecast.results import forecast_tickers
 
@@ -33,7 +34,9 @@ def report(
         raise NotFoundError("nothing to report: no tickers named, none in forecast.toml and no stored forecasts; run: forecast predict TICKER")
     info = write_report(workspace, names, out, colors=colors or getattr(config, "colors", None),
                         failures_dir=workspace.published_dir(workspace.outdir(config.outdir)),
-                        universe=targets.universe, days=days)
+                        universe=targets.universe, days=days, named_by_user=True)
+    if is_stdout(out):
+        return  # the page itself went to stdout
     if as_json:
         emit_json({"path": str(info.path), "tickers": info.tickers, "failed": info.failed, "bytes": info.bytes,
                    "seconds": round(info.seconds, 3)})

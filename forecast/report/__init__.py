@@ -46,7 +46,7 @@ def build_report(workspace: Workspace | Path | str | None, tickers: list[str], *
 def write_report(workspace: Workspace | Path | str | None, tickers: list[str], out_path: Path | str | None = None, *,
                  failures: dict[str, str] | None = None, failures_dir: Path | None = None, colors: str | None = None,
                  universe: str | None = None, names: dict[str, str] | None = None, days: int = 120,
-                 today: dt.date | None = None, title: str | None = None) -> ReportInfo:
+                 today: dt.date | None = None, title: str | None = None, named_by_user: bool = False) -> ReportInfo:
     """Write the report of ``tickers`` to ``out_path`` (default ``<home>/report.html``) atomically; return what was written.
 
     ``failures``: {ticker: error} of the run that calls this; without it, the
@@ -54,9 +54,11 @@ def write_report(workspace: Workspace | Path | str | None, tickers: list[str], o
     ticker's stored forecast make failure rows. ``colors``: "cn" or "us" for
     every ticker; None gives each ticker its own (cn for China tickers).
     ``universe``: adds the ranking and the universe's cross-sectional backtest.
-    ``days``: trading days of candlesticks per chart.
+    ``days``: trading days of candlesticks per chart. ``named_by_user``:
+    ``out_path`` is report's ``--out``, written by ``atomic.write_user_output``
+    (``-`` is stdout; a link is followed; a FIFO or a device is written in place).
     """
-    from forecast.atomic import atomic_write_text
+    from forecast.atomic import atomic_write_text, write_user_output
     from forecast.redact import redact
     from forecast.report.context import load_context
     from forecast.report.render import render_page
@@ -67,6 +69,9 @@ def write_report(workspace: Workspace | Path | str | None, tickers: list[str], o
                            universe=universe, days=days, today=today, title=title)
     page = redact(render_page(context))  # an error message quoting a server's reply must not carry the token
     path = Path(out_path) if out_path else default_report_path(space)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, page)
+    if out_path and named_by_user:
+        write_user_output(path, page.encode("utf-8"))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, page)
     return ReportInfo(path, len(context.tickers), len(context.failures), len(page.encode("utf-8")), time.perf_counter() - started)
