@@ -29,7 +29,7 @@ import itertools
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,8 +195,8 @@ def _rows_by_code(staged, group: list[Ticker]) -> dict[str, pd.DataFrame]:
 
 
 def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start=None, end=None,
-                   now: dt.datetime | None = None, strict: bool = False,
-                   plan: str = BackfillPlan.AUTO) -> tuple[list[FetchReport], list[TickerFailure]]:
+                   now: dt.datetime | None = None, strict: bool = False, plan: str = BackfillPlan.AUTO,
+                   watchlist: Callable[[], Sequence[str]] | None = None) -> tuple[list[FetchReport], list[TickerFailure]]:
     """Bring every ticker of universe ``name`` (today's members) up to date.
 
     Tickers with no tushare series yet (or, with ``start``, none reaching back
@@ -207,13 +207,13 @@ def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start
     codes always go ticker by ticker (whole-market days hold stocks only). The
     others are updated incrementally (``fetching.update_from_tushare``,
     whole-market days when many miss the same few days). ``plan`` forces
-    ``by-date`` or ``by-ticker`` instead of ``auto``.
+    ``by-date`` or ``by-ticker`` instead of ``auto``; ``watchlist`` is as for ``universe.resolve``.
     """
     plan = str(BackfillPlan.parse(plan, "backfill plan"))
     one_client = _OneClient(client)
     if universes.index_code_for(name) is not None or name.strip().lower() == universes.ALL:
         universes.refresh_trade_calendar(store.workspace, one_client, now)  # before any date question: it may extend XSHG
-    members = universes.resolve(name, home=store.workspace, client=one_client, now=now).tickers
+    members = universes.resolve(name, home=store.workspace, client=one_client, now=now, watchlist=watchlist).tickers
     to_backfill = []
     for code in members:
         try:

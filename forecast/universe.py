@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -83,21 +84,22 @@ def _kind(name: str) -> str:
 
 
 def resolve(name: str, day: dt.date | str | None = None, *, home: Workspace | Path | str | None = None,
-            client: ClientSource = None, now: dt.datetime | None = None) -> Universe:
+            client: ClientSource = None, now: dt.datetime | None = None,
+            watchlist: Callable[[], Sequence[str]] | None = None) -> Universe:
     """Return the universe ``name`` on ``day`` (default: now), its members sorted by code, with company names.
 
     ``client`` (a TushareClient, or a function that makes one) is used only
     when listings or constituents must be fetched or are over a day old.
-    Raises UnknownUniverseError for a name that names nothing, or whose members
-    cannot be known.
+    ``watchlist`` returns the app's watchlist (forecast.toml's ``tickers``): the
+    data layer does not read the app's settings, and reads it only for
+    ``watchlist``. Raises UnknownUniverseError for a name that names nothing,
+    or whose members cannot be known.
     """
     workspace = Workspace.at(home)
     kind = _kind(name)
     as_of = pd.Timestamp(day).date() if day is not None else None
     if kind == WATCHLIST:
-        from forecast.config import load_app_config
-
-        tickers = [str(parse_ticker(t)) for t in load_app_config(workspace).tickers]
+        tickers = [str(parse_ticker(t)) for t in (watchlist() if watchlist is not None else ())]
         if not tickers:
             raise UnknownUniverseError(f"the watchlist is empty: list tickers in {workspace.config_file} "
                                        "(tickers = [\"600519.SH\"])")

@@ -187,9 +187,8 @@ def test_watchlist_and_stored(home):
     from forecast.store import MarketStore
 
     with pytest.raises(UnknownUniverseError, match="watchlist is empty"):
-        universe.resolve("watchlist", home=home)
-    (home / "forecast.toml").write_text('tickers = ["600519.SH", "sz000001"]\n')
-    assert universe.resolve("watchlist", home=home).tickers == ["000001.SZ", "600519.SH"]
+        universe.resolve("watchlist", home=home, watchlist=lambda: ())
+    assert universe.resolve("watchlist", home=home, watchlist=lambda: ["600519.SH", "sz000001"]).tickers == ["000001.SZ", "600519.SH"]
     with pytest.raises(UnknownUniverseError, match="holds no ticker"):
         universe.resolve("stored", home=home)
     import_sample(MarketStore(home))

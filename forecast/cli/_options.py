@@ -150,7 +150,7 @@ def resolve_targets(tickers: list[str] | None, universe: str | None, required: b
     from forecast.errors import UnknownUniverseError
     from forecast.universe import resolve
 
-    found = resolve(universe, home=state.workspace(), client=state.tushare_client)
+    found = resolve(universe, home=state.workspace(), client=state.tushare_client, watchlist=state.watchlist)
     if not found.members:
         raise UnknownUniverseError(f"the universe {universe} has no members ({found.note})")
     return Targets(found.tickers, universe)

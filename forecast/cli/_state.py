@@ -41,6 +41,10 @@ class State:
 
         return load_app_config(self.workspace(), config_file)
 
+    def watchlist(self) -> tuple[str, ...]:
+        """The tickers of forecast.toml (the ``watchlist`` universe), read only when a command names that universe."""
+        return self.app_config(None).tickers
+
     def tushare_client(self):
         """Make the tushare client; passed uncalled, so that only something that needs the network makes it.
 

@@ -99,7 +99,7 @@ def fetch(
         from forecast.backfill import fetch_universe
 
         reports, failures = fetch_universe(store, universe, state.tushare_client, start=start, end=end, strict=strict,
-                                           plan=backfill.value)
+                                           plan=backfill.value, watchlist=state.watchlist)
     elif source is Source.SAMPLE:
         reports = [fetching.import_sample(store, t, strict=strict, calendar=calendar) for t in (tickers or [fetching.SAMPLE_TICKER])]
     elif source is Source.CSV:

@@ -37,7 +37,7 @@ def universe_show(
     from forecast.cli._options import echo_table
     from forecast.universe import resolve
 
-    found = resolve(name, date, home=state.workspace(), client=state.tushare_client)
+    found = resolve(name, date, home=state.workspace(), client=state.tushare_client, watchlist=state.watchlist)
     if as_json:
         emit_json(found.to_dict())
         return
