@@ -21,7 +21,7 @@ from forecast.intervals import DEFAULT_LEVELS, check_levels
 from forecast.redact import mask, register_secret
 from forecast.tickers import parse_ticker
 from forecast.windows import FEATURES
-from forecast.workspace import DEFAULT_OUTDIR, Workspace
+from forecast.workspace import DEFAULT_OUTDIR, Workspace, outdir_problem
 
 TOKEN_ENV_VARS = ("TUSHARE_TOKEN", "TS_TOKEN")  # ours first, then tushare's own
 CALLS_PER_MINUTE_ENV = "FORECAST_TUSHARE_CALLS_PER_MINUTE"
@@ -292,7 +292,13 @@ def _parse_settings(section: dict, problems: list[str]) -> dict:
     check("source", lambda v: str(Source.parse(v, "source")))
     check("adjust", lambda v: str(Adjust.parse(v, "adjust")))
     check("preset", lambda v: str(Preset.parse(v, "preset")))
-    check("outdir", text)
+    def outdir(value):  # one outside the home is allowed (run says so each time); one in the home's own folders is not
+        problem = outdir_problem(text(value))
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    check("outdir", outdir)
     check("levels", check_levels)
     check("retrain_after_days", retrain)
     check("colors", lambda v: str(ColorConvention.parse(v, "colors")))
@@ -324,7 +330,8 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
     Every problem in the file is reported at once, one per line (ConfigError, exit 2).
     """
     environ: dict | os._Environ = os.environ if env is None else env
-    default_path = Workspace.at(home, lock_timeout_s=0).config_file
+    workspace = Workspace.at(home, lock_timeout_s=0)
+    default_path = workspace.config_file
     path = path or default_path
     raw = read_toml(path) if path.is_file() or path != default_path else {}
     section = {**raw.get("forecast", {}), **{k: v for k, v in raw.items() if not isinstance(v, dict)}}
@@ -334,6 +341,8 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
     if unknown:
         problems.append(f"unknown setting(s) {', '.join(sorted(unknown))}")
     values = _parse_settings(section, problems)
+    if "outdir" in values and (problem := outdir_problem(values["outdir"], workspace.root)):  # an absolute path, a link
+        problems.append(f"outdir: {problem}")
     values["sources"] = _parse_sources(sources_table, problems)
     train = raw.get("train", {})
     if not isinstance(train, dict):

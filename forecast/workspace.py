@@ -16,13 +16,18 @@
     <home>/backtests/@<UNIVERSE>/latest.{json,csv,png}  a universe's cross-sectional backtest
     <home>/models/global/<ID>/, models/global/.latest/<UNIVERSE>  universe (global) models
     <home>/charts/<TICKER>-<KIND>.png
-    <home>/daily/<DATE>/, daily/latest/  the cron job's outputs (.run.lock: one run at a time)
+    <home>/daily/<DATE>/, daily/latest/  the cron job's outputs (.run.lock: one run at a time); in each,
+                                         .forecast-manifest.json names the files the job wrote there
     <home>/quarantine/                   unreadable files moved aside, never deleted
 
 Every path built from data (a ticker, a model id, a metadata field) goes
 through ``inside``, which refuses a name that would leave its folder: no
 ``..``, no separators, no leading dot. Other modules ask for paths here and
 never spell a folder name themselves.
+
+A folder of the home may be a link (a bigger disk): it is followed to read
+and to write, and ``linked_folders`` lists every such link. Nothing found
+behind one is deleted unless the product wrote it (the daily job's manifest).
 """
 
 from __future__ import annotations
@@ -32,13 +37,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forecast.errors import BadInputError
+from forecast.errors import BadInputError, ConfigError
 
 DEFAULT_LOCK_TIMEOUT_S = 120.0
 LOCK_TIMEOUT_ENV = "FORECAST_LOCK_TIMEOUT"
 HOME_ENV = "FORECAST_HOME"
 CONFIG_NAME = "forecast.toml"
 DEFAULT_OUTDIR = "daily"  # the daily job's outputs, relative to the home
+MANIFEST_NAME = ".forecast-manifest.json"  # in a daily job's folder: the files the job wrote there (a dot-name: no output is it)
+OWN_FOLDERS = ("data", "models", "forecasts", "backtests", "charts", "quarantine")  # the home's own folders: no outdir in them
 _FORBIDDEN_CHARS = ("/", "\\", "\x00")
 MODEL_FILE = "model.keras"
 CARD_FILE = "metadata.json"
@@ -80,6 +87,33 @@ def safe_name(name: str, what: str = "name") -> str:
             or len(text) > 200):
         raise BadInputError(f"not a valid {what}: {text[:80]!r}")
     return text
+
+
+def outdir_problem(outdir: str, home: Path | None = None) -> str | None:
+    """Why ``outdir`` cannot be the daily job's folder, or None: it must not be, or lie in, one of the home's own folders.
+
+    Without ``home``, only what the text says is checked (``models``,
+    ``./data/x``); with it, absolute paths and links are followed too.
+    """
+    problem = "{} is the home's own folder; the daily files would be read as its contents there (choose another, e.g. daily)"
+    text = os.path.normpath(outdir)
+    if not os.path.isabs(text):
+        first = Path(text).parts[0] if Path(text).parts else ""
+        if first in OWN_FOLDERS:
+            return problem.format(f"{first}/")
+    if home is None:
+        return None
+    root = Path(home)
+    candidates = [Path(os.path.normpath(root / text))]
+    try:
+        candidates.append(candidates[0].resolve())
+        owned = [(root / name, (root / name).resolve()) for name in OWN_FOLDERS]
+    except (OSError, RuntimeError):
+        return None  # a link that cannot be followed: creating the folder will say so
+    for name, (plain, real) in zip(OWN_FOLDERS, owned):
+        if any(c.is_relative_to(plain) or c.is_relative_to(real) for c in candidates):
+            return problem.format(f"{name}/")
+    return None
 
 
 @dataclass(frozen=True)
@@ -280,9 +314,35 @@ class Workspace:
         return self.root / ".run.lock"
 
     def outdir(self, configured: Path | str | None = None) -> Path:
-        """Return the daily job's output folder: ``configured`` (relative to the home) or ``daily/``."""
+        """Return the daily job's output folder: ``configured`` (relative to the home) or ``daily/``.
+
+        A folder that is, or lies in, one of the home's own folders (``models/``,
+        ``data/``...) is refused (ConfigError): the job's files would be read as
+        models or bars there. One outside the home is allowed; ``outdir_outside``
+        says so.
+        """
         chosen = Path(configured) if configured else Path(DEFAULT_OUTDIR)
-        return chosen if chosen.is_absolute() else self.root / chosen
+        path = chosen if chosen.is_absolute() else self.root / chosen
+        problem = outdir_problem(str(configured or DEFAULT_OUTDIR), self.root)
+        if problem:
+            raise ConfigError(f"outdir {str(configured)[:120]!r}: {problem}")
+        return path
+
+    def outdir_outside(self, outdir: Path) -> tuple[Path, str] | None:
+        """Where ``outdir`` really is and why, if that is outside the home: (resolved folder, reason); None if inside.
+
+        The reason is ``"outdir"`` when the setting itself leads out (``../x``, an
+        absolute path), else the linked folder that does (``"daily is a link"``).
+        """
+        root = _resolved(str(self.root))
+        resolved = outdir.resolve()
+        if resolved.is_relative_to(root):
+            return None
+        written = Path(os.path.normpath(outdir))
+        if not written.is_relative_to(self.root):
+            return resolved, "outdir"
+        link = next((p for p in [written, *written.parents] if p.is_relative_to(self.root) and os.path.islink(p)), None)
+        return resolved, f"{link.relative_to(self.root) if link else written} is a link"
 
     @staticmethod
     def day_dir(outdir: Path, day: str) -> Path:
@@ -291,6 +351,29 @@ class Workspace:
     @staticmethod
     def published_dir(outdir: Path) -> Path:
         return outdir / "latest"
+
+    @staticmethod
+    def manifest_file(folder: Path) -> Path:
+        """The list of files the daily job wrote in ``folder`` (``<date>/`` or ``latest/``): the only ones it may remove."""
+        return folder / MANIFEST_NAME
+
+    def linked_folders(self) -> list[tuple[Path, Path]]:
+        """Every link in the home that leads to a folder, as (the link's path, the folder it resolves to), sorted.
+
+        Links are not followed while looking, so a folder behind a link is named
+        once and never searched; links to files and dangling links are left out.
+        """
+        found = []
+        for top, dirs, files in os.walk(self.root):  # links to folders show up in ``dirs`` and are not descended
+            for name in dirs + files:
+                path = Path(top) / name
+                if os.path.islink(path):
+                    try:
+                        if path.is_dir():
+                            found.append((path, path.resolve()))
+                    except (OSError, RuntimeError):  # a loop or an unreadable link: not a folder anyone can use
+                        continue
+        return sorted(found)
 
     # repairs
     @property

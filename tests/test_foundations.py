@@ -183,13 +183,15 @@ def test_predict_and_backtest_share_one_chain(home):
 
 
 def test_a_failing_ticker_in_run_daily_never_stops_the_others_and_summary_is_written(home, monkeypatch):
-    """run_daily with a fake per-ticker job: one ticker has a bug, the other works; stale files leave latest/."""
+    """run_daily with a fake per-ticker job: one ticker has a bug, the other works; its earlier file leaves latest/."""
     from forecast import pipeline
     from forecast.atomic import atomic_write_text
     from forecast.config import AppConfig
 
+    broken: set[str] = set()
+
     def fake_day(plan, outcome, models, fetch_error=None):
-        if outcome.ticker == "600036.SH":
+        if outcome.ticker in broken:
             outcome.retrained = True  # done before the failure: the summary must keep it
             raise TypeError("a bug in one ticker")
         path = plan.day_dir / f"{outcome.ticker}.csv"
@@ -199,9 +201,12 @@ def test_a_failing_ticker_in_run_daily_never_stops_the_others_and_summary_is_wri
 
     monkeypatch.setattr(pipeline, "daily_ticker", fake_day)
     monkeypatch.setattr(pipeline, "_fetch", lambda store, config, tickers: ({}, {}))
+    config = AppConfig(tickers=("600519.SH", "600036.SH"), source="sample")
+    pipeline.run_daily(home, config)  # yesterday: both worked, and run published both (its manifest names them)
     stale = home / "daily" / "latest" / "600036.SH.csv"
-    atomic_write_text(stale, "yesterday's forecast\n")
-    summary = pipeline.run_daily(home, AppConfig(tickers=("600519.SH", "600036.SH"), source="sample"))
+    assert stale.is_file()
+    broken.add("600036.SH")
+    summary = pipeline.run_daily(home, config)
     by_ticker = {o.ticker: o for o in summary.tickers}
     assert by_ticker["600519.SH"].ok and not by_ticker["600036.SH"].ok
     assert by_ticker["600036.SH"].exit_code == ExitCode.INTERNAL and "TypeError" in by_ticker["600036.SH"].error
