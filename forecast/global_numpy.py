@@ -6,20 +6,23 @@ saved network here with numpy and h5py alone: this module never imports
 TensorFlow or Keras. ``build_global_network`` in ``global_network.py`` stays the
 one definition of the network; this file only evaluates what it built, and
 refuses (ValueError naming the layer) any layer or setting it does not
-implement. ``tests/test_global_numpy.py`` checks that the two agree.
+implement. ``tests/test_global_numpy.py`` checks that the two agree. Before it
+reads anything, ``model_archive`` holds the file against the network its card
+describes (sizes, then the weights' declared shapes): a zip bomb is refused
+in one line, never read (``tests/test_model_bombs.py``).
 """
 
 from __future__ import annotations
 
 import io
-import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
+
+from forecast.model_archive import open_model_archive
 
 Array = np.ndarray
 ROWS_PER_CHUNK = 1024  # bounds memory at any batch size; measured about 10 % faster than the whole batch at once
@@ -144,11 +147,19 @@ class NumpyGlobalNet:
     members: list[_Member]
 
     @classmethod
-    def from_keras_file(cls, path: str | Path) -> NumpyGlobalNet:
-        with zipfile.ZipFile(path) as archive:
-            layers = {layer["config"]["name"]: layer for layer in json.loads(archive.read("config.json"))["config"]["layers"]}
-            with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as h5:
-                weights = _weights_by_layer(h5)
+    def from_keras_file(cls, path: str | Path, card: dict | None = None) -> NumpyGlobalNet:
+        """Load the network of a global model's ``.keras`` file.
+
+        ``card``: its card as JSON, by default the ``metadata.json`` beside it.
+        Before anything is read, ``model_archive`` checks the archive's sizes
+        and the weights' declared shapes against the network the card
+        describes (CorruptFileError, one line); then a layout this module does
+        not implement is refused (ValueError naming the layer).
+        """
+        checked = open_model_archive(path, "global", card)
+        layers = {layer["config"]["name"]: layer for layer in checked.config["config"]["layers"]}
+        with h5py.File(io.BytesIO(checked.weights), "r") as h5:
+            weights = _weights_by_layer(h5)
         arch, units, count = _check_layout(layers)
         members = []
         for m in range(count):

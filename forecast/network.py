@@ -155,15 +155,22 @@ def save_model(model: keras.Model, path: Path) -> None:
     model.save(path)
 
 
-def load_model(path: Path) -> keras.Model:
+def load_model(path: Path, card: dict | None = None) -> keras.Model:
     """Load a ``.keras`` file in safe mode (no arbitrary code from the file).
 
-    A file that is missing, truncated, not a Keras archive, or refused by
-    safe mode raises CorruptFileError naming the model folder, not the loader's own error.
+    First ``model_archive.check_model_file`` holds the file against its card
+    (``card`` as JSON, by default the ``metadata.json`` beside it): the
+    archive's declared sizes, its config.json and its weights' shapes must be
+    those of the network the card describes, before Keras reads or builds anything.
+    A file that is missing, truncated, not a Keras archive, larger than its
+    network, or refused by safe mode raises CorruptFileError naming the model
+    folder, not the loader's own error.
     """
     from forecast.errors import unloadable_model
+    from forecast.model_archive import check_model_file
 
     try:
+        check_model_file(path, card)
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # zipfile, h5py, JSON and safe-mode errors all mean: this file cannot be used
         raise unloadable_model(path, exc) from None
