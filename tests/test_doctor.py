@@ -13,10 +13,10 @@ from conftest import tree_snapshot
 from typer.testing import CliRunner
 
 from forecast.cli import app
-from forecast.config import DEFAULT
 from forecast.jsonio import dumps
 from forecast.locks import hold_lock
 from forecast.model_card import ModelCard
+from forecast.config import DEFAULT
 from forecast.workspace import CARD_FILE, MODEL_FILE, Workspace
 
 runner = CliRunner()

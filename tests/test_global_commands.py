@@ -139,7 +139,8 @@ def test_a_global_network_cut_inside_its_archive_is_found_by_doctor_and_refused_
             archive.writestr(name, data)
     found = cli("doctor", "--json")
     assert found.exit_code == 3
-    problems = [f["problem"] for f in json.loads(found.stdout)["findings"]]
-    assert len(problems) == 1 and "cannot be loaded" in problems[0]
+    problems = sorted(f["problem"] for f in json.loads(found.stdout)["findings"])
+    assert len(problems) == 2 and "cannot be loaded" in problems[0]  # the model, and the universe's pointer at it
+    assert problems[1].startswith("points at a broken model")
     ranked = cli("rank", "--universe", "stored")
     assert ranked.exit_code == ExitCode.BAD_INPUT and "cannot be loaded" in ranked.output and "Traceback" not in ranked.output

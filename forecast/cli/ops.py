@@ -109,29 +109,39 @@ def run(
 
 def doctor(
     repair: Annotated[bool, typer.Option("--repair", help="Move what cannot be read into <home>/quarantine/<UTC time>/ "
-                                                          "(nothing is deleted) and say what to re-fetch or retrain.")] = False,
+                                                          "(no data is deleted; an empty folder where a lock file belongs is removed), point pointers at "
+                                                          "the newest valid model, "
+                                                          "and say what to re-fetch or retrain.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Check the store, the models and the stored results; exit 3 while problems remain (--repair moves them aside)."""
-    from forecast.doctor import examine, healthy
+    """Check the home, the store, the models, their pointers, pins and locks, and the stored results; exit 3 while problems
+    remain (4 if the home does not exist); --repair moves them aside."""
+    from forecast.doctor import examine, exit_code, healthy, linked_folders
     from forecast.doctor import repair as quarantine
 
     workspace = state.workspace()
     try:
         outdir = workspace.outdir(state.app_config(None).outdir)
-    except ForecastError:  # a broken forecast.toml is `config show`'s to report; the daily folder is then daily/
+    except (ForecastError, OSError):  # a broken forecast.toml (or home) is `config show`'s to report; the daily folder is then daily/
         outdir = workspace.outdir(None)
     findings = examine(workspace, outdir)
     if repair and findings:
         findings = quarantine(workspace, findings, outdir)
+    linked = linked_folders(workspace)
     if as_json:
-        emit_json({"findings": [f.to_dict() for f in findings], "healthy": healthy(findings)})
+        report: dict = {"findings": [f.to_dict() for f in findings], "healthy": healthy(findings)}
+        if linked:  # informational; only when there are some
+            report["linked"] = [{"path": str(link), "target": str(target)} for link, target in linked]
+        emit_json(report)
     else:
         for finding in findings:
             typer.echo(finding.line(workspace.root))
+        for link, target in linked:
+            typer.echo(f"linked: {link.relative_to(workspace.root)} -> {target}")
         typer.echo(_doctor_summary(workspace, findings, repair))
-    if not healthy(findings):
-        raise typer.Exit(ExitCode.BAD_INPUT)
+    code = exit_code(findings)
+    if code:
+        raise typer.Exit(code)
 
 
 def _doctor_summary(workspace, findings, repaired: bool) -> str:
@@ -139,9 +149,13 @@ def _doctor_summary(workspace, findings, repaired: bool) -> str:
     if not findings:
         return "healthy"
     folder = workspace.quarantine_dir.relative_to(workspace.root)
+    if any(f.kind == "home" for f in findings):
+        return f"{len(findings)} problem(s); the home must be fixed first: --repair changes nothing until it is"
     if not repaired:
         return f"{len(findings)} problem(s); forecast doctor --repair moves them into {folder}/"
-    moved = [f.moved_to for f in findings if f.moved_to is not None]
+    moved = [f.moved_to for f in findings if f.moved_to is not None and f.moved_to.is_relative_to(workspace.quarantine_dir)]
+    fixed = sum(1 for f in findings if f.moved_to is not None) - len(moved)  # removed in place (an empty lock folder)
     stamps = sorted({m.relative_to(workspace.quarantine_dir).parts[0] for m in moved})
-    left = len(findings) - len(moved)
-    return (f"{len(moved)} moved to {folder}/{stamps[0]}/" if stamps else "nothing moved") + (f"; {left} left in place" if left else "")
+    left = sum(1 for f in findings if f.moved_to is None)
+    parts = [f"{len(moved)} moved to {folder}/{stamps[0]}/"] if stamps else [] if fixed else ["nothing moved"]
+    return "; ".join(parts + ([f"{fixed} removed"] if fixed else []) + ([f"{left} left in place"] if left else []))
