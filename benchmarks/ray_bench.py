@@ -83,11 +83,11 @@ def timed_map(executor, job, tickers):
 def main() -> None:
     from synthetic_market import synthetic_bars, write_store
 
-    from forecast.config import TrainConfig
     from forecast.executors import PoolExecutor, RayExecutor, SerialExecutor, import_ray
     from forecast.jobs import PredictJob, TrainJob
     from forecast.store import MarketStore
     from forecast.tickers import parse_ticker
+    from forecast.train_config import TrainConfig
     from forecast.workspace import Workspace
 
     parser = argparse.ArgumentParser()

@@ -198,7 +198,7 @@ started = time.perf_counter()
 # VmHWM is this process's own high-water mark; getrusage's ru_maxrss in a child inherits its parent's
 vm_hwm_mb = lambda: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
 from forecast.sources.csv_file import read_bars_csv
-from forecast.config import preset_config, TrainConfig
+from forecast.train_config import preset_config, TrainConfig
 from forecast.training import fit_model
 frame = read_bars_csv({path!r}).frame.iloc[:2126].reset_index(drop=True)
 cfg = preset_config({preset!r})
@@ -223,10 +223,10 @@ def bench_train() -> None:
 
 
 def bench_predict() -> None:
-    from forecast.config import build_train_config
     from forecast.fetching import import_csv, sample_path
     from forecast.registry import ModelRegistry
     from forecast.store import MarketStore
+    from forecast.train_config import build_train_config
     from forecast.training import train_ticker
 
     with tempfile.TemporaryDirectory() as home:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.config import TrainConfig
 from forecast.errors import InsufficientHistoryError
+from forecast.train_config import TrainConfig
 from forecast.windows import (
     Scaler,
     check_positive,

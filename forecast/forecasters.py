@@ -28,11 +28,11 @@ import pandas as pd
 
 from forecast.baselines import Drift, LinearAR, MovingAverage, Naive
 from forecast.choices import Arch, ModelKind, Preset
-from forecast.config import TrainConfig, preset_config
 from forecast.errors import BadInputError, CorruptFileError
 from forecast.ets import EtsForecaster
 from forecast.garch import GarchForecaster
 from forecast.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, check_scale, interval_bounds, origin_scale, scale_name
+from forecast.train_config import TrainConfig, preset_config
 from forecast.windows import invert_target
 
 if TYPE_CHECKING:

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from forecast.config import TrainConfig
 from forecast.intervals import DEFAULT_LEVELS
 from forecast.predicting import LoadedModels, predict_ticker
 from forecast.registry import ModelRegistry
 from forecast.results import ForecastResult, save_forecast
 from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
+from forecast.train_config import TrainConfig
 from forecast.training import TrainResult
 from forecast.workspace import Workspace
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forecast.choices import Arch, ModelKind
-from forecast.config import TrainConfig, network_name
 from forecast.errors import CorruptFileError, ForecastError
 from forecast.tickers import parse_ticker
+from forecast.train_config import TrainConfig, network_name
 from forecast.workspace import safe_name
 
 CARD_FORMAT = 1

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from forecast.config import TrainConfig
 from forecast.progress import ProgressReporter, SilentProgress, make_progress
+from forecast.train_config import TrainConfig
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from forecast.atomic import atomic_write_text
 from forecast.choices import Source
-from forecast.config import AppConfig, TrainConfig
 from forecast.errors import AuthError, BadInputError, ExitCode, ForecastError
 from forecast.executors import Executor, Outcome, SerialExecutor, run_job
 from forecast.jsonio import dumps
@@ -30,8 +29,10 @@ from forecast.locks import hold_lock
 from forecast.progress import ProgressReporter, SilentProgress
 from forecast.redact import redact, redact_value
 from forecast.registry import ModelRegistry
+from forecast.settings import AppConfig
 from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
+from forecast.train_config import TrainConfig
 from forecast.universe_cache import cached_names
 from forecast.workspace import Workspace
 
@@ -113,7 +114,7 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
                                  f"\"{t}\" = \"csv\" under [sources] in forecast.toml)")
 
         try:  # the client (and its token check) is made only if some ticker needs the network
-            reports, failures = fetching.update_from_tushare(store, tushare, lambda: TushareClient.from_config(config))
+            reports, failures = fetching.update_from_tushare(store, tushare, lambda: TushareClient(config.tushare_token, calls_per_minute=config.tushare_calls_per_minute))
             new_rows.update({r.ticker: r.new_rows for r in reports})
             errors.update({f.ticker: csv_only(f.ticker) if not parse_ticker(f.ticker).is_china else f.error for f in failures})
         except ForecastError as exc:  # e.g. a bad token: every ticker tushare serves fails the same way

@@ -63,7 +63,7 @@ class ForecastResult:
         if summary.get("preset") == "baseline":  # saved before forecasts named their family
             return str(summary.get("arch") or self.model_id)
         if summary.get("preset") and summary.get("arch"):
-            from forecast.config import network_name
+            from forecast.train_config import network_name
 
             try:
                 return network_name(str(summary["preset"]), str(summary["arch"]))

@@ -15,7 +15,6 @@ import pandas as pd
 
 from forecast import __version__, metrics
 from forecast.bars import Bars
-from forecast.config import TrainConfig
 from forecast.dataset import data_fingerprint, to_prices, training_arrays, unscaled_targets
 from forecast.errors import BadInputError
 from forecast.intervals import DEFAULT_LEVELS, network_intervals
@@ -25,6 +24,7 @@ from forecast.progress import progress_mode as _progress_mode
 from forecast.registry import ModelRegistry
 from forecast.store import MarketStore
 from forecast.tickers import parse_ticker
+from forecast.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 

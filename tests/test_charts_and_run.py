@@ -218,8 +218,8 @@ def test_a_failed_fetch_still_forecasts_from_stored_data_and_says_so(home, fake_
     """An outage (the server answers HTTP 500 to every try) is ridden out on the stored data."""
     import functools
 
-    from forecast.config import AppConfig
     from forecast.pipeline import run_daily
+    from forecast.settings import AppConfig
     from forecast.sources import tushare_pro
 
     monkeypatch.setattr(tushare_pro, "RetryPolicy", functools.partial(tushare_pro.RetryPolicy, sleep=lambda s: None))
@@ -236,8 +236,8 @@ def test_a_failed_fetch_still_forecasts_from_stored_data_and_says_so(home, fake_
 
 def test_a_rejected_token_fails_the_run_instead_of_forecasting_from_stale_data(home, fake_tushare):
     """Issue 13: a wrong token made run exit 0 on stale data; cron must see it (exit 9, the ticker's code 6)."""
-    from forecast.config import AppConfig
     from forecast.pipeline import run_daily
+    from forecast.settings import AppConfig
 
     assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
     config = AppConfig(tickers=("600519.SH",), source="tushare", tushare_token="a-wrong-token-123")

@@ -23,11 +23,11 @@ from typer.testing import CliRunner
 
 from forecast import __version__
 from forecast.cli import app
-from forecast.config import DEFAULT
 from forecast.errors import ExitCode, ModelNotFoundError
 from forecast.formatting import format_number, format_percent, format_table
 from forecast.model_card import ModelCard
 from forecast.registry import ModelRegistry
+from forecast.train_config import DEFAULT
 from forecast.workspace import Workspace
 
 runner = CliRunner()

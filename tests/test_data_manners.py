@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
-from forecast.config import AppConfig, load_app_config
 from forecast.errors import ConfigError, ExitCode
 from forecast.fetching import import_csv, update_from_tushare
+from forecast.settings import AppConfig, load_app_config
 from forecast.sources import tushare_pro
 from forecast.sources.tushare_pro import RetryPolicy, TushareClient
 from forecast.store import MarketStore

@@ -16,7 +16,7 @@ from forecast.cli import app
 from forecast.jsonio import dumps
 from forecast.locks import hold_lock
 from forecast.model_card import ModelCard
-from forecast.config import DEFAULT
+from forecast.train_config import DEFAULT
 from forecast.workspace import CARD_FILE, MODEL_FILE, Workspace
 
 runner = CliRunner()

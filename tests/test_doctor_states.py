@@ -505,7 +505,7 @@ def test_the_networks_the_product_builds_pass_every_check(model_home):
     from forecast.doctor import GLOBAL_LAYERS, TICKER_LAYERS
     from forecast.global_network import GlobalNetConfig, build_global_network
     from forecast.network import build_network, save_model
-    from forecast.config import preset_config
+    from forecast.train_config import preset_config
 
     home, _ = model_home
     assert cli("doctor").stdout.strip() == "healthy"  # the trained model

@@ -56,7 +56,7 @@ def test_a_held_registry_lock_makes_a_writer_wait_its_bound_then_exit_busy(tmp_p
 
 
 def test_the_token_is_looked_up_the_same_way_for_every_command(tmp_path):
-    from forecast.config import load_app_config
+    from forecast.settings import load_app_config
 
     (tmp_path / "forecast.toml").write_text('[tushare]\ntoken = "from-the-file-123"\n')
     assert load_app_config(tmp_path, env={}).tushare_token == "from-the-file-123"
@@ -66,7 +66,7 @@ def test_the_token_is_looked_up_the_same_way_for_every_command(tmp_path):
 
 
 def test_config_problems_are_reported_together_one_line_each(tmp_path):
-    from forecast.config import load_app_config
+    from forecast.settings import load_app_config
 
     (tmp_path / "forecast.toml").write_text('tickers = "600519.SH"\nsource = "ftp"\nlevels = [1.5]\nadjust = "weird"\n'
                                             '[train]\nepochs = 2.5\n')
@@ -79,7 +79,7 @@ def test_config_problems_are_reported_together_one_line_each(tmp_path):
 
 
 def test_levels_and_adjust_from_forecast_toml_are_honoured(home):
-    from forecast.config import load_app_config
+    from forecast.settings import load_app_config
 
     (home / "forecast.toml").write_text('levels = [0.9]\nadjust = "hfq"\n')
     assert load_app_config(home, env={}).train_config().adjust == "hfq"
@@ -100,8 +100,8 @@ def test_interval_levels_are_formatted_by_one_function():
 
 
 def test_a_model_card_refuses_fields_that_would_become_paths_or_crash_later(tmp_path):
-    from forecast.config import DEFAULT
     from forecast.model_card import ModelCard
+    from forecast.train_config import DEFAULT
 
     good = {"id": "X-default-gru-1", "ticker": "600519.SH", "created_at": "2026-01-01T00:00:00+00:00",
             "config": DEFAULT.to_dict(), "features": ["return"],
@@ -118,8 +118,8 @@ def test_a_model_card_refuses_fields_that_would_become_paths_or_crash_later(tmp_
 
 
 def test_a_model_family_comes_from_its_card_not_its_id():
-    from forecast.config import DEFAULT, TUTORIAL
     from forecast.model_card import ModelCard
+    from forecast.train_config import DEFAULT, TUTORIAL
 
     def card(cfg, model_id):
         return ModelCard(model_id, "BRK-B", "", cfg, cfg.features, {}, {"range": ["a", "b"]}, {}, {})
@@ -186,7 +186,7 @@ def test_a_failing_ticker_in_run_daily_never_stops_the_others_and_summary_is_wri
     """run_daily with a fake per-ticker job: one ticker has a bug, the other works; its earlier file leaves latest/."""
     from forecast import pipeline
     from forecast.atomic import atomic_write_text
-    from forecast.config import AppConfig
+    from forecast.settings import AppConfig
 
     broken: set[str] = set()
 
@@ -254,8 +254,8 @@ def test_several_tickers_go_on_past_a_failure_and_say_which_failed(home):
 
 
 def test_a_failure_shared_by_every_ticker_still_writes_the_summary(home):
-    from forecast.config import AppConfig
     from forecast.pipeline import run_daily
+    from forecast.settings import AppConfig
 
     config = AppConfig(tickers=("600519.SH",), source="sample", train={"epochs": 0})  # refused when the plan is made
     summary = run_daily(home, config)

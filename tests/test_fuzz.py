@@ -263,7 +263,7 @@ def no_network_fits():
 # The good home (once per module) and one sandbox per example
 
 def _card() -> dict:
-    from forecast.config import DEFAULT
+    from forecast.train_config import DEFAULT
 
     h = DEFAULT.horizon
     return {

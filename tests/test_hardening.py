@@ -324,7 +324,7 @@ def test_a_stored_file_with_a_foreign_schema_is_unreadable_and_a_re_fetch_replac
 
 
 def test_train_units_as_a_number_is_one_layer_and_errors_have_one_prefix(home):
-    from forecast.config import load_app_config
+    from forecast.settings import load_app_config
 
     (home / "forecast.toml").write_text("[train]\nunits = 5\n")
     assert load_app_config(home, env={}).train_config().units == (5,)

@@ -151,7 +151,7 @@ def test_a_failed_tickers_outputs_from_an_earlier_run_today_are_removed(home, mo
     """The day's folder: what an earlier run today wrote for a ticker that fails now leaves it, as before."""
     from forecast import pipeline
     from forecast.atomic import atomic_write_text
-    from forecast.config import AppConfig
+    from forecast.settings import AppConfig
 
     fail = {"now": False}
 

@@ -141,9 +141,9 @@ def test_a_network_twice_as_wrong_as_naive_gets_intervals_twice_as_wide():
 @pytest.mark.slow
 def test_a_trained_networks_card_holds_both_estimates_and_uses_their_mean():
     from forecast import network
-    from forecast.config import TrainConfig
     from forecast.dataset import training_arrays, unscaled_targets
     from forecast.sources.csv_file import read_bars_csv
+    from forecast.train_config import TrainConfig
     from forecast.training import fit_model
 
     frame = read_bars_csv(SAMPLE_FILE).frame.tail(700).reset_index(drop=True)

@@ -99,9 +99,9 @@ def test_the_ewma_scale_reacts_to_a_shock_within_days():
 
 
 def test_an_old_card_keeps_its_std60_scale_and_a_new_one_names_its_own():
-    from forecast.config import DEFAULT
     from forecast.forecasters import card_scale
     from forecast.model_card import ModelCard
+    from forecast.train_config import DEFAULT
 
     old = {"id": "X-default-gru-1", "ticker": "600519.SH", "created_at": "2026-01-01T00:00:00+00:00",
            "config": DEFAULT.to_dict(), "features": ["return"],

@@ -349,7 +349,7 @@ def card_of(cfg, features: int) -> dict:
 ])
 def test_the_bound_counts_every_weight_keras_builds_for_the_card(tmp_path, arch, units, bidirectional, features):
     from forecast import network
-    from forecast.config import TrainConfig
+    from forecast.train_config import TrainConfig
 
     cfg = TrainConfig(arch=arch, units=units, bidirectional=bidirectional, lookback=7, horizon=2)
     model = network.build_network(cfg, features)

@@ -14,9 +14,9 @@ from conftest import SAMPLE_FILE, subprocess_env, tree_snapshot
 from typer.testing import CliRunner
 
 from forecast.cli import app
-from forecast.config import TrainConfig
 from forecast.errors import ExitCode
 from forecast.sources.csv_file import read_bars_csv
+from forecast.train_config import TrainConfig
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow  # real Keras fits and subprocesses: seconds each; all of them run in CI
@@ -72,7 +72,7 @@ def test_the_same_seed_gives_the_same_model_and_another_seed_does_not():
 
 def test_tutorial_preset_is_the_course_network():
     from forecast import network
-    from forecast.config import TUTORIAL
+    from forecast.train_config import TUTORIAL
 
     model = network.build_network(TUTORIAL, 1)
     kinds = [type(layer).__name__ for layer in model.layers[1:]]

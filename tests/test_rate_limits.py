@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
-from forecast.config import CALLS_PER_MINUTE_ENV, DEFAULT_TUSHARE_CALLS_PER_MINUTE, load_app_config
 from forecast.errors import ConfigError
+from forecast.settings import CALLS_PER_MINUTE_ENV, DEFAULT_TUSHARE_CALLS_PER_MINUTE, load_app_config
 from forecast.sources import tushare_pro
 from forecast.sources.pacing import CallPacer
 from forecast.sources.tushare_pro import DAILY_FIELDS, FACTOR_FIELDS, RetryPolicy, TushareClient

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from conftest import COURSE_FILE, SAMPLE_FILE
 
-from forecast.config import TrainConfig
 from forecast.dataset import fit_scaling, training_arrays
 from forecast.errors import BadInputError, InsufficientHistoryError
 from forecast.sources.csv_file import read_bars_csv
+from forecast.train_config import TrainConfig
 from forecast.windows import make_windows, require_history, sliding_windows, target_matrix
 
 

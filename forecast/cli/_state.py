@@ -37,7 +37,7 @@ class State:
         return ModelRegistry(self.workspace())
 
     def app_config(self, config_file: Optional[Path]):
-        from forecast.config import load_app_config
+        from forecast.settings import load_app_config
 
         return load_app_config(self.workspace(), config_file)
 
@@ -54,7 +54,8 @@ class State:
         """
         from forecast.sources.tushare_pro import TushareClient
 
-        return TushareClient.from_config(self.app_config(None))
+        config = self.app_config(None)
+        return TushareClient(config.tushare_token, calls_per_minute=config.tushare_calls_per_minute)
 
 
 state = State()

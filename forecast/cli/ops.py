@@ -76,7 +76,7 @@ def run(
         raise
     changes = {}
     if retrain_after is not None:
-        from forecast.config import parse_retrain_after
+        from forecast.settings import parse_retrain_after
 
         changes["retrain_after_days"] = parse_retrain_after(retrain_after)
     if source is not None:

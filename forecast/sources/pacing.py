@@ -24,6 +24,9 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+# tushare's per-minute limit on daily and adj_factor from its lowest paid tier up (its docs: 500 a minute at
+# 120 points and at 2,000); a lower limit (index_daily: 200 at 2,000 points) still ends in the retry path.
+DEFAULT_CALLS_PER_MINUTE = 500
 WINDOW_S = 60.0
 
 

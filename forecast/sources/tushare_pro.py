@@ -28,19 +28,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pandas as pd
 
-from forecast.config import DEFAULT_TUSHARE_CALLS_PER_MINUTE
 from forecast.errors import AuthError, RateLimitError, SourceError
 from forecast.redact import register_secret
-from forecast.sources.pacing import CallPacer
+from forecast.sources.pacing import DEFAULT_CALLS_PER_MINUTE, CallPacer
 from forecast.tickers import parse_ticker
-
-if TYPE_CHECKING:
-    from forecast.config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +64,7 @@ class TushareClient:
     """A thin, retrying wrapper around tushare's real ``DataApi`` client."""
 
     def __init__(self, token: str | None, timeout: float = 30.0, retry: RetryPolicy | None = None,
-                 pacer: CallPacer | None = None):
+                 pacer: CallPacer | None = None, calls_per_minute: int = DEFAULT_CALLS_PER_MINUTE):
         if not token:
             raise AuthError(
                 "no tushare token: set TUSHARE_TOKEN (get one at tushare.pro, under 个人主页 → 接口TOKEN)"
@@ -79,15 +74,10 @@ class TushareClient:
         register_secret(token)  # whatever path the token came by, it is masked in every message from now on
         self._api = DataApi(token=token, timeout=timeout)
         self.retry = retry or RetryPolicy()
-        self.pacer = pacer or CallPacer(DEFAULT_TUSHARE_CALLS_PER_MINUTE)
+        self.pacer = pacer or CallPacer(calls_per_minute)  # the account's per-minute limit: forecast.toml or the environment
         self.calls = 0
         self._silences: dict[str, int] = {}  # host -> connection failures in a row
         self._down: dict[str, str] = {}  # host -> the message every later call fails with
-
-    @classmethod
-    def from_config(cls, config: AppConfig, **options) -> TushareClient:
-        """Return a client with the token and per-minute call rate of ``config`` (forecast.toml < environment)."""
-        return cls(config.tushare_token, pacer=CallPacer(config.tushare_calls_per_minute), **options)
 
     @property
     def host(self) -> str:
