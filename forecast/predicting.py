@@ -26,6 +26,7 @@ from forecast.windows import FEATURE_COLUMNS, check_positive, require_history
 __all__ = ["ForecastPoint", "ForecastResult", "LoadedModels", "load_forecast", "predict_ticker", "save_forecast"]
 
 BASELINE_HORIZON = 5
+MAX_BASELINE_HORIZON = 250  # a year of sessions: past it a daily model's interval says nothing, and dates overflow far later
 
 
 class LoadedModels:
@@ -80,6 +81,8 @@ def predict_baseline(store: MarketStore, ticker_text: str, name: str, horizon: i
     bars = store.read_bars(ticker, adjust)
     frame = bars.frame
     steps = horizon or BASELINE_HORIZON
+    if steps > MAX_BASELINE_HORIZON:
+        raise BadInputError(f"--horizon {steps}: a baseline forecasts at most {MAX_BASELINE_HORIZON} trading days")
     require_history(len(frame), MIN_HISTORY_BARS, str(ticker))
     model = make_baseline(name, steps, target, levels).fit(frame)
     bands = forecast_bands(model, frame, np.array([len(frame) - 1]))

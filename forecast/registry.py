@@ -136,9 +136,10 @@ class ModelRegistry:
             model_id = pin.read_text(encoding="utf-8").strip()
             present = self.workspace.model_card_file(model_id).is_file()
         except (UnicodeDecodeError, OSError, ValueError, ForecastError):
-            model_id, present = "", False
+            raise CorruptFileError(f"{ticker}'s pin is invalid (it names no model); run forecast doctor --repair, "
+                                   f"or unpin it with: forecast models use {ticker} --latest") from None
         if not present:
-            raise ModelNotFoundError(f"{ticker} is pinned to a model that is gone ({model_id or 'unreadable pin'}); "
+            raise ModelNotFoundError(f"{ticker} is pinned to a model that is gone ({model_id}); "
                                      f"unpin it with: forecast models use {ticker} --latest")
         return model_id
 
@@ -163,14 +164,14 @@ class ModelRegistry:
         """The model ``predict`` would use for ``ticker`` now, or None when it has none (or its pin is broken)."""
         try:
             return self.choice(ticker)
-        except ModelNotFoundError:
+        except (ModelNotFoundError, CorruptFileError):
             return None
 
     def reason_for(self, ticker: str, model_id: str) -> str:
         """Why ``model_id`` serves ``ticker`` when no ``--model`` was given: ``pinned`` or ``latest``."""
         try:
             return PINNED if self.pinned_id(ticker) == model_id else LATEST
-        except ModelNotFoundError:
+        except (ModelNotFoundError, CorruptFileError):
             return LATEST
 
     def pin(self, model_id: str) -> ModelCard:

@@ -245,8 +245,6 @@ def test_a_pin_that_leads_out_of_the_home_is_named_and_moved_aside(global_home):
     assert cli("doctor").stdout.strip() == "healthy"
 
 
-@pytest.mark.xfail(strict=True, reason="registry.pinned_id and cli/ranking.global_forecasts treat an invalid pin as no pin "
-                                       "(predict falls back to the global model); they are not doctor's files")
 def test_predict_says_a_pin_is_invalid_rather_than_ignoring_it(global_home):
     pin = Workspace.at(global_home).pin_file("T0")
     pin.parent.mkdir(parents=True)
@@ -477,7 +475,8 @@ def test_a_bad_pin_of_a_ticker_with_its_own_model_is_moved_aside_and_predict_wor
     pin = Workspace.at(home).pin_file(TICKER)
     pin.parent.mkdir(parents=True)
     pin.write_text(ESCAPE + "\n")
-    assert cli("predict", TICKER).exit_code == 4
+    refused = cli("predict", TICKER)
+    assert refused.exit_code == 3 and "pin is invalid" in one_line_error(refused)  # a damaged file, not a missing model
     code, report = doctor_json()
     assert code == 3 and found(report, home)[f"models/.pinned/{TICKER}"]["kind"] == "pin"
     assert cli("doctor", "--repair").exit_code == 0

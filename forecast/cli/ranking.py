@@ -227,7 +227,8 @@ def global_forecasts(tickers: list[str], model: str | None, universe: str | None
             ticker = str(parse_ticker(text))
         except ForecastError:
             continue
-        if named_global or own.in_use(ticker) is None:
+        pinned = workspace.pin_file(ticker).exists()  # a pin is the user's choice: a broken one is said, never bypassed
+        if named_global or (own.in_use(ticker) is None and not pinned):
             wanted.append(ticker)
     if not wanted:
         return {}, None
