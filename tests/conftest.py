@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parent / "data"  # slices of the course's files; see data/README.md
+DATA = Path(__file__).resolve().parent / "fixtures"  # slices of the course's files; see fixtures/README.md
 COURSE_FILE = DATA / "moutai_qfq_with_negative_prices.csv"
 COURSE_POSITIVE = DATA / "moutai_qfq.csv"
 SAMPLE_FILE = REPO / "forecast" / "sample" / "600519.SH.csv"

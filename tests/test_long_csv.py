@@ -1,6 +1,6 @@
 """Long-format CSV import: many tickers in one file, through the real CLI, checked through the store.
 
-Fixtures (tests/data/, made from the bundled Moutai sample's last 56 bars, prices scaled per ticker):
+Fixtures (tests/fixtures/, made from the bundled Moutai sample's last 56 bars, prices scaled per ticker):
 - long_daily_three_tickers.csv: a tushare ``daily`` dump of 600519.SH, 000001.SZ and 600036.SH, newest
   first, lots and thousands of CNY; one bad row: 600036.SH on 2020-12-16 has the close ``abc`` (data row 23).
 - long_us_style.csv: Kaggle S&P 500 shape ``date,open,high,low,close,volume,Name`` for AAL, AAPL and ZTS on
@@ -22,7 +22,7 @@ from forecast.importing import import_long_csv
 from forecast.sources.csv_file import find_ticker_column
 from forecast.store import MarketStore
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "fixtures"
 DAILY = DATA / "long_daily_three_tickers.csv"
 US = DATA / "long_us_style.csv"
 runner = CliRunner()
