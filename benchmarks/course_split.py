@@ -35,9 +35,9 @@ TRAIN_ROWS, SCORED = 2126, 240
 
 
 def main() -> None:
-    from forecast import metrics
-    from forecast.backtest import format_table, walk_forward
-    from forecast.sources.csv_file import read_bars_csv
+    from forecast.data.sources.csv_file import read_bars_csv
+    from forecast.evaluation.backtest import format_table, walk_forward
+    from forecast.maths import metrics
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="default,tutorial,tutorial-gru,naive,drift,ma,linear")

@@ -41,8 +41,8 @@ def close_panel(path: Path):
 
 
 def main() -> None:
-    from forecast import cross_section as xs
-    from forecast import signals
+    from forecast.maths import cross_section as xs
+    from forecast.maths import signals
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--horizon", type=int, default=5)
@@ -68,7 +68,7 @@ def main() -> None:
         label = signals.forward_returns(close, args.horizon, kind=kind)[in_test]
         for name, signal in candidates.items():
             s = xs.score(signal[in_test], label, args.horizon, min_tickers=args.min_tickers)
-            if not s.days:  # a constant signal ranks nothing: no scored day (see forecast.cross_section)
+            if not s.days:  # a constant signal ranks nothing: no scored day (see forecast.maths.cross_section)
                 print(f"{name:<15}{kind:<8}{'no scored day: a constant signal has no IC':>66}{0:6d}")
                 continue
             print(f"{name:<15}{kind:<8}{s.ic:8.4f}{s.rank_ic:8.4f}{s.rank_icir:8.3f}{s.t_naive:8.2f}{s.t_newey_west:8.2f}"

@@ -37,7 +37,7 @@ BASELINES = ("linear", "lightgbm", "momentum", "momentum_20", "reversal", "naive
 
 
 def configs():
-    from forecast.global_model import GlobalSettings
+    from forecast.models.pooled.model import GlobalSettings
 
     # the five tried in stop 20, written out in full so that the list does not move with GlobalSettings' defaults
     base = GlobalSettings(horizon=5, units=32, train_every=1)
@@ -70,7 +70,7 @@ def main() -> None:
     if not SP500.exists():
         print(f"needs {SP500}; skipped")
         return
-    from forecast.cross_backtest import CrossSettings, FixedSplit, cross_backtest
+    from forecast.evaluation.cross_backtest import CrossSettings, FixedSplit, cross_backtest
 
     panel = load_panel()
     fixed = FixedSplit(*SPLIT)

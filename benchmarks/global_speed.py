@@ -59,7 +59,7 @@ def forecast(home: Path, *args: str) -> tuple[float, int, str]:
 def stored_home(n_tickers: int, n_days: int, seed: int) -> Path:
     from synthetic_market import synthetic_bars, write_store
 
-    from forecast.store import MarketStore
+    from forecast.data.store import MarketStore
 
     home = Path(tempfile.mkdtemp(prefix="forecast-global-"))
     started = time.perf_counter()

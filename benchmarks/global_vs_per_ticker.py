@@ -33,7 +33,7 @@ HORIZON = 5
 
 def per_ticker_signal(panel: pd.DataFrame, tickers: list[str], test_days: int, refit_every: int) -> pd.Series:
     """Each ticker's ``default`` network walked forward; its predicted 5-day simple return at every origin."""
-    from forecast.backtest import walk_forward
+    from forecast.evaluation.backtest import walk_forward
 
     parts = []
     for ticker in tickers:
@@ -58,10 +58,10 @@ def main() -> None:
     if not SP500.exists():
         print(f"needs {SP500}; skipped")
         return
-    from forecast import signals
-    from forecast.cross_backtest import CrossSettings, cross_backtest, price_skill
-    from forecast.cross_section import score
-    from forecast.global_data import pool
+    from forecast.evaluation.cross_backtest import CrossSettings, cross_backtest, price_skill
+    from forecast.maths import signals
+    from forecast.maths.cross_section import score
+    from forecast.models.pooled.data import pool
 
     frame = pd.read_csv(SP500, parse_dates=["date"]).rename(columns={"Name": "ticker"})
     tickers = sorted(frame["ticker"].unique())[: args.tickers]

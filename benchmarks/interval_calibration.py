@@ -68,8 +68,8 @@ def selection_frames(count: int):
     """The sample and ``count - 1`` unreported us_sp500 tickers, each cut before its held-out days."""
     from interval_scales import REPORTED
 
-    from forecast.fetching import sample_path
-    from forecast.sources.csv_file import read_bars_csv
+    from forecast.data.fetching import sample_path
+    from forecast.data.sources.csv_file import read_bars_csv
 
     frames = [("600519.SH", read_bars_csv(sample_path()).frame)]
     if SP500.is_file() and count > 1:
@@ -93,9 +93,9 @@ def _quantiles(intervals: dict, method: str) -> dict[str, list[float]]:
 
 def replay(frame, name: str, model: str, n_origins: int) -> dict:
     """Return {method: {level: (coverage (H,), relative Winkler (H,))}} over the last ``n_origins`` origins."""
-    from forecast import metrics
-    from forecast.forecasters import NetworkForecaster, forecast_bands, network_config
-    from forecast.training import fit_model
+    from forecast.maths import metrics
+    from forecast.models.forecasters import NetworkForecaster, forecast_bands, network_config
+    from forecast.models.training import fit_model
 
     prices = frame["close"].to_numpy(dtype="float64")
     origins = np.arange(len(prices) - 1 - HORIZON - n_origins + 1, len(prices) - HORIZON)

@@ -49,9 +49,9 @@ HORIZON, REFIT = 5, 20
 
 def replay(close: np.ndarray, scale: str, calibration: str, first_origin: int, last_origin: int) -> dict:
     """Return {level: (coverage (H,), relative Winkler (H,))} of naive conformal intervals over the origins."""
-    from forecast import metrics
-    from forecast.intervals import conformal_quantiles, origin_scale
-    from forecast.windows import target_matrix
+    from forecast.maths import metrics
+    from forecast.maths.intervals import conformal_quantiles, origin_scale
+    from forecast.maths.windows import target_matrix
 
     truth = target_matrix(close, HORIZON, "log-return")  # (T, H): log(P[t+k] / P[t])
     origins = np.arange(first_origin, last_origin + 1)
@@ -83,8 +83,8 @@ def replay(close: np.ndarray, scale: str, calibration: str, first_origin: int, l
 
 def selection_series() -> list[tuple[str, np.ndarray]]:
     """The series the choice is made on, each cut before its last HELD_OUT_DAYS + HORIZON rows."""
-    from forecast.fetching import sample_path
-    from forecast.sources.csv_file import read_bars_csv
+    from forecast.data.fetching import sample_path
+    from forecast.data.sources.csv_file import read_bars_csv
 
     series = [("600519.SH", read_bars_csv(sample_path()).frame["close"].to_numpy(dtype="float64"))]
     if SP500.is_file():

@@ -39,8 +39,8 @@ def sp500_frame(table, name: str):
 
 
 def report(result, wall: float) -> None:
-    from forecast.backtest import format_table
-    from forecast.intervals import level_label
+    from forecast.evaluation.backtest import format_table
+    from forecast.maths.intervals import level_label
 
     print(format_table(result))
     print(f"wall time {wall:.0f} s; " + ", ".join(f"{n}: {p.fits} fits {p.fit_seconds:.0f} s + predict {p.predict_seconds:.1f} s"
@@ -71,9 +71,9 @@ def report(result, wall: float) -> None:
 
 
 def main() -> None:
-    from forecast.backtest import walk_forward
-    from forecast.fetching import sample_path
-    from forecast.sources.csv_file import read_bars_csv
+    from forecast.data.fetching import sample_path
+    from forecast.data.sources.csv_file import read_bars_csv
+    from forecast.evaluation.backtest import walk_forward
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="default,naive,garch,ets")
@@ -92,8 +92,9 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress shows when piped to a file
     models = tuple(args.models.split(","))
     if args.scale or args.calibration_origins or args.network_quantiles:  # another method: the library's defaults, patched here only
-        from forecast import baselines, intervals
-        from forecast.intervals import check_scale
+        from forecast.maths import intervals
+        from forecast.maths.intervals import check_scale
+        from forecast.models import baselines
 
         if args.scale:
             intervals.DEFAULT_SCALE = baselines.LogReturnForecaster.scale = check_scale(args.scale)

@@ -52,8 +52,8 @@ def _fake_server(market, calls_per_minute: int | None = None):
     from fake_tushare import FakeTushare, serve
     from tushare.pro.client import DataApi
 
-    from forecast.sources.pacing import CallPacer
-    from forecast.sources.tushare_pro import RetryPolicy, TushareClient
+    from forecast.data.sources.pacing import CallPacer
+    from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
 
     clock = SimulatedClock()
     fake = FakeTushare(market, calls_per_minute=calls_per_minute, clock=clock)
@@ -83,8 +83,8 @@ def _time_function(module, name: str) -> list[float]:
 def bench_universe_update() -> None:
     from synthetic_market import synthetic_bars, write_store
 
-    from forecast import fetching
-    from forecast.store import MarketStore
+    from forecast.data import fetching
+    from forecast.data.store import MarketStore
 
     print(f"== nightly update of one new day, {UNIVERSE} stored tickers x ~2,500 days (fake server)")
     started = time.perf_counter()
@@ -119,9 +119,9 @@ import sys, datetime as dt
 sys.path.insert(0, {tests!r})
 from tushare.pro.client import DataApi
 DataApi._DataApi__http_url = sys.argv[1]
-from forecast.backfill import backfill
-from forecast.sources.tushare_pro import RetryPolicy, TushareClient
-from forecast.store import MarketStore
+from forecast.data.backfill import backfill
+from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
+from forecast.data.store import MarketStore
 backfill(MarketStore(sys.argv[2]), sys.argv[3].split(","), TushareClient(sys.argv[4], retry=RetryPolicy(sleep=lambda s: None)),
          start=sys.argv[5], now=dt.datetime.fromisoformat({now!r}))
 """
@@ -130,8 +130,8 @@ backfill(MarketStore(sys.argv[2]), sys.argv[3].split(","), TushareClient(sys.arg
 def bench_backfill() -> None:
     from synthetic_market import synthetic_bars
 
-    from forecast import backfill as backfilling
-    from forecast.store import MarketStore
+    from forecast.data import backfill as backfilling
+    from forecast.data.store import MarketStore
 
     days = 250
     print(f"== backfill of {days} days for {UNIVERSE} tickers by trade_date (fake server enforcing {REAL_LIMIT} calls/min, "
@@ -191,8 +191,8 @@ def _paced_burst(limit: int = 20, days: int = 60, tickers: int = 200) -> None:
     """A backfill that must pause: more calls per endpoint than ``limit`` a minute, paced, against a fake enforcing it."""
     from synthetic_market import synthetic_bars
 
-    from forecast.backfill import backfill
-    from forecast.store import MarketStore
+    from forecast.data.backfill import backfill
+    from forecast.data.store import MarketStore
 
     small = synthetic_bars(tickers, days, seed=4)
     fake, server, client = _fake_server(small.fake_market(), calls_per_minute=limit)
@@ -207,8 +207,8 @@ PANEL_CHILD = """
 import sys, time, json
 sys.path.insert(0, {repo!r})
 vm_hwm_mb = lambda: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
-from forecast.panel import load_panel
-from forecast.store import MarketStore
+from forecast.data.panel import load_panel
+from forecast.data.store import MarketStore
 import pyarrow, pandas
 before = vm_hwm_mb()
 began = time.perf_counter()
@@ -221,7 +221,7 @@ print(json.dumps({{"seconds": time.perf_counter() - began, "rows": len(frame), "
 def bench_panel() -> None:
     from synthetic_market import synthetic_bars, write_store
 
-    from forecast.store import MarketStore
+    from forecast.data.store import MarketStore
 
     print(f"== read the whole universe into one frame: {UNIVERSE} tickers x 2,500 days (child process)")
     bars = synthetic_bars(UNIVERSE, 2_500, seed=3)

@@ -43,8 +43,8 @@ def ray_processes(workers_only: bool = False) -> list[tuple[int, str, int, int]]
 def same_weights(a: Path, b: Path, ticker: str) -> bool:
     import numpy as np
 
-    from forecast.network import load_model
-    from forecast.registry import ModelRegistry
+    from forecast.models.network import load_model
+    from forecast.models.registry import ModelRegistry
     from forecast.workspace import Workspace
 
     wa, wb = (load_model(Workspace.at(h).model_file(ModelRegistry(h).latest_id(ticker))).get_weights() for h in (a, b))
@@ -83,11 +83,11 @@ def timed_map(executor, job, tickers):
 def main() -> None:
     from synthetic_market import synthetic_bars, write_store
 
-    from forecast.executors import PoolExecutor, RayExecutor, SerialExecutor, import_ray
-    from forecast.jobs import PredictJob, TrainJob
-    from forecast.store import MarketStore
-    from forecast.tickers import parse_ticker
-    from forecast.train_config import TrainConfig
+    from forecast.data.store import MarketStore
+    from forecast.data.tickers import parse_ticker
+    from forecast.models.train_config import TrainConfig
+    from forecast.workflow.executors import PoolExecutor, RayExecutor, SerialExecutor, import_ray
+    from forecast.workflow.jobs import PredictJob, TrainJob
     from forecast.workspace import Workspace
 
     parser = argparse.ArgumentParser()

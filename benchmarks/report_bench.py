@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from report_home import build_home  # noqa: E402
 
-from forecast.report import write_report  # noqa: E402
+from forecast.outputs.report import write_report  # noqa: E402
 
 GENERATION_BAR_S = 5.0
 OPEN_BAR_S = 3.0

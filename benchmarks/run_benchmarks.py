@@ -100,8 +100,8 @@ def bench_fast_errors() -> None:
 
 
 def bench_store() -> None:
-    from forecast.fetching import import_sample
-    from forecast.store import MarketStore
+    from forecast.data.fetching import import_sample
+    from forecast.data.store import MarketStore
 
     with tempfile.TemporaryDirectory() as home:
         store = MarketStore(home)
@@ -121,10 +121,10 @@ def bench_update_300() -> None:
     from fake_tushare import FakeTushare, market_from_sample, serve
     from tushare.pro.client import DataApi
 
-    from forecast.fetching import update_from_tushare
-    from forecast.sources.tushare_pro import RetryPolicy, TushareClient
-    from forecast.store import MarketStore
-    from forecast.validation import ValidationReport
+    from forecast.data.fetching import update_from_tushare
+    from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
+    from forecast.data.store import MarketStore
+    from forecast.data.validation import ValidationReport
 
     codes = tuple(f"{600000 + i:06d}.SH" for i in range(300))
     market = market_from_sample(REPO / "forecast" / "sample" / "600519.SH.csv", codes=codes)
@@ -166,7 +166,7 @@ def course_loop_windows(values: np.ndarray, lookback: int = 60):
 
 
 def bench_windows() -> None:
-    from forecast.windows import make_windows, target_matrix
+    from forecast.maths.windows import make_windows, target_matrix
 
     print("== windows, lookback 60, 1 feature, horizon 1 (time best of 3; peak traced memory)")
     for rows in (2_000, 1_000_000):
@@ -197,9 +197,9 @@ sys.path.insert(0, {repo!r})
 started = time.perf_counter()
 # VmHWM is this process's own high-water mark; getrusage's ru_maxrss in a child inherits its parent's
 vm_hwm_mb = lambda: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
-from forecast.sources.csv_file import read_bars_csv
-from forecast.train_config import preset_config, TrainConfig
-from forecast.training import fit_model
+from forecast.data.sources.csv_file import read_bars_csv
+from forecast.models.train_config import preset_config, TrainConfig
+from forecast.models.training import fit_model
 frame = read_bars_csv({path!r}).frame.iloc[:2126].reset_index(drop=True)
 cfg = preset_config({preset!r})
 fitted = fit_model(frame, cfg, "600519.SH")
@@ -223,11 +223,11 @@ def bench_train() -> None:
 
 
 def bench_predict() -> None:
-    from forecast.fetching import import_csv, sample_path
-    from forecast.registry import ModelRegistry
-    from forecast.store import MarketStore
-    from forecast.train_config import build_train_config
-    from forecast.training import train_ticker
+    from forecast.data.fetching import import_csv, sample_path
+    from forecast.data.store import MarketStore
+    from forecast.models.registry import ModelRegistry
+    from forecast.models.train_config import build_train_config
+    from forecast.models.training import train_ticker
 
     with tempfile.TemporaryDirectory() as home:
         store, registry = MarketStore(home), ModelRegistry(home)
@@ -242,8 +242,8 @@ def bench_predict() -> None:
         for count in (1, 50):
             script = (
                 f"import sys, time; sys.path.insert(0, {str(REPO)!r}); t = time.perf_counter()\n"
-                "from forecast.store import MarketStore; from forecast.registry import ModelRegistry\n"
-                "from forecast.predicting import LoadedModels, predict_ticker, save_forecast\n"
+                "from forecast.data.store import MarketStore; from forecast.models.registry import ModelRegistry\n"
+                "from forecast.models.predicting import LoadedModels, predict_ticker, save_forecast\n"
                 f"store, reg = MarketStore({home!r}), ModelRegistry({home!r}); loaded = LoadedModels(reg)\n"
                 f"names = {names[:count]!r}\n"
                 "t1 = time.perf_counter()\n"

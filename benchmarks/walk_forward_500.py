@@ -18,9 +18,9 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
-    from forecast.backtest import format_table, walk_forward
-    from forecast.fetching import sample_path
-    from forecast.sources.csv_file import read_bars_csv
+    from forecast.data.fetching import sample_path
+    from forecast.data.sources.csv_file import read_bars_csv
+    from forecast.evaluation.backtest import format_table, walk_forward
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="default,naive,drift,ma,linear")

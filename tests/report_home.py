@@ -11,15 +11,15 @@ from pathlib import Path
 
 from synthetic_market import synthetic_bars, write_store
 
-from forecast.results import save_forecast
-from forecast.store import MarketStore
+from forecast.data.store import MarketStore
+from forecast.models.results import save_forecast
 
 
 def build_home(home: Path, n_tickers: int, n_days: int = 300, seed: int = 7, backtested: int = 1,
                universe: str | None = None) -> list[str]:
     """Store ``n_tickers`` synthetic series with a drift forecast each; backtest the first ``backtested``; return the codes."""
-    from forecast.backtest import save_backtest, walk_forward
-    from forecast.predicting import predict_baseline
+    from forecast.evaluation.backtest import save_backtest, walk_forward
+    from forecast.models.predicting import predict_baseline
 
     bars = synthetic_bars(n_tickers, n_days, seed=seed)
     store = MarketStore(home)
@@ -29,8 +29,8 @@ def build_home(home: Path, n_tickers: int, n_days: int = 300, seed: int = 7, bac
     for code in bars.codes[:backtested]:
         save_backtest(home, walk_forward(store.read_bars(code).frame, code, models=("naive", "drift"), test_days=40, refit_every=20))
     if universe:
-        from forecast.cross_backtest import CrossSettings
-        from forecast.global_jobs import backtest_universe
+        from forecast.evaluation.cross_backtest import CrossSettings
+        from forecast.workflow.universe_jobs import backtest_universe
 
         backtest_universe(store.workspace, universe, bars.codes,
                           CrossSettings(models=("momentum", "reversal"), test_days=40, refit_every=20, validation_days=20))

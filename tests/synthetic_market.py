@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from fake_tushare import FakeMarket
 
-from forecast.calendar import TradingCalendar
-from forecast.validation import ValidationReport
+from forecast.data.calendar import TradingCalendar
+from forecast.data.validation import ValidationReport
 
 CHINA = TradingCalendar("XSHG")
 

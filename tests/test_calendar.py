@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from forecast.calendar import next_sessions
-from forecast.tickers import parse_ticker
+from forecast.data.calendar import next_sessions
+from forecast.data.tickers import parse_ticker
 
 
 def test_forecast_dates_skip_weekends_and_xshg_holidays():

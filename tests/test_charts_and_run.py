@@ -17,9 +17,9 @@ from conftest import SAMPLE_FILE, tree_snapshot
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from forecast.data.store import MarketStore
 from forecast.errors import ExitCode
-from forecast.registry import ModelRegistry
-from forecast.store import MarketStore
+from forecast.models.registry import ModelRegistry
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow  # real Keras fits and subprocesses: seconds each; all of them run in CI
@@ -172,7 +172,7 @@ def test_two_overlapping_runs_both_end_cleanly(tmp_path):
 
 
 def test_a_run_that_cannot_get_the_lock_exits_busy(tmp_path):
-    from forecast.pipeline import run_lock
+    from forecast.workflow.pipeline import run_lock
 
     write_config(tmp_path, ["600519.SH"])
     with run_lock(tmp_path, 1):
@@ -182,7 +182,7 @@ def test_a_run_that_cannot_get_the_lock_exits_busy(tmp_path):
 
 
 def test_chinese_names_only_with_a_cjk_font_and_no_glyph_warnings(charted_home, tmp_path, monkeypatch, recwarn, caplog):
-    from forecast import charts, figures
+    from forecast.outputs import charts, figures
 
     monkeypatch.setattr(figures, "cjk_font", lambda: None)
     assert figures.display_name("600519.SH", "贵州茅台") == "600519.SH"
@@ -218,9 +218,9 @@ def test_a_failed_fetch_still_forecasts_from_stored_data_and_says_so(home, fake_
     """An outage (the server answers HTTP 500 to every try) is ridden out on the stored data."""
     import functools
 
-    from forecast.pipeline import run_daily
-    from forecast.settings import AppConfig
-    from forecast.sources import tushare_pro
+    from forecast.data.sources import tushare_pro
+    from forecast.workflow.pipeline import run_daily
+    from forecast.workflow.settings import AppConfig
 
     monkeypatch.setattr(tushare_pro, "RetryPolicy", functools.partial(tushare_pro.RetryPolicy, sleep=lambda s: None))
     assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
@@ -236,8 +236,8 @@ def test_a_failed_fetch_still_forecasts_from_stored_data_and_says_so(home, fake_
 
 def test_a_rejected_token_fails_the_run_instead_of_forecasting_from_stale_data(home, fake_tushare):
     """Issue 13: a wrong token made run exit 0 on stale data; cron must see it (exit 9, the ticker's code 6)."""
-    from forecast.pipeline import run_daily
-    from forecast.settings import AppConfig
+    from forecast.workflow.pipeline import run_daily
+    from forecast.workflow.settings import AppConfig
 
     assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
     config = AppConfig(tickers=("600519.SH",), source="tushare", tushare_token="a-wrong-token-123")

@@ -12,8 +12,8 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from forecast.data.store import MarketStore
 from forecast.errors import ExitCode
-from forecast.store import MarketStore
 
 runner = CliRunner()
 

@@ -24,7 +24,7 @@ def lines(text: str) -> list[str]:
 
 def broken_fetch(monkeypatch, exc: BaseException) -> None:
     """Make `forecast fetch --source sample` raise ``exc`` from inside the library call."""
-    from forecast import fetching
+    from forecast.data import fetching
 
     def boom(*args, **kwargs):
         raise exc
@@ -152,10 +152,10 @@ def test_logs_are_redacted_on_stderr_and_in_the_log_file(home, monkeypatch, secr
     from forecast.cli._logging import add_log_file, setup_logging
 
     def logs_then_fails(*args, **kwargs):
-        logging.getLogger("forecast.fetching").warning("calling with token %s", secret)
+        logging.getLogger("forecast.data.fetching").warning("calling with token %s", secret)
         raise RuntimeError("boom")
 
-    from forecast import fetching
+    from forecast.data import fetching
 
     monkeypatch.setattr(fetching, "import_sample", logs_then_fails)
     result = runner.invoke(app, ["-v", "fetch", "--source", "sample"])

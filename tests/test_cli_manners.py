@@ -25,9 +25,9 @@ from forecast import __version__
 from forecast.cli import app
 from forecast.errors import ExitCode, ModelNotFoundError
 from forecast.formatting import format_number, format_percent, format_table
-from forecast.model_card import ModelCard
-from forecast.registry import ModelRegistry
-from forecast.train_config import DEFAULT
+from forecast.models.card import ModelCard
+from forecast.models.registry import ModelRegistry
+from forecast.models.train_config import DEFAULT
 from forecast.workspace import Workspace
 
 runner = CliRunner()
@@ -65,12 +65,12 @@ def two_models(home):
 @pytest.fixture
 def fake_network_forecast(monkeypatch):
     """predict_one that resolves the model as predict does, then forecasts with naive under that model's id."""
-    from forecast import jobs
-    from forecast.forecasters import is_baseline
-    from forecast.predicting import predict_baseline
-    from forecast.results import save_forecast
-    from forecast.store import MarketStore
-    from forecast.tickers import parse_ticker
+    from forecast.data.store import MarketStore
+    from forecast.data.tickers import parse_ticker
+    from forecast.models.forecasters import is_baseline
+    from forecast.models.predicting import predict_baseline
+    from forecast.models.results import save_forecast
+    from forecast.workflow import jobs
 
     def predict_one(workspace, ticker, model_id=None, horizon=None, levels=(0.8, 0.95), models=None):
         if model_id and is_baseline(model_id):
@@ -231,7 +231,7 @@ def test_predict_says_which_model_it_used_and_why(two_models, fake_network_forec
 
 
 def test_run_records_and_logs_which_model_it_used_and_why(two_models, fake_network_forecast, monkeypatch):
-    from forecast import charts
+    from forecast.outputs import charts
 
     monkeypatch.setattr(charts, "render", lambda home, ticker, kind, out=None, **kw: out.write_bytes(b"png"))
     runner.invoke(app, ["models", "use", OLD])
@@ -245,8 +245,8 @@ def test_run_records_and_logs_which_model_it_used_and_why(two_models, fake_netwo
 
 
 def test_train_says_when_the_new_model_is_worse_than_the_one_in_use(home, monkeypatch):
-    from forecast import jobs
-    from forecast.training import TrainResult
+    from forecast.models.training import TrainResult
+    from forecast.workflow import jobs
 
     assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
     register(home, OLD, 0.05, "2026-01-01T00:00:00+00:00")
@@ -264,8 +264,8 @@ def test_train_says_when_the_new_model_is_worse_than_the_one_in_use(home, monkey
 
 
 def test_train_under_a_pin_says_the_pin_stays(home, monkeypatch):
-    from forecast import jobs
-    from forecast.training import TrainResult
+    from forecast.models.training import TrainResult
+    from forecast.workflow import jobs
 
     assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
     register(home, OLD, 0.05, "2026-01-01T00:00:00+00:00")

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.cross_backtest import CrossSettings, FixedSplit, cross_backtest
 from forecast.errors import BadInputError
-from forecast.global_model import GlobalSettings
+from forecast.evaluation.cross_backtest import CrossSettings, FixedSplit, cross_backtest
+from forecast.models.pooled.model import GlobalSettings
 from tests.test_global_data import make_panel
 
 NET = GlobalSettings(lookback=10, horizon=3, units=4, head_units=4, members=1, epochs=1, patience=0, validation_days=30)
@@ -53,8 +53,8 @@ def test_walk_forward_refits_once_per_block_on_labels_that_end_before_it():
 
 
 def test_price_skill_is_one_minus_the_rmse_ratio_against_a_zero_forecast():
-    from forecast.cross_backtest import price_skill
-    from forecast.global_data import pool
+    from forecast.evaluation.cross_backtest import price_skill
+    from forecast.models.pooled.data import pool
 
     data = pool(make_panel({"AAA": 40, "BBB": 40}, seed=16), horizon=2)
     rows = np.flatnonzero(np.isfinite(data.labels[:, 1]))
@@ -131,7 +131,7 @@ def test_a_chart_with_no_scored_day_says_so_instead_of_an_empty_legend(tmp_path)
 
     import matplotlib.image
 
-    from forecast.cross_charts import render_cross_backtest
+    from forecast.outputs.cross_charts import render_cross_backtest
 
     days = pd.date_range("2020-01-02", periods=4, freq="B")
     unscored = pd.DataFrame({"linear_rank_ic": np.nan, "linear_cumulative_rank_ic": np.nan, "linear_spread": np.nan}, index=days)

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from forecast import cross_section as xs
 from forecast.errors import BadInputError
 from forecast.jsonio import dumps
+from forecast.maths import cross_section as xs
 
 REPO = Path(__file__).resolve().parents[1]
 DAYS = pd.bdate_range("2024-03-04", periods=3)

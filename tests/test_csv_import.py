@@ -9,10 +9,10 @@ from conftest import COURSE_FILE, COURSE_POSITIVE, SAMPLE_FILE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from forecast.data.fetching import import_csv
+from forecast.data.sources.csv_file import infer_date_format, read_bars_csv
+from forecast.data.store import MarketStore
 from forecast.errors import BadInputError, DateFormatError, ForecastError
-from forecast.fetching import import_csv
-from forecast.sources.csv_file import infer_date_format, read_bars_csv
-from forecast.store import MarketStore
 
 
 def rows_and_date_range(path) -> tuple[int, str, str]:

@@ -18,12 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from forecast.data.fetching import import_csv, update_from_tushare
+from forecast.data.sources import tushare_pro
+from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
+from forecast.data.store import MarketStore
 from forecast.errors import ConfigError, ExitCode
-from forecast.fetching import import_csv, update_from_tushare
-from forecast.settings import AppConfig, load_app_config
-from forecast.sources import tushare_pro
-from forecast.sources.tushare_pro import RetryPolicy, TushareClient
-from forecast.store import MarketStore
+from forecast.workflow.settings import AppConfig, load_app_config
 
 runner = CliRunner()
 AFTER_CLOSE_SAT = dt.datetime(2020, 12, 26, 10, 0)  # Saturday after the sample's last bar
@@ -54,7 +54,7 @@ def quiet_client(token: str, **retry) -> TushareClient:
 
 def test_a_csv_ticker_never_stops_the_tushare_fetch_of_the_others_in_run(home, fake_tushare, tmp_path, monkeypatch):
     """Issue 16 item 5: `run` with ["600519.SH", "MTY"] made no call for 600519.SH and pinned MTY's error on it."""
-    from forecast.pipeline import _fetch
+    from forecast.workflow.pipeline import _fetch
 
     monkeypatch.setattr(tushare_pro, "RetryPolicy", functools.partial(RetryPolicy, sleep=lambda s: None))
     store = MarketStore(home)
@@ -81,7 +81,7 @@ def test_the_library_fetch_fails_a_non_china_ticker_on_its_own(home, fake_tushar
 
 
 def test_a_sources_table_gives_each_ticker_its_source(home, fake_tushare, tmp_path):
-    from forecast.pipeline import _fetch
+    from forecast.workflow.pipeline import _fetch
 
     (home / "forecast.toml").write_text(
         'tickers = ["600519.SH", "MTY"]\nsource = "tushare"\n\n'
@@ -100,7 +100,7 @@ def test_a_sources_table_gives_each_ticker_its_source(home, fake_tushare, tmp_pa
 
 
 def test_a_bare_code_in_the_sources_table_is_normalised_and_sample_works_per_ticker(home):
-    from forecast.pipeline import _fetch
+    from forecast.workflow.pipeline import _fetch
 
     (home / "forecast.toml").write_text('source = "tushare"\n[sources]\n"600519" = "sample"\n')
     config = load_app_config(home, env={})
@@ -192,7 +192,7 @@ def test_answers_between_dropped_connections_keep_the_host_alive(fake_tushare):
 
 def test_a_us_series_is_forecast_past_independence_day(home, tmp_path):
     """Issue 16 item 7: a series that stops on Tuesday 2018-07-03 is forecast for Thursday 2018-07-05."""
-    from forecast.predicting import predict_baseline
+    from forecast.models.predicting import predict_baseline
 
     path = bars_csv(tmp_path / "spy.csv", sessions("XNYS", "2017-01-03", "2018-07-03"))
     result = runner.invoke(app, ["fetch", "SPY", "--source", "csv", "--file", str(path), "--json"])
@@ -257,7 +257,7 @@ def test_files_from_before_calendars_read_as_the_old_rule(home, tmp_path):
         pq.write_table(table.replace_schema_metadata({b"forecast": json.dumps(meta).encode()}), path)
     assert store.read("AAPL").calendar is None and store.read("AAPL").summary()["calendar"] == "business-days"
     assert store.read("600519.SH").summary()["calendar"] == "XSHG"
-    from forecast.predicting import predict_baseline
+    from forecast.models.predicting import predict_baseline
 
     assert predict_baseline(store, "AAPL", "naive", horizon=1).points[0].date == "2018-07-04"  # the old rule, as before
 
@@ -269,8 +269,8 @@ def test_tushare_series_record_xshg(home, fake_tushare):
 
 
 def test_the_trading_calendar_object_answers_for_its_exchange():
-    from forecast.calendar import TradingCalendar, as_calendar, get_calendar, next_sessions
-    from forecast.tickers import parse_ticker
+    from forecast.data.calendar import TradingCalendar, as_calendar, get_calendar, next_sessions
+    from forecast.data.tickers import parse_ticker
 
     nyse = get_calendar("XNYS")
     assert [d.date().isoformat() for d in nyse.next_sessions("2020-12-31", 1)] == ["2021-01-04"]

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from forecast.cli import app
 from forecast.jsonio import dumps
 from forecast.locks import hold_lock
-from forecast.model_card import ModelCard
-from forecast.train_config import DEFAULT
+from forecast.models.card import ModelCard
+from forecast.models.train_config import DEFAULT
 from forecast.workspace import CARD_FILE, MODEL_FILE, Workspace
 
 runner = CliRunner()
@@ -166,7 +166,7 @@ def test_a_file_whose_writer_still_runs_is_not_debris(good_home):
 
 
 def test_examine_only_reads(good_home):
-    from forecast.doctor import examine
+    from forecast.workflow.doctor import examine
 
     workspace = Workspace.at(good_home)
     workspace.bars_file("600519.SH").write_bytes(b"PAR1 not really")

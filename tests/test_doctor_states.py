@@ -25,10 +25,10 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
-from forecast.global_card import GlobalCard
-from forecast.global_data import SEQUENCE_FEATURES, STATIC_FEATURES
-from forecast.global_model import GlobalSettings
 from forecast.jsonio import dumps
+from forecast.models.pooled.card import GlobalCard
+from forecast.models.pooled.data import SEQUENCE_FEATURES, STATIC_FEATURES
+from forecast.models.pooled.model import GlobalSettings
 from forecast.workspace import CARD_FILE, MODEL_FILE, Workspace
 from tests.test_global_commands import TICKERS, store_panel
 from tests.test_global_data import make_panel
@@ -501,10 +501,10 @@ def test_train_with_a_models_lock_folder_fails_in_one_line_exit_3_and_works_afte
 def test_the_networks_the_product_builds_pass_every_check(model_home):
     """No false alarm: every layer build_network and build_global_network use is allowed, and a saved global network
     (not written by hand) passes the shape checks and ranks."""
-    from forecast.doctor import GLOBAL_LAYERS, TICKER_LAYERS
-    from forecast.global_network import GlobalNetConfig, build_global_network
-    from forecast.network import build_network, save_model
-    from forecast.train_config import preset_config
+    from forecast.models.network import build_network, save_model
+    from forecast.models.pooled.network import GlobalNetConfig, build_global_network
+    from forecast.models.train_config import preset_config
+    from forecast.workflow.doctor import GLOBAL_LAYERS, TICKER_LAYERS
 
     home, _ = model_home
     assert cli("doctor").stdout.strip() == "healthy"  # the trained model

@@ -11,12 +11,12 @@ import pytest
 from conftest import SAMPLE_FILE
 from typer.testing import CliRunner
 
-from forecast import metrics
-from forecast.backtest import walk_forward
 from forecast.cli import app
-from forecast.forecasters import make_baseline
-from forecast.intervals import conformal_quantiles
-from forecast.sources.csv_file import read_bars_csv
+from forecast.data.sources.csv_file import read_bars_csv
+from forecast.evaluation.backtest import walk_forward
+from forecast.maths import metrics
+from forecast.maths.intervals import conformal_quantiles
+from forecast.models.forecasters import make_baseline
 
 runner = CliRunner()
 

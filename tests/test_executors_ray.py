@@ -18,9 +18,9 @@ from synthetic_market import synthetic_bars, write_store
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from forecast.data.store import MarketStore
 from forecast.errors import ExitCode
-from forecast.registry import ModelRegistry
-from forecast.store import MarketStore
+from forecast.models.registry import ModelRegistry
 from forecast.workspace import Workspace
 
 runner = CliRunner()
@@ -73,7 +73,7 @@ ITEMS = ["600519.SH", "not a ticker", "sz000001", "600036.SH"]
 
 def check_isolated_and_in_order(outcomes) -> None:
     """parse_ticker over ITEMS: every item answered, in the order given, the bad one alone failing with its own code."""
-    from forecast.executors import exit_code_for
+    from forecast.workflow.executors import exit_code_for
 
     assert [o.item for o in outcomes] == ITEMS
     assert [o.ok for o in outcomes] == [True, False, True, True]
@@ -83,8 +83,8 @@ def check_isolated_and_in_order(outcomes) -> None:
 
 
 def test_the_process_pool_isolates_failures_and_keeps_the_order():
-    from forecast.executors import PoolExecutor
-    from forecast.tickers import parse_ticker
+    from forecast.data.tickers import parse_ticker
+    from forecast.workflow.executors import PoolExecutor
 
     seen = []
     outcomes = PoolExecutor(2).map(parse_ticker, ITEMS, on_done=lambda o: seen.append(o.item))
@@ -94,8 +94,8 @@ def test_the_process_pool_isolates_failures_and_keeps_the_order():
 
 @pytest.mark.slow
 def test_ray_tasks_isolate_failures_and_keep_the_order(local_ray):
-    from forecast.executors import RayExecutor
-    from forecast.tickers import parse_ticker
+    from forecast.data.tickers import parse_ticker
+    from forecast.workflow.executors import RayExecutor
 
     seen = []
     check_isolated_and_in_order(RayExecutor().map(parse_ticker, ITEMS, on_done=lambda o: seen.append(o.item)))
@@ -104,7 +104,7 @@ def test_ray_tasks_isolate_failures_and_keep_the_order(local_ray):
 
 
 def weights(home: Path, model_id: str) -> list[np.ndarray]:
-    from forecast.network import load_model
+    from forecast.models.network import load_model
 
     return load_model(Workspace.at(home).model_file(model_id)).get_weights()
 

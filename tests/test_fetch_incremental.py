@@ -10,10 +10,10 @@ import pytest
 from conftest import SAMPLE_FILE
 from fake_tushare import market_from_sample
 
+from forecast.data.fetching import update_from_tushare
+from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
+from forecast.data.store import MarketStore
 from forecast.errors import SourceError, UnknownTickerError
-from forecast.fetching import update_from_tushare
-from forecast.sources.tushare_pro import RetryPolicy, TushareClient
-from forecast.store import MarketStore
 
 AFTER_CLOSE_SAT = dt.datetime(2020, 12, 26, 10, 0)  # Saturday after the sample's last bar
 
@@ -148,7 +148,7 @@ def test_the_cli_reads_the_token_from_forecast_toml_and_reports_the_adjusted_clo
 
 
 def test_a_whole_market_day_larger_than_a_page_is_paged_by_offset(home, fake_tushare, monkeypatch):
-    from forecast.sources import tushare_pro
+    from forecast.data.sources import tushare_pro
 
     codes = tuple(f"6000{i:02d}.SH" for i in range(10))
     fake_tushare.market = market_from_sample(SAMPLE_FILE, codes=codes)

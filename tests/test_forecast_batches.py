@@ -7,7 +7,7 @@ import json
 import pytest
 
 from forecast.errors import CorruptFileError
-from forecast.results import (
+from forecast.models.results import (
     ForecastPoint,
     ForecastResult,
     forecast_tickers,
@@ -60,7 +60,7 @@ def test_a_damaged_batch_is_a_one_line_error_and_the_next_batch_replaces_it(tmp_
 
 
 def test_doctor_names_a_damaged_batch_once_and_how_to_make_it_again(tmp_path):
-    from forecast.doctor import examine
+    from forecast.workflow.doctor import examine
 
     path = save_forecast_batch(tmp_path, "csi300", [result(t, "g1", "2026-01-01T00:00:00+00:00") for t in ("A.SH", "B.SH")])
     assert examine(Workspace.at(tmp_path)) == []
@@ -91,7 +91,7 @@ def test_a_damaged_batch_does_not_hide_a_tickers_own_forecast(tmp_path):
 def test_forecasts_made_at_different_offsets_compare_by_the_instant():
     save_at = "2026-01-01T09:00:00+08:00"  # 01:00 UTC
     later = "2026-01-01T02:00:00+00:00"
-    from forecast.results import forecast_time
+    from forecast.models.results import forecast_time
 
     assert forecast_time(result("A.SH", "x", later)) > forecast_time(result("A.SH", "x", save_at))
     assert forecast_time(result("A.SH", "x", "not a time")) == 0.0

@@ -35,8 +35,8 @@ def test_every_path_of_the_layout_lies_under_the_home(tmp_path):
 
 
 def test_the_lock_timeout_is_read_once_for_the_store_and_the_registry(tmp_path, monkeypatch):
-    from forecast.registry import ModelRegistry
-    from forecast.store import MarketStore
+    from forecast.data.store import MarketStore
+    from forecast.models.registry import ModelRegistry
 
     monkeypatch.setenv("FORECAST_LOCK_TIMEOUT", "0.2")
     assert MarketStore(tmp_path).lock_timeout_s == ModelRegistry(tmp_path).lock_timeout_s == 0.2
@@ -47,7 +47,7 @@ def test_the_lock_timeout_is_read_once_for_the_store_and_the_registry(tmp_path, 
 
 def test_a_held_registry_lock_makes_a_writer_wait_its_bound_then_exit_busy(tmp_path, monkeypatch):
     from forecast.locks import hold_lock
-    from forecast.registry import ModelRegistry
+    from forecast.models.registry import ModelRegistry
 
     monkeypatch.setenv("FORECAST_LOCK_TIMEOUT", "0.1")
     registry = ModelRegistry(tmp_path)
@@ -56,7 +56,7 @@ def test_a_held_registry_lock_makes_a_writer_wait_its_bound_then_exit_busy(tmp_p
 
 
 def test_the_token_is_looked_up_the_same_way_for_every_command(tmp_path):
-    from forecast.settings import load_app_config
+    from forecast.workflow.settings import load_app_config
 
     (tmp_path / "forecast.toml").write_text('[tushare]\ntoken = "from-the-file-123"\n')
     assert load_app_config(tmp_path, env={}).tushare_token == "from-the-file-123"
@@ -66,7 +66,7 @@ def test_the_token_is_looked_up_the_same_way_for_every_command(tmp_path):
 
 
 def test_config_problems_are_reported_together_one_line_each(tmp_path):
-    from forecast.settings import load_app_config
+    from forecast.workflow.settings import load_app_config
 
     (tmp_path / "forecast.toml").write_text('tickers = "600519.SH"\nsource = "ftp"\nlevels = [1.5]\nadjust = "weird"\n'
                                             '[train]\nepochs = 2.5\n')
@@ -79,7 +79,7 @@ def test_config_problems_are_reported_together_one_line_each(tmp_path):
 
 
 def test_levels_and_adjust_from_forecast_toml_are_honoured(home):
-    from forecast.settings import load_app_config
+    from forecast.workflow.settings import load_app_config
 
     (home / "forecast.toml").write_text('levels = [0.9]\nadjust = "hfq"\n')
     assert load_app_config(home, env={}).train_config().adjust == "hfq"
@@ -93,15 +93,15 @@ def test_levels_and_adjust_from_forecast_toml_are_honoured(home):
 
 
 def test_interval_levels_are_formatted_by_one_function():
-    from forecast.intervals import level_key, level_label, level_percent
+    from forecast.maths.intervals import level_key, level_label, level_percent
 
     assert level_label(0.57) == "57%" and level_label("0.8") == "80%" and level_percent(0.975) == "97.5"
     assert level_key(0.8) == "0.8" and level_key("0.95") == "0.95"
 
 
 def test_a_model_card_refuses_fields_that_would_become_paths_or_crash_later(tmp_path):
-    from forecast.model_card import ModelCard
-    from forecast.train_config import DEFAULT
+    from forecast.models.card import ModelCard
+    from forecast.models.train_config import DEFAULT
 
     good = {"id": "X-default-gru-1", "ticker": "600519.SH", "created_at": "2026-01-01T00:00:00+00:00",
             "config": DEFAULT.to_dict(), "features": ["return"],
@@ -118,8 +118,8 @@ def test_a_model_card_refuses_fields_that_would_become_paths_or_crash_later(tmp_
 
 
 def test_a_model_family_comes_from_its_card_not_its_id():
-    from forecast.model_card import ModelCard
-    from forecast.train_config import DEFAULT, TUTORIAL
+    from forecast.models.card import ModelCard
+    from forecast.models.train_config import DEFAULT, TUTORIAL
 
     def card(cfg, model_id):
         return ModelCard(model_id, "BRK-B", "", cfg, cfg.features, {}, {"range": ["a", "b"]}, {}, {})
@@ -130,8 +130,8 @@ def test_a_model_family_comes_from_its_card_not_its_id():
 
 
 def test_the_executor_isolates_every_item_from_every_exception():
-    from forecast.executors import SerialExecutor, first_failure_code
     from forecast.redact import register_secret
+    from forecast.workflow.executors import SerialExecutor, first_failure_code
 
     register_secret("s3cr3t-token-value")
 
@@ -153,7 +153,7 @@ def test_the_executor_isolates_every_item_from_every_exception():
 
 def test_the_catalogue_names_every_model_once_and_refuses_unknown_ones():
     from forecast.choices import ModelKind
-    from forecast.forecasters import make_forecaster, model_kind
+    from forecast.models.forecasters import make_forecaster, model_kind
 
     assert [model_kind(n) for n in ("naive", "ma", "ma20", "linear", "default", "tutorial-gru")] == \
         [ModelKind.BASELINE] * 4 + [ModelKind.NETWORK] * 2
@@ -165,11 +165,11 @@ def test_the_catalogue_names_every_model_once_and_refuses_unknown_ones():
 
 def test_predict_and_backtest_share_one_chain(home):
     """A baseline's forecast at the last bar equals its backtest path at that origin."""
-    from forecast.backtest import walk_forward
-    from forecast.fetching import import_sample
-    from forecast.predicting import predict_ticker
-    from forecast.registry import ModelRegistry
-    from forecast.store import MarketStore
+    from forecast.data.fetching import import_sample
+    from forecast.data.store import MarketStore
+    from forecast.evaluation.backtest import walk_forward
+    from forecast.models.predicting import predict_ticker
+    from forecast.models.registry import ModelRegistry
 
     store = MarketStore(home)
     import_sample(store)
@@ -184,9 +184,9 @@ def test_predict_and_backtest_share_one_chain(home):
 
 def test_a_failing_ticker_in_run_daily_never_stops_the_others_and_summary_is_written(home, monkeypatch):
     """run_daily with a fake per-ticker job: one ticker has a bug, the other works; its earlier file leaves latest/."""
-    from forecast import pipeline
     from forecast.atomic import atomic_write_text
-    from forecast.settings import AppConfig
+    from forecast.workflow import pipeline
+    from forecast.workflow.settings import AppConfig
 
     broken: set[str] = set()
 
@@ -254,8 +254,8 @@ def test_several_tickers_go_on_past_a_failure_and_say_which_failed(home):
 
 
 def test_a_failure_shared_by_every_ticker_still_writes_the_summary(home):
-    from forecast.pipeline import run_daily
-    from forecast.settings import AppConfig
+    from forecast.workflow.pipeline import run_daily
+    from forecast.workflow.settings import AppConfig
 
     config = AppConfig(tickers=("600519.SH",), source="sample", train={"epochs": 0})  # refused when the plan is made
     summary = run_daily(home, config)

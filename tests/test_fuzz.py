@@ -9,7 +9,7 @@ home was touched.
 Every example runs the real CLI in-process (``CliRunner``) against its own copy
 of a good home prepared once per module (the bundled sample, a second ticker, a
 naive forecast and backtest, and one registered model written without
-TensorFlow). No example fits a network: ``forecast.training.fit_model`` is
+TensorFlow). No example fits a network: ``forecast.models.training.fit_model`` is
 replaced for the module by a guard that runs the real data checks
 (``training_arrays``) and then stops with exit 3 ("fuzz guard"), so the paths
 up to the fit are fuzzed and the fit itself never runs.
@@ -245,10 +245,10 @@ def fuzz_summary(request):
 @pytest.fixture(scope="module", autouse=True)
 def no_network_fits():
     """No example trains: the fit stops after the real data checks, with exit 3."""
-    import forecast.training as training
+    import forecast.models.training as training
 
-    assert hasattr(training, "fit_model"), "the fuzz suite's training guard needs forecast.training.fit_model"
-    from forecast.dataset import training_arrays
+    assert hasattr(training, "fit_model"), "the fuzz suite's training guard needs forecast.models.training.fit_model"
+    from forecast.models.dataset import training_arrays
 
     def guarded_fit_model(frame, cfg, ticker, *args, **kwargs):
         training_arrays(frame, cfg, ticker)  # every check on the data runs as in a real fit
@@ -263,7 +263,7 @@ def no_network_fits():
 # The good home (once per module) and one sandbox per example
 
 def _card() -> dict:
-    from forecast.train_config import DEFAULT
+    from forecast.models.train_config import DEFAULT
 
     h = DEFAULT.horizon
     return {
@@ -1028,7 +1028,7 @@ def test_fuzz_ticker_and_model_id_arguments(good_home, ticker, commands, lock):
 
 
 def _is_a_good_ticker(text: str) -> bool:
-    from forecast.tickers import parse_ticker
+    from forecast.data.tickers import parse_ticker
 
     try:
         return str(parse_ticker(text)) in (GOOD, OTHER)

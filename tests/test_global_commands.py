@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from forecast.data.store import MarketStore
+from forecast.data.validation import ValidationReport
 from forecast.errors import ExitCode
-from forecast.store import MarketStore
-from forecast.validation import ValidationReport
 from tests.test_global_data import make_panel
 
 runner = CliRunner()

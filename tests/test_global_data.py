@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecast.global_data import latest_rows, pool, rows_by_day, targets, time_split, window_batch
+from forecast.models.pooled.data import latest_rows, pool, rows_by_day, targets, time_split, window_batch
 
 LOOKBACK = 10
 
@@ -111,7 +111,7 @@ def test_latest_rows_give_one_origin_per_ticker_and_days_group_cross_sections():
 
 
 def test_every_nth_day_thins_whole_days_and_keeps_every_ticker():
-    from forecast.global_data import every_nth_day
+    from forecast.models.pooled.data import every_nth_day
 
     data = pool(make_panel({"AAA": 60, "BBB": 60}, seed=5), horizon=2)
     rows = np.arange(len(data))

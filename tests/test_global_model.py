@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from forecast.errors import BadInputError, CorruptFileError
-from forecast.global_card import GlobalCard, GlobalRegistry
-from forecast.global_model import GlobalSettings, calibrate, forecast_panel, ranked, train_global
+from forecast.models.pooled.card import GlobalCard, GlobalRegistry
+from forecast.models.pooled.model import GlobalSettings, calibrate, forecast_panel, ranked, train_global
 from tests.test_global_data import make_panel
 
 TINY = GlobalSettings(lookback=10, horizon=3, units=4, head_units=4, members=2, epochs=2, patience=0,
@@ -43,7 +43,7 @@ def test_train_registers_a_universe_model_that_forecasts_a_ticker_it_never_saw(t
     assert len(card.validation["scores"]) >= 1
 
     newcomer = make_panel({"NEW": 200}, seed=99)
-    from forecast.global_numpy import NumpyGlobalNet
+    from forecast.models.pooled.numpy_net import NumpyGlobalNet
 
     model = NumpyGlobalNet.from_keras_file(registry.model_file(card.id))
     forecasts, problems = forecast_panel(pd.concat([seen, newcomer]).sort_index(), card, model)
@@ -83,8 +83,8 @@ def test_a_damaged_card_names_the_field(tmp_path):
 
 
 def test_an_epoch_cap_draws_a_different_random_set_of_whole_days_each_epoch():
-    from forecast.global_data import pool, targets, time_split
-    from forecast.global_network import GlobalNetConfig, PooledBatches
+    from forecast.models.pooled.data import pool, targets, time_split
+    from forecast.models.pooled.network import GlobalNetConfig, PooledBatches
 
     panel = make_panel({f"T{i}": 200 for i in range(5)}, seed=3)
     data = pool(panel, 3)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from conftest import REPO, subprocess_env
 
-import forecast.global_numpy as global_numpy
-from forecast.global_numpy import NumpyGlobalNet
+import forecast.models.pooled.numpy_net as global_numpy
+from forecast.models.pooled.numpy_net import NumpyGlobalNet
 
 N_SEQUENCE, N_STATIC = 4, 3
 
@@ -23,8 +23,8 @@ N_SEQUENCE, N_STATIC = 4, 3
 def saved_network(folder: Path, arch: str = "gru", members: int = 2, dropout: float = 0.1, lookback: int = 6,
                   horizon: int = 3, seed: int = 0):
     """Build a small global network, give every weight (biases too) a random value, save it; return (model, path)."""
-    from forecast.global_network import GlobalNetConfig, build_global_network  # TensorFlow: only when a test needs it
-    from forecast.network import save_model
+    from forecast.models.network import save_model
+    from forecast.models.pooled.network import GlobalNetConfig, build_global_network  # TensorFlow: only when a test needs it
 
     cfg = GlobalNetConfig(lookback=lookback, horizon=horizon, arch=arch, units=5, head_units=4, dropout=dropout, members=members)
     model = build_global_network(cfg, N_SEQUENCE, N_STATIC)
@@ -130,7 +130,7 @@ def test_inputs_of_the_wrong_shape_are_refused(base_model):
 def test_predicting_imports_neither_tensorflow_nor_keras(base_model):
     probe = (
         "import sys, numpy as np\n"
-        "from forecast.global_numpy import NumpyGlobalNet\n"
+        "from forecast.models.pooled.numpy_net import NumpyGlobalNet\n"
         f"network = NumpyGlobalNet.from_keras_file({str(base_model)!r})\n"
         f"out = network.predict(np.ones((4, 6, {N_SEQUENCE}), np.float32), np.ones((4, {N_STATIC}), np.float32))\n"
         "assert out.shape == (4, 2, 3) and np.isfinite(out).all(), out.shape\n"

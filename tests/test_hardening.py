@@ -61,7 +61,7 @@ def test_duplicate_dates_collapse_to_the_last_row_and_never_poison_the_next_impo
     doubled = pd.concat([rows, rows.tail(40).assign(close=rows.tail(40)["close"] + 1)], ignore_index=True)
     first = fetch_csv("DUP", write_csv(tmp_path / "dup.csv", doubled))
     assert first.exit_code == 0 and "kept the last row" in first.stdout
-    from forecast.store import MarketStore
+    from forecast.data.store import MarketStore
 
     stored = MarketStore(home).read("DUP").frame
     assert stored["date"].is_unique and len(stored) == len(rows)
@@ -81,8 +81,8 @@ def test_infinite_values_are_refused_and_nothing_is_stored(home, tmp_path, colum
 
 
 def test_validation_refuses_infinite_prices_whatever_their_source():
+    from forecast.data.validation import refuse_unusable
     from forecast.errors import ValidationFailed
-    from forecast.validation import refuse_unusable
 
     frame = sample_rows(10).assign(date=lambda f: pd.to_datetime(f["date"]))
     frame.loc[3, "volume"] = np.inf
@@ -103,7 +103,7 @@ def test_a_much_shorter_import_needs_replace(home, tmp_path):
     short = write_csv(tmp_path / "short.csv", sample_rows(1))
     refused = fetch_csv("SHR", short)
     assert refused.exit_code == ExitCode.BAD_INPUT and "--replace" in one_error_line(refused)
-    from forecast.store import MarketStore
+    from forecast.data.store import MarketStore
 
     assert len(MarketStore(home).read("SHR").frame) == 300
     assert fetch_csv("SHR", short, "--replace").exit_code == 0
@@ -177,10 +177,10 @@ def test_backtest_out_csv_keeps_the_json_beside_it(home, tmp_path):
 
 
 def test_the_store_lock_is_free_while_the_network_is_asked(home, fake_tushare, monkeypatch):
-    from forecast.fetching import update_from_tushare
+    from forecast.data.fetching import update_from_tushare
+    from forecast.data.sources import tushare_pro
+    from forecast.data.store import MarketStore
     from forecast.locks import hold_lock
-    from forecast.sources import tushare_pro
-    from forecast.store import MarketStore
 
     store = MarketStore(home, lock_timeout_s=0.05)
     real = tushare_pro.fetch_ticker_range
@@ -198,7 +198,7 @@ def test_the_store_lock_is_free_while_the_network_is_asked(home, fake_tushare, m
 
 
 def test_paging_stops_when_a_server_ignores_end_date(monkeypatch):
-    from forecast.sources import tushare_pro
+    from forecast.data.sources import tushare_pro
 
     client = tushare_pro.TushareClient("token-for-paging-test")
     page = pd.DataFrame({"ts_code": "600519.SH", "trade_date": ["20200102"] * tushare_pro.PAGE_LIMIT, "close": 1.0})
@@ -208,7 +208,7 @@ def test_paging_stops_when_a_server_ignores_end_date(monkeypatch):
 
 
 def test_a_reply_missing_a_column_is_a_source_error_not_a_crash():
-    from forecast.sources.tushare_pro import _to_canonical
+    from forecast.data.sources.tushare_pro import _to_canonical
 
     daily = pd.DataFrame({"ts_code": ["600519.SH"], "trade_date": ["20200102"], "open": [1.0]})
     with pytest.raises(SourceError):
@@ -216,7 +216,7 @@ def test_a_reply_missing_a_column_is_a_source_error_not_a_crash():
 
 
 def test_a_token_in_a_server_message_never_leaves_the_process(home, tmp_path, monkeypatch):
-    from forecast.sources import tushare_pro
+    from forecast.data.sources import tushare_pro
 
     token = "tok-" + "7" * 20
 
@@ -324,7 +324,7 @@ def test_a_stored_file_with_a_foreign_schema_is_unreadable_and_a_re_fetch_replac
 
 
 def test_train_units_as_a_number_is_one_layer_and_errors_have_one_prefix(home):
-    from forecast.settings import load_app_config
+    from forecast.workflow.settings import load_app_config
 
     (home / "forecast.toml").write_text("[train]\nunits = 5\n")
     assert load_app_config(home, env={}).train_config().units == (5,)

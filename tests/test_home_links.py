@@ -149,9 +149,9 @@ def test_the_day_folder_keeps_a_file_the_run_did_not_write(home):
 
 def test_a_failed_tickers_outputs_from_an_earlier_run_today_are_removed(home, monkeypatch):
     """The day's folder: what an earlier run today wrote for a ticker that fails now leaves it, as before."""
-    from forecast import pipeline
     from forecast.atomic import atomic_write_text
-    from forecast.settings import AppConfig
+    from forecast.workflow import pipeline
+    from forecast.workflow.settings import AppConfig
 
     fail = {"now": False}
 

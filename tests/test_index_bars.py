@@ -11,12 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from forecast.data.fetching import update_from_tushare
+from forecast.data.sources import tushare_pro
+from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
+from forecast.data.store import MarketStore
+from forecast.data.tickers import parse_ticker
 from forecast.errors import AmbiguousTickerError
-from forecast.fetching import update_from_tushare
-from forecast.sources import tushare_pro
-from forecast.sources.tushare_pro import RetryPolicy, TushareClient
-from forecast.store import MarketStore
-from forecast.tickers import parse_ticker
 
 runner = CliRunner()
 AFTER_CLOSE_SAT = dt.datetime(2020, 12, 26, 10, 0)
@@ -94,7 +94,7 @@ def test_forecast_fetch_of_an_index_code_and_of_its_bare_number_once_the_listing
     assert "ambiguous" in bare.output and "Traceback" not in bare.output
     from fake_tushare import listings_frame
 
-    from forecast.universe_cache import load_listings
+    from forecast.data.universe_cache import load_listings
     from forecast.workspace import Workspace
 
     indexed.market.stock_basic = listings_frame([("000001.SZ", "平安银行", "银行", "主板", "L", "19910403", None)])
@@ -109,7 +109,7 @@ def test_forecast_fetch_of_an_index_code_and_of_its_bare_number_once_the_listing
 def test_data_list_shows_the_cached_company_name_next_to_the_code_and_null_when_unknown(home, indexed):
     from fake_tushare import listings_frame
 
-    from forecast.universe_cache import load_listings
+    from forecast.data.universe_cache import load_listings
     from forecast.workspace import Workspace
 
     store = MarketStore(home)

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE_FILE
 
-from forecast.baselines import Naive
-from forecast.intervals import (
+from forecast.maths.intervals import (
     CALIBRATION_ORIGINS,
     DEFAULT_SCALE,
     anchored_quantiles,
@@ -18,6 +17,7 @@ from forecast.intervals import (
     network_intervals,
     origin_scale,
 )
+from forecast.models.baselines import Naive
 
 
 def _random_walk(rows: int, seed: int = 3) -> np.ndarray:
@@ -140,11 +140,11 @@ def test_a_network_twice_as_wrong_as_naive_gets_intervals_twice_as_wide():
 
 @pytest.mark.slow
 def test_a_trained_networks_card_holds_both_estimates_and_uses_their_mean():
-    from forecast import network
-    from forecast.dataset import training_arrays, unscaled_targets
-    from forecast.sources.csv_file import read_bars_csv
-    from forecast.train_config import TrainConfig
-    from forecast.training import fit_model
+    from forecast.data.sources.csv_file import read_bars_csv
+    from forecast.models import network
+    from forecast.models.dataset import training_arrays, unscaled_targets
+    from forecast.models.train_config import TrainConfig
+    from forecast.models.training import fit_model
 
     frame = read_bars_csv(SAMPLE_FILE).frame.tail(700).reset_index(drop=True)
     cfg = TrainConfig(units=(8,), lookback=20, horizon=3, epochs=2, seed=3)

@@ -11,12 +11,12 @@ import pytest
 from conftest import SAMPLE_FILE
 from typer.testing import CliRunner
 
-from forecast import metrics
-from forecast.backtest import format_table, walk_forward
 from forecast.cli import app
+from forecast.data.sources.csv_file import read_bars_csv
 from forecast.errors import CorruptFileError, ExitCode, MissingExtraError
-from forecast.intervals import DEFAULT_SCALE, ewma_variance, origin_scale
-from forecast.sources.csv_file import read_bars_csv
+from forecast.evaluation.backtest import format_table, walk_forward
+from forecast.maths import metrics
+from forecast.maths.intervals import DEFAULT_SCALE, ewma_variance, origin_scale
 
 runner = CliRunner()
 
@@ -99,9 +99,9 @@ def test_the_ewma_scale_reacts_to_a_shock_within_days():
 
 
 def test_an_old_card_keeps_its_std60_scale_and_a_new_one_names_its_own():
-    from forecast.forecasters import card_scale
-    from forecast.model_card import ModelCard
-    from forecast.train_config import DEFAULT
+    from forecast.models.card import ModelCard
+    from forecast.models.forecasters import card_scale
+    from forecast.models.train_config import DEFAULT
 
     old = {"id": "X-default-gru-1", "ticker": "600519.SH", "created_at": "2026-01-01T00:00:00+00:00",
            "config": DEFAULT.to_dict(), "features": ["return"],
@@ -134,7 +134,7 @@ def simulated_garch_frame(n: int, mu=0.03, omega=0.02, alpha=0.08, beta=0.90, nu
 
 def test_garch_recovers_known_parameters_and_its_bands_hold_their_level():
     pytest.importorskip("arch")
-    from forecast.forecasters import forecast_bands, make_baseline
+    from forecast.models.forecasters import forecast_bands, make_baseline
 
     frame = simulated_garch_frame(3600)
     model = make_baseline("garch", 5).fit(frame.iloc[:3001])
@@ -153,7 +153,7 @@ def test_garch_recovers_known_parameters_and_its_bands_hold_their_level():
 
 def test_garch_bands_widen_after_a_shock_and_with_the_horizon():
     pytest.importorskip("arch")
-    from forecast.forecasters import forecast_bands, make_baseline
+    from forecast.models.forecasters import forecast_bands, make_baseline
 
     frame = simulated_garch_frame(1200)
     model = make_baseline("garch", 5).fit(frame)
@@ -170,8 +170,8 @@ def test_garch_bands_widen_after_a_shock_and_with_the_horizon():
 @pytest.mark.parametrize("name", ["garch", "ets"])
 def test_predict_with_an_anchor_gives_both_levels_on_trading_days(home, name):
     pytest.importorskip({"garch": "arch", "ets": "statsforecast"}[name])
-    from forecast.calendar import next_sessions
-    from forecast.tickers import parse_ticker
+    from forecast.data.calendar import next_sessions
+    from forecast.data.tickers import parse_ticker
 
     assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
     result = runner.invoke(app, ["predict", "600519.SH", "--model", name, "--json"])
@@ -209,7 +209,7 @@ def test_anchors_in_a_short_backtest_are_scored_at_every_step_and_level():
 @pytest.mark.parametrize("name", ["garch", "ets"])
 def test_an_anchor_forecasts_the_last_bar_as_its_backtest_does(name):
     pytest.importorskip({"garch": "arch", "ets": "statsforecast"}[name])
-    from forecast.forecasters import forecast_bands, make_baseline
+    from forecast.models.forecasters import forecast_bands, make_baseline
 
     frame = read_bars_csv(SAMPLE_FILE).frame.tail(600).reset_index(drop=True)
     known = frame.iloc[:-3]  # predict at the last known bar; the backtest sees three more bars after it
@@ -261,8 +261,8 @@ def test_plot_calibration_and_the_backtest_footer_read_the_stored_scores(home):
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["kind"] == "calibration" and (home / "charts" / "600519.SH-calibration.png").stat().st_size > 10_000
-    from forecast.charts import interval_footer
-    from forecast.results import load_backtest
+    from forecast.models.results import load_backtest
+    from forecast.outputs.charts import interval_footer
 
     footer = interval_footer(load_backtest(home, "600519.SH"), "drift")
     assert footer.startswith("80% interval: coverage ") and "steps 1 / 3" in footer and "95% interval" in footer
@@ -271,7 +271,7 @@ def test_plot_calibration_and_the_backtest_footer_read_the_stored_scores(home):
 
 @pytest.mark.parametrize("scale", ["std60", "ewma0.94", "ewma0.94+std250"])
 def test_a_flat_series_gets_a_unit_scale_not_zero(scale):
-    from forecast.intervals import origin_scale
+    from forecast.maths.intervals import origin_scale
 
     flat = np.full(400, 12.5)
     got = origin_scale(flat, np.arange(100, 400), "log-return", scale=scale)

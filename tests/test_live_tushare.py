@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from forecast.fetching import update_from_tushare
-from forecast.sources.tushare_pro import TushareClient
-from forecast.store import MarketStore
+from forecast.data.fetching import update_from_tushare
+from forecast.data.sources.tushare_pro import TushareClient
+from forecast.data.store import MarketStore
 
 pytestmark = [
     pytest.mark.live,

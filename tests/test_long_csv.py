@@ -17,10 +17,10 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from forecast.data.importing import import_long_csv
+from forecast.data.sources.csv_file import find_ticker_column
+from forecast.data.store import MarketStore
 from forecast.errors import ExitCode
-from forecast.importing import import_long_csv
-from forecast.sources.csv_file import find_ticker_column
-from forecast.store import MarketStore
 
 DATA = Path(__file__).parent / "fixtures"
 DAILY = DATA / "long_daily_three_tickers.csv"

@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 
 from forecast.cli import app
 from forecast.errors import CorruptFileError, ExitCode
-from forecast.model_archive import (
+from forecast.models.archive import (
     CARDLESS_MAX_BYTES,
     MiB,
     Network,
@@ -206,7 +206,7 @@ class KerasCalls:
     """Records calls to Keras's loader (and makes them): a refused file must never reach it."""
 
     def __init__(self, monkeypatch):
-        from forecast import network
+        from forecast.models import network
 
         self.paths: list[str] = []
         real = network.keras.saving.load_model
@@ -235,7 +235,7 @@ def test_rank_refuses_a_zip_bomb_in_one_line_without_taking_its_memory(global_ho
 @pytest.mark.parametrize("bomb", [zeros_bomb, lying_bomb], ids=["declares-512MiB", "inflates-past-its-header"])
 def test_the_numpy_loader_refuses_a_bomb_before_reading_it(global_home, tmp_path, bomb):
     """What predict, rank and doctor load the global network with."""
-    from forecast.global_numpy import NumpyGlobalNet
+    from forecast.models.pooled.numpy_net import NumpyGlobalNet
 
     _, model = copied(global_home, tmp_path)
     bomb(model)
@@ -248,7 +248,7 @@ def test_the_numpy_loader_refuses_a_bomb_before_reading_it(global_home, tmp_path
 
 def test_weights_whose_declared_shapes_are_not_the_cards_network_are_refused_before_allocating(global_home, tmp_path):
     """An HDF5 dataset declares its shape and may store nothing: 300 MiB in a file of a few KiB."""
-    from forecast.global_numpy import NumpyGlobalNet
+    from forecast.models.pooled.numpy_net import NumpyGlobalNet
 
     _, model = copied(global_home, tmp_path)
     h5_changed(model, replaced("layers/gru/cell/vars/1", (8192, 9600)))  # the recurrent kernel is [64, 192]
@@ -273,7 +273,7 @@ def test_rank_refuses_weights_of_another_shape_than_the_card_says(global_home, t
 
 
 def test_a_global_model_whose_config_is_not_its_cards_network_is_refused(global_home, tmp_path):
-    from forecast.global_numpy import NumpyGlobalNet
+    from forecast.models.pooled.numpy_net import NumpyGlobalNet
 
     _, model = copied(global_home, tmp_path)
     card = json.loads((model.parent / "metadata.json").read_text())
@@ -348,8 +348,8 @@ def card_of(cfg, features: int) -> dict:
     ("gru", (4,), False, 1), ("lstm", (6, 3), False, 2), ("rnn", (5,), True, 3), ("gru", (3, 2), True, 2), ("lstm", (80, 100), False, 1),
 ])
 def test_the_bound_counts_every_weight_keras_builds_for_the_card(tmp_path, arch, units, bidirectional, features):
-    from forecast import network
-    from forecast.train_config import TrainConfig
+    from forecast.models import network
+    from forecast.models.train_config import TrainConfig
 
     cfg = TrainConfig(arch=arch, units=units, bidirectional=bidirectional, lookback=7, horizon=2)
     model = network.build_network(cfg, features)
@@ -370,7 +370,7 @@ def test_the_bound_counts_every_weight_keras_builds_for_the_card(tmp_path, arch,
 
 @pytest.mark.parametrize(("arch", "members"), [("gru", 1), ("lstm", 3)])
 def test_the_bound_counts_every_weight_of_the_global_network(arch, members):
-    from forecast.global_network import GlobalNetConfig, build_global_network
+    from forecast.models.pooled.network import GlobalNetConfig, build_global_network
 
     cfg = GlobalNetConfig(lookback=6, horizon=3, arch=arch, units=5, head_units=4, members=members)
     model = build_global_network(cfg, 4, 3)
@@ -418,7 +418,7 @@ def test_check_archive_passes_a_keras_file_within_its_bound(tmp_path):
 
 
 def test_a_bare_file_with_no_card_is_held_to_the_cardless_ceiling(global_home, tmp_path):
-    from forecast.global_numpy import NumpyGlobalNet
+    from forecast.models.pooled.numpy_net import NumpyGlobalNet
 
     _, model = copied(global_home, tmp_path)
     bare = tmp_path / "bare" / "model.keras"

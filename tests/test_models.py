@@ -14,9 +14,9 @@ from conftest import SAMPLE_FILE, subprocess_env, tree_snapshot
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from forecast.data.sources.csv_file import read_bars_csv
 from forecast.errors import ExitCode
-from forecast.sources.csv_file import read_bars_csv
-from forecast.train_config import TrainConfig
+from forecast.models.train_config import TrainConfig
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow  # real Keras fits and subprocesses: seconds each; all of them run in CI
@@ -33,9 +33,9 @@ def sample_frame() -> pd.DataFrame:
 
 @pytest.mark.parametrize("arch", ["lstm", "gru"])
 def test_fit_save_and_load_in_a_new_process_give_identical_predictions(tmp_path, arch):
-    from forecast import network
-    from forecast.dataset import training_arrays
-    from forecast.training import fit_model
+    from forecast.models import network
+    from forecast.models.dataset import training_arrays
+    from forecast.models.training import fit_model
 
     frame, cfg = sample_frame(), tiny_config(arch)
     fitted = fit_model(frame, cfg, "600519.SH")
@@ -45,7 +45,7 @@ def test_fit_save_and_load_in_a_new_process_give_identical_predictions(tmp_path,
     np.save(tmp_path / "X.npy", X)
     script = (
         "import sys, numpy as np\n"
-        "from forecast import network\n"
+        "from forecast.models import network\n"
         "m = network.load_model(sys.argv[1])\n"
         "np.save(sys.argv[3], network.predict(m, np.load(sys.argv[2])))\n"
     )
@@ -57,9 +57,9 @@ def test_fit_save_and_load_in_a_new_process_give_identical_predictions(tmp_path,
 
 
 def test_the_same_seed_gives_the_same_model_and_another_seed_does_not():
-    from forecast import network
-    from forecast.dataset import training_arrays
-    from forecast.training import fit_model
+    from forecast.models import network
+    from forecast.models.dataset import training_arrays
+    from forecast.models.training import fit_model
 
     frame = sample_frame()
     X = training_arrays(frame, tiny_config("gru"), "600519.SH").X_val
@@ -71,8 +71,8 @@ def test_the_same_seed_gives_the_same_model_and_another_seed_does_not():
 
 
 def test_tutorial_preset_is_the_course_network():
-    from forecast import network
-    from forecast.train_config import TUTORIAL
+    from forecast.models import network
+    from forecast.models.train_config import TUTORIAL
 
     model = network.build_network(TUTORIAL, 1)
     kinds = [type(layer).__name__ for layer in model.layers[1:]]
@@ -199,7 +199,7 @@ def test_a_model_whose_features_the_data_lacks_is_refused(tmp_path):
 
 def test_a_ticker_with_a_dash_imports_trains_predicts_and_plots_under_its_own_family(home, tmp_path):
     """BRK-B: the model family comes from the card, not from splitting the id on dashes."""
-    from forecast.model_card import ModelCard
+    from forecast.models.card import ModelCard
 
     csv = tmp_path / "brk-b.csv"
     csv.write_text(SAMPLE_FILE.read_text(encoding="utf-8"), encoding="utf-8")
@@ -215,6 +215,6 @@ def test_a_ticker_with_a_dash_imports_trains_predicts_and_plots_under_its_own_fa
     chart = runner.invoke(app, ["plot", "BRK-B", "--json"])
     assert chart.exit_code == 0, chart.output
     assert json.loads(chart.stdout)["path"].endswith("BRK-B-forecast.png")
-    from forecast.results import load_forecast
+    from forecast.models.results import load_forecast
 
     assert load_forecast(home, "BRK-B").family == "default"

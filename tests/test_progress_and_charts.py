@@ -49,7 +49,7 @@ def test_the_backtest_table_still_prints_mape_in_percent(sample_home):
 
 def _captured_figure(monkeypatch):
     """Make the charts module hand its figure to the test instead of writing it."""
-    from forecast import charts
+    from forecast.outputs import charts
 
     seen = {}
 
@@ -80,7 +80,7 @@ def _backtest_frame(n: int = 60, seed: int = 3):
 
 
 def test_squared_error_gain_ends_at_one_minus_the_sse_ratio_and_shows_who_leads():
-    from forecast.charts import squared_error_gain
+    from forecast.outputs.charts import squared_error_gain
 
     actual = np.array([10.0, 11.0, 12.0, 11.0])
     naive = np.array([9.0, 10.0, 11.0, 12.0])  # errors 1, 1, 1, 1
@@ -91,7 +91,7 @@ def test_squared_error_gain_ends_at_one_minus_the_sse_ratio_and_shows_who_leads(
 
 
 def test_backtest_chart_shows_every_line_the_scores_and_who_did_better(monkeypatch, tmp_path):
-    from forecast.charts import backtest_chart
+    from forecast.outputs.charts import backtest_chart
 
     seen = _captured_figure(monkeypatch)
     frame, actual, model, last = _backtest_frame()
@@ -113,7 +113,7 @@ def test_backtest_chart_shows_every_line_the_scores_and_who_did_better(monkeypat
 
 
 def test_backtest_chart_says_so_when_naive_wins(monkeypatch, tmp_path):
-    from forecast.charts import backtest_chart
+    from forecast.outputs.charts import backtest_chart
 
     seen = _captured_figure(monkeypatch)
     frame, *_ = _backtest_frame()
@@ -131,8 +131,8 @@ def _overlaps(a, b) -> bool:
 def test_forecast_chart_legend_never_covers_the_data_even_when_the_band_fills_the_corners(monkeypatch, tmp_path):
     import pandas as pd
 
-    from forecast.charts import forecast_chart
-    from forecast.results import ForecastPoint, ForecastResult
+    from forecast.models.results import ForecastPoint, ForecastResult
+    from forecast.outputs.charts import forecast_chart
 
     seen = _captured_figure(monkeypatch)
     dates = pd.bdate_range("2024-01-01", periods=80)
@@ -228,7 +228,7 @@ def test_line_progress_logs_one_line_per_step_and_none_for_a_failed_step(caplog)
 
 
 def test_advancing_counts_every_outcome_after_the_callers_own_report():
-    from forecast.executors import SerialExecutor, advancing
+    from forecast.workflow.executors import SerialExecutor, advancing
 
     events = []
 
@@ -288,7 +288,7 @@ def test_progress_mode_follows_quiet_json_and_the_terminal(monkeypatch):
 
 
 def test_the_progress_module_imports_no_rich_until_a_bar_starts():
-    code = "import sys, forecast.progress, forecast.backtest; print('rich' in sys.modules)"
+    code = "import sys, forecast.progress, forecast.evaluation.backtest; print('rich' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from forecast.data.sources import tushare_pro
+from forecast.data.sources.pacing import CallPacer
+from forecast.data.sources.tushare_pro import DAILY_FIELDS, FACTOR_FIELDS, RetryPolicy, TushareClient
 from forecast.errors import ConfigError
-from forecast.settings import CALLS_PER_MINUTE_ENV, DEFAULT_TUSHARE_CALLS_PER_MINUTE, load_app_config
-from forecast.sources import tushare_pro
-from forecast.sources.pacing import CallPacer
-from forecast.sources.tushare_pro import DAILY_FIELDS, FACTOR_FIELDS, RetryPolicy, TushareClient
+from forecast.workflow.settings import CALLS_PER_MINUTE_ENV, DEFAULT_TUSHARE_CALLS_PER_MINUTE, load_app_config
 
 runner = CliRunner()
 

@@ -15,16 +15,16 @@ from report_home import build_home
 from typer.testing import CliRunner
 
 from forecast.errors import BadInputError, ExitCode
-from forecast.report import write_report
-from forecast.report.context import (
+from forecast.models.results import BacktestRecord, load_forecast
+from forecast.outputs.report import write_report
+from forecast.outputs.report.context import (
     check_colors,
     colors_for,
     load_context,
     ranking,
     verdict_for,
 )
-from forecast.report.figures import PALETTES, ticker_figure
-from forecast.results import BacktestRecord, load_forecast
+from forecast.outputs.report.figures import PALETTES, ticker_figure
 
 runner = CliRunner()
 EVIL = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
@@ -193,7 +193,7 @@ def test_cli_errors_are_one_line(home, tmp_path):
 def test_without_the_report_extra_the_command_names_it(home, monkeypatch):
     import sys
 
-    from forecast.report import render
+    from forecast.outputs.report import render
 
     build_home(home, 1, n_days=120, backtested=0)
     render.environment.cache_clear()

@@ -14,7 +14,7 @@ import shutil
 import pytest
 from report_home import build_home
 
-from forecast.report import write_report
+from forecast.outputs.report import write_report
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecast import signals
 from forecast.errors import BadInputError
+from forecast.maths import signals
 
 DAYS = pd.bdate_range("2024-01-01", periods=7)
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE_FILE, subprocess_env
 
+from forecast.data.fetching import import_sample
+from forecast.data.store import MarketStore
 from forecast.errors import StoreBusyError
-from forecast.fetching import import_sample
-from forecast.store import MarketStore
 
 # Writes a grown copy of the series, but stops for good halfway through the
 # temporary file, after flushing part of it, so the parent can kill it there.
@@ -23,8 +23,8 @@ WRITER = textwrap.dedent(
     import sys, time, pathlib
     import pandas as pd
     import forecast.atomic as atomic
-    from forecast.store import MarketStore
-    from forecast.validation import ValidationReport
+    from forecast.data.store import MarketStore
+    from forecast.data.validation import ValidationReport
 
     real_open = open
     class Stalling:
@@ -41,7 +41,7 @@ WRITER = textwrap.dedent(
     def stalling_open(path):
         with original(path) as handle:
             yield Stalling(handle)
-    import forecast.store as store_module
+    import forecast.data.store as store_module
     store_module.atomic_open = stalling_open
     store = MarketStore(sys.argv[1])
     frame = store.read("600519.SH").frame

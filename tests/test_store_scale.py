@@ -21,11 +21,11 @@ import pytest
 from conftest import SAMPLE_FILE, subprocess_env
 from synthetic_market import synthetic_bars, write_store
 
-from forecast import fetching
-from forecast.fetching import import_csv, update_from_tushare
-from forecast.panel import load_panel
-from forecast.sources.tushare_pro import RetryPolicy, TushareClient
-from forecast.store import MarketStore
+from forecast.data import fetching
+from forecast.data.fetching import import_csv, update_from_tushare
+from forecast.data.panel import load_panel
+from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
+from forecast.data.store import MarketStore
 
 NOW = dt.datetime(2020, 12, 24, 20)  # Thursday evening: the synthetic market's last session (Thursday 24th) is published
 
@@ -75,7 +75,7 @@ def test_load_panel_filters_dates_and_reads_hfq_where_the_basis_allows(home, bar
 
 @pytest.mark.parametrize("dense_keys", [4, 0])  # a counting sort, and the stable argsort it falls back to
 def test_the_panel_is_every_read_bars_stacked_and_sorted_with_one_string_per_ticker(home, bars, monkeypatch, dense_keys):
-    monkeypatch.setattr("forecast.panel.DENSE_KEYS", dense_keys)
+    monkeypatch.setattr("forecast.data.panel.DENSE_KEYS", dense_keys)
     store = MarketStore(home)
     write_store(store, bars, codes=bars.codes[:5], end=bars.dates[-10])
     write_store(store, synthetic_bars(3, 30, seed=8, end="2021-06-30"))  # other tickers over later, partly new dates
@@ -111,7 +111,7 @@ def serve_days(fake, bars, first_day):
 
 
 def test_a_batched_nightly_update_writes_what_the_market_holds_in_two_calls(home, fake_tushare, bars, monkeypatch):
-    monkeypatch.setattr("forecast.series_writes.BATCH_TICKERS", 5)  # three batches: the lock is let go between them
+    monkeypatch.setattr("forecast.data.series_writes.BATCH_TICKERS", 5)  # three batches: the lock is let go between them
     store = MarketStore(home)
     write_store(store, bars, end=bars.dates[-2])
     serve_days(fake_tushare, bars, bars.dates[-5])
@@ -157,7 +157,7 @@ def test_the_batched_update_stores_what_the_per_ticker_path_stores_findings_incl
 
 
 def test_first_series_written_in_a_batch_equal_the_per_ticker_writes_findings_included(tmp_path, bars):
-    from forecast.series_writes import Incoming, commit_many
+    from forecast.data.series_writes import Incoming, commit_many
 
     bars.close[40, 1] *= 1.6  # a jump
     bars.high[40, 1] = bars.close[40, 1] * 1.01
@@ -186,7 +186,7 @@ def test_first_series_written_in_a_batch_equal_the_per_ticker_writes_findings_in
 
 
 def test_a_ticker_given_twice_is_committed_twice_in_turn_not_in_one_batch(home, bars):
-    from forecast.series_writes import Incoming, commit_many
+    from forecast.data.series_writes import Incoming, commit_many
 
     store = MarketStore(home)
     write_store(store, bars, codes=bars.codes[:2], end=bars.dates[-3])
@@ -217,9 +217,9 @@ KILLED_UPDATE = textwrap.dedent(
     sys.path.insert(0, sys.argv[3])
     from tushare.pro.client import DataApi
     DataApi._DataApi__http_url = sys.argv[1]
-    from forecast.store import MarketStore
-    from forecast.fetching import update_from_tushare
-    from forecast.sources.tushare_pro import RetryPolicy, TushareClient
+    from forecast.data.store import MarketStore
+    from forecast.data.fetching import update_from_tushare
+    from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
     import os
     replace = os.replace
     def slow(source, target):  # the batched commit renames a whole batch's fsynced files: pause between renames

@@ -1,7 +1,7 @@
 import pytest
 
+from forecast.data.tickers import parse_ticker
 from forecast.errors import AmbiguousTickerError, BadInputError
-from forecast.tickers import parse_ticker
 
 
 @pytest.mark.parametrize(
@@ -40,15 +40,15 @@ def test_dates_past_the_published_xshg_calendar_come_with_a_warning(caplog):
 
     import pandas as pd
 
-    from forecast import calendar
+    from forecast.data import calendar
 
     calendar._warn_beyond.cache_clear()
     last = calendar._xshg().last_session
-    with caplog.at_level(logging.WARNING, logger="forecast.calendar"):
+    with caplog.at_level(logging.WARNING, logger="forecast.data.calendar"):
         days = calendar.next_sessions(last, 3, parse_ticker("600519.SH"))
     assert all(d.weekday() < 5 and d > last for d in days)
     assert any("not in exchange-calendars yet" in r.message for r in caplog.records)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="forecast.calendar"):
+    with caplog.at_level(logging.WARNING, logger="forecast.data.calendar"):
         calendar.next_sessions(pd.Timestamp("2020-12-31"), 3, parse_ticker("600519.SH"))
     assert not caplog.records

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from forecast.data.sources import tushare_pro
+from forecast.data.sources.tushare_pro import DAILY_FIELDS, RetryPolicy, TushareClient
 from forecast.errors import AuthError, RateLimitError, SourceError
-from forecast.sources import tushare_pro
-from forecast.sources.tushare_pro import DAILY_FIELDS, RetryPolicy, TushareClient
 
 
 def make_client(fake, **retry) -> tuple[TushareClient, list[float]]:
@@ -163,7 +163,7 @@ def test_a_ticker_range_of_exactly_the_row_limit_is_paged(fake_tushare, extra):
 def test_a_reference_query_of_exactly_the_row_limit_is_paged(fake_tushare, extra):
     from fake_tushare import ENDPOINT_LIMITS, listings_frame
 
-    from forecast.sources import reference
+    from forecast.data.sources import reference
 
     limit = ENDPOINT_LIMITS["stock_basic"]
     fake_tushare.market.stock_basic = listings_frame(

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE_FILE, subprocess_env
 
-from forecast import universe
+from forecast.data import universe
+from forecast.data.sources import reference, tushare_pro
+from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
 from forecast.errors import AuthError, ExitCode, RateLimitError, SourceError, UnknownUniverseError
-from forecast.sources import reference, tushare_pro
-from forecast.sources.tushare_pro import RetryPolicy, TushareClient
 from forecast.workspace import Workspace
 
 LISTINGS = [
@@ -183,8 +183,8 @@ def test_all_is_every_company_listed_on_the_date(home, market):
 
 
 def test_watchlist_and_stored(home):
-    from forecast.fetching import import_sample
-    from forecast.store import MarketStore
+    from forecast.data.fetching import import_sample
+    from forecast.data.store import MarketStore
 
     with pytest.raises(UnknownUniverseError, match="watchlist is empty"):
         universe.resolve("watchlist", home=home, watchlist=lambda: ())
@@ -251,7 +251,7 @@ def three_codes(market):
 
 
 def stored_frames(root) -> dict[str, pd.DataFrame]:
-    from forecast.store import MarketStore
+    from forecast.data.store import MarketStore
 
     store = MarketStore(root)
     return {t: store.read(t).frame for t in store.tickers()}
@@ -288,7 +288,7 @@ def test_auto_backfill_takes_the_plan_with_fewer_calls(home, three_codes, tmp_pa
 
 
 def test_the_plan_goes_by_date_when_tickers_outnumber_days():
-    from forecast.backfill import backfill_plan
+    from forecast.data.backfill import backfill_plan
 
     codes = [f"{600000 + i:06d}.SH" for i in range(30)]
     by_date, by_ticker = backfill_plan([*codes, "000300.SH"], "2020-12-01", "2020-12-25", None)
@@ -350,9 +350,9 @@ def test_a_backfill_killed_at_a_random_point_resumes_to_the_same_store_with_no_d
 # --- 4. the exchange's own calendar ------------------------------------------------------------------
 
 def test_a_cached_trade_cal_holding_2027_makes_a_forecast_from_2026_12_30_skip_new_year(home, market, monkeypatch):
-    from forecast import calendar
-    from forecast.calendar import CHINA_CALENDAR, TradingCalendar
-    from forecast.store import MarketStore
+    from forecast.data import calendar
+    from forecast.data.calendar import CHINA_CALENDAR, TradingCalendar
+    from forecast.data.store import MarketStore
 
     monkeypatch.setattr(calendar, "_TRADE_CAL_FILES", {})  # the registration of this test's home ends with it
     xshg = TradingCalendar(CHINA_CALENDAR)

@@ -15,11 +15,11 @@ import pytest
 from conftest import SAMPLE_FILE
 from typer.testing import CliRunner
 
-from forecast import universe_cache
 from forecast.cli import app
+from forecast.data import universe_cache
+from forecast.data.store import MarketStore
 from forecast.errors import ExitCode
-from forecast.registry import ModelRegistry
-from forecast.store import MarketStore
+from forecast.models.registry import ModelRegistry
 
 runner = CliRunner()
 TINY_TRAIN = ("--epochs", "1", "--units", "4", "--lookback", "10", "--horizon", "2", "--quiet")
@@ -212,7 +212,7 @@ def test_chart_titles_carry_the_company_name_with_a_cjk_font(charted, tmp_path, 
     import matplotlib
     from matplotlib import font_manager
 
-    from forecast import charts, figures
+    from forecast.outputs import charts, figures
 
     font_file = tmp_path / "cjk-test.ttf"
     build_cjk_font(font_file, "Noto Sans CJK Test", "".join(name for _, name, *_ in LISTINGS))
@@ -233,11 +233,11 @@ def test_chart_titles_carry_the_company_name_with_a_cjk_font(charted, tmp_path, 
 
 
 def test_without_a_cjk_font_titles_show_the_code_logged_once_and_no_glyph_warnings(charted, tmp_path, recwarn, caplog, monkeypatch):
-    from forecast import charts, figures
+    from forecast.outputs import charts, figures
 
     monkeypatch.setattr(figures, "cjk_font", lambda: None)
     figures._say_names_need_a_cjk_font.cache_clear()
-    caplog.set_level(logging.DEBUG, logger="forecast.figures")
+    caplog.set_level(logging.DEBUG, logger="forecast.outputs.figures")
     titles = [charts.render(charted, "600519.SH", kind, out=tmp_path / f"{kind}.png").title for kind in ("forecast", "history")]
     assert all(t.startswith("600519.SH: ") for t in titles), titles
     assert "贵州茅台" not in "".join(titles)

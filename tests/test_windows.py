@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from conftest import COURSE_FILE, SAMPLE_FILE
 
-from forecast.dataset import fit_scaling, training_arrays
+from forecast.data.sources.csv_file import read_bars_csv
 from forecast.errors import BadInputError, InsufficientHistoryError
-from forecast.sources.csv_file import read_bars_csv
-from forecast.train_config import TrainConfig
-from forecast.windows import make_windows, require_history, sliding_windows, target_matrix
+from forecast.maths.windows import make_windows, require_history, sliding_windows, target_matrix
+from forecast.models.dataset import fit_scaling, training_arrays
+from forecast.models.train_config import TrainConfig
 
 
 def sample_bars() -> pd.DataFrame:

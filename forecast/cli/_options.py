@@ -8,7 +8,7 @@ spells the flag once and takes the help text.
 ``train``, ``predict``, ``backtest`` and ``run`` take tickers or ``--universe NAME``;
 ``resolve_targets`` is the one place that turns either into the tickers to work on.
 They also take ``--executor``, ``--workers`` and ``--ray-address``; ``executor_for``
-is the one place that turns those into an executor (forecast/executors.py).
+is the one place that turns those into an executor (forecast/workflow/executors.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import typer
 from forecast.choices import ExecutorKind
 from forecast.cli._state import state
 from forecast.errors import ExitCode, ForecastError
-from forecast.executors import RAY_EXTRA_HINT
 from forecast.redact import redact
+from forecast.workflow.executors import RAY_EXTRA_HINT
 from forecast.workspace import Workspace
 
 
@@ -59,7 +59,7 @@ RayAddressOpt = Annotated[Optional[str], typer.Option("--ray-address", metavar="
 
 def executor_for(kind: ExecutorKind, workers: int, ray_address: Optional[str], fail_fast: bool = False):
     """Return the executor the options ask for; --ray-address without --executor ray is a usage error."""
-    from forecast.executors import make_executor
+    from forecast.workflow.executors import make_executor
 
     if ray_address is not None and kind is not ExecutorKind.RAY:
         fail("--ray-address is for --executor ray", ExitCode.USAGE)
@@ -127,8 +127,8 @@ class StoredOnly(Generic[T]):
     universe: str
 
     def __call__(self, ticker: str) -> T:
+        from forecast.data.store import MarketStore
         from forecast.errors import NoDataError
-        from forecast.store import MarketStore
 
         if not MarketStore(self.workspace).has(ticker):
             raise NoDataError(f"no stored data for {ticker}; fetch the universe first: forecast fetch --universe {self.universe}")
@@ -147,8 +147,8 @@ def resolve_targets(tickers: list[str] | None, universe: str | None, required: b
         if required and not tickers:
             fail("name at least one ticker, or --universe NAME (see forecast universe list)", ExitCode.USAGE)
         return Targets(list(tickers or []))
+    from forecast.data.universe import resolve
     from forecast.errors import UnknownUniverseError
-    from forecast.universe import resolve
 
     found = resolve(universe, home=state.workspace(), client=state.tushare_client, watchlist=state.watchlist)
     if not found.members:
@@ -158,7 +158,7 @@ def resolve_targets(tickers: list[str] | None, universe: str | None, required: b
 
 def company_names() -> dict[str, str]:
     """Return {ticker: company name} from the cached listings (no network; {} when none are cached)."""
-    from forecast.universe_cache import cached_names
+    from forecast.data.universe_cache import cached_names
 
     return cached_names(state.workspace())
 
@@ -244,7 +244,7 @@ def finish(outcomes, rows: list, as_json: bool, one_object: bool = False) -> Non
     the only ticker failed: the usual {"error", "exit_code"}; some failed:
     {"results": rows, "failures": [...]}.
     """
-    from forecast.executors import exit_code_for
+    from forecast.workflow.executors import exit_code_for
 
     failures = [{"ticker": o.item, "error": o.error, "exit_code": o.exit_code} for o in outcomes if not o.ok]
     if as_json:

@@ -27,17 +27,17 @@ class State:
         return Workspace.at(self.home)
 
     def store(self):
-        from forecast.store import MarketStore
+        from forecast.data.store import MarketStore
 
         return MarketStore(self.workspace())
 
     def registry(self):
-        from forecast.registry import ModelRegistry
+        from forecast.models.registry import ModelRegistry
 
         return ModelRegistry(self.workspace())
 
     def app_config(self, config_file: Optional[Path]):
-        from forecast.settings import load_app_config
+        from forecast.workflow.settings import load_app_config
 
         return load_app_config(self.workspace(), config_file)
 
@@ -52,7 +52,7 @@ class State:
         $FORECAST_TUSHARE_CALLS_PER_MINUTE, then [tushare] calls_per_minute (config owns both orders).
         A CSV-only ticker, or a universe served from its cache, needs no token.
         """
-        from forecast.sources.tushare_pro import TushareClient
+        from forecast.data.sources.tushare_pro import TushareClient
 
         config = self.app_config(None)
         return TushareClient(config.tushare_token, calls_per_minute=config.tushare_calls_per_minute)

@@ -24,7 +24,7 @@ def _print_fetch_report(report) -> None:
     typer.echo(line)
     for note in report.notes:
         typer.echo(f"  {note}")
-    from forecast.validation import ValidationReport
+    from forecast.data.validation import ValidationReport
 
     if report.validation:
         for finding in ValidationReport.from_dict(report.validation).findings:
@@ -36,11 +36,11 @@ def _normalised(texts: list[str]) -> list[str]:
 
     ``000300`` is the CSI 300 index when no SZSE stock has that code; the listing says so (tickers.parse_ticker).
     """
-    from forecast.tickers import COMMON_INDICES, parse_ticker
+    from forecast.data.tickers import COMMON_INDICES, parse_ticker
 
     listed: dict[str, str] = {}
     if any(t.strip() in COMMON_INDICES for t in texts):
-        from forecast.universe_cache import cached_names
+        from forecast.data.universe_cache import cached_names
 
         listed = cached_names(state.workspace())
     return [str(parse_ticker(t, listed)) for t in texts]
@@ -76,7 +76,7 @@ def fetch(
     as_json: JsonFlag = False,
 ) -> None:
     """Fetch daily bars into the local store: incremental from tushare, or import a CSV or the sample."""
-    from forecast import fetching
+    from forecast.data import fetching
 
     store = state.store()
     tickers = tickers or []
@@ -84,7 +84,7 @@ def fetch(
     if calendar is not None:
         if source is Source.TUSHARE:
             fail("--calendar applies to --source csv and sample imports; tushare series follow XSHG", ExitCode.USAGE)
-        from forecast.calendar import get_calendar
+        from forecast.data.calendar import get_calendar
         from forecast.errors import BadInputError
 
         try:
@@ -96,7 +96,7 @@ def fetch(
             fail("name tickers or --universe, not both", ExitCode.USAGE)
         if source is not Source.TUSHARE:
             fail("--universe fetches from tushare; import CSV files one by one", ExitCode.USAGE)
-        from forecast.backfill import fetch_universe
+        from forecast.data.backfill import fetch_universe
 
         reports, failures = fetch_universe(store, universe, state.tushare_client, start=start, end=end, strict=strict,
                                            plan=backfill.value, watchlist=state.watchlist)
@@ -114,7 +114,7 @@ def fetch(
             reports = [fetching.import_csv(store, tickers[0], file, date_format=date_format,
                                            column_map=columns, strict=strict, replace=replace, calendar=calendar)]
         else:
-            from forecast.importing import import_long_csv
+            from forecast.data.importing import import_long_csv
 
             imported = import_long_csv(store, file, ticker_column=ticker_column, date_format=date_format, column_map=columns,
                                        strict=strict, replace=replace, calendar=calendar)
@@ -138,7 +138,7 @@ def fetch(
     for failure in failures:
         echo_error(f"{failure.ticker}: {failure.error}")
     if failures:  # the exit code of every multi-ticker command: 0, the one failure's code, 8 or 9
-        from forecast.executors import Outcome, exit_code_for
+        from forecast.workflow.executors import Outcome, exit_code_for
 
         outcomes = [Outcome(r.ticker) for r in reports] + [Outcome(f.ticker, error=str(f.error), exit_code=int(f.error.exit_code))
                                                            for f in failures]
@@ -147,9 +147,9 @@ def fetch(
 
 def _finish_long_import(store, imported, adjust: Adjust, as_json: bool) -> None:
     """Print one summary for a long-format import (stored tickers, rows, problems by kind, refusals); exit as fetch does."""
-    from forecast import fetching
     from forecast.cli._options import echo_table
-    from forecast.executors import Outcome, exit_code_for
+    from forecast.data import fetching
+    from forecast.workflow.executors import Outcome, exit_code_for
 
     for report in imported.reports:
         fetching.add_last_close(store, report, adjust.value)
@@ -176,8 +176,8 @@ def _finish_long_import(store, imported, adjust: Adjust, as_json: bool) -> None:
 @data_app.command("list")
 def data_list(as_json: JsonFlag = False) -> None:
     """List the stored tickers with their company names (from the cached listing) and date ranges."""
+    from forecast.data.universe_cache import cached_names
     from forecast.errors import CorruptFileError
-    from forecast.universe_cache import cached_names
 
     store = state.store()
     names = cached_names(state.workspace())  # no network: a name is shown once `forecast universe show all` cached them
@@ -220,9 +220,9 @@ def data_show(
 ) -> None:
     """Describe one stored ticker: rows, date range, source, adjustment, validation findings and its last bars."""
     from forecast.cli._options import echo_table
+    from forecast.data.tickers import parse_ticker
     from forecast.formatting import format_number
     from forecast.jsonio import finite
-    from forecast.tickers import parse_ticker
 
     store = state.store()
     name = parse_ticker(ticker)
@@ -239,7 +239,7 @@ def data_show(
     counts = ("volume", "amount")  # whole numbers with thousands separators; prices with 2 decimals
     echo_table(["date", *columns], [[b["date"], *(format_number(b[c], 0 if c in counts else 2, thousands=c in counts) for c in columns)]
                                     for b in bars])
-    from forecast.validation import ValidationReport
+    from forecast.data.validation import ValidationReport
 
     findings = ValidationReport.from_dict(summary["validation"]).findings
     typer.echo("validation: " + ("clean" if not findings else f"{len(findings)} finding(s)"))

@@ -59,11 +59,11 @@ def backtest(
 ) -> None:
     """Walk-forward backtest of networks and baselines per ticker (or --universe NAME), scored per horizon step against naive."""
     from forecast.atomic import is_stdout, write_user_output, writes_in_place
-    from forecast.backtest import format_table
-    from forecast.executors import advancing
-    from forecast.jobs import BacktestJob, BacktestSettings
+    from forecast.evaluation.backtest import format_table
     from forecast.jsonio import dumps
     from forecast.progress import SilentProgress, make_progress, progress_mode
+    from forecast.workflow.executors import advancing
+    from forecast.workflow.jobs import BacktestJob, BacktestSettings
 
     if expanding and rolling:
         fail("choose --expanding or --rolling W, not both", ExitCode.USAGE)

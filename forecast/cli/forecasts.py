@@ -48,12 +48,12 @@ def predict(
     import logging
 
     from forecast.atomic import is_stdout, write_user_output
-    from forecast.executors import SerialExecutor, advancing
     from forecast.formatting import format_number
-    from forecast.intervals import level_label
-    from forecast.jobs import PredictJob
+    from forecast.maths.intervals import level_label
+    from forecast.models.registry import CHOSEN
     from forecast.progress import SilentProgress, make_progress, progress_mode
-    from forecast.registry import CHOSEN
+    from forecast.workflow.executors import SerialExecutor, advancing
+    from forecast.workflow.jobs import PredictJob
 
     targets = resolve_targets(tickers, universe)
     runner = executor_for(executor, workers, ray_address, fail_fast)
@@ -64,7 +64,7 @@ def predict(
     log = logging.getLogger("forecast.predict")
 
     from forecast.cli.ranking import global_forecasts
-    from forecast.tickers import parse_ticker
+    from forecast.data.tickers import parse_ticker
 
     batched, batched_reason = global_forecasts(targets.tickers, model, targets.universe)  # one batched call
 

@@ -66,9 +66,9 @@ def train(
     as_json: JsonFlag = False,
 ) -> None:
     """Train a recurrent network per ticker (or per member of --universe NAME) and save it to the model registry."""
-    from forecast.executors import advancing
-    from forecast.jobs import TrainJob
     from forecast.progress import SilentProgress, make_progress, progress_mode
+    from forecast.workflow.executors import advancing
+    from forecast.workflow.jobs import TrainJob
 
     overrides = {
         "arch": arch.value if arch else None, "lookback": lookback, "horizon": horizon, "epochs": epochs,
@@ -120,8 +120,8 @@ def train(
 
 def _in_use(registry, ticker_text: str):
     """The ModelChoice predict uses for ``ticker_text`` now; None if it has none or the text is no ticker (train says why)."""
+    from forecast.data.tickers import parse_ticker
     from forecast.errors import ForecastError
-    from forecast.tickers import parse_ticker
 
     try:
         return registry.in_use(str(parse_ticker(ticker_text)))
@@ -133,7 +133,7 @@ def _compare_with_in_use(registry, card, before) -> str | None:
     """One line when the new model is worse on validation than the model in use, or when a pin keeps the old one."""
     from forecast.errors import ForecastError
     from forecast.formatting import format_percent
-    from forecast.registry import PINNED
+    from forecast.models.registry import PINNED
 
     if before is None or before.model_id == card.id:
         return None
@@ -176,7 +176,7 @@ def models_list(
     if skipped:
         typer.echo(f"warning: {skipped} model folder(s) have an unreadable metadata.json; see: forecast doctor", err=True)
     if ticker is not None:
-        from forecast.tickers import parse_ticker
+        from forecast.data.tickers import parse_ticker
 
         name = str(parse_ticker(ticker))
         summaries = [s for s in summaries if s["ticker"] == name]
@@ -205,12 +205,12 @@ def models_list(
 
 def _global_summaries(ticker: str | None) -> list[dict]:
     """The universe models, oldest first; with a ticker, those that trained on it."""
-    from forecast.global_card import GlobalRegistry
     from forecast.jsonio import finite
+    from forecast.models.pooled.card import GlobalRegistry
 
     cards = sorted(GlobalRegistry(state.workspace()).cards(), key=lambda c: c.created_at)
     if ticker is not None:
-        from forecast.tickers import parse_ticker
+        from forecast.data.tickers import parse_ticker
 
         name = str(parse_ticker(ticker))
         cards = [c for c in cards if name in c.tickers]
@@ -219,8 +219,8 @@ def _global_summaries(ticker: str | None) -> list[dict]:
 
 def _model_or_in_use(registry, text: str):
     """(card, ModelChoice or None): the model ``text`` names, or the one in use for the ticker ``text`` names."""
+    from forecast.data.tickers import parse_ticker
     from forecast.errors import ForecastError, ModelNotFoundError
-    from forecast.tickers import parse_ticker
 
     try:
         card = registry.card(text)
@@ -241,7 +241,7 @@ def models_show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a model's configuration, data range, validation metrics and versions, and whether predict uses it."""
-    from forecast.global_card import GlobalRegistry
+    from forecast.models.pooled.card import GlobalRegistry
 
     universe_models = GlobalRegistry(state.workspace())
     if model in universe_models.ids():  # a universe model's card as it is stored
@@ -276,8 +276,8 @@ def models_use(
     as_json: JsonFlag = False,
 ) -> None:
     """Pin the model that predict and run use for its ticker; --latest goes back to the newest."""
+    from forecast.data.tickers import parse_ticker
     from forecast.errors import ForecastError, ModelNotFoundError
-    from forecast.tickers import parse_ticker
 
     registry = state.registry()
     if not latest:
@@ -315,7 +315,7 @@ def models_use(
 def models_rm(model_id: Annotated[str, typer.Argument(help="Model id to delete.")]) -> None:
     """Delete a model from the registry (and its pin, if predict was pinned to it)."""
     from forecast.errors import ForecastError
-    from forecast.global_card import GlobalRegistry
+    from forecast.models.pooled.card import GlobalRegistry
 
     universe_models = GlobalRegistry(state.workspace())
     if model_id in universe_models.ids():

@@ -70,13 +70,13 @@ def run(
     except CommandError:  # wrong arguments (tickers and --universe): nothing to summarise, latest/ stays as it was
         raise
     except ForecastError as exc:  # cron still finds a summary.json that says why nothing ran (a bad config, an unknown universe)
-        from forecast.pipeline import record_failed_run
+        from forecast.workflow.pipeline import record_failed_run
 
         record_failed_run(state.workspace(), str(exc), int(exc.exit_code), tickers)
         raise
     changes = {}
     if retrain_after is not None:
-        from forecast.settings import parse_retrain_after
+        from forecast.workflow.settings import parse_retrain_after
 
         changes["retrain_after_days"] = parse_retrain_after(retrain_after)
     if source is not None:
@@ -85,8 +85,8 @@ def run(
     cfg = dataclasses.replace(cfg, **changes)
     if not (tickers or cfg.tickers):
         fail("no tickers: name some, or list them in forecast.toml (tickers = [...])", ExitCode.USAGE)
-    from forecast.pipeline import run_daily
     from forecast.progress import make_progress, progress_mode
+    from forecast.workflow.pipeline import run_daily
 
     summary = run_daily(state.home, cfg, tickers, outdir, wait_s=wait, executor=runner,
                         progress=make_progress(progress_mode(quiet, as_json)))  # tickers done; nothing with --quiet
@@ -116,8 +116,8 @@ def doctor(
 ) -> None:
     """Check the home, the store, the models, their pointers, pins and locks, and the stored results; exit 3 while problems
     remain (4 if the home does not exist); --repair moves them aside."""
-    from forecast.doctor import examine, exit_code, healthy, linked_folders
-    from forecast.doctor import repair as quarantine
+    from forecast.workflow.doctor import examine, exit_code, healthy, linked_folders
+    from forecast.workflow.doctor import repair as quarantine
 
     workspace = state.workspace()
     try:

@@ -22,7 +22,7 @@ def plot(
 ) -> None:
     """Draw a chart from stored data, forecasts, backtests or training history (no TensorFlow)."""
     from forecast.atomic import is_stdout
-    from forecast.charts import render
+    from forecast.outputs.charts import render
 
     info = render(state.home, ticker, kind.value, model, days or (60 if kind is ChartKind.FORECAST else 120), out,
                   named_by_user=True)

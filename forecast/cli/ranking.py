@@ -41,9 +41,9 @@ def rank(
     """Rank tickers by the global model's expected return over the horizon, with its 80 % interval."""
     from forecast.atomic import is_stdout, write_user_output
     from forecast.formatting import format_number, format_percent
-    from forecast.global_card import GlobalRegistry
-    from forecast.global_jobs import global_for, predict_batch
-    from forecast.intervals import level_label, preferred_level
+    from forecast.maths.intervals import level_label, preferred_level
+    from forecast.models.pooled.card import GlobalRegistry
+    from forecast.workflow.universe_jobs import global_for, predict_batch
 
     targets = resolve_targets(tickers, universe)
     card = global_for(GlobalRegistry(state.workspace()), model, universe=targets.universe, only_that_universe=True)
@@ -100,9 +100,9 @@ def _by_step(batch, steps: int):
 def train_global_command(targets, epochs: int | None, seed: int | None, lookback: int | None, horizon: int | None,
                          quiet: bool, as_json: bool) -> None:
     """``train --universe NAME --preset global``: one network for the universe."""
-    from forecast.global_jobs import train_universe
-    from forecast.global_model import GlobalSettings
+    from forecast.models.pooled.model import GlobalSettings
     from forecast.progress import progress_mode
+    from forecast.workflow.universe_jobs import train_universe
 
     if targets.universe is None:
         fail("--preset global trains one model for a universe: add --universe NAME (e.g. csi300, stored)", ExitCode.USAGE)
@@ -130,7 +130,7 @@ def train_global_command(targets, epochs: int | None, seed: int | None, lookback
 def is_cross_sectional(models: list[str], split: str | None = None) -> bool:
     """``backtest`` ranks the universe instead of forecasting each ticker when a model only a cross-section knows is named,
     or a fixed ``--split`` (which only the cross-sectional backtest has) is given."""
-    from forecast.cross_backtest import CROSS_ONLY
+    from forecast.evaluation.cross_backtest import CROSS_ONLY
 
     return split is not None or any(m in CROSS_ONLY for m in models)
 
@@ -138,10 +138,10 @@ def is_cross_sectional(models: list[str], split: str | None = None) -> bool:
 def backtest_cross_command(targets, models: list[str], test_days: int, refit_every: int | None, horizon: int,
                            split: str | None, epochs: int | None, quiet: bool, as_json: bool) -> None:
     """``backtest --universe NAME --models global,momentum,...``: how well each model ranks the universe."""
-    from forecast.cross_backtest import DEFAULT_REFIT_EVERY, LEARNED, CrossSettings, FixedSplit
-    from forecast.global_jobs import backtest_universe
-    from forecast.global_model import GlobalSettings
+    from forecast.evaluation.cross_backtest import DEFAULT_REFIT_EVERY, LEARNED, CrossSettings, FixedSplit
+    from forecast.models.pooled.model import GlobalSettings
     from forecast.progress import make_progress, progress_mode
+    from forecast.workflow.universe_jobs import backtest_universe
 
     if targets.universe is None:
         fail("a cross-sectional backtest ranks a universe: add --universe NAME", ExitCode.USAGE)
@@ -179,7 +179,7 @@ def backtest_cross_command(targets, models: list[str], test_days: int, refit_eve
 
 def _point_in_time(universe: str):
     """The members of an index universe as they were on each day (no survivorship bias); None for other universes."""
-    from forecast.universe import index_code_for, load_index
+    from forecast.data.universe import index_code_for, load_index
 
     code = index_code_for(universe)
     if code is None:
@@ -210,10 +210,10 @@ def global_forecasts(tickers: list[str], model: str | None, universe: str | None
     exists. Tickers that are no tickers are left to the per-ticker path, which
     says why.
     """
+    from forecast.data.tickers import parse_ticker
     from forecast.errors import ForecastError, ModelNotFoundError
-    from forecast.global_card import GlobalRegistry
-    from forecast.global_jobs import global_for, predict_batch
-    from forecast.tickers import parse_ticker
+    from forecast.models.pooled.card import GlobalRegistry
+    from forecast.workflow.universe_jobs import global_for, predict_batch
 
     workspace = state.workspace()
     registry = GlobalRegistry(workspace)

@@ -21,8 +21,8 @@ def report(
 ) -> None:
     """Write one self-contained HTML page of the stored forecasts, backtests and failures (opens with no network)."""
     from forecast.atomic import is_stdout
-    from forecast.report import write_report
-    from forecast.results import forecast_tickers
+    from forecast.models.results import forecast_tickers
+    from forecast.outputs.report import write_report
 
     targets = resolve_targets(tickers, universe, required=False)
     workspace = state.workspace()

@@ -17,7 +17,7 @@ universe_app = typer.Typer(help="Universes: index constituents, every listed A-s
 def universe_list(as_json: JsonFlag = False) -> None:
     """List the universe names and what is cached of each (no network)."""
     from forecast.cli._options import echo_table
-    from forecast.universe import known_universes
+    from forecast.data.universe import known_universes
 
     infos = known_universes(state.workspace())
     if as_json:
@@ -35,7 +35,7 @@ def universe_show(
 ) -> None:
     """Show what a universe holds (today, or on --date), each code with its company name."""
     from forecast.cli._options import echo_table
-    from forecast.universe import resolve
+    from forecast.data.universe import resolve
 
     found = resolve(name, date, home=state.workspace(), client=state.tushare_client, watchlist=state.watchlist)
     if as_json:

@@ -1,0 +1,1 @@
+"""Market data: tickers, calendars, bars, the store, imports and fetches, universes."""

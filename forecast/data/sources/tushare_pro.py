@@ -1,0 +1,301 @@
+"""The tushare Pro API: ``daily`` + ``adj_factor``, with retries and error classes.
+
+Talks through tushare's own ``DataApi`` client. Failures are classified by the
+server's message (the wire protocol: ``tests/fake_tushare.py`` speaks it):
+
+* wrong token / not enough points -> AuthError at once;
+* per-minute rate limit -> sleep and retry a bounded number of times;
+* per-hour/per-day limits -> RateLimitError at once (retrying cannot help);
+* each endpoint is paced to the account's per-minute limit (``pacing.CallPacer``,
+  ``forecast.toml`` ``[tushare] calls_per_minute``), so a long run never hits it;
+* HTTP errors (the client's silent column-less frame), non-JSON bodies,
+  timeouts and refused connections -> retry with backoff, then SourceError;
+* a host that gave no answer ``unreachable_after`` times in a row (timeouts,
+  refused or dropped connections, across calls) is down: the call stops
+  retrying, and every later call of this client fails at once with the same
+  message, which names the host. Any answer from the host resets the count.
+
+Index codes (``Ticker.is_index``: 000300.SH, 399001.SZ, 930050.CSI) are served
+from ``index_daily`` by the same functions, with adjustment factor 1.0.
+
+The token never appears in a message, a log line or a file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from forecast.data.sources.pacing import DEFAULT_CALLS_PER_MINUTE, CallPacer
+from forecast.data.tickers import parse_ticker
+from forecast.errors import AuthError, RateLimitError, SourceError
+from forecast.redact import register_secret
+
+log = logging.getLogger(__name__)
+
+PAGE_LIMIT = 6000  # rows asked for per page: no endpoint used here answers fewer per call (daily 6000, index_daily 8000)
+MAX_PAGES = 20  # 120,000 rows: far beyond any ticker's history or one day's market; more means a server loop
+DAILY_FIELDS = "ts_code,trade_date,open,high,low,close,vol,amount"
+FACTOR_FIELDS = "ts_code,trade_date,adj_factor"
+INDEX_DAILY_FIELDS = "ts_code,trade_date,open,high,low,close,vol,amount"
+
+_TOKEN_REJECTED = ("token不对", "token无效", "token错误")
+_NO_PERMISSION = ("没有访问该接口的权限", "没有权限访问该接口", "没有接口访问权限")
+_RATE_LIMITED = ("最多访问", "频率超限")
+_SLOW_LIMITS = ("每小时", "每天", "/小时", "次/天")
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 4  # first try included
+    backoff_s: float = 2.0  # doubled after each transient failure
+    rate_limit_wait_s: float = 61.0  # per-minute limits reset after a minute
+    unreachable_after: int = 3  # connection failures in a row to one host, across calls, before it counts as down
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+class TushareClient:
+    """A thin, retrying wrapper around tushare's real ``DataApi`` client."""
+
+    def __init__(self, token: str | None, timeout: float = 30.0, retry: RetryPolicy | None = None,
+                 pacer: CallPacer | None = None, calls_per_minute: int = DEFAULT_CALLS_PER_MINUTE):
+        if not token:
+            raise AuthError(
+                "no tushare token: set TUSHARE_TOKEN (get one at tushare.pro, under 个人主页 → 接口TOKEN)"
+            )
+        from tushare.pro.client import DataApi  # importing tushare costs ~0.5 s
+
+        register_secret(token)  # whatever path the token came by, it is masked in every message from now on
+        self._api = DataApi(token=token, timeout=timeout)
+        self.retry = retry or RetryPolicy()
+        self.pacer = pacer or CallPacer(calls_per_minute)  # the account's per-minute limit: forecast.toml or the environment
+        self.calls = 0
+        self._silences: dict[str, int] = {}  # host -> connection failures in a row
+        self._down: dict[str, str] = {}  # host -> the message every later call fails with
+
+    @property
+    def host(self) -> str:
+        """Return the host (and port) tushare's client sends its requests to."""
+        url = str(getattr(self._api, "_DataApi__http_url", ""))
+        return urlsplit(url).netloc or url
+
+    def __repr__(self) -> str:  # never show the token
+        return f"TushareClient(calls={self.calls})"
+
+    def query(self, api_name: str, fields: str, **params) -> pd.DataFrame:
+        """Return one page of ``api_name`` as a frame, retrying transient failures."""
+        import requests
+
+        host = self.host
+        if host in self._down:
+            raise SourceError(self._down[host])
+        delay = self.retry.backoff_s
+        last_problem = ""
+        for attempt in range(1, self.retry.attempts + 1):
+            self.calls += 1
+            try:
+                frame = self._send(api_name, fields, params)
+            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+                last_problem = f"network error at {host} ({type(exc).__name__})"
+                silences = self._silences[host] = self._silences.get(host, 0) + 1
+                if silences >= self.retry.unreachable_after:
+                    self._down[host] = (f"cannot reach tushare at {host}: no answer after {silences} tries in a row "
+                                        f"({type(exc).__name__}); check the network, then try again")
+                    raise SourceError(self._down[host]) from None
+            except json.JSONDecodeError:
+                self._silences[host] = 0
+                last_problem = "the server answered with something that is not JSON"
+            except Exception as exc:  # tushare raises a bare Exception(msg) for code != 0
+                self._silences[host] = 0
+                message = str(exc)
+                if any(s in message for s in _TOKEN_REJECTED):
+                    raise AuthError("tushare rejected the token: check TUSHARE_TOKEN") from None
+                if any(s in message for s in _NO_PERMISSION):
+                    raise AuthError(f"your tushare account has not enough points for '{api_name}'") from None
+                if any(s in message for s in _RATE_LIMITED):
+                    if any(s in message for s in _SLOW_LIMITS):
+                        raise RateLimitError(f"tushare rate limit on '{api_name}' (hourly/daily quota): {message}") from None
+                    last_problem = f"rate limited on '{api_name}'"
+                    if attempt < self.retry.attempts:
+                        log.warning("tushare: %s; waiting %.0f s", last_problem, self.retry.rate_limit_wait_s)
+                        self.retry.sleep(self.retry.rate_limit_wait_s)
+                        continue
+                    raise RateLimitError(
+                        f"tushare rate limit on '{api_name}' still hit after {attempt} tries; try again later"
+                    ) from None
+                raise SourceError(f"tushare '{api_name}' failed: {message}") from None
+            else:
+                self._silences[host] = 0
+                if len(frame.columns) > 0:
+                    return frame
+                # DataApi turns any HTTP status >= 400 into a column-less frame.
+                last_problem = "HTTP error from the server"
+            if attempt < self.retry.attempts:
+                log.warning("tushare '%s': %s; retry %d in %.0f s", api_name, last_problem, attempt, delay)
+                self.retry.sleep(delay)
+                delay *= 2
+        raise SourceError(f"tushare '{api_name}' failed after {self.retry.attempts} tries: {last_problem}")
+
+    def _send(self, api_name: str, fields: str, params: dict) -> pd.DataFrame:
+        """Return tushare's answer to one request, paced: the pacer counts it whatever the outcome."""
+        self.pacer.wait(api_name)
+        try:
+            return self._api.query(api_name, fields=fields, **params)
+        finally:
+            self.pacer.record(api_name)
+
+    def query_paged(self, api_name: str, fields: str, **params) -> pd.DataFrame:
+        """Return every row of one query, asking for the next ``offset`` while a page comes back full.
+
+        For endpoints whose pages cannot be cut by date (a whole market's day,
+        listings, constituents, the calendar). A page holding exactly the limit
+        counts as full (the rows may go on); the next page starts after the rows
+        received, whatever the server's page size was. A server that answers
+        fewer than asked ends the query, so ``PAGE_LIMIT`` must not exceed any
+        endpoint's own limit.
+        """
+        limit = PAGE_LIMIT
+        pages = [self.query(api_name, fields, **params, limit=limit)]
+        while len(pages[-1]) >= limit:
+            if len(pages) >= MAX_PAGES:
+                raise SourceError(f"tushare '{api_name}' sent over {MAX_PAGES} full pages; the server ignores offset")
+            pages.append(self.query(api_name, fields, **params, offset=sum(len(p) for p in pages), limit=limit))
+        frames = [p for p in pages if len(p)]
+        return pd.concat(frames, ignore_index=True) if frames else pages[0]
+
+    def query_all(self, api_name: str, fields: str, **params) -> pd.DataFrame:
+        """Return every row of a date-range query, paging past PAGE_LIMIT by end date.
+
+        Rows come newest first, so each next page ends the day before the
+        oldest row seen so far.
+        """
+        pages = []
+        previous_oldest = None
+        while True:
+            page = self.query(api_name, fields, **params)
+            pages.append(page)
+            if len(page) < PAGE_LIMIT or "trade_date" not in page:
+                break
+            oldest = pd.Timestamp(str(page["trade_date"].min()))
+            if (previous_oldest is not None and oldest >= previous_oldest) or len(pages) >= MAX_PAGES:
+                raise SourceError(f"tushare '{api_name}' kept sending pages ({len(pages)} of {PAGE_LIMIT} rows) without "
+                                  "reaching the start date; the server ignores end_date: try again later")
+            previous_oldest = oldest
+            params = {**params, "end_date": (oldest - pd.Timedelta(days=1)).strftime("%Y%m%d")}
+        frames = [p for p in pages if len(p)]
+        return pd.concat(frames, ignore_index=True) if frames else pages[0]
+
+
+def tushare_date(day) -> str:
+    """Return a day as tushare writes dates in requests and rows (YYYYMMDD)."""
+    return pd.Timestamp(day).strftime("%Y%m%d")
+
+
+def _to_canonical(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
+    """Join daily rows with their factors and convert units (lots -> shares, kCNY -> CNY)."""
+    if daily.empty:
+        return pd.DataFrame(columns=["ts_code", "date", "open", "high", "low", "close", "volume", "amount", "adj_factor"])
+    try:
+        return _converted(daily, factors)
+    except (KeyError, ValueError, TypeError) as exc:  # a reply without a column, or text where numbers belong
+        raise SourceError(f"tushare sent a reply this version cannot read ({type(exc).__name__}: {exc}); try again later") from None
+
+
+def _converted(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
+    merged = daily.merge(factors[["ts_code", "trade_date", "adj_factor"]], on=["ts_code", "trade_date"], how="left")
+    out = pd.DataFrame(
+        {
+            "ts_code": merged["ts_code"].astype(str),
+            "date": pd.to_datetime(merged["trade_date"].astype(str), format="%Y%m%d"),
+            "open": merged["open"].astype(float),
+            "high": merged["high"].astype(float),
+            "low": merged["low"].astype(float),
+            "close": merged["close"].astype(float),
+            "volume": merged["vol"].astype(float) * 100.0,
+            "amount": merged["amount"].astype(float) * 1000.0,
+            "adj_factor": pd.to_numeric(merged["adj_factor"], errors="coerce"),
+        }
+    )
+    return out.sort_values(["ts_code", "date"]).reset_index(drop=True)
+
+
+def is_index_code(ts_code: str) -> bool:
+    """True when tushare serves ``ts_code`` from ``index_daily`` (see ``Ticker.is_index``)."""
+    return parse_ticker(ts_code).is_index
+
+
+def fetch_ticker_range(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
+    """Return raw bars plus factors for one ticker over [start, end] (canonical units).
+
+    An index comes from ``index_daily`` with factor 1.0: an index is never adjusted.
+    """
+    if is_index_code(ts_code):
+        return fetch_index_bars(client, ts_code, start, end)
+    span = {"ts_code": ts_code, "start_date": tushare_date(start), "end_date": tushare_date(end)}
+    daily = client.query_all("daily", DAILY_FIELDS, **span)
+    if daily.empty:
+        return _to_canonical(daily, daily)
+    factors = client.query_all("adj_factor", FACTOR_FIELDS, **span)
+    return _to_canonical(daily, factors)
+
+
+def fetch_index_bars(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
+    """Return an index's daily bars over [start, end] in canonical units, with adj_factor 1.0 (an index is never adjusted)."""
+    span = {"ts_code": ts_code, "start_date": tushare_date(start), "end_date": tushare_date(end)}
+    daily = client.query_paged("index_daily", INDEX_DAILY_FIELDS, **span)
+    if daily.empty:
+        return _to_canonical(daily, daily)
+    factors = pd.DataFrame({"ts_code": daily["ts_code"], "trade_date": daily["trade_date"], "adj_factor": 1.0})
+    return _to_canonical(daily, factors)
+
+
+def fetch_factors(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
+    """Return ``date, adj_factor`` for one ticker over [start, end]; 1.0 on each of an index's days."""
+    if is_index_code(ts_code):
+        bars = fetch_ticker_range(client, ts_code, start, end)
+        return bars[["date", "adj_factor"]].reset_index(drop=True)
+    span = {"ts_code": ts_code, "start_date": tushare_date(start), "end_date": tushare_date(end)}
+    factors = client.query_all("adj_factor", FACTOR_FIELDS, **span)
+    try:
+        return pd.DataFrame(
+            {
+                "date": pd.to_datetime(factors["trade_date"].astype(str), format="%Y%m%d") if len(factors) else [],
+                "adj_factor": factors["adj_factor"].astype(float) if len(factors) else [],
+            }
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise SourceError(f"tushare sent adj_factor rows this version cannot read ({type(exc).__name__}: {exc})") from None
+
+
+def fetch_market_day(client: TushareClient, day, ts_codes: set[str]) -> pd.DataFrame:
+    """Return one day's bars for ``ts_codes``: one whole-market call per endpoint, plus one ``index_daily`` call per index.
+
+    ``index_daily`` needs a ts_code, so an index costs a call of its own; stocks share theirs.
+    """
+    indices = sorted(c for c in ts_codes if is_index_code(c))
+    stocks = set(ts_codes) - set(indices)
+    parts = [fetch_ticker_range(client, code, day, day) for code in indices]
+    if stocks:
+        day_rows = fetch_whole_market_day(client, day)
+        if len(day_rows):
+            parts.append(day_rows[day_rows["ts_code"].isin(stocks)])
+    found = [p for p in parts if len(p)]
+    if not found:
+        return _to_canonical(pd.DataFrame(), pd.DataFrame())
+    return pd.concat(found, ignore_index=True).sort_values(["ts_code", "date"]).reset_index(drop=True)
+
+
+def fetch_whole_market_day(client: TushareClient, day) -> pd.DataFrame:
+    """Return every stock's bars and factors of one trading day, canonical (two whole-market calls, paged by offset)."""
+    daily = client.query_paged("daily", DAILY_FIELDS, trade_date=tushare_date(day))
+    if len(daily) and "ts_code" not in daily:
+        raise SourceError("tushare sent a whole-market reply without ts_code; try again later")
+    if not len(daily):
+        return _to_canonical(daily, daily)
+    return _to_canonical(daily, client.query_paged("adj_factor", FACTOR_FIELDS, trade_date=tushare_date(day)))

@@ -1,0 +1,1 @@
+"""Backtests: per ticker (walk-forward) and cross-sectional."""

@@ -1,0 +1,248 @@
+"""One network for a universe: train it, forecast every ticker in one batched call, rank them.
+
+Training pools windows from every ticker of a panel (``global_data``), splits
+them by time (the last ``validation_days`` dates, after an H-day gap), trains
+the seed ensemble (``global_network``) and chooses its epoch by the daily Rank
+IC of the validation days. The network's outputs are scores (ranks within
+the day by default); the same validation days map them onto log returns
+(``calibrate``: one slope and intercept per step) and give the interval
+quantiles of the residuals divided by each ticker's own volatility x sqrt(h).
+So every forecast of the global model carries a price path and its ranges,
+like a per-ticker model's, and ``rank`` can sort by expected return.
+
+TensorFlow is imported inside the functions that fit or run the network.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.calendar import default_calendar, get_calendar
+from forecast.data.tickers import parse_ticker
+from forecast.errors import BadInputError, ForecastError, NoDataError
+from forecast.maths.intervals import DEFAULT_LEVELS, level_key, preferred_level
+from forecast.models.pooled.card import GlobalCard, GlobalRegistry
+from forecast.models.pooled.data import (
+    SEQUENCE_FEATURES,
+    STATIC_FEATURES,
+    VOL_WINDOW,
+    PooledData,
+    ensemble_forecast,
+    every_nth_day,
+    latest_rows,
+    pool,
+    targets,
+    time_split,
+)
+from forecast.models.results import ForecastPoint, ForecastResult
+
+if TYPE_CHECKING:
+    from forecast.models.pooled.numpy_net import NumpyGlobalNet
+
+MOMENTUM_ROWS = 252  # the slowest static input looks a year back
+MIN_VALIDATION_DAYS = 20
+
+
+@dataclass(frozen=True)
+class GlobalSettings:
+    """The ``global`` preset: what the pooled data and the network look like."""
+
+    lookback: int = 60
+    horizon: int = 5
+    target: str = "rank"  # return | demeaned | rank (global_data.TARGETS)
+    arch: str = "gru"
+    units: int = 64  # chosen on the S&P 500 validation year among 5 configurations (benchmarks/global_sp500.py)
+    head_units: int = 16
+    dropout: float = 0.1
+    members: int = 3
+    loss: str = "ic"
+    lr: float = 1e-3
+    epochs: int = 8
+    patience: int = 3
+    seed: int = 42
+    validation_days: int = 250
+    train_every: int = 3  # train on every 3rd day's windows (validation keeps every day): chosen with units above
+    epoch_windows: int = 65_536  # an epoch draws days holding about this many windows: the chosen setting saw ~58,000
+    adjust: str = "qfq"
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["levels"] = list(self.levels)
+        return data
+
+    def network(self):
+        from forecast.models.pooled.network import GlobalNetConfig
+
+        return GlobalNetConfig(lookback=self.lookback, horizon=self.horizon, arch=self.arch, units=self.units,
+                               head_units=self.head_units, dropout=self.dropout, members=self.members, loss=self.loss,
+                               lr=self.lr, epochs=self.epochs, patience=self.patience, seed=self.seed,
+                               epoch_windows=self.epoch_windows)
+
+    def history_rows(self) -> int:
+        """Rows of history a forecast needs: the window plus what its slowest inputs look back."""
+        return max(self.lookback, MOMENTUM_ROWS, VOL_WINDOW) + self.lookback + 1
+
+
+def calibrate(scores: np.ndarray, labels: np.ndarray, sigma: np.ndarray, levels: Sequence[float]) -> tuple[dict, dict]:
+    """Map scores onto log returns per step and take the residual quantiles (in units of sigma x sqrt(h))."""
+    horizon = labels.shape[1]
+    slope, intercept = [], []
+    quantiles: dict[str, list[list[float]]] = {level_key(level): [] for level in levels}
+    for h in range(horizon):
+        x, y = scores[:, h].astype("float64"), labels[:, h].astype("float64")
+        ok = np.isfinite(x) & np.isfinite(y)
+        x, y = x[ok], y[ok]
+        var = x.var()
+        b = float(((x - x.mean()) * (y - y.mean())).mean() / var) if var > 0 else 0.0
+        a = float(y.mean() - b * x.mean())
+        slope.append(b)
+        intercept.append(a)
+        residual = (y - (a + b * x)) / (sigma[ok].astype("float64") * np.sqrt(h + 1))
+        for level in levels:
+            lo, hi = np.quantile(residual, [(1 - level) / 2, (1 + level) / 2])
+            quantiles[level_key(level)].append([float(lo), float(hi)])
+    method = "validation residuals of the calibrated score, divided by the ticker's trailing volatility x sqrt(step)"
+    return {"slope": slope, "intercept": intercept}, {"method": method, "quantiles": quantiles}
+
+
+@dataclass
+class GlobalTrainResult:
+    card: GlobalCard
+    model_dir: str
+    notes: list[str] = field(default_factory=list)
+
+
+def train_global(panel: pd.DataFrame, universe: str, settings: GlobalSettings, registry: GlobalRegistry,
+                 progress="none") -> GlobalTrainResult:
+    """Train one network on every ticker of ``panel`` and register it as ``universe``'s latest global model."""
+    from forecast.models import network
+    from forecast.models.pooled.network import fit_global, predict_rows
+
+    started = time.perf_counter()
+    if panel.empty:
+        raise NoDataError(f"no stored bars for universe {universe}; run: forecast fetch --universe {universe}")
+    data = pool(panel, settings.horizon)
+    days = np.unique(data.dates)
+    needed = settings.validation_days + settings.horizon + settings.lookback + VOL_WINDOW + MIN_VALIDATION_DAYS
+    if len(days) < needed:
+        raise BadInputError(f"universe {universe} has {len(days)} trading days stored; the global preset needs at least "
+                            f"{needed} (lookback {settings.lookback}, validation {settings.validation_days} days)")
+    split = time_split(data, settings.lookback, train_end=days[-1], validation_days=settings.validation_days)
+    if not len(split.train) or not len(split.validation):
+        raise BadInputError(f"universe {universe}: no complete windows to train or validate on")
+    fit = fit_global(settings.network(), data, targets(data, settings.target, known_until=split.cut),
+                     every_nth_day(split.train, data, settings.train_every), split.validation, progress)
+    scores = predict_rows(fit.model, data, split.validation, settings.lookback)
+    calibration, intervals = calibrate(scores, data.labels[split.validation], data.sigma[split.validation], settings.levels)
+    trained = sorted(set(data.tickers[split.train]))
+    card = GlobalCard(
+        id=GlobalRegistry.new_id(universe), universe=universe, tickers=tuple(trained),
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), config=settings.to_dict(),
+        features={"sequence": list(SEQUENCE_FEATURES), "static": list(STATIC_FEATURES)},
+        data={"range": [str(pd.Timestamp(days[0]).date()), str(pd.Timestamp(days[-1]).date())], "rows": len(data),
+              "train_cut": str(pd.Timestamp(split.cut).date()),
+              "validation": [str(pd.Timestamp(data.dates[split.validation].min()).date()),
+                             str(pd.Timestamp(split.validation_end).date())],
+              "windows_train": len(split.train), "windows_per_epoch": fit.windows_per_epoch,
+              "windows_validation": len(split.validation)},
+        validation={"rank_ic": fit.validation_rank_ic, "best_epoch": fit.best_epoch, "scores": fit.scores},
+        calibration=calibration, intervals=intervals, versions=network.versions(),
+        train_seconds=round(time.perf_counter() - started, 1), windows_per_second=round(fit.windows_per_second),
+    )
+    folder = registry.save(card, lambda path: network.save_model(fit.model, path))
+    return GlobalTrainResult(card, str(folder))
+
+
+@dataclass(frozen=True)
+class GlobalForecast:
+    """The global model's forecast for one ticker: the score, the expected H-step return and the price path."""
+
+    ticker: str
+    score: float
+    expected_return: float  # simple return over the horizon
+    interval: tuple[float, float]  # its range at intervals.preferred_level (80 % when computed), as simple returns
+    result: ForecastResult
+
+
+def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNet, on=None,
+                   calendars: dict[str, str] | None = None) -> tuple[list[GlobalForecast], dict[str, str]]:
+    """Forecast every ticker of ``panel`` from its last bar (on or before ``on``) in one batched call.
+
+    ``network``: the card's network as ``global_numpy`` evaluates it (no
+    TensorFlow start for a nightly forecast).
+
+    ``calendars``: {ticker: the trading calendar its stored series records};
+    forecast dates follow it (without one, the ticker's rule: XSHG for China
+    codes, business days otherwise). Returns the forecasts and, per ticker
+    that could not be forecast, why.
+    """
+    last_dates = panel.index.get_level_values("date").to_series().groupby(panel.index.get_level_values("ticker").to_numpy()).max()
+    oldest_origin = last_dates.min() if on is None else min(last_dates.min(), pd.Timestamp(on))
+    data: PooledData = pool(panel, card.horizon, static_from=oldest_origin)
+    rows = latest_rows(data, card.lookback, on)
+    problems = {t: f"too little history for the global model (needs {card.lookback + VOL_WINDOW + 1} bars)"
+                for t in sorted(set(data.tickers) - set(data.tickers[rows]))}
+    if not len(rows):
+        return [], problems
+    scores = ensemble_forecast(network.predict, data, rows, card.lookback, card.horizon)
+    slope, intercept = np.asarray(card.calibration["slope"]), np.asarray(card.calibration["intercept"])
+    quantiles = card.intervals["quantiles"]
+    # every ticker at once in numpy (the per-ticker loop below only assembles): mean log return and spread per step
+    mean = intercept + slope * scores  # (n, H)
+    spread = data.sigma[rows].astype("float64")[:, None] * np.sqrt(np.arange(1, card.horizon + 1))
+    last_close = data.close[rows].astype("float64")
+    paths = (last_close[:, None] * np.exp(mean)).tolist()
+    bands = {level: (last_close[:, None] * np.exp(mean + np.asarray(q)[:, 0] * spread),
+                     last_close[:, None] * np.exp(mean + np.asarray(q)[:, 1] * spread)) for level, q in quantiles.items()}
+    bands_listed = {level: (lo.tolist(), hi.tolist()) for level, (lo, hi) in bands.items()}
+    lo, hi = np.asarray(quantiles[preferred_level(quantiles)][-1])
+    expected = np.expm1(mean[:, -1])
+    ranges = np.expm1(mean[:, -1, None] + np.c_[np.full(len(rows), lo), np.full(len(rows), hi)] * spread[:, -1, None])
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    sessions: dict = {}  # (calendar, last date) -> the next sessions: one calendar lookup per group, not per ticker
+    trained = set(card.tickers)
+    out = []
+    for i, row in enumerate(rows):
+        ticker = str(data.tickers[row])
+        last_date = pd.Timestamp(data.dates[row])
+        dates = _next_sessions(ticker, last_date, card.horizon, sessions, (calendars or {}).get(ticker))
+        points = [ForecastPoint(dates[h], paths[i][h],
+                                {level: [low[i][h], high[i][h]] for level, (low, high) in bands_listed.items()})
+                  for h in range(card.horizon)]
+        result = ForecastResult(ticker=ticker, model_id=card.id, target="close", last_date=str(last_date.date()),
+                                last_close=float(last_close[i]), last_value=float(last_close[i]), points=points, created_at=created,
+                                model_summary={"kind": "global", "family": "global", "universe": card.universe,
+                                               "data_range": list(card.data_range), "adjust": card.config.get("adjust"),
+                                               "trained_on_ticker": ticker in trained})
+        out.append(GlobalForecast(ticker, float(scores[i, -1]), float(expected[i]), (float(ranges[i, 0]), float(ranges[i, 1])),
+                                  result))
+    return out, problems
+
+
+def _next_sessions(ticker: str, last_date: pd.Timestamp, count: int, cache: dict,
+                   recorded: str | None = None) -> list[str]:
+    """The ``count`` sessions after ``last_date`` as ISO dates, on the recorded calendar or the ticker's own."""
+    if recorded:
+        calendar = get_calendar(recorded)
+    else:
+        try:
+            calendar = default_calendar(parse_ticker(ticker))
+        except ForecastError:  # a name that is no ticker this version parses: business days
+            calendar = default_calendar(None)
+    key = (calendar.name, last_date)
+    if key not in cache:
+        cache[key] = [str(day.date()) for day in calendar.next_sessions(last_date, count)]
+    return cache[key]
+
+
+def ranked(forecasts: list[GlobalForecast]) -> list[GlobalForecast]:
+    """Highest expected return first; ties by ticker, so the order is reproducible."""
+    return sorted(forecasts, key=lambda f: (-f.expected_return, f.ticker))

@@ -1,0 +1,346 @@
+"""Charts people share: forecast, backtest, history, training curves and interval calibration.
+
+Matplotlib only, Agg backend, no display. Every chart puts trading days on the
+x axis (no weekend or holiday gaps), is readable at 1200x700, and is written
+atomically. Nothing here imports TensorFlow: charts read what ``predict``,
+``backtest`` and ``train`` stored. Titles put the company's name from the
+cached listings beside the code where ``forecast.outputs.figures`` can draw it (a CJK
+font is installed); the figure plumbing lives there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.choices import ChartKind
+from forecast.formatting import format_percent
+from forecast.maths.intervals import band_columns, level_label
+from forecast.models.card import ModelCard
+from forecast.models.results import BacktestRecord, ForecastResult
+from forecast.outputs.figures import HEIGHT_PX, WIDTH_PX, display_name, new_figure, percent_formatter, save_figure, trading_day_ticks
+from forecast.workspace import Workspace
+
+
+def _volume_panel(ax, x, volume) -> None:
+    ax.bar(x, volume / 1e6, color="#9aa7b8", width=0.8)
+    ax.set_ylabel("volume (M shares)")
+    ax.grid(alpha=0.3)
+
+
+@dataclass
+class ChartInfo:
+    path: Path
+    kind: str
+    width: int = WIDTH_PX
+    height: int = HEIGHT_PX
+    title: str = ""  # the main title's text, as drawn
+
+
+def history_chart(bars: pd.DataFrame, ticker: str, days: int, path: Path, name: str = "") -> ChartInfo:
+    recent = bars.tail(days).reset_index(drop=True)
+    fig, (ax, ax_vol) = new_figure()
+    x = np.arange(len(recent))
+    ax.plot(x, recent["close"], color="#1f4e79", lw=1.4, label="close")
+    ax.fill_between(x, recent["low"], recent["high"], color="#1f4e79", alpha=0.12, label="daily range")
+    ax.set_title(f"{display_name(ticker, name)}: last {len(recent)} trading days")
+    ax.set_ylabel("price")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    _volume_panel(ax_vol, x, recent["volume"].to_numpy())
+    trading_day_ticks(ax_vol, [d.date().isoformat() for d in recent["date"]])
+    ax_vol.set_xlabel("trading day")
+    fig.tight_layout()
+    return ChartInfo(save_figure(fig, path), "history", title=ax.get_title())
+
+
+def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path: Path,
+                   skill: float | None = None, name: str = "") -> ChartInfo:
+    """Last ``days`` bars, the forecast path after them, its bands, and a footer."""
+    recent = bars.tail(days).reset_index(drop=True)
+    target = forecast.target
+    fig, (ax, ax_vol) = new_figure()
+    x = np.arange(len(recent))
+    ax.plot(x, recent[target], color="#1f4e79", lw=1.4, label=f"{target} (observed)")
+    last_x = x[-1]
+    ax.scatter([last_x], [recent[target].iloc[-1]], color="black", zorder=5, s=30,
+               label=f"last bar {forecast.last_date}")
+    points = forecast.points
+    fx = np.arange(last_x + 1, last_x + 1 + len(points))
+    path_x = np.concatenate([[last_x], fx])
+    values = [forecast.last_value, *[p.value for p in points]]
+    levels = forecast.levels
+    for level, alpha in zip(reversed(levels), (0.15, 0.3, 0.4, 0.5)):  # widest band first, lightest
+        lower = [forecast.last_value, *[p.intervals[level][0] for p in points]]
+        upper = [forecast.last_value, *[p.intervals[level][1] for p in points]]
+        ax.fill_between(path_x, lower, upper, color="#d9822b", alpha=alpha, lw=0, label=f"{level_label(level)} interval")
+    ax.plot(path_x, values, color="#d9822b", lw=2, marker="o", ms=3, label=f"forecast ({forecast.family})")
+    ax.axhline(forecast.last_value, color="grey", lw=0.8, ls="--", label="naive: tomorrow = today")
+    ax.axvline(last_x + 0.5, color="grey", lw=0.6, ls=":")
+    ax.set_title(f"{display_name(forecast.ticker, name)}: {len(points)}-day forecast after {forecast.last_date}")
+    ax.set_ylabel(f"price ({target})")
+    # outside the axes: a widening band may fill any corner of the price panel
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    ax.grid(alpha=0.3)
+    _volume_panel(ax_vol, x, recent["volume"].to_numpy())
+    labels = [d.date().isoformat() for d in recent["date"]] + [p.date for p in points]
+    trading_day_ticks(ax_vol, labels)
+    ax_vol.set_xlim(-1, len(labels))
+    ax_vol.set_xlabel("trading day (forecast dates from the exchange calendar)")
+    summary = forecast.model_summary
+    trained = summary.get("data_range") or ["?", "?"]
+    held_out = summary.get("validation_skill_vs_naive")
+    if skill is not None:
+        skill_text = f"walk-forward skill vs naive {format_percent(skill, sign=True)}"
+    elif held_out is not None:
+        skill_text = f"validation-period skill vs naive {format_percent(held_out, sign=True)} (no walk-forward backtest yet)"
+    elif summary.get("kind") == "global":  # one network for a universe: its skill is how it ranks the universe
+        skill_text = (f"skill: not measured yet (run forecast backtest --universe {summary.get('universe') or 'NAME'} "
+                      "--models global,momentum,naive)")
+    else:
+        skill_text = "skill vs naive: not measured yet (run forecast backtest)"
+    fig.text(0.01, 0.005, f"model {forecast.model_id} | trained on {trained[0]}..{trained[1]} | {skill_text} | "
+             f"intervals: split-conformal, not a guarantee", fontsize=8, color="#444444")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return ChartInfo(save_figure(fig, path), "forecast", title=ax.get_title())
+
+
+def interval_footer(record: BacktestRecord | None, model: str) -> str:
+    """Return "80% interval: coverage 79.8% / 80.4%, Winkler 95.0 / 207.9 (steps 1 / 5) | 95% ...", or "" without scores."""
+    score = record.models.get(model) if record else None
+    steps = score.get("by_step") if isinstance(score, dict) else None
+    if not steps or "winkler" not in steps[0]:
+        return ""  # a backtest stored before intervals were scored
+    first, last = steps[0], steps[-1]
+    label = f"steps 1 / {last['step']}" if len(steps) > 1 else "step 1"
+    parts = []
+    for level in sorted(first["coverage"], key=float):
+        cov = " / ".join(format_percent(s["coverage"][level]) for s in ((first, last) if len(steps) > 1 else (first,)))
+        wink = " / ".join(f"{s['winkler'][level]:.1f}" for s in ((first, last) if len(steps) > 1 else (first,)))
+        parts.append(f"{level_label(level)} interval: coverage {cov}, Winkler {wink}")
+    return " | ".join(parts) + f" ({label}; Winkler in price units, lower is better)"
+
+
+# Backtest lines, bottom to top: the band, the model (wide), actual (thin black), naive (dashed, on top).
+# Naive forecasts are yesterday's actual, so the model and naive often overlap; dashes on top keep both visible.
+_ACTUAL_STYLE = {"color": "black", "lw": 0.9, "zorder": 4}
+_MODEL_STYLE = {"color": "#d9822b", "lw": 2.2, "alpha": 0.9, "zorder": 3}
+_NAIVE_STYLE = {"color": "#1f5fa8", "lw": 1.2, "ls": (0, (4, 3)), "zorder": 5}
+_BETTER, _WORSE = "#2e7d32", "#c62828"
+
+
+@dataclass(frozen=True)
+class StepOneScore:
+    """RMSE and skill against naive of one model's one-day-ahead forecasts over a backtest window."""
+
+    name: str
+    rmse: float
+    skill: float
+
+    def label(self) -> str:
+        return f"{self.name}: RMSE {self.rmse:.2f}, skill vs naive {format_percent(self.skill, sign=True)}"
+
+
+def step_one_scores(actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray | None, model: str) -> list[StepOneScore]:
+    """Return the model's (and naive's, when there is one) step-1 RMSE and skill over the rows with an actual."""
+    from forecast.maths import metrics
+
+    ok = np.isfinite(actual) & np.isfinite(predicted) & (np.isfinite(naive) if naive is not None else True)
+    model_rmse = metrics.rmse(actual[ok], predicted[ok])
+    if naive is None:  # naive itself scores 0 by definition; a model without naive beside it has no skill figure
+        return [StepOneScore(model, model_rmse, 0.0 if model == "naive" else float("nan"))]
+    naive_rmse = metrics.rmse(actual[ok], naive[ok])
+    return [StepOneScore(model, model_rmse, metrics.skill(model_rmse, naive_rmse)),
+            StepOneScore("naive", naive_rmse, 0.0)]
+
+
+def squared_error_gain(actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray) -> np.ndarray:
+    """Return, day by day, the cumulative (naive's - the model's) squared error over naive's total: shape (n,).
+
+    Above 0 the model has done better than naive so far; the last value is
+    1 - SSE_model / SSE_naive over the window. Days without an actual add nothing.
+    """
+    diff = np.nan_to_num((naive - actual) ** 2 - (predicted - actual) ** 2)
+    total = float(np.nansum((naive - actual) ** 2))
+    return np.cumsum(diff) / total if total > 0 else np.zeros(len(diff))
+
+
+def backtest_chart(forecasts: pd.DataFrame, ticker: str, model: str, path: Path,
+                   record: BacktestRecord | None = None, name: str = "") -> ChartInfo:
+    """Step-1 actual, model and naive over the test window, RMSE and skill of both, which one did better, interval scores."""
+    step1 = forecasts[forecasts["step"] == 1]
+    chosen = step1[step1["model"] == model].reset_index(drop=True)
+    naive = step1[step1["model"] == "naive"].reset_index(drop=True)
+    with_naive = len(naive) == len(chosen) and model != "naive"
+    fig, (ax, ax_res) = new_figure(ratios=(2, 1))
+    x = np.arange(len(chosen))
+    actual = chosen["actual"].to_numpy(dtype="float64")
+    predicted = chosen["predicted"].to_numpy(dtype="float64")
+    naive_predicted = naive["predicted"].to_numpy(dtype="float64") if with_naive else None
+    levels = sorted(float(c[len("lower_"):]) / 100 for c in chosen.columns if c.startswith("lower_"))
+    if levels:  # the narrowest band keeps the chart readable
+        lower, upper = band_columns(levels[0])
+        ax.fill_between(x, chosen[lower], chosen[upper], color="#d9822b", alpha=0.15, lw=0, zorder=1,
+                        label=f"{model} {level_label(levels[0])} interval")
+    ax.plot(x, predicted, label=f"{model} (1 day ahead)", **_MODEL_STYLE)
+    ax.plot(x, actual, label="actual", **_ACTUAL_STYLE)
+    if naive_predicted is not None:
+        ax.plot(x, naive_predicted, label="naive (tomorrow = today)", **_NAIVE_STYLE)
+    scores = step_one_scores(actual, predicted, naive_predicted, model)
+    ax.set_title(f"{display_name(ticker, name)}: walk-forward backtest, {len(chosen)} days, one day ahead\n"
+                 + "   |   ".join(score.label() for score in scores), fontsize=11)
+    ax.set_ylabel("price")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    ax.grid(alpha=0.3)
+    if naive_predicted is not None:
+        _gain_panel(ax_res, x, squared_error_gain(actual, predicted, naive_predicted), model)
+    else:
+        ax_res.bar(x, actual - predicted, color="#d9822b", width=0.8, label=f"{model} residual")
+        ax_res.axhline(0, color="black", lw=0.6)
+        ax_res.set_ylabel("actual - predicted")
+        ax_res.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax_res.grid(alpha=0.3)
+    trading_day_ticks(ax_res, list(chosen["target_date"]))
+    ax_res.set_xlabel("trading day")
+    footer = interval_footer(record, model)
+    if footer:
+        fig.text(0.01, 0.005, f"{model}: {footer}", fontsize=8, color="#444444")
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+    else:
+        fig.tight_layout()
+    return ChartInfo(save_figure(fig, path), "backtest", title=ax.get_title())
+
+
+def _gain_panel(ax, x: np.ndarray, gain: np.ndarray, model: str) -> None:
+    """Cumulative squared-error gain over naive: green while the model leads, red while naive does."""
+    ax.plot(x, gain, color="black", lw=1)
+    ax.fill_between(x, gain, 0, where=gain >= 0, color=_BETTER, alpha=0.35, lw=0, interpolate=True,
+                    label=f"{model} better than naive so far")
+    ax.fill_between(x, gain, 0, where=gain < 0, color=_WORSE, alpha=0.35, lw=0, interpolate=True,
+                    label="naive better so far")
+    ax.axhline(0, color="black", lw=0.6)
+    final = float(gain[-1]) if len(gain) else 0.0
+    winner = model if final > 0 else "naive" if final < 0 else "neither"
+    ax.set_ylabel("squared-error gain\nvs naive (cumulative)", fontsize=9)
+    ax.yaxis.set_major_formatter(percent_formatter(1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+              title=f"over the window:\n{winner} did better\n({format_percent(final, digits=1, sign=True)} of naive's\nsquared error)",
+              title_fontsize=8, alignment="left")
+
+
+CALIBRATION_BAND = 0.03  # the shaded tolerance around nominal coverage
+
+
+def calibration_chart(record: BacktestRecord, ticker: str, path: Path, name: str = "") -> ChartInfo:
+    """Observed against nominal coverage at every horizon step, one panel per level, one line per model."""
+    models = {name: score["by_step"] for name, score in record.models.items()
+              if isinstance(score, dict) and score.get("by_step")}
+    levels = sorted({lv for steps in models.values() for lv in steps[0].get("coverage", {})}, key=float)
+    fig, axes = new_figure(rows=max(1, len(levels)), ratios=(1,) * max(1, len(levels)))
+    steps = np.arange(1, record.horizon + 1)
+    for ax, level in zip(axes, levels):
+        nominal = float(level)
+        ax.axhspan(nominal - CALIBRATION_BAND, nominal + CALIBRATION_BAND, color="#9aa7b8", alpha=0.25, lw=0,
+                   label=f"nominal ± {CALIBRATION_BAND:.0%}")
+        ax.axhline(nominal, color="black", lw=1, ls="--", label=f"nominal {level_label(level)}")
+        for name, by_step in models.items():
+            observed = [s["coverage"].get(level, np.nan) for s in by_step]
+            ax.plot(steps[: len(observed)], observed, marker="o", ms=4, lw=1.4, label=name)
+        ax.set_ylabel(f"observed coverage of the {level_label(level)} interval")
+        ax.yaxis.set_major_formatter(percent_formatter())
+        ax.legend(loc="lower left", fontsize=8, ncol=3)
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"{display_name(ticker, name)}: interval calibration, walk-forward {record.first_origin}..{record.last_origin} "
+                      f"({record.origins} origins)")
+    axes[-1].set_xticks(steps)
+    axes[-1].set_xlabel("horizon step (trading days ahead)")
+    fig.tight_layout()
+    return ChartInfo(save_figure(fig, path), "calibration", title=axes[0].get_title())
+
+
+def training_chart(card: ModelCard, path: Path, name: str = "") -> ChartInfo:
+    history = card.history
+    fig, (ax,) = new_figure(rows=1)
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    ax.plot(epochs, history.get("loss", []), label="training loss", color="#1f4e79")
+    if "val_loss" in history:
+        ax.plot(epochs, history["val_loss"], label="validation loss", color="#d9822b")
+    best = card.validation.get("best_epoch")
+    if best:
+        ax.axvline(best, color="grey", ls="--", lw=0.8, label=f"best epoch {best} (weights kept)")
+    ax.set_title(f"{display_name(card.ticker, name)}: training of {card.id}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (MSE, scaled target)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return ChartInfo(save_figure(fig, path), "training", title=ax.get_title())
+
+
+def render(home, ticker_text: str, kind: str, model_id: str | None = None, days: int = 60,
+           out: Path | None = None, name: str | None = None, *, named_by_user: bool = False) -> ChartInfo:
+    """Draw one chart of a stored ticker to ``out`` (default ``<home>/charts/<TICKER>-<kind>.png``).
+
+    ``name``: the company's name for the title; None looks it up in the cached
+    listings (no network), "" leaves it out. ``named_by_user``: ``out`` is
+    plot's ``--out``, written by ``atomic.write_user_output`` (``-`` is stdout;
+    a link is followed; a FIFO or a device is written in place, as PNG unless
+    its name ends in .svg).
+    """
+    import tempfile
+
+    from forecast.atomic import write_user_output, writes_in_place
+    from forecast.data.store import MarketStore
+    from forecast.data.tickers import parse_ticker
+    from forecast.data.universe_cache import cached_names
+    from forecast.errors import BadInputError, NotFoundError
+    from forecast.models.registry import ModelRegistry
+    from forecast.models.results import load_backtest, load_backtest_forecasts, load_forecast
+
+    chart = ChartKind.parse(kind, "chart kind")
+    workspace = Workspace.at(home)
+    ticker = str(parse_ticker(ticker_text))
+    named_by_user = named_by_user and out is not None
+    out = Path(out) if out else workspace.chart_file(ticker, chart)
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".svg"):
+        if not (named_by_user and writes_in_place(out)):
+            raise BadInputError(f"--out must end in .png or .svg, not {out.name}")
+        suffix = ".png"  # stdout, a FIFO, a device: a PNG unless the name says .svg
+    if named_by_user:
+        with tempfile.TemporaryDirectory(prefix="forecast-chart-") as scratch:  # drawn aside, then written once
+            info = render(workspace, ticker, kind, model_id, days, Path(scratch) / f"chart{suffix}", name)
+            write_user_output(out, info.path.read_bytes())
+        info.path = out
+        return info
+    name = cached_names(workspace).get(ticker, "") if name is None else name
+    if chart is ChartKind.TRAINING:
+        registry = ModelRegistry(workspace)
+        return training_chart(registry.card(registry.resolve(ticker, model_id)), out, name)
+    if chart is ChartKind.CALIBRATION:
+        record = load_backtest(workspace, ticker)
+        if record is None:
+            raise NotFoundError(f"no backtest stored for {ticker}; run: forecast backtest {ticker}")
+        return calibration_chart(record, ticker, out, name)
+    if chart is ChartKind.BACKTEST:
+        forecasts = load_backtest_forecasts(workspace, ticker)
+        if forecasts is None:
+            raise NotFoundError(f"no backtest stored for {ticker}; run: forecast backtest {ticker}")
+        chosen = model_id or next((m for m in forecasts["model"].unique() if m != "naive"), "naive")
+        if chosen not in set(forecasts["model"]):
+            raise NotFoundError(f"the stored backtest of {ticker} has no model {chosen!r}; it has {', '.join(forecasts['model'].unique())}")
+        return backtest_chart(forecasts, ticker, chosen, out, load_backtest(workspace, ticker), name)
+    store = MarketStore(workspace)
+    if chart is ChartKind.HISTORY:
+        return history_chart(store.read_bars(ticker).frame, ticker, days, out, name)
+    forecast = load_forecast(workspace, ticker)
+    if forecast is None:
+        raise NotFoundError(f"no stored forecast for {ticker}; run: forecast predict {ticker}")
+    if model_id and forecast.model_id != model_id:
+        raise NotFoundError(f"the stored forecast of {ticker} is from {forecast.model_id}; run: forecast predict {ticker} --model {model_id}")
+    bars = store.read_bars(ticker, forecast.adjust).frame  # the forecast's basis
+    backtest = load_backtest(workspace, ticker)
+    return forecast_chart(bars, forecast, days, out, backtest.skill(forecast.family) if backtest else None, name)

@@ -1,0 +1,352 @@
+"""What the daily report shows, as typed values read from stored artefacts; no HTML here.
+
+``load_context`` reads each ticker's newest stored forecast (its own file or a
+global model's batch: ``results.stored_forecast``),
+its backtest where one exists, its recent bars and the cached company names,
+and the failure markers the daily job left. It never forecasts: a ticker with
+nothing stored becomes a failure row that says which command would store it.
+The summary table's cells are built here (text for people, a number to sort
+by), so the template only lays them out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.choices import ColorConvention
+from forecast.data.store import MarketStore
+from forecast.data.tickers import parse_ticker
+from forecast.errors import BadInputError, ForecastError
+from forecast.formatting import MISSING, format_number, format_percent
+from forecast.maths.intervals import level_key, level_label
+from forecast.models.results import BacktestRecord, ForecastResult, forecast_time, load_backtest, stored_forecast
+from forecast.redact import redact
+from forecast.workspace import Workspace
+
+COLOR_CONVENTIONS = tuple(ColorConvention.values())  # cn: red up, green down (China's convention); us: green up, red down
+SIGNIFICANCE = 0.05  # a Diebold-Mariano p-value below this separates a model from naive
+BAND_LEVEL = 0.8  # the range the table shows
+FAILED_MARKER = ".failed.json"  # <TICKER>.failed.json: what `forecast run` leaves for a ticker that failed today
+
+
+def check_colors(colors: str | None) -> str | None:
+    """Return ``colors`` ("cn", "us" or None for each ticker's own convention); BadInputError for anything else."""
+    if colors is None or colors == "":
+        return None
+    text = str(colors).strip().lower()
+    if text not in COLOR_CONVENTIONS:
+        raise BadInputError(f"unknown colors {colors!r}; use one of {', '.join(COLOR_CONVENTIONS)}")
+    return text
+
+
+def colors_for(ticker: str, setting: str | None) -> str:
+    """The ticker's colour convention: the setting when there is one, else cn for China tickers and us otherwise."""
+    if setting:
+        return setting
+    try:
+        return "cn" if parse_ticker(ticker).is_china else "us"
+    except ForecastError:
+        return "us"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a forecast compares with naive in its walk-forward backtest."""
+
+    key: str  # beats | tied | worse | naive | unmeasured
+    label: str
+    is_signal: bool  # only a forecast that beat naive significantly says anything about direction
+
+
+def verdict_for(forecast: ForecastResult, backtest: BacktestRecord | None) -> Verdict:
+    """Return the verdict on ``forecast``'s model from its step-1 skill and Diebold-Mariano p-value in ``backtest``."""
+    family = forecast.family
+    if family == "naive":
+        return Verdict("naive", "naive itself: a range", False)
+    score = backtest.models.get(family) if backtest else None
+    if not isinstance(score, dict):
+        return Verdict("unmeasured", "not backtested: a range", False)
+    skill, p_value = _number(score.get("skill_vs_naive")), _number(score.get("dm_p_value"))
+    if skill is None or p_value is None or p_value >= SIGNIFICANCE:
+        return Verdict("tied", "tied with naive: a range", False)
+    return Verdict("beats", "beats naive", True) if skill > 0 else Verdict("worse", "worse than naive", False)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: its text, the value a click on its header sorts by, and an optional CSS class and tooltip."""
+
+    text: str
+    sort: float | str | None = None
+    css: str = ""
+    title: str = ""
+
+
+@dataclass
+class TickerReport:
+    """One ticker's part of the page: its forecast, backtest and recent bars, or why it has none."""
+
+    ticker: str
+    name: str
+    colors: str
+    forecast: ForecastResult | None = None
+    backtest: BacktestRecord | None = None
+    bars: pd.DataFrame | None = None  # the recent bars on the forecast's basis, oldest first
+    error: str | None = None  # set: a failure row, no chart
+    notes: list[str] = field(default_factory=list)
+    verdict: Verdict | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def anchor(self) -> str:
+        """The id of the ticker's section (tickers hold letters, digits, ``.``, ``-``, ``=``, ``^``: all valid in an id)."""
+        return f"t-{self.ticker}"
+
+
+@dataclass
+class ReportContext:
+    """Everything the page shows."""
+
+    title: str
+    generated_at: str  # ISO time, UTC
+    today: dt.date
+    tickers: list[TickerReport]
+    universe: str | None = None
+    cross_section: dict | None = None  # backtests/@<universe>/latest.json, as stored
+    cumulative_ic: pd.DataFrame | None = None  # date x model: the running sum of the daily Rank IC
+
+    @property
+    def forecasts(self) -> list[TickerReport]:
+        return [t for t in self.tickers if not t.failed]
+
+    @property
+    def failures(self) -> list[TickerReport]:
+        return [t for t in self.tickers if t.failed]
+
+    def verdict_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for t in self.forecasts:
+            if t.verdict is not None:
+                counts[t.verdict.key] = counts.get(t.verdict.key, 0) + 1
+        return counts
+
+
+def read_failures(folder: Path) -> dict[str, tuple[str, float]]:
+    """Return {ticker: (error, the marker's mtime)} from the ``<TICKER>.failed.json`` files in ``folder`` ({} without any)."""
+    found: dict[str, tuple[str, float]] = {}
+    if not folder.is_dir():
+        return found
+    for path in folder.glob(f"*{FAILED_MARKER}"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            found[str(data.get("ticker") or path.name[: -len(FAILED_MARKER)])] = (str(data.get("error") or "failed"), path.stat().st_mtime)
+        except (OSError, ValueError, AttributeError):  # an unreadable marker still says the ticker failed
+            found[path.name[: -len(FAILED_MARKER)]] = ("failed (its failure record is unreadable)", 0.0)
+    return found
+
+
+def _age_days(later: str, earlier: str) -> int | None:
+    try:
+        return (dt.date.fromisoformat(later[:10]) - dt.date.fromisoformat(earlier[:10])).days
+    except (TypeError, ValueError):
+        return None
+
+
+def load_ticker(workspace: Workspace, store: MarketStore, ticker: str, name: str, colors: str | None,
+                days: int, failure: tuple[str, float] | None = None) -> TickerReport:
+    """Return one ticker's report: its stored forecast and what goes with it, or a failure row saying why there is none."""
+    report = TickerReport(ticker, name, colors_for(ticker, colors))
+    try:
+        if str(parse_ticker(ticker)) != ticker:
+            raise BadInputError(f"{ticker!r} is not a ticker as stored; name it {parse_ticker(ticker)}")
+        stored = stored_forecast(workspace, ticker)
+        # the forecast's own time, not its file's: a batch file is rewritten when any of its tickers is forecast
+        newer_than_failure = failure is not None and stored is not None and forecast_time(stored[0]) > failure[1]
+        if failure is not None and not newer_than_failure:  # yesterday's forecast must not pass for today's
+            report.error = redact(failure[0])
+            return report
+        if stored is None:
+            report.error = f"no forecast stored; run: forecast predict {ticker}"
+            return report
+        forecast = stored[0]
+        report.forecast = forecast
+        report.backtest = load_backtest(workspace, ticker)
+    except ForecastError as exc:  # a damaged file, a name that is no ticker: its own row, not the whole page
+        report.error = redact(str(exc))
+        return report
+    report.verdict = verdict_for(forecast, report.backtest)
+    try:
+        frame = store.read_bars(ticker, forecast.adjust).frame
+        shown = frame[frame["date"] <= pd.Timestamp(forecast.last_date)].tail(days).reset_index(drop=True)
+        report.bars = shown
+        newest = frame["date"].iloc[-1].date().isoformat() if len(frame) else None
+        if newest and newest > forecast.last_date:
+            report.notes.append(f"the store has bars up to {newest}, after this forecast's last bar; run forecast predict {ticker}")
+    except ForecastError as exc:
+        report.notes.append(f"no chart history: {redact(str(exc))}")
+    return report
+
+
+def summary_cells(t: TickerReport, today: dt.date) -> list[Cell]:
+    """Return the summary table's cells for one ticker (failure rows carry the error in the last cell)."""
+    head = [Cell(t.ticker, t.ticker, "code"), Cell(t.name or MISSING, t.name)]
+    if t.forecast is None:
+        # the failure sits in the Verdict column and the error in the Note column, so sorting keeps columns aligned
+        blank = Cell(MISSING)
+        return [*head, *[blank] * 7, Cell("failed", "failed", "verdict failed"), *[blank] * 4, Cell(t.error or "", t.error or "", "note")]
+    f = t.forecast
+    first, last = f.points[0], f.points[-1]
+
+    def change(value: float) -> float | None:
+        return value / f.last_value - 1 if f.last_value else None
+
+    def move(fraction: float | None) -> str:
+        return "" if fraction is None or abs(fraction) < 5e-5 else "rise" if fraction > 0 else "fall"
+
+    def step(point, fraction) -> Cell:
+        return Cell(f"{format_number(point.value)} ({format_percent(fraction, 2, sign=True)})", fraction, move(fraction),
+                    f"forecast for {point.date}")
+
+    day = None
+    if t.bars is not None and len(t.bars) >= 2:
+        prev, close = float(t.bars[f.target].iloc[-2]), float(t.bars[f.target].iloc[-1])
+        day = close / prev - 1 if prev else None
+    band = last.intervals.get(level_key(BAND_LEVEL))
+    band_cell = Cell(f"{format_number(band[0])} – {format_number(band[1])}", (band[1] - band[0]) / f.last_value if f.last_value else None,
+                     title=f"{level_label(BAND_LEVEL)} range on {last.date}; sorts by its width relative to the last close") \
+        if band else Cell(MISSING)
+    score = t.backtest.models.get(f.family) if t.backtest else None
+    skill = _number(score.get("skill_vs_naive")) if isinstance(score, dict) else None
+    coverage = _number((score.get("coverage") or {}).get(level_key(BAND_LEVEL))) if isinstance(score, dict) else None
+    p_value = _number(score.get("dm_p_value")) if isinstance(score, dict) else None
+    verdict = t.verdict or verdict_for(f, t.backtest)
+    trained_to = (f.model_summary.get("data_range") or [None, None])[-1]
+    model_age = _age_days(f.last_date, str(trained_to)) if trained_to else None
+    data_age = _age_days(today.isoformat(), f.last_date)
+    return [
+        *head,
+        Cell(format_number(f.last_close), f.last_close),
+        Cell(f.last_date, f.last_date),
+        Cell(format_percent(day, 2, sign=True), day, move(day), "change of the last bar against the one before"),
+        step(first, change(first.value)),
+        step(last, change(last.value)),
+        band_cell,
+        Cell(format_percent(skill, sign=True), skill, title=f"walk-forward step-1 skill against naive; DM p {format_number(p_value, 3)}"),
+        Cell(verdict.label, verdict.key, f"verdict {verdict.key}"),
+        Cell(format_percent(coverage), coverage, title=f"share of backtest actuals inside the {level_label(BAND_LEVEL)} interval"),
+        Cell(f.family, f.family, title=f.model_id),
+        Cell(MISSING if model_age is None else f"{model_age} d", model_age, title=f"trained on data up to {trained_to}"),
+        Cell(MISSING if data_age is None else f"{data_age} d", data_age, "stale" if data_age is not None and data_age > 7 else "",
+             f"days from the last bar to {today.isoformat()}"),
+        Cell("; ".join(t.notes), "; ".join(t.notes), "note"),
+    ]
+
+
+SUMMARY_HEADERS = ["Ticker", "Name", "Last close", "Date", "Day", "Step 1", "Step H", f"{level_label(BAND_LEVEL)} range",
+                   "Skill vs naive", "Verdict", f"Coverage {level_label(BAND_LEVEL)}", "Model", "Model age", "Data age", "Note"]
+
+
+@dataclass(frozen=True)
+class RankRow:
+    """One ticker in the ranking: its expected change over the horizon from its stored forecast, with the 80 % range."""
+
+    ticker: str
+    name: str
+    expected: float
+    low: float | None
+    high: float | None
+    model: str
+    verdict: Verdict | None
+
+
+def ranking(tickers: list[TickerReport]) -> list[RankRow]:
+    """Return the forecasts ranked by expected change at their last step, best first (stored forecasts only: no model is run).
+
+    The seam for the universe's ranking: with a global model, ``predict`` stores
+    its forecasts like any other, so they rank here beside the per-ticker ones.
+    """
+    rows = []
+    for t in tickers:
+        f = t.forecast
+        if f is None or not f.points or not f.last_value:
+            continue
+        last = f.points[-1]
+        band = last.intervals.get(level_key(BAND_LEVEL))
+        rows.append(RankRow(t.ticker, t.name, last.value / f.last_value - 1,
+                            band[0] / f.last_value - 1 if band else None, band[1] / f.last_value - 1 if band else None,
+                            f.family, t.verdict))
+    return sorted(rows, key=lambda r: r.expected, reverse=True)
+
+
+def load_cross_section(workspace: Workspace, universe: str) -> tuple[dict | None, pd.DataFrame | None]:
+    """Return the universe's stored cross-sectional backtest (as stored) and its cumulative Rank IC by model, or Nones."""
+    json_path, csv_path = workspace.cross_backtest_json(universe), workspace.cross_backtest_csv(universe)
+    if not json_path.is_file():
+        return None, None
+    try:
+        stored = json.loads(json_path.read_text(encoding="utf-8"))
+        models = stored.get("models") if isinstance(stored, dict) else None
+        if not isinstance(models, dict):
+            raise ValueError("no models")
+    except (OSError, ValueError):  # damaged: the page still opens, without this section
+        return None, None
+    curves = None
+    if csv_path.is_file():
+        suffix = "_cumulative_rank_ic"
+        try:
+            daily = pd.read_csv(csv_path, index_col="date")
+            curves = daily[[c for c in daily.columns if c.endswith(suffix)]]
+            curves.columns = [c[: -len(suffix)] for c in curves.columns]
+        except (OSError, ValueError, KeyError):
+            curves = None
+    return stored, curves
+
+
+def _normal(text: str) -> str:
+    """The ticker as stored ("600519" -> "600519.SH"); text that is no ticker stays as it is and fails on its own row."""
+    try:
+        return str(parse_ticker(text))
+    except ForecastError:
+        return str(text)
+
+
+def load_context(home: Workspace | Path | str | None, tickers: list[str], *, names: dict[str, str] | None = None,
+                 failures: dict[str, str] | None = None, failures_dir: Path | None = None, colors: str | None = None,
+                 universe: str | None = None, days: int = 120, today: dt.date | None = None,
+                 title: str | None = None) -> ReportContext:
+    """Read everything the page shows for ``tickers``, in their order (duplicates merged).
+
+    ``failures``: {ticker: error} from the run that calls this (they win over
+    any stored forecast); otherwise the ``<TICKER>.failed.json`` markers in
+    ``failures_dir`` count where they are newer than the stored forecast.
+    """
+    from forecast.data.universe_cache import cached_names
+
+    workspace = Workspace.at(home)
+    colors = check_colors(colors)
+    names = cached_names(workspace) if names is None else names
+    today = today or dt.date.today()
+    markers = read_failures(failures_dir) if failures_dir is not None else {}
+    for ticker, error in (failures or {}).items():
+        markers[ticker] = (error, math.inf)
+    store = MarketStore(workspace)
+    reports = [load_ticker(workspace, store, t, names.get(t, ""), colors, days, markers.get(t)) for t in dict.fromkeys(map(_normal, tickers))]
+    cross, curves = load_cross_section(workspace, universe) if universe else (None, None)
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return ReportContext(title or (f"Forecast report: {universe}" if universe else "Forecast report"), now, today, reports,
+                         universe, cross, curves)

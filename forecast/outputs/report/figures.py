@@ -1,0 +1,102 @@
+"""Plotly figures of the daily report, as plain ``{"data": [...], "layout": {...}}`` dicts.
+
+Built as dicts rather than ``plotly.graph_objects`` figures: validating 300
+figures through graph_objects costs seconds, and the page only needs the JSON
+that plotly.js reads (a test checks that graph_objects accepts every figure
+built here). Numbers are rounded and non-finite values become null, so the
+page stays small and is strict JSON.
+
+The x axis is a category axis of trading days: no weekend or holiday gaps, and
+the forecast's dates (from the exchange calendar) follow the last bar.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+from forecast.maths.intervals import level_key, level_label
+from forecast.outputs.report.context import TickerReport
+
+# (up, down) colours of each convention: China's red up and green down, and the Western opposite
+PALETTES = {"cn": ("#d62728", "#2ca02c"), "us": ("#2ca02c", "#d62728")}
+FORECAST_COLOR = "#d9822b"
+NAIVE_COLOR = "#1f5fa8"
+IC_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+DIGITS = 4  # as results.to_frame: a price is not worth more, and it keeps the page small
+
+
+def _round(values: Iterable, digits: int = DIGITS) -> list[float | None]:
+    out: list[float | None] = []
+    for v in values:
+        x = float(v)
+        out.append(round(x, digits) if math.isfinite(x) else None)
+    return out
+
+
+def _band_traces(x: list[str], lower: list[float | None], upper: list[float | None], label: str, alpha: float) -> list[dict]:
+    """Two scatter traces, the upper one filled down to the lower: one band, one legend entry."""
+    fill = f"rgba(217,130,43,{alpha})"
+    return [
+        {"type": "scatter", "x": x, "y": lower, "mode": "lines", "line": {"width": 0}, "name": f"{label} lower",
+         "legendgroup": label, "showlegend": False, "hovertemplate": f"{label} low %{{y:.2f}}<extra></extra>"},
+        {"type": "scatter", "x": x, "y": upper, "mode": "lines", "line": {"width": 0}, "fill": "tonexty", "fillcolor": fill,
+         "name": label, "legendgroup": label, "hovertemplate": f"{label} high %{{y:.2f}}<extra></extra>"},
+    ]
+
+
+def ticker_figure(t: TickerReport) -> dict:
+    """Candlesticks and volume of the recent bars, the forecast with its bands, and naive's flat line, for one ticker."""
+    forecast = t.forecast
+    if forecast is None:
+        raise ValueError(f"{t.ticker} has no forecast to draw")
+    up, down = PALETTES[t.colors]
+    data: list[dict] = []
+    last_x = forecast.last_date
+    if t.bars is not None and len(t.bars):
+        bars = t.bars
+        x = [d.date().isoformat() for d in pd.to_datetime(bars["date"])]
+        last_x = x[-1]
+        data.append({"type": "candlestick", "name": "history", "x": x, "open": _round(bars["open"]), "high": _round(bars["high"]),
+                     "low": _round(bars["low"]), "close": _round(bars["close"]),
+                     "increasing": {"line": {"color": up}, "fillcolor": up}, "decreasing": {"line": {"color": down}, "fillcolor": down}})
+        rising = (bars["close"] >= bars["open"]).tolist()
+        data.append({"type": "bar", "name": "volume", "x": x, "y": _round(bars["volume"], 0), "yaxis": "y2",
+                     "marker": {"color": [up if r else down for r in rising]}, "opacity": 0.6, "showlegend": False,
+                     "hovertemplate": "volume %{y:,.0f}<extra></extra>"})
+    points = forecast.points
+    fx = [last_x, *(p.date for p in points)]
+    for level, alpha in zip(reversed(forecast.levels), (0.18, 0.3, 0.4, 0.5)):  # widest band first, lightest
+        key = level_key(level)
+        lower = _round([forecast.last_value, *(p.intervals[key][0] for p in points)])
+        upper = _round([forecast.last_value, *(p.intervals[key][1] for p in points)])
+        data.extend(_band_traces(fx, lower, upper, f"{level_label(level)} band", alpha))
+    data.append({"type": "scatter", "x": fx, "y": _round([forecast.last_value, *(p.value for p in points)]), "mode": "lines+markers",
+                 "name": f"forecast ({forecast.family})", "line": {"color": FORECAST_COLOR, "width": 2}, "marker": {"size": 5},
+                 "hovertemplate": "forecast %{y:.2f}<extra></extra>"})
+    data.append({"type": "scatter", "x": fx, "y": _round([forecast.last_value] * len(fx)), "mode": "lines",
+                 "name": "naive (tomorrow = today)", "line": {"color": NAIVE_COLOR, "width": 1.2, "dash": "dash"},
+                 "hovertemplate": "naive %{y:.2f}<extra></extra>"})
+    layout = {
+        "height": 430, "margin": {"l": 55, "r": 10, "t": 10, "b": 40}, "hovermode": "x unified",
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        "xaxis": {"type": "category", "rangeslider": {"visible": False}, "nticks": 10, "showspikes": True},
+        "yaxis": {"domain": [0.28, 1.0], "title": {"text": f"price ({forecast.target}, {forecast.adjust})"}},
+        "yaxis2": {"domain": [0.0, 0.2], "title": {"text": "volume"}, "showgrid": False},
+        "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff",
+    }
+    return {"data": data, "layout": layout}
+
+
+def cumulative_ic_figure(curves: pd.DataFrame) -> dict:
+    """One line per model: the running sum of its daily Rank IC over the cross-sectional backtest's test days."""
+    x = [str(d)[:10] for d in curves.index]
+    data = [{"type": "scatter", "mode": "lines", "name": str(model), "x": x, "y": _round(curves[model], 5),
+             "line": {"color": IC_COLORS[i % len(IC_COLORS)], "width": 1.6}}
+            for i, model in enumerate(curves.columns)]
+    layout = {"height": 360, "margin": {"l": 55, "r": 10, "t": 10, "b": 40}, "hovermode": "x unified",
+              "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+              "xaxis": {"type": "category", "nticks": 10}, "yaxis": {"title": {"text": "cumulative Rank IC"}, "zeroline": True}}
+    return {"data": data, "layout": layout}

@@ -1,0 +1,114 @@
+"""The page itself: Jinja2 templates (autoescape on) around the report's context, plotly.js embedded once.
+
+Every value from data (a company name, an error message, a model id) reaches
+the page through Jinja2's autoescape, or through its ``tojson`` filter inside a
+``<script type="application/json">`` block, which escapes ``<``, ``>`` and
+``&``: a name holding ``<script>`` shows as text and never runs.
+
+Charts are drawn lazily: each figure's JSON sits in the page and a small inline
+script draws it when it scrolls into view (or before printing). Drawing 300
+plotly charts at load would take Chromium many seconds; drawing the visible
+ones keeps the page quick to open at any size. Nothing is fetched: the page
+holds plotly.js, its figures, its style and its script.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from forecast.errors import MissingExtraError
+from forecast.formatting import MISSING, format_number, format_percent
+from forecast.maths.intervals import level_label
+from forecast.outputs.report.context import SIGNIFICANCE, SUMMARY_HEADERS, ReportContext, TickerReport, ranking, summary_cells
+from forecast.outputs.report.figures import cumulative_ic_figure, ticker_figure
+
+REPORT_EXTRA_HINT = ("the HTML report needs {package}, which is not installed: pip install 'forecast[report]' "
+                     "(from a checkout: .venv/bin/pip install -e '.[report]')")
+RANKING_SHOWN = 10  # the best and the worst this many; the summary table sorts all of them
+
+
+@functools.lru_cache(maxsize=1)
+def environment():
+    """The Jinja2 environment: templates from this package, autoescape on, undefined names an error."""
+    try:
+        import jinja2
+    except ImportError:
+        raise MissingExtraError(REPORT_EXTRA_HINT.format(package="jinja2")) from None
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("forecast.outputs.report", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    # tojson: compact, key order kept, and NaN refused (the figures carry null instead): strict JSON for JSON.parse
+    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "separators": (",", ":"), "allow_nan": False}
+    env.filters["pct"] = format_percent
+    env.filters["num"] = format_number
+    return env
+
+
+@functools.lru_cache(maxsize=1)
+def plotly_js():
+    """plotly.min.js from the installed plotly package, as markup to inline once (plotly's own to_html inlines it the same way)."""
+    from markupsafe import Markup
+
+    try:
+        from plotly.offline import get_plotlyjs
+    except ImportError:
+        raise MissingExtraError(REPORT_EXTRA_HINT.format(package="plotly")) from None
+
+    return Markup(get_plotlyjs())
+
+
+def _asset(name: str):
+    """A static file of the templates folder (the page's style and script), inlined as it is."""
+    from markupsafe import Markup
+
+    env = environment()
+    source, _, _ = env.loader.get_source(env, name)
+    return Markup(source)
+
+
+@dataclass(frozen=True)
+class BacktestRow:
+    model: str
+    is_forecast_model: bool
+    cells: list[str]
+
+
+def backtest_table(t: TickerReport) -> tuple[list[str], list[BacktestRow]]:
+    """The backtest panel: per model, step-1 RMSE, skill at step 1 and H, DM p-value, and each level's coverage at step 1."""
+    record = t.backtest
+    if record is None or t.forecast is None:
+        return [], []
+    levels = sorted({lv for s in record.models.values() if isinstance(s, dict) for lv in (s.get("coverage") or {})}, key=float)
+    headers = ["Model", "RMSE (step 1)", "Skill step 1", f"Skill step {record.horizon}", "DM p",
+               *(f"Coverage {level_label(lv)}" for lv in levels)]
+    rows = []
+    for name, score in record.models.items():
+        if not isinstance(score, dict):
+            continue
+        by_step = score.get("by_step") or []
+        last = by_step[-1] if by_step and isinstance(by_step[-1], dict) else {}
+        p_value = score.get("dm_p_value")
+        rows.append(BacktestRow(name, name == t.forecast.family, [
+            format_number(score.get("rmse")), format_percent(score.get("skill_vs_naive"), sign=True),
+            format_percent(last.get("skill_vs_naive"), sign=True),
+            MISSING if name == "naive" else format_number(p_value, 3),
+            *(format_percent((score.get("coverage") or {}).get(lv)) for lv in levels)]))
+    return headers, rows
+
+
+def render_page(context: ReportContext) -> str:
+    """Return the whole page as one HTML string."""
+    charts = {t.ticker: ticker_figure(t) for t in context.forecasts}
+    ranked = list(enumerate(ranking(context.forecasts), 1)) if context.universe else []
+    shown = ranked if len(ranked) <= 2 * RANKING_SHOWN else ranked[:RANKING_SHOWN] + ranked[-RANKING_SHOWN:]
+    template = environment().get_template("page.html.j2")
+    return template.render(
+        ctx=context, headers=SUMMARY_HEADERS, rows=[(t, summary_cells(t, context.today)) for t in context.tickers],
+        charts=charts, backtests={t.ticker: backtest_table(t) for t in context.forecasts},
+        ranking=shown, ranking_total=len(ranked), ranking_cut=len(shown) < len(ranked),
+        ic_figure=cumulative_ic_figure(context.cumulative_ic) if context.cumulative_ic is not None and len(context.cumulative_ic.columns) else None,
+        cross_models=(context.cross_section or {}).get("models") or {},
+        counts=context.verdict_counts(), significance=SIGNIFICANCE,
+        plotly_js=plotly_js(), style=_asset("report.css"), script=_asset("report.js"),
+    )

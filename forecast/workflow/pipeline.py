@@ -1,0 +1,468 @@
+"""The daily job (``forecast run``): fetch, retrain when stale, predict, chart.
+
+Built for cron: one ticker's failure does not stop the others, a second
+overlapping run waits a bounded time for the first, a re-run on the same day
+repeats nothing, and a machine-readable summary is written every time.
+
+The fetch runs once for all tickers, here (the data source is paced as one
+client); each ticker's day (retrain, predict, write, chart) is a ``DailyJob``
+mapped by the executor the command chose: serially, in a process pool or on Ray.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import stat
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from forecast.atomic import atomic_write_text
+from forecast.choices import Source
+from forecast.data.store import MarketStore
+from forecast.data.tickers import parse_ticker
+from forecast.data.universe_cache import cached_names
+from forecast.errors import AuthError, BadInputError, ExitCode, ForecastError
+from forecast.jsonio import dumps
+from forecast.locks import hold_lock
+from forecast.models.registry import ModelRegistry
+from forecast.models.train_config import TrainConfig
+from forecast.progress import ProgressReporter, SilentProgress
+from forecast.redact import redact, redact_value
+from forecast.workflow.executors import Executor, Outcome, SerialExecutor, run_job
+from forecast.workflow.settings import AppConfig
+from forecast.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickerOutcome:
+    ticker: str
+    ok: bool = False
+    fetched_new_rows: int = 0
+    retrained: bool = False
+    model_id: str | None = None
+    model_choice: str | None = None  # why that model: "pinned" (forecast models use) or "latest"
+    last_date: str | None = None
+    outputs: dict = field(default_factory=dict)
+    error: str | None = None
+    exit_code: int = 0
+
+
+@dataclass
+class RunSummary:
+    run_date: str
+    started_at: str
+    finished_at: str = ""
+    exit_code: int = 0
+    tickers: list[TickerOutcome] = field(default_factory=list)
+    outdir: str = ""  # where the day's files went, links followed
+    outdir_outside_home: bool = False  # True: that folder is not under the home (the setting, or a link, leads out)
+
+    def to_dict(self) -> dict:
+        return redact_value(asdict(self))
+
+
+def run_lock(home: Workspace | Path | str | None, wait_s: float):
+    """Only one daily job per home at a time; the second waits at most ``wait_s``."""
+    workspace = Workspace.at(home)
+    return hold_lock(workspace.run_lock, wait_s, f"another forecast run is in progress in {workspace.root} (waited {wait_s:.0f} s)")
+
+
+def needs_training(registry: ModelRegistry, ticker: str, retrain_after_days: int | None, today: dt.date) -> str | None:
+    """Return why the ticker needs (re)training, or None if its model is fresh enough (or pinned)."""
+    if registry.pinned_id(ticker) is not None:
+        return None  # the user chose this model with `forecast models use`: a newer one would never be used
+    model_id = registry.latest_id(ticker)
+    if model_id is None:
+        return "no model yet"
+    if retrain_after_days is None:
+        return None
+    created = dt.datetime.fromisoformat(registry.card(model_id).created_at).date()
+    age = (today - created).days
+    return f"model is {age} days old (retrain after {retrain_after_days})" if age >= retrain_after_days else None
+
+
+def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[dict, dict]:
+    """Return ({ticker: new rows}, {ticker: error}), each ticker from its own source ([sources], else ``source``)."""
+    from forecast.data import fetching
+
+    new_rows: dict[str, int] = {}
+    errors: dict[str, ForecastError] = {}
+    by_source: dict[Source, list[str]] = {}
+    for t in tickers:
+        by_source.setdefault(Source.parse(config.source_for(t), "source"), []).append(t)
+    for t in by_source.get(Source.SAMPLE, []):
+        try:
+            stored = fetching.read_stored(store, t)  # an unreadable file is re-imported, not fatal
+            if stored is not None and stored.source == "sample":
+                new_rows[t] = 0  # the bundled sample never changes: nothing to redo
+            else:
+                new_rows[t] = fetching.import_sample(store, t).new_rows
+        except ForecastError as exc:
+            errors[t] = exc
+    if tushare := by_source.get(Source.TUSHARE, []):
+        from forecast.data.sources.tushare_pro import TushareClient
+        from forecast.errors import BadInputError
+
+        def csv_only(t: str) -> BadInputError:  # a ticker tushare cannot serve: its own error, and how to stop asking
+            return BadInputError(f"{fetching.not_on_tushare(store, parse_ticker(t))} (to stop fetching it, set "
+                                 f"\"{t}\" = \"csv\" under [sources] in forecast.toml)")
+
+        try:  # the client (and its token check) is made only if some ticker needs the network
+            reports, failures = fetching.update_from_tushare(store, tushare, lambda: TushareClient(config.tushare_token, calls_per_minute=config.tushare_calls_per_minute))
+            new_rows.update({r.ticker: r.new_rows for r in reports})
+            errors.update({f.ticker: csv_only(f.ticker) if not parse_ticker(f.ticker).is_china else f.error for f in failures})
+        except ForecastError as exc:  # e.g. a bad token: every ticker tushare serves fails the same way
+            errors.update({t: exc if parse_ticker(t).is_china else csv_only(t) for t in tushare})
+        except Exception as exc:  # a bug in the fetch must not cost the day's summary
+            log.debug("fetch failed", exc_info=True)
+            failed = ForecastError(redact(f"internal error while fetching: {type(exc).__name__}: {exc}"))
+            errors.update({t: failed for t in tushare})
+    for t in by_source.get(Source.CSV, []):  # nothing to fetch: the stored series is used as it is
+        new_rows[t] = 0
+    return new_rows, errors
+
+
+_OUTPUT_SUFFIXES = ("csv", "json", "png")
+_FAILED_SUFFIX = "failed.json"
+REPORT_PAGE = "index.html"  # the day's report, in daily/<date>/ and daily/latest/
+
+
+@dataclass(frozen=True)
+class DailyPlan:
+    """What the day's job does for every ticker: where outputs go and when to retrain."""
+
+    workspace: Workspace
+    day_dir: Path
+    today: dt.date
+    retrain_after_days: int | None
+    train_config: TrainConfig
+    levels: tuple[float, ...]
+    names: dict[str, str] = field(default_factory=dict)  # company names for the charts, read once for the whole run
+
+
+def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: ForecastError | None = None) -> TickerOutcome:
+    """One ticker's day: retrain when stale, predict, write CSV, JSON and chart, recording each step in ``outcome``.
+
+    Raises on failure; what was done before the failure (a retrain, a fetch
+    warning) stays recorded in ``outcome``.
+    """
+    from forecast.outputs.charts import render
+    from forecast.workflow.jobs import predict_one, train_one
+
+    workspace, ticker = plan.workspace, outcome.ticker
+    if fetch_error is not None:
+        log.warning("%s: fetch failed: %s", ticker, fetch_error)
+        # A rejected token is not an outage to ride out: forecasting from stale data would hide it from cron.
+        if isinstance(fetch_error, AuthError) or not MarketStore(workspace).has(ticker):
+            raise fetch_error
+        outcome.outputs["fetch_warning"] = f"fetch failed, forecasting from stored data: {fetch_error}"
+    reason = needs_training(ModelRegistry(workspace), ticker, plan.retrain_after_days, plan.today)
+    if reason:
+        log.info("%s: training (%s)", ticker, reason)
+        train_one(workspace, ticker, plan.train_config, levels=plan.levels)
+        outcome.retrained = True
+    result = predict_one(workspace, ticker, levels=plan.levels, models=models)
+    outcome.model_id, outcome.last_date = result.model_id, result.last_date
+    outcome.model_choice = ModelRegistry(workspace).reason_for(ticker, result.model_id)
+    csv_path, json_path, png_path = (plan.day_dir / f"{ticker}.{ext}" for ext in _OUTPUT_SUFFIXES)
+    atomic_write_text(csv_path, result.to_frame().to_csv(index=False))
+    atomic_write_text(json_path, dumps(result.to_dict()))
+    render(workspace, ticker, "forecast", out=png_path, name=plan.names.get(ticker, ""))
+    outcome.outputs.update({"csv": str(csv_path), "json": str(json_path), "chart": str(png_path)})
+    outcome.ok = True
+    return outcome
+
+
+def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: list[str] | None = None,
+              outdir: Path | None = None, today: dt.date | None = None, wait_s: float = 600.0,
+              train_overrides: dict | None = None, executor: Executor | None = None,
+              progress: ProgressReporter | None = None) -> RunSummary:
+    """Do the day's work for every ticker and write outputs plus ``summary.json``, whatever fails.
+
+    ``progress`` hears of each ticker's day as it ends (tickers done out of the total).
+    """
+    workspace = Workspace.at(home)
+    today = today or dt.date.today()
+    out_root = workspace.outdir(outdir or config.outdir)
+    day_dir = Workspace.day_dir(out_root, today.isoformat())
+    summary = RunSummary(today.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    _say_where(workspace, out_root, summary, outdir or config.outdir)
+    with run_lock(workspace, wait_s):
+        outcomes: dict[str, TickerOutcome] = {}  # in the order the user named them, duplicates merged
+        for text in tickers or list(config.tickers):
+            try:
+                name = str(parse_ticker(text))
+                outcomes.setdefault(name, TickerOutcome(name))
+            except ForecastError as exc:
+                outcomes[text] = TickerOutcome(text, error=redact(str(exc)), exit_code=int(exc.exit_code))
+        valid = [name for name, outcome in outcomes.items() if outcome.error is None]
+        try:
+            _run_tickers(workspace, config, DailyPlan(workspace, day_dir, today, config.retrain_after_days,
+                                                      config.train_config(train_overrides), config.levels,
+                                                      cached_names(workspace)),
+                         [outcomes[t] for t in valid], executor or SerialExecutor(), progress or SilentProgress())
+        except Exception as exc:  # a failure shared by every ticker (a bad [train] table...): still summarise the day
+            code = int(exc.exit_code) if isinstance(exc, ForecastError) else int(ExitCode.INTERNAL)
+            message = redact(str(exc) if isinstance(exc, ForecastError) else f"internal error: {type(exc).__name__}: {exc}")
+            log.warning("run: %s", message)
+            for t in valid:
+                if not outcomes[t].ok and outcomes[t].error is None:
+                    outcomes[t].error, outcomes[t].exit_code = message, code
+        summary.tickers = list(outcomes.values())
+        ok = sum(o.ok for o in summary.tickers)
+        summary.exit_code = int(ExitCode.OK if ok == len(summary.tickers) and ok else ExitCode.PARTIAL if ok else ExitCode.ALL_FAILED)
+        summary.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        page = _daily_report(workspace, config, summary, day_dir, today)
+        _publish(workspace, summary, day_dir, Workspace.published_dir(out_root), report=page)
+    return summary
+
+
+def _say_where(workspace: Workspace, out_root: Path, summary: RunSummary, configured: Path | str | None = None) -> None:
+    """Record in ``summary`` where the day's files go; warn, every run, when that is outside the home."""
+    outside = workspace.outdir_outside(out_root)
+    summary.outdir = str(outside[0] if outside else out_root.resolve())
+    summary.outdir_outside_home = outside is not None
+    if outside:
+        folder, reason = outside
+        why = f"outdir = {str(configured or out_root)!r}" if reason == "outdir" else reason
+        log.warning("run: the daily outputs go to %s, outside the home %s (%s)", folder, workspace.root, why)
+
+
+def _daily_report(workspace: Workspace, config: AppConfig, summary: RunSummary, day_dir: Path, today: dt.date) -> Path | None:
+    """Write the day's HTML report (``index.html``) beside its files; a failure costs the page, never the summary."""
+    from forecast.outputs.report import write_report
+
+    page = day_dir / REPORT_PAGE
+    try:
+        write_report(workspace, [o.ticker for o in summary.tickers if _is_ticker(o.ticker)], page,
+                     failures={o.ticker: o.error or "failed" for o in summary.tickers if not o.ok},
+                     colors=config.colors, today=today)
+    except Exception as exc:  # the page is extra: the day's outputs and summary stand without it
+        log.warning("run: the HTML report was not written (%s: %s)", type(exc).__name__, redact(str(exc)))
+        _remove_written(workspace, day_dir, [REPORT_PAGE], _read_manifest(workspace, day_dir))  # an earlier run's page
+        return None
+    return page
+
+
+@dataclass
+class DailyJob:
+    """One ticker's day as a function of the ticker alone: ticker -> its TickerOutcome, failed or not.
+
+    It pickles (the pool and Ray run it in other processes), so it carries the
+    fetch's results in, and hands the outcome back whole: what was done before
+    a failure (a retrain, a fetch warning) is kept beside the error.
+    """
+
+    plan: DailyPlan
+    fetched_new_rows: dict[str, int]
+    fetch_errors: dict[str, ForecastError]
+    _models: object = field(default=None, init=False, repr=False, compare=False)  # LoadedModels, one per process
+
+    def __call__(self, ticker: str) -> TickerOutcome:
+        if self._models is None:
+            from forecast.models.predicting import LoadedModels
+
+            self._models = LoadedModels(ModelRegistry(self.plan.workspace))  # each Keras model loaded once per process
+        outcome = TickerOutcome(ticker, fetched_new_rows=self.fetched_new_rows.get(ticker, 0))
+        done = run_job(lambda t: daily_ticker(self.plan, outcome, self._models, self.fetch_errors.get(t)), ticker)
+        if not done.ok:
+            outcome.ok, outcome.error, outcome.exit_code = False, done.error, done.exit_code
+        return outcome
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_models": None}  # loaded Keras models stay in the process that loaded them
+
+
+def _run_tickers(workspace: Workspace, config: AppConfig, plan: DailyPlan, outcomes: list[TickerOutcome],
+                 executor: Executor, progress: ProgressReporter) -> None:
+    """Fetch every ticker at once, then map the per-ticker day over them; results land in ``outcomes``."""
+    by_ticker = {o.ticker: o for o in outcomes}
+    new_rows, fetch_errors = _fetch(MarketStore(workspace), config, list(by_ticker)) if by_ticker else ({}, {})
+    for ticker, outcome in by_ticker.items():
+        outcome.fetched_new_rows = new_rows.get(ticker, 0)
+
+    def advance(result: Outcome[TickerOutcome]) -> None:
+        progress.advance(result.item, failed=not (result.ok and result.value is not None and result.value.ok))
+
+    progress.start(len(by_ticker), "run")
+    try:
+        results = executor.map(DailyJob(plan, new_rows, fetch_errors), list(by_ticker), on_done=advance)
+    finally:
+        progress.close()
+    for result in results:
+        outcome = by_ticker[result.item]
+        if result.ok and result.value is not None:
+            vars(outcome).update(vars(result.value))  # the worker's copy, back into the run's summary
+        else:  # the worker itself was lost: nothing of its day came back
+            outcome.ok, outcome.error, outcome.exit_code = False, result.error, result.exit_code
+        if not outcome.ok:
+            log.warning("%s: %s", outcome.ticker, outcome.error)
+
+
+def record_failed_run(home: Workspace | Path | str | None, message: str, exit_code: int, tickers: list[str] | None = None,
+                      today: dt.date | None = None) -> RunSummary:
+    """Write the summary of a run that could not start (e.g. an invalid forecast.toml) into the default outdir."""
+    workspace = Workspace.at(home, lock_timeout_s=0)
+    today = today or dt.date.today()
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    summary = RunSummary(today.isoformat(), now, now, int(exit_code),
+                         [TickerOutcome(t, error=redact(message), exit_code=int(exit_code)) for t in tickers or []])
+    out_root = workspace.outdir(None)
+    _say_where(workspace, out_root, summary)
+    _publish(workspace, summary, Workspace.day_dir(out_root, today.isoformat()), Workspace.published_dir(out_root),
+             error=redact(message))
+    return summary
+
+
+def _is_ticker(text: str) -> bool:
+    try:
+        return str(parse_ticker(text)) == text
+    except ForecastError:
+        return False
+
+
+def _publish(workspace: Workspace, summary: RunSummary, day_dir: Path, latest_dir: Path, error: str | None = None,
+             report: Path | None = None) -> None:
+    """Write the summary, then make ``latest/`` hold this run's files (each copied atomically) instead of the last run's.
+
+    A ticker that failed today gets ``<TICKER>.failed.json`` there instead of
+    yesterday's forecast, so nobody mistakes a stale file for today's. Only
+    files the job itself wrote are ever removed, in either folder: those its
+    manifest names, unchanged since (see ``_remove_written``). Anything else
+    found there, a user's file or one an older version left, stays. Either
+    folder may be a link (a bigger disk): it is written through, never replaced.
+    """
+    day_written = _read_manifest(workspace, day_dir)
+    atomic_write_text(day_dir / "summary.json", dumps({**summary.to_dict(), **({"error": error} if error else {})}))
+    fresh = {"summary.json": day_dir / "summary.json"}
+    if report is not None:
+        fresh[report.name] = report
+    for outcome in summary.tickers:
+        for key in ("csv", "json", "chart"):
+            if outcome.ok and key in outcome.outputs:
+                path = Path(outcome.outputs[key])
+                fresh[path.name] = path
+        if not _is_ticker(outcome.ticker):  # text that never parsed as a ticker names no file
+            continue
+        marker = day_dir / f"{outcome.ticker}.{_FAILED_SUFFIX}"
+        if outcome.ok:  # an earlier run today failed; this one did not
+            _remove_written(workspace, day_dir, [marker.name], day_written)
+        else:  # an earlier run today worked; its files are not this run's
+            _remove_written(workspace, day_dir, [f"{outcome.ticker}.{suffix}" for suffix in _OUTPUT_SUFFIXES], day_written)
+            atomic_write_text(marker, dumps({"ticker": outcome.ticker, "error": outcome.error,
+                                             "exit_code": outcome.exit_code, "run_date": summary.run_date}))
+            fresh[marker.name] = marker
+    # The day's folder keeps what earlier runs of today wrote for other tickers: the manifest goes on naming those.
+    kept = {name: stamp for name, stamp in day_written.items() if name not in fresh and _unchanged(day_dir / name, stamp)}
+    _write_manifest(workspace, day_dir, {**kept, **_stamps(day_dir, fresh)})
+
+    latest_dir.mkdir(parents=True, exist_ok=True)
+    if latest_dir.is_symlink():
+        log.info("run: %s is a link to %s: the day's files are written there, and only files forecast wrote are removed",
+                 latest_dir, latest_dir.resolve())
+    last_written = _read_manifest(workspace, latest_dir)
+    for name, path in fresh.items():
+        tmp = latest_dir / f".{name}.copy"
+        _copy_no_follow(path, tmp)
+        tmp.replace(latest_dir / name)  # a link found at the name is replaced, never written through
+    published = _stamps(latest_dir, fresh)
+    stale = [name for name in last_written if name not in fresh]
+    # First the manifest names the stale files too, so a kill while they are removed still leaves them known as ours.
+    _write_manifest(workspace, latest_dir, {**{n: last_written[n] for n in stale}, **published})
+    _remove_written(workspace, latest_dir, stale, last_written)
+    _write_manifest(workspace, latest_dir, published)
+    others = sorted(p.name for p in latest_dir.iterdir() if not p.name.startswith(".") and p.name not in fresh)
+    if others:
+        log.info("run: left in %s, as forecast did not write them (or they changed since): %s", latest_dir,
+                 ", ".join(others[:20]) + (f" and {len(others) - 20} more" if len(others) > 20 else ""))
+
+
+def _copy_no_follow(source: Path, target: Path) -> None:
+    """Copy ``source``'s bytes to ``target``; a link found at ``target`` (the job makes none) is refused, not written through."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as exc:
+        if os.path.islink(target):
+            raise BadInputError(f"{target} is a link, which forecast never makes; move it away and run again") from None
+        raise exc
+    with os.fdopen(fd, "wb") as out, open(source, "rb") as data:
+        shutil.copyfileobj(data, out)
+
+
+def _stamp(path: Path) -> dict | None:
+    """What identifies a file the job wrote: its size and modification time; None if ``path`` is not a regular file.
+
+    A link is never a regular file here (``lstat``): the job writes none, so it removes none.
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns} if stat.S_ISREG(info.st_mode) else None
+
+
+def _unchanged(path: Path, recorded: dict) -> bool:
+    """Whether ``path`` is still the regular file the manifest recorded (same size and modification time)."""
+    current = _stamp(path)
+    return current is not None and current == {"size": recorded.get("size"), "mtime_ns": recorded.get("mtime_ns")}
+
+
+def _stamps(folder: Path, names) -> dict[str, dict]:
+    return {name: stamp for name in names if (stamp := _stamp(folder / name)) is not None}
+
+
+def _read_manifest(workspace: Workspace, folder: Path) -> dict[str, dict]:
+    """The files this home's job wrote in ``folder`` last time ({name: stamp}); empty when none can be trusted.
+
+    Missing, unreadable, or written by another home (two homes publishing into
+    one linked folder): then the job knows of no file it wrote, and removes none.
+    """
+    path = Workspace.manifest_file(folder)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        log.warning("run: %s cannot be read (%s); no file found in %s is removed", path, type(exc).__name__, folder)
+        return {}
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        log.warning("run: %s is not a manifest of this version; no file found in %s is removed", path, folder)
+        return {}
+    if data.get("home") != str(workspace.root):
+        log.info("run: %s was written by the home %s; no file found in %s is removed", path, data.get("home"), folder)
+        return {}
+    return {str(name): stamp for name, stamp in files.items() if isinstance(stamp, dict)}
+
+
+def _write_manifest(workspace: Workspace, folder: Path, files: dict[str, dict]) -> None:
+    atomic_write_text(Workspace.manifest_file(folder), dumps({"written_by": "forecast run", "home": str(workspace.root),
+                                                              "files": dict(sorted(files.items()))}))
+
+
+def _remove_written(workspace: Workspace, folder: Path, names: list[str], written: dict[str, dict]) -> None:
+    """Remove each of ``names`` from ``folder`` that the job wrote there (``written``, the manifest) and nobody changed since.
+
+    A name the manifest does not list, one that would leave the folder, a link,
+    a folder, or a file whose size or time differs from the manifest's: kept.
+    """
+    for name in names:
+        if name not in written:
+            continue
+        try:
+            path = workspace.inside(folder, name, what="file named in the manifest")
+        except BadInputError as exc:
+            log.warning("run: %s; nothing removed", exc)
+            continue
+        if _stamp(path) is None:  # gone already, or now a link or a folder: not what the job wrote
+            continue
+        if not _unchanged(path, written[name]):
+            log.info("run: %s changed since forecast wrote it; left in place", path)
+            continue
+        path.unlink()

@@ -1,0 +1,243 @@
+"""The app's settings: ``forecast.toml`` (and the environment) loaded into a typed ``AppConfig``.
+
+Precedence everywhere: CLI flags > environment > config file > defaults.
+Every problem in the file is reported at once, one per line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import asdict, dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import tomllib
+
+from forecast.choices import Adjust, ColorConvention, Preset, Source
+from forecast.data.sources.pacing import DEFAULT_CALLS_PER_MINUTE as DEFAULT_TUSHARE_CALLS_PER_MINUTE
+from forecast.data.tickers import parse_ticker
+from forecast.errors import BadInputError, ConfigError
+from forecast.maths.intervals import DEFAULT_LEVELS, check_levels
+from forecast.models.train_config import TrainConfig, build_train_config
+from forecast.redact import mask, register_secret
+from forecast.workspace import DEFAULT_OUTDIR, Workspace, outdir_problem
+
+TOKEN_ENV_VARS = ("TUSHARE_TOKEN", "TS_TOKEN")  # ours first, then tushare's own
+CALLS_PER_MINUTE_ENV = "FORECAST_TUSHARE_CALLS_PER_MINUTE"
+
+
+def read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"no such config file: {path}") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({type(exc).__name__})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def token_from(env: dict | os._Environ, file_token: str | None = None) -> str | None:
+    """Return the tushare token: $TUSHARE_TOKEN, then $TS_TOKEN, then the config file's; registered for redaction."""
+    token = next((env[name] for name in TOKEN_ENV_VARS if env.get(name)), None) or file_token or None
+    register_secret(token)
+    return token
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The workspace's ``forecast.toml``: what the daily job does."""
+
+    tickers: tuple[str, ...] = ()
+    source: str = "tushare"
+    adjust: str = "qfq"
+    preset: str = "default"
+    train: dict = field(default_factory=dict)
+    retrain_after_days: int | None = 20  # None: never retrain an existing model
+    outdir: str = DEFAULT_OUTDIR
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+    tushare_token: str | None = None
+    tushare_calls_per_minute: int = DEFAULT_TUSHARE_CALLS_PER_MINUTE  # per endpoint: the client paces itself to it
+    colors: str | None = None  # cn | us for every ticker; None: Chinese convention for China tickers, Western otherwise
+    # [sources]: (ticker or pattern, source) in file order; ticker names normalised, patterns upper-cased
+    sources: tuple[tuple[str, str], ...] = ()
+
+    def masked(self) -> dict:
+        data = asdict(self)
+        data["tickers"], data["levels"] = list(self.tickers), list(self.levels)
+        data["sources"] = dict(self.sources)
+        data["tushare_token"] = mask(self.tushare_token)
+        return data
+
+    def source_for(self, ticker: str) -> str:
+        """Return the ticker's source: its own [sources] entry, else the first pattern there that matches, else ``source``."""
+        name = str(ticker).upper()
+        for key, value in self.sources:
+            if not is_pattern(key) and key == name:
+                return value
+        for key, value in self.sources:
+            if is_pattern(key) and fnmatchcase(name, key):
+                return value
+        return self.source
+
+    def train_config(self, overrides: dict | None = None, preset: str | None = None) -> TrainConfig:
+        """The training config for this workspace: preset < top-level adjust < [train] < ``overrides``."""
+        return build_train_config(preset or self.preset, {"adjust": self.adjust, **self.train}, overrides)
+
+
+_SETTINGS = {"tickers", "source", "adjust", "preset", "outdir", "levels", "retrain_after_days", "tushare_token",
+             "tushare_calls_per_minute", "colors"}
+_TUSHARE_SETTINGS = {"token", "calls_per_minute"}
+_PATTERN_CHARACTERS = "*?["
+
+
+def is_pattern(key: str) -> bool:
+    """True when a [sources] key is a shell-style pattern (``*.SH``, ``6*``) rather than one ticker."""
+    return any(c in key for c in _PATTERN_CHARACTERS)
+
+
+def _parse_sources(table: object, problems: list[str]) -> tuple[tuple[str, str], ...]:
+    """Return the [sources] table as (ticker or pattern, source) pairs; append one line per problem found."""
+    if not isinstance(table, dict):
+        problems.append(f"[sources] must be a table of ticker or pattern = source, e.g. \"MTY\" = \"csv\"; not {table!r}")
+        return ()
+    pairs = []
+    for key, value in table.items():
+        try:
+            name = str(key).strip().upper() if is_pattern(str(key)) else str(parse_ticker(str(key)))
+        except BadInputError as exc:  # also an ambiguous bare code
+            problems.append(f"[sources] {key!r}: {exc}")
+            continue
+        try:
+            pairs.append((name, str(Source.parse(value, "source"))))
+        except BadInputError as exc:
+            problems.append(f"[sources] {key}: {exc}")
+    return tuple(pairs)
+
+
+def _parse_settings(section: dict, problems: list[str]) -> dict:
+    """Return the typed top-level settings; append one line per problem found."""
+    values: dict = {}
+
+    def check(key, parse):
+        if key in section:
+            try:
+                values[key] = parse(section[key])
+            except (BadInputError, ValueError, TypeError) as exc:
+                problems.append(f"{key}: {exc}")
+
+    def tickers(value):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"must be a list of strings, e.g. tickers = [\"600519.SH\"]; not {value!r}")
+        return tuple(value)
+
+    def retrain(value):
+        if value in ("never", -1):
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"must be a number of days or \"never\", not {value!r}")
+        return value
+
+    def text(value):
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, not {value!r}")
+        return value
+
+    check("tickers", tickers)
+    check("source", lambda v: str(Source.parse(v, "source")))
+    check("adjust", lambda v: str(Adjust.parse(v, "adjust")))
+    check("preset", lambda v: str(Preset.parse(v, "preset")))
+    def outdir(value):  # one outside the home is allowed (run says so each time); one in the home's own folders is not
+        problem = outdir_problem(text(value))
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    check("outdir", outdir)
+    check("levels", check_levels)
+    check("retrain_after_days", retrain)
+    check("colors", lambda v: str(ColorConvention.parse(v, "colors")))
+    return values
+
+
+def calls_per_minute(value: object, where: str) -> int:
+    """Return the per-endpoint call rate that ``value`` asks for: 0 means the default; else raise ConfigError."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{where} must be a whole number of calls a minute (0: the default, "
+                          f"{DEFAULT_TUSHARE_CALLS_PER_MINUTE}), not {value!r}")
+    return value or DEFAULT_TUSHARE_CALLS_PER_MINUTE
+
+
+def parse_retrain_after(text: str) -> int | None:
+    """Return days from ``--retrain-after DAYS|never`` (None: never), or raise ConfigError."""
+    if text == "never":
+        return None
+    if not text.isdigit():
+        raise ConfigError("--retrain-after takes a number of days or 'never'")
+    return int(text)
+
+
+def load_app_config(home: Workspace | Path | str | None, path: Path | None = None, env: dict | None = None) -> AppConfig:
+    """Return defaults < ``<home>/forecast.toml`` (or ``path``) < environment, validated as a whole.
+
+    Every problem in the file is reported at once, one per line (ConfigError, exit 2).
+    """
+    environ: dict | os._Environ = os.environ if env is None else env
+    workspace = Workspace.at(home, lock_timeout_s=0)
+    default_path = workspace.config_file
+    path = path or default_path
+    raw = read_toml(path) if path.is_file() or path != default_path else {}
+    section = {**raw.get("forecast", {}), **{k: v for k, v in raw.items() if not isinstance(v, dict)}}
+    problems: list[str] = []
+    sources_table = section.pop("sources", raw.get("sources", {}))
+    unknown = set(section) - _SETTINGS
+    if unknown:
+        problems.append(f"unknown setting(s) {', '.join(sorted(unknown))}")
+    values = _parse_settings(section, problems)
+    if "outdir" in values and (problem := outdir_problem(values["outdir"], workspace.root)):  # an absolute path, a link
+        problems.append(f"outdir: {problem}")
+    values["sources"] = _parse_sources(sources_table, problems)
+    train = raw.get("train", {})
+    if not isinstance(train, dict):
+        problems.append("[train] must be a table")
+        train = {}
+    else:
+        train = {k: v.isoformat() if isinstance(v, (dt.date, dt.time)) else v for k, v in train.items()}  # TOML dates
+        try:
+            build_train_config(values.get("preset", "default"), train)
+        except BadInputError as exc:
+            problems.append(f"[train]: {str(exc).removeprefix('[train]: ')}")
+    values["train"] = dict(train)
+    tushare_table = raw.get("tushare", {})
+    if not isinstance(tushare_table, dict):
+        problems.append("[tushare] must be a table, e.g. [tushare] token = \"...\"")
+        tushare_table = {}
+    if unknown_tushare := set(tushare_table) - _TUSHARE_SETTINGS:
+        problems.append(f"[tushare]: unknown setting(s) {', '.join(sorted(unknown_tushare))}")
+    file_token = tushare_table.get("token") or section.get("tushare_token")
+    if file_token is not None and not isinstance(file_token, str):
+        problems.append("[tushare] token must be a string")
+        file_token = None
+    values["tushare_token"] = token_from(environ, file_token)
+    rate_sources = [(f"${CALLS_PER_MINUTE_ENV}", environ.get(CALLS_PER_MINUTE_ENV) or None),
+                    ("[tushare] calls_per_minute", tushare_table.get("calls_per_minute")),
+                    ("tushare_calls_per_minute", section.get("tushare_calls_per_minute"))]
+    for where, value in rate_sources:
+        if value is None:
+            continue
+        try:
+            rate = calls_per_minute(value, where)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        values.setdefault("tushare_calls_per_minute", rate)  # the first one given wins: env > [tushare] > top level
+    if environ.get("FORECAST_TICKERS"):
+        values["tickers"] = tuple(t for t in environ["FORECAST_TICKERS"].replace(",", " ").split() if t)
+    if problems:
+        raise ConfigError(f"{path}: " + ("\n".join(problems) if len(problems) == 1 else
+                                          f"{len(problems)} problems:\n  " + "\n  ".join(problems)))
+    return AppConfig(**values)
