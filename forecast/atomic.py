@@ -43,11 +43,22 @@ def atomic_open(path: Path) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        _replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
     _fsync_dir(path.parent)
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` over ``path``; a folder where the file belongs is one line (exit 3), not a traceback."""
+    try:
+        os.replace(tmp, path)
+    except (IsADirectoryError, NotADirectoryError):
+        from forecast.errors import CorruptFileError
+
+        raise CorruptFileError(f"cannot write {path}: a folder is in its way; move it aside "
+                               "(forecast doctor --repair quarantines it)") from None
 
 
 def _stage(path: Path, fill: Callable[[BinaryIO], None]) -> Path:
@@ -102,7 +113,7 @@ class AtomicBatch:
         try:
             if kind is None and not errors:
                 for tmp, path in written:
-                    os.replace(tmp, path)
+                    _replace(tmp, path)
         finally:
             for tmp, _ in written:
                 tmp.unlink(missing_ok=True)
