@@ -44,6 +44,8 @@ LOCK_TIMEOUT_ENV = "FORECAST_LOCK_TIMEOUT"
 HOME_ENV = "FORECAST_HOME"
 CONFIG_NAME = "forecast.toml"
 DEFAULT_OUTDIR = "daily"  # the daily job's outputs, relative to the home
+DAILY_OUTPUTS = {"csv": "csv", "json": "json", "chart": "png"}  # a ticker's outputs in a daily folder: kind -> suffix
+DAILY_FAILURE_SUFFIX = ".failed.json"  # <TICKER>.failed.json stands in a daily folder for a ticker whose day failed
 MANIFEST_NAME = ".forecast-manifest.json"  # in a daily job's folder: the files the job wrote there (a dot-name: no output is it)
 OWN_FOLDERS = ("data", "models", "forecasts", "backtests", "charts", "quarantine")  # the home's own folders: no outdir in them
 _FORBIDDEN_CHARS = ("/", "\\", "\x00")
@@ -347,6 +349,25 @@ class Workspace:
     @staticmethod
     def day_dir(outdir: Path, day: str) -> Path:
         return outdir / day
+
+    @staticmethod
+    def daily_outputs(folder: Path, ticker: str) -> dict[str, Path]:
+        """A ticker's files in a daily folder, by kind: ``csv`` and ``json`` (the forecast) and ``chart`` (its PNG)."""
+        return {kind: folder / f"{ticker}.{suffix}" for kind, suffix in DAILY_OUTPUTS.items()}
+
+    @staticmethod
+    def daily_failure(folder: Path, ticker: str) -> Path:
+        """The file that stands in a daily folder for a ticker whose day failed, instead of its outputs."""
+        return folder / f"{ticker}{DAILY_FAILURE_SUFFIX}"
+
+    @staticmethod
+    def daily_summary(folder: Path) -> Path:
+        return folder / "summary.json"
+
+    @staticmethod
+    def daily_report(folder: Path) -> Path:
+        """The day's HTML report."""
+        return folder / "index.html"
 
     @staticmethod
     def published_dir(outdir: Path) -> Path:

@@ -34,7 +34,7 @@ from forecast.progress import ProgressReporter, SilentProgress
 from forecast.redact import redact, redact_value
 from forecast.workflow.executors import Executor, Outcome, SerialExecutor, run_job
 from forecast.workflow.settings import AppConfig
-from forecast.workspace import Workspace
+from forecast.workspace import DAILY_OUTPUTS, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +128,6 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
     return new_rows, errors
 
 
-_OUTPUT_SUFFIXES = ("csv", "json", "png")
-_FAILED_SUFFIX = "failed.json"
-REPORT_PAGE = "index.html"  # the day's report, in daily/<date>/ and daily/latest/
-
-
 @dataclass(frozen=True)
 class DailyPlan:
     """What the day's job does for every ticker: where outputs go and when to retrain."""
@@ -170,11 +165,11 @@ def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: F
     result = predict_one(workspace, ticker, levels=plan.levels, models=models)
     outcome.model_id, outcome.last_date = result.model_id, result.last_date
     outcome.model_choice = ModelRegistry(workspace).reason_for(ticker, result.model_id)
-    csv_path, json_path, png_path = (plan.day_dir / f"{ticker}.{ext}" for ext in _OUTPUT_SUFFIXES)
-    atomic_write_text(csv_path, result.to_frame().to_csv(index=False))
-    atomic_write_text(json_path, dumps(result.to_dict()))
-    render(workspace, ticker, "forecast", out=png_path, name=plan.names.get(ticker, ""))
-    outcome.outputs.update({"csv": str(csv_path), "json": str(json_path), "chart": str(png_path)})
+    files = Workspace.daily_outputs(plan.day_dir, ticker)
+    atomic_write_text(files["csv"], result.to_frame().to_csv(index=False))
+    atomic_write_text(files["json"], dumps(result.to_dict()))
+    render(workspace, ticker, "forecast", out=files["chart"], name=plan.names.get(ticker, ""))
+    outcome.outputs.update({kind: str(path) for kind, path in files.items()})
     outcome.ok = True
     return outcome
 
@@ -238,14 +233,14 @@ def _daily_report(workspace: Workspace, config: AppConfig, summary: RunSummary, 
     """Write the day's HTML report (``index.html``) beside its files; a failure costs the page, never the summary."""
     from forecast.outputs.report import write_report
 
-    page = day_dir / REPORT_PAGE
+    page = Workspace.daily_report(day_dir)
     try:
         write_report(workspace, [o.ticker for o in summary.tickers if _is_ticker(o.ticker)], page,
                      failures={o.ticker: o.error or "failed" for o in summary.tickers if not o.ok},
                      colors=config.colors, today=today)
     except Exception as exc:  # the page is extra: the day's outputs and summary stand without it
         log.warning("run: the HTML report was not written (%s: %s)", type(exc).__name__, redact(str(exc)))
-        _remove_written(workspace, day_dir, [REPORT_PAGE], _read_manifest(workspace, day_dir))  # an earlier run's page
+        _remove_written(workspace, day_dir, [page.name], _read_manifest(workspace, day_dir))  # an earlier run's page
         return None
     return page
 
@@ -339,22 +334,24 @@ def _publish(workspace: Workspace, summary: RunSummary, day_dir: Path, latest_di
     folder may be a link (a bigger disk): it is written through, never replaced.
     """
     day_written = _read_manifest(workspace, day_dir)
-    atomic_write_text(day_dir / "summary.json", dumps({**summary.to_dict(), **({"error": error} if error else {})}))
-    fresh = {"summary.json": day_dir / "summary.json"}
+    summary_file = Workspace.daily_summary(day_dir)
+    atomic_write_text(summary_file, dumps({**summary.to_dict(), **({"error": error} if error else {})}))
+    fresh = {summary_file.name: summary_file}
     if report is not None:
         fresh[report.name] = report
     for outcome in summary.tickers:
-        for key in ("csv", "json", "chart"):
+        for key in DAILY_OUTPUTS:
             if outcome.ok and key in outcome.outputs:
                 path = Path(outcome.outputs[key])
                 fresh[path.name] = path
         if not _is_ticker(outcome.ticker):  # text that never parsed as a ticker names no file
             continue
-        marker = day_dir / f"{outcome.ticker}.{_FAILED_SUFFIX}"
+        marker = Workspace.daily_failure(day_dir, outcome.ticker)
         if outcome.ok:  # an earlier run today failed; this one did not
             _remove_written(workspace, day_dir, [marker.name], day_written)
         else:  # an earlier run today worked; its files are not this run's
-            _remove_written(workspace, day_dir, [f"{outcome.ticker}.{suffix}" for suffix in _OUTPUT_SUFFIXES], day_written)
+            _remove_written(workspace, day_dir, [p.name for p in Workspace.daily_outputs(day_dir, outcome.ticker).values()],
+                            day_written)
             atomic_write_text(marker, dumps({"ticker": outcome.ticker, "error": outcome.error,
                                              "exit_code": outcome.exit_code, "run_date": summary.run_date}))
             fresh[marker.name] = marker
