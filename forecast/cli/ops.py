@@ -83,8 +83,12 @@ def run(
         changes["source"] = source.value
         changes["sources"] = ()  # the flag beats forecast.toml's per-ticker [sources] too
     cfg = dataclasses.replace(cfg, **changes)
-    if not (tickers or cfg.tickers):
-        fail("no tickers: name some, or list them in forecast.toml (tickers = [...])", ExitCode.USAGE)
+    if not (tickers or cfg.tickers):  # cron still finds a summary.json that says why nothing ran
+        from forecast.workflow.pipeline import record_failed_run
+
+        message = "no tickers: name some, or list them in forecast.toml (tickers = [...])"
+        record_failed_run(state.workspace(), message, int(ExitCode.USAGE), outdir=outdir or cfg.outdir)
+        fail(message, ExitCode.USAGE)
     from forecast.progress import make_progress, progress_mode
     from forecast.workflow.pipeline import run_daily
 
@@ -95,13 +99,13 @@ def run(
         if outcome.ok:
             logger.info("%s: ok, model %s (%s)%s", outcome.ticker, outcome.model_id, outcome.model_choice,
                         ", retrained" if outcome.retrained else "")
-        else:
+        else:  # a stale ticker was forecast all the same, from the data it has: said here, and counted as not ok
             echo_error(f"{outcome.ticker}: {outcome.error}")
     if as_json:
         emit_json(summary.to_dict())
     elif not quiet:
         for outcome in summary.tickers:
-            if outcome.ok:
+            if outcome.ok or outcome.stale:
                 typer.echo(f"{outcome.ticker}: forecast from {outcome.last_date} by {outcome.model_id} ({outcome.model_choice})"
                            f" -> {outcome.outputs['chart']}")
     raise typer.Exit(summary.exit_code)

@@ -212,6 +212,14 @@ class TradingCalendar:
                 return days[:count]
             span *= 2
 
+    def sessions_missed(self, last, today) -> int:
+        """Return the trading days strictly between ``last`` (a series' last bar) and ``today``: bars it lacks.
+
+        ``today``'s own bar is not counted: a job that runs before the close,
+        or before the bar is published, must not call a series behind for it.
+        """
+        return len(self.sessions_between(pd.Timestamp(last) + pd.Timedelta(days=1), pd.Timestamp(today) - pd.Timedelta(days=1)))
+
     def is_session_mask(self, dates: pd.DatetimeIndex) -> np.ndarray:
         """Return a boolean mask: True where the date is a trading day."""
         if len(dates) == 0:

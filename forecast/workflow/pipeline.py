@@ -33,7 +33,7 @@ from forecast.models.train_config import TrainConfig
 from forecast.progress import ProgressReporter, SilentProgress
 from forecast.redact import redact, redact_value
 from forecast.workflow.executors import Executor, Outcome, SerialExecutor, run_job
-from forecast.workflow.settings import AppConfig
+from forecast.workflow.settings import DEFAULT_STALE_AFTER_DAYS, AppConfig
 from forecast.workspace import DAILY_OUTPUTS, Workspace
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,13 @@ class TickerOutcome:
     outputs: dict = field(default_factory=dict)
     error: str | None = None
     exit_code: int = 0
+    stale: bool = False  # forecast from old data (its fetch failed, or its last bar is too old): written, but not ok
+    sessions_behind: int | None = None  # trading days of its calendar between its last bar and the run's day
+
+    @property
+    def written(self) -> bool:
+        """The ticker's forecast files were written today (it worked, or was forecast from stale data)."""
+        return all(kind in self.outputs for kind in DAILY_OUTPUTS)
 
 
 @dataclass
@@ -139,6 +146,7 @@ class DailyPlan:
     train_config: TrainConfig
     levels: tuple[float, ...]
     names: dict[str, str] = field(default_factory=dict)  # company names for the charts, read once for the whole run
+    stale_after_days: int = DEFAULT_STALE_AFTER_DAYS  # trading days a last bar may lag before the ticker is stale
 
 
 def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: ForecastError | None = None) -> TickerOutcome:
@@ -170,8 +178,31 @@ def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: F
     atomic_write_text(files["json"], dumps(result.to_dict()))
     render(workspace, ticker, "forecast", out=files["chart"], name=plan.names.get(ticker, ""))
     outcome.outputs.update({kind: str(path) for kind, path in files.items()})
-    outcome.ok = True
+    _judge_freshness(plan, outcome, fetch_error)
+    outcome.ok = not outcome.stale
     return outcome
+
+
+def _judge_freshness(plan: DailyPlan, outcome: TickerOutcome, fetch_error: ForecastError | None) -> None:
+    """Mark ``outcome`` stale when its fetch failed or its last bar lags its calendar by more than the plan allows.
+
+    Cron mails only on a non-zero exit: a forecast from old data is still
+    written (it is the best there is), but the ticker is not ok, and says why.
+    """
+    from forecast.data.calendar import TradingCalendar, default_calendar
+
+    head = MarketStore(plan.workspace).head(outcome.ticker)
+    calendar = TradingCalendar(head.calendar) if head.calendar else default_calendar(parse_ticker(outcome.ticker))
+    outcome.sessions_behind = calendar.sessions_missed(head.last_date, plan.today)
+    last = head.last_date.date().isoformat()
+    if fetch_error is not None:
+        outcome.stale, outcome.error = True, redact(f"stale: its fetch failed ({fetch_error}); forecast from the bar of {last}")
+    elif outcome.sessions_behind > plan.stale_after_days and head.source != "sample":  # the bundled sample is fixed by design
+        outcome.stale = True
+        outcome.error = (f"stale: its last bar is of {last}, {outcome.sessions_behind} trading days before {plan.today} "
+                         f"(stale_after_days = {plan.stale_after_days} in forecast.toml); fetch it, or check its source")
+    if outcome.stale:
+        outcome.exit_code = int(ExitCode.PARTIAL)  # the run's log names it once, with the other tickers that are not ok
 
 
 def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: list[str] | None = None,
@@ -200,7 +231,7 @@ def run_daily(home: Workspace | Path | str | None, config: AppConfig, tickers: l
         try:
             _run_tickers(workspace, config, DailyPlan(workspace, day_dir, today, config.retrain_after_days,
                                                       config.train_config(train_overrides), config.levels,
-                                                      cached_names(workspace)),
+                                                      cached_names(workspace), config.stale_after_days),
                          [outcomes[t] for t in valid], executor or SerialExecutor(), progress or SilentProgress())
         except Exception as exc:  # a failure shared by every ticker (a bad [train] table...): still summarise the day
             code = int(exc.exit_code) if isinstance(exc, ForecastError) else int(ExitCode.INTERNAL)
@@ -301,15 +332,15 @@ def _run_tickers(workspace: Workspace, config: AppConfig, plan: DailyPlan, outco
 
 
 def record_failed_run(home: Workspace | Path | str | None, message: str, exit_code: int, tickers: list[str] | None = None,
-                      today: dt.date | None = None) -> RunSummary:
-    """Write the summary of a run that could not start (e.g. an invalid forecast.toml) into the default outdir."""
+                      today: dt.date | None = None, outdir: Path | str | None = None) -> RunSummary:
+    """Write the summary of a run that could not start (an invalid forecast.toml, no tickers) into ``outdir`` (default: daily/)."""
     workspace = Workspace.at(home, lock_timeout_s=0)
     today = today or dt.date.today()
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     summary = RunSummary(today.isoformat(), now, now, int(exit_code),
                          [TickerOutcome(t, error=redact(message), exit_code=int(exit_code)) for t in tickers or []])
-    out_root = workspace.outdir(None)
-    _say_where(workspace, out_root, summary)
+    out_root = workspace.outdir(outdir)
+    _say_where(workspace, out_root, summary, outdir)
     _publish(workspace, summary, Workspace.day_dir(out_root, today.isoformat()), Workspace.published_dir(out_root),
              error=redact(message))
     return summary
@@ -341,13 +372,13 @@ def _publish(workspace: Workspace, summary: RunSummary, day_dir: Path, latest_di
         fresh[report.name] = report
     for outcome in summary.tickers:
         for key in DAILY_OUTPUTS:
-            if outcome.ok and key in outcome.outputs:
+            if outcome.written and key in outcome.outputs:
                 path = Path(outcome.outputs[key])
                 fresh[path.name] = path
         if not _is_ticker(outcome.ticker):  # text that never parsed as a ticker names no file
             continue
         marker = Workspace.daily_failure(day_dir, outcome.ticker)
-        if outcome.ok:  # an earlier run today failed; this one did not
+        if outcome.written:  # an earlier run today failed; this one did not
             _remove_written(workspace, day_dir, [marker.name], day_written)
         else:  # an earlier run today worked; its files are not this run's
             _remove_written(workspace, day_dir, [p.name for p in Workspace.daily_outputs(day_dir, outcome.ticker).values()],

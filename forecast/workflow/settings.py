@@ -25,6 +25,7 @@ from forecast.workspace import DEFAULT_OUTDIR, Workspace, outdir_problem
 
 TOKEN_ENV_VARS = ("TUSHARE_TOKEN", "TS_TOKEN")  # ours first, then tushare's own
 CALLS_PER_MINUTE_ENV = "FORECAST_TUSHARE_CALLS_PER_MINUTE"
+DEFAULT_STALE_AFTER_DAYS = 5  # trading days a ticker's last bar may lag its calendar before `run` calls it stale
 
 
 def read_toml(path: Path) -> dict:
@@ -56,6 +57,7 @@ class AppConfig:
     preset: str = "default"
     train: dict = field(default_factory=dict)
     retrain_after_days: int | None = 20  # None: never retrain an existing model
+    stale_after_days: int = DEFAULT_STALE_AFTER_DAYS  # a last bar older than this many trading days: the ticker is stale
     outdir: str = DEFAULT_OUTDIR
     levels: tuple[float, ...] = DEFAULT_LEVELS
     tushare_token: str | None = None
@@ -87,7 +89,7 @@ class AppConfig:
         return build_train_config(preset or self.preset, {"adjust": self.adjust, **self.train}, overrides)
 
 
-_SETTINGS = {"tickers", "source", "adjust", "preset", "outdir", "levels", "retrain_after_days", "tushare_token",
+_SETTINGS = {"tickers", "source", "adjust", "preset", "outdir", "levels", "retrain_after_days", "stale_after_days", "tushare_token",
              "tushare_calls_per_minute", "colors"}
 _TUSHARE_SETTINGS = {"token", "calls_per_minute"}
 _PATTERN_CHARACTERS = "*?["
@@ -131,7 +133,17 @@ def _parse_settings(section: dict, problems: list[str]) -> dict:
     def tickers(value):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"must be a list of strings, e.g. tickers = [\"600519.SH\"]; not {value!r}")
+        for entry in value:  # checked here, with the rest of the file, not first when `run` reaches it
+            try:
+                parse_ticker(entry)
+            except BadInputError as exc:
+                raise ValueError(f"{entry!r} is not a ticker ({exc})") from None
         return tuple(value)
+
+    def trading_days(value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"must be a whole number of trading days, at least 1, not {value!r}")
+        return value
 
     def retrain(value):
         if value in ("never", -1):
@@ -158,6 +170,7 @@ def _parse_settings(section: dict, problems: list[str]) -> dict:
     check("outdir", outdir)
     check("levels", check_levels)
     check("retrain_after_days", retrain)
+    check("stale_after_days", trading_days)
     check("colors", lambda v: str(ColorConvention.parse(v, "colors")))
     return values
 
