@@ -67,8 +67,13 @@ def refuse_unusable(bars: pd.DataFrame, ticker: Ticker | str | None) -> None:
         dates = ", ".join(d.date().isoformat() for d in bars["date"][infinite].iloc[:MAX_EXAMPLES])
         raise ValidationFailed(f"{ticker}: {int(infinite.sum())} row(s) hold an infinite or overflowing price or volume "
                                f"(e.g. {dates}); stored nothing")
-    if len(bars) and np.isnan(bars["close"].to_numpy(dtype="float64")).all():
+    close = bars["close"].to_numpy(dtype="float64")
+    if len(bars) and np.isnan(close).all():
         raise ValidationFailed(f"{ticker}: every close price is missing after adjustment (an adjustment factor of 0?); stored nothing")
+    # A few non-positive qfq closes are real (a long-adjusted history can go below zero); all of them is a broken source.
+    if len(bars) and (np.nan_to_num(close, nan=1.0) <= 0).all():
+        raise ValidationFailed(f"{ticker}: every close price is zero or negative (e.g. {close[0]:g}); the source sent no "
+                               "usable prices; stored nothing")
 
 
 def validate_bars(bars: pd.DataFrame, ticker: Ticker | None, calendar: TradingCalendar | None = None) -> ValidationReport:
@@ -89,6 +94,7 @@ def validate_bars(bars: pd.DataFrame, ticker: Ticker | None, calendar: TradingCa
         ("non-positive close prices", close <= 0),
         ("other non-positive prices (open/high/low)", (prices <= 0).any(axis=1) & (close > 0)),
         ("high below low", (bars["high"] < bars["low"]).to_numpy()),
+        ("negative volume", (bars["volume"] < 0).to_numpy()),
         ("missing values", bars[[*PRICE_COLUMNS, "volume"]].isna().any(axis=1).to_numpy()),
         (f"one-day moves over {JUMP_THRESHOLD:.0%}", np.abs(np.nan_to_num(change)) > JUMP_THRESHOLD),
         ("rows on non-trading days", ~sessions.is_session_mask(pd.DatetimeIndex(dates))),

@@ -286,7 +286,9 @@ def check_levels(levels) -> tuple[float, ...]:
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
             raise BadInputError(f"each level must be a number between 0 and 1 (0.8 for 80 %), not {level!r}")
         out.append(float(level))
-    return tuple(sorted(set(out)))
+    if len(set(out)) < len(out):
+        raise BadInputError(f"levels must differ from each other, not {levels!r}")
+    return tuple(sorted(out))
 
 
 def interval_bounds(point: np.ndarray, quantile: np.ndarray, scale: np.ndarray, last_price: np.ndarray,

@@ -1,0 +1,43 @@
+"""What the store refuses and what it stores with a warning: data/validation.py, through its two entry points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.data.calendar import get_calendar
+from forecast.data.validation import refuse_unusable, validate_bars
+from forecast.errors import BadInputError, ValidationFailed
+from forecast.maths.intervals import check_levels
+
+
+def bars(close, volume=1000.0) -> pd.DataFrame:
+    close = np.asarray(close, dtype="float64")
+    dates = pd.bdate_range("2021-01-04", periods=len(close))
+    return pd.DataFrame({"date": dates, "open": close, "high": close, "low": close, "close": close,
+                         "volume": np.broadcast_to(np.asarray(volume, dtype="float64"), close.shape).copy()})
+
+
+def test_a_source_that_sends_only_negative_prices_is_refused():
+    with pytest.raises(ValidationFailed, match="every close price is zero or negative"):
+        refuse_unusable(bars([-5.0] * 30), "600519.SH")
+
+
+def test_a_few_negative_qfq_closes_are_a_warning_not_a_refusal():
+    frame = bars([-1.0, -0.5, 2.0, 2.1, 2.2])
+    refuse_unusable(frame, "600519.SH")  # raises nothing: a long-adjusted history can go below zero
+    found = {f.check: f.count for f in validate_bars(frame, None, get_calendar("business-days")).findings}
+    assert found["non-positive close prices"] == 2
+
+
+def test_a_negative_volume_is_named_with_its_date():
+    frame = bars([10.0, 10.1, 10.2], volume=[100.0, -3.0, 100.0])
+    [finding] = [f for f in validate_bars(frame, None, get_calendar("business-days")).findings if f.check == "negative volume"]
+    assert finding.count == 1 and finding.examples == ["2021-01-05"]
+
+
+def test_interval_levels_that_repeat_are_refused():
+    with pytest.raises(BadInputError, match="differ"):
+        check_levels([0.8, 0.8])
+    assert check_levels([0.95, 0.8]) == (0.8, 0.95)
