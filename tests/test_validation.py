@@ -41,3 +41,15 @@ def test_interval_levels_that_repeat_are_refused():
     with pytest.raises(BadInputError, match="differ"):
         check_levels([0.8, 0.8])
     assert check_levels([0.95, 0.8]) == (0.8, 0.95)
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999999"])
+def test_a_seed_numpy_cannot_take_is_bad_input_before_tensorflow_loads(home, seed):
+    import subprocess
+    import sys
+
+    code = ("import sys; from forecast.cli import main; sys.argv = ['forecast', 'train', '600519.SH', '--seed', %r]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    print('exit', e.code, 'tensorflow' in sys.modules)\n") % seed
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[-3:] == ["exit", "3", "False"], done.stdout + done.stderr
+    assert "seed" in done.stderr and len(done.stderr.strip().splitlines()) == 1

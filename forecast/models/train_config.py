@@ -17,6 +17,7 @@ from forecast.maths.windows import FEATURES
 
 _INT_FIELDS = ("lookback", "horizon", "epochs", "batch_size", "patience", "seed")
 _FLOAT_FIELDS = ("dropout", "lr", "val_fraction")
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class TrainConfig:
             raise BadInputError(f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be at least 1, patience 0 or more")
         if not self.units or any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in self.units):
             raise BadInputError(f"units must be whole numbers of at least 1 per layer, e.g. 64,32; not {list(self.units)!r}")
+        if not 0 <= self.seed <= MAX_SEED:  # numpy and TensorFlow take 32-bit seeds: say so before loading either
+            raise BadInputError(f"seed ({self.seed}) must be between 0 and {MAX_SEED}")
         if not 0 <= self.dropout < 1:
             raise BadInputError(f"dropout ({self.dropout}) must be at least 0 and below 1")
         if not self.lr > 0:
