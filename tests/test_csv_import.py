@@ -146,3 +146,17 @@ def test_mutated_files_never_crash_the_importer(tmp_path, cuts, drop):
     else:
         assert result.frame["date"].is_monotonic_increasing
         assert list(result.frame.columns)[:6] == ["date", "open", "high", "low", "close", "volume"]
+
+
+def test_a_utf16_file_reads_and_a_latin1_one_gets_advice(home, tmp_path):
+    from forecast.data.sources.csv_file import read_csv_rows
+    from forecast.errors import CorruptFileError
+
+    text = "Date,Close\n2021-01-04,10.5\n2021-01-05,10.7\n"
+    utf16 = tmp_path / "excel.csv"
+    utf16.write_text(text, encoding="utf-16")  # with its byte-order mark, as Excel writes "Unicode text"
+    assert read_csv_rows(utf16)["Close"].tolist() == ["10.5", "10.7"]
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("Date,Close,Börse\n2021-01-04,10.5,Zürich\n".encode("latin-1") + bytes([0x81, 0xff, 0x30]) + b"\n")
+    with pytest.raises(CorruptFileError, match="save it as UTF-8"):
+        read_csv_rows(latin1)

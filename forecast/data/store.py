@@ -168,7 +168,7 @@ class MarketStore:
     def writing(self):
         """Hold the store's write lock, waiting at most ``lock_timeout_s``."""
         return hold_lock(self.workspace.store_lock, self.lock_timeout_s,
-                         f"another forecast process is writing to {self.root} (waited {self.lock_timeout_s:.0f} s); try again later")
+                         f"another forecast process is writing to {self.root} (waited {self.lock_timeout_s:g} s); try again later")
 
     def has(self, ticker: Ticker | str) -> bool:
         return self.path_for(ticker).is_file()

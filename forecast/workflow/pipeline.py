@@ -77,7 +77,7 @@ class RunSummary:
 def run_lock(home: Workspace | Path | str | None, wait_s: float):
     """Only one daily job per home at a time; the second waits at most ``wait_s``."""
     workspace = Workspace.at(home)
-    return hold_lock(workspace.run_lock, wait_s, f"another forecast run is in progress in {workspace.root} (waited {wait_s:.0f} s)")
+    return hold_lock(workspace.run_lock, wait_s, f"another forecast run is in progress in {workspace.root} (waited {wait_s:g} s)")
 
 
 def needs_training(registry: ModelRegistry, ticker: str, retrain_after_days: int | None, today: dt.date) -> str | None:

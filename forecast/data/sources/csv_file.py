@@ -171,6 +171,15 @@ def find_ticker_column(columns: list[str], named: str | None = None) -> str | No
     return next((lowered[n.lower()] for n in TICKER_COLUMNS if n.lower() in lowered), None)
 
 
+def _bom_encoding(path: Path) -> str | None:
+    """UTF-16 when the file starts with its byte-order mark (Excel's "Unicode text"), else None (pandas' UTF-8)."""
+    if path.suffix.lower() in (".gz", ".zip", ".bz2", ".xz"):
+        return None
+    with open(path, "rb") as handle:
+        start = handle.read(2)
+    return "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else None
+
+
 def read_csv_rows(path: Path) -> pd.DataFrame:
     """Return a CSV file's rows as text (str column names, index = data row number from 0), or raise a one-line error."""
     path = Path(path)
@@ -178,10 +187,13 @@ def read_csv_rows(path: Path) -> pd.DataFrame:
         raise NotFoundError(f"no such file: {path}")
     try:
         try:
-            raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
+            raw = pd.read_csv(path, dtype=str, skipinitialspace=True, encoding=_bom_encoding(path))
         except UnicodeDecodeError:  # not UTF-8: China exports are often GBK, which GB18030 reads
             raw = pd.read_csv(path, dtype=str, skipinitialspace=True, encoding="gb18030")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise CorruptFileError(f"{path.name} is not UTF-8, UTF-16 or GB18030 text (Latin-1?); save it as UTF-8, "
+                               f"e.g. iconv -f latin1 -t utf-8 {path.name} > utf8.csv") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise CorruptFileError(f"{path.name} is not a readable CSV: {str(exc).strip().splitlines()[0]}") from None
     except (EOFError, OSError) as exc:  # a truncated or damaged .gz
         raise CorruptFileError(f"{path.name} is not a readable CSV: {type(exc).__name__}: {exc}") from None
