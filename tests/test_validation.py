@@ -48,8 +48,8 @@ def test_a_seed_numpy_cannot_take_is_bad_input_before_tensorflow_loads(home, see
     import subprocess
     import sys
 
-    code = ("import sys; from forecast.cli import main; sys.argv = ['forecast', 'train', '600519.SH', '--seed', %r]\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    print('exit', e.code, 'tensorflow' in sys.modules)\n") % seed
+    code = (f"import sys; from forecast.cli import main; sys.argv = ['forecast', 'train', '600519.SH', '--seed', {seed!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    print('exit', e.code, 'tensorflow' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split()[-3:] == ["exit", "3", "False"], done.stdout + done.stderr
     assert "seed" in done.stderr and len(done.stderr.strip().splitlines()) == 1
