@@ -106,3 +106,13 @@ def test_forecast_toml_problems_are_found_when_it_is_read(home, text, problem):
     (home / "forecast.toml").write_text(text)
     with pytest.raises(ConfigError, match=problem):
         load_app_config(home)
+
+
+def test_every_problem_of_forecast_toml_is_reported_at_once_train_included(home):
+    (home / "forecast.toml").write_text('levels = [0.8, 0.8]\nstale_after_days = -1\n'
+                                        '[train]\nepochs = 0\nlookback = "x"\ndropout = 2\n')
+    with pytest.raises(ConfigError) as raised:
+        load_app_config(home)
+    lines = str(raised.value).splitlines()
+    for word in ("levels", "stale_after_days", "epochs", "lookback", "dropout"):
+        assert sum(word in line for line in lines) == 1, (word, lines)

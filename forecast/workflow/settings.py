@@ -194,6 +194,22 @@ def parse_retrain_after(text: str) -> int | None:
     return int(text)
 
 
+def _train_problems(preset: str, train: dict) -> list[str]:
+    """Every problem of a [train] table, one line each: each setting alone on the preset, then all of them together."""
+    found = []
+    for key, value in train.items():
+        try:
+            build_train_config(preset, {key: value})
+        except BadInputError as exc:
+            found.append(f"[train]: {str(exc).removeprefix('[train]: ')}")
+    if not found:  # settings fine one by one may still disagree with each other
+        try:
+            build_train_config(preset, train)
+        except BadInputError as exc:
+            found.append(f"[train]: {str(exc).removeprefix('[train]: ')}")
+    return found
+
+
 def load_app_config(home: Workspace | Path | str | None, path: Path | None = None, env: dict | None = None) -> AppConfig:
     """Return defaults < ``<home>/forecast.toml`` (or ``path``) < environment, validated as a whole.
 
@@ -220,10 +236,7 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
         train = {}
     else:
         train = {k: v.isoformat() if isinstance(v, (dt.date, dt.time)) else v for k, v in train.items()}  # TOML dates
-        try:
-            build_train_config(values.get("preset", "default"), train)
-        except BadInputError as exc:
-            problems.append(f"[train]: {str(exc).removeprefix('[train]: ')}")
+        problems.extend(_train_problems(values.get("preset", "default"), train))
     values["train"] = dict(train)
     tushare_table = raw.get("tushare", {})
     if not isinstance(tushare_table, dict):
