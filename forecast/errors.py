@@ -109,3 +109,10 @@ class AuthError(ForecastError):
 
 class StoreBusyError(ForecastError):
     exit_code = ExitCode.BUSY
+
+
+def os_error_message(exc: OSError) -> str:
+    """The path(s) and the operating system's reason, e.g. ``/x/y.csv: Permission denied`` (exit 3 wherever it is met)."""
+    reason = exc.strerror or " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else f"{type(exc).__name__}: {reason}"

@@ -155,3 +155,14 @@ def test_run_on_ray_gives_the_serial_run_s_partial_exit_code_and_outputs(tmp_pat
     assert [(t["ticker"], t["ok"], t["retrained"], t["exit_code"]) for t in on_ray] == \
         [(t["ticker"], t["ok"], t["retrained"], t["exit_code"]) for t in serial]
     assert on_ray[1]["error"] == serial[1]["error"]
+
+
+def test_an_os_error_in_one_item_is_that_items_bad_input_not_an_internal_error(tmp_path):
+    from forecast.workflow.executors import run_job
+
+    def write(item: str) -> str:
+        raise PermissionError(13, "Permission denied", str(tmp_path / f"{item}.json"))
+
+    outcome = run_job(write, "600519.SH")
+    assert not outcome.ok and outcome.exit_code == ExitCode.BAD_INPUT
+    assert outcome.error == f"{tmp_path / '600519.SH.json'}: Permission denied"

@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 
 from forecast.cli._options import echo_error, emit_json
 from forecast.cli._state import state
-from forecast.errors import ExitCode, ForecastError
+from forecast.errors import ExitCode, ForecastError, os_error_message
 from forecast.redact import redact
 
 try:  # Typer 0.2x carries its own Click, whose exceptions derive from TyperException
@@ -40,13 +40,6 @@ VERBOSE_HINT = " (rerun with -v for the traceback)"
 
 def _one_line(text: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
-
-
-def _os_message(exc: OSError) -> str:
-    """The path(s) and the operating system's reason, e.g. ``/x/y.csv: Permission denied``."""
-    reason = exc.strerror or _one_line(str(exc)) or type(exc).__name__
-    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
-    return f"{' -> '.join(paths)}: {reason}" if paths else f"{type(exc).__name__}: {reason}"
 
 
 def _internal_message(exc: BaseException) -> str:
@@ -66,7 +59,7 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule(ForecastError, lambda e: e.exit_code, str),  # the library's own errors: their message, their code
     Rule(KeyboardInterrupt, lambda e: INTERRUPTED, lambda e: "interrupted"),
-    Rule(OSError, lambda e: ExitCode.BAD_INPUT, _os_message, traceback=True),  # e.g. --out in a folder we cannot write
+    Rule(OSError, lambda e: ExitCode.BAD_INPUT, os_error_message, traceback=True),  # e.g. --out in a folder we cannot write
     Rule(Exception, lambda e: ExitCode.INTERNAL, _internal_message, traceback=True, hint=VERBOSE_HINT),  # a bug
 )
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from forecast.choices import ExecutorKind
-from forecast.errors import ExitCode, ForecastError, MissingExtraError
+from forecast.errors import ExitCode, ForecastError, MissingExtraError, os_error_message
 from forecast.progress import ProgressReporter
 from forecast.redact import redact
 
@@ -68,6 +68,9 @@ def run_job(job: Callable[[str], T], item: str) -> Outcome[T]:
         return Outcome(item, value=value, seconds=time.perf_counter() - started)
     except ForecastError as exc:
         return Outcome(item, error=redact(str(exc)), exit_code=int(exc.exit_code), seconds=time.perf_counter() - started)
+    except OSError as exc:  # a home this user cannot write, a full disk: the item's own bad input, as at the CLI's boundary
+        return Outcome(item, error=redact(os_error_message(exc)), exit_code=int(ExitCode.BAD_INPUT),
+                       seconds=time.perf_counter() - started)
     except Exception as exc:  # a bug or an unforeseen input: this item fails, the others go on
         log.debug("%s: unexpected error", item, exc_info=True)
         return Outcome(item, error=redact(f"internal error: {type(exc).__name__}: {exc}"), exit_code=int(ExitCode.INTERNAL),
