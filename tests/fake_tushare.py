@@ -65,7 +65,7 @@ class FakeTushare:
     market: FakeMarket
     valid_token: str = "test-token-0123456789"
     page_limit: int = 6000
-    failures: list[str] = field(default_factory=list)  # consumed one per call: http500 nonjson slow drop rate_minute rate_day points
+    failures: list[str] = field(default_factory=list)  # consumed one per call: http500 nonjson shapeless slow drop rate_minute rate_day points
     requests: list[dict] = field(default_factory=list)
     slow_seconds: float = 1.0
     restricted: set[str] = field(default_factory=set)  # endpoints this account has not the points for
@@ -84,6 +84,8 @@ class FakeTushare:
             return 500, b"internal error"
         if failure == "nonjson":
             return 200, b"<html>gateway</html>"
+        if failure == "shapeless":  # JSON, code 0, but no table where the rows belong
+            return 200, json.dumps({"request_id": "fake", "code": 0, "msg": "", "data": None}).encode()
         if failure == "slow":
             time.sleep(self.slow_seconds)
         if failure in ("rate_minute", "rate_day", "points"):

@@ -96,7 +96,7 @@ def test_a_daily_quota_is_not_retried(fake_tushare):
     assert slept == [] and fake_tushare.calls() == 1
 
 
-@pytest.mark.parametrize("failure", ["http500", "nonjson", "slow"])
+@pytest.mark.parametrize("failure", ["http500", "nonjson", "shapeless", "slow"])
 def test_transient_failures_back_off_then_fail_clearly(fake_tushare, failure):
     fake_tushare.failures = [failure] * 3
     fake_tushare.slow_seconds = 0.6
@@ -113,6 +113,27 @@ def test_http_500_then_success_recovers(fake_tushare):
     client, slept = make_client(fake_tushare)
     frame = client.query("daily", DAILY_FIELDS, trade_date="20201225")
     assert len(frame) == 1 and len(slept) == 1
+
+
+def test_an_answer_not_in_tushares_shape_is_named_in_one_line_and_retried(fake_tushare):
+    fake_tushare.failures = ["shapeless"] * 4
+    client, _ = make_client(fake_tushare)
+    with pytest.raises(SourceError) as raised:
+        client.query("daily", DAILY_FIELDS, trade_date="20201225")
+    assert "not in tushare's format" in str(raised.value) and "\n" not in str(raised.value)
+    fake_tushare.failures = ["shapeless"]
+    assert len(client.query("daily", DAILY_FIELDS, trade_date="20201225")) == 1
+
+
+def test_a_row_dated_9999_is_one_line_without_pandas_advice():
+    import pandas as pd
+
+    daily = pd.DataFrame({"ts_code": ["600519.SH"], "trade_date": ["99991231"], "open": [1.0], "high": [1.0], "low": [1.0],
+                          "close": [1.0], "vol": [1.0], "amount": [1.0]})
+    factors = pd.DataFrame({"ts_code": ["600519.SH"], "trade_date": ["99991231"], "adj_factor": [1.0]})
+    with pytest.raises(SourceError) as raised:
+        tushare_pro._to_canonical(daily, factors)  # what a hostile server's row becomes on its way in
+    assert "cannot read" in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_no_token_is_an_auth_error():

@@ -111,6 +111,9 @@ class TushareClient:
             except json.JSONDecodeError:
                 self._silences[host] = 0
                 last_problem = "the server answered with something that is not JSON"
+            except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:  # JSON, but not tushare's shape
+                self._silences[host] = 0  # tushare's client chokes on it (DataFrame constructor not properly called!)
+                last_problem = f"the server's answer is not in tushare's format ({type(exc).__name__})"
             except Exception as exc:  # tushare raises a bare Exception(msg) for code != 0
                 self._silences[host] = 0
                 message = str(exc)
@@ -204,7 +207,9 @@ def _to_canonical(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
     try:
         return _converted(daily, factors)
     except (KeyError, ValueError, TypeError) as exc:  # a reply without a column, or text where numbers belong
-        raise SourceError(f"tushare sent a reply this version cannot read ({type(exc).__name__}: {exc}); try again later") from None
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""  # pandas appends lines of advice
+        raise SourceError(f"tushare sent a reply this version cannot read ({type(exc).__name__}: {first_line}); "
+                          "try again later") from None
 
 
 def _converted(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
