@@ -167,3 +167,14 @@ def test_logs_are_redacted_on_stderr_and_in_the_log_file(home, monkeypatch, secr
     logging.getLogger("forecast.run").warning("token %s", secret)
     setup_logging(verbose=False)  # closes the file handler again
     assert "token ****" in log_file.read_text() and secret not in log_file.read_text()
+
+
+@pytest.mark.parametrize("args", [["data", "list"], ["fetch", "--source", "sample"], ["models", "list"]])
+def test_a_home_that_is_a_file_is_one_clear_line(tmp_path, monkeypatch, args):
+    home = tmp_path / "home"
+    home.write_text("not a folder\n")
+    monkeypatch.setenv("FORECAST_HOME", str(home))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == ExitCode.BAD_INPUT, result.output
+    assert "is a file, not a folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert home.read_text() == "not a folder\n"

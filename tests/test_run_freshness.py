@@ -116,3 +116,9 @@ def test_every_problem_of_forecast_toml_is_reported_at_once_train_included(home)
     lines = str(raised.value).splitlines()
     for word in ("levels", "stale_after_days", "epochs", "lookback", "dropout"):
         assert sum(word in line for line in lines) == 1, (word, lines)
+
+
+def test_a_bad_rate_in_the_environment_is_not_blamed_on_a_file_that_does_not_exist(home):
+    with pytest.raises(ConfigError) as raised:
+        load_app_config(home, env={"FORECAST_TUSHARE_CALLS_PER_MINUTE": "fast"})
+    assert "FORECAST_TUSHARE_CALLS_PER_MINUTE" in str(raised.value) and "forecast.toml" not in str(raised.value)

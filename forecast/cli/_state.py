@@ -21,10 +21,16 @@ class State:
     def reset(self) -> None:
         self.home, self.as_json, self.json_requested = None, False, False
 
-    def workspace(self):
+    def workspace(self, checked: bool = True):
+        """The home of this invocation; ``checked``: a home that is a file is bad input here, in one line (doctor looks itself)."""
         from forecast.workspace import Workspace
 
-        return Workspace.at(self.home)
+        workspace = Workspace.at(self.home)
+        if checked and workspace.root.exists() and not workspace.root.is_dir():
+            from forecast.errors import BadInputError
+
+            raise BadInputError(f"the home {workspace.root} is a file, not a folder: point --home or FORECAST_HOME at a folder")
+        return workspace
 
     def store(self):
         from forecast.data.store import MarketStore

@@ -123,7 +123,7 @@ def doctor(
     from forecast.workflow.doctor import examine, exit_code, healthy, linked_folders
     from forecast.workflow.doctor import repair as quarantine
 
-    workspace = state.workspace()
+    workspace = state.workspace(checked=False)  # a home that is a file is the doctor's first finding
     try:
         outdir = workspace.outdir(state.app_config(None).outdir)
     except (ForecastError, OSError):  # a broken forecast.toml (or home) is `config show`'s to report; the daily folder is then daily/

@@ -263,7 +263,7 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
         values.setdefault("tushare_calls_per_minute", rate)  # the first one given wins: env > [tushare] > top level
     if environ.get("FORECAST_TICKERS"):
         values["tickers"] = tuple(t for t in environ["FORECAST_TICKERS"].replace(",", " ").split() if t)
-    if problems:
-        raise ConfigError(f"{path}: " + ("\n".join(problems) if len(problems) == 1 else
+    if problems:  # named after the file only when there is one: a bad environment variable names itself
+        raise ConfigError((f"{path}: " if path.is_file() else "") + ("\n".join(problems) if len(problems) == 1 else
                                           f"{len(problems)} problems:\n  " + "\n  ".join(problems)))
     return AppConfig(**values)
