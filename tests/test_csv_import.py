@@ -160,3 +160,13 @@ def test_a_utf16_file_reads_and_a_latin1_one_gets_advice(home, tmp_path):
     latin1.write_bytes("Date,Close,Börse\n2021-01-04,10.5,Zürich\n".encode("latin-1") + bytes([0x81, 0xff, 0x30]) + b"\n")
     with pytest.raises(CorruptFileError, match="save it as UTF-8"):
         read_csv_rows(latin1)
+
+
+def test_rows_with_more_fields_than_the_header_are_refused_not_shifted(home, tmp_path):
+    from forecast.data.sources.csv_file import read_csv_rows
+    from forecast.errors import CorruptFileError
+
+    shifted = tmp_path / "extra.csv"
+    shifted.write_text("date,close\n2021-01-04,10.5,122.379\n2021-01-05,10.7,122.4\n")
+    with pytest.raises(CorruptFileError, match="1 field\\(s\\) more than its header names \\(2\\)"):
+        read_csv_rows(shifted)

@@ -199,6 +199,10 @@ def read_csv_rows(path: Path) -> pd.DataFrame:
         raise CorruptFileError(f"{path.name} is not a readable CSV: {type(exc).__name__}: {exc}") from None
     if raw.empty:
         raise CorruptFileError(f"{path.name} has no data rows")
+    if not isinstance(raw.index, pd.RangeIndex):  # pandas takes the extra leading fields of every row as an index
+        extra = raw.index.nlevels
+        raise CorruptFileError(f"{path.name}: its rows have {extra} field(s) more than its header names "
+                               f"({len(raw.columns)}); fix the header or the rows")
     raw.columns = [str(c) for c in raw.columns]
     return raw
 
