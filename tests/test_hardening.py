@@ -106,8 +106,10 @@ def test_a_much_shorter_import_needs_replace(home, tmp_path):
     from forecast.data.store import MarketStore
 
     assert len(MarketStore(home).read("SHR").frame) == 300
-    assert fetch_csv("SHR", short, "--replace").exit_code == 0
+    replaced = fetch_csv("SHR", short, "--replace")
+    assert replaced.exit_code == 0
     assert len(MarketStore(home).read("SHR").frame) == 1
+    assert "299 dropped" in replaced.stdout  # the rows --replace threw away are said, not hidden behind "+0 new"
 
 
 def test_dates_in_the_future_are_flagged(home, tmp_path):

@@ -17,6 +17,8 @@ data_app = typer.Typer(help="Inspect the local market-data store.", no_args_is_h
 
 def _print_fetch_report(report) -> None:
     line = f"{report.ticker}: {report.rows} rows {report.first_date}..{report.last_date}, +{report.new_rows} new, {report.revised_rows} revised"
+    if report.dropped_rows:
+        line += f", {report.dropped_rows} dropped (not in the file)"
     if report.last_close is not None:
         line += f", last close {report.last_close:.2f} ({report.adjust})"
     if report.calls:

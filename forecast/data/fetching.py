@@ -164,6 +164,8 @@ def store_csv_import(store: MarketStore, ticker: Ticker, imported: CsvImport, *,
             raise BadInputError(f"{label} has {incoming_rows} rows of {ticker} but {len(previous)} are stored; "
                                 f"importing them would drop the rest. Pass --replace if that is what you want")
         _, report.new_rows, report.revised_rows = merge_rows(previous, imported.frame)
+        if previous is not None:  # a file is a whole snapshot: what it lacks is dropped, and said
+            report.dropped_rows = int((~previous["date"].isin(imported.frame["date"])).sum())
         if not choice.inferred and chosen is None and stored is not None and stored.calendar:
             choice = CalendarChoice(TradingCalendar(stored.calendar), f"kept from the stored series ({choice.reason})", inferred=False)
         report.notes.append(choice.describe())

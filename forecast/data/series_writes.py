@@ -54,6 +54,7 @@ class FetchReport:
     source: str
     new_rows: int = 0
     revised_rows: int = 0
+    dropped_rows: int = 0  # stored dates a whole-file import did not hold: gone from the series (--replace)
     rows: int = 0
     first_date: str | None = None
     last_date: str | None = None
