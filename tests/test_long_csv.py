@@ -62,6 +62,7 @@ def test_the_summary_is_one_table_for_the_file(home):
     table = {line.rsplit(None, 2)[0].strip(): line.split()[-2:] for line in lines[2:]}
     assert table["imported"] == ["3", str(len(pd.read_csv(US)))] and table["refused (see the errors)"] == ["0", "0"]
     assert table["warning: missing values"] == ["1", "1"]  # AAPL's missing open
+    assert "  missing values: AAPL 2017-10-16" in lines  # named with its ticker and day
     assert result.stderr.strip() == ""
 
 

@@ -167,6 +167,9 @@ def _finish_long_import(store, imported, adjust: Adjust, as_json: bool) -> None:
                  ["refused (see the errors)", len(imported.refused), sum(r.rows for r in imported.refused)]]
         table += [[f"warning: {p['check']}", p["tickers"], p["rows"]] for p in summary["problems"]]
         echo_table(["", "tickers", "rows"], table)
+        for problem in summary["problems"]:  # which ticker, which day: enough to look the rows up
+            more = " ..." if problem["rows"] > len(problem["examples"]) else ""
+            typer.echo(f"  {problem['check']}: {', '.join(problem['examples'])}{more}")
     for refusal in imported.refused:
         echo_error(f"{refusal.ticker}: refused ({refusal.rows} rows): {refusal.reason}")
     outcomes = [Outcome(r.ticker) for r in imported.reports] + [Outcome(r.ticker, error=r.reason, exit_code=r.exit_code)

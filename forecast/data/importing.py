@@ -60,6 +60,15 @@ class LongImport:
     def rows(self) -> int:
         return sum(r.rows for r in self.reports)
 
+    def examples(self, check: str, limit: int = 3) -> list[str]:
+        """Where a validation finding was seen: up to ``limit`` ``TICKER DATE`` pairs, in ticker order."""
+        found = []
+        for report in sorted(self.reports, key=lambda r: r.ticker):
+            for finding in ValidationReport.from_dict(report.validation).findings if report.validation else []:
+                if finding.check == check:
+                    found += [f"{report.ticker} {day}" for day in finding.examples]
+        return found[:limit]
+
     def problems(self) -> list[tuple[str, int, int]]:
         """Return (check, tickers, rows) for each validation finding across the stored tickers, most rows first."""
         tickers: Counter[str] = Counter()
@@ -76,7 +85,7 @@ class LongImport:
             "file": self.file, "ticker_column": self.ticker_column, "tickers_imported": len(self.reports),
             "rows": self.rows, "new_rows": sum(r.new_rows for r in self.reports),
             "revised_rows": sum(r.revised_rows for r in self.reports),
-            "problems": [{"check": c, "tickers": t, "rows": n} for c, t, n in self.problems()],
+            "problems": [{"check": c, "tickers": t, "rows": n, "examples": self.examples(c)} for c, t, n in self.problems()],
             "refused": [{"ticker": r.ticker, "rows": r.rows, "error": r.reason, "exit_code": r.exit_code} for r in self.refused],
         }
 
