@@ -368,3 +368,16 @@ def test_a_cached_trade_cal_holding_2027_makes_a_forecast_from_2026_12_30_skip_n
     assert list(forecast_dates.strftime("%Y-%m-%d")) == ["2026-12-31", "2027-01-04", "2027-01-05"]
     # outside the cached span exchange-calendars still answers (2026-10-01 is National Day)
     assert pd.Timestamp("2026-10-01") not in xshg.sessions_between("2026-09-28", "2026-10-09")
+
+
+def test_no_token_and_no_stored_calendar_does_not_claim_a_stored_copy(home, caplog):
+    import logging
+
+    from forecast.data.universe_cache import refresh_trade_calendar
+
+    def no_token():
+        raise AuthError("no tushare token: set TUSHARE_TOKEN")
+
+    with caplog.at_level(logging.WARNING):
+        assert refresh_trade_calendar(Workspace.at(home), no_token) is False
+    assert "exchange-calendars' XSHG calendar" in caplog.text and "stored copy" not in caplog.text

@@ -65,8 +65,8 @@ def _stale(meta: dict, now: dt.datetime) -> bool:
     return now - fetched > REFRESH_AFTER
 
 
-def _make_client(source: ClientSource, have_cache: bool) -> TushareClient | None:
-    """Return a client from ``source``; None when there is none, or no token while a (stale) cache can answer."""
+def _make_client(source: ClientSource, have_cache: bool, instead: str = "the stored copy, over a day old") -> TushareClient | None:
+    """Return a client from ``source``; None when there is none, or no token while something else can answer (``instead``)."""
     if source is None or isinstance(source, TushareClient):
         return source
     try:
@@ -74,7 +74,7 @@ def _make_client(source: ClientSource, have_cache: bool) -> TushareClient | None
     except AuthError as exc:
         if not have_cache:
             raise
-        log.warning("using the stored copy, over a day old: %s", exc)
+        log.warning("using %s: %s", instead, exc)
         return None
 
 
@@ -186,7 +186,8 @@ def refresh_trade_calendar(workspace: Workspace, client: ClientSource, now: dt.d
     moment = _now(now)
     if path.is_file() and moment.timestamp() - path.stat().st_mtime <= REFRESH_AFTER.total_seconds():
         return False
-    made = _make_client(client, have_cache=True)  # no token: the fallback calendars answer
+    made = _make_client(client, have_cache=True,  # no token: the stored calendar, else exchange-calendars', answers
+                        instead="the stored copy, over a day old" if path.is_file() else "exchange-calendars' XSHG calendar")
     if made is None:
         return False
     try:
