@@ -122,3 +122,25 @@ def test_a_bad_rate_in_the_environment_is_not_blamed_on_a_file_that_does_not_exi
     with pytest.raises(ConfigError) as raised:
         load_app_config(home, env={"FORECAST_TUSHARE_CALLS_PER_MINUTE": "fast"})
     assert "FORECAST_TUSHARE_CALLS_PER_MINUTE" in str(raised.value) and "forecast.toml" not in str(raised.value)
+
+
+@pytest.mark.slow
+def test_a_second_run_the_same_day_repeats_nothing(home, monkeypatch):
+    from forecast.workflow import jobs
+
+    import_sample(MarketStore(home))
+    assert runner.invoke(app, ["train", "600519.SH", "--epochs", "1", "--units", "4", "--lookback", "10"]).exit_code == 0
+    (home / "forecast.toml").write_text('tickers = ["600519.SH"]\nsource = "sample"\n')
+    first = pipeline.run_daily(home, load_app_config(home))
+    assert first.exit_code == ExitCode.OK
+    files = Workspace.daily_outputs(home / "daily" / dt.date.today().isoformat(), "600519.SH")
+    before = {kind: path.stat().st_mtime_ns for kind, path in files.items()}
+
+    def predict_again(*args, **kwargs):
+        raise AssertionError("the second run predicted again")
+
+    monkeypatch.setattr(jobs, "predict_one", predict_again)
+    second = pipeline.run_daily(home, load_app_config(home))
+    assert second.exit_code == ExitCode.OK and second.tickers[0].model_id == first.tickers[0].model_id
+    assert {kind: path.stat().st_mtime_ns for kind, path in files.items()} == before
+    assert (home / "daily" / "latest" / "600519.SH.json").read_bytes() == files["json"].read_bytes()

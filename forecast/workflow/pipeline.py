@@ -170,17 +170,42 @@ def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: F
         log.info("%s: training (%s)", ticker, reason)
         train_one(workspace, ticker, plan.train_config, levels=plan.levels)
         outcome.retrained = True
-    result = predict_one(workspace, ticker, levels=plan.levels, models=models)
-    outcome.model_id, outcome.last_date = result.model_id, result.last_date
-    outcome.model_choice = ModelRegistry(workspace).reason_for(ticker, result.model_id)
     files = Workspace.daily_outputs(plan.day_dir, ticker)
-    atomic_write_text(files["csv"], result.to_frame().to_csv(index=False))
-    atomic_write_text(files["json"], dumps(result.to_dict()))
-    render(workspace, ticker, "forecast", out=files["chart"], name=plan.names.get(ticker, ""))
+    done = None if outcome.retrained or outcome.fetched_new_rows else _todays_forecast(plan, ticker, files)
+    if done is not None:  # a second run today, on the same bars and model: its files stand, nothing is redone
+        outcome.model_id, outcome.last_date = done
+        log.info("%s: today's forecast from %s by %s is already written", ticker, outcome.last_date, outcome.model_id)
+    else:
+        result = predict_one(workspace, ticker, levels=plan.levels, models=models)
+        outcome.model_id, outcome.last_date = result.model_id, result.last_date
+        atomic_write_text(files["csv"], result.to_frame().to_csv(index=False))
+        atomic_write_text(files["json"], dumps(result.to_dict()))
+        render(workspace, ticker, "forecast", out=files["chart"], name=plan.names.get(ticker, ""))
+    outcome.model_choice = ModelRegistry(workspace).reason_for(ticker, outcome.model_id)
     outcome.outputs.update({kind: str(path) for kind, path in files.items()})
     _judge_freshness(plan, outcome, fetch_error)
     outcome.ok = not outcome.stale
     return outcome
+
+
+def _todays_forecast(plan: DailyPlan, ticker: str, files: dict[str, Path]) -> tuple[str, str] | None:
+    """(model id, last bar) of the forecast an earlier run wrote today, if it is what a new one would be; else None.
+
+    The same model, the same last bar and the same interval levels give the
+    same forecast (the product is reproducible), so it is not made again.
+    """
+    if not all(path.is_file() for path in files.values()):
+        return None
+    try:
+        written = json.loads(files["json"].read_text(encoding="utf-8"))
+        model_id = ModelRegistry(plan.workspace).choice(ticker).model_id
+        last_bar = MarketStore(plan.workspace).head(ticker).last_date.date().isoformat()
+        levels = {float(level) for level in written["points"][0]["intervals"]}
+    except (OSError, ValueError, KeyError, IndexError, TypeError, ForecastError):
+        return None  # unreadable, or no model or bars any more: forecast afresh, which says what is wrong
+    if written.get("model_id") != model_id or written.get("last_date") != last_bar or levels != set(plan.levels):
+        return None
+    return model_id, last_bar
 
 
 def _judge_freshness(plan: DailyPlan, outcome: TickerOutcome, fetch_error: ForecastError | None) -> None:
