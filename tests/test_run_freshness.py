@@ -144,3 +144,10 @@ def test_a_second_run_the_same_day_repeats_nothing(home, monkeypatch):
     assert second.exit_code == ExitCode.OK and second.tickers[0].model_id == first.tickers[0].model_id
     assert {kind: path.stat().st_mtime_ns for kind, path in files.items()} == before
     assert (home / "daily" / "latest" / "600519.SH.json").read_bytes() == files["json"].read_bytes()
+
+
+def test_run_says_each_failure_once(home):
+    result = runner.invoke(app, ["run", "600036.SH"])  # not in the sample, no token: its fetch fails
+    assert result.exit_code != 0
+    mentions = [line for line in result.stderr.splitlines() if "600036.SH" in line]
+    assert len(mentions) == 1, result.stderr

@@ -18,7 +18,6 @@ from forecast.cli._options import (
     JsonFlag,
     RayAddressOpt,
     WorkersOpt,
-    echo_error,
     emit_json,
     executor_for,
     fail,
@@ -95,12 +94,10 @@ def run(
     summary = run_daily(state.home, cfg, tickers, outdir, wait_s=wait, executor=runner,
                         progress=make_progress(progress_mode(quiet, as_json)))  # tickers done; nothing with --quiet
     logger = logging.getLogger("forecast.run")
-    for outcome in summary.tickers:
+    for outcome in summary.tickers:  # a ticker that is not ok was logged once by the run, with its time: not again here
         if outcome.ok:
             logger.info("%s: ok, model %s (%s)%s", outcome.ticker, outcome.model_id, outcome.model_choice,
                         ", retrained" if outcome.retrained else "")
-        else:  # a stale ticker was forecast all the same, from the data it has: said here, and counted as not ok
-            echo_error(f"{outcome.ticker}: {outcome.error}")
     if as_json:
         emit_json(summary.to_dict())
     elif not quiet:

@@ -159,8 +159,7 @@ def daily_ticker(plan: DailyPlan, outcome: TickerOutcome, models, fetch_error: F
     from forecast.workflow.jobs import predict_one, train_one
 
     workspace, ticker = plan.workspace, outcome.ticker
-    if fetch_error is not None:
-        log.warning("%s: fetch failed: %s", ticker, fetch_error)
+    if fetch_error is not None:  # said once, by the run's log of the tickers that are not ok
         # A rejected token is not an outage to ride out: forecasting from stale data would hide it from cron.
         if isinstance(fetch_error, AuthError) or not MarketStore(workspace).has(ticker):
             raise fetch_error
