@@ -178,3 +178,10 @@ def test_a_home_that_is_a_file_is_one_clear_line(tmp_path, monkeypatch, args):
     assert result.exit_code == ExitCode.BAD_INPUT, result.output
     assert "is a file, not a folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert home.read_text() == "not a folder\n"
+
+
+def test_a_ticker_is_named_once_in_its_error(home):
+    result = CliRunner().invoke(app, ["fetch", "AAPL"])  # tushare cannot serve a US ticker: the library's message names it
+    assert result.exit_code == ExitCode.BAD_INPUT
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: AAPL is not a China A-share code") and line.count("AAPL:") == 0

@@ -223,6 +223,11 @@ def echo_error(message: str) -> None:
     echo_line(f"Error: {redact(message)}", err=True)
 
 
+def echo_item_error(item: str, message: str) -> None:
+    """``Error: ITEM: message``, the item named once even when the library's message already starts with it."""
+    echo_error(message if message.startswith((f"{item} ", f"{item}:", f"{item}'s ")) else f"{item}: {message}")
+
+
 class CommandError(ForecastError):
     """A problem the CLI itself finds in the arguments; reported like any library error."""
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.choices import Adjust, BackfillPlan, Source
-from forecast.cli._options import JsonFlag, echo_error, emit_json, fail
+from forecast.cli._options import JsonFlag, echo_error, echo_item_error, emit_json, fail
 from forecast.cli._state import state
 from forecast.errors import ExitCode
 
@@ -138,7 +138,7 @@ def fetch(
         for report in reports:
             _print_fetch_report(report)
     for failure in failures:
-        echo_error(f"{failure.ticker}: {failure.error}")
+        echo_item_error(failure.ticker, str(failure.error))
     if failures:  # the exit code of every multi-ticker command: 0, the one failure's code, 8 or 9
         from forecast.workflow.executors import Outcome, exit_code_for
 

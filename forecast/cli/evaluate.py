@@ -15,7 +15,7 @@ from forecast.cli._options import (
     RayAddressOpt,
     WorkersOpt,
     company_names,
-    echo_error,
+    echo_item_error,
     echo_line,
     executor_for,
     fail,
@@ -89,7 +89,7 @@ def backtest(
 
     def describe(outcome) -> None:
         if not outcome.ok:
-            echo_error(f"{outcome.item}: {outcome.error}")
+            echo_item_error(outcome.item, str(outcome.error))
         elif not as_json and not is_stdout(out):  # --out -: the JSON is what stdout carries
             result = outcome.value
             if names.get(result.ticker):
