@@ -215,7 +215,7 @@ def test_run_logs_with_timestamps_to_a_file_and_never_the_token(tmp_path):
 
 
 def test_a_failed_fetch_still_forecasts_from_stored_data_and_says_so(home, fake_tushare, monkeypatch):
-    """An outage (the server answers HTTP 500 to every try) is ridden out on the stored data."""
+    """An outage (the server answers HTTP 500 to every try) is ridden out on the stored data, and said: stale, exit 9."""
     import functools
 
     from forecast.data.sources import tushare_pro
@@ -229,8 +229,9 @@ def test_a_failed_fetch_still_forecasts_from_stored_data_and_says_so(home, fake_
                        train={"epochs": 1, "units": [4], "lookback": 10, "horizon": 3})
     summary = run_daily(home, config)
     outcome = summary.tickers[0]
-    assert summary.exit_code == 0 and outcome.ok
-    assert "fetch failed" in outcome.outputs["fetch_warning"] and "HTTP" in outcome.outputs["fetch_warning"]
+    assert summary.exit_code == ExitCode.ALL_FAILED and not outcome.ok and outcome.stale  # cron mails on it
+    assert "its fetch failed" in outcome.error and "HTTP" in outcome.error
+    assert "fetch failed" in outcome.outputs["fetch_warning"] and "csv" in outcome.outputs  # forecast all the same
     assert fake_tushare.calls() >= 1  # it did try the (fake) network first
 
 

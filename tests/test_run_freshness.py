@@ -100,7 +100,6 @@ def test_run_with_no_tickers_still_writes_a_summary(home):
 
 @pytest.mark.parametrize("text, problem", [
     ('stale_after_days = 0\n', "stale_after_days"), ('stale_after_days = "x"\n', "stale_after_days"),
-    ('tickers = ["../x"]\n', "'../x' is not a ticker"), ('tickers = [""]\n', "'' is not a ticker"),
 ])
 def test_forecast_toml_problems_are_found_when_it_is_read(home, text, problem):
     (home / "forecast.toml").write_text(text)
@@ -151,3 +150,10 @@ def test_run_says_each_failure_once(home):
     assert result.exit_code != 0
     mentions = [line for line in result.stderr.splitlines() if "600036.SH" in line]
     assert len(mentions) == 1, result.stderr
+
+
+@pytest.mark.parametrize("entry", ["../x", ""])
+def test_config_show_names_an_entry_of_tickers_that_is_no_ticker(home, entry):
+    (home / "forecast.toml").write_text(f'tickers = ["600519.SH", "{entry}"]\n')
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == ExitCode.USAGE and f"{entry!r} is not a ticker" in result.stderr

@@ -34,7 +34,12 @@ config_app = typer.Typer(help="Show the effective configuration.", no_args_is_he
 @config_app.command("show")
 def config_show(config: ConfigOpt = None, as_json: JsonFlag = False) -> None:
     """Print the effective configuration (file < environment), secrets masked."""
-    effective = {"home": str(state.workspace().root), **state.app_config(config).masked()}
+    app_config = state.app_config(config)
+    if problems := app_config.ticker_problems():  # run would still do the others; here the file is being checked
+        from forecast.errors import ConfigError
+
+        raise ConfigError(f"{len(problems)} problem(s) in the tickers: " + "; ".join(problems))
+    effective = {"home": str(state.workspace().root), **app_config.masked()}
     if as_json:
         emit_json(effective)
         return

@@ -84,6 +84,17 @@ class AppConfig:
                 return value
         return self.source
 
+    def ticker_problems(self) -> list[str]:
+        """One line per entry of ``tickers`` that names no ticker ("../x", ""): ``config show`` fails on them, ``run``
+        reports each as a failed ticker and does the others."""
+        problems = []
+        for entry in self.tickers:
+            try:
+                parse_ticker(entry)
+            except BadInputError as exc:
+                problems.append(f"tickers: {entry!r} is not a ticker ({exc})")
+        return problems
+
     def train_config(self, overrides: dict | None = None, preset: str | None = None) -> TrainConfig:
         """The training config for this workspace: preset < top-level adjust < [train] < ``overrides``."""
         return build_train_config(preset or self.preset, {"adjust": self.adjust, **self.train}, overrides)
@@ -133,12 +144,7 @@ def _parse_settings(section: dict, problems: list[str]) -> dict:
     def tickers(value):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"must be a list of strings, e.g. tickers = [\"600519.SH\"]; not {value!r}")
-        for entry in value:  # checked here, with the rest of the file, not first when `run` reaches it
-            try:
-                parse_ticker(entry)
-            except BadInputError as exc:
-                raise ValueError(f"{entry!r} is not a ticker ({exc})") from None
-        return tuple(value)
+        return tuple(value)  # each entry is checked by ticker_problems: run still does the others, config show says it
 
     def trading_days(value):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
