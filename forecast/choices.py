@@ -40,6 +40,9 @@ class Choice(str, Enum):
 DEFAULT_BACKTEST_MODELS = ("default", "naive", "drift", "ma", "linear")
 MIN_HISTORY_BARS = 30  # the fewest bars any model is fit on: a baseline at predict time, a rolling window
 DEFAULT_REFIT_EVERY = 20  # a per-ticker backtest refits its models every this many origins
+# The universe-wide model's one name, spelled here only: ``--model global``, ``--preset global``, the folder
+# ``models/global/``, a universe card's and a forecast's ``kind``, the cross-sectional backtest's column.
+UNIVERSE_MODEL = "global"
 
 
 class Arch(Choice):
@@ -58,7 +61,7 @@ class TrainPreset(Choice):
 
     DEFAULT = "default"
     TUTORIAL = "tutorial"
-    GLOBAL = "global"
+    GLOBAL = UNIVERSE_MODEL
 
 
 class ColorConvention(Choice):
@@ -120,10 +123,11 @@ class ScalerKind(Choice):
 
 
 class ModelKind(Choice):
-    """What produced a forecast: a registered network, or a baseline fit on the spot."""
+    """What produced a forecast: a registered network, a baseline fit on the spot, or the universe (global) model."""
 
     NETWORK = "network"
     BASELINE = "baseline"
+    GLOBAL = UNIVERSE_MODEL
 
 
 class ChartKind(Choice):

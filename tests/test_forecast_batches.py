@@ -34,7 +34,7 @@ def test_a_batch_is_one_file_and_a_later_subset_keeps_the_rest(tmp_path):
     assert load_forecast(tmp_path, "A.SH").model_id == "g1"
     again = load_forecast(tmp_path, "B.SH")
     assert again.model_id == "g2" and again.points[0].intervals["0.8"] == pytest.approx([18.0, 22.0])
-    assert again.model_summary["data_range"] == ["2019-01-02", "2020-12-30"]
+    assert again.summary.data_range == ("2019-01-02", "2020-12-30")
     assert forecast_tickers(tmp_path) == ["A.SH", "B.SH", "C.SH"]
     assert load_forecast(tmp_path, "D.SH") is None
 

@@ -51,7 +51,7 @@ def test_train_registers_a_universe_model_that_forecasts_a_ticker_it_never_saw(t
     by_ticker = {f.ticker: f for f in forecasts}
     assert set(by_ticker) == {*card.tickers, "NEW"}
     new = by_ticker["NEW"].result
-    assert new.model_summary["trained_on_ticker"] is False
+    assert new.summary.trained_on_ticker is False
     assert len(new.points) == TINY.horizon and new.last_close == pytest.approx(newcomer["close"].iloc[-1])
     for point in new.points:
         lo80, hi80 = point.intervals["0.8"]

@@ -66,7 +66,7 @@ def predict(
     from forecast.cli.ranking import global_forecasts
     from forecast.data.tickers import parse_ticker
 
-    batched, batched_reason = global_forecasts(targets.tickers, model, targets.universe)  # one batched call
+    batched, served_because = global_forecasts(targets.tickers, model, targets.universe)  # one batch per universe model
 
     def from_batch(ticker: str):
         found = batched[key_of(ticker)]
@@ -85,12 +85,9 @@ def predict(
             echo_error(f"{outcome.item}: {outcome.error}")
             return
         r = outcome.value
-        if r.ticker in batched and batched_reason:
-            reasons[r.ticker] = batched_reason
-        else:
-            reasons[r.ticker] = CHOSEN if model else registry.reason_for(r.ticker, r.model_id)
+        reasons[r.ticker] = served_because.get(r.ticker) or (CHOSEN if model else registry.reason_for(r.ticker, r.model_id))
         log.info("%s: %d-day forecast after %s by %s (%s), %s on %s bars, in %.2fs", r.ticker, len(r.points), r.last_date,
-                 r.model_id, reasons[r.ticker], r.model_summary.get("kind", "model"), r.model_summary.get("adjust", "?"),
+                 r.model_id, reasons[r.ticker], r.summary.kind or "model", r.summary.adjust or "?",
                  outcome.seconds)
         if not as_json and not is_stdout(out):  # --out -: the CSV is what stdout carries
             echo_line(f"{labelled(r.ticker, names)}: model {r.model_id} ({reasons[r.ticker]}); last {r.target} {r.last_value:.2f} on {r.last_date}")

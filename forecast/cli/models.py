@@ -234,6 +234,24 @@ def _model_or_in_use(registry, text: str):
     return card, registry.in_use(card.ticker)
 
 
+def _global_brief(card: dict) -> str:
+    """A universe model's card as ``models show`` prints it: its tickers counted, not listed."""
+    return json.dumps({k: v for k, v in card.items() if k != "tickers"} | {"tickers": len(card["tickers"])}, indent=2, ensure_ascii=False)
+
+
+def _served_by_universe_model(text: str):
+    """The Serving of the ticker ``text`` names when a universe (global) model serves it; None otherwise."""
+    from forecast.choices import ModelKind
+    from forecast.errors import ForecastError
+    from forecast.workflow.serving import model_for
+
+    try:
+        served = model_for(state.workspace(), text)
+    except ForecastError:
+        return None
+    return served if served.kind is ModelKind.GLOBAL else None
+
+
 @models_app.command("show")
 def models_show(
     model: Annotated[str, typer.Argument(metavar="MODEL_ID|TICKER", help="Model id (see forecast models list), "
@@ -241,6 +259,7 @@ def models_show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a model's configuration, data range, validation metrics and versions, and whether predict uses it."""
+    from forecast.errors import ModelNotFoundError
     from forecast.models.pooled.card import GlobalRegistry
 
     universe_models = GlobalRegistry(state.workspace())
@@ -249,11 +268,22 @@ def models_show(
         if as_json:
             emit_json(card_dict)
         else:
-            typer.echo(json.dumps({k: v for k, v in card_dict.items() if k != "tickers"} | {"tickers": len(card_dict["tickers"])},
-                                  indent=2, ensure_ascii=False))
+            typer.echo(_global_brief(card_dict))
         return
     registry = state.registry()
-    card, choice = _model_or_in_use(registry, model)
+    try:
+        card, choice = _model_or_in_use(registry, model)
+    except ModelNotFoundError:
+        served = _served_by_universe_model(model)
+        if served is None:
+            raise
+        global_card = universe_models.card(served.model_id).to_dict()
+        if as_json:
+            emit_json({**global_card, "in_use": True, "in_use_because": served.reason})
+            return
+        typer.echo(f"{served.ticker}: predict uses {served.model_id}, the global model of {served.universe} ({served.reason})")
+        typer.echo(_global_brief(global_card))
+        return
     in_use = choice is not None and choice.model_id == card.id
     meta = {**card.to_dict(), "in_use": in_use, "in_use_because": choice.reason if in_use and choice else None}
     if as_json:

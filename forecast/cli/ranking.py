@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from forecast.choices import ModelKind
 from forecast.cli._options import (
     JsonFlag,
     company_names,
@@ -25,8 +26,6 @@ from forecast.cli._options import (
 )
 from forecast.cli._state import state
 from forecast.errors import ExitCode
-
-GLOBAL_MODEL = "global"  # --model global: the universe's global model, whatever the tickers' own models
 
 
 def rank(
@@ -42,11 +41,11 @@ def rank(
     from forecast.atomic import is_stdout, write_user_output
     from forecast.formatting import format_number, format_percent
     from forecast.maths.intervals import level_label, preferred_level
-    from forecast.models.pooled.card import GlobalRegistry
-    from forecast.workflow.universe_jobs import global_for, predict_batch
+    from forecast.workflow.serving import universe_model
+    from forecast.workflow.universe_jobs import predict_batch
 
     targets = resolve_targets(tickers, universe)
-    card = global_for(GlobalRegistry(state.workspace()), model, universe=targets.universe, only_that_universe=True)
+    card = universe_model(state.workspace(), model, targets.universe)
     steps = horizon or card.horizon
     if steps > card.horizon:
         fail(f"--horizon {steps} is beyond the model's horizon ({card.horizon} days)", ExitCode.USAGE)
@@ -61,7 +60,7 @@ def rank(
         rows.append({"rank": position, "ticker": item.ticker, "name": names.get(item.ticker), "last_date": item.result.last_date,
                      "last_close": close, "horizon": steps, "expected_return": point.value / close - 1,
                      "interval": [lo / close - 1, hi / close - 1], "interval_level": float(level), "score": item.score,
-                     "trained_on_ticker": bool(item.result.model_summary.get("trained_on_ticker"))})
+                     "trained_on_ticker": bool(item.result.summary.trained_on_ticker)})
     skipped = [{"ticker": t, "error": str(e)} for t, e in sorted(batch.problems.items())]
     if out is not None:
         import pandas as pd
@@ -202,41 +201,35 @@ def format_cross_table(result) -> str:
             f"{result.report.horizon}-day labels: the one that counts. A model with no days (naive) ranks nothing.")
 
 
-def global_forecasts(tickers: list[str], model: str | None, universe: str | None) -> tuple[dict[str, object], str | None]:
-    """The forecasts ``predict`` takes from a global model, in one batch: {ticker: ForecastResult or the error}, and why.
+def global_forecasts(tickers: list[str], model: str | None, universe: str | None) -> tuple[dict[str, object], dict[str, str]]:
+    """The forecasts ``predict`` takes from universe models, in batches: {ticker: ForecastResult or the error}, and why
+    each ticker's model serves it (``workflow.serving``'s answer, for every ticker it could answer).
 
-    Used for every ticker with ``--model global`` (or a global model's id), and
-    otherwise for each ticker that has no model of its own while a global model
-    exists. Tickers that are no tickers are left to the per-ticker path, which
-    says why.
+    Tickers a universe model does not serve (and tickers that are no tickers)
+    are left to the per-ticker path, which says why when none serves them.
     """
     from forecast.data.tickers import parse_ticker
-    from forecast.errors import ForecastError, ModelNotFoundError
-    from forecast.models.pooled.card import GlobalRegistry
-    from forecast.workflow.universe_jobs import global_for, predict_batch
+    from forecast.errors import ForecastError
+    from forecast.workflow.serving import Router, Serving
+    from forecast.workflow.universe_jobs import predict_batch
 
     workspace = state.workspace()
-    registry = GlobalRegistry(workspace)
-    named_global = model == GLOBAL_MODEL or (model is not None and model in registry.ids())
-    if model is not None and not named_global:
-        return {}, None
-    own = state.registry()
-    wanted = []
-    for text in tickers:
-        try:
-            ticker = str(parse_ticker(text))
-        except ForecastError:
-            continue
-        pinned = workspace.pin_file(ticker).exists()  # a pin is the user's choice: a broken one is said, never bypassed
-        if named_global or (own.in_use(ticker) is None and not pinned):
-            wanted.append(ticker)
-    if not wanted:
-        return {}, None
-    try:
-        card = global_for(registry, None if model == GLOBAL_MODEL else model, universe, wanted[0])
-    except ModelNotFoundError as exc:
-        return ({t: exc for t in wanted}, None) if named_global else ({}, None)
-    batch = predict_batch(workspace, wanted, card)
-    found: dict[str, object] = {t: f.result for t, f in batch.forecasts.items()}
-    found.update(batch.problems)
-    return found, "--model" if named_global else "global (no model of its own)"
+    router = Router(workspace, model, universe)
+    found: dict[str, object] = {}
+    reasons: dict[str, str] = {}
+    groups: dict[str, list[str]] = {}
+    for text, served in router.serve_all(tickers).items():
+        if isinstance(served, Serving):
+            reasons[served.ticker] = served.reason
+        if isinstance(served, Serving) and served.kind is ModelKind.GLOBAL:
+            groups.setdefault(served.model_id, []).append(served.ticker)
+        elif isinstance(served, ForecastError) and router.names_universe_model:
+            try:
+                found[str(parse_ticker(text))] = served
+            except ForecastError:
+                continue
+    for model_id, wanted in groups.items():
+        batch = predict_batch(workspace, wanted, router.universe_models.card(model_id))
+        found.update({t: f.result for t, f in batch.forecasts.items()})
+        found.update(batch.problems)
+    return found, reasons

@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from forecast.choices import UNIVERSE_MODEL
 from forecast.errors import BadInputError
-from forecast.jsonio import finite
 from forecast.maths import signals as rules
 from forecast.maths.cross_section import CrossSectionReport, cumulative_ic, daily_ic, evaluate, quantile_spread
 from forecast.models.pooled.data import VOL_WINDOW, PooledData, pool, targets, time_split, usable_rows
 from forecast.models.pooled.learners import boosting_available, make_learner
 from forecast.models.pooled.model import GlobalSettings
+from forecast.models.results import CUMULATIVE_RANK_IC_COLUMN, RANK_IC_COLUMN, SPREAD_COLUMN, CrossBacktestRecord, cross_column
 
 RULES: dict[str, Callable[[pd.Series], pd.Series]] = {
     "momentum": rules.momentum_12_1,
@@ -37,9 +38,9 @@ RULES: dict[str, Callable[[pd.Series], pd.Series]] = {
     "reversal": lambda close: rules.reversal(close, 5),
     "naive": rules.naive,
 }
-LEARNED = ("global", "linear", "lightgbm")
+LEARNED = (UNIVERSE_MODEL, "linear", "lightgbm")
 CROSS_MODELS = (*LEARNED, *RULES)
-DEFAULT_CROSS_MODELS = ("global", "momentum", "reversal", "linear", "naive")
+DEFAULT_CROSS_MODELS = (UNIVERSE_MODEL, "momentum", "reversal", "linear", "naive")
 CROSS_ONLY = tuple(m for m in CROSS_MODELS if m not in ("linear", "naive"))  # names that only a cross-sectional backtest knows
 DEFAULT_REFIT_EVERY = 60
 MIN_TRAIN_DAYS = 20
@@ -95,17 +96,20 @@ class CrossBacktestResult:
     schedule: str
     price_skill: dict[str, dict] = field(default_factory=dict)  # learned model -> per-ticker skill against naive
 
+    def record(self, universe: str) -> CrossBacktestRecord:
+        """What is stored of this backtest of ``universe`` (the daily curves go to its CSV: ``daily_frame``)."""
+        return CrossBacktestRecord(universe, self.schedule, self.test_range, self.report, self.price_skill, self.refits, self.notes)
+
     def to_dict(self) -> dict:
-        return {"schedule": self.schedule, "test_range": list(self.test_range), **self.report.to_dict(),
-                "price_skill": finite(self.price_skill), "refits": self.refits, "notes": self.notes}
+        return {k: v for k, v in self.record("").to_dict().items() if k != "universe"}
 
     def daily_frame(self) -> pd.DataFrame:
         """One row per test day: each model's Rank IC, its running sum and its quintile spread (the CSV and the chart)."""
         parts = {}
         for model in self.rank_ic.columns:
-            parts[f"{model}_rank_ic"] = self.rank_ic[model]
-            parts[f"{model}_cumulative_rank_ic"] = cumulative_ic(self.rank_ic[model])
-            parts[f"{model}_spread"] = self.spread[model]
+            parts[cross_column(model, RANK_IC_COLUMN)] = self.rank_ic[model]
+            parts[cross_column(model, CUMULATIVE_RANK_IC_COLUMN)] = cumulative_ic(self.rank_ic[model])
+            parts[cross_column(model, SPREAD_COLUMN)] = self.spread[model]
         return pd.DataFrame(parts).rename_axis("date")
 
 

@@ -158,7 +158,11 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 
 def load_model(path: Path, card: dict | None = None) -> keras.Model:
-    """Load a ``.keras`` file in safe mode (no arbitrary code from the file).
+    """Load a ``.keras`` file into Keras in safe mode (no arbitrary code from the file).
+
+    ``predict`` and ``run`` do not come here: they serve a saved network in
+    numpy (``numpy_net.load_network``, no TensorFlow). This is Keras's way in,
+    for library use and for the tests that hold the two to the same forecast.
 
     First ``model_archive.check_model_file`` holds the file against its card
     (``card`` as JSON, by default the ``metadata.json`` beside it): the

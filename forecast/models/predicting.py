@@ -7,6 +7,7 @@ Both go through ``forecasters.forecast_bands``; the result is a
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,10 @@ from forecast.maths.windows import FEATURE_COLUMNS, check_positive, require_hist
 from forecast.models.card import ModelCard
 from forecast.models.forecasters import Bands, Forecaster, NetworkForecaster, forecast_bands, is_baseline, make_baseline
 from forecast.models.registry import ModelRegistry
-from forecast.models.results import ForecastPoint, ForecastResult, load_forecast, save_forecast
+from forecast.models.results import ForecastPoint, ForecastResult, ModelSummary, load_forecast, save_forecast
+
+if TYPE_CHECKING:
+    from forecast.models.numpy_net import NumpyNetwork
 
 __all__ = ["ForecastPoint", "ForecastResult", "LoadedModels", "load_forecast", "predict_ticker", "save_forecast"]
 
@@ -30,18 +34,34 @@ MAX_BASELINE_HORIZON = 250  # a year of sessions: past it a daily model's interv
 
 
 class LoadedModels:
-    """Keras models loaded once per process, shared by every ticker of one job."""
+    """Per-ticker networks loaded once per process, shared by every ticker of one job.
+
+    Loaded in numpy (``numpy_net.load_network``: the archive check first, then
+    h5py), never by Keras: ``predict`` and a ``run`` that does not retrain import no TensorFlow.
+    """
 
     def __init__(self, registry: ModelRegistry):
         self.registry = registry
-        self._cache: dict[str, object] = {}
+        self._cache: dict[str, NumpyNetwork] = {}
 
-    def get(self, model_id: str):
+    def get(self, model_id: str) -> NumpyNetwork:
         if model_id not in self._cache:
-            from forecast.models import network
+            from forecast.models.numpy_net import load_network  # h5py: only where a network is served
 
-            self._cache[model_id] = network.load_model(self.registry.model_file(model_id))
+            self._cache[model_id] = load_network(self.registry.model_file(model_id))
         return self._cache[model_id]
+
+
+class NumpyNetworkForecaster(NetworkForecaster):
+    """A registered network served by its numpy forward pass: the windows, scaling and targets of ``NetworkForecaster``."""
+
+    def predict_target(self, frame: pd.DataFrame, origins: np.ndarray) -> np.ndarray:
+        from forecast.models.dataset import inference_windows, unscaled_targets
+        from forecast.models.numpy_net import NumpyNetwork
+
+        if not isinstance(self.model, NumpyNetwork) or self.scaling is None:
+            raise RuntimeError(f"{self.name}: predict before its network is loaded")
+        return unscaled_targets(self.model.predict(inference_windows(frame, self.cfg, self.scaling, origins)), self.scaling)
 
 
 def check_compatible(card: ModelCard, frame: pd.DataFrame, ticker: str) -> None:
@@ -58,7 +78,7 @@ def check_compatible(card: ModelCard, frame: pd.DataFrame, ticker: str) -> None:
 
 
 def _result(ticker: Ticker, model_id: str, model: Forecaster, frame: pd.DataFrame, bands: Bands, steps: int,
-            summary: dict) -> ForecastResult:
+            summary: ModelSummary) -> ForecastResult:
     """Return the forecast at the last row of ``frame``: the first ``steps`` of each path."""
     last_date = frame["date"].iloc[-1]
     dates = calendar_of(frame, ticker).next_sessions(last_date, steps)  # the calendar the store recorded for the series
@@ -86,9 +106,9 @@ def predict_baseline(store: MarketStore, ticker_text: str, name: str, horizon: i
     require_history(len(frame), MIN_HISTORY_BARS, str(ticker))
     model = make_baseline(name, steps, target, levels).fit(frame)
     bands = forecast_bands(model, frame, np.array([len(frame) - 1]))
-    return _result(ticker, name, model, frame, bands, steps, {
-        "kind": str(ModelKind.BASELINE), "family": name, "preset": "baseline", "arch": name, "adjust": bars.adjust,
-        "data_range": [bars.first_date.date().isoformat(), bars.last_date.date().isoformat()]})
+    return _result(ticker, name, model, frame, bands, steps, ModelSummary(
+        kind=str(ModelKind.BASELINE), family=name, preset="baseline", arch=name, adjust=bars.adjust,
+        data_range=(bars.first_date.date().isoformat(), bars.last_date.date().isoformat())))
 
 
 def predict_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str, model_id: str | None = None,
@@ -109,9 +129,8 @@ def predict_ticker(store: MarketStore, registry: ModelRegistry, ticker_text: str
     bars = store.read_bars(ticker, cfg.adjust)
     frame = bars.frame
     check_compatible(card, frame, str(ticker))
-    model = NetworkForecaster.from_card(card, (models or LoadedModels(registry)).get(model_id))
+    model = NumpyNetworkForecaster.from_card(card, (models or LoadedModels(registry)).get(model_id))
     bands = forecast_bands(model, frame, np.array([len(frame) - 1]))
-    summary = {"kind": str(card.kind), "family": card.family, "preset": cfg.preset, "arch": cfg.arch,
-               "data_range": list(card.data_range), "adjust": bars.adjust,
-               "validation_skill_vs_naive": card.skill_vs_naive}
+    summary = ModelSummary(kind=str(card.kind), family=card.family, preset=cfg.preset, arch=cfg.arch,
+                           data_range=card.data_range, adjust=bars.adjust, validation_skill_vs_naive=card.skill_vs_naive)
     return _result(ticker, model_id, model, frame, bands, steps, summary)

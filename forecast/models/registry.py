@@ -1,4 +1,9 @@
-"""The model registry: one folder per trained model, a ``latest`` pointer per ticker, and optional pins.
+"""The model registries: one folder per trained model, a ``latest`` pointer per ticker or universe, and pins.
+
+``FolderRegistry`` holds what both families share (ids, the lock, save,
+cards, latest, remove); ``ModelRegistry`` is the per-ticker one, with pins,
+and ``models.pooled.card.GlobalRegistry`` the universe models' (a ``Shelf``
+each: where its folders and pointers are, and how its card reads).
 
 The model ``predict`` and ``run`` use for a ticker is its pinned one
 (``forecast models use MODEL_ID``) when a pin exists, else its latest.
@@ -19,6 +24,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
 from forecast.atomic import atomic_write_text, publish_folder
 from forecast.errors import CorruptFileError, ForecastError, ModelNotFoundError
@@ -38,35 +44,78 @@ class ModelChoice:
     reason: str
 
 
-class ModelRegistry:
-    def __init__(self, home: Workspace | Path | str | None = None, lock_timeout_s: float | None = None):
-        self.workspace = Workspace.at(home, lock_timeout_s)
-        self.root = self.workspace.models_dir
-        self.lock_timeout_s = self.workspace.lock_timeout_s
+class Card(Protocol):
+    """What a registry stores: a card with an id and a creation time that writes itself as JSON."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def created_at(self) -> str: ...
+
+    def to_dict(self) -> dict: ...
+
+
+C = TypeVar("C", bound=Card)
+
+
+@dataclass(frozen=True)
+class Shelf(Generic[C]):
+    """Where one family's models live in the home, and how its cards are read and keyed."""
+
+    root: Path  # the folder of the model folders
+    folder: Callable[[str], Path]  # a model's folder, by id (checked by the workspace)
+    staging: Callable[[str], Path]  # where a model's folder is built before its rename publishes it
+    pointer: Callable[[str], Path]  # the ``latest`` pointer of a key
+    pointer_dirs: tuple[Path, ...]  # the folders of pointers (latest, pins) ``remove`` clears of a removed id
+    key: Callable[[C], str]  # what a card's model serves: its ticker or its universe
+    parse: Callable[[Any, str], C]  # the validated card from parsed JSON; CorruptFileError otherwise
+
+
+class FolderRegistry(Generic[C]):
+    """Models kept one folder each (``model.keras`` + ``metadata.json``), with a ``latest`` pointer per key.
+
+    The key is what a model serves: a ticker for the per-ticker registry, a
+    universe for the universe (global) models. A subclass says where (its
+    Shelf); the id, lock, save, card, latest and remove logic is here, once.
+    """
+
+    label = "model"  # how messages name one of these models
+
+    def __init__(self, workspace: Workspace, shelf: Shelf[C]):
+        self.workspace = workspace
+        self.shelf = shelf
+        self.root = shelf.root
+        self.lock_timeout_s = workspace.lock_timeout_s
+
+    def folder(self, model_id: str) -> Path:
+        return self.shelf.folder(model_id)
 
     def _locked(self) -> AbstractContextManager[None]:
         return hold_lock(self.workspace.registry_lock, self.lock_timeout_s,
-                         f"another forecast process is writing to {self.root} (waited {self.lock_timeout_s:.0f} s); try again later")
+                         f"another forecast process is writing to {self.workspace.models_dir} "
+                         f"(waited {self.lock_timeout_s:.0f} s); try again later")
 
-    @staticmethod
-    def new_id(ticker: str, preset: str, arch: str) -> str:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        return f"{ticker}-{preset}-{arch}-{stamp}-{uuid.uuid4().hex[:4]}"
+    def _missing(self, model_id: str) -> ModelNotFoundError:
+        return ModelNotFoundError(f"no {self.label} {model_id!r} in {self.root}; see: forecast models list")
 
-    def folder(self, model_id: str) -> Path:
-        return self.workspace.model_dir(model_id)
+    def card_file(self, model_id: str) -> Path:
+        return self.folder(model_id) / CARD_FILE
 
-    def save(self, card: ModelCard, write_model: Callable[[Path], None]) -> Path:
-        """Write a model folder atomically and point ``latest/<ticker>`` at it."""
+    def model_file(self, model_id: str) -> Path:
+        return self.folder(model_id) / MODEL_FILE
+
+    def save(self, card: C, write_model: Callable[[Path], None]) -> Path:
+        """Write a model folder atomically and point its ticker's or universe's ``latest`` at it."""
         target = self.folder(card.id)
-        pointer = self.workspace.latest_pointer(card.ticker)
+        pointer = self.shelf.pointer(self.shelf.key(card))
         self.root.mkdir(parents=True, exist_ok=True)
 
         def fill(folder: Path) -> None:
             write_model(folder / MODEL_FILE)
             atomic_write_text(folder / CARD_FILE, dumps(card.to_dict()))  # fsynced before the folder's rename publishes it
 
-        publish_folder(self.workspace.model_staging_dir(card.id), target, fill, self._locked(), pointer, card.id + "\n")
+        publish_folder(self.shelf.staging(card.id), target, fill, self._locked(), pointer, card.id + "\n")
         return target
 
     def ids(self) -> list[str]:
@@ -74,39 +123,23 @@ class ModelRegistry:
             return []
         return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and (p / CARD_FILE).is_file())
 
-    def card(self, model_id: str) -> ModelCard:
+    def card(self, model_id: str) -> C:
         """Return the model's validated card; ModelNotFoundError or CorruptFileError otherwise."""
-        path = self.workspace.model_card_file(model_id)
+        path = self.card_file(model_id)
         if not path.is_file():
-            raise ModelNotFoundError(f"no model {model_id!r} in {self.root}; see: forecast models list")
+            raise self._missing(model_id)
+        where = f"{self.label} {model_id}: metadata.json"
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError, OSError) as exc:
-            raise CorruptFileError(f"model {model_id}: metadata.json is unreadable ({type(exc).__name__}); "
+            raise CorruptFileError(f"{where} is unreadable ({type(exc).__name__}); "
                                    f"remove it with: forecast models rm {model_id}") from None
-        card = ModelCard.from_dict(raw, f"model {model_id}: metadata.json")
+        card = self.shelf.parse(raw, where)
         if card.id != model_id:
-            raise CorruptFileError(f"model {model_id}: metadata.json names another id ({card.id})")
+            raise CorruptFileError(f"{where} names another id ({card.id})")
         return card
 
-    def metadata(self, model_id: str) -> dict:
-        """The card as the JSON object ``models show`` prints."""
-        return self.card(model_id).to_dict()
-
-    def model_file(self, model_id: str) -> Path:
-        return self.workspace.model_file(model_id)
-
-    def _pointed(self, ticker: str) -> str | None:
-        pointer = self.workspace.latest_pointer(ticker)
-        if not pointer.is_file():
-            return None
-        try:
-            model_id = pointer.read_text(encoding="utf-8").strip()
-            return model_id if self.workspace.model_card_file(model_id).is_file() else None
-        except (UnicodeDecodeError, OSError, ValueError):  # a damaged pointer falls back to the newest card
-            return None
-
-    def cards(self) -> list[ModelCard]:
+    def cards(self) -> list[C]:
         """Every readable card; unreadable ones are skipped (``forecast doctor`` reports them)."""
         out = []
         for model_id in self.ids():
@@ -116,12 +149,55 @@ class ModelRegistry:
                 continue
         return out
 
-    def latest_id(self, ticker: str) -> str | None:
-        pointed = self._pointed(ticker)
+    def _pointed(self, key: str) -> str | None:
+        pointer = self.shelf.pointer(key)
+        if not pointer.is_file():
+            return None
+        try:
+            model_id = pointer.read_text(encoding="utf-8").strip()
+            return model_id if model_id and self.card_file(model_id).is_file() else None
+        except (UnicodeDecodeError, OSError, ValueError):  # an unreadable pointer falls back to the newest card; an id that is no id raises
+            return None
+
+    def latest_id(self, key: str) -> str | None:
+        """The newest model of a ticker or universe: the one its pointer names, else the newest card."""
+        pointed = self._pointed(key)
         if pointed is not None:
             return pointed
-        candidates = [c for c in self.cards() if c.ticker == ticker]
+        candidates = [c for c in self.cards() if self.shelf.key(c) == key]
         return max(candidates, key=lambda c: c.created_at).id if candidates else None
+
+    def remove(self, model_id: str) -> None:
+        """Delete a model folder, even one whose card is unreadable, and every pointer (latest, pin) naming it."""
+        folder = self.folder(model_id)
+        if not folder.is_dir() or folder.is_symlink() or not ((folder / CARD_FILE).exists() or (folder / MODEL_FILE).exists()):
+            raise self._missing(model_id)
+        with self._locked():
+            shutil.rmtree(folder)
+            for pointer in (p for where in self.shelf.pointer_dirs if where.is_dir() for p in where.iterdir()):
+                try:
+                    if pointer.is_file() and pointer.read_text(encoding="utf-8").strip() == model_id:
+                        pointer.unlink()
+                except (UnicodeDecodeError, OSError):
+                    continue
+
+
+class ModelRegistry(FolderRegistry[ModelCard]):
+    """Per-ticker networks under ``<home>/models/``, a ``latest`` pointer per ticker, and the pins."""
+
+    def __init__(self, home: Workspace | Path | str | None = None, lock_timeout_s: float | None = None):
+        ws = Workspace.at(home, lock_timeout_s)
+        super().__init__(ws, Shelf(ws.models_dir, ws.model_dir, ws.model_staging_dir, ws.latest_pointer,
+                                   (ws.latest_dir, ws.pinned_dir), key=lambda card: card.ticker, parse=ModelCard.from_dict))
+
+    @staticmethod
+    def new_id(ticker: str, preset: str, arch: str) -> str:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        return f"{ticker}-{preset}-{arch}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+    def metadata(self, model_id: str) -> dict:
+        """The card as the JSON object ``models show`` prints."""
+        return self.card(model_id).to_dict()
 
     def pinned_id(self, ticker: str) -> str | None:
         """The model pinned for ``ticker`` with ``forecast models use``, or None.
@@ -207,23 +283,3 @@ class ModelRegistry:
             rows.append({**c.summary(latest=latest[c.ticker] == c.id), "in_use": used is not None and used.model_id == c.id,
                          "pinned": used is not None and used.reason == PINNED and used.model_id == c.id})
         return rows
-
-    def remove(self, model_id: str) -> None:
-        """Delete a model folder, even one whose card is unreadable, its ``latest`` pointer and its pin."""
-        folder = self.folder(model_id)
-        if not folder.is_dir() or folder.is_symlink() or not ((folder / CARD_FILE).exists() or (folder / MODEL_FILE).exists()):
-            raise ModelNotFoundError(f"no model {model_id!r} in {self.root}; see: forecast models list")
-        try:
-            ticker: str | None = self.card(model_id).ticker
-        except (CorruptFileError, ModelNotFoundError):
-            ticker = None
-        with self._locked():
-            shutil.rmtree(folder)
-            pointers = [self.workspace.latest_pointer(ticker), self.workspace.pin_file(ticker)] if ticker else [
-                p for folder in (self.workspace.latest_dir, self.workspace.pinned_dir) if folder.is_dir() for p in folder.iterdir()]
-            for pointer in pointers:
-                try:
-                    if pointer.is_file() and pointer.read_text(encoding="utf-8").strip() == model_id:
-                        pointer.unlink()
-                except (UnicodeDecodeError, OSError):
-                    continue

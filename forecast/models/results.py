@@ -21,8 +21,9 @@ import pandas as pd
 
 from forecast.atomic import atomic_write_text
 from forecast.errors import CorruptFileError, ForecastError
-from forecast.jsonio import dumps
+from forecast.jsonio import dumps, finite
 from forecast.locks import hold_lock
+from forecast.maths.cross_section import CrossSectionReport
 from forecast.maths.intervals import band_columns, level_key
 from forecast.workspace import Workspace
 
@@ -40,6 +41,58 @@ class ForecastPoint:
     intervals: dict[str, list[float]] = field(default_factory=dict)  # level key ("0.8") -> [lower, upper]
 
 
+@dataclass(frozen=True)
+class ModelSummary:
+    """What a forecast says of the model that made it: ``model_summary`` in its JSON, typed.
+
+    ``kind`` is a ``ModelKind`` value (network, baseline, global); the rest is
+    set where it applies and left out of the JSON when not, so files written
+    before this type (and readers older than it) read the same keys.
+    """
+
+    kind: str = ""
+    family: str = ""  # the catalogue name, as backtests name it: default, naive, global
+    preset: str | None = None
+    arch: str | None = None
+    data_range: tuple[str, str] | None = None  # the first and last bar the model was trained (or fit) on
+    adjust: str | None = None  # the price basis of the bars it forecast from
+    validation_skill_vs_naive: float | None = None  # a network's held-out skill
+    universe: str | None = None  # a global model's universe
+    trained_on_ticker: bool | None = None  # whether a global model saw this ticker in training
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept on a round trip
+
+    _FIELDS = ("kind", "family", "preset", "arch", "data_range", "adjust", "validation_skill_vs_naive", "universe",
+               "trained_on_ticker")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in self._FIELDS:
+            value = getattr(self, key)
+            if value is not None and value != "":
+                out[key] = list(value) if key == "data_range" else value
+        return {**out, **copy.deepcopy(self.extra)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ModelSummary:
+        """The summary of a stored forecast, old or new; fields of the wrong type read as unknown (None)."""
+        if isinstance(data, ModelSummary):
+            return data
+        if not isinstance(data, dict):
+            return cls()
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return str(value) if isinstance(value, str) else None
+
+        rng = data.get("data_range")
+        trained = data.get("trained_on_ticker")
+        return cls(kind=text("kind") or "", family=text("family") or "", preset=text("preset"), arch=text("arch"),
+                   data_range=(str(rng[0]), str(rng[1])) if isinstance(rng, (list, tuple)) and len(rng) == 2 else None,
+                   adjust=text("adjust"), validation_skill_vs_naive=_finite(data.get("validation_skill_vs_naive")),
+                   universe=text("universe"), trained_on_ticker=trained if isinstance(trained, bool) else None,
+                   extra={k: copy.deepcopy(v) for k, v in data.items() if k not in cls._FIELDS})
+
+
 @dataclass
 class ForecastResult:
     """One forecast of one ticker: the path after ``last_date`` with its intervals."""
@@ -52,28 +105,37 @@ class ForecastResult:
     last_value: float
     points: list[ForecastPoint]
     created_at: str
-    model_summary: dict = field(default_factory=dict)  # kind, family, preset, arch, data_range, adjust, skill
+    # a plain dict (the pooled model builds one) becomes a ModelSummary here: read it as ``summary``
+    model_summary: ModelSummary | dict[str, Any] = field(default_factory=ModelSummary)
+
+    def __post_init__(self) -> None:
+        self.model_summary = ModelSummary.from_dict(self.model_summary)
+
+    @property
+    def summary(self) -> ModelSummary:
+        """The model's summary, typed."""
+        return ModelSummary.from_dict(self.model_summary)
 
     @property
     def family(self) -> str:
         """The catalogue name of the model (``default``, ``naive``...), as backtests name it."""
-        summary = self.model_summary
-        if summary.get("family"):
-            return str(summary["family"])
-        if summary.get("preset") == "baseline":  # saved before forecasts named their family
-            return str(summary.get("arch") or self.model_id)
-        if summary.get("preset") and summary.get("arch"):
+        summary = self.summary
+        if summary.family:
+            return summary.family
+        if summary.preset == "baseline":  # saved before forecasts named their family
+            return summary.arch or self.model_id
+        if summary.preset and summary.arch:
             from forecast.models.train_config import network_name
 
             try:
-                return network_name(str(summary["preset"]), str(summary["arch"]))
+                return network_name(summary.preset, summary.arch)
             except ForecastError:
                 pass
         return self.model_id
 
     @property
     def adjust(self) -> str:
-        return str(self.model_summary.get("adjust") or "qfq")
+        return self.summary.adjust or "qfq"
 
     @property
     def levels(self) -> list[str]:
@@ -87,7 +149,7 @@ class ForecastResult:
                 "last_close": self.last_close, "last_value": self.last_value,
                 "points": [{"date": p.date, "value": p.value, "intervals": {k: list(v) for k, v in p.intervals.items()}}
                            for p in self.points],
-                "created_at": self.created_at, "model_summary": copy.deepcopy(self.model_summary)}
+                "created_at": self.created_at, "model_summary": self.summary.to_dict()}
 
     def to_frame(self) -> pd.DataFrame:
         """One row per forecast day: ticker, date, predicted and the band columns, prices rounded to 4 decimals."""
@@ -110,7 +172,7 @@ class ForecastResult:
                 ticker=str(data["ticker"]), model_id=str(data["model_id"]), target=str(data["target"]),
                 last_date=str(data["last_date"]), last_close=float(data["last_close"]),
                 last_value=float(data["last_value"]), points=points, created_at=str(data.get("created_at", "")),
-                model_summary=copy.deepcopy(dict(data.get("model_summary") or {})),  # not shared with a cached batch
+                model_summary=ModelSummary.from_dict(data.get("model_summary")),  # a copy: not shared with a cached batch
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast predict again") from None
@@ -321,3 +383,84 @@ def load_backtest_forecasts(home: Workspace | Path | str | None, ticker: str) ->
             raise CorruptFileError(f"stored backtest {path}: column {column} holds text; run forecast backtest again") from None
     frame["model"] = frame["model"].astype(str)
     return frame
+
+
+# The cross-sectional backtest's daily columns: ``<model><suffix>``, in its CSV and its chart; spelled here only.
+RANK_IC_COLUMN, CUMULATIVE_RANK_IC_COLUMN, SPREAD_COLUMN = "_rank_ic", "_cumulative_rank_ic", "_spread"
+
+
+def cross_column(model: str, suffix: str) -> str:
+    """The daily column of ``model``: ``cross_column("global", CUMULATIVE_RANK_IC_COLUMN)`` is ``global_cumulative_rank_ic``."""
+    return f"{model}{suffix}"
+
+
+def cross_columns(daily: pd.DataFrame, suffix: str) -> pd.DataFrame:
+    """The columns of ``daily`` that end in ``suffix`` (not in a longer suffix that ends so), each named by its model."""
+    longer = [s for s in (RANK_IC_COLUMN, CUMULATIVE_RANK_IC_COLUMN, SPREAD_COLUMN) if len(s) > len(suffix) and s.endswith(suffix)]
+    picked = daily[[c for c in daily.columns if str(c).endswith(suffix) and not any(str(c).endswith(s) for s in longer)]]
+    return picked.rename(columns=lambda c: str(c)[: -len(suffix)])
+
+
+@dataclass(frozen=True)
+class CrossBacktestRecord:
+    """A stored cross-sectional backtest (``backtests/@<universe>/latest.json``): its schedule and each model's scores."""
+
+    universe: str
+    schedule: str
+    test_range: tuple[str, str]
+    report: CrossSectionReport  # horizon, quantiles, min_tickers and every model's IC, Rank IC, t, spread...
+    price_skill: dict[str, dict] = field(default_factory=dict)  # learned model -> per-ticker skill against naive
+    refits: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def models(self) -> dict[str, dict]:
+        """Each model's scores, as stored (what the report's table reads)."""
+        return {name: m.to_dict() for name, m in self.report.models.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"universe": self.universe, "schedule": self.schedule, "test_range": list(self.test_range),
+                **self.report.to_dict(), "price_skill": finite(self.price_skill), "refits": self.refits, "notes": self.notes}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "cross-sectional backtest") -> CrossBacktestRecord:
+        """The record, or CorruptFileError naming the file; files written before it held ``universe`` read it as ""."""
+        try:
+            if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+                raise TypeError("models is not an object")
+            first, last = data.get("test_range") or ("", "")
+            return cls(str(data.get("universe") or ""), str(data.get("schedule") or ""), (str(first), str(last)),
+                       CrossSectionReport.from_dict(data), dict(data.get("price_skill") or {}),
+                       list(data.get("refits") or []), list(data.get("notes") or []))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            universe = data.get("universe") if isinstance(data, dict) else None
+            raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast backtest --universe "
+                                   f"{universe or 'NAME'} again") from None
+
+
+def save_cross_backtest(home: Workspace | Path | str | None, record: CrossBacktestRecord, daily: pd.DataFrame) -> tuple[Path, Path]:
+    """Store ``backtests/@<universe>/latest.json`` and its daily ``latest.csv`` (atomically)."""
+    workspace = Workspace.at(home)
+    json_path, csv_path = workspace.cross_backtest_json(record.universe), workspace.cross_backtest_csv(record.universe)
+    atomic_write_text(json_path, dumps(record.to_dict()))
+    atomic_write_text(csv_path, daily.to_csv())
+    return json_path, csv_path
+
+
+def load_cross_backtest(home: Workspace | Path | str | None, universe: str) -> CrossBacktestRecord | None:
+    """The universe's stored cross-sectional backtest, None when there is none; CorruptFileError when it is damaged."""
+    path = Workspace.at(home).cross_backtest_json(universe)
+    if not path.is_file():
+        return None
+    return CrossBacktestRecord.from_dict(_read_json(path, "stored backtest"), f"stored backtest {path}")
+
+
+def load_cross_curves(home: Workspace | Path | str | None, universe: str, suffix: str = CUMULATIVE_RANK_IC_COLUMN) -> pd.DataFrame | None:
+    """One column per model of the stored daily CSV (by default the cumulative Rank IC), None when absent or unreadable."""
+    path = Workspace.at(home).cross_backtest_csv(universe)
+    if not path.is_file():
+        return None
+    try:
+        return cross_columns(pd.read_csv(path, index_col="date"), suffix)
+    except (OSError, ValueError, KeyError):
+        return None

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.choices import ChartKind
+from forecast.choices import ChartKind, ModelKind
 from forecast.formatting import format_percent
 from forecast.maths.intervals import band_columns, level_label
 from forecast.models.card import ModelCard
@@ -90,15 +90,15 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
     trading_day_ticks(ax_vol, labels)
     ax_vol.set_xlim(-1, len(labels))
     ax_vol.set_xlabel("trading day (forecast dates from the exchange calendar)")
-    summary = forecast.model_summary
-    trained = summary.get("data_range") or ["?", "?"]
-    held_out = summary.get("validation_skill_vs_naive")
+    summary = forecast.summary
+    trained = summary.data_range or ("?", "?")
+    held_out = summary.validation_skill_vs_naive
     if skill is not None:
         skill_text = f"walk-forward skill vs naive {format_percent(skill, sign=True)}"
     elif held_out is not None:
         skill_text = f"validation-period skill vs naive {format_percent(held_out, sign=True)} (no walk-forward backtest yet)"
-    elif summary.get("kind") == "global":  # one network for a universe: its skill is how it ranks the universe
-        skill_text = (f"skill: not measured yet (run forecast backtest --universe {summary.get('universe') or 'NAME'} "
+    elif summary.kind == ModelKind.GLOBAL:  # one network for a universe: its skill is how it ranks the universe
+        skill_text = (f"skill: not measured yet (run forecast backtest --universe {summary.universe or 'NAME'} "
                       "--models global,momentum,naive)")
     else:
         skill_text = "skill vs naive: not measured yet (run forecast backtest)"

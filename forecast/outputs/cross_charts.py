@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecast.choices import UNIVERSE_MODEL
+from forecast.models.results import CUMULATIVE_RANK_IC_COLUMN, RANK_IC_COLUMN, SPREAD_COLUMN, cross_columns
 from forecast.outputs.figures import new_figure, percent_formatter, save_figure, trading_day_ticks
 
 
@@ -20,13 +22,12 @@ def render_cross_backtest(daily: pd.DataFrame, title: str, path: Path) -> Path:
     fig, (top, bottom) = new_figure(rows=2, ratios=(3, 2))
     dates = [str(pd.Timestamp(d).date()) for d in daily.index]
     x = range(len(dates))
-    models = [c.removesuffix("_cumulative_rank_ic") for c in daily.columns if c.endswith("_cumulative_rank_ic")]
-    for model in models:
-        cumulative = daily[f"{model}_cumulative_rank_ic"]
-        if daily[f"{model}_rank_ic"].notna().any():  # naive ranks nothing: no line rather than a flat zero
-            top.plot(x, cumulative, label=model, linewidth=1.4 if model == "global" else 1.0)
-            bottom.plot(x, daily[f"{model}_spread"].fillna(0.0).cumsum(), label=model,
-                        linewidth=1.4 if model == "global" else 1.0)
+    curves, daily_ic, spreads = (cross_columns(daily, s) for s in (CUMULATIVE_RANK_IC_COLUMN, RANK_IC_COLUMN, SPREAD_COLUMN))
+    for model in curves.columns:
+        if daily_ic[model].notna().any():  # naive ranks nothing: no line rather than a flat zero
+            top.plot(x, curves[model], label=model, linewidth=1.4 if model == UNIVERSE_MODEL else 1.0)
+            bottom.plot(x, spreads[model].fillna(0.0).cumsum(), label=model,
+                        linewidth=1.4 if model == UNIVERSE_MODEL else 1.0)
     top.axhline(0.0, color="grey", linewidth=0.6)
     bottom.axhline(0.0, color="grey", linewidth=0.6)
     top.set_title(title)

@@ -9,8 +9,8 @@ stored series (``MarketStore.read``); every model folder: its card through
 ``ModelRegistry.card`` and its ``model.keras`` read as the loaders would
 without TensorFlow (a zip whose every member passes its CRC check, a
 ``config.json`` with only the layer classes the product's networks use, a
-``model.weights.h5`` h5py can read; a global network also loaded in numpy as
-``rank`` loads it, its weights' shapes checked against its card and run once);
+``model.weights.h5`` h5py can read; then the network loaded in numpy as
+``predict`` and ``rank`` load it, a global one's weights' shapes checked against its card, and run once);
 every pointer (``models/latest/<TICKER>``, ``models/global/.latest/<UNIVERSE>``)
 and every pin (``models/.pinned/<TICKER>``); every stored forecast and backtest
 (``results.load_*``), and the leftovers of killed writes: ``*.tmp`` files,
@@ -29,7 +29,7 @@ daily folder), looks again under them, and moves only what is still broken;
 what lies under a lock a writer holds stays, and is reported. A leftover whose
 writer (the pid in its name) still runs is not debris. Problems of the home
 itself and links to a missing folder are only reported: they need a person.
-Never: imports TensorFlow or loads a per-ticker model, follows a name out of
+Never: imports TensorFlow (every network loads in numpy, as ``predict`` loads it), follows a name out of
 the home, or looks inside ``quarantine/``.
 """
 
@@ -587,7 +587,33 @@ def _model_problem(workspace: Workspace, registry: ModelRegistry, model_id: str)
     except ForecastError as exc:
         return ("metadata.json is missing" if isinstance(exc, ModelNotFoundError)
                 else str(exc).split("; ")[0].removeprefix(f"model {model_id}: ")), None
-    return _archive_problem(workspace.model_file(model_id), TICKER_LAYERS), card.ticker
+    model = workspace.model_file(model_id)
+    return _archive_problem(model, TICKER_LAYERS) or _unservable_ticker_network(model, card), card.ticker
+
+
+def _unservable_ticker_network(model: Path, card: ModelCard) -> str | None:
+    """Why ``predict`` and ``run`` could not run a per-ticker network, or None.
+
+    Loads it as they do, in numpy (``numpy_net``: no TensorFlow, milliseconds),
+    and runs it once on zeros of the window its card describes. An archive with
+    no weights at all passed ``_archive_problem`` only because it describes no
+    layer; there is no network to load.
+    """
+    import numpy as np
+
+    from forecast.models.numpy_net import NumpyNetwork
+
+    try:
+        with zipfile.ZipFile(model) as archive:
+            if "model.weights.h5" not in archive.namelist():
+                return None
+        network = NumpyNetwork.from_keras_file(model)
+        out = network.predict(np.zeros((1, card.config.lookback, len(card.features)), np.float32))
+    except Exception as exc:  # anything that stops predict from loading or running it
+        return f"model.keras cannot be loaded as predict loads it ({_reason(exc)})"
+    if out.shape[-1] != card.config.horizon:
+        return f"model.keras forecasts {out.shape[-1]} days; its card says {card.config.horizon}"
+    return None
 
 
 def _card_ticker(workspace: Workspace, model_id: str) -> str | None:
@@ -672,8 +698,8 @@ def _forecast_batches(workspace: Workspace) -> Iterator[Finding]:
 
 
 def _cross_backtests(workspace: Workspace) -> Iterator[Finding]:
-    """backtests/@<universe>/latest.json: the scores of a cross-sectional backtest."""
-    from forecast.maths.cross_section import CrossSectionReport
+    """backtests/@<universe>/latest.json: the scores of a cross-sectional backtest, read as ``results.CrossBacktestRecord``."""
+    from forecast.models.results import CrossBacktestRecord
 
     for folder in _entries(workspace.backtests_dir):
         if not folder.is_dir() or not folder.name.startswith("@"):
@@ -681,10 +707,13 @@ def _cross_backtests(workspace: Workspace) -> Iterator[Finding]:
         universe = folder.name[1:]
         path = workspace.cross_backtest_json(universe)
         try:
-            CrossSectionReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
-            yield Finding("backtest", path, f"unreadable ({type(exc).__name__})",
-                          f"make it again: forecast backtest --universe {universe} --models ...")
+            CrossBacktestRecord.from_dict(json.loads(path.read_text(encoding="utf-8")), path.name)
+            continue
+        except CorruptFileError as exc:
+            problem = str(exc).split("; run ")[0]  # "latest.json is damaged (KeyError: ...)": the advice is below
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            problem = f"unreadable ({type(exc).__name__})"
+        yield Finding("backtest", path, problem, f"make it again: forecast backtest --universe {universe} --models ...")
 
 
 def _debris(workspace: Workspace, outdir: Path | None) -> Iterator[Finding]:

@@ -3,7 +3,7 @@
 Each function reads what it needs from the store and the registry and writes
 through them; nothing is carried from one ticker to the next except what the
 caller passes in on purpose (a LoadedModels cache, so that one process loads
-each Keras model once). Executors map these over tickers. TensorFlow is
+each network once, in numpy). Executors map these over tickers. TensorFlow is
 imported only inside the job bodies that need it, never at import time, so a
 worker can set its thread counts first.
 
@@ -124,7 +124,7 @@ class PredictJob:
         return predict_one(self.workspace, ticker, self.model_id, self.horizon, self.levels, self._models)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_models": None}  # loaded Keras models stay in the process that loaded them
+        return {**self.__dict__, "_models": None}  # loaded networks stay in the process that loaded them
 
 
 @dataclass(frozen=True)

@@ -318,7 +318,7 @@ class DailyJob:
         if self._models is None:
             from forecast.models.predicting import LoadedModels
 
-            self._models = LoadedModels(ModelRegistry(self.plan.workspace))  # each Keras model loaded once per process
+            self._models = LoadedModels(ModelRegistry(self.plan.workspace))  # each network loaded once per process
         outcome = TickerOutcome(ticker, fetched_new_rows=self.fetched_new_rows.get(ticker, 0))
         done = run_job(lambda t: daily_ticker(self.plan, outcome, self._models, self.fetch_errors.get(t)), ticker)
         if not done.ok:
@@ -326,7 +326,7 @@ class DailyJob:
         return outcome
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_models": None}  # loaded Keras models stay in the process that loaded them
+        return {**self.__dict__, "_models": None}  # loaded networks stay in the process that loaded them
 
 
 def _run_tickers(workspace: Workspace, config: AppConfig, plan: DailyPlan, outcomes: list[TickerOutcome],

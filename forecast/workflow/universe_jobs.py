@@ -2,10 +2,7 @@
 
 Each reads the store's panel once (``panel.load_panel``) and writes
 through the global registry or the workspace; the CLI calls these and only
-prints. Which model serves a ticker (``global_for``): the one named, else the
-universe's latest global model, else the newest global model that saw the
-ticker, else the newest of all (a global model forecasts tickers it never
-trained on).
+prints. Which model serves a ticker is ``workflow.serving``'s call.
 """
 
 from __future__ import annotations
@@ -15,15 +12,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from forecast.atomic import atomic_write_text
 from forecast.data.panel import load_panel
 from forecast.data.store import MarketStore
-from forecast.errors import ForecastError, InsufficientHistoryError, ModelNotFoundError, NoDataError, unloadable_model
+from forecast.errors import ForecastError, InsufficientHistoryError, NoDataError, unloadable_model
 from forecast.evaluation.cross_backtest import CrossBacktestResult, CrossSettings, cross_backtest
-from forecast.jsonio import dumps
 from forecast.models.pooled.card import GlobalCard, GlobalRegistry
 from forecast.models.pooled.model import GlobalForecast, GlobalSettings, GlobalTrainResult, forecast_panel, ranked, train_global
-from forecast.models.results import save_forecast_batch
+from forecast.models.results import save_cross_backtest, save_forecast_batch
 from forecast.workspace import Workspace
 
 CALENDAR_DAYS_PER_ROW = 1.6  # trading rows -> calendar days, with room for holidays and suspensions
@@ -37,29 +32,6 @@ def train_universe(workspace: Workspace, universe: str, tickers: Sequence[str], 
     if panel.empty:
         raise NoDataError(f"no stored bars for any member of {universe}; run: forecast fetch --universe {universe}")
     return train_global(panel, universe, settings, GlobalRegistry(workspace), progress)
-
-
-def global_for(registry: GlobalRegistry, model_id: str | None = None, universe: str | None = None,
-               ticker: str | None = None, only_that_universe: bool = False) -> GlobalCard:
-    """The global model to use (see the module docstring); ModelNotFoundError when there is none.
-
-    ``only_that_universe``: the universe's own model or nothing (``rank`` ranks
-    a universe by its model; predict's fallback takes any).
-    """
-    if model_id:
-        return registry.card(model_id)
-    if universe:
-        latest = registry.latest_id(universe)
-        if latest:
-            return registry.card(latest)
-        if only_that_universe:
-            raise ModelNotFoundError(f"no global model for {universe}; train one: forecast train --universe {universe} "
-                                     "--preset global (or name one with --model)")
-    card = registry.for_ticker(ticker or "")
-    if card is None:
-        where = f" for {universe}" if universe else ""
-        raise ModelNotFoundError(f"no global model{where}; train one: forecast train --universe {universe or 'NAME'} --preset global")
-    return card
 
 
 @dataclass
@@ -115,9 +87,8 @@ def backtest_universe(workspace: Workspace, universe: str, tickers: Sequence[str
     if panel.empty:
         raise NoDataError(f"no stored bars for any member of {universe}; run: forecast fetch --universe {universe}")
     result = cross_backtest(panel, settings, membership, progress)
-    atomic_write_text(workspace.cross_backtest_json(universe), dumps({"universe": universe, **result.to_dict()}))
     daily = result.daily_frame()
-    atomic_write_text(workspace.cross_backtest_csv(universe), daily.to_csv())
+    save_cross_backtest(workspace, result.record(universe), daily)
     if len(daily):
         from forecast.outputs.cross_charts import render_cross_backtest
 

@@ -6,7 +6,9 @@ saved network here with numpy and h5py alone: this module never imports
 TensorFlow or Keras. ``build_global_network`` in ``global_network.py`` stays the
 one definition of the network; this file only evaluates what it built, and
 refuses (ValueError naming the layer) any layer or setting it does not
-implement. ``tests/test_global_numpy.py`` checks that the two agree. Before it
+implement. The recurrent cells (GRU, LSTM) are ``models.numpy_net``'s, shared
+with the per-ticker networks; this module holds the ensemble's layout (members,
+their static inputs and heads). ``tests/test_global_numpy.py`` checks that the two agree. Before it
 reads anything, ``model_archive`` holds the file against the network its card
 describes (sizes, then the weights' declared shapes): a zip bomb is refused
 in one line, never read (``tests/test_model_bombs.py``).
@@ -23,35 +25,16 @@ import h5py
 import numpy as np
 
 from forecast.models.archive import open_model_archive
+from forecast.models.numpy_net import CLASS_SETTINGS, RECURRENT_SETTINGS, RecurrentCell, expect_settings, inputs_of, weights_by_layer
 
 Array = np.ndarray
 ROWS_PER_CHUNK = 1024  # bounds memory at any batch size; measured about 10 % faster than the whole batch at once
-# The settings the recurrences below implement: Keras 3's defaults, as build_global_network uses them.
-RECURRENT_SETTINGS: dict[str, Any] = {"activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
-                                      "return_sequences": False, "return_state": False, "go_backwards": False, "stateful": False}
-ARCH_SETTINGS: dict[str, dict[str, Any]] = {"GRU": {"reset_after": True}, "LSTM": {}}
-HALF = np.float32(0.5)
-
-
-def _sigmoid_in_place(x: Array) -> None:
-    # the tanh form cannot overflow where exp(-x) would, and agrees with Keras's sigmoid to float32 rounding
-    x *= HALF
-    np.tanh(x, out=x)
-    x *= HALF
-    x += HALF
-
-
-def _gate_major(matrix: Array, units: int) -> Array:
-    """[..., gates * U] -> [gates, ..., U], contiguous: every gate's slice of a step is then one contiguous block."""
-    return np.ascontiguousarray(np.moveaxis(matrix.reshape(*matrix.shape[:-1], -1, units), -2, 0))
+ARCHS = ("GRU", "LSTM")  # the recurrent layers build_global_network uses; their cells live in models/numpy_net.py
 
 
 @dataclass(frozen=True)
 class _Member:
-    arch: str  # "GRU" (gates z, r, h) or "LSTM" (gates i, f, c, o), Keras's order
-    kernel: Array  # [gates, F + 1, U]: the last row is the bias, met by a constant input of 1
-    recurrent_kernel: Array  # [gates, U, U]
-    candidate_recurrent_bias: Array  # [1, U]: the GRU's recurrent candidate bias, applied inside the reset gate
+    cell: RecurrentCell  # a GRU or an LSTM
     hidden_from_state: Array  # [U, K]: the hidden kernel's rows for the state (Concatenate put it first)
     hidden_from_static: Array  # [S, K]
     hidden_bias: Array  # [K]
@@ -60,52 +43,14 @@ class _Member:
 
     def forecast(self, steps: Array, static: Array) -> Array:
         """[L, b, F + 1] time-major windows (last feature 1) and [b, S] -> [b, H]."""
-        state = np.zeros((steps.shape[1], self.recurrent_kernel.shape[1]), np.float32)
-        cell = np.zeros_like(state)  # the LSTM's carry
-        for inputs in steps:
-            from_input = np.matmul(inputs, self.kernel)  # [gates, b, U], bias included: cheaper than a broadcast add
-            gates = np.matmul(state, self.recurrent_kernel)
-            # in place on whole contiguous gate blocks: temporaries and strided slices cost as much as the matmuls
-            if self.arch == "GRU":
-                update_reset = gates[:2]
-                update_reset += from_input[:2]
-                _sigmoid_in_place(update_reset)
-                candidate = gates[2]
-                candidate += self.candidate_recurrent_bias
-                candidate *= update_reset[1]
-                candidate += from_input[2]
-                np.tanh(candidate, out=candidate)
-                state -= candidate  # state = update * state + (1 - update) * candidate, in place
-                state *= update_reset[0]
-                state += candidate
-            else:
-                gates += from_input
-                _sigmoid_in_place(gates[:2])  # input and forget gates
-                _sigmoid_in_place(gates[3])  # output gate
-                np.tanh(gates[2], out=gates[2])
-                cell *= gates[1]
-                cell += gates[0] * gates[2]
-                state = gates[3] * np.tanh(cell)
+        state = self.cell.run(steps)
         hidden = np.maximum(state @ self.hidden_from_state + static @ self.hidden_from_static + self.hidden_bias, 0)
         return hidden @ self.head_kernel + self.head_bias
 
 
-def _expect(layer: dict[str, Any], **settings: Any) -> None:
-    """Refuse a layer whose settings this module would evaluate wrongly, naming it."""
-    for key, wanted in settings.items():
-        if layer["config"].get(key) != wanted:
-            raise ValueError(f"layer {layer['config']['name']!r} has {key}={layer['config'].get(key)!r}; "
-                             f"the numpy forward pass implements only {wanted!r}")
-
-
-def _inputs_of(layer: dict[str, Any]) -> list[str]:
-    args = layer["inbound_nodes"][0]["args"][0]
-    return [tensor["config"]["keras_history"][0] for tensor in (args if isinstance(args, list) else [args])]
-
-
 def _check_layout(layers: dict[str, Any]) -> tuple[str, int, int]:
     """(arch, units, members) of a network laid out as build_global_network lays it out; ValueError otherwise."""
-    recurrent = [layer["class_name"] for layer in layers.values() if layer["class_name"] in ARCH_SETTINGS]
+    recurrent = [layer["class_name"] for layer in layers.values() if layer["class_name"] in ARCHS]
     arch, members = (recurrent[0] if recurrent else "GRU"), len(recurrent)
     # every layer must be one this module evaluates: any other would be skipped silently, so refuse it
     expected = {"window": "InputLayer", "static": "InputLayer", "members": "Concatenate"}
@@ -120,23 +65,15 @@ def _check_layout(layers: dict[str, Any]) -> tuple[str, int, int]:
     units = layers[f"{arch.lower()}_0"]["config"]["units"]
     for m in range(members):
         rnn = f"{arch.lower()}_{m}"
-        _expect(layers[rnn], units=units, **RECURRENT_SETTINGS, **ARCH_SETTINGS[arch])
-        _expect(layers[f"hidden_{m}"], activation="relu", use_bias=True)
-        _expect(layers[f"head_{m}"], activation="linear", use_bias=True)
-        if f"join_{m}" not in layers or _inputs_of(layers[f"join_{m}"]) != [rnn, "static"]:  # the hidden kernel's rows follow this order
+        expect_settings(layers[rnn], units=units, return_sequences=False, go_backwards=False, **RECURRENT_SETTINGS,
+                        **CLASS_SETTINGS[arch])
+        expect_settings(layers[f"hidden_{m}"], activation="relu", use_bias=True)
+        expect_settings(layers[f"head_{m}"], activation="linear", use_bias=True)
+        if f"join_{m}" not in layers or inputs_of(layers[f"join_{m}"]) != [rnn, "static"]:  # the hidden kernel's rows follow this order
             raise ValueError(f"layer 'join_{m}' must concatenate [{rnn!r}, 'static']")
-    if members > 1 and ("members" not in layers or _inputs_of(layers["members"]) != [f"member_{m}" for m in range(members)]):
+    if members > 1 and ("members" not in layers or inputs_of(layers["members"]) != [f"member_{m}" for m in range(members)]):
         raise ValueError("layer 'members' must concatenate member_0, member_1, ... in order")
     return arch, units, members
-
-
-def _weights_by_layer(h5: h5py.File) -> dict[str, list[Array]]:
-    """Each layer's own name -> its variables in creation order (a recurrent layer's live under ``cell``)."""
-    found: dict[str, list[Array]] = {}
-    for group in h5["layers"].values():  # groups are keyed by class ("gru_1", "dense_4"); the layer's name is an attribute
-        holder = group["cell"]["vars"] if "cell" in group else group["vars"]
-        found[str(group["vars"].attrs["name"])] = [np.asarray(holder[str(i)], dtype=np.float32) for i in range(len(holder))]
-    return found
 
 
 @dataclass(frozen=True)
@@ -159,7 +96,7 @@ class NumpyGlobalNet:
         checked = open_model_archive(path, "global", card)
         layers = {layer["config"]["name"]: layer for layer in checked.config["config"]["layers"]}
         with h5py.File(io.BytesIO(checked.weights), "r") as h5:
-            weights = _weights_by_layer(h5)
+            weights = weights_by_layer(h5)
         arch, units, count = _check_layout(layers)
         members = []
         for m in range(count):
@@ -168,19 +105,15 @@ class NumpyGlobalNet:
                     weights[f"{prefix}_{m}"] for prefix in (arch.lower(), "hidden", "head"))
             except (KeyError, ValueError) as exc:
                 raise ValueError(f"{path}: model.weights.h5 lacks the variables of member {m} ({exc!r})") from None
-            if arch == "GRU":  # reset_after keeps [input bias, recurrent bias]; only the candidate's recurrent one is reset-gated
-                folded, candidate_bias = bias[0] + np.concatenate([bias[1, : 2 * units], np.zeros(units, np.float32)]), bias[1, 2 * units:]
-            else:
-                folded, candidate_bias = bias, np.zeros(units, np.float32)
-            members.append(_Member(arch, _gate_major(np.vstack([kernel, folded]), units), _gate_major(recurrent_kernel, units),
-                                   candidate_bias[None], hidden[:units], hidden[units:], hidden_bias, head, head_bias))
+            members.append(_Member(RecurrentCell.from_keras(arch, kernel, recurrent_kernel, bias), hidden[:units], hidden[units:],
+                                   hidden_bias, head, head_bias))
         return cls(lookback=int(layers["window"]["config"]["batch_shape"][1]), members=members)
 
     def predict(self, window: Array, static: Array) -> Array:
         """Forecasts [B, members, H] for windows [B, lookback, F] and static inputs [B, S], in float32 like Keras."""
         window, static = np.asarray(window, np.float32), np.asarray(static, np.float32)
         first = self.members[0]
-        features, n_static = first.kernel.shape[1] - 1, first.hidden_from_static.shape[0]
+        features, n_static = first.cell.kernel.shape[1] - 1, first.hidden_from_static.shape[0]
         if window.shape[1:] != (self.lookback, features) or static.shape != (len(window), n_static):
             raise ValueError(f"expected window [B, {self.lookback}, {features}] and static [B, {n_static}], got {window.shape} and {static.shape}")
         out = np.empty((len(window), len(self.members), len(first.head_bias)), np.float32)

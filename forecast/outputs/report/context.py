@@ -25,7 +25,15 @@ from forecast.data.tickers import parse_ticker
 from forecast.errors import BadInputError, ForecastError
 from forecast.formatting import MISSING, format_number, format_percent
 from forecast.maths.intervals import level_key, level_label
-from forecast.models.results import BacktestRecord, ForecastResult, forecast_time, load_backtest, stored_forecast
+from forecast.models.results import (
+    BacktestRecord,
+    ForecastResult,
+    forecast_time,
+    load_backtest,
+    load_cross_backtest,
+    load_cross_curves,
+    stored_forecast,
+)
 from forecast.redact import redact
 from forecast.workspace import Workspace
 
@@ -235,7 +243,7 @@ def summary_cells(t: TickerReport, today: dt.date) -> list[Cell]:
     coverage = _number((score.get("coverage") or {}).get(level_key(BAND_LEVEL))) if isinstance(score, dict) else None
     p_value = _number(score.get("dm_p_value")) if isinstance(score, dict) else None
     verdict = t.verdict or verdict_for(f, t.backtest)
-    trained_to = (f.model_summary.get("data_range") or [None, None])[-1]
+    trained_to = (f.summary.data_range or (None, None))[-1]
     model_age = _age_days(f.last_date, str(trained_to)) if trained_to else None
     data_age = _age_days(today.isoformat(), f.last_date)
     return [
@@ -294,27 +302,14 @@ def ranking(tickers: list[TickerReport]) -> list[RankRow]:
 
 
 def load_cross_section(workspace: Workspace, universe: str) -> tuple[dict | None, pd.DataFrame | None]:
-    """Return the universe's stored cross-sectional backtest (as stored) and its cumulative Rank IC by model, or Nones."""
-    json_path, csv_path = workspace.cross_backtest_json(universe), workspace.cross_backtest_csv(universe)
-    if not json_path.is_file():
-        return None, None
+    """Return the universe's stored cross-sectional backtest (its record, as a dict) and its cumulative Rank IC by model, or Nones."""
     try:
-        stored = json.loads(json_path.read_text(encoding="utf-8"))
-        models = stored.get("models") if isinstance(stored, dict) else None
-        if not isinstance(models, dict):
-            raise ValueError("no models")
-    except (OSError, ValueError):  # damaged: the page still opens, without this section
+        record = load_cross_backtest(workspace, universe)
+    except ForecastError:  # damaged: the page still opens, without this section
         return None, None
-    curves = None
-    if csv_path.is_file():
-        suffix = "_cumulative_rank_ic"
-        try:
-            daily = pd.read_csv(csv_path, index_col="date")
-            curves = daily[[c for c in daily.columns if c.endswith(suffix)]]
-            curves.columns = [c[: -len(suffix)] for c in curves.columns]
-        except (OSError, ValueError, KeyError):
-            curves = None
-    return stored, curves
+    if record is None:
+        return None, None
+    return record.to_dict(), load_cross_curves(workspace, universe)
 
 
 def _normal(text: str) -> str:
