@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 SYNC_THREADS = 4  # fsync waits on the disk, not the CPU: a few at once let the journal commit them together
 
@@ -61,7 +61,7 @@ def _replace(tmp: Path, path: Path) -> None:
                                "(forecast doctor --repair quarantines it)") from None
 
 
-def _stage(path: Path, fill: Callable[[BinaryIO], None]) -> Path:
+def _stage(path: Path, fill: Callable[[BinaryIO], object]) -> Path:
     """Write ``fill``'s bytes to ``path``'s temporary sibling and fsync it; return the sibling."""
     tmp = _temporary(path)
     try:
@@ -96,7 +96,7 @@ class AtomicBatch:
         self._staged: list[tuple[Future, Path]] = []
         self._paths: set[Path] = set()
 
-    def __enter__(self) -> AtomicBatch:
+    def __enter__(self) -> Self:
         return self
 
     def add(self, path: Path, fill: Callable[[BinaryIO], None]) -> None:
@@ -108,7 +108,7 @@ class AtomicBatch:
 
     def __exit__(self, kind, value, traceback) -> None:
         self._pool.shutdown(wait=True)
-        errors = [f.exception() for f, _ in self._staged if f.exception() is not None]
+        errors = [error for f, _ in self._staged if (error := f.exception()) is not None]
         written = [(f.result(), path) for f, path in self._staged if f.exception() is None]
         try:
             if kind is None and not errors:

@@ -30,8 +30,8 @@ try:  # Typer 0.2x carries its own Click, whose exceptions derive from TyperExce
     from typer import TyperException as _UsageErrors
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older Typer runs on Click itself
-    from click import ClickException as _UsageErrors
-    from click.exceptions import NoArgsIsHelpError, UsageError
+    from click import ClickException as _UsageErrors  # type: ignore[assignment]
+    from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
 PASS_THROUGH = (typer.Exit, typer.Abort, _UsageErrors)
 INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for Ctrl-C

@@ -82,7 +82,7 @@ def fetch(
 
     store = state.store()
     tickers = tickers or []
-    failures = []
+    failures: list = []  # TickerFailure: imported lazily, with the library
     if calendar is not None:
         if source is Source.TUSHARE:
             fail("--calendar applies to --source csv and sample imports; tushare series follow XSHG", ExitCode.USAGE)
@@ -142,7 +142,7 @@ def fetch(
     if failures:  # the exit code of every multi-ticker command: 0, the one failure's code, 8 or 9
         from forecast.workflow.executors import Outcome, exit_code_for
 
-        outcomes = [Outcome(r.ticker) for r in reports] + [Outcome(f.ticker, error=str(f.error), exit_code=int(f.error.exit_code))
+        outcomes: list[Outcome] = [Outcome(r.ticker) for r in reports] + [Outcome(f.ticker, error=str(f.error), exit_code=int(f.error.exit_code))
                                                            for f in failures]
         raise typer.Exit(exit_code_for(outcomes))
 
@@ -172,7 +172,7 @@ def _finish_long_import(store, imported, adjust: Adjust, as_json: bool) -> None:
             typer.echo(f"  {problem['check']}: {', '.join(problem['examples'])}{more}")
     for refusal in imported.refused:
         echo_error(f"{refusal.ticker}: refused ({refusal.rows} rows): {refusal.reason}")
-    outcomes = [Outcome(r.ticker) for r in imported.reports] + [Outcome(r.ticker, error=r.reason, exit_code=r.exit_code)
+    outcomes: list[Outcome] = [Outcome(r.ticker) for r in imported.reports] + [Outcome(r.ticker, error=r.reason, exit_code=r.exit_code)
                                                                 for r in imported.refused]
     if imported.refused:
         raise typer.Exit(exit_code_for(outcomes))

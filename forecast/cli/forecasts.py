@@ -69,7 +69,7 @@ def predict(
     batched, served_because = global_forecasts(targets.tickers, model, targets.universe)  # one batch per universe model
 
     def from_batch(ticker: str):
-        found = batched[key_of(ticker)]
+        found = batched[key_of(ticker) or ticker]
         if isinstance(found, Exception):
             raise found
         return _cut(found, horizon)
@@ -111,7 +111,7 @@ def predict(
         done.close()
     order = {t: i for i, t in enumerate(items)}
     outcomes = sorted(finished, key=lambda o: order[o.item])  # the order the user named them
-    results = [o.value for o in outcomes if o.ok]
+    results = [o.value for o in outcomes if o.ok and o.value is not None]
     if out is not None and results:
         import pandas as pd
 

@@ -78,7 +78,7 @@ def run(
 
         record_failed_run(state.workspace(), str(exc), int(exc.exit_code), tickers)
         raise
-    changes = {}
+    changes: dict[str, object] = {}
     if retrain_after is not None:
         from forecast.workflow.settings import parse_retrain_after
 

@@ -7,8 +7,9 @@ here, so the per-ticker commands keep one line each for them.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -105,8 +106,8 @@ def train_global_command(targets, epochs: int | None, seed: int | None, lookback
 
     if targets.universe is None:
         fail("--preset global trains one model for a universe: add --universe NAME (e.g. csi300, stored)", ExitCode.USAGE)
-    overrides = {k: v for k, v in {"epochs": epochs, "seed": seed, "lookback": lookback, "horizon": horizon}.items() if v is not None}
-    settings = GlobalSettings(**overrides, levels=state.app_config(None).levels)
+    overrides: dict[str, Any] = {k: v for k, v in {"epochs": epochs, "seed": seed, "lookback": lookback, "horizon": horizon}.items() if v is not None}
+    settings = dataclasses.replace(GlobalSettings(levels=state.app_config(None).levels), **overrides)
     result = train_universe(state.workspace(), targets.universe, targets.tickers, settings, progress_mode(quiet, as_json))
     card = result.card
     # members with no complete training window (too short, or stored only after the training cut): named, not silently dropped
@@ -151,7 +152,7 @@ def backtest_cross_command(targets, models: list[str], test_days: int, refit_eve
             fail("--split takes five dates: TRAIN_END,VALID_START,VALID_END,TEST_START,TEST_END", ExitCode.USAGE)
         fixed = FixedSplit(*parts)
     refit_every = refit_every or DEFAULT_REFIT_EVERY
-    network = GlobalSettings(horizon=horizon, **({"epochs": epochs} if epochs else {}))
+    network = GlobalSettings(horizon=horizon) if not epochs else GlobalSettings(horizon=horizon, epochs=epochs)
     settings = CrossSettings(models=tuple(models), horizon=horizon, test_days=test_days, refit_every=refit_every,
                              fixed=fixed, network=network)
     import math

@@ -136,6 +136,7 @@ def origin_scale(prices: np.ndarray, origins: np.ndarray, transform: str, window
     """
     origins = np.asarray(origins, dtype=int)
     m = _SCALE.fullmatch(check_scale(scale or scale_name(window)))
+    assert m is not None  # check_scale refuses whatever does not match
     changes = daily_changes(prices, transform)
     if m[1]:
         out = _rolling_std(changes, origins, int(m[1]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,7 +41,11 @@ def _import_quietly():
     return keras_module, tf_module
 
 
-keras, tf = _import_quietly()
+if TYPE_CHECKING:  # mypy reads the packages; at run time they are imported once, quietly
+    import keras
+    import tensorflow as tf
+else:
+    keras, tf = _import_quietly()
 tf.get_logger().setLevel("ERROR")  # retracing notices from per-fold predict calls are noise to users
 
 _LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}

@@ -19,6 +19,7 @@ import shutil
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 from forecast.atomic import atomic_write_text
 from forecast.choices import Source
@@ -71,7 +72,7 @@ class RunSummary:
     outdir_outside_home: bool = False  # True: that folder is not under the home (the setting, or a link, leads out)
 
     def to_dict(self) -> dict:
-        return redact_value(asdict(self))
+        return cast(dict, redact_value(asdict(self)))
 
 
 def run_lock(home: Workspace | Path | str | None, wait_s: float):
