@@ -532,3 +532,28 @@ def test_the_networks_the_product_builds_pass_every_check(model_home):
         assert result.stdout.strip() == "healthy", result.output
         ranked = cli("rank", "--universe", "stored", "--json")
         assert ranked.exit_code == 0 and json.loads(ranked.stdout)["model_id"] == model_id, ranked.output
+
+
+# ---- a universe model whose weights are not numbers ------------------------------------------------------------------
+
+def nan_weights(data: bytes, layer: str) -> bytes:
+    buffer = io.BytesIO(data)
+    with h5py.File(buffer, "r+") as h5:
+        for group in h5["layers"].values():
+            if group["vars"].attrs["name"] == layer:
+                for name in list(group["vars"]):
+                    group["vars"][name][...] = np.nan
+    return buffer.getvalue()
+
+
+def test_a_forecast_that_is_not_a_number_is_an_error_for_its_ticker_never_a_stored_result(global_home):
+    workspace = Workspace.at(global_home)
+    rewrite_member(workspace.global_model_dir(NEWER) / MODEL_FILE, "model.weights.h5", lambda data: nan_weights(data, "head_0"))
+    before = {p: p.read_bytes() for p in (global_home / "forecasts").rglob("*.json")}
+    ranked = cli("rank", "--universe", "stored", "--json")
+    out = json.loads(ranked.stdout)
+    assert out["ranking"] == [] and all("forecast no number" in s["error"] for s in out["skipped"]), ranked.output
+    assert len(out["skipped"]) == len(TICKERS)
+    predicted = cli("predict", "--universe", "stored", "--model", "global", "--json")
+    assert predicted.exit_code != 0 and "forecast no number" in predicted.stderr
+    assert {p: p.read_bytes() for p in (global_home / "forecasts").rglob("*.json")} == before  # nothing stored

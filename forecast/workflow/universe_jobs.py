@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from forecast.data.panel import load_panel
 from forecast.data.store import MarketStore
-from forecast.errors import ForecastError, InsufficientHistoryError, NoDataError, unloadable_model
+from forecast.errors import CorruptFileError, ForecastError, InsufficientHistoryError, NoDataError, unloadable_model
 from forecast.evaluation.cross_backtest import CrossBacktestResult, CrossSettings, cross_backtest
 from forecast.models.pooled.card import GlobalCard, GlobalRegistry
 from forecast.models.pooled.model import GlobalForecast, GlobalSettings, GlobalTrainResult, forecast_panel, ranked, train_global
@@ -73,11 +74,26 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
         forecasts, problems = forecast_panel(panel, card, network, calendars=read.calendars)
         for ticker, why in problems.items():
             batch.problems[ticker] = InsufficientHistoryError(why)
+        finite = [item for item in forecasts if _finite(item)]
         for item in forecasts:
+            if item not in finite:  # never stored: a file of nulls is one the product could not read back
+                batch.problems[item.ticker] = CorruptFileError(
+                    f"the universe model {card.id} forecast no number for {item.ticker} (NaN or infinite weights?); "
+                    f"retrain it: forecast train --universe {card.universe} --preset global")
+        for item in finite:
             batch.forecasts[item.ticker] = item
         if save:
-            save_forecast_batch(workspace, card.universe, [item.result for item in forecasts])
+            save_forecast_batch(workspace, card.universe, [item.result for item in finite])
     return batch
+
+
+def _finite(item: GlobalForecast) -> bool:
+    """Every number of the forecast is finite: its score, its return and range, each step's price and band."""
+    numbers = [item.score, item.expected_return, *item.interval]
+    for point in item.result.points:
+        numbers.append(point.value)
+        numbers.extend(bound for band in point.intervals.values() for bound in band)
+    return bool(np.isfinite(np.asarray(numbers, dtype="float64")).all())
 
 
 def backtest_universe(workspace: Workspace, universe: str, tickers: Sequence[str], settings: CrossSettings,
