@@ -98,3 +98,17 @@ def test_non_positive_prices_are_refused_with_dates_and_a_way_out():
 def test_too_little_history_names_the_numbers():
     with pytest.raises(InsufficientHistoryError, match=r"lookback \(60\) needs at least 61 bars; 600519.SH has 40"):
         require_history(40, 60, "600519.SH")
+
+
+def test_missing_values_in_a_column_the_model_reads_are_named_before_any_fit():
+    import pandas as pd
+    import pytest
+
+    from forecast.errors import BadInputError
+    from forecast.maths.windows import check_complete
+
+    bars = pd.DataFrame({"date": pd.bdate_range("2021-01-04", periods=5), "close": [1.0, None, 1.2, 1.3, None],
+                         "open": [None] * 5, "high": 1.5, "low": 0.9, "volume": 100.0})
+    with pytest.raises(BadInputError, match=r"2 bar\(s\) have missing close values \(2021-01-05, 2021-01-08\)"):
+        check_complete(bars, ["return"], "close", "T")
+    check_complete(bars.assign(close=1.0), ["return", "range"], "close", "T")  # open is missing, but no model reads it

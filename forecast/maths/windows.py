@@ -93,6 +93,21 @@ def feature_matrix(bars: pd.DataFrame, features: list[str], target_column: str) 
     return np.column_stack(columns)
 
 
+def check_complete(bars: pd.DataFrame, features: list[str], target_column: str, ticker: str) -> None:
+    """Refuse bars with missing values in the columns a model reads, naming them, before anything is fitted.
+
+    A NaN in one window makes every loss NaN; the fit would run to the end and
+    fail on a symptom (the learning rate), not on the data.
+    """
+    columns = list(dict.fromkeys([target_column, *(c for f in features for c in FEATURE_COLUMNS.get(f, ()))]))
+    missing = bars[columns].isna().any(axis=1).to_numpy()
+    if missing.any():
+        dates = bars["date"][missing]
+        named = ", ".join(str(d.date()) for d in dates.iloc[:3]) + (" ..." if len(dates) > 3 else "")
+        raise BadInputError(f"{ticker}: {int(missing.sum())} bar(s) have missing {'/'.join(columns)} values ({named}); "
+                            f"re-fetch or re-import them, or train from a later --start")
+
+
 def check_positive(bars: pd.DataFrame, features: list[str], target_column: str, transform: str) -> None:
     """Refuse prices that a log cannot take, naming the dates and the way out (--start)."""
     needs = transform == "log-return" or bool(_NEEDS_POSITIVE & set(features))

@@ -16,6 +16,7 @@ import pandas as pd
 from forecast.errors import InsufficientHistoryError
 from forecast.maths.windows import (
     Scaler,
+    check_complete,
     check_positive,
     feature_matrix,
     invert_target,
@@ -88,6 +89,7 @@ def scaled_targets(bars: pd.DataFrame, cfg: TrainConfig, scaling: Scaling) -> np
 
 def training_arrays(bars: pd.DataFrame, cfg: TrainConfig, ticker: str) -> TrainingArrays:
     """Return train/validation windows for ``bars`` (every row is training data)."""
+    check_complete(bars, list(cfg.features), cfg.target, ticker)
     check_positive(bars, list(cfg.features), cfg.target, cfg.transform)
     start = first_valid_row(cfg)
     T = len(bars)
