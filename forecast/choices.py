@@ -144,3 +144,11 @@ class Progress(Choice):
     TTY = "tty"
     LINES = "lines"
     NONE = "none"
+
+
+ADJUST_WORDS = {"none": "as imported", "qfq": "adjusted to the latest price", "hfq": "adjusted from the first price"}
+
+
+def adjust_words(adjust: str | None) -> str:
+    """The price basis in words a user of any market knows (``none`` is how the file or source gave them)."""
+    return ADJUST_WORDS.get(str(adjust), str(adjust))

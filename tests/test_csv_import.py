@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,3 +172,18 @@ def test_rows_with_more_fields_than_the_header_are_refused_not_shifted(home, tmp
     shifted.write_text("date,close\n2021-01-04,10.5,122.379\n2021-01-05,10.7,122.4\n")
     with pytest.raises(CorruptFileError, match="1 field\\(s\\) more than its header names \\(2\\)"):
         read_csv_rows(shifted)
+
+
+def test_an_imported_series_without_factors_reports_its_last_close_as_imported(home, tmp_path):
+    from typer.testing import CliRunner
+
+    from forecast.cli import app
+
+    path = tmp_path / "plain.csv"
+    path.write_text("Date,Close\n2021-01-04,10.5\n2021-01-05,10.7\n" + "".join(
+        f"2021-{m:02d}-{d:02d},11.0\n" for m in range(2, 5) for d in (3, 10, 17, 24)))
+    result = CliRunner().invoke(app, ["fetch", "PLAIN", "--source", "csv", "--file", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)["results"]
+    assert report["last_close"] == 11.0 and report["adjust"] == "none"
+    assert not any("not available" in note for note in report["notes"])  # no apology on every import

@@ -299,13 +299,11 @@ def _fetch_by_date(client, tickers: list[Ticker], days: pd.DatetimeIndex) -> lis
 
 
 def add_last_close(store: MarketStore, report: FetchReport, adjust: str) -> FetchReport:
-    """Fill ``report.last_close`` on the ``adjust`` basis, or note why that basis is not available."""
+    """Fill ``report.last_close`` on the ``adjust`` basis where the series has factors, else on its own basis."""
     stored = store.read(report.ticker)
-    if stored.price_basis == "raw" or stored.price_basis == adjust:
-        report.last_close = float(stored.bars(adjust).frame["close"].iloc[-1])
-        report.adjust = adjust
-    else:
-        report.notes.append(f"stored {stored.price_basis}-adjusted; --adjust {adjust} is not available for it")
+    basis = adjust if stored.price_basis in ("raw", adjust) else stored.price_basis  # a file's prices are as it gave them
+    report.last_close = float(stored.bars(basis).frame["close"].iloc[-1])
+    report.adjust = basis
     return report
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.choices import ChartKind, ModelKind
+from forecast.choices import ChartKind, ModelKind, adjust_words
 from forecast.formatting import format_percent
 from forecast.maths.intervals import band_columns, level_label
 from forecast.models.card import ModelCard
@@ -81,7 +81,7 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
     ax.axhline(forecast.last_value, color="grey", lw=0.8, ls="--", label="naive: tomorrow = today")
     ax.axvline(last_x + 0.5, color="grey", lw=0.6, ls=":")
     ax.set_title(f"{display_name(forecast.ticker, name)}: {len(points)}-day forecast after {forecast.last_date}")
-    ax.set_ylabel(f"price ({target})")
+    ax.set_ylabel(f"price ({target}, {adjust_words(forecast.adjust)})")  # the same words as the report's chart
     # outside the axes: a widening band may fill any corner of the price panel
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     ax.grid(alpha=0.3)

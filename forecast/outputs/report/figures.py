@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from forecast.choices import adjust_words
 from forecast.maths.intervals import level_key, level_label
 from forecast.outputs.report.context import TickerReport
 
@@ -83,7 +84,7 @@ def ticker_figure(t: TickerReport) -> dict:
         "height": 430, "margin": {"l": 55, "r": 10, "t": 10, "b": 40}, "hovermode": "x unified",
         "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
         "xaxis": {"type": "category", "rangeslider": {"visible": False}, "nticks": 10, "showspikes": True},
-        "yaxis": {"domain": [0.28, 1.0], "title": {"text": f"price ({forecast.target}, {forecast.adjust})"}},
+        "yaxis": {"domain": [0.28, 1.0], "title": {"text": f"price ({forecast.target}, {adjust_words(forecast.adjust)})"}},
         "yaxis2": {"domain": [0.0, 0.2], "title": {"text": "volume"}, "showgrid": False},
         "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff",
     }
