@@ -278,3 +278,14 @@ def test_a_flat_series_gets_a_unit_scale_not_zero(scale):
     assert np.isfinite(got).all() and (got > 0).all()  # residuals divided by it stay finite (0/0 was NaN quantiles)
     moving = flat * np.exp(np.cumsum(np.r_[0.0, np.random.default_rng(1).normal(0, 0.01, 399)]))
     assert not np.allclose(origin_scale(moving, np.arange(100, 400), "log-return", scale=scale), 1.0)
+
+
+def test_the_calibration_chart_is_titled_by_its_ticker_not_its_last_model(home, tmp_path):
+    from forecast.models.results import load_backtest
+    from forecast.outputs.charts import calibration_chart
+
+    assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    bt = runner.invoke(app, ["backtest", "600519.SH", "--models", "naive,drift", "--test-days", "30", "--horizon", "3"])
+    assert bt.exit_code == 0, bt.output
+    info = calibration_chart(load_backtest(home, "600519.SH"), "600519.SH", tmp_path / "c.png", name="Kweichow Moutai")
+    assert info.title.split(":")[0] == "Kweichow Moutai 600519.SH"  # the company and code, not the last model's name

@@ -236,7 +236,7 @@ CALIBRATION_BAND = 0.03  # the shaded tolerance around nominal coverage
 
 def calibration_chart(record: BacktestRecord, ticker: str, path: Path, name: str = "") -> ChartInfo:
     """Observed against nominal coverage at every horizon step, one panel per level, one line per model."""
-    models = {name: score["by_step"] for name, score in record.models.items()
+    models = {model: score["by_step"] for model, score in record.models.items()
               if isinstance(score, dict) and score.get("by_step")}
     levels = sorted({lv for steps in models.values() for lv in steps[0].get("coverage", {})}, key=float)
     fig, axes = new_figure(rows=max(1, len(levels)), ratios=(1,) * max(1, len(levels)))
@@ -246,12 +246,12 @@ def calibration_chart(record: BacktestRecord, ticker: str, path: Path, name: str
         ax.axhspan(nominal - CALIBRATION_BAND, nominal + CALIBRATION_BAND, color="#9aa7b8", alpha=0.25, lw=0,
                    label=f"nominal ± {CALIBRATION_BAND:.0%}")
         ax.axhline(nominal, color="black", lw=1, ls="--", label=f"nominal {level_label(level)}")
-        for name, by_step in models.items():
+        for model, by_step in models.items():  # not ``name``: that is the company's, for the title
             observed = [s["coverage"].get(level, np.nan) for s in by_step]
-            ax.plot(steps[: len(observed)], observed, marker="o", ms=4, lw=1.4, label=name)
+            ax.plot(steps[: len(observed)], observed, marker="o", ms=4, lw=1.4, label=model)
         ax.set_ylabel(f"observed coverage of the {level_label(level)} interval")
         ax.yaxis.set_major_formatter(percent_formatter())
-        ax.legend(loc="lower left", fontsize=8, ncol=3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # beside the points, not on them
         ax.grid(alpha=0.3)
     axes[0].set_title(f"{display_name(ticker, name)}: interval calibration, walk-forward {record.first_origin}..{record.last_origin} "
                       f"({record.origins} origins)")
