@@ -107,3 +107,17 @@ def test_a_batch_being_written_by_another_command_is_waited_for_then_refused(tmp
     assert not workspace.forecast_batch_file("csi300").exists()  # refused, nothing half-written
     save_forecast_batch(workspace, "csi300", [result("A.SH", "g1", "2026-01-01T00:00:00+00:00")])
     assert load_forecast(workspace, "A.SH").model_id == "g1"
+
+
+def test_a_forecast_csv_says_which_price_it_forecasts(home, tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from forecast.cli import app
+
+    cli = CliRunner()
+    assert cli.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    out = tmp_path / "next.csv"
+    assert cli.invoke(app, ["predict", "600519.SH", "--model", "naive", "--out", str(out)]).exit_code == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:4]) == ["ticker", "date", "target", "predicted"] and set(frame["target"]) == {"close"}

@@ -152,10 +152,11 @@ class ForecastResult:
                 "created_at": self.created_at, "model_summary": self.summary.to_dict()}
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per forecast day: ticker, date, predicted and the band columns, prices rounded to 4 decimals."""
+        """One row per forecast day: ticker, date, which price (target: close, open...), predicted and the band
+        columns, prices rounded to 4 decimals. Rows of tickers forecast on different prices then say so."""
         rows = []
         for p in self.points:
-            row: dict[str, Any] = {"ticker": self.ticker, "date": p.date, "predicted": p.value}
+            row: dict[str, Any] = {"ticker": self.ticker, "date": p.date, "target": self.target, "predicted": p.value}
             for level, (lo, hi) in p.intervals.items():
                 lower, upper = band_columns(level)
                 row[lower], row[upper] = lo, hi
