@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	FORECAST_HOME=$${FORECAST_HOME:-demo-home} bash scripts/demo.sh
 
-# ruff (style and bugs), mypy (the typed boundaries), import-linter (the layers, see pyproject.toml)
+# ruff (style and bugs), mypy (the whole package; strict on the typed boundaries), import-linter (the floors, see pyproject.toml)
 check: $(STAMP)
 	$(BIN)/ruff check forecast tests benchmarks cli.py
 	$(BIN)/mypy

@@ -47,7 +47,15 @@ def configs():
         "gru32-ic-rank-lookback20": replace(base, lookback=20),
         "gru64-ic-rank-every3": replace(base, units=64, train_every=3),  # chosen: GlobalSettings' default since
         "lstm32-ic-demeaned": replace(base, arch="lstm", target="demeaned"),
+        # issue 25: the same network with the ridge nested (benchmarks/global_nested_tune.py searched these on validation)
+        **{name: settings for name, settings in nested_configs().items()},
     }
+
+
+def nested_configs():
+    from benchmarks.global_nested_tune import configs as nested
+
+    return nested()
 
 
 def load_panel():

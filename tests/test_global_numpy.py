@@ -21,12 +21,13 @@ N_SEQUENCE, N_STATIC = 4, 3
 
 
 def saved_network(folder: Path, arch: str = "gru", members: int = 2, dropout: float = 0.1, lookback: int = 6,
-                  horizon: int = 3, seed: int = 0):
+                  horizon: int = 3, seed: int = 0, linear: bool = False):
     """Build a small global network, give every weight (biases too) a random value, save it; return (model, path)."""
     from forecast.models.network import save_model
     from forecast.models.pooled.network import GlobalNetConfig, build_global_network  # TensorFlow: only when a test needs it
 
-    cfg = GlobalNetConfig(lookback=lookback, horizon=horizon, arch=arch, units=5, head_units=4, dropout=dropout, members=members)
+    cfg = GlobalNetConfig(lookback=lookback, horizon=horizon, arch=arch, units=5, head_units=4, dropout=dropout, members=members,
+                          linear=linear)
     model = build_global_network(cfg, N_SEQUENCE, N_STATIC)
     rng = np.random.default_rng(seed)
     # Keras starts biases at zero; random ones make a misplaced bias show
@@ -48,10 +49,11 @@ def base_model(tmp_path_factory) -> Path:
     return saved_network(tmp_path_factory.mktemp("base"))[1]
 
 
-@pytest.mark.parametrize(("arch", "members", "dropout"), [("gru", 1, 0.1), ("gru", 3, 0.1), ("gru", 2, 0.0),
-                                                          ("lstm", 1, 0.1), ("lstm", 3, 0.1)])
-def test_numpy_forward_pass_matches_keras(tmp_path, monkeypatch, arch, members, dropout):
-    model, path = saved_network(tmp_path, arch, members, dropout, lookback=7, horizon=3)
+@pytest.mark.parametrize(("arch", "members", "dropout", "linear"), [
+    ("gru", 1, 0.1, False), ("gru", 3, 0.1, False), ("gru", 2, 0.0, False), ("lstm", 1, 0.1, False), ("lstm", 3, 0.1, False),
+    ("gru", 3, 0.1, True), ("lstm", 2, 0.1, True)])  # True: the nested ridge beside the recurrent path
+def test_numpy_forward_pass_matches_keras(tmp_path, monkeypatch, arch, members, dropout, linear):
+    model, path = saved_network(tmp_path, arch, members, dropout, lookback=7, horizon=3, linear=linear)
     monkeypatch.setattr(global_numpy, "ROWS_PER_CHUNK", 16)  # 37 rows: two full chunks and a ragged one
     window, static = random_inputs(37, lookback=7)
     expected = np.asarray(model.predict_on_batch((window, static)))

@@ -85,6 +85,7 @@ class Network:
     members: int = 1
     head_units: int = 0
     static: int = 0
+    linear: bool = False  # the global network's nested ridge: one Dense(horizon) over [window flattened, static]
 
     def variable_shapes(self) -> list[tuple[int, ...]]:
         """Every weight of the network (Keras 3 defaults: a GRU's bias is [2, 3U] with reset_after)."""
@@ -98,6 +99,8 @@ class Network:
             for _ in range(self.members):
                 shapes += recurrent(self.features, units)
                 shapes += [(units + self.static, self.head_units), (self.head_units,), (self.head_units, self.horizon), (self.horizon,)]
+            if self.linear:
+                shapes += [(self.lookback * self.features + self.static, self.horizon), (self.horizon,)]
             return shapes
         inputs = self.features
         for depth, units in enumerate(self.units):
@@ -166,7 +169,8 @@ def network_of_card(card: dict) -> Network:
         return Network("global", _arch(config.get("arch"), ("gru", "lstm")), (_whole(config.get("units"), "config.units"),),
                        _whole(config.get("lookback"), "config.lookback"), len(features["sequence"]),
                        _whole(config.get("horizon"), "config.horizon"), members=_whole(config.get("members"), "config.members"),
-                       head_units=_whole(config.get("head_units"), "config.head_units"), static=len(features["static"]))
+                       head_units=_whole(config.get("head_units"), "config.head_units"), static=len(features["static"]),
+                       linear=config.get("linear") is True)
     features = card.get("features", config.get("features"))
     if not isinstance(features, list) or not features:
         raise CorruptFileError("the model card lacks its features")
@@ -257,7 +261,7 @@ def _global_network(layers: list[dict]) -> Network:
     (lookback, features), (static,) = _shape(by_name["window"], 2), _shape(by_name["static"], 1)
     return Network("global", ARCH_OF_CLASS[recurrent[0]["class_name"]], (_layer_units(recurrent[0]),), lookback, features,
                    _layer_units(by_name["head_0"]), members=len(recurrent), head_units=_layer_units(by_name["hidden_0"]),
-                   static=static)
+                   static=static, linear="linear" in by_name)
 
 
 def network_of_config(config: Any, kind: str) -> Network:

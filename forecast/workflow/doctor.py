@@ -70,7 +70,8 @@ _REFETCH = {"tushare": "re-fetch: forecast fetch {t}", "csv": "re-import: foreca
 # network.build_network (per ticker) and global_network.build_global_network; tests/test_doctor_states.py checks
 # that what they build passes.
 TICKER_LAYERS = frozenset({"InputLayer", "GRU", "LSTM", "SimpleRNN", "Bidirectional", "Dropout", "Dense"})
-GLOBAL_LAYERS = frozenset({"InputLayer", "GRU", "LSTM", "Concatenate", "Dropout", "Dense", "Reshape"})
+GLOBAL_LAYERS = frozenset({"InputLayer", "GRU", "LSTM", "Concatenate", "Dropout", "Dense", "Reshape",
+                           "Flatten", "Add"})  # the last two: the nested ridge (models/pooled/network.py)
 _WRAPPED = ("layer", "backward_layer")  # Bidirectional's own layers, in its config
 _MODEL_CLASSES = frozenset({"Functional"})  # keras.Model(inputs, outputs)
 _CODE_CLASSES = frozenset({"Lambda", "__lambda__", "function"})  # Python code in the file: Keras' safe mode refuses it

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from forecast.choices import UNIVERSE_MODEL
 from forecast.models.pooled.data import PooledData, every_nth_day, window_batch
 from forecast.models.pooled.model import GlobalSettings
 
@@ -38,14 +39,20 @@ class PooledLearner(Protocol):
     def score(self, data: PooledData, rows: np.ndarray) -> np.ndarray: ...
 
 
+def flat_inputs(window: np.ndarray, static: np.ndarray, lookback: int) -> np.ndarray:
+    """(B, L, F) windows and (B, S) static inputs -> the flat inputs (see the module docstring): a linear map,
+    so the global network can hold a ridge on them as one Dense layer (``network.linear_map``)."""
+    recent = window[:, -RAW_DAYS:, :].reshape(len(window), -1)
+    blocks = [window[:, max(0, lookback - hi): lookback - lo, :].mean(axis=1) for lo, hi in BLOCKS if lookback > lo]
+    return np.concatenate([recent, *blocks, static], axis=1)
+
+
 def tabular_inputs(data: PooledData, rows: np.ndarray, lookback: int, batch: int = 50_000) -> np.ndarray:
     """The flat inputs of the tabular learners for ``rows`` (see the module docstring), float32."""
     parts = []
     for begin in range(0, len(rows), batch):
         window, static = window_batch(data, rows[begin: begin + batch], lookback)
-        recent = window[:, -RAW_DAYS:, :].reshape(len(window), -1)
-        blocks = [window[:, max(0, lookback - hi): lookback - lo, :].mean(axis=1) for lo, hi in BLOCKS if lookback > lo]
-        parts.append(np.concatenate([recent, *blocks, static], axis=1).astype("float32"))
+        parts.append(flat_inputs(window, static, lookback).astype("float32"))
     width = data.static.shape[1] + data.sequence.shape[1] * (RAW_DAYS + len(BLOCKS))
     return np.concatenate(parts) if parts else np.empty((0, width), dtype="float32")
 
@@ -57,19 +64,21 @@ def _rank_ic(scores: np.ndarray, data: PooledData, rows: np.ndarray) -> float:
 
 
 class GlobalNetworkLearner:
-    name = "global"
+    name = UNIVERSE_MODEL
 
     def __init__(self, settings: GlobalSettings):
         self.settings = settings
         self.model = None
-        self.validation_rank_ic = float("nan")
+        self.validation_rank_ic = self.linear_rank_ic = float("nan")
+        self.best_epoch = 0
 
     def fit(self, data, target, train_rows, validation_rows) -> None:
         from forecast.models.pooled.network import fit_global
 
-        train_rows = every_nth_day(train_rows, data, self.settings.train_every)
-        fitted = fit_global(self.settings.network(), data, target, train_rows, validation_rows)
+        every = every_nth_day(train_rows, data, self.settings.train_every)
+        fitted = fit_global(self.settings.network(), data, target, every, validation_rows, linear_rows=train_rows)
         self.model, self.validation_rank_ic = fitted.model, fitted.validation_rank_ic
+        self.linear_rank_ic, self.best_epoch = fitted.linear_rank_ic, fitted.best_epoch
 
     def score(self, data, rows) -> np.ndarray:
         from forecast.models.pooled.network import predict_rows
@@ -142,7 +151,7 @@ def boosting_available() -> bool:
 
 
 def make_learner(name: str, settings: GlobalSettings) -> PooledLearner:
-    if name == "global":
+    if name == UNIVERSE_MODEL:
         return GlobalNetworkLearner(settings)
     if name == "linear":
         return RidgeLearner(settings.lookback)

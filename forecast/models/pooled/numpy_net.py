@@ -54,9 +54,14 @@ def _check_layout(layers: dict[str, Any]) -> tuple[str, int, int]:
     arch, members = (recurrent[0] if recurrent else "GRU"), len(recurrent)
     # every layer must be one this module evaluates: any other would be skipped silently, so refuse it
     expected = {"window": "InputLayer", "static": "InputLayer", "members": "Concatenate"}
+    nested = "linear" in layers
+    if nested:  # the nested ridge: Dense(horizon) over [window flattened, static], added to every member's head
+        expected |= {"window_flat": "Flatten", "linear_inputs": "Concatenate", "linear": "Dense"}
     for m in range(members):
         expected |= {f"{arch.lower()}_{m}": arch, f"join_{m}": "Concatenate", f"dropout_{m}": "Dropout",
                      f"hidden_{m}": "Dense", f"head_{m}": "Dense", f"member_{m}": "Reshape"}
+        if nested:
+            expected[f"sum_{m}"] = "Add"
     for name, layer in layers.items():
         if expected.get(name) != layer["class_name"]:
             raise ValueError(f"layer {name!r} ({layer['class_name']}) is not one the numpy forward pass of the global network knows")
@@ -71,6 +76,15 @@ def _check_layout(layers: dict[str, Any]) -> tuple[str, int, int]:
         expect_settings(layers[f"head_{m}"], activation="linear", use_bias=True)
         if f"join_{m}" not in layers or inputs_of(layers[f"join_{m}"]) != [rnn, "static"]:  # the hidden kernel's rows follow this order
             raise ValueError(f"layer 'join_{m}' must concatenate [{rnn!r}, 'static']")
+    if nested:
+        expect_settings(layers["linear"], activation="linear", use_bias=True)
+        if inputs_of(layers["window_flat"]) != ["window"] or inputs_of(layers["linear_inputs"]) != ["window_flat", "static"]:
+            raise ValueError("the nested ridge must read [flattened 'window', 'static'] in that order")
+        if inputs_of(layers["linear"]) != ["linear_inputs"]:
+            raise ValueError("layer 'linear' must read 'linear_inputs'")
+        for m in range(members):
+            if sorted(inputs_of(layers[f"sum_{m}"])) != sorted([f"head_{m}", "linear"]) or inputs_of(layers[f"member_{m}"]) != [f"sum_{m}"]:
+                raise ValueError(f"layer 'sum_{m}' must add 'head_{m}' and 'linear', and 'member_{m}' reshape it")
     if members > 1 and ("members" not in layers or inputs_of(layers["members"]) != [f"member_{m}" for m in range(members)]):
         raise ValueError("layer 'members' must concatenate member_0, member_1, ... in order")
     return arch, units, members
@@ -82,6 +96,8 @@ class NumpyGlobalNet:
 
     lookback: int
     members: list[_Member]
+    linear_kernel: Array | None = None  # the nested ridge: [L * F + S, H] over [window flattened row-major, static]
+    linear_bias: Array | None = None  # [H]
 
     @classmethod
     def from_keras_file(cls, path: str | Path, card: dict | None = None) -> NumpyGlobalNet:
@@ -107,7 +123,12 @@ class NumpyGlobalNet:
                 raise ValueError(f"{path}: model.weights.h5 lacks the variables of member {m} ({exc!r})") from None
             members.append(_Member(RecurrentCell.from_keras(arch, kernel, recurrent_kernel, bias), hidden[:units], hidden[units:],
                                    hidden_bias, head, head_bias))
-        return cls(lookback=int(layers["window"]["config"]["batch_shape"][1]), members=members)
+        linear = weights.get("linear") if "linear" in layers else None
+        if "linear" in layers and (linear is None or len(linear) != 2):
+            raise ValueError(f"{path}: model.weights.h5 lacks the nested ridge's kernel and bias")
+        return cls(lookback=int(layers["window"]["config"]["batch_shape"][1]), members=members,
+                   linear_kernel=np.asarray(linear[0], np.float32) if linear else None,
+                   linear_bias=np.asarray(linear[1], np.float32) if linear else None)
 
     def predict(self, window: Array, static: Array) -> Array:
         """Forecasts [B, members, H] for windows [B, lookback, F] and static inputs [B, S], in float32 like Keras."""
@@ -124,4 +145,8 @@ class NumpyGlobalNet:
             steps[..., :features] = chunk.transpose(1, 0, 2)
             for m, member in enumerate(self.members):
                 out[rows, m] = member.forecast(steps, static[rows])
+            if self.linear_kernel is not None and self.linear_bias is not None:  # Keras' Flatten is row-major: t * F + f
+                flat = len(chunk), window.shape[1] * features
+                ridge = chunk.reshape(flat) @ self.linear_kernel[: flat[1]] + static[rows] @ self.linear_kernel[flat[1]:]
+                out[rows] += (ridge + self.linear_bias)[:, None, :]
         return out
