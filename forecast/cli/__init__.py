@@ -11,7 +11,7 @@ One module per command group, assembled here (the layout of huggingface_hub's ``
 - ``models``: train, models list|show|rm
 - ``forecasts``: predict
 - ``evaluate``: backtest
-- ``ranking``: rank, and the global-model branches of train, predict and backtest
+- ``ranking``: rank
 - ``outputs``: plot
 - ``report``: report (the HTML page)
 - ``ops``: run, doctor, config show

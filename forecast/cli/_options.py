@@ -262,3 +262,8 @@ def finish(outcomes, rows: list, as_json: bool, one_object: bool = False) -> Non
     code = exit_code_for(outcomes)
     if code:
         raise typer.Exit(code)
+
+
+def signed_score(value) -> str:
+    """A score such as +0.0123, or "-" when there is none (no validation day had two tickers to rank)."""
+    return f"{value:+.4f}" if isinstance(value, (int, float)) and value == value and abs(value) != float("inf") else "-"

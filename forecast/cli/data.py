@@ -8,9 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.choices import Adjust, BackfillPlan, Source
-from forecast.cli._options import JsonFlag, echo_error, echo_item_error, emit_json, fail
+from forecast.cli._options import JsonFlag, echo_error, echo_item_error, emit_json
 from forecast.cli._state import state
-from forecast.errors import ExitCode
 
 data_app = typer.Typer(help="Inspect the local market-data store.", no_args_is_help=True)
 
@@ -31,21 +30,6 @@ def _print_fetch_report(report) -> None:
     if report.validation:
         for finding in ValidationReport.from_dict(report.validation).findings:
             typer.echo(f"warning: {report.ticker}: {finding.describe()}", err=True)
-
-
-def _normalised(texts: list[str]) -> list[str]:
-    """Return the tickers as stored (600519 -> 600519.SH); a bare index number is settled by the cached listing.
-
-    ``000300`` is the CSI 300 index when no SZSE stock has that code; the listing says so (tickers.parse_ticker).
-    """
-    from forecast.data.tickers import COMMON_INDICES, parse_ticker
-
-    listed: dict[str, str] = {}
-    if any(t.strip() in COMMON_INDICES for t in texts):
-        from forecast.data.universe_cache import cached_names
-
-        listed = cached_names(state.workspace())
-    return [str(parse_ticker(t, listed)) for t in texts]
 
 
 def fetch(
@@ -78,83 +62,34 @@ def fetch(
     as_json: JsonFlag = False,
 ) -> None:
     """Fetch daily bars into the local store: incremental from tushare, or import a CSV or the sample."""
-    from forecast.data import fetching
+    from forecast.workflow.fetch_plan import FetchRequest, fetch_bars
 
-    store = state.store()
-    tickers = tickers or []
-    failures: list = []  # TickerFailure: imported lazily, with the library
-    if calendar is not None:
-        if source is Source.TUSHARE:
-            fail("--calendar applies to --source csv and sample imports; tushare series follow XSHG", ExitCode.USAGE)
-        from forecast.data.calendar import get_calendar
-        from forecast.errors import BadInputError
+    request = FetchRequest(tuple(tickers or []), source, file, start, end, adjust.value, date_format, columns, strict, replace,
+                           calendar, ticker_column, universe, backfill.value)
+    fetched = fetch_bars(state.store(), request, state.tushare_client, state.watchlist)
+    _print_fetched(fetched, as_json)
+    if fetched.exit_code():
+        raise typer.Exit(fetched.exit_code())
 
-        try:
-            get_calendar(calendar)
-        except BadInputError as exc:
-            fail(f"--calendar: {exc}", ExitCode.USAGE)
-    if universe is not None:
-        if tickers:
-            fail("name tickers or --universe, not both", ExitCode.USAGE)
-        if source is not Source.TUSHARE:
-            fail("--universe fetches from tushare; import CSV files one by one", ExitCode.USAGE)
-        from forecast.data.backfill import fetch_universe
 
-        reports, failures = fetch_universe(store, universe, state.tushare_client, start=start, end=end, strict=strict,
-                                           plan=backfill.value, watchlist=state.watchlist)
-    elif source is Source.SAMPLE:
-        reports = [fetching.import_sample(store, t, strict=strict, calendar=calendar) for t in (tickers or [fetching.SAMPLE_TICKER])]
-    elif source is Source.CSV:
-        if file is None:
-            fail("--source csv needs --file PATH", ExitCode.USAGE)
-        if len(tickers) > 1:
-            fail("--source csv imports one file: name one ticker, or none to import every ticker of a long-format file",
-                 ExitCode.USAGE)
-        if tickers and ticker_column is not None:
-            fail("--ticker-column imports every ticker of the file; name no ticker with it", ExitCode.USAGE)
-        if tickers:
-            reports = [fetching.import_csv(store, tickers[0], file, date_format=date_format,
-                                           column_map=columns, strict=strict, replace=replace, calendar=calendar)]
-        else:
-            from forecast.data.importing import import_long_csv
-
-            imported = import_long_csv(store, file, ticker_column=ticker_column, date_format=date_format, column_map=columns,
-                                       strict=strict, replace=replace, calendar=calendar)
-            if not imported.single:
-                _finish_long_import(store, imported, adjust, as_json)
-                return
-            reports = imported.reports
+def _print_fetched(fetched, as_json: bool) -> None:
+    """The fetch's reports (or a long CSV's summary), as JSON or one line each; each failure on its error line."""
+    if fetched.long_import is not None:
+        _print_long_import(fetched.long_import, as_json)
+    elif as_json:
+        emit_json({"results": [r.to_dict() for r in fetched.reports],
+                   "failures": [{"ticker": f.ticker, "error": str(f.error), "exit_code": int(f.error.exit_code)} for f in fetched.failures]})
     else:
-        if not tickers:
-            fail("name at least one ticker, e.g. forecast fetch 600519.SH", ExitCode.USAGE)
-        tickers = _normalised(tickers)  # a typo should not wait for a token check
-        reports, failures = fetching.update_from_tushare(store, tickers, state.tushare_client, start=start, end=end, strict=strict)
-    for report in reports:  # the newest close on the basis the user asked for
-        fetching.add_last_close(store, report, adjust.value)
-    if as_json:
-        emit_json({"results": [r.to_dict() for r in reports],
-                   "failures": [{"ticker": f.ticker, "error": str(f.error), "exit_code": int(f.error.exit_code)} for f in failures]})
-    else:
-        for report in reports:
+        for report in fetched.reports:
             _print_fetch_report(report)
-    for failure in failures:
+    for failure in fetched.failures:
         echo_item_error(failure.ticker, str(failure.error))
-    if failures:  # the exit code of every multi-ticker command: 0, the one failure's code, 8 or 9
-        from forecast.workflow.executors import Outcome, exit_code_for
-
-        outcomes: list[Outcome] = [Outcome(r.ticker) for r in reports] + [Outcome(f.ticker, error=str(f.error), exit_code=int(f.error.exit_code))
-                                                           for f in failures]
-        raise typer.Exit(exit_code_for(outcomes))
 
 
-def _finish_long_import(store, imported, adjust: Adjust, as_json: bool) -> None:
-    """Print one summary for a long-format import (stored tickers, rows, problems by kind, refusals); exit as fetch does."""
+def _print_long_import(imported, as_json: bool) -> None:
+    """Print one summary for a long-format import (stored tickers, rows, problems by kind, refusals)."""
     from forecast.cli._options import echo_table
-    from forecast.data import fetching
-    from forecast.workflow.executors import Outcome, exit_code_for
 
-    for report in imported.reports:
-        fetching.add_last_close(store, report, adjust.value)
     summary = imported.summary()
     if as_json:
         emit_json({"results": [r.to_dict() for r in imported.reports],
@@ -172,33 +107,21 @@ def _finish_long_import(store, imported, adjust: Adjust, as_json: bool) -> None:
             typer.echo(f"  {problem['check']}: {', '.join(problem['examples'])}{more}")
     for refusal in imported.refused:
         echo_error(f"{refusal.ticker}: refused ({refusal.rows} rows): {refusal.reason}")
-    outcomes: list[Outcome] = [Outcome(r.ticker) for r in imported.reports] + [Outcome(r.ticker, error=r.reason, exit_code=r.exit_code)
-                                                                for r in imported.refused]
-    if imported.refused:
-        raise typer.Exit(exit_code_for(outcomes))
 
 
 @data_app.command("list")
 def data_list(as_json: JsonFlag = False) -> None:
     """List the stored tickers with their company names (from the cached listing) and date ranges."""
-    from forecast.data.universe_cache import cached_names
-    from forecast.errors import CorruptFileError
+    from forecast.workflow.housekeeping import stored_series
 
-    store = state.store()
-    names = cached_names(state.workspace())  # no network: a name is shown once `forecast universe show all` cached them
-    summaries, unreadable = [], []
-    for ticker in store.tickers():
-        try:
-            summaries.append({**store.read(ticker).summary(), "name": names.get(ticker)})
-        except CorruptFileError as exc:  # one damaged file must not hide the others
-            unreadable.append({"ticker": ticker, "error": str(exc)})
+    summaries, unreadable = stored_series(state.workspace())
     for item in unreadable:
         echo_error(f"{item['error']} (forecast doctor --repair moves it aside)")
     if as_json:
         emit_json(summaries if not unreadable else {"results": summaries, "failures": unreadable})
         return
     if not summaries:
-        typer.echo(f"no data in {store.root}; try: forecast fetch --source sample")
+        typer.echo(f"no data in {state.store().root}; try: forecast fetch --source sample")
     name_width = max((_display_width(s["name"] or "") for s in summaries), default=0)
     for s in summaries:
         name = f"{_padded(s['name'] or '', name_width)}  " if name_width else ""
@@ -225,22 +148,15 @@ def data_show(
 ) -> None:
     """Describe one stored ticker: rows, date range, source, adjustment, validation findings and its last bars."""
     from forecast.cli._options import echo_table
-    from forecast.data.tickers import parse_ticker
     from forecast.formatting import format_number
-    from forecast.jsonio import finite
+    from forecast.workflow.housekeeping import describe_series
 
-    store = state.store()
-    name = parse_ticker(ticker)
-    summary = store.describe(name, adjust.value)
-    tail = store.read_bars(name, adjust.value).frame.tail(last)
-    bars = [{k: (row[k].date().isoformat() if k == "date" else finite(float(row[k]))) for k in tail.columns}
-            for row in tail.to_dict("records")]  # per column dtypes: iterrows would turn a NaN row into NaT
+    summary, bars, columns = describe_series(state.workspace(), ticker, adjust.value, last)
     if as_json:
         emit_json({**summary, "last_bars": bars})
         return
     typer.echo(f"{summary['ticker']}: {summary['rows']} rows, {summary['first_date']}..{summary['last_date']}")
     typer.echo(f"source {summary['source']}, prices {summary['adjust']}, updated {summary['updated_at']}")
-    columns = [c for c in tail.columns if c != "date"]
     counts = ("volume", "amount")  # whole numbers with thousands separators; prices with 2 decimals
     echo_table(["date", *columns], [[b["date"], *(format_number(b[c], 0 if c in counts else 2, thousands=c in counts) for c in columns)]
                                     for b in bars])

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import DEFAULT_BACKTEST_MODELS, DEFAULT_REFIT_EVERY, MIN_HISTORY_BARS, Adjust, ExecutorKind
+from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, Adjust, ExecutorKind
 from forecast.cli._options import (
     ExecutorOpt,
     FailFastFlag,
@@ -17,6 +17,7 @@ from forecast.cli._options import (
     company_names,
     echo_item_error,
     echo_line,
+    emit_json,
     executor_for,
     fail,
     finish,
@@ -58,12 +59,9 @@ def backtest(
     as_json: JsonFlag = False,
 ) -> None:
     """Walk-forward backtest of networks and baselines per ticker (or --universe NAME), scored per horizon step against naive."""
-    from forecast.atomic import is_stdout, write_user_output, writes_in_place
-    from forecast.evaluation.backtest import format_table
-    from forecast.jsonio import dumps
-    from forecast.progress import SilentProgress, make_progress, progress_mode
-    from forecast.workflow.executors import advancing
-    from forecast.workflow.jobs import BacktestJob, BacktestSettings
+    from forecast.progress import progress_mode
+    from forecast.workflow.batches import backtest_settings, backtest_tickers
+    from forecast.workflow.universe_plans import is_cross_sectional
 
     if expanding and rolling:
         fail("choose --expanding or --rolling W, not both", ExitCode.USAGE)
@@ -71,49 +69,82 @@ def backtest(
         fail("--out takes one ticker; every backtest is also saved under backtests/<TICKER>/", ExitCode.USAGE)
     targets = resolve_targets(tickers, universe)
     chosen = [m.strip() for m in models.split(",") if m.strip()]
-    from forecast.cli.ranking import backtest_cross_command, is_cross_sectional
-
     if is_cross_sectional(chosen, split):
-        return backtest_cross_command(targets, chosen, test_days, refit_every, horizon, split, epochs, quiet, as_json)
-    refit_every = refit_every or DEFAULT_REFIT_EVERY
+        return _backtest_cross(targets, chosen, test_days, refit_every, horizon, split, epochs, quiet, as_json)
     runner = executor_for(executor, workers, ray_address, fail_fast)
-    overrides = {k: v for k, v in {"epochs": epochs, "units": units, "lookback": lookback}.items() if v is not None}
-    settings = BacktestSettings(models=tuple(m.strip() for m in models.split(",") if m.strip()), test_days=test_days,
-                                refit_every=refit_every, horizon=horizon, window=rolling, target=target,
-                                adjust=adjust.value, levels=state.app_config(None).levels, network_overrides=overrides)
-    workspace = state.workspace()
+    settings = backtest_settings(chosen, test_days, refit_every, horizon, rolling, target, adjust.value, state.app_config(None).levels,
+                                 {"epochs": epochs, "units": units, "lookback": lookback})
     names = company_names()  # shown beside each code; null in JSON when the listings do not know it
-    mode = progress_mode(quiet, as_json)
-    # one ticker's refits, restarted for each ticker; only where the refits run in this process
-    job = BacktestJob(workspace, settings, None if runner.parallel else make_progress(mode))
+    outcomes = backtest_tickers(state.workspace(), settings, targets.tickers, runner, targets.stored_only, progress_mode(quiet, as_json),
+                                lambda outcome: _describe(outcome, names, out, as_json))
+    if out is not None and outcomes and outcomes[0].ok:
+        _write_out(out, outcomes[0].value, names)
+    finish(outcomes, [_row(o.value, names) for o in outcomes if o.ok], as_json, one_object=len(targets.tickers) == 1)
 
-    def describe(outcome) -> None:
-        if not outcome.ok:
-            echo_item_error(outcome.item, str(outcome.error))
-        elif not as_json and not is_stdout(out):  # --out -: the JSON is what stdout carries
-            result = outcome.value
-            if names.get(result.ticker):
-                echo_line(labelled(result.ticker, names))
-            echo_line(format_table(result))
-            echo_line(f"saved {workspace.backtest_json(result.ticker)} and {workspace.backtest_csv(result.ticker)}")
 
-    items = targets.tickers
-    done = make_progress(mode) if len(items) > 1 else SilentProgress()  # tickers done, above each one's refits
-    done.start(len(items), "backtest")
-    try:
-        outcomes = runner.map(targets.stored_only(job), items, on_done=advancing(done, describe))
-    finally:
-        done.close()
-    if out is not None and outcomes and outcomes[0].ok:  # the JSON at --out, the per-origin CSV beside it (never the one over the other)
-        result = outcomes[0].value
-        json_out = out if out.suffix.lower() != ".csv" else out.with_suffix(".json")
-        beside = not writes_in_place(json_out)  # no CSV beside stdout, a FIFO or a device: backtests/<TICKER>/latest.csv has it
-        write_user_output(json_out, dumps(_row(result, names)).encode("utf-8"))
-        if beside:
-            write_user_output(json_out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False).encode("utf-8"))
-    finish(outcomes, [_row(o.value, names) for o in outcomes if o.ok], as_json, one_object=len(items) == 1)
+def _describe(outcome, names: dict[str, str], out: Path | None, as_json: bool) -> None:
+    """One ticker's backtest as it is done: its error line, or its table and where it was saved."""
+    from forecast.atomic import is_stdout
+    from forecast.evaluation.backtest import format_table
+
+    if not outcome.ok:
+        echo_item_error(outcome.item, str(outcome.error))
+    elif not as_json and not is_stdout(out):  # --out -: the JSON is what stdout carries
+        result = outcome.value
+        workspace = state.workspace()
+        if names.get(result.ticker):
+            echo_line(labelled(result.ticker, names))
+        echo_line(format_table(result))
+        echo_line(f"saved {workspace.backtest_json(result.ticker)} and {workspace.backtest_csv(result.ticker)}")
+
+
+def _write_out(out: Path, result, names: dict[str, str]) -> None:
+    """The JSON at --out, the per-origin CSV beside it (never the one over the other)."""
+    from forecast.atomic import write_user_output, writes_in_place
+    from forecast.jsonio import dumps
+
+    json_out = out if out.suffix.lower() != ".csv" else out.with_suffix(".json")
+    beside = not writes_in_place(json_out)  # no CSV beside stdout, a FIFO or a device: backtests/<TICKER>/latest.csv has it
+    write_user_output(json_out, dumps(_row(result, names)).encode("utf-8"))
+    if beside:
+        write_user_output(json_out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False).encode("utf-8"))
 
 
 def _row(result, names: dict[str, str]) -> dict:
     """The backtest's JSON, with the company's name (null when unknown)."""
     return {**result.to_dict(), "name": names.get(result.ticker)}
+
+
+def _backtest_cross(targets, models: list[str], test_days: int, refit_every: int | None, horizon: int,
+                    split: str | None, epochs: int | None, quiet: bool, as_json: bool) -> None:
+    """``backtest --universe NAME --models global,momentum,...``: how well each model ranks the universe, printed."""
+    from forecast.progress import make_progress, progress_mode
+    from forecast.workflow.universe_plans import cross_backtest_universe, cross_settings
+
+    settings = cross_settings(targets.universe, models, test_days, refit_every, horizon, split, epochs)
+    workspace = state.workspace()
+    result = cross_backtest_universe(workspace, targets.universe, targets.tickers, settings, make_progress(progress_mode(quiet, as_json)))
+    if as_json:
+        emit_json({"universe": targets.universe, **result.to_dict()})
+        return
+    echo_line(f"cross-sectional backtest of {targets.universe} ({len(targets.tickers)} tickers), {result.schedule}, "
+              f"test {result.test_range[0]}..{result.test_range[1]}, horizon {horizon}")
+    echo_line(_format_cross_table(result))
+    for note in result.notes:
+        echo_line(f"note: {note}", err=True)
+    echo_line(f"saved {workspace.cross_backtest_json(targets.universe)} and {workspace.cross_backtest_csv(targets.universe)}")
+
+
+def _format_cross_table(result) -> str:
+    from forecast.formatting import format_table
+
+    def number(value: float, digits: int = 4) -> str:
+        return "-" if value != value else f"{value:+.{digits}f}"
+
+    rows = [[name, number(m.ic), number(m.rank_ic), number(m.rank_icir, 3), number(m.t_naive, 2), number(m.t_newey_west, 2),
+             "-" if m.spread != m.spread else f"{m.spread:+.3%}", "-" if m.turnover != m.turnover else f"{m.turnover:.1%}", m.days]
+            for name, m in result.report.models.items()]
+    lags = result.report.horizon - 1
+    table = format_table(["model", "IC", "Rank IC", "Rank ICIR", "t naive", f"t NW({lags})", "Q5-Q1", "turnover", "days"], rows)
+    return (table + f"\nt naive = mean/std x sqrt(days); t NW({lags}) = Newey-West with {lags} lags for the overlapping "
+            f"{result.report.horizon}-day labels: the one that counts. A model with no days (naive) ranks nothing.")

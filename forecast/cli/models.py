@@ -27,6 +27,7 @@ from forecast.cli._options import (
     finish,
     quiet_option,
     resolve_targets,
+    signed_score,
     universe_option,
 )
 from forecast.cli._state import state
@@ -66,8 +67,8 @@ def train(
     as_json: JsonFlag = False,
 ) -> None:
     """Train a recurrent network per ticker (or per member of --universe NAME) and save it to the model registry."""
-    from forecast.progress import SilentProgress, make_progress, progress_mode
-    from forecast.workflow.executors import advancing
+    from forecast.progress import progress_mode
+    from forecast.workflow.batches import InUseNotes, map_with_progress
     from forecast.workflow.jobs import TrainJob
 
     overrides = {
@@ -79,79 +80,56 @@ def train(
     }
     targets = resolve_targets(tickers, universe)
     if preset is TrainPreset.GLOBAL:
-        from forecast.cli.ranking import train_global_command
-
-        return train_global_command(targets, epochs, seed, lookback, horizon, quiet, as_json)
+        return _train_global(targets, epochs, seed, lookback, horizon, quiet, as_json)
     runner = executor_for(executor, workers, ray_address, fail_fast)
     settings = state.app_config(config)  # forecast.toml (or --config): top-level adjust and levels, [train]
     cfg = settings.train_config(overrides, preset=preset.value)
-    registry = state.registry()
     progress = progress_mode(quiet, as_json)  # each fit reports its epochs in this mode
-    names = targets.tickers
-    # ticker text -> the ModelChoice predict used before this train (or None); read before any worker writes
-    in_use_before: dict[str, object] = {t: _in_use(registry, t) for t in names}
-    notes: dict[str, str] = {}  # new model id -> what train says about it beside the model in use
+    notes = InUseNotes(state.workspace(), targets.tickers)
     # epoch bars only where the fits run in this process
     job = TrainJob(state.workspace(), cfg, tuple(settings.levels), "none" if runner.parallel else progress)
-
-    def describe(outcome) -> None:
-        if not outcome.ok:
-            echo_error(f"{outcome.item}: {outcome.error}")
-            return
-        note = _compare_with_in_use(registry, outcome.value.card, in_use_before.get(outcome.item))
-        if note:
-            notes[outcome.value.card.id] = note
-        if not as_json:
-            r = _train_row(outcome.value)
-            echo_line(f"{r['id']}: trained on {r['data_range'][0]}..{r['data_range'][1]}, best val_loss {r['best_val_loss']:.4f} "
-                       f"(epoch {r['best_epoch']}), val RMSE {r['val_rmse']:.2f} vs naive {r['val_naive_rmse']:.2f}, {r['seconds']:.1f}s")
-        if note:
-            echo_line(f"note: {note}", err=True)
-
-    done = make_progress(progress) if len(names) > 1 else SilentProgress()  # tickers done, above each one's epochs
-    done.start(len(names), "train")
-    try:
-        outcomes = runner.map(targets.stored_only(job), names, on_done=advancing(done, describe))
-    finally:
-        done.close()
+    outcomes = map_with_progress(runner, targets.stored_only(job), targets.tickers, progress, "train",
+                                 lambda outcome: _describe_trained(outcome, notes, as_json))
     rows = [_train_row(o.value) for o in outcomes if o.ok]
     finish(outcomes, [{**r, "note": notes.get(r["id"])} for r in rows], as_json)
 
 
-def _in_use(registry, ticker_text: str):
-    """The ModelChoice predict uses for ``ticker_text`` now; None if it has none or the text is no ticker (train says why)."""
-    from forecast.data.tickers import parse_ticker
-    from forecast.errors import ForecastError
+def _describe_trained(outcome, notes, as_json: bool) -> None:
+    """One ticker's new model as it is done: its error line, or its validation line and the note beside the model in use."""
+    if not outcome.ok:
+        echo_error(f"{outcome.item}: {outcome.error}")
+        return
+    note = notes.note(outcome.item, outcome.value.card)
+    if not as_json:
+        r = _train_row(outcome.value)
+        echo_line(f"{r['id']}: trained on {r['data_range'][0]}..{r['data_range'][1]}, best val_loss {r['best_val_loss']:.4f} "
+                  f"(epoch {r['best_epoch']}), val RMSE {r['val_rmse']:.2f} vs naive {r['val_naive_rmse']:.2f}, {r['seconds']:.1f}s")
+    if note:
+        echo_line(f"note: {note}", err=True)
 
-    try:
-        return registry.in_use(str(parse_ticker(ticker_text)))
-    except ForecastError:
-        return None
 
+def _train_global(targets, epochs: int | None, seed: int | None, lookback: int | None, horizon: int | None,
+                  quiet: bool, as_json: bool) -> None:
+    """``train --universe NAME --preset global``: one network for the universe (``workflow.universe_plans``), printed."""
+    from forecast.progress import progress_mode
+    from forecast.workflow.universe_plans import train_global_model
 
-def _compare_with_in_use(registry, card, before) -> str | None:
-    """One line when the new model is worse on validation than the model in use, or when a pin keeps the old one."""
-    from forecast.errors import ForecastError
-    from forecast.formatting import format_percent
-    from forecast.models.registry import PINNED
-
-    if before is None or before.model_id == card.id:
-        return None
-    try:
-        old = registry.card(before.model_id)
-    except ForecastError:
-        return None
-    new_skill, old_skill = card.skill_vs_naive, old.skill_vs_naive
-    pinned = before.reason == PINNED
-    if new_skill is not None and old_skill is not None and new_skill < old_skill:
-        then = (f"predict and run keep the pinned {old.id}" if pinned
-                else f"predict and run now use it; to keep the previous one: forecast models use {old.id}")
-        return (f"{card.id} is worse on validation than the model in use ({format_percent(new_skill, sign=True)} vs "
-                f"{format_percent(old_skill, sign=True)} skill vs naive); {then}")
-    if pinned:
-        return f"predict and run keep the pinned {old.id}; to use the new one: forecast models use {card.id}"
-    return None
-
+    result, left_out = train_global_model(state.workspace(), targets.universe, targets.tickers, state.app_config(None).levels,
+                                          epochs, seed, lookback, horizon, progress_mode(quiet, as_json))
+    card = result.card
+    if as_json:
+        emit_json({**card.summary(), "train_seconds": card.train_seconds, "windows_per_second": card.windows_per_second,
+                   "validation": card.validation, "data": card.data, "left_out": left_out})
+        return
+    echo_line(f"{card.id}: one network for {len(card.tickers)} tickers of {card.universe}, data {card.data_range[0]}.."
+              f"{card.data_range[1]}: training labels to {card.data['train_cut']}, validation "
+              f"{card.data['validation'][0]}..{card.data['validation'][1]}: "
+              f"Rank IC {signed_score(card.validation.get('rank_ic'))} at step {card.horizon} (epoch {card.validation['best_epoch']}), "
+              f"{card.windows_per_second:,.0f} windows/s, {card.train_seconds:.0f}s")
+    if left_out:
+        shown = ", ".join(left_out[:10]) + (f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
+        echo_line(f"left out {len(left_out)} with no complete training window (too little history before the training cut, "
+                  f"or nothing stored): {shown}; the network can still forecast them once their history is long enough")
 
 
 def _train_row(result) -> dict:
@@ -168,19 +146,12 @@ def models_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List trained models, newest last; * marks the one predict and run use."""
-    from forecast.formatting import format_percent
+    from forecast.workflow.model_views import model_summaries, models_of
 
-    registry = state.registry()
-    summaries = sorted(registry.summaries(), key=lambda s: s["created_at"])
-    skipped = len(registry.ids()) - len(summaries)
+    summaries, skipped = model_summaries(state.workspace())
     if skipped:
         typer.echo(f"warning: {skipped} model folder(s) have an unreadable metadata.json; see: forecast doctor", err=True)
-    if ticker is not None:
-        from forecast.data.tickers import parse_ticker
-
-        name = str(parse_ticker(ticker))
-        summaries = [s for s in summaries if s["ticker"] == name]
-    universe_models = _global_summaries(ticker)
+    summaries, universe_models = models_of(state.workspace(), summaries, ticker)
     if as_json:
         emit_json(summaries + universe_models)  # universe models carry "kind": "global" and their universe
         return
@@ -188,6 +159,13 @@ def models_list(
         typer.echo(f"no models for {ticker} yet; try: forecast train {ticker}" if ticker
                    else "no models yet; try: forecast train 600519.SH")
         return
+    _print_model_tables(summaries, universe_models)
+
+
+def _print_model_tables(summaries: list[dict], universe_models: list[dict]) -> None:
+    """The per-ticker models (* the one in use), then the universe models."""
+    from forecast.formatting import format_percent
+
     if summaries:
         rows = [[(IN_USE_MARK + (" pinned" if s["pinned"] else "")) if s["in_use"] else "", s["id"], s["ticker"],
                  f"{s['data_range'][0]}..{s['data_range'][1]}", s["horizon"],
@@ -203,53 +181,20 @@ def models_list(
                    align="llrlrr")
 
 
-def _global_summaries(ticker: str | None) -> list[dict]:
-    """The universe models, oldest first; with a ticker, those that trained on it."""
-    from forecast.jsonio import finite
-    from forecast.models.pooled.card import GlobalRegistry
-
-    cards = sorted(GlobalRegistry(state.workspace()).cards(), key=lambda c: c.created_at)
-    if ticker is not None:
-        from forecast.data.tickers import parse_ticker
-
-        name = str(parse_ticker(ticker))
-        cards = [c for c in cards if name in c.tickers]
-    return [finite(c.summary()) for c in cards]
-
-
-def _model_or_in_use(registry, text: str):
-    """(card, ModelChoice or None): the model ``text`` names, or the one in use for the ticker ``text`` names."""
-    from forecast.data.tickers import parse_ticker
-    from forecast.errors import ForecastError, ModelNotFoundError
-
-    try:
-        card = registry.card(text)
-    except ModelNotFoundError:
-        try:
-            ticker = str(parse_ticker(text))
-        except ForecastError:
-            raise ModelNotFoundError(f"no model or ticker {text!r}; see: forecast models list") from None
-        choice = registry.choice(ticker)
-        return registry.card(choice.model_id), choice
-    return card, registry.in_use(card.ticker)
-
-
 def _global_brief(card: dict) -> str:
     """A universe model's card as ``models show`` prints it: its tickers counted, not listed."""
     return json.dumps({k: v for k, v in card.items() if k != "tickers"} | {"tickers": len(card["tickers"])}, indent=2, ensure_ascii=False)
 
 
-def _served_by_universe_model(text: str):
-    """The Serving of the ticker ``text`` names when a universe (global) model serves it; None otherwise."""
-    from forecast.choices import ModelKind
-    from forecast.errors import ForecastError
-    from forecast.workflow.serving import model_for
-
-    try:
-        served = model_for(state.workspace(), text)
-    except ForecastError:
-        return None
-    return served if served.kind is ModelKind.GLOBAL else None
+def _show_universe_model(view, as_json: bool) -> None:
+    """A universe model's card; named through a ticker, which ticker it serves and why."""
+    served = view.served
+    if as_json:
+        emit_json(view.universe_card if served is None else {**view.universe_card, "in_use": True, "in_use_because": served.reason})
+        return
+    if served is not None:
+        typer.echo(f"{served.ticker}: predict uses {served.model_id}, the global model of {served.universe} ({served.reason})")
+    typer.echo(_global_brief(view.universe_card))
 
 
 @models_app.command("show")
@@ -259,31 +204,12 @@ def models_show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a model's configuration, data range, validation metrics and versions, and whether predict uses it."""
-    from forecast.errors import ModelNotFoundError
-    from forecast.models.pooled.card import GlobalRegistry
+    from forecast.workflow.model_views import model_view
 
-    universe_models = GlobalRegistry(state.workspace())
-    if model in universe_models.ids():  # a universe model's card as it is stored
-        card_dict = universe_models.card(model).to_dict()
-        if as_json:
-            emit_json(card_dict)
-        else:
-            typer.echo(_global_brief(card_dict))
-        return
-    registry = state.registry()
-    try:
-        card, choice = _model_or_in_use(registry, model)
-    except ModelNotFoundError:
-        served = _served_by_universe_model(model)
-        if served is None:
-            raise
-        global_card = universe_models.card(served.model_id).to_dict()
-        if as_json:
-            emit_json({**global_card, "in_use": True, "in_use_because": served.reason})
-            return
-        typer.echo(f"{served.ticker}: predict uses {served.model_id}, the global model of {served.universe} ({served.reason})")
-        typer.echo(_global_brief(global_card))
-        return
+    view = model_view(state.workspace(), model)
+    if view.universe_card is not None:
+        return _show_universe_model(view, as_json)
+    card, choice = view.card, view.choice
     in_use = choice is not None and choice.model_id == card.id
     meta = {**card.to_dict(), "in_use": in_use, "in_use_because": choice.reason if in_use and choice else None}
     if as_json:
@@ -306,31 +232,15 @@ def models_use(
     as_json: JsonFlag = False,
 ) -> None:
     """Pin the model that predict and run use for its ticker; --latest goes back to the newest."""
-    from forecast.data.tickers import parse_ticker
-    from forecast.errors import ForecastError, ModelNotFoundError
+    from forecast.workflow.model_views import pin_model, unpin_model
 
-    registry = state.registry()
     if not latest:
-        try:
-            card = registry.pin(model)
-        except ModelNotFoundError:
-            hint = ""
-            try:
-                ticker = str(parse_ticker(model))
-                hint = f"; to use {ticker}'s newest model: forecast models use {ticker} --latest"
-            except ForecastError:
-                pass
-            raise ModelNotFoundError(f"no model {model!r}; see: forecast models list{hint}") from None
+        card = pin_model(state.workspace(), model)
         payload = {"ticker": card.ticker, "model_id": card.id, "in_use_because": "pinned"}
         message = (f"{card.ticker}: predict and run now use {card.id} (pinned); "
                    f"back to the newest with: forecast models use {card.ticker} --latest")
     else:
-        try:
-            ticker = registry.card(model).ticker
-        except ModelNotFoundError:
-            ticker = str(parse_ticker(model))
-        previous = registry.unpin(ticker)
-        choice = registry.in_use(ticker)
+        ticker, previous, choice = unpin_model(state.workspace(), model)
         payload = {"ticker": ticker, "model_id": choice.model_id if choice else None,
                    "in_use_because": choice.reason if choice else None, "unpinned": previous}
         now = f"predict and run use the latest, {choice.model_id}" if choice else f"no model yet; run: forecast train {ticker}"
@@ -344,20 +254,7 @@ def models_use(
 @models_app.command("rm")
 def models_rm(model_id: Annotated[str, typer.Argument(help="Model id to delete.")]) -> None:
     """Delete a model from the registry (and its pin, if predict was pinned to it)."""
-    from forecast.errors import ForecastError
-    from forecast.models.pooled.card import GlobalRegistry
+    from forecast.workflow.housekeeping import remove_model
 
-    universe_models = GlobalRegistry(state.workspace())
-    if model_id in universe_models.ids():
-        universe_models.remove(model_id)
-        typer.echo(f"removed {model_id}")
-        return
-    registry = state.registry()
-    try:
-        card = registry.card(model_id)
-        pinned = registry.pinned_id(card.ticker) == model_id
-    except ForecastError:
-        card, pinned = None, False
-    registry.remove(model_id)
-    typer.echo(f"removed {model_id}" + (f"; it was pinned for {card.ticker}, which now uses its latest model"
-                                        if pinned and card else ""))
+    pinned_for = remove_model(state.workspace(), model_id)
+    typer.echo(f"removed {model_id}" + (f"; it was pinned for {pinned_for}, which now uses its latest model" if pinned_for else ""))

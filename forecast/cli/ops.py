@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,13 +19,12 @@ from forecast.cli._options import (
     WorkersOpt,
     emit_json,
     executor_for,
-    fail,
     quiet_option,
     resolve_targets,
     universe_option,
 )
 from forecast.cli._state import state
-from forecast.errors import ExitCode, ForecastError
+from forecast.errors import ForecastError
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
@@ -63,8 +61,6 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """The daily job for cron: fetch, retrain when stale, predict, and write CSV, JSON and a chart per ticker (or --universe NAME)."""
-    import dataclasses
-
     if log_file is not None:  # first: a bad path fails before any work
         add_log_file(log_file)
     try:
@@ -78,31 +74,14 @@ def run(
 
         record_failed_run(state.workspace(), str(exc), int(exc.exit_code), tickers)
         raise
-    changes: dict[str, object] = {}
-    if retrain_after is not None:
-        from forecast.workflow.settings import parse_retrain_after
-
-        changes["retrain_after_days"] = parse_retrain_after(retrain_after)
-    if source is not None:
-        changes["source"] = source.value
-        changes["sources"] = ()  # the flag beats forecast.toml's per-ticker [sources] too
-    cfg = dataclasses.replace(cfg, **changes)
-    if not (tickers or cfg.tickers):  # cron still finds a summary.json that says why nothing ran
-        from forecast.workflow.pipeline import record_failed_run
-
-        message = "no tickers: name some, or list them in forecast.toml (tickers = [...])"
-        record_failed_run(state.workspace(), message, int(ExitCode.USAGE), outdir=outdir or cfg.outdir)
-        fail(message, ExitCode.USAGE)
     from forecast.progress import make_progress, progress_mode
+    from forecast.workflow.daily_plan import daily_config, log_done
     from forecast.workflow.pipeline import run_daily
 
+    cfg = daily_config(state.workspace(), cfg, tickers, outdir, retrain_after, source.value if source is not None else None)
     summary = run_daily(state.home, cfg, tickers, outdir, wait_s=wait, executor=runner,
                         progress=make_progress(progress_mode(quiet, as_json)))  # tickers done; nothing with --quiet
-    logger = logging.getLogger("forecast.run")
-    for outcome in summary.tickers:  # a ticker that is not ok was logged once by the run, with its time: not again here
-        if outcome.ok:
-            logger.info("%s: ok, model %s (%s)%s", outcome.ticker, outcome.model_id, outcome.model_choice,
-                        ", retrained" if outcome.retrained else "")
+    log_done(summary)
     if as_json:
         emit_json(summary.to_dict())
     elif not quiet:
@@ -122,14 +101,12 @@ def doctor(
 ) -> None:
     """Check the home, the store, the models, their pointers, pins and locks, and the stored results; exit 3 while problems
     remain (4 if the home does not exist); --repair moves them aside."""
+    from forecast.workflow.daily_plan import daily_outdir
     from forecast.workflow.doctor import examine, exit_code, healthy, linked_folders
     from forecast.workflow.doctor import repair as quarantine
 
     workspace = state.workspace(checked=False)  # a home that is a file is the doctor's first finding
-    try:
-        outdir = workspace.outdir(state.app_config(None).outdir)
-    except (ForecastError, OSError):  # a broken forecast.toml (or home) is `config show`'s to report; the daily folder is then daily/
-        outdir = workspace.outdir(None)
+    outdir = daily_outdir(workspace)
     findings = examine(workspace, outdir)
     if repair and findings:
         findings = quarantine(workspace, findings, outdir)

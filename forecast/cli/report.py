@@ -21,20 +21,10 @@ def report(
 ) -> None:
     """Write one self-contained HTML page of the stored forecasts, backtests and failures (opens with no network)."""
     from forecast.atomic import is_stdout
-    from forecast.models.results import forecast_tickers
-    from forecast.outputs.report import write_report
+    from forecast.workflow.housekeeping import write_report_page
 
     targets = resolve_targets(tickers, universe, required=False)
-    workspace = state.workspace()
-    config = state.app_config(None)
-    names = targets.tickers or list(config.tickers) or forecast_tickers(workspace)
-    if not names:
-        from forecast.errors import NotFoundError
-
-        raise NotFoundError("nothing to report: no tickers named, none in forecast.toml and no stored forecasts; run: forecast predict TICKER")
-    info = write_report(workspace, names, out, colors=colors or getattr(config, "colors", None),
-                        failures_dir=workspace.published_dir(workspace.outdir(config.outdir)),
-                        universe=targets.universe, days=days, named_by_user=True)
+    info = write_report_page(state.workspace(), state.app_config(None), targets.tickers, targets.universe, out, colors, days)
     if is_stdout(out):
         return  # the page itself went to stdout
     if as_json:
