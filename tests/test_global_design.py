@@ -44,7 +44,8 @@ def _three_way(data, lookback):
 
 def test_the_linear_path_is_exactly_the_ridge_of_the_tabular_learner():
     pytest.importorskip("sklearn")
-    from forecast.models.pooled.learners import RidgeLearner, flat_inputs
+    from forecast.models.pooled.data import flat_inputs
+    from forecast.models.pooled.learners import RidgeLearner
     from forecast.models.pooled.network import fit_nested_ridge, linear_map
 
     data = pool(planted_panel(n_tickers=12, n_days=300), SETTINGS.horizon)

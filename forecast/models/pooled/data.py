@@ -319,3 +319,26 @@ def every_nth_day(rows: np.ndarray, data: PooledData, n: int) -> np.ndarray:
         return rows
     day_index = np.searchsorted(np.unique(data.dates), data.dates[rows])
     return rows[day_index % n == 0]
+
+
+# The flat inputs of the tabular learners (ridge, trees) and of the network's nested ridge: one owner for both.
+RAW_DAYS = 10
+BLOCKS = ((10, 20), (20, 40), (40, 60))  # days back (from, to) averaged into one number per feature
+
+
+def flat_inputs(window: np.ndarray, static: np.ndarray, lookback: int) -> np.ndarray:
+    """(B, L, F) windows and (B, S) static inputs -> the flat inputs (the last RAW_DAYS days as they are, the means of BLOCKS, the static inputs): a linear map,
+    so the global network can hold a ridge on them as one Dense layer (``network.linear_map``; the tabular learners' inputs)."""
+    recent = window[:, -RAW_DAYS:, :].reshape(len(window), -1)
+    blocks = [window[:, max(0, lookback - hi): lookback - lo, :].mean(axis=1) for lo, hi in BLOCKS if lookback > lo]
+    return np.concatenate([recent, *blocks, static], axis=1)
+
+
+def tabular_inputs(data: PooledData, rows: np.ndarray, lookback: int, batch: int = 50_000) -> np.ndarray:
+    """The flat inputs of the tabular learners for ``rows`` (the last RAW_DAYS days as they are, the means of BLOCKS, the static inputs), float32."""
+    parts = []
+    for begin in range(0, len(rows), batch):
+        window, static = window_batch(data, rows[begin: begin + batch], lookback)
+        parts.append(flat_inputs(window, static, lookback).astype("float32"))
+    width = data.static.shape[1] + data.sequence.shape[1] * (RAW_DAYS + len(BLOCKS))
+    return np.concatenate(parts) if parts else np.empty((0, width), dtype="float32")

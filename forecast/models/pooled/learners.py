@@ -23,12 +23,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from forecast.choices import UNIVERSE_MODEL
-from forecast.models.pooled.data import PooledData, every_nth_day, window_batch
+from forecast.models.pooled.data import PooledData, every_nth_day, tabular_inputs
 from forecast.models.pooled.model import GlobalSettings
 
 RIDGE_ALPHAS = (1.0, 100.0, 10_000.0)
-RAW_DAYS = 10
-BLOCKS = ((10, 20), (20, 40), (40, 60))  # days back (from, to) averaged into one number per feature
 
 
 class PooledLearner(Protocol):
@@ -37,24 +35,6 @@ class PooledLearner(Protocol):
     def fit(self, data: PooledData, target: np.ndarray, train_rows: np.ndarray, validation_rows: np.ndarray) -> None: ...
 
     def score(self, data: PooledData, rows: np.ndarray) -> np.ndarray: ...
-
-
-def flat_inputs(window: np.ndarray, static: np.ndarray, lookback: int) -> np.ndarray:
-    """(B, L, F) windows and (B, S) static inputs -> the flat inputs (see the module docstring): a linear map,
-    so the global network can hold a ridge on them as one Dense layer (``network.linear_map``)."""
-    recent = window[:, -RAW_DAYS:, :].reshape(len(window), -1)
-    blocks = [window[:, max(0, lookback - hi): lookback - lo, :].mean(axis=1) for lo, hi in BLOCKS if lookback > lo]
-    return np.concatenate([recent, *blocks, static], axis=1)
-
-
-def tabular_inputs(data: PooledData, rows: np.ndarray, lookback: int, batch: int = 50_000) -> np.ndarray:
-    """The flat inputs of the tabular learners for ``rows`` (see the module docstring), float32."""
-    parts = []
-    for begin in range(0, len(rows), batch):
-        window, static = window_batch(data, rows[begin: begin + batch], lookback)
-        parts.append(flat_inputs(window, static, lookback).astype("float32"))
-    width = data.static.shape[1] + data.sequence.shape[1] * (RAW_DAYS + len(BLOCKS))
-    return np.concatenate(parts) if parts else np.empty((0, width), dtype="float32")
 
 
 def _rank_ic(scores: np.ndarray, data: PooledData, rows: np.ndarray) -> float:

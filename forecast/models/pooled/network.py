@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.models.network import KeepBest, keras, seed_everything, tf
-from forecast.models.pooled.data import PooledData, daily_rank_ic, ensemble_forecast, rows_by_day, window_batch
+from forecast.models.pooled.data import PooledData, daily_rank_ic, ensemble_forecast, flat_inputs, rows_by_day, tabular_inputs, window_batch
 from forecast.progress import ProgressReporter, SilentProgress, make_progress
 
 LOSSES = ("mse", "ic")
@@ -91,8 +91,7 @@ def build_global_network(cfg: GlobalNetConfig, n_sequence: int, n_static: int) -
 
 
 def linear_map(lookback: int, n_sequence: int, n_static: int) -> np.ndarray:
-    """The matrix M with ``tabular_inputs`` = [window.reshape(B, -1), static] @ M (``learners.flat_inputs`` is linear)."""
-    from forecast.models.pooled.learners import flat_inputs
+    """The matrix M with ``tabular_inputs`` = [window.reshape(B, -1), static] @ M (``data.flat_inputs`` is linear)."""
 
     width = lookback * n_sequence + n_static
     basis = np.eye(width, dtype="float32")
@@ -112,7 +111,6 @@ def fit_nested_ridge(data: PooledData, target: np.ndarray, train_rows: np.ndarra
                      lookback: int, alphas=(1.0, 100.0, 10_000.0), batch: int = 50_000) -> NestedRidge:
     """The ridge of ``learners.RidgeLearner`` (same flat inputs, intercept, alphas chosen by validation Rank IC at step H),
     fitted for every step from normal equations summed in batches, and written over the network's own inputs."""
-    from forecast.models.pooled.learners import tabular_inputs
 
     horizon = target.shape[1]
     rows = train_rows[np.isfinite(target[train_rows]).all(axis=1)]
