@@ -40,6 +40,7 @@ from typing import Any
 
 import h5py
 
+from forecast.choices import UNIVERSE_MODEL
 from forecast.errors import CorruptFileError
 from forecast.workspace import CARD_FILE
 
@@ -94,7 +95,7 @@ class Network:
             return [(inputs, width), (units, width), (2, width) if self.arch == "gru" else (width,)]
 
         shapes: list[tuple[int, ...]] = []
-        if self.kind == "global":
+        if self.kind == UNIVERSE_MODEL:
             units = self.units[0]
             for _ in range(self.members):
                 shapes += recurrent(self.features, units)
@@ -118,7 +119,7 @@ class Network:
 
     def describe(self) -> str:
         layers = "+".join(map(str, self.units))
-        extra = (f", {self.members} members, head {self.head_units}, {self.static} static" if self.kind == "global"
+        extra = (f", {self.members} members, head {self.head_units}, {self.static} static" if self.kind == UNIVERSE_MODEL
                  else ", bidirectional" if self.bidirectional else "")
         return (f"{self.arch}({layers}), window {self.lookback}x{self.features}{extra}, horizon {self.horizon}: "
                 f"{self.parameters():,} weights")
@@ -162,11 +163,11 @@ def network_of_card(card: dict) -> Network:
     config = card.get("config") if isinstance(card, dict) else None
     if not isinstance(config, dict):
         raise CorruptFileError("the model card has no config to size its network by")
-    if card.get("kind") == "global":
+    if card.get("kind") == UNIVERSE_MODEL:
         features = card.get("features")
         if not isinstance(features, dict) or not isinstance(features.get("sequence"), list) or not isinstance(features.get("static"), list):
             raise CorruptFileError("the global model card lacks features.sequence and features.static")
-        return Network("global", _arch(config.get("arch"), ("gru", "lstm")), (_whole(config.get("units"), "config.units"),),
+        return Network(UNIVERSE_MODEL, _arch(config.get("arch"), ("gru", "lstm")), (_whole(config.get("units"), "config.units"),),
                        _whole(config.get("lookback"), "config.lookback"), len(features["sequence"]),
                        _whole(config.get("horizon"), "config.horizon"), members=_whole(config.get("members"), "config.members"),
                        head_units=_whole(config.get("head_units"), "config.head_units"), static=len(features["static"]),
@@ -259,7 +260,7 @@ def _global_network(layers: list[dict]) -> Network:
         raise CorruptFileError("config.json: not a global network (it needs inputs 'window' and 'static', "
                                "a GRU or LSTM, 'hidden_0' and 'head_0')")
     (lookback, features), (static,) = _shape(by_name["window"], 2), _shape(by_name["static"], 1)
-    return Network("global", ARCH_OF_CLASS[recurrent[0]["class_name"]], (_layer_units(recurrent[0]),), lookback, features,
+    return Network(UNIVERSE_MODEL, ARCH_OF_CLASS[recurrent[0]["class_name"]], (_layer_units(recurrent[0]),), lookback, features,
                    _layer_units(by_name["head_0"]), members=len(recurrent), head_units=_layer_units(by_name["hidden_0"]),
                    static=static, linear="linear" in by_name)
 
@@ -268,7 +269,7 @@ def network_of_config(config: Any, kind: str) -> Network:
     """The network a Keras ``config.json`` (parsed) describes, of ``kind`` "ticker" or "global"; CorruptFileError otherwise."""
     layers = _layers(config)
     try:
-        return _global_network(layers) if kind == "global" else _ticker_network(layers)
+        return _global_network(layers) if kind == UNIVERSE_MODEL else _ticker_network(layers)
     except (TypeError, KeyError, AttributeError, ValueError) as exc:  # junk where a name or a size belongs
         raise CorruptFileError(f"config.json is not a network's description ({type(exc).__name__}: {exc})") from None
 
@@ -457,5 +458,5 @@ def check_model_file(path: str | Path, card: dict | None = None) -> Network:
     comes from the card beside the file (or ``card``); a bare file is taken as a per-ticker one.
     """
     card = card if card is not None else card_beside(Path(path))
-    kind = "global" if isinstance(card, dict) and card.get("kind") == "global" else "ticker"
+    kind = UNIVERSE_MODEL if isinstance(card, dict) and card.get("kind") == UNIVERSE_MODEL else "ticker"
     return open_model_archive(path, kind, card).network

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forecast.atomic import atomic_write_text
+from forecast.choices import UNIVERSE_MODEL
 from forecast.data.store import MarketStore, recorded_source
 from forecast.data.tickers import parse_ticker
 from forecast.errors import CorruptFileError, ExitCode, ForecastError, ModelNotFoundError, StoreBusyError
@@ -219,7 +220,7 @@ def _repoint(workspace: Workspace, finding: Finding, newest: dict[tuple[str, str
     ``newest``: ``_models_by_name``.
     """
     global_pointer = finding.path.parent == workspace.global_latest_dir
-    candidates = newest.get(("global" if global_pointer else "ticker", finding.path.name), [])
+    candidates = newest.get((UNIVERSE_MODEL if global_pointer else "ticker", finding.path.name), [])
     model_id = next((c.id for c in candidates if _still_valid(workspace, c)), None)
     if model_id is None:
         return finding
@@ -238,7 +239,7 @@ def _models_by_name(workspace: Workspace) -> dict[tuple[str, str], list[ModelCar
     for card in ModelRegistry(workspace).cards():
         found.setdefault(("ticker", card.ticker), []).append(card)
     for global_card in GlobalRegistry(workspace).cards():
-        found.setdefault(("global", global_card.universe), []).append(global_card)
+        found.setdefault((UNIVERSE_MODEL, global_card.universe), []).append(global_card)
     for cards in found.values():
         cards.sort(key=lambda c: c.created_at, reverse=True)
     return found

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from forecast.choices import UNIVERSE_MODEL, ModelKind
 from forecast.data.calendar import default_calendar, get_calendar
 from forecast.data.tickers import parse_ticker
 from forecast.errors import BadInputError, ForecastError, NoDataError
@@ -226,7 +227,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
                   for h in range(card.horizon)]
         result = ForecastResult(ticker=ticker, model_id=card.id, target="close", last_date=str(last_date.date()),
                                 last_close=float(last_close[i]), last_value=float(last_close[i]), points=points, created_at=created,
-                                model_summary={"kind": "global", "family": "global", "universe": card.universe,
+                                model_summary={"kind": str(ModelKind.GLOBAL), "family": UNIVERSE_MODEL, "universe": card.universe,
                                                "data_range": list(card.data_range), "adjust": card.config.get("adjust"),
                                                "trained_on_ticker": ticker in trained})
         out.append(GlobalForecast(ticker, float(scores[i, -1]), float(expected[i]), (float(ranges[i, 0]), float(ranges[i, 1])),

@@ -24,6 +24,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from forecast.choices import UNIVERSE_MODEL
 from forecast.models.archive import open_model_archive
 from forecast.models.numpy_net import CLASS_SETTINGS, RECURRENT_SETTINGS, RecurrentCell, expect_settings, inputs_of, weights_by_layer
 
@@ -109,7 +110,7 @@ class NumpyGlobalNet:
         describes (CorruptFileError, one line); then a layout this module does
         not implement is refused (ValueError naming the layer).
         """
-        checked = open_model_archive(path, "global", card)
+        checked = open_model_archive(path, UNIVERSE_MODEL, card)
         layers = {layer["config"]["name"]: layer for layer in checked.config["config"]["layers"]}
         with h5py.File(io.BytesIO(checked.weights), "r") as h5:
             weights = weights_by_layer(h5)
