@@ -110,5 +110,5 @@ def test_missing_values_in_a_column_the_model_reads_are_named_before_any_fit():
     bars = pd.DataFrame({"date": pd.bdate_range("2021-01-04", periods=5), "close": [1.0, None, 1.2, 1.3, None],
                          "open": [None] * 5, "high": 1.5, "low": 0.9, "volume": 100.0})
     with pytest.raises(BadInputError, match=r"2 bar\(s\) have missing close values \(2021-01-05, 2021-01-08\)"):
-        check_complete(bars, ["return"], "close", "T")
-    check_complete(bars.assign(close=1.0), ["return", "range"], "close", "T")  # open is missing, but no model reads it
+        check_complete(bars, ["return"], "close")
+    check_complete(bars.assign(close=1.0), ["return", "range"], "close")  # open is missing, but no model reads it

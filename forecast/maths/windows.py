@@ -93,7 +93,7 @@ def feature_matrix(bars: pd.DataFrame, features: list[str], target_column: str) 
     return np.column_stack(columns)
 
 
-def check_complete(bars: pd.DataFrame, features: list[str], target_column: str, ticker: str) -> None:
+def check_complete(bars: pd.DataFrame, features: list[str], target_column: str) -> None:
     """Refuse bars with missing values in the columns a model reads, naming them, before anything is fitted.
 
     A NaN in one window makes every loss NaN; the fit would run to the end and
@@ -104,7 +104,7 @@ def check_complete(bars: pd.DataFrame, features: list[str], target_column: str, 
     if missing.any():
         dates = bars["date"][missing]
         named = ", ".join(str(d.date()) for d in dates.iloc[:3]) + (" ..." if len(dates) > 3 else "")
-        raise BadInputError(f"{ticker}: {int(missing.sum())} bar(s) have missing {'/'.join(columns)} values ({named}); "
+        raise BadInputError(f"{int(missing.sum())} bar(s) have missing {'/'.join(columns)} values ({named}); "
                             f"re-fetch or re-import them, or train from a later --start")
 
 

@@ -89,7 +89,7 @@ def scaled_targets(bars: pd.DataFrame, cfg: TrainConfig, scaling: Scaling) -> np
 
 def training_arrays(bars: pd.DataFrame, cfg: TrainConfig, ticker: str) -> TrainingArrays:
     """Return train/validation windows for ``bars`` (every row is training data)."""
-    check_complete(bars, list(cfg.features), cfg.target, ticker)
+    check_complete(bars, list(cfg.features), cfg.target)  # the caller names the ticker
     check_positive(bars, list(cfg.features), cfg.target, cfg.transform)
     start = first_valid_row(cfg)
     T = len(bars)
