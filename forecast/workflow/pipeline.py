@@ -14,9 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import shutil
-import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import cast
@@ -33,6 +30,7 @@ from forecast.models.registry import ModelRegistry
 from forecast.models.train_config import TrainConfig
 from forecast.progress import ProgressReporter, SilentProgress
 from forecast.redact import redact, redact_value
+from forecast.workflow import manifest
 from forecast.workflow.executors import Executor, Outcome, SerialExecutor, run_job
 from forecast.workflow.settings import DEFAULT_STALE_AFTER_DAYS, AppConfig
 from forecast.workspace import DAILY_OUTPUTS, Workspace
@@ -296,7 +294,7 @@ def _daily_report(workspace: Workspace, config: AppConfig, summary: RunSummary, 
                      colors=config.colors, today=today)
     except Exception as exc:  # the page is extra: the day's outputs and summary stand without it
         log.warning("run: the HTML report was not written (%s: %s)", type(exc).__name__, redact(str(exc)))
-        _remove_written(workspace, day_dir, [page.name], _read_manifest(workspace, day_dir))  # an earlier run's page
+        manifest.remove_written(workspace, day_dir, [page.name], manifest.read(workspace, day_dir))  # an earlier run's page
         return None
     return page
 
@@ -385,11 +383,11 @@ def _publish(workspace: Workspace, summary: RunSummary, day_dir: Path, latest_di
     A ticker that failed today gets ``<TICKER>.failed.json`` there instead of
     yesterday's forecast, so nobody mistakes a stale file for today's. Only
     files the job itself wrote are ever removed, in either folder: those its
-    manifest names, unchanged since (see ``_remove_written``). Anything else
+    manifest names, unchanged since (see ``manifest.remove_written``). Anything else
     found there, a user's file or one an older version left, stays. Either
     folder may be a link (a bigger disk): it is written through, never replaced.
     """
-    day_written = _read_manifest(workspace, day_dir)
+    day_written = manifest.read(workspace, day_dir)
     summary_file = Workspace.daily_summary(day_dir)
     atomic_write_text(summary_file, dumps({**summary.to_dict(), **({"error": error} if error else {})}))
     fresh = {summary_file.name: summary_file}
@@ -404,118 +402,33 @@ def _publish(workspace: Workspace, summary: RunSummary, day_dir: Path, latest_di
             continue
         marker = Workspace.daily_failure(day_dir, outcome.ticker)
         if outcome.written:  # an earlier run today failed; this one did not
-            _remove_written(workspace, day_dir, [marker.name], day_written)
+            manifest.remove_written(workspace, day_dir, [marker.name], day_written)
         else:  # an earlier run today worked; its files are not this run's
-            _remove_written(workspace, day_dir, [p.name for p in Workspace.daily_outputs(day_dir, outcome.ticker).values()],
+            manifest.remove_written(workspace, day_dir, [p.name for p in Workspace.daily_outputs(day_dir, outcome.ticker).values()],
                             day_written)
             atomic_write_text(marker, dumps({"ticker": outcome.ticker, "error": outcome.error,
                                              "exit_code": outcome.exit_code, "run_date": summary.run_date}))
             fresh[marker.name] = marker
     # The day's folder keeps what earlier runs of today wrote for other tickers: the manifest goes on naming those.
-    kept = {name: stamp for name, stamp in day_written.items() if name not in fresh and _unchanged(day_dir / name, stamp)}
-    _write_manifest(workspace, day_dir, {**kept, **_stamps(day_dir, fresh)})
+    kept = {name: stamp for name, stamp in day_written.items() if name not in fresh and manifest.unchanged(day_dir / name, stamp)}
+    manifest.write(workspace, day_dir, {**kept, **manifest.stamps(day_dir, fresh)})
 
     latest_dir.mkdir(parents=True, exist_ok=True)
     if latest_dir.is_symlink():
         log.info("run: %s is a link to %s: the day's files are written there, and only files forecast wrote are removed",
                  latest_dir, latest_dir.resolve())
-    last_written = _read_manifest(workspace, latest_dir)
+    last_written = manifest.read(workspace, latest_dir)
     for name, path in fresh.items():
         tmp = latest_dir / f".{name}.copy"
-        _copy_no_follow(path, tmp)
+        manifest.copy_no_follow(path, tmp)
         tmp.replace(latest_dir / name)  # a link found at the name is replaced, never written through
-    published = _stamps(latest_dir, fresh)
+    published = manifest.stamps(latest_dir, fresh)
     stale = [name for name in last_written if name not in fresh]
     # First the manifest names the stale files too, so a kill while they are removed still leaves them known as ours.
-    _write_manifest(workspace, latest_dir, {**{n: last_written[n] for n in stale}, **published})
-    _remove_written(workspace, latest_dir, stale, last_written)
-    _write_manifest(workspace, latest_dir, published)
+    manifest.write(workspace, latest_dir, {**{n: last_written[n] for n in stale}, **published})
+    manifest.remove_written(workspace, latest_dir, stale, last_written)
+    manifest.write(workspace, latest_dir, published)
     others = sorted(p.name for p in latest_dir.iterdir() if not p.name.startswith(".") and p.name not in fresh)
     if others:
         log.info("run: left in %s, as forecast did not write them (or they changed since): %s", latest_dir,
                  ", ".join(others[:20]) + (f" and {len(others) - 20} more" if len(others) > 20 else ""))
-
-
-def _copy_no_follow(source: Path, target: Path) -> None:
-    """Copy ``source``'s bytes to ``target``; a link found at ``target`` (the job makes none) is refused, not written through."""
-    try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    except OSError as exc:
-        if os.path.islink(target):
-            raise BadInputError(f"{target} is a link, which forecast never makes; move it away and run again") from None
-        raise exc
-    with os.fdopen(fd, "wb") as out, open(source, "rb") as data:
-        shutil.copyfileobj(data, out)
-
-
-def _stamp(path: Path) -> dict | None:
-    """What identifies a file the job wrote: its size and modification time; None if ``path`` is not a regular file.
-
-    A link is never a regular file here (``lstat``): the job writes none, so it removes none.
-    """
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return None
-    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns} if stat.S_ISREG(info.st_mode) else None
-
-
-def _unchanged(path: Path, recorded: dict) -> bool:
-    """Whether ``path`` is still the regular file the manifest recorded (same size and modification time)."""
-    current = _stamp(path)
-    return current is not None and current == {"size": recorded.get("size"), "mtime_ns": recorded.get("mtime_ns")}
-
-
-def _stamps(folder: Path, names) -> dict[str, dict]:
-    return {name: stamp for name in names if (stamp := _stamp(folder / name)) is not None}
-
-
-def _read_manifest(workspace: Workspace, folder: Path) -> dict[str, dict]:
-    """The files this home's job wrote in ``folder`` last time ({name: stamp}); empty when none can be trusted.
-
-    Missing, unreadable, or written by another home (two homes publishing into
-    one linked folder): then the job knows of no file it wrote, and removes none.
-    """
-    path = Workspace.manifest_file(folder)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-        log.warning("run: %s cannot be read (%s); no file found in %s is removed", path, type(exc).__name__, folder)
-        return {}
-    files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(files, dict):
-        log.warning("run: %s is not a manifest of this version; no file found in %s is removed", path, folder)
-        return {}
-    if data.get("home") != str(workspace.root):
-        log.info("run: %s was written by the home %s; no file found in %s is removed", path, data.get("home"), folder)
-        return {}
-    return {str(name): stamp for name, stamp in files.items() if isinstance(stamp, dict)}
-
-
-def _write_manifest(workspace: Workspace, folder: Path, files: dict[str, dict]) -> None:
-    atomic_write_text(Workspace.manifest_file(folder), dumps({"written_by": "forecast run", "home": str(workspace.root),
-                                                              "files": dict(sorted(files.items()))}))
-
-
-def _remove_written(workspace: Workspace, folder: Path, names: list[str], written: dict[str, dict]) -> None:
-    """Remove each of ``names`` from ``folder`` that the job wrote there (``written``, the manifest) and nobody changed since.
-
-    A name the manifest does not list, one that would leave the folder, a link,
-    a folder, or a file whose size or time differs from the manifest's: kept.
-    """
-    for name in names:
-        if name not in written:
-            continue
-        try:
-            path = workspace.inside(folder, name, what="file named in the manifest")
-        except BadInputError as exc:
-            log.warning("run: %s; nothing removed", exc)
-            continue
-        if _stamp(path) is None:  # gone already, or now a link or a folder: not what the job wrote
-            continue
-        if not _unchanged(path, written[name]):
-            log.info("run: %s changed since forecast wrote it; left in place", path)
-            continue
-        path.unlink()
