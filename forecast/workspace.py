@@ -7,6 +7,7 @@
     <home>/data/universe/                listings.parquet (stock_basic), index-<CODE>.parquet (index_weight snapshots)
     <home>/data/calendar/<EXCHANGE>.parquet  the exchange's own calendar (tushare trade_cal)
     <home>/data/backfill/<NAME>.journal  the trading days a whole-market backfill has finished
+    <home>/data/trading/<KIND>.parquet   the A-share trading rules' facts from tushare (stk_limit, suspend_d, namechange)
     <home>/models/<MODEL_ID>/            model.keras + metadata.json (models/.lock for writers)
     <home>/models/latest/<TICKER>        the id of the ticker's newest model
     <home>/models/.pinned/<TICKER>       the id of the model ``forecast models use`` chose for the ticker
@@ -14,6 +15,7 @@
     <home>/forecasts/@<UNIVERSE>/latest.json  a global model's forecasts of many tickers, one file per batch
     <home>/backtests/<TICKER>/latest.{json,csv}
     <home>/backtests/@<UNIVERSE>/latest.{json,csv,png}  a universe's cross-sectional backtest
+    <home>/backtests/@<UNIVERSE>/portfolio.{json,csv,png}, portfolio-positions.csv  its portfolio backtest
     <home>/models/global/<ID>/, models/global/.latest/<UNIVERSE>  universe (global) models
     <home>/charts/<TICKER>-<KIND>.png
     <home>/daily/<DATE>/, daily/latest/  the cron job's outputs (.run.lock: one run at a time); in each,
@@ -194,6 +196,14 @@ class Workspace:
         return self.inside(self.calendar_dir, f"{exchange}.parquet", what="exchange")
 
     @property
+    def trading_dir(self) -> Path:
+        return self.data_dir / "trading"
+
+    def trading_file(self, kind: object) -> Path:
+        """One kind of trading-rule facts (``stk_limit``, ``suspend_d``, ``namechange``), for every ticker fetched."""
+        return self.inside(self.trading_dir, f"{kind}.parquet", what="trading-rule table")
+
+    @property
     def backfill_dir(self) -> Path:
         return self.data_dir / "backfill"
 
@@ -306,6 +316,19 @@ class Workspace:
 
     def cross_backtest_chart(self, universe: object) -> Path:
         return self.cross_backtest_json(universe).with_suffix(".png")
+
+    def portfolio_json(self, universe: object) -> Path:
+        """A universe's portfolio backtest (its daily NAV in the .csv beside it, its chart in the .png)."""
+        return self.cross_backtest_json(universe).with_name("portfolio.json")
+
+    def portfolio_csv(self, universe: object) -> Path:
+        return self.portfolio_json(universe).with_suffix(".csv")
+
+    def portfolio_chart(self, universe: object) -> Path:
+        return self.portfolio_json(universe).with_suffix(".png")
+
+    def portfolio_positions_csv(self, universe: object) -> Path:
+        return self.portfolio_json(universe).with_name("portfolio-positions.csv")
 
     def chart_file(self, ticker: object, kind: object) -> Path:
         return self.inside(self.charts_dir, f"{ticker}-{kind}.png", what="ticker")
