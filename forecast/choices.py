@@ -43,6 +43,7 @@ DEFAULT_REFIT_EVERY = 20  # a per-ticker backtest refits its models every this m
 # The universe-wide model's one name, spelled here only: ``--model global``, ``--preset global``, the folder
 # ``models/global/``, a universe card's and a forecast's ``kind``, the cross-sectional backtest's column.
 UNIVERSE_MODEL = "global"
+DEFAULT_PORTFOLIO_MODELS = (UNIVERSE_MODEL, "momentum", "reversal", "linear")  # backtest --portfolio: models that rank a universe
 
 
 class Arch(Choice):
@@ -136,6 +137,7 @@ class ChartKind(Choice):
     HISTORY = "history"
     TRAINING = "training"
     CALIBRATION = "calibration"  # nominal vs observed interval coverage per step, from the stored backtest
+    PORTFOLIO = "portfolio"  # a universe's portfolio backtest: NAV against the benchmark, drawdown (plot --universe NAME)
 
 
 class Progress(Choice):

@@ -5,7 +5,10 @@ private base URL here). It serves ``daily`` and ``adj_factor`` from an
 in-memory market, newest rows first, at most ``page_limit`` rows per call
 (``offset``/``limit`` page within it), and the reference endpoints
 ``stock_basic``, ``index_weight``, ``index_daily`` and ``trade_cal`` with their
-real fields when the market holds them. Each endpoint answers at most its
+real fields when the market holds them, and the trading-rule endpoints
+``stk_limit``, ``suspend_d`` and ``namechange`` (selected by ts_code and dates
+as the real ones: ``namechange``'s start_date/end_date bound the announcement
+date, ``suspend_d`` also takes ``suspend_type``). Each endpoint answers at most its
 real number of rows per call (``ENDPOINT_LIMITS``). It can be told to fail the
 next calls in the ways the real service fails, or drop a connection without
 answering (what a dead route looks like to the client), and to enforce a
@@ -48,16 +51,24 @@ class FakeMarket:
     index_weight: pd.DataFrame | None = None  # index_code, con_code, trade_date, weight
     index_daily: pd.DataFrame | None = None  # ts_code, trade_date, open, high, low, close, vol, amount
     trade_cal: pd.DataFrame | None = None  # exchange, cal_date, is_open, pretrade_date
+    # trading-rule facts (None: the endpoint answers zero rows)
+    stk_limit: pd.DataFrame | None = None  # trade_date, ts_code, pre_close, up_limit, down_limit
+    suspend_d: pd.DataFrame | None = None  # ts_code, trade_date, suspend_timing, suspend_type
+    namechange: pd.DataFrame | None = None  # ts_code, name, start_date, end_date, ann_date, change_reason
 
 
 STOCK_BASIC_COLUMNS = ["ts_code", "symbol", "name", "area", "industry", "market", "list_status", "list_date", "delist_date"]
 INDEX_WEIGHT_COLUMNS = ["index_code", "con_code", "trade_date", "weight"]
 TRADE_CAL_COLUMNS = ["exchange", "cal_date", "is_open", "pretrade_date"]
 INDEX_DAILY_COLUMNS = ["ts_code", "trade_date", "open", "high", "low", "close", "vol", "amount"]
+STK_LIMIT_COLUMNS = ["trade_date", "ts_code", "pre_close", "up_limit", "down_limit"]
+SUSPEND_D_COLUMNS = ["ts_code", "trade_date", "suspend_timing", "suspend_type"]
+NAMECHANGE_COLUMNS = ["ts_code", "name", "start_date", "end_date", "ann_date", "change_reason"]
 # the real service's rows per call, per endpoint (tushare's docs: daily 6000, index_daily 8000); ``page_limit`` lowers them all
 ENDPOINT_LIMITS = {"daily": 6000, "adj_factor": 6000, "stock_basic": 6000, "index_weight": 6000, "index_daily": 8000,
-                   "trade_cal": 6000}
+                   "trade_cal": 6000, "stk_limit": 5800, "suspend_d": 5000, "namechange": 10000}
 REFERENCE_ENDPOINTS = ("stock_basic", "index_weight", "index_daily", "trade_cal")
+TRADING_ENDPOINTS = ("stk_limit", "suspend_d", "namechange")
 
 
 @dataclass
@@ -100,20 +111,27 @@ class FakeTushare:
             self.rate_limited += 1
             return 200, self._error(40203, per_minute_message(self.calls_per_minute or 0))
         empty = {"stock_basic": STOCK_BASIC_COLUMNS, "index_weight": INDEX_WEIGHT_COLUMNS, "trade_cal": TRADE_CAL_COLUMNS,
-                 "index_daily": INDEX_DAILY_COLUMNS}
+                 "index_daily": INDEX_DAILY_COLUMNS, "stk_limit": STK_LIMIT_COLUMNS, "suspend_d": SUSPEND_D_COLUMNS,
+                 "namechange": NAMECHANGE_COLUMNS}
         tables = {"daily": self.market.daily, "adj_factor": self.market.factors, "stock_basic": self.market.stock_basic,
-                  "index_weight": self.market.index_weight, "index_daily": self.market.index_daily, "trade_cal": self.market.trade_cal}
+                  "index_weight": self.market.index_weight, "index_daily": self.market.index_daily, "trade_cal": self.market.trade_cal,
+                  "stk_limit": self.market.stk_limit, "suspend_d": self.market.suspend_d, "namechange": self.market.namechange}
         if api not in tables:
             return 200, self._error(-1, f"unknown api {api}")
         source = tables[api]
         if source is None:
             source = pd.DataFrame(columns=empty[api])
         params = body.get("params", {})
-        rows = self._select_reference(api, source, params) if api in REFERENCE_ENDPOINTS else self._select(api, source, params)
+        if api in REFERENCE_ENDPOINTS:
+            rows = self._select_reference(api, source, params)
+        elif api in TRADING_ENDPOINTS:
+            rows = self._select_trading(api, source, params)
+        else:
+            rows = self._select(api, source, params)
         fields = [f for f in body.get("fields", "").split(",") if f] or list(source.columns)
         fields = [f for f in fields if f in source.columns]  # the real service drops fields it does not know
         rows = rows[fields]
-        if api in REFERENCE_ENDPOINTS:  # reference rows hold gaps (no delist date): JSON null, as the real service sends
+        if api in REFERENCE_ENDPOINTS + TRADING_ENDPOINTS:  # rows with gaps (no delist date, no end date): JSON null
             rows = rows.astype(object).where(rows.notna(), None)
         payload = {
             "request_id": f"fake-{len(self.requests)}",
@@ -166,6 +184,30 @@ class FakeTushare:
                 return rows.iloc[0:0]
             rows = _in_dates(rows[rows[key] == code], params)
             rows = rows.sort_values(["trade_date", "con_code" if api == "index_weight" else "ts_code"], ascending=[False, True])
+        offset = int(params.get("offset", 0))
+        cap = min(ENDPOINT_LIMITS[api], self.page_limit)
+        limit = min(int(params.get("limit") or cap), cap)
+        return rows.iloc[offset: offset + limit]
+
+    def _select_trading(self, api: str, frame: pd.DataFrame, params: dict) -> pd.DataFrame:
+        """``stk_limit`` and ``suspend_d`` by ts_code (several comma-joined) and trade dates, newest first;
+        ``namechange`` by ts_code and announcement date (its start_date/end_date params), latest name first."""
+        rows = frame
+        if codes := params.get("ts_code"):
+            rows = rows[rows["ts_code"].isin(codes.split(","))]
+        if api == "namechange":
+            announced = rows["ann_date"].fillna("").astype(str)
+            if start := params.get("start_date"):
+                rows = rows[announced >= start]
+                announced = announced[rows.index]
+            if end := params.get("end_date"):
+                rows = rows[(announced != "") & (announced <= end)]
+            rows = rows.sort_values(["start_date", "ts_code"], ascending=[False, True])
+        else:
+            rows = _in_dates(rows, params)
+            if api == "suspend_d" and (kind := params.get("suspend_type")):
+                rows = rows[rows["suspend_type"] == kind]
+            rows = rows.sort_values(["trade_date", "ts_code"], ascending=[False, True])
         offset = int(params.get("offset", 0))
         cap = min(ENDPOINT_LIMITS[api], self.page_limit)
         limit = min(int(params.get("limit") or cap), cap)

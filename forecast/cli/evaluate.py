@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, Adjust, ExecutorKind
+from forecast.choices import DEFAULT_BACKTEST_MODELS, DEFAULT_PORTFOLIO_MODELS, MIN_HISTORY_BARS, Adjust, ExecutorKind
 from forecast.cli._options import (
     ExecutorOpt,
     FailFastFlag,
@@ -34,9 +34,11 @@ from forecast.errors import ExitCode
 def backtest(
     tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers to backtest (stored with forecast fetch), or --universe NAME.")] = None,
     universe: Annotated[Optional[str], universe_option("Backtest every member of a universe today (stored with forecast fetch --universe NAME).")] = None,
-    models: Annotated[str, typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear, garch, ets. "
-                                             "With --universe and any of global, momentum, momentum_20, reversal, lightgbm: a "
-                                             "cross-sectional backtest (IC, Rank IC, quintile spread) of those plus linear and naive.")] = ",".join(DEFAULT_BACKTEST_MODELS),
+    models: Annotated[Optional[str], typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear, garch, ets "
+                                                       f"(default: {','.join(DEFAULT_BACKTEST_MODELS)}). "
+                                                       "With --universe and any of global, momentum, momentum_20, reversal, lightgbm, or --portfolio: a "
+                                                       "cross-sectional backtest (IC, Rank IC, quintile spread) of those plus linear and naive "
+                                                       "(default with --portfolio: global,momentum,reversal,linear).")] = None,
     test_days: Annotated[int, typer.Option(min=1, help="Walk forward through this many final trading days.")] = 250,
     refit_every: Annotated[Optional[int], typer.Option(min=1, help="Refit every model after this many origins "
                                                                     "(default 20 per ticker, 60 cross-sectional).")] = None,
@@ -50,6 +52,12 @@ def backtest(
     lookback: Annotated[Optional[int], typer.Option(min=1, help="Override the networks' lookback.")] = None,
     split: Annotated[Optional[str], typer.Option(help="Cross-sectional only: a fixed split instead of walk-forward, "
                                                       "TRAIN_END,VALID_START,VALID_END,TEST_START,TEST_END.")] = None,
+    portfolio: Annotated[bool, typer.Option("--portfolio", help="With --universe: also trade each model's ranking as a top-k portfolio "
+                                                              "(next day's open, whole lots, costs, A-share limits) against the universe.")] = False,
+    top_k: Annotated[Optional[int], typer.Option(min=1, help="--portfolio: names held, equal weight (default 20, or [portfolio] top_k).")] = None,
+    rebalance_every: Annotated[Optional[int], typer.Option(min=1, help="--portfolio: trading days between rebalances (default 5).")] = None,
+    max_drop: Annotated[Optional[int], typer.Option(min=1, help="--portfolio: most names replaced per rebalance (default 5).")] = None,
+    capital: Annotated[Optional[float], typer.Option(help="--portfolio: starting capital (default 1,000,000).")] = None,
     out: Annotated[Optional[Path], out_option("Write the JSON result here, and the per-origin forecasts beside it as .csv (one ticker only).")] = None,
     quiet: Annotated[bool, quiet_option("No progress output (refits done out of the total; tickers done, with several).")] = False,
     fail_fast: FailFastFlag = False,
@@ -68,9 +76,13 @@ def backtest(
     if out is not None and (universe is not None or len(tickers or []) > 1):
         fail("--out takes one ticker; every backtest is also saved under backtests/<TICKER>/", ExitCode.USAGE)
     targets = resolve_targets(tickers, universe)
-    chosen = [m.strip() for m in models.split(",") if m.strip()]
-    if is_cross_sectional(chosen, split):
-        return _backtest_cross(targets, chosen, test_days, refit_every, horizon, split, epochs, quiet, as_json)
+    chosen = [m.strip() for m in (models or ",".join(DEFAULT_PORTFOLIO_MODELS if portfolio else DEFAULT_BACKTEST_MODELS)).split(",") if m.strip()]
+    trading = {"top_k": top_k, "rebalance_every": rebalance_every, "max_drop": max_drop, "capital": capital}
+    if not portfolio and any(v is not None for v in trading.values()):
+        fail("--top-k, --rebalance-every, --max-drop and --capital belong to --portfolio", ExitCode.USAGE)
+    if portfolio or is_cross_sectional(chosen, split):
+        return _backtest_cross(targets, chosen, test_days, refit_every, horizon, split, epochs, quiet, as_json,
+                               trading if portfolio else None)
     runner = executor_for(executor, workers, ray_address, fail_fast)
     settings = backtest_settings(chosen, test_days, refit_every, horizon, rolling, target, adjust.value, state.app_config(None).levels,
                                  {"epochs": epochs, "units": units, "lookback": lookback})
@@ -116,16 +128,25 @@ def _row(result, names: dict[str, str]) -> dict:
 
 
 def _backtest_cross(targets, models: list[str], test_days: int, refit_every: int | None, horizon: int,
-                    split: str | None, epochs: int | None, quiet: bool, as_json: bool) -> None:
-    """``backtest --universe NAME --models global,momentum,...``: how well each model ranks the universe, printed."""
+                    split: str | None, epochs: int | None, quiet: bool, as_json: bool, trading: dict | None) -> None:
+    """``backtest --universe NAME --models global,momentum,...``: how well each model ranks the universe, printed;
+    with ``--portfolio`` (``trading``: the flags), what trading each ranking would have done."""
     from forecast.progress import make_progress, progress_mode
+    from forecast.workflow.portfolio_plans import portfolio_backtest_universe
     from forecast.workflow.universe_plans import cross_backtest_universe, cross_settings
 
     settings = cross_settings(targets.universe, models, test_days, refit_every, horizon, split, epochs)
     workspace = state.workspace()
-    result = cross_backtest_universe(workspace, targets.universe, targets.tickers, settings, make_progress(progress_mode(quiet, as_json)))
+    reporter = make_progress(progress_mode(quiet, as_json))
+    if trading is None:
+        result, traded = cross_backtest_universe(workspace, targets.universe, targets.tickers, settings, reporter), None
+    else:
+        config = state.app_config(None)
+        result, traded = portfolio_backtest_universe(workspace, targets.universe, targets.tickers, settings, reporter,
+                                                     config.portfolio, trading, config.costs)
     if as_json:
-        emit_json({"universe": targets.universe, **result.to_dict()})
+        emit_json({"universe": targets.universe, **result.to_dict(),
+                   **({"portfolio": _portfolio_json(traded)} if traded is not None else {})})
         return
     echo_line(f"cross-sectional backtest of {targets.universe} ({len(targets.tickers)} tickers), {result.schedule}, "
               f"test {result.test_range[0]}..{result.test_range[1]}, horizon {horizon}")
@@ -133,6 +154,49 @@ def _backtest_cross(targets, models: list[str], test_days: int, refit_every: int
     for note in result.notes:
         echo_line(f"note: {note}", err=True)
     echo_line(f"saved {workspace.cross_backtest_json(targets.universe)} and {workspace.cross_backtest_csv(targets.universe)}")
+    if traded is not None:
+        _print_portfolio(traded, targets.universe)
+
+
+def _portfolio_json(traded) -> dict:
+    return {**traded.run, "models": {model: result.to_dict() for model, result in traded.results.items()}}
+
+
+def _print_portfolio(traded, universe: str) -> None:
+    """Each model's portfolio in one row (what following its ranking would have done), then where it was saved."""
+    from forecast.formatting import format_table
+
+    workspace = state.workspace()
+    first = next(iter(traded.results.values()))
+    strategy, costs = first.strategy, first.costs
+    echo_line(f"\nportfolio: top {strategy.top_k}, equal weight, rebalanced every {strategy.rebalance_every} days, at most "
+              f"{strategy.max_drop} replaced each time; bought and sold at the next day's open in lots of {strategy.lot}, "
+              f"from {strategy.capital:,.0f}; commission {costs.commission_bps:g} bp (min {costs.min_commission:g})"
+              + (", stamp duty on sells, transfer fee" if costs.stamp_duty else ""))
+
+    def pct(value, sign: bool = True) -> str:
+        return "-" if value is None or value != value else (f"{value:+.1%}" if sign else f"{value:.1%}")
+
+    def times(value) -> str:
+        return "-" if value is None or value != value else f"{value:.1f}x"
+
+    def num(value) -> str:
+        return "-" if value is None or value != value else f"{value:+.2f}"
+
+    rows = []
+    for model, result in traded.results.items():
+        m = result.metrics
+        rows.append([model, pct(m.get("annual_return")), pct(m.get("benchmark_annual_return")), pct(m.get("excess_annual_return")),
+                     num(m.get("information_ratio")), pct(m.get("max_drawdown")), times(m.get("annual_turnover")),
+                     pct(m.get("cost_drag"), sign=False), pct(m.get("hit_rate"), sign=False), sum(result.blocked.values())])
+    echo_line(format_table(["model", "annual", "benchmark", "excess", "IR", "max DD", "turnover/yr", "costs/yr", "hit rate",
+                            "blocked"], rows))
+    echo_line("excess = annualised mean daily return over the equal-weight universe; IR = its mean / std x sqrt(252); "
+              "blocked = trades the limits or a suspension did not allow")
+    for note in traded.notes:
+        echo_line(f"note: {note}", err=True)
+    echo_line(f"saved {workspace.portfolio_json(universe)}, {workspace.portfolio_csv(universe)} and "
+              f"{workspace.portfolio_chart(universe)}")
 
 
 def _format_cross_table(result) -> str:

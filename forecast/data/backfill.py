@@ -196,8 +196,12 @@ def _rows_by_code(staged, group: list[Ticker]) -> dict[str, pd.DataFrame]:
 
 def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start=None, end=None,
                    now: dt.datetime | None = None, strict: bool = False, plan: str = BackfillPlan.AUTO,
-                   watchlist: Callable[[], Sequence[str]] | None = None) -> tuple[list[FetchReport], list[TickerFailure]]:
+                   watchlist: Callable[[], Sequence[str]] | None = None,
+                   trading_facts: bool = False) -> tuple[list[FetchReport], list[TickerFailure]]:
     """Bring every ticker of universe ``name`` (today's members) up to date.
+
+    ``trading_facts``: the incremental updates also refresh the A-share trading facts (``update_from_tushare``);
+    a ticker backfilled by trade_date gets its whole history's facts on its next update (none were fetched yet).
 
     Tickers with no tushare series yet (or, with ``start``, none reaching back
     that far) are backfilled the cheaper way (``backfill_plan``): by trade_date
@@ -235,7 +239,7 @@ def fetch_universe(store: MarketStore, name: str, client: ClientSource, *, start
     if rest:
         # by_ticker members are in rest: with no stored series, update_from_tushare fetches each from ``start``
         more, more_failures = update_from_tushare(store, rest, one_client, start=start if by_ticker else None,
-                                                  end=end, now=now, strict=strict)
+                                                  end=end, now=now, strict=strict, trading_facts=trading_facts)
         reports.extend(more)
         failures.extend(more_failures)
     return reports, failures

@@ -323,7 +323,7 @@ def not_on_tushare(store: MarketStore, ticker: Ticker) -> BadInputError:
 def update_from_tushare(store: MarketStore, ticker_texts: list[str],
                         client: tushare_pro.TushareClient | Callable[[], tushare_pro.TushareClient], *,
                         start=None, end=None, now: dt.datetime | None = None,
-                        strict: bool = False) -> tuple[list[FetchReport], list[TickerFailure]]:
+                        strict: bool = False, trading_facts: bool = False) -> tuple[list[FetchReport], list[TickerFailure]]:
     """Bring each ticker up to date from tushare; return reports and per-ticker failures.
 
     A ticker tushare does not cover (not a China A-share code) fails on its own,
@@ -334,6 +334,12 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str],
     many stored tickers miss the same few days, those days are fetched
     whole-market by trade_date (two calls a day) instead of two calls per
     ticker. An authentication failure stops everything at once.
+
+    ``trading_facts``: also refresh the A-share trading rules' facts
+    (``trading_facts.refresh_facts``: limit prices, suspensions, names) of the
+    stocks written, over the span fetched; their notes go to the first
+    report, and a failure there is a note, not a failed ticker. Off by
+    default: it costs calls of other endpoints.
     """
     parsed = [parse_ticker(t) for t in ticker_texts]
     failures: list[TickerFailure] = [TickerFailure(str(t), not_on_tushare(store, t)) for t in parsed if not t.is_china]
@@ -366,6 +372,7 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str],
         client = client()  # raises AuthError without a token: it stops everything
     union = pd.DatetimeIndex(sorted(set().union(*gaps.values()))) if gaps else pd.DatetimeIndex([])
     by_date = [t for t in pending if t in gaps]
+    facts_from: dict[str, pd.Timestamp] = {}  # ticker -> the first day whose facts this fetch refreshes
     if len(by_date) >= BY_DATE_MIN_TICKERS and len(union) < len(by_date) and start is None:
         try:
             items = _fetch_by_date(client, by_date, union)
@@ -375,6 +382,7 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str],
         written, failed = commit_many(store, items, strict=strict, calendar=TUSHARE_CALENDAR)
         reports.extend(written)
         failures.extend(failed)
+        facts_from.update({str(t): union[0] for t in by_date if len(union) and str(t) in {r.ticker for r in written}})
         pending = [t for t in pending if t not in gaps]
     for t in pending:
         try:
@@ -382,6 +390,49 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str],
             write = _fetch_one(client, t, stored, start_day, end_day, backfill_from=start)
             write.report.notes[:0] = notes[t].notes  # e.g. "replaced an unreadable stored file"
             reports.append(_commit(store, write, strict))
+            updated = t in gaps and len(gaps[t]) > 0  # a stored series brought up to date: only its new days
+            facts_from[str(t)] = gaps[t][0] if updated else pd.Timestamp(start or start_day)
         except (UnknownTickerError, tushare_pro.SourceError, ValidationFailed, BadInputError) as exc:
             failures.append(TickerFailure(str(t), exc))
+    if trading_facts and facts_from:
+        _refresh_trading_facts(client, store, _facts_spans(store, facts_from, heads), end_day, reports)
     return reports, failures
+
+
+def _facts_spans(store: MarketStore, facts_from: dict[str, pd.Timestamp],
+                 heads: dict[Ticker, StoredHead | None]) -> dict[str, pd.Timestamp]:
+    """Return each ticker's first day of facts to fetch: its new days, or its whole stored history when no facts
+    of it were ever fetched (the facts came after its bars)."""
+    from forecast.data.trading_facts import known_tickers
+
+    known = known_tickers(store.workspace)
+    stored_first = {str(t): head.first_date for t, head in heads.items() if head is not None}
+    return {ticker: first if ticker in known or ticker not in stored_first else min(first, stored_first[ticker])
+            for ticker, first in facts_from.items()}
+
+
+def _refresh_trading_facts(client: tushare_pro.TushareClient, store: MarketStore, facts_from: dict[str, pd.Timestamp],
+                           end_day: pd.Timestamp, reports: list[FetchReport]) -> None:
+    """Refresh the trading facts of the tickers written, in two spans: the updated ones' new days, the rest's history.
+
+    Two groups, not one span from the oldest day: a single new ticker must not
+    turn a universe's few whole-market calls into one call per ticker.
+    """
+    from forecast.data.trading_facts import refresh_facts
+
+    history_start = min(facts_from.values())
+    groups: dict[pd.Timestamp, list[str]] = {}
+    recent = [d for d in facts_from.values() if d > history_start]
+    recent_start = min(recent) if recent else history_start
+    for ticker, first in facts_from.items():
+        groups.setdefault(recent_start if first >= recent_start else history_start, []).append(ticker)
+    first_report = {r.ticker: r for r in reports}
+    for first, tickers in sorted(groups.items()):
+        report = first_report[tickers[0]]
+        calls_before = client.calls
+        try:
+            facts_notes = refresh_facts(client, store.workspace, tickers, first, end_day)
+        except tushare_pro.SourceError as exc:  # the bars are stored: the rules fall back until the next fetch
+            facts_notes = [f"not refreshed ({exc})"]
+        report.notes.extend(f"trading facts: {note}" for note in facts_notes)
+        report.calls += client.calls - calls_before

@@ -127,6 +127,15 @@ def cached_names(workspace: Workspace) -> dict[str, str]:
     return dict(zip(cached[0]["ts_code"].astype(str), cached[0]["name"].astype(str)))
 
 
+def cached_list_dates(workspace: Workspace) -> dict[str, pd.Timestamp]:
+    """Return {ts_code: listing day} from the cached listings, without any network call ({} when none are cached)."""
+    cached = _read_frame(workspace.listings_file)
+    if cached is None:
+        return {}
+    frame = cached[0].dropna(subset=["list_date"])
+    return {str(code): pd.Timestamp(day) for code, day in zip(frame["ts_code"], frame["list_date"])}
+
+
 def load_index(workspace: Workspace, index_code: str, client: ClientSource = None,
                now: dt.datetime | None = None) -> IndexMembership:
     """Return an index's membership, its snapshots refreshed from ``index_weight`` when missing or older than a day.

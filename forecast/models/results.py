@@ -107,6 +107,8 @@ class ForecastResult:
     created_at: str
     # a plain dict (the pooled model builds one) becomes a ModelSummary here: read it as ``summary``
     model_summary: ModelSummary | dict[str, Any] = field(default_factory=ModelSummary)
+    # a China ticker's band cut at its price limits: {"rate", "st", "point_cut", "cut": {level: per step}} (workflow/price_limits)
+    price_limits: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.model_summary = ModelSummary.from_dict(self.model_summary)
@@ -149,7 +151,7 @@ class ForecastResult:
                 "last_close": self.last_close, "last_value": self.last_value,
                 "points": [{"date": p.date, "value": p.value, "intervals": {k: list(v) for k, v in p.intervals.items()}}
                            for p in self.points],
-                "created_at": self.created_at, "model_summary": self.summary.to_dict()}
+                "created_at": self.created_at, "model_summary": self.summary.to_dict(), "price_limits": self.price_limits}
 
     def to_frame(self) -> pd.DataFrame:
         """One row per forecast day: ticker, date, which price (target: close, open...), predicted and the band
@@ -174,6 +176,7 @@ class ForecastResult:
                 last_date=str(data["last_date"]), last_close=float(data["last_close"]),
                 last_value=float(data["last_value"]), points=points, created_at=str(data.get("created_at", "")),
                 model_summary=ModelSummary.from_dict(data.get("model_summary")),  # a copy: not shared with a cached batch
+                price_limits=dict(data["price_limits"]) if isinstance(data.get("price_limits"), dict) else None,
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast predict again") from None

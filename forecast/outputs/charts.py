@@ -302,9 +302,10 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
 
     chart = ChartKind.parse(kind, "chart kind")
     workspace = Workspace.at(home)
-    ticker = str(parse_ticker(ticker_text))
+    portfolio = chart is ChartKind.PORTFOLIO  # a universe's chart: ticker_text names the universe
+    ticker = ticker_text if portfolio else str(parse_ticker(ticker_text))
     named_by_user = named_by_user and out is not None
-    out = Path(out) if out else workspace.chart_file(ticker, chart)
+    out = Path(out) if out else (workspace.portfolio_chart(ticker) if portfolio else workspace.chart_file(ticker, chart))
     suffix = out.suffix.lower()
     if suffix not in (".png", ".svg"):
         if not (named_by_user and writes_in_place(out)):
@@ -316,6 +317,10 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
             write_user_output(out, info.path.read_bytes())
         info.path = out
         return info
+    if portfolio:
+        from forecast.outputs.portfolio_charts import render_stored_portfolio
+
+        return ChartInfo(render_stored_portfolio(workspace, ticker, out), chart.value)
     name = cached_names(workspace).get(ticker, "") if name is None else name
     if chart is ChartKind.TRAINING:
         registry = ModelRegistry(workspace)

@@ -125,7 +125,7 @@ def _gather(store: MarketStore, request: FetchRequest, client: Callable[[], Any]
         from forecast.data.backfill import fetch_universe
 
         return Fetched(*fetch_universe(store, request.universe, client, start=request.start, end=request.end,
-                                       strict=request.strict, plan=request.backfill, watchlist=watchlist))
+                                       strict=request.strict, plan=request.backfill, watchlist=watchlist, trading_facts=True))
     if request.source is Source.SAMPLE:
         return Fetched([fetching.import_sample(store, t, strict=request.strict, calendar=request.calendar)
                         for t in (tickers or [fetching.SAMPLE_TICKER])])
@@ -135,7 +135,7 @@ def _gather(store: MarketStore, request: FetchRequest, client: Callable[[], Any]
         raise UsageError("name at least one ticker, e.g. forecast fetch 600519.SH")
     tickers = normalised(store, tickers)  # a typo should not wait for a token check
     return Fetched(*fetching.update_from_tushare(store, tickers, client, start=request.start, end=request.end,
-                                                 strict=request.strict))
+                                                 strict=request.strict, trading_facts=True))
 
 
 def fetch_bars(store: MarketStore, request: FetchRequest, client: Callable[[], Any],

@@ -123,13 +123,18 @@ class Ranking:
     steps: int
     rows: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    left_out: list[dict[str, Any]] = field(default_factory=list)  # --tradable: names at a price limit or suspended
 
 
 def rank_tickers(workspace: Workspace, tickers: Sequence[str], model: str | None, universe: str | None,
-                 horizon: int | None, names: dict[str, str]) -> Ranking:
+                 horizon: int | None, names: dict[str, str], tradable: bool = False) -> Ranking:
     """Rank ``tickers`` by the universe model's expected return over ``horizon`` days (default: the model's), with its
-    preferred interval; a horizon beyond the model's is a UsageError."""
+    preferred interval; a horizon beyond the model's is a UsageError.
+
+    China tickers are flagged when they closed at limit-up or limit-down on their last day, or are suspended
+    (``workflow.price_limits``); ``tradable`` leaves those out (each named in ``left_out``)."""
     from forecast.maths.intervals import preferred_level
+    from forecast.workflow.price_limits import last_day_flags
     from forecast.workflow.serving import universe_model
     from forecast.workflow.universe_jobs import predict_batch
 
@@ -140,6 +145,11 @@ def rank_tickers(workspace: Workspace, tickers: Sequence[str], model: str | None
     batch = predict_batch(workspace, tickers, card)
     ranking = Ranking(card, steps, skipped=[{"ticker": t, "error": str(e)} for t, e in sorted(batch.problems.items())])
     by_step = sorted(batch.forecasts.values(), key=lambda f: (-(f.result.points[steps - 1].value / f.result.last_close), f.ticker))
+    flags = last_day_flags(workspace, [item.ticker for item in by_step])
+    if tradable:
+        ranking.left_out = [{"ticker": item.ticker, "flags": [k for k, v in flags[item.ticker].items() if v]}
+                            for item in by_step if any(flags.get(item.ticker, {}).values())]
+        by_step = [item for item in by_step if not any(flags.get(item.ticker, {}).values())]
     for position, item in enumerate(by_step, 1):
         point = item.result.points[steps - 1]
         level = preferred_level(point.intervals)
@@ -148,5 +158,6 @@ def rank_tickers(workspace: Workspace, tickers: Sequence[str], model: str | None
         ranking.rows.append({"rank": position, "ticker": item.ticker, "name": names.get(item.ticker), "last_date": item.result.last_date,
                              "last_close": close, "horizon": steps, "expected_return": point.value / close - 1,
                              "interval": [lo / close - 1, hi / close - 1], "interval_level": float(level), "score": item.score,
-                             "trained_on_ticker": bool(item.result.summary.trained_on_ticker)})
+                             "trained_on_ticker": bool(item.result.summary.trained_on_ticker),
+                             "flags": [k for k, v in flags.get(item.ticker, {}).items() if v]})
     return ranking

@@ -56,7 +56,10 @@ def predict_one(workspace: Workspace, ticker: str, model_id: str | None = None, 
                 levels: Sequence[float] = DEFAULT_LEVELS, models: LoadedModels | None = None) -> ForecastResult:
     """Forecast one ticker and store the forecast for ``plot``."""
     registry = ModelRegistry(workspace)
+    from forecast.workflow.price_limits import cap_forecasts
+
     result = predict_ticker(MarketStore(workspace), registry, ticker, model_id, horizon, models, levels)
+    result = cap_forecasts(workspace, [result])[0]  # a China ticker's band stops at its price limits
     save_forecast(workspace, result)
     return result
 

@@ -120,7 +120,8 @@ def _fetch(store: MarketStore, config: AppConfig, tickers: list[str]) -> tuple[d
                                  f"\"{t}\" = \"csv\" under [sources] in forecast.toml)")
 
         try:  # the client (and its token check) is made only if some ticker needs the network
-            reports, failures = fetching.update_from_tushare(store, tushare, lambda: TushareClient(config.tushare_token, calls_per_minute=config.tushare_calls_per_minute))
+            reports, failures = fetching.update_from_tushare(store, tushare, lambda: TushareClient(config.tushare_token, calls_per_minute=config.tushare_calls_per_minute),
+                                                             trading_facts=True)
             new_rows.update({r.ticker: r.new_rows for r in reports})
             errors.update({f.ticker: csv_only(f.ticker) if not parse_ticker(f.ticker).is_china else f.error for f in failures})
         except ForecastError as exc:  # e.g. a bad token: every ticker tushare serves fails the same way

@@ -65,6 +65,8 @@ class AppConfig:
     colors: str | None = None  # cn | us for every ticker; None: Chinese convention for China tickers, Western otherwise
     # [sources]: (ticker or pattern, source) in file order; ticker names normalised, patterns upper-cased
     sources: tuple[tuple[str, str], ...] = ()
+    portfolio: dict = field(default_factory=dict)  # [portfolio]: top_k, rebalance_every, max_drop, capital (backtest --portfolio)
+    costs: dict = field(default_factory=dict)  # [costs]: over the A-share or plain defaults (evaluation/costs.py)
 
     def masked(self) -> dict:
         data = asdict(self)
@@ -216,6 +218,18 @@ def _train_problems(preset: str, train: dict) -> list[str]:
     return found
 
 
+def _portfolio_problems(table: dict) -> list[str]:
+    from forecast.workflow.portfolio_plans import portfolio_problems
+
+    return portfolio_problems(table) if table else []
+
+
+def _costs_problems(table: dict) -> list[str]:
+    from forecast.workflow.portfolio_plans import costs_problems
+
+    return costs_problems(table) if table else []
+
+
 def load_app_config(home: Workspace | Path | str | None, path: Path | None = None, env: dict | None = None) -> AppConfig:
     """Return defaults < ``<home>/forecast.toml`` (or ``path``) < environment, validated as a whole.
 
@@ -244,6 +258,14 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
         train = {k: v.isoformat() if isinstance(v, (dt.date, dt.time)) else v for k, v in train.items()}  # TOML dates
         problems.extend(_train_problems(values.get("preset", "default"), train))
     values["train"] = dict(train)
+    for name, problems_of in (("portfolio", _portfolio_problems), ("costs", _costs_problems)):
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            problems.append(f"[{name}] must be a table")
+            continue
+        table = {k: v.isoformat() if isinstance(v, (dt.date, dt.time)) else v for k, v in table.items()}
+        problems.extend(problems_of(table))
+        values[name] = table
     tushare_table = raw.get("tushare", {})
     if not isinstance(tushare_table, dict):
         problems.append("[tushare] must be a table, e.g. [tushare] token = \"...\"")

@@ -80,6 +80,9 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
                 batch.problems[item.ticker] = CorruptFileError(
                     f"the universe model {card.id} forecast no number for {item.ticker} (NaN or infinite weights?); "
                     f"retrain it: forecast train --universe {card.universe} --preset global")
+        from forecast.workflow.price_limits import cap_forecasts
+
+        cap_forecasts(workspace, [item.result for item in finite])  # in place: a China ticker's band stops at its limits
         for item in finite:
             batch.forecasts[item.ticker] = item
         if save:

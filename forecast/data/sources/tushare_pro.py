@@ -1,9 +1,10 @@
-"""The tushare Pro API: ``daily`` + ``adj_factor``, with retries and error classes.
+"""The tushare Pro API: ``daily`` + ``adj_factor``, the trading-rule facts, with retries and error classes.
 
 Talks through tushare's own ``DataApi`` client. Failures are classified by the
 server's message (the wire protocol: ``tests/fake_tushare.py`` speaks it):
 
-* wrong token / not enough points -> AuthError at once;
+* wrong token / not enough points -> AuthError at once (``NoPointsError``, its
+  subclass, for the points: a caller may go on without that one endpoint);
 * per-minute rate limit -> sleep and retry a bounded number of times;
 * per-hour/per-day limits -> RateLimitError at once (retrying cannot help);
 * each endpoint is paced to the account's per-minute limit (``pacing.CallPacer``,
@@ -17,6 +18,11 @@ server's message (the wire protocol: ``tests/fake_tushare.py`` speaks it):
 
 Index codes (``Ticker.is_index``: 000300.SH, 399001.SZ, 930050.CSI) are served
 from ``index_daily`` by the same functions, with adjustment factor 1.0.
+
+The A-share trading rules' facts come from ``stk_limit`` (the day's limit
+prices), ``suspend_d`` (suspensions) and ``namechange`` (names, so ST days):
+``fetch_stk_limit``, ``fetch_suspensions`` and ``fetch_name_changes`` return
+them with tushare's field names and their dates as Timestamps.
 
 The token never appears in a message, a log line or a file.
 """
@@ -44,11 +50,24 @@ MAX_PAGES = 20  # 120,000 rows: far beyond any ticker's history or one day's mar
 DAILY_FIELDS = "ts_code,trade_date,open,high,low,close,vol,amount"
 FACTOR_FIELDS = "ts_code,trade_date,adj_factor"
 INDEX_DAILY_FIELDS = "ts_code,trade_date,open,high,low,close,vol,amount"
+STK_LIMIT_FIELDS = "trade_date,ts_code,pre_close,up_limit,down_limit"
+SUSPEND_D_FIELDS = "ts_code,trade_date,suspend_timing,suspend_type"
+NAMECHANGE_FIELDS = "ts_code,name,start_date,end_date,ann_date,change_reason"
+# rows per call of the endpoints that answer fewer than PAGE_LIMIT (tushare's docs: stk_limit 5800, suspend_d 5000)
+ENDPOINT_PAGE_LIMITS = {"stk_limit": 5800, "suspend_d": 5000}
 
 _TOKEN_REJECTED = ("token不对", "token无效", "token错误")
 _NO_PERMISSION = ("没有访问该接口的权限", "没有权限访问该接口", "没有接口访问权限")
 _RATE_LIMITED = ("最多访问", "频率超限")
 _SLOW_LIMITS = ("每小时", "每天", "/小时", "次/天")
+
+
+class NoPointsError(AuthError):
+    """The token is good, but its account has not the points for one endpoint (the message names it)."""
+
+    def __init__(self, message: str, api_name: str):
+        super().__init__(message)
+        self.api_name = api_name
 
 
 @dataclass
@@ -120,7 +139,7 @@ class TushareClient:
                 if any(s in message for s in _TOKEN_REJECTED):
                     raise AuthError("tushare rejected the token: check TUSHARE_TOKEN") from None
                 if any(s in message for s in _NO_PERMISSION):
-                    raise AuthError(f"your tushare account has not enough points for '{api_name}'") from None
+                    raise NoPointsError(f"your tushare account has not enough points for '{api_name}'", api_name) from None
                 if any(s in message for s in _RATE_LIMITED):
                     if any(s in message for s in _SLOW_LIMITS):
                         raise RateLimitError(f"tushare rate limit on '{api_name}' (hourly/daily quota): {message}") from None
@@ -154,6 +173,10 @@ class TushareClient:
             self.pacer.record(api_name)
 
     def query_paged(self, api_name: str, fields: str, **params) -> pd.DataFrame:
+        """Return every row of one query, paged by ``offset`` at ``PAGE_LIMIT`` rows (see ``query_paged_at``)."""
+        return self.query_paged_at(api_name, fields, PAGE_LIMIT, params)
+
+    def query_paged_at(self, api_name: str, fields: str, page_limit: int, params: dict) -> pd.DataFrame:
         """Return every row of one query, asking for the next ``offset`` while a page comes back full.
 
         For endpoints whose pages cannot be cut by date (a whole market's day,
@@ -161,9 +184,10 @@ class TushareClient:
         counts as full (the rows may go on); the next page starts after the rows
         received, whatever the server's page size was. A server that answers
         fewer than asked ends the query, so ``PAGE_LIMIT`` must not exceed any
-        endpoint's own limit.
+        endpoint's own limit: ``page_limit`` is the rows asked for per page,
+        ``PAGE_LIMIT`` or an endpoint's own smaller one (``ENDPOINT_PAGE_LIMITS``).
         """
-        limit = PAGE_LIMIT
+        limit = page_limit
         pages = [self.query(api_name, fields, **params, limit=limit)]
         while len(pages[-1]) >= limit:
             if len(pages) >= MAX_PAGES:
@@ -304,3 +328,74 @@ def fetch_whole_market_day(client: TushareClient, day) -> pd.DataFrame:
     if not len(daily):
         return _to_canonical(daily, daily)
     return _to_canonical(daily, client.query_paged("adj_factor", FACTOR_FIELDS, trade_date=tushare_date(day)))
+
+
+# --- the trading rules' facts ----------------------------------------------------------------------
+
+def _span(ts_code: str | None, start, end) -> dict[str, str]:
+    """The params of a span; one day of the whole market asks by ``trade_date``, as tushare's examples do."""
+    span = {"start_date": tushare_date(start), "end_date": tushare_date(end)}
+    if ts_code:
+        return {"ts_code": ts_code, **span}
+    return {"trade_date": span["start_date"]} if span["start_date"] == span["end_date"] else span
+
+
+def _dated(frame: pd.DataFrame, fields: str, date_columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    """Return ``frame`` with exactly ``fields`` as columns and its YYYYMMDD columns as Timestamps (NaT for none)."""
+    columns = fields.split(",")
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c in date_columns else object) for c in columns})
+    try:
+        out = frame[columns].copy()
+        for column in date_columns:
+            text = out[column].astype(object).where(out[column].notna(), None)
+            out[column] = pd.to_datetime(text, format="%Y%m%d", errors="raise")
+        out["ts_code"] = out["ts_code"].astype(str)
+        return out.reset_index(drop=True)
+    except (KeyError, ValueError, TypeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise SourceError(f"tushare sent {what} rows this version cannot read ({type(exc).__name__}: {first_line}); "
+                          "try again later") from None
+
+
+def fetch_stk_limit(client: TushareClient, ts_code: str | None, start, end) -> pd.DataFrame:
+    """Return ``trade_date, ts_code, pre_close, up_limit, down_limit`` over [start, end], oldest first.
+
+    ``ts_code`` None: the whole market (about 7,000 rows a day: keep the span short).
+    """
+    rows = client.query_paged_at("stk_limit", STK_LIMIT_FIELDS, ENDPOINT_PAGE_LIMITS["stk_limit"],
+                                 _span(ts_code, start, end))
+    out = _dated(rows, STK_LIMIT_FIELDS, ("trade_date",), "stk_limit")
+    for column in ("pre_close", "up_limit", "down_limit"):
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    return out.sort_values(["trade_date", "ts_code"], ignore_index=True)
+
+
+def fetch_suspensions(client: TushareClient, ts_code: str | None, start, end) -> pd.DataFrame:
+    """Return ``ts_code, trade_date, suspend_timing, suspend_type`` ('S' suspended, 'R' resumed) over [start, end].
+
+    ``suspend_timing`` is the intraday halt (e.g. ``09:30-10:30``), None for a
+    whole day. ``ts_code`` None: the whole market.
+    """
+    rows = client.query_paged_at("suspend_d", SUSPEND_D_FIELDS, ENDPOINT_PAGE_LIMITS["suspend_d"],
+                                 _span(ts_code, start, end))
+    out = _dated(rows, SUSPEND_D_FIELDS, ("trade_date",), "suspend_d")
+    out["suspend_timing"] = out["suspend_timing"].astype(object).where(out["suspend_timing"].notna(), None)
+    return out.sort_values(["trade_date", "ts_code"], ignore_index=True)
+
+
+def fetch_name_changes(client: TushareClient, ts_code: str | None, *, announced_from=None,
+                       announced_to=None) -> pd.DataFrame:
+    """Return ``ts_code, name, start_date, end_date, ann_date, change_reason``, each name's span (end NaT: current).
+
+    ``ts_code`` None: every ticker's changes announced in [announced_from,
+    announced_to] (``namechange``'s own start_date/end_date bound the announcement).
+    """
+    params: dict[str, str] = {"ts_code": ts_code} if ts_code else {}
+    if announced_from is not None:
+        params["start_date"] = tushare_date(announced_from)
+    if announced_to is not None:
+        params["end_date"] = tushare_date(announced_to)
+    rows = client.query_paged("namechange", NAMECHANGE_FIELDS, **params)
+    out = _dated(rows, NAMECHANGE_FIELDS, ("start_date", "end_date", "ann_date"), "namechange")
+    return out.sort_values(["ts_code", "start_date"], ignore_index=True)

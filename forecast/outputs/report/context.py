@@ -137,6 +137,8 @@ class ReportContext:
     universe: str | None = None
     cross_section: dict | None = None  # backtests/@<universe>/latest.json, as stored
     cumulative_ic: pd.DataFrame | None = None  # date x model: the running sum of the daily Rank IC
+    portfolio: dict | None = None  # backtests/@<universe>/portfolio.json, as stored
+    portfolio_daily: pd.DataFrame | None = None  # its daily NAV per model, the benchmark, the index
 
     @property
     def forecasts(self) -> list[TickerReport]:
@@ -312,6 +314,17 @@ def load_cross_section(workspace: Workspace, universe: str) -> tuple[dict | None
     return record.to_dict(), load_cross_curves(workspace, universe)
 
 
+def load_portfolio_section(workspace: Workspace, universe: str) -> tuple[dict | None, pd.DataFrame | None]:
+    """The universe's stored portfolio backtest (record, daily frame), or Nones: a damaged one leaves the section out."""
+    from forecast.evaluation.portfolio_records import load_portfolio
+
+    try:
+        stored = load_portfolio(workspace, universe)
+    except ForecastError:
+        return None, None
+    return stored if stored is not None else (None, None)
+
+
 def _normal(text: str) -> str:
     """The ticker as stored ("600519" -> "600519.SH"); text that is no ticker stays as it is and fails on its own row."""
     try:
@@ -342,6 +355,7 @@ def load_context(home: Workspace | Path | str | None, tickers: list[str], *, nam
     store = MarketStore(workspace)
     reports = [load_ticker(workspace, store, t, names.get(t, ""), colors, days, markers.get(t)) for t in dict.fromkeys(map(_normal, tickers))]
     cross, curves = load_cross_section(workspace, universe) if universe else (None, None)
+    portfolio, daily = load_portfolio_section(workspace, universe) if universe else (None, None)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return ReportContext(title or (f"Forecast report: {universe}" if universe else "Forecast report"), now, today, reports,
-                         universe, cross, curves)
+                         universe, cross, curves, portfolio, daily)

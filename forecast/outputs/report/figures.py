@@ -101,3 +101,22 @@ def cumulative_ic_figure(curves: pd.DataFrame) -> dict:
               "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
               "xaxis": {"type": "category", "nticks": 10}, "yaxis": {"title": {"text": "cumulative Rank IC"}, "zeroline": True}}
     return {"data": data, "layout": layout}
+
+
+def portfolio_figure(daily: pd.DataFrame) -> dict:
+    """One line per model: its portfolio's value; the equal-weight universe (and the index) dashed, for comparison."""
+    from forecast.evaluation.portfolio_records import BENCHMARK, INDEX, nav_columns
+
+    x = [str(d)[:10] for d in daily.index]
+    navs = nav_columns(daily)
+    data = [{"type": "scatter", "mode": "lines", "name": str(model), "x": x, "y": _round(navs[model], 2),
+             "line": {"color": IC_COLORS[i % len(IC_COLORS)], "width": 1.6}} for i, model in enumerate(navs.columns)]
+    data.append({"type": "scatter", "mode": "lines", "name": "equal-weight universe", "x": x, "y": _round(daily[BENCHMARK], 2),
+                 "line": {"color": "#444", "width": 1.2, "dash": "dash"}})
+    if INDEX in daily and daily[INDEX].notna().any():
+        data.append({"type": "scatter", "mode": "lines", "name": "index", "x": x, "y": _round(daily[INDEX], 2),
+                     "line": {"color": "#999", "width": 1.2, "dash": "dot"}})
+    layout = {"height": 360, "margin": {"l": 70, "r": 10, "t": 10, "b": 40}, "hovermode": "x unified",
+              "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+              "xaxis": {"type": "category", "nticks": 10}, "yaxis": {"title": {"text": "portfolio value"}}}
+    return {"data": data, "layout": layout}

@@ -21,7 +21,7 @@ from forecast.errors import MissingExtraError
 from forecast.formatting import MISSING, format_number, format_percent
 from forecast.maths.intervals import level_label
 from forecast.outputs.report.context import SIGNIFICANCE, SUMMARY_HEADERS, ReportContext, TickerReport, ranking, summary_cells
-from forecast.outputs.report.figures import cumulative_ic_figure, ticker_figure
+from forecast.outputs.report.figures import cumulative_ic_figure, portfolio_figure, ticker_figure
 
 REPORT_EXTRA_HINT = ("the HTML report needs {package}, which is not installed: pip install 'forecast[report]' "
                      "(from a checkout: .venv/bin/pip install -e '.[report]')")
@@ -109,6 +109,8 @@ def render_page(context: ReportContext) -> str:
         ranking=shown, ranking_total=len(ranked), ranking_cut=len(shown) < len(ranked),
         ic_figure=cumulative_ic_figure(context.cumulative_ic) if context.cumulative_ic is not None and len(context.cumulative_ic.columns) else None,
         cross_models=(context.cross_section or {}).get("models") or {},
+        portfolio=context.portfolio,
+        portfolio_figure=portfolio_figure(context.portfolio_daily) if context.portfolio_daily is not None and len(context.portfolio_daily) else None,
         counts=context.verdict_counts(), significance=SIGNIFICANCE,
         plotly_js=plotly_js(), style=_asset("report.css"), script=_asset("report.js"),
     )

@@ -1,0 +1,397 @@
+"""The A-share trading rules: daily price limits, limit prices, suspensions, and bands that respect them.
+
+Pure: numpy/pandas over frames the caller passes, no I/O. It promises
+
+* ``LIMIT_RULES``: the limit regimes of each board as dated data (one row per
+  regime, never an ``if`` on a date), and ``limit_band``/``limit_rate``, the
+  rates in force for a ticker on a day;
+* ``limit_price``: the exchange's limit price, ``prev_close x (1 +- rate)``
+  rounded half-up to the cent, vectorised;
+* ``trading_status``: per session and ticker, the limit prices (tushare's
+  ``stk_limit`` where it has a row, else the rule from the previous close),
+  whether the close and the open sat at a limit, and whether the ticker was
+  suspended; ``TradingStatus.can_buy``/``can_sell`` follow from those;
+* ``cap_band``: a forecast band from a last close, cut where it would cross the
+  limits compounded over the steps, saying which steps were cut.
+
+A ticker is a China code when it is an A-share exchange code (.SH, .SZ, .BJ).
+Indices (``Ticker.is_index``'s rule: 000xxx.SH, 399xxx.SZ, 899xxx.BJ) and every
+non-China ticker are on no board, so they have no limits.
+
+Sources for the dated rules (the exchanges' notices, as summarised by
+tushare's ``stk_limit`` documentation and by the marina-rules dataset of
+point-in-time A-share rules, https://pypi.org/project/marina-rules/):
+main board +-10 % since 1996-12-16, ST/*ST +-5 %; new listings: no limit on
+the listing day until 2013, then +44 % / -36 % of the issue price on the
+listing day (SSE/SZSE 2013-12 notices on new listings' first days), and from
+the main-board registration reform (first listings 2023-04-10) no limit on the
+first 5 sessions; ChiNext +-10 % (ST +-5 %) until 2020-08-21, +-20 % for all
+(ST too) from 2020-08-24 with the first 5 sessions unlimited; STAR +-20 % from
+its opening on 2019-07-22, first 5 sessions unlimited; BSE +-30 % from its
+opening on 2021-11-15, the listing day unlimited. A 2025 revision of the
+main-board rules for risk-warning (ST) stocks is not modelled: tushare's
+``stk_limit``, when the token can read it, carries the exchange's own prices
+and wins over these rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.tickers import parse_ticker
+from forecast.errors import BadInputError
+
+AT_LIMIT_TOLERANCE = 0.005  # half a cent: prices are quoted in cents, so anything closer is the limit itself
+_ROUNDING_SLACK = 1e-6  # in cents: 10.05 x 1.1 is 11.054999... in binary, and the exchange rounds the exact 11.055 up
+CHINA_EXCHANGES = ("SH", "SZ", "BJ")
+BOARDS = ("main", "chinext", "star", "bse")
+
+
+@dataclass(frozen=True)
+class LimitRule:
+    """One limit regime of one board, in force from ``first_day`` to ``last_day`` (None: still in force).
+
+    ``rate``/``st_rate``: the daily limit of ordinary and ST/*ST names;
+    ``unlimited_first_days``: a new listing's first sessions without a limit;
+    ``listing_day_band``: (up, down) rates of the listing day around the issue
+    price where the exchange set an asymmetric one (the +44 % / -36 % era).
+    """
+
+    board: str
+    first_day: dt.date
+    last_day: dt.date | None
+    rate: float
+    st_rate: float
+    unlimited_first_days: int
+    listing_day_band: tuple[float, float] | None = None
+
+    def covers(self, day: dt.date) -> bool:
+        return self.first_day <= day and (self.last_day is None or day <= self.last_day)
+
+
+def _d(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+LIMIT_RULES: tuple[LimitRule, ...] = (
+    LimitRule("main", _d("1996-12-16"), _d("2013-12-31"), 0.10, 0.05, 1),
+    LimitRule("main", _d("2014-01-01"), _d("2023-04-09"), 0.10, 0.05, 0, (0.44, 0.36)),
+    LimitRule("main", _d("2023-04-10"), None, 0.10, 0.05, 5),
+    LimitRule("chinext", _d("2009-10-30"), _d("2013-12-31"), 0.10, 0.05, 1),
+    LimitRule("chinext", _d("2014-01-01"), _d("2020-08-23"), 0.10, 0.05, 0, (0.44, 0.36)),
+    LimitRule("chinext", _d("2020-08-24"), None, 0.20, 0.20, 5),
+    LimitRule("star", _d("2019-07-22"), None, 0.20, 0.20, 5),
+    LimitRule("bse", _d("2021-11-15"), None, 0.30, 0.30, 1),
+)
+
+
+def _ticker_parts(ticker: str) -> tuple[str, str | None, bool]:
+    """Return (six-digit code, exchange, is_index); exchange None for anything that is not a China code."""
+    try:
+        parsed = parse_ticker(ticker)
+    except BadInputError:
+        return "", None, False
+    return parsed.symbol[:6], parsed.exchange, parsed.is_index
+
+
+def is_china(ticker: str) -> bool:
+    """True for an A-share exchange code (.SH, .SZ, .BJ), index or not; ``board_of`` tells the tradable ones."""
+    return _ticker_parts(ticker)[1] in CHINA_EXCHANGES
+
+
+def board_of(ticker: str) -> str:
+    """Return 'main', 'chinext' (30xxxx.SZ), 'star' (688/689xxx.SH), 'bse' (.BJ), or '' (an index, or not China)."""
+    code, exchange, index = _ticker_parts(ticker)
+    if exchange not in CHINA_EXCHANGES or index:
+        return ""
+    if exchange == "BJ":
+        return "bse"
+    if exchange == "SZ" and code.startswith("30"):
+        return "chinext"
+    if exchange == "SH" and code.startswith(("688", "689")):
+        return "star"
+    return "main"
+
+
+def _day(day) -> dt.date:
+    return pd.Timestamp(day).date()
+
+
+def rule_for(board: str, day) -> LimitRule | None:
+    """Return the regime of ``board`` in force on ``day``; None before the board had one (or for no board)."""
+    on = _day(day)
+    return next((r for r in LIMIT_RULES if r.board == board and r.covers(on)), None)
+
+
+def limit_band(ticker: str, day, *, st: bool = False, session_number: int | None = None) -> tuple[float, float] | None:
+    """Return the (up, down) limit rates of ``ticker`` on ``day``; None when there is no limit that day.
+
+    ``session_number`` is 1 on the listing day (None: long listed). The
+    regime in force on ``day`` decides the new-listing days too (a listing in
+    the few sessions before a reform is treated under the new regime).
+    """
+    rule = rule_for(board_of(ticker), day)
+    if rule is None:
+        return None
+    if session_number is not None:
+        if session_number <= rule.unlimited_first_days:
+            return None
+        if session_number == 1 and rule.listing_day_band is not None:
+            return rule.listing_day_band
+    rate = rule.st_rate if st else rule.rate
+    return rate, rate
+
+
+def limit_rate(ticker: str, day, *, st: bool = False, session_number: int | None = None) -> float | None:
+    """Return the symmetric daily limit rate of ``ticker`` on ``day`` (0.10 for +-10 %).
+
+    None: no +-rate limit that day: not a China stock, a new listing's
+    unlimited first sessions, or a listing day under the +44 % / -36 % rule
+    (asymmetric around the issue price: ``limit_band`` gives it).
+    """
+    band = limit_band(ticker, day, st=st, session_number=session_number)
+    if band is None or band[0] != band[1]:
+        return None
+    return band[0]
+
+
+def limit_price(prev_close, rate, up: bool):
+    """Return ``prev_close x (1 +- rate)`` rounded half-up to 0.01, as the exchanges do; arrays broadcast.
+
+    A NaN close or rate gives NaN. Floats work; a scalar in gives a float out.
+    """
+    factor = 1.0 + np.asarray(rate, dtype=float) if up else 1.0 - np.asarray(rate, dtype=float)
+    cents = np.asarray(prev_close, dtype=float) * factor * 100.0
+    rounded = np.floor(cents + 0.5 + _ROUNDING_SLACK) / 100.0
+    return float(rounded) if np.ndim(rounded) == 0 else rounded
+
+
+# --- a market's trading status ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TradingStatus:
+    """What the rules said about each session and ticker: date x ticker frames on one index and columns."""
+
+    up_limit: pd.DataFrame  # NaN where there was no limit
+    down_limit: pd.DataFrame
+    closed_at_up: pd.DataFrame  # bool
+    closed_at_down: pd.DataFrame
+    opened_at_up: pd.DataFrame  # bool: a buy at that day's open was impossible
+    opened_at_down: pd.DataFrame  # bool: a sell at that day's open was impossible
+    suspended: pd.DataFrame  # bool: suspend_d says so, or a listed ticker has no bar on the session
+
+    def can_buy(self) -> pd.DataFrame:
+        return ~self.opened_at_up & ~self.suspended
+
+    def can_sell(self) -> pd.DataFrame:
+        return ~self.opened_at_down & ~self.suspended
+
+    def counts(self) -> dict[str, int]:
+        """How many ticker-sessions each flag holds, e.g. for a backtest's summary."""
+        return {name: int(getattr(self, name).to_numpy().sum())
+                for name in ("closed_at_up", "closed_at_down", "opened_at_up", "opened_at_down", "suspended")}
+
+
+def trading_status(open: pd.DataFrame, close: pd.DataFrame, *, stk_limit: pd.DataFrame | None = None,
+                   suspensions: pd.DataFrame | None = None, names: pd.DataFrame | None = None,
+                   listed: Mapping[str, pd.Timestamp] | None = None) -> TradingStatus:
+    """Return the trading status of a market of RAW (unadjusted) prices.
+
+    ``open``/``close``: date x ticker, the index being the sessions (NaN: no
+    bar); ``open`` is aligned on ``close``'s index and columns. Limits:
+    ``stk_limit`` rows (trade_date, ts_code, up_limit, down_limit) win where
+    they exist; else the rule from the previous close (the last close before
+    the session, so a resumption is limited from the close before the
+    suspension, as the exchanges do). ``names`` (tushare ``namechange`` rows)
+    mark the ST days: a name holding 'ST' (ST, *ST, SST) from its start_date
+    until its end_date, or the next name's start. ``listed``: list dates
+    (missing: long listed); a listing before the first session counts as long
+    listed, the frame's sessions being the only calendar at hand. Suspended:
+    a ``suspend_d`` 'S' row without an intraday timing (an intraday halt leaves
+    the day tradable), or no bar on a session from the ticker's listing (else
+    its first bar) on: a delisted ticker cannot be traded either.
+    """
+    close = close.astype(float)
+    open = open.reindex(index=close.index, columns=close.columns).astype(float)
+    sessions = pd.DatetimeIndex(close.index)
+    tickers = [str(c) for c in close.columns]
+    st = _st_days(names, sessions, close.columns)
+    numbers = _session_numbers(sessions, close, listed or {})
+    up_rate = np.full(close.shape, np.nan)
+    down_rate = np.full(close.shape, np.nan)
+    days = sessions.to_numpy().astype("datetime64[D]")
+    for j, ticker in enumerate(tickers):
+        up_rate[:, j], down_rate[:, j] = _rates_by_rule(ticker, days, st[:, j], numbers[:, j])
+    prev_close = close.ffill().shift(1).to_numpy()
+    up_limit = pd.DataFrame(limit_price(prev_close, up_rate, up=True), index=close.index, columns=close.columns)
+    down_limit = pd.DataFrame(limit_price(prev_close, down_rate, up=False), index=close.index, columns=close.columns)
+    if stk_limit is not None and len(stk_limit):
+        up_limit = _override(up_limit, stk_limit, "up_limit")
+        down_limit = _override(down_limit, stk_limit, "down_limit")
+    suspended = _suspended(close, suspensions, listed or {})
+
+    def at_or_above(prices: pd.DataFrame, limit: pd.DataFrame) -> pd.DataFrame:
+        return (prices >= limit - AT_LIMIT_TOLERANCE).fillna(False).astype(bool)
+
+    def at_or_below(prices: pd.DataFrame, limit: pd.DataFrame) -> pd.DataFrame:
+        return (prices <= limit + AT_LIMIT_TOLERANCE).fillna(False).astype(bool)
+
+    return TradingStatus(
+        up_limit=up_limit, down_limit=down_limit,
+        closed_at_up=at_or_above(close, up_limit), closed_at_down=at_or_below(close, down_limit),
+        opened_at_up=at_or_above(open, up_limit), opened_at_down=at_or_below(open, down_limit),
+        suspended=suspended,
+    )
+
+
+def _rates_by_rule(ticker: str, days: np.ndarray, st: np.ndarray,
+                   numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (up, down) rates of one ticker per session (``days``: datetime64[D]) by ``LIMIT_RULES`` (NaN: no limit)."""
+    up = np.full(len(days), np.nan)
+    down = np.full(len(days), np.nan)
+    board = board_of(ticker)
+    if not board:
+        return up, down
+    for rule in (r for r in LIMIT_RULES if r.board == board):
+        live = days >= np.datetime64(rule.first_day)
+        if rule.last_day is not None:
+            live &= days <= np.datetime64(rule.last_day)
+        if not live.any():
+            continue
+        rate = np.where(st, rule.st_rate, rule.rate)
+        up = np.where(live, rate, up)
+        down = np.where(live, rate, down)
+        if rule.listing_day_band is not None:
+            first = live & (numbers == 1)
+            up = np.where(first, rule.listing_day_band[0], up)
+            down = np.where(first, rule.listing_day_band[1], down)
+        unlimited = live & (numbers >= 1) & (numbers <= rule.unlimited_first_days)
+        up = np.where(unlimited, np.nan, up)
+        down = np.where(unlimited, np.nan, down)
+    return up, down
+
+
+def _session_numbers(sessions: pd.DatetimeIndex, close: pd.DataFrame, listed: Mapping[str, pd.Timestamp]) -> np.ndarray:
+    """Return 1 on each ticker's listing session, 2 on the next...; 0 where unknown or long listed, -1 before listing."""
+    numbers = np.zeros(close.shape, dtype=int)
+    positions = np.arange(len(sessions))
+    for j, ticker in enumerate(close.columns):
+        day = listed.get(str(ticker))
+        if day is None or pd.isna(day) or len(sessions) == 0 or pd.Timestamp(day) < sessions[0]:
+            continue
+        first = int(sessions.searchsorted(pd.Timestamp(day), side="left"))
+        numbers[:, j] = np.where(positions >= first, positions - first + 1, -1)
+    return numbers
+
+
+def _st_days(names: pd.DataFrame | None, sessions: pd.DatetimeIndex, columns: pd.Index) -> np.ndarray:
+    """Return a sessions x tickers bool array: True where the ticker's name held 'ST' that day."""
+    st = np.zeros((len(sessions), len(columns)), dtype=bool)
+    if names is None or not len(names):
+        return st
+    where = {str(c): j for j, c in enumerate(columns)}
+    frame = names.assign(ts_code=names["ts_code"].astype(str),
+                         start=_as_dates(names["start_date"]), end=_as_dates(names["end_date"]))
+    frame = frame[frame["ts_code"].isin(where) & frame["start"].notna()].sort_values(["ts_code", "start"])
+    # a name lasts until its end_date, else until the next name starts (the stored end may predate a later change)
+    next_start = frame.groupby("ts_code")["start"].shift(-1) - pd.Timedelta(days=1)
+    frame = frame.assign(until=frame["end"].fillna(next_start))
+    for row in frame[frame["name"].astype(str).str.upper().str.contains("ST", regex=False)].itertuples(index=False):
+        until = row.until if pd.notna(row.until) else sessions.max() if len(sessions) else row.start
+        st[:, where[row.ts_code]] |= (sessions >= row.start) & (sessions <= until)
+    return st
+
+
+def _as_dates(values: pd.Series) -> pd.Series:
+    """Return dates given as Timestamps or as tushare's YYYYMMDD text (other text forms too, more slowly)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    text = values.astype(object).where(values.notna(), None)
+    try:
+        return pd.to_datetime(text, format="%Y%m%d")
+    except (ValueError, TypeError):
+        return pd.to_datetime(text, format="mixed", errors="coerce")
+
+
+def _override(by_rule: pd.DataFrame, stk_limit: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Return ``by_rule`` with the exchange's own limit prices where ``stk_limit`` has a row."""
+    rows = pd.DataFrame({"date": _as_dates(stk_limit["trade_date"]), "ts_code": stk_limit["ts_code"].astype(str),
+                         column: stk_limit[column]})
+    table = (rows.drop_duplicates(["date", "ts_code"], keep="last")
+             .pivot(index="date", columns="ts_code", values=column).astype(float))
+    given = table.reindex(index=by_rule.index, columns=[str(c) for c in by_rule.columns]).to_numpy()
+    merged = np.where(np.isnan(given), by_rule.to_numpy(dtype=float), given)
+    return pd.DataFrame(merged, index=by_rule.index, columns=by_rule.columns)
+
+
+def _suspended(close: pd.DataFrame, suspensions: pd.DataFrame | None, listed: Mapping[str, pd.Timestamp]) -> pd.DataFrame:
+    sessions = pd.DatetimeIndex(close.index)
+    bars = close.notna()
+    started = bars.cummax()  # from the first bar on
+    for ticker in close.columns:
+        day = listed.get(str(ticker))
+        if day is not None and pd.notna(day):
+            started[ticker] = started[ticker] | (sessions >= pd.Timestamp(day))
+    suspended = started & ~bars
+    if suspensions is not None and len(suspensions):
+        timing = suspensions.get("suspend_timing", pd.Series(None, index=suspensions.index))
+        whole_day = suspensions[(suspensions["suspend_type"].astype(str) == "S")
+                                & timing.fillna("").astype(str).str.strip().eq("")]
+        rows = sessions.get_indexer(_as_dates(whole_day["trade_date"]))
+        position = {str(c): j for j, c in enumerate(close.columns)}
+        cols = np.array([position.get(code, -1) for code in whole_day["ts_code"].astype(str)], dtype=int)
+        known = (rows >= 0) & (cols >= 0)
+        marks = suspended.to_numpy(copy=True)
+        marks[rows[known], cols[known]] = True
+        suspended = pd.DataFrame(marks, index=close.index, columns=close.columns)
+    return suspended.astype(bool)
+
+
+# --- forecast bands --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BandCut:
+    """A band after the limits: per step the bounds, and which side was cut ('', 'upper', 'lower', 'both')."""
+
+    lower: list[float]
+    upper: list[float]
+    cut: list[str]
+
+
+def cap_band(ticker: str, last_close: float, lower: Sequence[float], upper: Sequence[float], *, day,
+             st: bool = False) -> BandCut:
+    """Return a forecast band over steps 1..H from ``last_close``, cut where it crosses the price limits.
+
+    ``day``: the session of step 1; its regime is taken for every step. Step
+    1 may not cross the next day's limit prices (``limit_price`` of
+    ``last_close``); step h the limit prices of the limit prices, h times over
+    (the highest and lowest closes the exchange lets the ticker reach in h
+    sessions, i.e. ``last_close x (1 +- rate)^h`` rounded at each session). A
+    non-China ticker, or one without a limit that day, comes back unchanged.
+    """
+    lows = [float(v) for v in lower]
+    highs = [float(v) for v in upper]
+    rate = limit_rate(ticker, day, st=st)
+    if rate is None or not np.isfinite(last_close):
+        return BandCut(lows, highs, [""] * len(highs))
+    cuts = []
+    ceiling = floor = float(last_close)
+    for h in range(len(highs)):
+        ceiling = float(limit_price(ceiling, rate, up=True))
+        floor = float(limit_price(floor, rate, up=False))
+        bounds = [v for v in (lows[h], highs[h]) if np.isfinite(v)]  # a gap stays a gap
+        # the side is the limit that bit: a point (lower == upper) above the ceiling is cut at the 'upper' only
+        hit_floor = any(v < floor for v in bounds)
+        hit_ceiling = any(v > ceiling for v in bounds)
+        new_low = min(max(lows[h], floor), ceiling) if np.isfinite(lows[h]) else lows[h]
+        new_high = max(min(highs[h], ceiling), floor) if np.isfinite(highs[h]) else highs[h]
+        side = {(True, True): "both", (True, False): "lower", (False, True): "upper", (False, False): ""}[
+            (hit_floor, hit_ceiling)]
+        lows[h], highs[h] = new_low, new_high
+        cuts.append(side)
+    return BandCut(lows, highs, cuts)

@@ -1,0 +1,106 @@
+"""The A-share trading rules where the product speaks of tomorrow: ``predict``'s bands and ``rank``'s flags.
+
+An A-share cannot close above its limit-up price or below its limit-down
+price, so a China ticker's forecast band (and its point) is cut at the limit
+prices compounded over the steps (``data.trading_rules.cap_band``: the first
+step exactly at the next day's limit prices), and the forecast's JSON says
+where (``price_limits``: the rate, ST or not, and per level the steps cut).
+``rank`` flags the names that closed at limit-up or limit-down on their last
+stored day, and the suspended ones (no bar on the market's last session, or
+suspended there by tushare's ``suspend_d``): a name at limit-up cannot usually
+be bought the next morning. Non-China tickers have no limits.
+
+The rules themselves live in ``data.trading_rules``; this module only reads
+the stored facts (ST names, suspensions, tushare's limit prices) and applies
+the rules to what the commands show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from forecast.workspace import Workspace
+
+LAST_SESSIONS = 2  # the last day's limit prices need the close of the day before it
+
+
+def st_tickers(workspace: Workspace, tickers: Sequence[str], day: str | pd.Timestamp) -> set[str]:
+    """The tickers whose name on ``day`` (tushare's namechange, where stored) marks them ST or *ST."""
+    from forecast.data.trading_facts import load_facts
+
+    names = load_facts(Workspace.at(workspace), list(tickers)).names
+    if names is None or names.empty:
+        return set()
+    moment = pd.Timestamp(day)
+    started = pd.to_datetime(names["start_date"], errors="coerce") <= moment
+    ended = pd.to_datetime(names["end_date"], errors="coerce")
+    current = names[started & (ended.isna() | (ended >= moment))]
+    return {str(t) for t, name in zip(current["ts_code"], current["name"]) if "ST" in str(name).upper()}
+
+
+def cap_forecast(result: Any, st: bool = False) -> Any:
+    """``result`` (a ForecastResult) with its point and bands kept within the ticker's price limits; unchanged if it has none."""
+    from forecast.data.trading_rules import cap_band, is_china, limit_rate
+
+    if not result.points or not is_china(result.ticker):
+        return result
+    day = result.points[0].date
+    values = [p.value for p in result.points]
+    point = cap_band(result.ticker, result.last_close, values, values, day=day, st=st)
+    cut: dict[str, list[str]] = {}
+    for level in result.levels:
+        band = cap_band(result.ticker, result.last_close, [p.intervals[level][0] for p in result.points],
+                        [p.intervals[level][1] for p in result.points], day=day, st=st)
+        for p, lo, hi in zip(result.points, band.lower, band.upper):
+            p.intervals[level] = [lo, hi]
+        cut[level] = band.cut
+    for p, value in zip(result.points, point.lower):
+        p.value = value
+    result.price_limits = {"rate": limit_rate(result.ticker, day, st=st), "st": st, "point_cut": point.cut, "cut": cut}
+    return result
+
+
+def cap_forecasts(workspace: Workspace, results: Sequence[Any]) -> list[Any]:
+    """Every China ticker's forecast of ``results`` within its price limits (ST names known from the stored facts)."""
+    from forecast.data.trading_rules import is_china
+
+    china = [r for r in results if is_china(r.ticker) and r.points]
+    if not china:
+        return list(results)
+    st = st_tickers(workspace, [r.ticker for r in china], china[0].points[0].date)
+    return [cap_forecast(r, r.ticker in st) for r in results]
+
+
+def last_day_flags(workspace: Workspace, tickers: Sequence[str]) -> dict[str, dict[str, bool]]:
+    """Per China ticker: closed at limit-up / limit-down on its last stored day, suspended on the market's last session."""
+    from forecast.data.panel import load_panel
+    from forecast.data.store import MarketStore
+    from forecast.data.trading_facts import load_facts
+    from forecast.data.trading_rules import is_china, trading_status
+    from forecast.data.universe_cache import cached_list_dates
+
+    china = [t for t in tickers if is_china(t)]
+    if not china:
+        return {}
+    workspace = Workspace.at(workspace)
+    store = MarketStore(workspace)
+    raw = [t for t in china if store.has(t) and store.head(t).price_basis == "raw"]
+    if not raw:
+        return {}
+    frame = load_panel(store, raw, adjust="none", tail=LAST_SESSIONS).frame
+    if frame.empty:
+        return {}
+    open_, close = (frame[c].unstack("ticker").sort_index() for c in ("open", "close"))
+    facts = load_facts(workspace, raw)
+    status = trading_status(open_, close, stk_limit=facts.stk_limit, suspensions=facts.suspensions, names=facts.names,
+                            listed=cached_list_dates(workspace))
+    flags: dict[str, dict[str, bool]] = {}
+    for ticker in close.columns:
+        last = close[ticker].last_valid_index()
+        flags[str(ticker)] = {"limit_up": bool(last is not None and status.closed_at_up.at[last, ticker]),
+                              "limit_down": bool(last is not None and status.closed_at_down.at[last, ticker]),
+                              "suspended": bool(status.suspended[ticker].iloc[-1])}
+    return flags
