@@ -64,7 +64,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,8 +73,8 @@ import pandas as pd
 
 from forecast.errors import BadInputError
 from forecast.evaluation.costs import Costs
+from forecast.maths.performance import portfolio_metrics
 
-YEAR = 252
 TRADE_COLUMNS = ["date", "ticker", "side", "shares", "price", "value", "cost"]
 POSITION_COLUMNS = ["date", "ticker", "shares", "close", "value", "weight"]
 BLOCKED_KEYS = ("buy_at_limit_up", "sell_at_limit_down", "suspended_held", "suspended_not_bought", "not_affordable")
@@ -392,7 +391,8 @@ def _result(arrays: _Arrays, span: pd.DatetimeIndex, nav_values: np.ndarray, hel
     benchmark = _benchmark(arrays, span, start, capital, benchmark_returns)
     index = _scaled_index(index_close, span, capital)
     trades = _trades_frame(book.trades, arrays)
-    metrics = _metrics(nav, benchmark, index, trades, [r - start for r in rebalances])
+    metrics = portfolio_metrics(nav, benchmark, index, trades["value"].to_numpy(), trades["cost"].to_numpy(),
+                                [r - start for r in rebalances])
     return PortfolioResult(nav=nav, benchmark=benchmark, index=index, positions=_positions_frame(held, arrays, span, start, nav_values),
                            trades=trades, blocked=dict(book.blocked), metrics=metrics, strategy=strategy, costs=costs)
 
@@ -433,52 +433,3 @@ def _positions_frame(held: np.ndarray, arrays: _Arrays, span: pd.DatetimeIndex, 
     close = arrays.value_price[rows + start, cols]
     return pd.DataFrame({"date": span[rows], "ticker": np.asarray(arrays.tickers, dtype=object)[cols], "shares": shares,
                          "close": close, "value": shares * close, "weight": shares * close / nav[rows]})
-
-
-def _metrics(nav: pd.Series, benchmark: pd.Series, index: pd.Series | None, trades: pd.DataFrame, rebalance_rows: list[int]) -> dict[str, float]:
-    periods = len(nav) - 1
-    per_year = YEAR / periods if periods else math.nan
-    average_nav = float(nav.mean())
-    returns = nav.pct_change().to_numpy()[1:]
-    metrics = {
-        "total_return": _total(nav), "annual_return": _annual(nav, per_year),
-        "benchmark_total_return": _total(benchmark), "benchmark_annual_return": _annual(benchmark, per_year),
-        **_excess(returns, benchmark.pct_change().to_numpy()[1:], ""),
-        "max_drawdown": float((nav / nav.cummax() - 1).min()),
-        "annual_turnover": float(trades["value"].sum()) / 2 / average_nav * per_year,
-        "cost_drag": float(trades["cost"].sum()) / average_nav * per_year,
-        "total_cost": float(trades["cost"].sum()),
-        "hit_rate": _hit_rate(nav.to_numpy(), benchmark.to_numpy(), rebalance_rows),
-        "days": float(len(nav)), "trades": float(len(trades)),
-        "index_annual_return": math.nan,
-        **_excess(returns, np.full(len(returns), np.nan), "_over_index"),
-    }
-    if index is not None:
-        valid = index.dropna()
-        metrics["index_annual_return"] = _annual(valid, YEAR / (len(valid) - 1) if len(valid) > 1 else math.nan)
-        metrics.update(_excess(returns, index.pct_change().to_numpy()[1:], "_over_index"))
-    return metrics
-
-
-def _total(values: pd.Series) -> float:
-    return float(values.iloc[-1] / values.iloc[0] - 1)
-
-
-def _annual(values: pd.Series, per_year: float) -> float:
-    return float((values.iloc[-1] / values.iloc[0]) ** per_year - 1) if math.isfinite(per_year) else math.nan
-
-
-def _excess(returns: np.ndarray, reference: np.ndarray, suffix: str) -> dict[str, float]:
-    excess = returns - reference
-    excess = excess[np.isfinite(excess)]
-    mean = float(excess.mean()) if len(excess) else math.nan
-    spread = float(excess.std(ddof=1)) if len(excess) > 1 else math.nan
-    ratio = mean / spread * math.sqrt(YEAR) if spread and math.isfinite(spread) else math.nan
-    return {f"excess_annual_return{suffix}": mean * YEAR, f"information_ratio{suffix}": ratio}
-
-
-def _hit_rate(nav: np.ndarray, benchmark: np.ndarray, rebalance_rows: list[int]) -> float:
-    """The share of rebalance periods (close of a rebalance day to close of the next, or of the last day) that beat the benchmark."""
-    edges = sorted({r for r in rebalance_rows if r < len(nav) - 1} | {len(nav) - 1})
-    beats = [nav[b] / nav[a] > benchmark[b] / benchmark[a] for a, b in itertools.pairwise(edges)]
-    return float(np.mean(beats)) if beats else math.nan
