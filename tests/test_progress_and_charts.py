@@ -317,3 +317,36 @@ def test_run_counts_tickers_done_and_quiet_prints_nothing(sample_home):
     assert [line.split(" INFO ")[1].split(" (")[0] for line in progress_lines(result.stderr, "run")] == ["run 1/1: 600519.SH"]
     quiet = runner.invoke(app, ["run", "--quiet"])
     assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
+
+
+def test_a_network_fold_says_it_is_fitting_before_the_fit_and_a_baseline_fold_stays_one_line(monkeypatch, caplog):
+    """Issue 29 item 10: the first line of a network backtest comes before its first fit (a minute or more), not after."""
+    import logging
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from forecast.evaluation import backtest
+    from forecast.progress import LineProgress
+
+    frame = pd.DataFrame({"date": pd.bdate_range("2020-01-01", periods=120), "close": np.linspace(10, 20, 120)})
+    frame["open"] = frame["close"]
+    fitted: list[str] = []
+
+    class Slow:
+        def fit(self, training):
+            fitted.append(caplog.records[-1].getMessage() if caplog.records else "")
+
+    monkeypatch.setattr(backtest, "make_forecaster", lambda *args, **kw: Slow())
+    monkeypatch.setattr(backtest, "forecast_bands", lambda model, frame, origins: SimpleNamespace(
+        point=np.zeros((len(origins), 1)), lower={}, upper={}))
+    reporter = LineProgress(logging.getLogger("forecast.progress"))
+    with caplog.at_level(logging.INFO, logger="forecast.progress"):
+        reporter.start(4, "backtest X")
+        backtest.run_model("default", frame, np.arange(100, 110), 1, "close", 5, None, (0.8,), progress=reporter)
+        notes_before_fits = list(fitted)
+        fitted.clear()
+        backtest.run_model("naive", frame, np.arange(100, 110), 1, "close", 5, None, (0.8,), progress=reporter)
+    assert notes_before_fits == ["backtest X 0/4: default fold 1/2: fitting on 101 bars (0s)",
+                                 "backtest X 1/4: default fold 2/2: fitting on 106 bars (0s)"]
+    assert not any("fitting" in line for line in fitted)  # a baseline's fit is instant: its fold line is enough

@@ -28,10 +28,10 @@ from forecast.errors import BadInputError, InsufficientHistoryError, MissingExtr
 from forecast.formatting import format_percent
 from forecast.maths import metrics
 from forecast.maths.intervals import DEFAULT_LEVELS, band_columns, level_key, level_percent
-from forecast.models.forecasters import catalogue_names, forecast_bands, make_forecaster, model_kind
+from forecast.models.forecasters import catalogue_names, forecast_bands, is_baseline, make_forecaster, model_kind
 from forecast.models.results import BacktestRecord, load_backtest
 from forecast.models.results import save_backtest as save_record
-from forecast.progress import ProgressReporter, SilentProgress
+from forecast.progress import ProgressReporter, SilentProgress, say
 
 __all__ = ["BacktestResult", "format_table", "load_backtest", "save_backtest", "walk_forward"]
 log = logging.getLogger(__name__)
@@ -125,6 +125,8 @@ def run_model(name: str, frame: pd.DataFrame, origins: np.ndarray, horizon: int,
         started = time.perf_counter()
         model = make_forecaster(name, horizon, target, levels, network_overrides, ticker)
         training = training_slice(frame, fit_end, window)
+        if not is_baseline(name):  # a network's fit takes a minute or more: say so before it starts, not after
+            say(progress, f"{name} fold {fold}/{folds}: fitting on {len(training):,} bars")
         model.fit(training)
         fit_seconds = time.perf_counter() - started
         paths.fit_seconds += fit_seconds
