@@ -196,6 +196,33 @@ def import_ray() -> Any:
     return ray
 
 
+def _raylet_messages_to_log(ray: Any) -> None:
+    """Send the raylet's error messages (a worker died, ...) to this module's log, never to stdout.
+
+    Ray's driver prints them on ``sys.stdout`` from a thread of its own
+    (``listen_error_messages``), which would break ``--json`` output; the
+    item whose worker died is reported as that item's failure already, so the
+    raylet's several lines go to the debug log (``-v``). Done once per process;
+    a Ray without that hook is left as it is.
+    """
+    try:
+        from ray._private import worker as ray_worker
+    except ImportError:  # another layout of Ray: nothing to patch
+        return
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "_forecast_quiet", False):
+        return
+
+    def print_to_stdstream(data: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict) and data.get("pid") == "raylet":
+            log.debug("ray: %s", " ".join(str(line) for line in data.get("lines", [])))
+            return None
+        return original(data, *args, **kwargs)
+
+    print_to_stdstream._forecast_quiet = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = print_to_stdstream
+
+
 class RayExecutor:
     """One Ray task per item (``num_cpus=CPUS_PER_TASK``) on the cluster at ``address``, else on a local Ray.
 
@@ -218,6 +245,7 @@ class RayExecutor:
     def start(self) -> bool:
         """Start (or connect to) Ray unless this process already has; return whether this call did."""
         ray = import_ray()
+        _raylet_messages_to_log(ray)
         if ray.is_initialized():
             return False
         ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None, include_dashboard=False,

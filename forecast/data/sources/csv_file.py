@@ -62,7 +62,9 @@ def infer_date_format(values: pd.Series) -> str:
     Day-first versus month-first is decided by any field above 12; if no row
     decides it, refuse rather than guess.
     """
-    text = values.astype(str).str.strip()
+    # the answer depends only on the distinct values, taken in the order they first appear (the examples in the
+    # messages are the same): a long file of 3 M rows holds a few thousand dates, and a copy of each row costs GBs
+    text = values.drop_duplicates().astype(str).str.strip().drop_duplicates()
     if text.str.fullmatch(r"\d{8}").all():
         return "%Y%m%d"
     parts = text.str.extract(_SEPARATED)
@@ -180,16 +182,25 @@ def _bom_encoding(path: Path) -> str | None:
     return "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else None
 
 
-def read_csv_rows(path: Path) -> pd.DataFrame:
-    """Return a CSV file's rows as text (str column names, index = data row number from 0), or raise a one-line error."""
+COMPACT_TEXT = "string[pyarrow]"  # text held in Arrow buffers: a third of the memory of one Python str per field
+
+
+def read_csv_rows(path: Path, compact: bool = False) -> pd.DataFrame:
+    """Return a CSV file's rows as text (str column names, index = data row number from 0), or raise a one-line error.
+
+    ``compact``: the columns are ``COMPACT_TEXT`` (missing values ``pd.NA``)
+    instead of objects (missing values NaN): for a long file of millions of
+    rows, whose slices go through ``plain_rows`` before ``bars_from_rows``.
+    """
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"no such file: {path}")
+    dtype = COMPACT_TEXT if compact else str
     try:
         try:
-            raw = pd.read_csv(path, dtype=str, skipinitialspace=True, encoding=_bom_encoding(path))
+            raw = pd.read_csv(path, dtype=dtype, skipinitialspace=True, encoding=_bom_encoding(path))
         except UnicodeDecodeError:  # not UTF-8: China exports are often GBK, which GB18030 reads
-            raw = pd.read_csv(path, dtype=str, skipinitialspace=True, encoding="gb18030")
+            raw = pd.read_csv(path, dtype=dtype, skipinitialspace=True, encoding="gb18030")
     except UnicodeDecodeError:
         raise CorruptFileError(f"{path.name} is not UTF-8, UTF-16 or GB18030 text (Latin-1?); save it as UTF-8, "
                                f"e.g. iconv -f latin1 -t utf-8 {path.name} > utf8.csv") from None
@@ -205,6 +216,11 @@ def read_csv_rows(path: Path) -> pd.DataFrame:
                                f"({len(raw.columns)}); fix the header or the rows")
     raw.columns = [str(c) for c in raw.columns]
     return raw
+
+
+def plain_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a ``compact`` read as ``read_csv_rows`` gives them by default: objects, NaN where a field is missing."""
+    return rows.astype(object).where(rows.notna(), np.nan)
 
 
 def read_bars_csv(path: Path, date_format: str | None = None, column_map: str | None = None) -> CsvImport:
