@@ -11,8 +11,10 @@
     <home>/models/<MODEL_ID>/            model.keras + metadata.json (models/.lock for writers)
     <home>/models/latest/<TICKER>        the id of the ticker's newest model
     <home>/models/.pinned/<TICKER>       the id of the model ``forecast models use`` chose for the ticker
-    <home>/forecasts/<TICKER>/latest.json
-    <home>/forecasts/@<UNIVERSE>/latest.json  a global model's forecasts of many tickers, one file per batch
+    <home>/forecasts/<TICKER>/latest.json  the ticker's forecast of record (by the model in use for it)
+    <home>/forecasts/<TICKER>/other/<MODEL>.json  a forecast by another model (predict --model), kept apart
+    <home>/forecasts/@<UNIVERSE>/latest.json  a global model's forecasts of record of many tickers, one file per batch
+    <home>/forecasts/@<UNIVERSE>/other.json   its forecasts of tickers another model serves (rank), kept apart
     <home>/backtests/<TICKER>/latest.{json,csv}
     <home>/backtests/@<UNIVERSE>/latest.{json,csv,png}  a universe's cross-sectional backtest
     <home>/backtests/@<UNIVERSE>/portfolio.{json,csv,png}, portfolio-positions.csv  its portfolio backtest
@@ -300,6 +302,26 @@ class Workspace:
         if not self.forecasts_dir.is_dir():
             return []
         return sorted(p / "latest.json" for p in self.forecasts_dir.glob("@*") if (p / "latest.json").is_file())
+
+    def forecast_other_file(self, ticker: object, model: object) -> Path:
+        """A forecast of the ticker by a model other than the one in use for it (``predict --model``): kept apart from
+        its forecast of record, the newest one per model."""
+        return self.inside(self.forecasts_dir, str(ticker), "other", f"{model}.json", what="ticker or model")
+
+    def forecast_other_files(self, ticker: object) -> list[Path]:
+        """Every forecast of the ticker kept apart in its own folder."""
+        folder = self.forecast_file(ticker).parent / "other"
+        return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+    def forecast_batch_other_file(self, universe: object) -> Path:
+        """A global model's forecasts of tickers another model serves (``rank``, ``predict --model global``): kept apart."""
+        return self.forecast_batch_file(universe).with_name("other.json")
+
+    def forecast_batch_other_files(self) -> list[Path]:
+        """Every batch of forecasts kept apart."""
+        if not self.forecasts_dir.is_dir():
+            return []
+        return sorted(p / "other.json" for p in self.forecasts_dir.glob("@*") if (p / "other.json").is_file())
 
     def backtest_json(self, ticker: object) -> Path:
         return self.inside(self.backtests_dir, str(ticker), what="ticker") / "latest.json"

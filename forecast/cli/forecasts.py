@@ -78,7 +78,8 @@ def _describe(outcome, plan, names: dict[str, str], out: Path | None, as_json: b
         "%s: %d-day forecast after %s by %s (%s), %s on %s bars, in %.2fs", r.ticker, len(r.points), r.last_date,
         r.model_id, reason, r.summary.kind or "model", r.summary.adjust or "?", outcome.seconds)
     if not as_json and not is_stdout(out):  # --out -: the CSV is what stdout carries
-        echo_line(f"{labelled(r.ticker, names)}: model {r.model_id} ({reason}); last {r.target} {r.last_value:.2f} on {r.last_date}")
+        apart = "" if r.of_record else f"; kept apart: {r.ticker}'s forecast of record (plot, report, run) stays its model in use's"
+        echo_line(f"{labelled(r.ticker, names)}: model {r.model_id} ({reason}); last {r.target} {r.last_value:.2f} on {r.last_date}{apart}")
         levels_shown = r.levels  # narrowest first
         headers = ["date", r.target] + [f"{level_label(lv)} {side}" for lv in levels_shown for side in ("low", "high")]
         echo_table(headers, [[p.date, format_number(p.value)] + [format_number(p.intervals[lv][i]) for lv in levels_shown for i in (0, 1)]

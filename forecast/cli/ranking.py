@@ -77,6 +77,10 @@ def _print_ranking(ranking, top: int | None, out: Path | None) -> None:
                      f"{format_percent(r['interval'][0], sign=True)} .. {format_percent(r['interval'][1], sign=True)}",
                      *([" ".join(f.replace("_", "-") for f in r["flags"])] if flagged else [])] for r in shown],
                    align="rllrrr" + ("l" if flagged else ""))
+        apart = [r["ticker"] for r in rows if not r.get("of_record", True)]
+        if apart:
+            echo_line(f"{len(apart)} ranked ticker(s) have a model of their own ({', '.join(apart[:5])}{' ...' if len(apart) > 5 else ''}): "
+                      "this ranking's forecasts of them are kept apart; plot and the report show their own model's")
         if ranking.left_out:
             echo_line(f"--tradable left out {len(ranking.left_out)} name(s) at a price limit or suspended: "
                       + ", ".join(f"{x['ticker']} ({' '.join(x['flags'])})" for x in ranking.left_out[:10])

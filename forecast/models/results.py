@@ -109,6 +109,9 @@ class ForecastResult:
     model_summary: ModelSummary | dict[str, Any] = field(default_factory=ModelSummary)
     # a China ticker's band cut at its price limits: {"rate", "st", "point_cut", "cut": {level: per step}} (workflow/price_limits)
     price_limits: dict[str, Any] | None = None
+    # made by the model in use for its ticker (pinned, its own latest, else the universe model): what plot, the
+    # report and run show. False: another model's (predict --model, rank), kept apart. Files older than it: True.
+    of_record: bool = True
 
     def __post_init__(self) -> None:
         self.model_summary = ModelSummary.from_dict(self.model_summary)
@@ -151,7 +154,8 @@ class ForecastResult:
                 "last_close": self.last_close, "last_value": self.last_value,
                 "points": [{"date": p.date, "value": p.value, "intervals": {k: list(v) for k, v in p.intervals.items()}}
                            for p in self.points],
-                "created_at": self.created_at, "model_summary": self.summary.to_dict(), "price_limits": self.price_limits}
+                "created_at": self.created_at, "model_summary": self.summary.to_dict(), "price_limits": self.price_limits,
+                "of_record": self.of_record}
 
     def to_frame(self) -> pd.DataFrame:
         """One row per forecast day: ticker, date, which price (target: close, open...), predicted and the band
@@ -177,6 +181,7 @@ class ForecastResult:
                 last_value=float(data["last_value"]), points=points, created_at=str(data.get("created_at", "")),
                 model_summary=ModelSummary.from_dict(data.get("model_summary")),  # a copy: not shared with a cached batch
                 price_limits=dict(data["price_limits"]) if isinstance(data.get("price_limits"), dict) else None,
+                of_record=data.get("of_record") is not False,  # written before forecasts were kept apart: of record
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast predict again") from None
@@ -225,14 +230,17 @@ def _read_json(path: Path, what: str) -> Any:
 
 
 def save_forecast(home: Workspace | Path | str | None, result: ForecastResult) -> Path:
-    """Store the forecast for ``plot`` (atomically) and return its path."""
-    path = Workspace.at(home).forecast_file(result.ticker)
+    """Store the forecast (atomically) and return its path: the ticker's forecast of record, or, when
+    ``result.of_record`` is False (another model's), kept apart under ``forecasts/<T>/other/<model>.json``."""
+    workspace = Workspace.at(home)
+    path = workspace.forecast_file(result.ticker) if result.of_record else workspace.forecast_other_file(result.ticker, result.model_id)
     atomic_write_text(path, dumps(result.to_dict()))
     return path
 
 
 def save_forecast_batch(home: Workspace | Path | str | None, universe: str, results: list[ForecastResult]) -> Path:
-    """Store a global model's forecasts of many tickers in one file, ``forecasts/@<universe>/latest.json``.
+    """Store a global model's forecasts of many tickers in one file, ``forecasts/@<universe>/latest.json``; those not
+    of record (tickers another model serves) go, kept apart, to ``forecasts/@<universe>/other.json``.
 
     One file, not one per ticker: 5,400 files cost this disk seconds to
     create. Tickers already in the batch and not in ``results`` keep their
@@ -243,14 +251,18 @@ def save_forecast_batch(home: Workspace | Path | str | None, universe: str, resu
     path = workspace.forecast_batch_file(universe)
     with hold_lock(workspace.forecast_batch_lock(universe), workspace.lock_timeout_s,
                    f"the forecasts of {universe} are being written by another command; try again shortly"):
-        try:
-            entries = dict(_batch_entries(path))
-        except CorruptFileError as exc:  # replaced by this batch; the tickers only in the old one need predicting again
-            log.warning("%s; replacing it", exc)
-            entries = {}
-        entries.update({r.ticker: r.to_dict() for r in results})
-        atomic_write_text(path, dumps({"universe": universe, "forecasts": entries}, indent=None))
-    _BATCHES.pop(path, None)
+        for target, of_record in ((path, True), (workspace.forecast_batch_other_file(universe), False)):
+            chosen = [r for r in results if r.of_record is of_record]
+            if not chosen:
+                continue
+            try:
+                entries = dict(_batch_entries(target))
+            except CorruptFileError as exc:  # replaced by this batch; the tickers only in the old one need predicting again
+                log.warning("%s; replacing it", exc)
+                entries = {}
+            entries.update({r.ticker: r.to_dict() for r in chosen})
+            atomic_write_text(target, dumps({"universe": universe, "forecasts": entries}, indent=None))
+            _BATCHES.pop(target, None)
     return path
 
 
@@ -345,10 +357,61 @@ def forecast_tickers(home: Workspace | Path | str | None) -> list[str]:
     return sorted(found)
 
 
-def load_forecast(home: Workspace | Path | str | None, ticker: str) -> ForecastResult | None:
-    """The ticker's newest stored forecast (``stored_forecast``), or None."""
+def load_forecast(home: Workspace | Path | str | None, ticker: str, model: str | None = None) -> ForecastResult | None:
+    """The ticker's forecast of record (``stored_forecast``), or None; with ``model`` (an id, or a family such as
+    ``garch`` or ``global``), the newest forecast by that model: the one of record when it made it, else one kept apart."""
     found = stored_forecast(home, ticker)
-    return found[0] if found else None
+    if model is None or (found is not None and model in (found[0].model_id, found[0].family)):
+        return found[0] if found else None
+    return other_forecast(home, ticker, model)
+
+
+def other_forecast(home: Workspace | Path | str | None, ticker: str, model: str) -> ForecastResult | None:
+    """The newest forecast of ``ticker`` by ``model`` (an id or a family) kept apart from its forecast of record, or None."""
+    workspace = Workspace.at(home)
+    candidates: list[ForecastResult] = []
+    for path in workspace.forecast_other_files(ticker):
+        try:
+            result = load_forecast_file(path)
+        except CorruptFileError as exc:  # another model's forecast: a damaged one is passed over
+            log.warning("%s", exc)
+            continue
+        candidates.append(result)
+    for batch in workspace.forecast_batch_other_files():
+        try:
+            entry = _batch_entries(batch).get(ticker)
+        except CorruptFileError as exc:
+            log.warning("%s", exc)
+            continue
+        if entry is not None:
+            candidates.append(ForecastResult.from_dict(entry, f"stored forecast of {ticker} in {batch}"))
+    by_model = [r for r in candidates if model in (r.model_id, r.family)]
+    for result in by_model:
+        result.of_record = False  # however it was written: it is not the ticker's forecast of record
+    return max(by_model, key=forecast_time) if by_model else None
+
+
+def universe_forecasts(home: Workspace | Path | str | None, universe: str, model_id: str | None = None) -> dict[str, ForecastResult]:
+    """{ticker: the newest stored forecast by ``universe``'s global model ``model_id`` (any, when None)}, of record or
+    kept apart: what ``rank`` ranked. Damaged batches are passed over (doctor names them)."""
+    workspace = Workspace.at(home)
+    found: dict[str, ForecastResult] = {}
+    for path in (workspace.forecast_batch_other_file(universe), workspace.forecast_batch_file(universe)):
+        try:
+            entries = _batch_entries(path)
+        except CorruptFileError as exc:
+            log.warning("%s", exc)
+            continue
+        for ticker, entry in entries.items():
+            try:
+                result = ForecastResult.from_dict(entry, f"stored forecast of {ticker} in {path}")
+            except CorruptFileError:
+                continue
+            if model_id is not None and result.model_id != model_id:
+                continue
+            if ticker not in found or forecast_time(result) >= forecast_time(found[ticker]):
+                found[ticker] = result
+    return found
 
 
 def save_backtest(home: Workspace | Path | str | None, record: BacktestRecord, forecasts: pd.DataFrame) -> tuple[Path, Path]:

@@ -58,8 +58,12 @@ def history_chart(bars: pd.DataFrame, ticker: str, days: int, path: Path, name: 
 
 
 def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path: Path,
-                   skill: float | None = None, name: str = "") -> ChartInfo:
-    """Last ``days`` bars, the forecast path after them, its bands, and a footer."""
+                   skill: float | None = None, name: str = "", ranking: str | None = None) -> ChartInfo:
+    """Last ``days`` bars, the forecast path after them, its bands, and a footer.
+
+    ``ranking``: a universe model's score in its cross-sectional backtest, as words. A forecast that is not its
+    ticker's forecast of record (another model's, kept apart) says so in its title.
+    """
     recent = bars.tail(days).reset_index(drop=True)
     target = forecast.target
     fig, (ax, ax_vol) = new_figure()
@@ -80,7 +84,8 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
     ax.plot(path_x, values, color="#d9822b", lw=2, marker="o", ms=3, label=f"forecast ({forecast.family})")
     ax.axhline(forecast.last_value, color="grey", lw=0.8, ls="--", label="naive: tomorrow = today")
     ax.axvline(last_x + 0.5, color="grey", lw=0.6, ls=":")
-    ax.set_title(f"{display_name(forecast.ticker, name)}: {len(points)}-day forecast after {forecast.last_date}")
+    apart = "" if forecast.of_record else f" by {forecast.family} (kept apart: not the forecast of record)"
+    ax.set_title(f"{display_name(forecast.ticker, name)}: {len(points)}-day forecast after {forecast.last_date}{apart}")
     ax.set_ylabel(f"price ({target}, {adjust_words(forecast.adjust)})")  # the same words as the report's chart
     # outside the axes: a widening band may fill any corner of the price panel
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
@@ -97,6 +102,8 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
         skill_text = f"walk-forward skill vs naive {format_percent(skill, sign=True)}"
     elif held_out is not None:
         skill_text = f"validation-period skill vs naive {format_percent(held_out, sign=True)} (no walk-forward backtest yet)"
+    elif summary.kind == ModelKind.GLOBAL and ranking:
+        skill_text = ranking
     elif summary.kind == ModelKind.GLOBAL:  # one network for a universe: its skill is how it ranks the universe
         skill_text = (f"skill: not measured yet (run forecast backtest --universe {summary.universe or 'NAME'} "
                       "--models global,momentum,naive)")
@@ -261,6 +268,26 @@ def calibration_chart(record: BacktestRecord, ticker: str, path: Path, name: str
     return ChartInfo(save_figure(fig, path), "calibration", title=axes[0].get_title())
 
 
+def universe_training_chart(card, path: Path, name: str = "") -> ChartInfo:
+    """A universe (global) model's training: its validation Rank IC after each epoch, and the epoch kept."""
+    scores = [float(s) if isinstance(s, (int, float)) else np.nan for s in (card.validation.get("scores") or [])]
+    fig, (ax,) = new_figure(rows=1)
+    epochs = np.arange(1, len(scores) + 1)
+    ax.plot(epochs, scores, marker="o", label="validation Rank IC (daily, mean)", color="#d9822b")
+    best = card.validation.get("best_epoch")
+    if best:
+        ax.axvline(best, color="grey", ls="--", lw=0.8, label=f"epoch kept: {best}")
+    ax.axhline(0.0, color="black", lw=0.6)
+    who = f"{name}: " if name else ""  # the ticker it was asked for, when one was
+    ax.set_title(f"{who}training of the universe model {card.id} ({card.universe}, {len(card.tickers)} tickers)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"Rank IC at step {card.horizon}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return ChartInfo(save_figure(fig, path), "training", title=ax.get_title())
+
+
 def training_chart(card: ModelCard, path: Path, name: str = "") -> ChartInfo:
     history = card.history
     fig, (ax,) = new_figure(rows=1)
@@ -323,7 +350,19 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
         return ChartInfo(render_stored_portfolio(workspace, ticker, out), chart.value)
     name = cached_names(workspace).get(ticker, "") if name is None else name
     if chart is ChartKind.TRAINING:
+        from forecast.models.pooled.card import GlobalRegistry
+
+        universe_models = GlobalRegistry(workspace)
+        if model_id and model_id in universe_models.ids():  # a universe model serves many tickers: its own training
+            return universe_training_chart(universe_models.card(model_id), out)
         registry = ModelRegistry(workspace)
+        if model_id is None and registry.in_use(ticker) is None and not workspace.pin_file(ticker).exists():
+            stored = load_forecast(workspace, ticker)
+            if stored is not None and stored.summary.kind == ModelKind.GLOBAL and stored.model_id in universe_models.ids():
+                return universe_training_chart(universe_models.card(stored.model_id), out, display_name(ticker, name))
+            if universe_models.ids():  # which one serves it is workflow.serving's answer, which models show prints
+                raise NotFoundError(f"{ticker} has no model of its own; see the universe model that serves it with: "
+                                    f"forecast models show {ticker}, then: forecast plot {ticker} --kind training --model ID")
         return training_chart(registry.card(registry.resolve(ticker, model_id)), out, name)
     if chart is ChartKind.CALIBRATION:
         record = load_backtest(workspace, ticker)
@@ -341,11 +380,32 @@ def render(home, ticker_text: str, kind: str, model_id: str | None = None, days:
     store = MarketStore(workspace)
     if chart is ChartKind.HISTORY:
         return history_chart(store.read_bars(ticker).frame, ticker, days, out, name)
-    forecast = load_forecast(workspace, ticker)
+    forecast = load_forecast(workspace, ticker, model_id)  # of record; with --model, that model's, perhaps kept apart
+    if forecast is None and model_id:
+        raise NotFoundError(f"no stored forecast of {ticker} by {model_id}; run: forecast predict {ticker} --model {model_id}")
     if forecast is None:
         raise NotFoundError(f"no stored forecast for {ticker}; run: forecast predict {ticker}")
-    if model_id and forecast.model_id != model_id:
-        raise NotFoundError(f"the stored forecast of {ticker} is from {forecast.model_id}; run: forecast predict {ticker} --model {model_id}")
     bars = store.read_bars(ticker, forecast.adjust).frame  # the forecast's basis
     backtest = load_backtest(workspace, ticker)
-    return forecast_chart(bars, forecast, days, out, backtest.skill(forecast.family) if backtest else None, name)
+    return forecast_chart(bars, forecast, days, out, backtest.skill(forecast.family) if backtest else None, name,
+                          _ranking_words(workspace, forecast))
+
+
+def _ranking_words(workspace: Workspace, forecast: ForecastResult) -> str | None:
+    """A universe model's score in its universe's stored cross-sectional backtest, as the footer says it; else None."""
+    from forecast.errors import ForecastError
+    from forecast.models.results import load_cross_backtest
+
+    summary = forecast.summary
+    if summary.kind != ModelKind.GLOBAL or not summary.universe:
+        return None
+    try:
+        record = load_cross_backtest(workspace, summary.universe)
+    except ForecastError:
+        return None
+    score = record.models.get(forecast.family) if record else None
+    if not isinstance(score, dict) or not isinstance(score.get("rank_ic"), (int, float)):
+        return None
+    t = score.get("t_newey_west")
+    return (f"cross-sectional backtest of {summary.universe}: Rank IC {score['rank_ic']:+.3f}"
+            + (f", t {t:.1f}" if isinstance(t, (int, float)) else ""))

@@ -44,7 +44,9 @@ def universe_forecasts(workspace: Workspace, tickers: Sequence[str], model: str 
             except ForecastError:
                 continue
     for model_id, wanted in groups.items():
-        batch = predict_batch(workspace, wanted, router.universe_models.card(model_id))
+        # without --model the router's answer is the model in use: every ticker of the group is of record
+        batch = predict_batch(workspace, wanted, router.universe_models.card(model_id), universe=universe,
+                              record=wanted if model is None else None)
         found.update({t: f.result for t, f in batch.forecasts.items()})
         found.update(batch.problems)
     return found, reasons
@@ -131,6 +133,10 @@ def rank_tickers(workspace: Workspace, tickers: Sequence[str], model: str | None
     """Rank ``tickers`` by the universe model's expected return over ``horizon`` days (default: the model's), with its
     preferred interval; a horizon beyond the model's is a UsageError.
 
+    Each ticker's forecast is stored as its forecast of record only where this model is the one in use for it;
+    for a ticker with a model of its own it is kept apart (``of_record`` False in each row), so ``plot`` and the report
+    still show its own model's forecast.
+
     China tickers are flagged when they closed at limit-up or limit-down on their last day, or are suspended
     (``workflow.price_limits``); ``tradable`` leaves those out (each named in ``left_out``)."""
     from forecast.maths.intervals import preferred_level
@@ -142,7 +148,7 @@ def rank_tickers(workspace: Workspace, tickers: Sequence[str], model: str | None
     steps = horizon or card.horizon
     if steps > card.horizon:
         raise UsageError(f"--horizon {steps} is beyond the model's horizon ({card.horizon} days)")
-    batch = predict_batch(workspace, tickers, card)
+    batch = predict_batch(workspace, tickers, card, universe=universe)  # of record only where this model is in use
     ranking = Ranking(card, steps, skipped=[{"ticker": t, "error": str(e)} for t, e in sorted(batch.problems.items())])
     by_step = sorted(batch.forecasts.values(), key=lambda f: (-(f.result.points[steps - 1].value / f.result.last_close), f.ticker))
     flags = last_day_flags(workspace, [item.ticker for item in by_step])
@@ -159,5 +165,6 @@ def rank_tickers(workspace: Workspace, tickers: Sequence[str], model: str | None
                              "last_close": close, "horizon": steps, "expected_return": point.value / close - 1,
                              "interval": [lo / close - 1, hi / close - 1], "interval_level": float(level), "score": item.score,
                              "trained_on_ticker": bool(item.result.summary.trained_on_ticker),
+                             "of_record": item.result.of_record,
                              "flags": [k for k, v in flags.get(item.ticker, {}).items() if v]})
     return ranking

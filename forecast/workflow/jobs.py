@@ -15,6 +15,7 @@ Keras session, so a worker that trains hundreds of tickers does not grow.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,14 +55,40 @@ def train_one(workspace: Workspace, ticker: str, cfg: TrainConfig, progress: str
 
 def predict_one(workspace: Workspace, ticker: str, model_id: str | None = None, horizon: int | None = None,
                 levels: Sequence[float] = DEFAULT_LEVELS, models: LoadedModels | None = None) -> ForecastResult:
-    """Forecast one ticker and store the forecast for ``plot``."""
+    """Forecast one ticker and store the forecast for ``plot``.
+
+    By the model in use for the ticker (no ``model_id``, or the one it names),
+    or when no model serves the ticker at all (a baseline is then all there
+    is), it is the ticker's forecast of record, stored whole (``horizon`` only
+    cuts what is returned); by any other model it is kept apart, labelled
+    ``of_record`` False, and the forecast of record stands.
+    """
     registry = ModelRegistry(workspace)
     from forecast.workflow.price_limits import cap_forecasts
 
-    result = predict_ticker(MarketStore(workspace), registry, ticker, model_id, horizon, models, levels)
+    record = model_id is None or _in_use(workspace, ticker, model_id)
+    store = MarketStore(workspace)
+    result = predict_ticker(store, registry, ticker, model_id, None if record else horizon, models, levels)
+    if record and horizon is not None and horizon > len(result.points):  # beyond the model's horizon: its own error
+        predict_ticker(store, registry, ticker, model_id or result.model_id, horizon, models, levels)
     result = cap_forecasts(workspace, [result])[0]  # a China ticker's band stops at its price limits
+    result.of_record = record
     save_forecast(workspace, result)
+    if horizon is not None and horizon < len(result.points):
+        result = dataclasses.replace(result, points=result.points[:horizon])
     return result
+
+
+def _in_use(workspace: Workspace, ticker: str, model_id: str) -> bool:
+    """Whether ``model_id`` is the model in use for ``ticker`` (``workflow.serving.model_for`` without --model), or no
+    model is in use for it (nothing trained, no universe model, or a broken pin): then ``model_id``'s is all there is."""
+    from forecast.errors import ForecastError
+    from forecast.workflow.serving import model_for
+
+    try:
+        return model_for(workspace, ticker).model_id == model_id
+    except ForecastError:  # no model serves it: this forecast is its forecast of record until one does
+        return True
 
 
 @dataclass(frozen=True)

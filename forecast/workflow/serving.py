@@ -11,6 +11,13 @@ A ticker is served by, in this order:
    newest of all (a global model forecasts tickers it never trained on).
 
 None of these: ModelNotFoundError, saying how to train one.
+
+The answer without ``--model`` is the model *in use* for the ticker: its
+forecast is the ticker's **forecast of record** (what ``plot``, the report and
+``run`` show); a forecast by any other model is kept apart (``of_record``
+False, ``results.save_forecast``), unless no model serves the ticker at all
+(then a ``--model`` baseline's is all there is, and of record).
+``of_record`` answers that for many tickers and one model.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from forecast.errors import ForecastError, ModelNotFoundError
 from forecast.models.card import GlobalCard
 from forecast.models.forecasters import is_baseline
 from forecast.models.pooled.card import GlobalRegistry
-from forecast.models.registry import CHOSEN, ModelRegistry
+from forecast.models.registry import CHOSEN, ModelChoice, ModelRegistry
 from forecast.workspace import Workspace
 
 NO_MODEL_OF_ITS_OWN = f"{UNIVERSE_MODEL} (no model of its own)"  # why a universe model serves a ticker nobody chose it for
@@ -72,18 +79,36 @@ class Router:
     def universe_card(self, ticker: str) -> GlobalCard:
         """The universe model for ``ticker``: the one named, else the universe's latest, else the newest that saw it, else any."""
         if self.model is not None and self.model != UNIVERSE_MODEL:
-            return self.universe_models.card(self.model)
+            return self._card(self.model)
         if self.universe:
-            latest = self.universe_models.latest_id(self.universe)
+            latest = self._universe_latest
             if latest:
-                return self.universe_models.card(latest)
+                return self._card(latest)
         cards = self._universe_cards
         if not cards:
             where = f" for {self.universe}" if self.universe else ""
             raise ModelNotFoundError(f"no global model{where}; train one: forecast train --universe {self.universe or 'NAME'} "
                                      "--preset global")
-        saw = [c for c in cards if ticker in c.tickers]
+        saw = [c for c in cards if ticker in self._seen(c)]
         return max(saw or cards, key=lambda c: c.created_at)
+
+    @cached_property
+    def _universe_latest(self) -> str | None:
+        return self.universe_models.latest_id(self.universe) if self.universe else None
+
+    def _card(self, model_id: str) -> GlobalCard:
+        """A universe model's card, read once per Router (a card of 5,400 tickers, parsed per ticker, was seconds)."""
+        cache = self.__dict__.setdefault("_cards", {})
+        if model_id not in cache:
+            cache[model_id] = self.universe_models.card(model_id)
+        return cache[model_id]
+
+    def _seen(self, card: GlobalCard) -> frozenset[str]:
+        """The tickers ``card`` trained on, as a set (a tuple's ``in`` over 5,400 names, for each of 5,400 tickers, is seconds)."""
+        cache = self.__dict__.setdefault("_seen_sets", {})
+        if card.id not in cache:
+            cache[card.id] = frozenset(card.tickers)
+        return cache[card.id]
 
     def serve(self, ticker_text: str) -> Serving:
         """Who serves ``ticker_text`` (see the module docstring); ForecastError when nobody can."""
@@ -95,13 +120,24 @@ class Router:
         if self.model is not None:
             choice = self.own.choice(ticker, self.model)
             return Serving(ticker, ModelKind.NETWORK, choice.model_id, choice.reason)
-        if self.own.in_use(ticker) is None and not self.workspace.pin_file(ticker).exists():  # a broken pin is the user's: said below
+        if self._own_in_use(ticker) is None and not self.workspace.pin_file(ticker).exists():  # a broken pin is the user's: said below
             try:
                 return self._global(ticker, NO_MODEL_OF_ITS_OWN)
             except ModelNotFoundError:
                 pass
         choice = self.own.choice(ticker)  # raises: no trained model, or a broken pin
         return Serving(ticker, ModelKind.NETWORK, choice.model_id, choice.reason)
+
+    @cached_property
+    def _owners(self) -> frozenset[str]:
+        """The tickers with a per-ticker model, from one pass over the cards (not one per ticker with none)."""
+        return frozenset(card.ticker for card in self.own.cards())
+
+    def _own_in_use(self, ticker: str) -> ModelChoice | None:
+        """``ModelRegistry.in_use``, answered at once for a ticker with no model of its own and no pin."""
+        if ticker not in self._owners and not self.workspace.pin_file(ticker).exists():
+            return None
+        return self.own.in_use(ticker)
 
     def serve_all(self, tickers: Iterable[str]) -> dict[str, Serving | ForecastError]:
         """{ticker as given: its Serving, or the error that says why none}."""
@@ -117,6 +153,13 @@ class Router:
 def model_for(workspace: Workspace, ticker: str, model: str | None = None, universe: str | None = None) -> Serving:
     """The model that serves ``ticker`` and why (see the module docstring); ForecastError when none does."""
     return Router(workspace, model, universe).serve(ticker)
+
+
+def of_record(workspace: Workspace, tickers: Iterable[str], model_id: str, universe: str | None = None) -> set[str]:
+    """The tickers among ``tickers`` whose model in use (``model_for`` without ``--model``, the universe the command
+    named) is ``model_id``: those whose forecast by it is their forecast of record; the rest's is kept apart."""
+    served = Router(workspace, None, universe).serve_all(tickers)
+    return {ticker for ticker, answer in served.items() if isinstance(answer, Serving) and answer.model_id == model_id}
 
 
 def universe_model(workspace: Workspace, model: str | None = None, universe: str | None = None) -> GlobalCard:

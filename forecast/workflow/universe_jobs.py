@@ -7,7 +7,7 @@ prints. Which model serves a ticker is ``workflow.serving``'s call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,8 +45,22 @@ class BatchForecast:
         return ranked(list(self.forecasts.values()))
 
 
-def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard, save: bool = True) -> BatchForecast:
+def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard, save: bool = True,
+                  universe: str | None = None, record: Collection[str] | None = None) -> BatchForecast:
     """Forecast every ticker with the global model in one batched call; store each forecast for ``plot``.
+
+    The inputs compared across tickers (each day's mean return, the ranks of
+    the slow signals) are taken over the universe the model serves (the
+    tickers it trained on), always, whichever tickers were asked for: a
+    ticker's forecast never depends on which others a command included
+    (``pooled.model.forecast_panel``'s ``reference``). So the model's
+    universe is read once per batch, as ``predict --universe`` reads it.
+
+    A forecast is stored as the ticker's forecast of record when this model is
+    the one in use for it (``workflow.serving.of_record``, with the
+    ``universe`` the command named; ``record``: those tickers, when the caller
+    has routed them already); for a ticker another model serves it is kept
+    apart, labelled ``of_record`` False.
 
     No TensorFlow: the network runs in numpy (``global_numpy``), so a nightly
     forecast of a whole market costs its data, not the framework's start.
@@ -54,24 +68,33 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
     from forecast.models.pooled.numpy_net import NumpyGlobalNet
 
     batch = BatchForecast(card)
+    wanted = list(dict.fromkeys(tickers))
+    reference = set(card.tickers)
     history = GlobalSettings(lookback=card.lookback, horizon=card.horizon).history_rows()
-    read = load_panel(MarketStore(workspace), list(tickers), adjust=str(card.config.get("adjust") or "qfq"), tail=history)
+    read = load_panel(MarketStore(workspace), list(dict.fromkeys([*wanted, *sorted(reference)])),
+                      adjust=str(card.config.get("adjust") or "qfq"), tail=history)
     panel = read.frame
-    if len(panel):  # a series that stopped long before the others has no recent history to forecast from
-        dates = panel.index.get_level_values("date")
-        recent = dates >= dates.max() - pd.Timedelta(days=int(history * CALENDAR_DAYS_PER_ROW) + 30)
+    newest = None
+    if len(panel):  # a series that stopped long before its universe has no recent day to compare across tickers with
+        dates, names = panel.index.get_level_values("date"), panel.index.get_level_values("ticker")
+        in_reference = names.isin(list(reference))
+        # the universe's newest bar, not the batch's: the same cut for a ticker in every command
+        newest = dates[in_reference].max() if in_reference.any() else dates.max()
+        recent = dates >= newest - pd.Timedelta(days=int(history * CALENDAR_DAYS_PER_ROW) + 30)
         panel = panel if recent.all() else panel[recent]
     stored = set(panel.index.get_level_values("ticker")) if len(panel) else set()
-    for ticker in tickers:
+    for ticker in wanted:
         if ticker not in stored:
-            batch.problems[ticker] = NoDataError(f"no recent stored bars for {ticker}; run: forecast fetch {ticker}")
-    if stored:
+            since = f" (its universe's last bar is {newest.date()})" if newest is not None else ""
+            batch.problems[ticker] = NoDataError(f"no recent stored bars for {ticker}{since}; run: forecast fetch {ticker}")
+    if stored & set(wanted):
         model_file = GlobalRegistry(workspace).model_file(card.id)
         try:
             network = NumpyGlobalNet.from_keras_file(model_file)
         except Exception as exc:  # a missing, truncated or foreign file: one line naming it, as for a per-ticker model
             raise unloadable_model(model_file, exc) from None
-        forecasts, problems = forecast_panel(panel, card, network, calendars=read.calendars)
+        forecasts, problems = forecast_panel(panel, card, network, calendars=read.calendars, reference=reference,
+                                             wanted=set(wanted))
         for ticker, why in problems.items():
             batch.problems[ticker] = InsufficientHistoryError(why)
         finite = [item for item in forecasts if _finite(item)]
@@ -85,7 +108,12 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
         cap_forecasts(workspace, [item.result for item in finite])  # in place: a China ticker's band stops at its limits
         for item in finite:
             batch.forecasts[item.ticker] = item
-        if save:
+        if save and finite:
+            from forecast.workflow.serving import of_record
+
+            chosen = set(record) if record is not None else of_record(workspace, [item.ticker for item in finite], card.id, universe)
+            for item in finite:
+                item.result.of_record = item.ticker in chosen
             save_forecast_batch(workspace, card.universe, [item.result for item in finite])
     return batch
 

@@ -15,9 +15,10 @@ TensorFlow is imported inside the functions that fit or run the network.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -180,8 +181,105 @@ class GlobalForecast:
     result: ForecastResult
 
 
+def pooled_against(panel: pd.DataFrame, horizon: int, reference: Collection[str] | None = None, static_from=None) -> PooledData:
+    """``pool(panel)`` with every input compared across tickers (each day's mean return, the ranks of the slow
+    signals) taken over ``reference`` alone: a ticker of ``reference`` is pooled with ``reference``'s tickers only, a
+    ticker outside it as if it were pooled with ``reference`` and itself (``_outsiders``). So no ticker's inputs depend
+    on which other tickers ``panel`` holds besides ``reference`` (issue 29: one ticker scored differently by batch).
+    None: across ``panel``, as training and the backtests pool.
+    """
+    if reference is None:
+        return pool(panel, horizon, static_from=static_from)
+    names = panel.index.get_level_values("ticker")
+    inside = names.isin(list(reference))
+    if inside.all():
+        return pool(panel, horizon, static_from=static_from)
+    if not inside.any():  # nothing of the model's universe is stored: nothing to compare with but the batch itself
+        return pool(panel, horizon, static_from=static_from)
+    own = pool(panel[inside], horizon, static_from=static_from)
+    others = _outsiders(panel[~inside], panel[inside], horizon, static_from)
+    return PooledData(**{f.name: np.concatenate([getattr(own, f.name), getattr(others, f.name)]) for f in fields(PooledData)})
+
+
+def _raw(panel: pd.DataFrame, static_from) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What ``pool`` compares across tickers, before it does, in its long order: (dates, log returns, the volatility
+    known the day before, the five slow signals)."""
+    from forecast.models.pooled.data import _rolling, _shift
+
+    long = panel[["close"]].swaplevel().sort_index()
+    tickers = long.index.get_level_values(0).to_numpy()
+    dates = long.index.get_level_values(1).to_numpy().astype("datetime64[ns]")
+    n = len(long)
+    first = np.r_[True, tickers[1:] != tickers[:-1]] if n else np.zeros(0, dtype=bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        close = long["close"].to_numpy("float64")
+        log_close = np.log(np.where(close > 0, close, np.nan))
+        returns = log_close - _shift(log_close, start, 1)
+        _, sigma_now = _rolling(returns, start, VOL_WINDOW)
+        sigma = _shift(sigma_now, start, 1)
+        sigma = np.where(sigma > 1e-6, sigma, np.nan)
+        slow = np.column_stack([
+            _shift(log_close, start, 21) - _shift(log_close, start, 252),
+            log_close - _shift(log_close, start, 60),
+            log_close - _shift(log_close, start, 20),
+            _shift(log_close, start, 5) - log_close,
+            np.log(sigma_now),
+        ])
+    if static_from is not None:
+        slow[dates < np.datetime64(pd.Timestamp(static_from), "ns")] = np.nan
+    return dates, returns, sigma, slow
+
+
+def _outsiders(outside: pd.DataFrame, inside: pd.DataFrame, horizon: int, static_from) -> PooledData:
+    """``outside``'s tickers pooled each as if with ``inside`` and itself alone: its own inputs from ``pool``, the day's
+    mean return and the ranks of the slow signals over ``inside``'s rows of that day and its own (exactly what
+    ``pool(inside + one ticker)`` computes for that ticker, without pooling the universe once per ticker)."""
+    from forecast.models.pooled.data import CLIP
+
+    data = pool(outside, horizon, static_from=static_from)  # its own inputs are its own; the shared ones are redone
+    dates, returns, sigma, slow = _raw(outside, static_from)
+    ref_dates, ref_returns, _, ref_slow = _raw(inside, static_from)
+    days = pd.Index(np.unique(ref_dates))
+    ref_day, day = days.get_indexer(ref_dates), days.get_indexer(dates)  # -1: a day the universe did not trade
+    present = np.isfinite(ref_returns)
+    total = np.bincount(ref_day[present], weights=ref_returns[present], minlength=len(days) + 1)
+    count = np.bincount(ref_day[present], minlength=len(days) + 1).astype("float64")
+    total[-1] = count[-1] = 0.0  # index -1: no row of the universe that day
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (total[day] + returns) / (count[day] + 1)
+        excess = np.nan_to_num(np.clip((returns - mean) / sigma, -CLIP, CLIP), nan=0.0)
+    sequence = data.sequence.copy()
+    sequence[:, 1] = excess.astype("float32")
+    static = np.zeros(slow.shape, dtype="float32")
+    for j in range(slow.shape[1]):
+        static[:, j] = _rank_against(slow[:, j], day, ref_slow[:, j], ref_day)
+    return dataclasses.replace(data, sequence=sequence, static=static)
+
+
+def _rank_against(values: np.ndarray, day: np.ndarray, ref_values: np.ndarray, ref_day: np.ndarray) -> np.ndarray:
+    """Each value's centred percentile rank among the reference's values of its day and itself (``data._rank_within``'s
+    rank, ties at their mean); 0 (the day's middle) where the value is unknown."""
+    out = np.zeros(len(values), dtype="float64")
+    ok = np.isfinite(ref_values) & (ref_day >= 0)
+    order = np.lexsort((ref_values[ok], ref_day[ok]))
+    sorted_day, sorted_values = ref_day[ok][order], ref_values[ok][order]
+    wanted = np.flatnonzero(np.isfinite(values))
+    for d in np.unique(day[wanted]):
+        mine = wanted[day[wanted] == d]
+        lo, hi = (np.searchsorted(sorted_day, d, "left"), np.searchsorted(sorted_day, d, "right")) if d >= 0 else (0, 0)
+        those = sorted_values[lo:hi]
+        less = np.searchsorted(those, values[mine], "left")
+        equal = np.searchsorted(those, values[mine], "right") - less
+        n = len(those) + 1
+        mean_rank = less + equal / 2.0
+        out[mine] = np.where(n > 1, mean_rank / max(n - 1, 1) - 0.5, 0.0)
+    return out
+
+
 def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNet, on=None,
-                   calendars: dict[str, str] | None = None) -> tuple[list[GlobalForecast], dict[str, str]]:
+                   calendars: dict[str, str] | None = None, reference: Collection[str] | None = None,
+                   wanted: Collection[str] | None = None) -> tuple[list[GlobalForecast], dict[str, str]]:
     """Forecast every ticker of ``panel`` from its last bar (on or before ``on``) in one batched call.
 
     ``network``: the card's network as ``global_numpy`` evaluates it (no
@@ -191,13 +289,21 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     forecast dates follow it (without one, the ticker's rule: XSHG for China
     codes, business days otherwise). Returns the forecasts and, per ticker
     that could not be forecast, why.
+
+    ``reference``: the universe the model serves; what is compared across
+    tickers is compared across it (``pooled_against``), so a ticker's forecast
+    is the same whichever others ``panel`` holds. ``wanted``: forecast only
+    these tickers of ``panel`` (the rest are there as the reference).
     """
     last_dates = panel.index.get_level_values("date").to_series().groupby(panel.index.get_level_values("ticker").to_numpy()).max()
     oldest_origin = last_dates.min() if on is None else min(last_dates.min(), pd.Timestamp(on))
-    data: PooledData = pool(panel, card.horizon, static_from=oldest_origin)
+    data: PooledData = pooled_against(panel, card.horizon, reference, static_from=oldest_origin)
     rows = latest_rows(data, card.lookback, on)
+    asked = set(data.tickers) if wanted is None else set(wanted) & set(data.tickers)
+    if wanted is not None:
+        rows = rows[np.isin(data.tickers[rows], list(asked))]
     problems = {t: f"too little history for the global model (needs {card.lookback + VOL_WINDOW + 1} bars)"
-                for t in sorted(set(data.tickers) - set(data.tickers[rows]))}
+                for t in sorted(asked - set(data.tickers[rows]))}
     if not len(rows):
         return [], problems
     scores = ensemble_forecast(network.predict, data, rows, card.lookback, card.horizon)

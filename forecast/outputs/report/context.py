@@ -1,7 +1,8 @@
 """What the daily report shows, as typed values read from stored artefacts; no HTML here.
 
-``load_context`` reads each ticker's newest stored forecast (its own file or a
-global model's batch: ``results.stored_forecast``),
+``load_context`` reads each ticker's forecast of record (made by the model in use
+for it: its own file or a global model's batch, ``results.stored_forecast``;
+forecasts by other models, kept apart, are never shown as a ticker's),
 its backtest where one exists, its recent bars and the cached company names,
 and the failure markers the daily job left. It never forecasts: a ticker with
 nothing stored becomes a failure row that says which command would store it.
@@ -14,12 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from forecast.choices import ColorConvention
+from forecast.choices import ColorConvention, ModelKind
 from forecast.data.store import MarketStore
 from forecast.data.tickers import parse_ticker
 from forecast.errors import BadInputError, ForecastError
@@ -72,9 +74,25 @@ class Verdict:
     is_signal: bool  # only a forecast that beat naive significantly says anything about direction
 
 
-def verdict_for(forecast: ForecastResult, backtest: BacktestRecord | None) -> Verdict:
-    """Return the verdict on ``forecast``'s model from its step-1 skill and Diebold-Mariano p-value in ``backtest``."""
+RANK_T = 2.0  # a Newey-West t of the daily Rank IC beyond this separates a universe model's ranking from chance
+
+
+def verdict_for(forecast: ForecastResult, backtest: BacktestRecord | None, cross: dict | None = None) -> Verdict:
+    """Return the verdict on ``forecast``'s model from its step-1 skill and Diebold-Mariano p-value in ``backtest``; a
+    universe (global) model's forecast from its universe's cross-sectional backtest (``cross``, as stored), when that
+    scored it: its daily Rank IC and Newey-West t."""
     family = forecast.family
+    if forecast.summary.kind == ModelKind.GLOBAL and isinstance(cross, dict):
+        score = (cross.get("models") or {}).get(family)
+        if isinstance(score, dict):
+            ic, t = _number(score.get("rank_ic")), _number(score.get("t_newey_west"))
+            said = (f"Rank IC {MISSING if ic is None else f'{ic:+.3f}'}, t {format_number(t, 1)} "
+                    "in the cross-sectional backtest")
+            if ic is None or t is None or abs(t) < RANK_T:
+                return Verdict("ranks", f"ranks no better than chance ({said}): a range", False)
+            if ic > 0:
+                return Verdict("ranks", f"ranks the universe ({said}): a range for the price", False)
+            return Verdict("ranks", f"ranks worse than chance ({said})", False)
     if family == "naive":
         return Verdict("naive", "naive itself: a range", False)
     score = backtest.models.get(family) if backtest else None
@@ -139,6 +157,8 @@ class ReportContext:
     cumulative_ic: pd.DataFrame | None = None  # date x model: the running sum of the daily Rank IC
     portfolio: dict | None = None  # backtests/@<universe>/portfolio.json, as stored
     portfolio_daily: pd.DataFrame | None = None  # its daily NAV per model, the benchmark, the index
+    ranking: list[RankRow] = field(default_factory=list)  # the universe's ranking, as ``rank`` ranks it (``universe_ranking``)
+    ranked_by: str | None = None  # the universe model that made it; None: the forecasts of record, each by its own model
 
     @property
     def forecasts(self) -> list[TickerReport]:
@@ -178,7 +198,7 @@ def _age_days(later: str, earlier: str) -> int | None:
 
 
 def load_ticker(workspace: Workspace, store: MarketStore, ticker: str, name: str, colors: str | None,
-                days: int, failure: tuple[str, float] | None = None) -> TickerReport:
+                days: int, failure: tuple[str, float] | None = None, cross: dict | None = None) -> TickerReport:
     """Return one ticker's report: its stored forecast and what goes with it, or a failure row saying why there is none."""
     report = TickerReport(ticker, name, colors_for(ticker, colors))
     try:
@@ -199,7 +219,7 @@ def load_ticker(workspace: Workspace, store: MarketStore, ticker: str, name: str
     except ForecastError as exc:  # a damaged file, a name that is no ticker: its own row, not the whole page
         report.error = redact(str(exc))
         return report
-    report.verdict = verdict_for(forecast, report.backtest)
+    report.verdict = verdict_for(forecast, report.backtest, cross if forecast.summary.universe == _universe_of(cross) else None)
     try:
         frame = store.read_bars(ticker, forecast.adjust).frame
         shown = frame[frame["date"] <= pd.Timestamp(forecast.last_date)].tail(days).reset_index(drop=True)
@@ -210,6 +230,10 @@ def load_ticker(workspace: Workspace, store: MarketStore, ticker: str, name: str
     except ForecastError as exc:
         report.notes.append(f"no chart history: {redact(str(exc))}")
     return report
+
+
+def _universe_of(cross: dict | None) -> str | None:
+    return str(cross.get("universe") or "") or None if isinstance(cross, dict) else None
 
 
 def summary_cells(t: TickerReport, today: dt.date) -> list[Cell]:
@@ -245,6 +269,8 @@ def summary_cells(t: TickerReport, today: dt.date) -> list[Cell]:
     coverage = _number((score.get("coverage") or {}).get(level_key(BAND_LEVEL))) if isinstance(score, dict) else None
     p_value = _number(score.get("dm_p_value")) if isinstance(score, dict) else None
     verdict = t.verdict or verdict_for(f, t.backtest)
+    if verdict.key == "ranks":  # a universe model's: scored by the cross-sectional backtest, not against naive per ticker
+        skill = coverage = None
     trained_to = (f.summary.data_range or (None, None))[-1]
     model_age = _age_days(f.last_date, str(trained_to)) if trained_to else None
     data_age = _age_days(today.isoformat(), f.last_date)
@@ -285,22 +311,47 @@ class RankRow:
 
 
 def ranking(tickers: list[TickerReport]) -> list[RankRow]:
-    """Return the forecasts ranked by expected change at their last step, best first (stored forecasts only: no model is run).
+    """Return the forecasts of record ranked by expected change at their last step, best first (stored forecasts only:
+    no model is run). With a universe model, the page ranks by ``universe_ranking`` instead, as ``rank`` does."""
+    return _ranked([(t.ticker, t.name, t.forecast, t.verdict) for t in tickers])
 
-    The seam for the universe's ranking: with a global model, ``predict`` stores
-    its forecasts like any other, so they rank here beside the per-ticker ones.
-    """
+
+def _ranked(entries: Sequence[tuple[str, str, ForecastResult | None, Verdict | None]], steps: int | None = None) -> list[RankRow]:
     rows = []
-    for t in tickers:
-        f = t.forecast
+    for ticker, name, f, verdict in entries:
         if f is None or not f.points or not f.last_value:
             continue
-        last = f.points[-1]
-        band = last.intervals.get(level_key(BAND_LEVEL))
-        rows.append(RankRow(t.ticker, t.name, last.value / f.last_value - 1,
-                            band[0] / f.last_value - 1 if band else None, band[1] / f.last_value - 1 if band else None,
-                            f.family, t.verdict))
-    return sorted(rows, key=lambda r: r.expected, reverse=True)
+        point = f.points[min(steps or len(f.points), len(f.points)) - 1]
+        band = point.intervals.get(level_key(BAND_LEVEL))
+        base = f.last_value  # the last price of what it forecasts (a global model's: the close, as rank divides by)
+        rows.append(RankRow(ticker, name, point.value / base - 1,
+                            band[0] / base - 1 if band else None, band[1] / base - 1 if band else None,
+                            f.family, verdict))
+    return sorted(rows, key=lambda r: (-r.expected, r.ticker))  # rank's order: ties by ticker
+
+
+def universe_ranking(workspace: Workspace, universe: str, tickers: list[TickerReport], cross: dict | None) -> tuple[list[RankRow], str | None]:
+    """The universe's ranking as ``forecast rank --universe`` made it: every ticker's stored forecast by the universe's
+    latest global model (of record or kept apart), by expected return over the model's horizon; and that model's id.
+    ([], None) when the universe has no global model or it forecast none of ``tickers``."""
+    from forecast.models.pooled.card import GlobalRegistry
+    from forecast.models.results import universe_forecasts
+
+    try:
+        model_id = GlobalRegistry(workspace).latest_id(universe)
+        if model_id is None:
+            return [], None
+        horizon = GlobalRegistry(workspace).card(model_id).horizon
+        stored = universe_forecasts(workspace, universe, model_id)
+    except ForecastError:  # a damaged card or batch: the ranking of the forecasts of record stands in
+        return [], None
+    entries = []
+    for t in tickers:
+        f = stored.get(t.ticker)
+        if f is not None and len(f.points) >= horizon:
+            entries.append((t.ticker, t.name, f, verdict_for(f, None, cross)))
+    rows = _ranked(entries, horizon)
+    return (rows, model_id) if rows else ([], None)
 
 
 def load_cross_section(workspace: Workspace, universe: str) -> tuple[dict | None, pd.DataFrame | None]:
@@ -353,9 +404,13 @@ def load_context(home: Workspace | Path | str | None, tickers: list[str], *, nam
     for ticker, error in (failures or {}).items():
         markers[ticker] = (error, math.inf)
     store = MarketStore(workspace)
-    reports = [load_ticker(workspace, store, t, names.get(t, ""), colors, days, markers.get(t)) for t in dict.fromkeys(map(_normal, tickers))]
     cross, curves = load_cross_section(workspace, universe) if universe else (None, None)
+    reports = [load_ticker(workspace, store, t, names.get(t, ""), colors, days, markers.get(t), cross)
+               for t in dict.fromkeys(map(_normal, tickers))]
     portfolio, daily = load_portfolio_section(workspace, universe) if universe else (None, None)
+    ranked, ranked_by = universe_ranking(workspace, universe, reports, cross) if universe else ([], None)
+    if universe and ranked_by is None:
+        ranked = ranking([t for t in reports if not t.failed])
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return ReportContext(title or (f"Forecast report: {universe}" if universe else "Forecast report"), now, today, reports,
-                         universe, cross, curves, portfolio, daily)
+                         universe, cross, curves, portfolio, daily, ranked, ranked_by)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from forecast.errors import MissingExtraError
 from forecast.formatting import MISSING, format_number, format_percent
 from forecast.maths.intervals import level_label
-from forecast.outputs.report.context import SIGNIFICANCE, SUMMARY_HEADERS, ReportContext, TickerReport, ranking, summary_cells
+from forecast.outputs.report.context import SIGNIFICANCE, SUMMARY_HEADERS, ReportContext, TickerReport, summary_cells
 from forecast.outputs.report.figures import cumulative_ic_figure, portfolio_figure, ticker_figure
 
 REPORT_EXTRA_HINT = ("the HTML report needs {package}, which is not installed: pip install 'forecast[report]' "
@@ -100,7 +100,7 @@ def backtest_table(t: TickerReport) -> tuple[list[str], list[BacktestRow]]:
 def render_page(context: ReportContext) -> str:
     """Return the whole page as one HTML string."""
     charts = {t.ticker: ticker_figure(t) for t in context.forecasts}
-    ranked = list(enumerate(ranking(context.forecasts), 1)) if context.universe else []
+    ranked = list(enumerate(context.ranking, 1)) if context.universe else []
     shown = ranked if len(ranked) <= 2 * RANKING_SHOWN else ranked[:RANKING_SHOWN] + ranked[-RANKING_SHOWN:]
     template = environment().get_template("page.html.j2")
     return template.render(
@@ -108,7 +108,7 @@ def render_page(context: ReportContext) -> str:
         charts=charts, backtests={t.ticker: backtest_table(t) for t in context.forecasts},
         ranking=shown, ranking_total=len(ranked), ranking_cut=len(shown) < len(ranked),
         ic_figure=cumulative_ic_figure(context.cumulative_ic) if context.cumulative_ic is not None and len(context.cumulative_ic.columns) else None,
-        cross_models=(context.cross_section or {}).get("models") or {},
+        cross_models=(context.cross_section or {}).get("models") or {}, ranked_by=context.ranked_by,
         portfolio=context.portfolio,
         portfolio_figure=portfolio_figure(context.portfolio_daily) if context.portfolio_daily is not None and len(context.portfolio_daily) else None,
         counts=context.verdict_counts(), significance=SIGNIFICANCE,
