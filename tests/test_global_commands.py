@@ -83,6 +83,10 @@ def test_train_global_then_rank_predict_and_fall_back_for_a_ticker_with_no_model
     out = market_home / "rank.csv"
     assert cli("rank", "T0", "T1", "--model", card["id"], "--out", str(out)).exit_code == 0
     assert list(pd.read_csv(out)["ticker"]) != [] and set(pd.read_csv(out)["ticker"]) == {"T0", "T1"}
+    store_panel(market_home, make_panel({"TINY": 5}, seed=78, start=str(start.date())), calendar="XSHG")
+    for json_flag in ([], ["--json"]):  # every ticker skipped: the documented exit 9, in text and in JSON alike
+        nothing = cli("rank", "TINY", "--model", card["id"], *json_flag)
+        assert nothing.exit_code == ExitCode.ALL_FAILED and "TINY" in nothing.output, nothing.output
     assert cli("models", "rm", card["id"]).exit_code == 0
     assert cli("rank", "--universe", "stored").exit_code == ExitCode.NOT_FOUND  # gone, and nothing stands in
 

@@ -106,8 +106,6 @@ def test_every_member_unreadable_is_one_line_not_found(tmp_path, market):
     shutil.rmtree(home)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: the JSON of backtest --universe does not name the tickers it skipped "
-                                       "(only a log line on stderr does); fix in workflow/universe_jobs.backtest_universe")
 def test_the_json_of_a_cross_sectional_backtest_names_the_skipped_tickers_in_its_notes(tmp_path, market):
     home = make_home(tmp_path / "damaged", market)
     damage(home)

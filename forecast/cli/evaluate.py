@@ -148,7 +148,7 @@ def _backtest_cross(targets, models: list[str], test_days: int, refit_every: int
         emit_json({"universe": targets.universe, **result.to_dict(),
                    **({"portfolio": _portfolio_json(traded)} if traded is not None else {})})
         return
-    echo_line(f"cross-sectional backtest of {targets.universe} ({len(targets.tickers)} tickers), {result.schedule}, "
+    echo_line(f"cross-sectional backtest of {targets.universe} ({result.tickers} of {len(targets.tickers)} tickers), {result.schedule}, "
               f"test {result.test_range[0]}..{result.test_range[1]}, horizon {horizon}")
     echo_line(_format_cross_table(result))
     for note in result.notes:

@@ -44,8 +44,8 @@ def rank(
         emit_json({"model_id": ranking.card.id, "universe": ranking.card.universe, "horizon": ranking.steps,
                    "ranking": ranking.rows[:top] if top else ranking.rows, "skipped": ranking.skipped,
                    **({"left_out": ranking.left_out} if tradable else {})})
-        return
-    _print_ranking(ranking, top, out)
+    else:
+        _print_ranking(ranking, top, out)
     if not ranking.rows:
         raise typer.Exit(int(ExitCode.ALL_FAILED) if ranking.skipped else 0)
 

@@ -96,6 +96,7 @@ class CrossBacktestResult:
     schedule: str
     price_skill: dict[str, dict] = field(default_factory=dict)  # learned model -> per-ticker skill against naive
     scores: dict[str, pd.Series] = field(default_factory=dict)  # model -> its (date, ticker) scores on the test days (the portfolio trades them)
+    tickers: int = 0  # the tickers the backtest read (a member whose bars cannot be read is not one)
 
     def record(self, universe: str) -> CrossBacktestRecord:
         """What is stored of this backtest of ``universe`` (the daily curves go to its CSV: ``daily_frame``)."""
@@ -241,4 +242,5 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
     spread = pd.DataFrame({name: quantile_spread(s, realised, settings.quantiles) for name, s in kept.items()})
     schedule = "fixed split" if settings.fixed else f"walk-forward, refit every {settings.refit_every} days"
     return CrossBacktestResult(report, rank_ic, spread, refits, notes,
-                               (str(pd.Timestamp(days[0]).date()), str(pd.Timestamp(days[-1]).date())), schedule, skills, dict(kept))
+                               (str(pd.Timestamp(days[0]).date()), str(pd.Timestamp(days[-1]).date())), schedule, skills, dict(kept),
+                               int(close.index.get_level_values(1).nunique()))

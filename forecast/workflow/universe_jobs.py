@@ -130,10 +130,14 @@ def _finite(item: GlobalForecast) -> bool:
 def backtest_universe(workspace: Workspace, universe: str, tickers: Sequence[str], settings: CrossSettings,
                       membership=None, progress: Callable[[str], None] | None = None) -> CrossBacktestResult:
     """Cross-sectional backtest of ``universe``; the result is saved under ``backtests/@<universe>/``."""
-    panel = load_panel(MarketStore(workspace), list(tickers), adjust=settings.network.adjust).frame
+    read = load_panel(MarketStore(workspace), list(tickers), adjust=settings.network.adjust)
+    panel = read.frame
     if panel.empty:
         raise NoDataError(f"no stored bars for any member of {universe}; run: forecast fetch --universe {universe}")
     result = cross_backtest(panel, settings, membership, progress)
+    if read.problems:  # in the record and the JSON, not only in a log line cut after five
+        result.notes.append(f"skipped {len(read.problems)} of {len(tickers)} ticker(s) whose stored bars cannot be read "
+                            f"({'; '.join(read.problems)}); run: forecast doctor")
     daily = result.daily_frame()
     save_cross_backtest(workspace, result.record(universe), daily)
     if len(daily):
