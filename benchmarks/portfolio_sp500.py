@@ -30,7 +30,7 @@ from benchmarks.global_sp500 import SP500, SPLIT, load_panel  # noqa: E402
 
 
 def market_of(panel):
-    from forecast.evaluation.portfolio import Market
+    from forecast.evaluation.portfolio_inputs import Market
 
     open_, close = (panel[c].unstack("ticker").sort_index() for c in ("open", "close"))
     return Market(open_, close)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 def synthetic_market(n_tickers: int, n_days: int, seed: int = 0):
     """(scores, Market) on business days from 2014-01-01: random walks, limit flags, suspensions, dividends."""
-    from forecast.evaluation.portfolio import Market
+    from forecast.evaluation.portfolio_inputs import Market
 
     rng = np.random.default_rng(seed)
     dates = pd.bdate_range("2014-01-01", periods=n_days)

@@ -182,7 +182,7 @@ def test_a_run_that_cannot_get_the_lock_exits_busy(tmp_path):
 
 
 def test_chinese_names_only_with_a_cjk_font_and_no_glyph_warnings(charted_home, tmp_path, monkeypatch, recwarn, caplog):
-    from forecast.outputs import charts, figures
+    from forecast.outputs import figures, plotting
 
     monkeypatch.setattr(figures, "cjk_font", lambda: None)
     assert figures.display_name("600519.SH", "贵州茅台") == "600519.SH"
@@ -191,7 +191,7 @@ def test_chinese_names_only_with_a_cjk_font_and_no_glyph_warnings(charted_home, 
         m.setattr(figures, "cjk_font", lambda: "Some CJK Font")
         assert figures.display_name("600519.SH", "贵州茅台") == "贵州茅台 600519.SH"
     caplog.set_level(logging.WARNING, logger="matplotlib")  # restored after the test
-    info = charts.render(charted_home, "600519.SH", "forecast", out=tmp_path / "plain.png", name="贵州茅台")
+    info = plotting.render(charted_home, "600519.SH", "forecast", out=tmp_path / "plain.png", name="贵州茅台")
     assert info.title.startswith("600519.SH:")
     assert png_size(tmp_path / "plain.png") == (1200, 700)
     assert not [w for w in recwarn if "glyph" in str(w.message).lower()]

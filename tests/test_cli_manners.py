@@ -231,9 +231,9 @@ def test_predict_says_which_model_it_used_and_why(two_models, fake_network_forec
 
 
 def test_run_records_and_logs_which_model_it_used_and_why(two_models, fake_network_forecast, monkeypatch):
-    from forecast.outputs import charts
+    from forecast.outputs import plotting
 
-    monkeypatch.setattr(charts, "render", lambda home, ticker, kind, out=None, **kw: out.write_bytes(b"png"))
+    monkeypatch.setattr(plotting, "render", lambda home, ticker, kind, out=None, **kw: out.write_bytes(b"png"))
     runner.invoke(app, ["models", "use", OLD])
     log = two_models / "run.log"
     result = runner.invoke(app, ["run", TICKER, "--source", "sample", "--retrain-after", "never", "--log-file", str(log)])

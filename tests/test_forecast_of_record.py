@@ -94,7 +94,7 @@ def test_rank_never_replaces_the_forecast_of_record_of_a_ticker_with_its_own_mod
     apart = load_forecast(universe_home, "T0", MODEL)
     assert apart is not None and apart.model_id == MODEL and apart.of_record is False
     assert (universe_home / "forecasts" / "@stored" / "other.json").is_file()
-    from forecast.outputs.charts import render
+    from forecast.outputs.plotting import render
 
     assert cli(universe_home, "plot", "T0").exit_code == 0
     assert "kept apart" not in render(universe_home, "T0", "forecast", name="").title
@@ -200,7 +200,7 @@ def test_the_universe_report_ranks_as_rank_does_and_judges_the_universe_model_by
 def test_the_chart_of_a_universe_model_forecast_names_its_cross_sectional_score(universe_home):
     cross_backtest(universe_home, 0.05, 3.0)
     assert cli(universe_home, "predict", "T1").exit_code == 0
-    from forecast.outputs.charts import _ranking_words
+    from forecast.outputs.plotting import _ranking_words
 
     words = _ranking_words(Workspace.at(universe_home), load_forecast(universe_home, "T1"))
     assert words == "cross-sectional backtest of stored: Rank IC +0.050, t 3.0"
@@ -210,7 +210,7 @@ def test_the_chart_of_a_universe_model_forecast_names_its_cross_sectional_score(
 def test_models_show_and_the_training_chart_know_the_universe_model(universe_home):
     shown = cli(universe_home, "models", "show", "T1")
     assert shown.exit_code == 0 and f"predict uses {MODEL}" in shown.stdout
-    from forecast.outputs.charts import render
+    from forecast.outputs.plotting import render
 
     drawn = cli(universe_home, "plot", "T1", "--kind", "training", "--model", MODEL)
     assert drawn.exit_code == 0, drawn.output

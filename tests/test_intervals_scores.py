@@ -261,7 +261,7 @@ def test_plot_calibration_and_the_backtest_footer_read_the_stored_scores(home):
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["kind"] == "calibration" and (home / "charts" / "600519.SH-calibration.png").stat().st_size > 10_000
-    from forecast.models.results import load_backtest
+    from forecast.models.backtest_records import load_backtest
     from forecast.outputs.charts import interval_footer
 
     footer = interval_footer(load_backtest(home, "600519.SH"), "drift")
@@ -281,7 +281,7 @@ def test_a_flat_series_gets_a_unit_scale_not_zero(scale):
 
 
 def test_the_calibration_chart_is_titled_by_its_ticker_not_its_last_model(home, tmp_path):
-    from forecast.models.results import load_backtest
+    from forecast.models.backtest_records import load_backtest
     from forecast.outputs.charts import calibration_chart
 
     assert runner.invoke(app, ["fetch", "--source", "sample"]).exit_code == 0

@@ -34,10 +34,12 @@ from forecast.cli import app
 from forecast.errors import CorruptFileError, ExitCode
 from forecast.models.archive import (
     CARDLESS_MAX_BYTES,
-    MiB,
-    Network,
     check_archive,
     check_model_file,
+)
+from forecast.models.archive_network import (
+    MiB,
+    Network,
     network_of_card,
     network_of_config,
 )

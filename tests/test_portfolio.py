@@ -11,7 +11,8 @@ import pytest
 
 from forecast.errors import BadInputError
 from forecast.evaluation.costs import A_SHARE, PLAIN, Costs, costs_for
-from forecast.evaluation.portfolio import Market, Strategy, simulate
+from forecast.evaluation.portfolio import Strategy, simulate
+from forecast.evaluation.portfolio_inputs import Market
 
 NAN = math.nan
 ZERO = Costs(commission_bps=0.0, min_commission=0.0, stamp_duty=(), transfer_fee=())

@@ -86,7 +86,7 @@ def test_a_cross_sectional_backtest_is_one_typed_record_with_its_columns_named_o
     import pandas as pd
 
     from forecast.maths.cross_section import CrossSectionReport, ModelCrossSection
-    from forecast.models.results import (
+    from forecast.models.backtest_records import (
         CUMULATIVE_RANK_IC_COLUMN,
         RANK_IC_COLUMN,
         CrossBacktestRecord,

@@ -15,7 +15,8 @@ from report_home import build_home
 from typer.testing import CliRunner
 
 from forecast.errors import BadInputError, ExitCode
-from forecast.models.results import BacktestRecord, load_forecast
+from forecast.models.backtest_records import BacktestRecord
+from forecast.models.results import load_forecast
 from forecast.outputs.report import write_report
 from forecast.outputs.report.context import (
     check_colors,

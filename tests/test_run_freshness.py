@@ -22,6 +22,7 @@ from forecast.data.store import MarketStore
 from forecast.errors import ConfigError, ExitCode, SourceError
 from forecast.models.train_config import DEFAULT
 from forecast.workflow import pipeline
+from forecast.workflow.run_summary import TickerOutcome
 from forecast.workflow.settings import load_app_config
 from forecast.workspace import Workspace
 
@@ -36,10 +37,10 @@ def aapl(home) -> pd.Timestamp:
     return MarketStore(home).head("AAPL").last_date
 
 
-def judged(home: Path, ticker: str, today: dt.date, fetch_error=None, stale_after: int = 5) -> pipeline.TickerOutcome:
+def judged(home: Path, ticker: str, today: dt.date, fetch_error=None, stale_after: int = 5) -> TickerOutcome:
     plan = pipeline.DailyPlan(Workspace.at(home), home / "daily" / today.isoformat(), today, None, DEFAULT, (0.8,),
                               stale_after_days=stale_after)
-    outcome = pipeline.TickerOutcome(ticker)
+    outcome = TickerOutcome(ticker)
     pipeline._judge_freshness(plan, outcome, fetch_error)
     return outcome
 

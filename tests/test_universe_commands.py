@@ -213,7 +213,7 @@ def test_chart_titles_carry_the_company_name_with_a_cjk_font(charted, tmp_path, 
     import matplotlib
     from matplotlib import font_manager
 
-    from forecast.outputs import charts, figures
+    from forecast.outputs import figures, plotting
 
     font_file = tmp_path / "cjk-test.ttf"
     build_cjk_font(font_file, "Noto Sans CJK Test", "".join(name for _, name, *_ in LISTINGS))
@@ -223,8 +223,8 @@ def test_chart_titles_carry_the_company_name_with_a_cjk_font(charted, tmp_path, 
     try:
         with matplotlib.rc_context():  # new_figure puts the font first in rcParams: undone after the test
             assert figures.cjk_font() == "Noto Sans CJK Test"
-            forecast = charts.render(charted, "600519.SH", "forecast", out=tmp_path / "f.png")
-            history = charts.render(charted, "600519.SH", "history", out=tmp_path / "h.png")
+            forecast = plotting.render(charted, "600519.SH", "forecast", out=tmp_path / "f.png")
+            history = plotting.render(charted, "600519.SH", "history", out=tmp_path / "h.png")
     finally:
         font_manager.fontManager.ttflist[:] = before
         figures.cjk_font.cache_clear()
@@ -234,12 +234,12 @@ def test_chart_titles_carry_the_company_name_with_a_cjk_font(charted, tmp_path, 
 
 
 def test_without_a_cjk_font_titles_show_the_code_logged_once_and_no_glyph_warnings(charted, tmp_path, recwarn, caplog, monkeypatch):
-    from forecast.outputs import charts, figures
+    from forecast.outputs import figures, plotting
 
     monkeypatch.setattr(figures, "cjk_font", lambda: None)
     figures._say_names_need_a_cjk_font.cache_clear()
     caplog.set_level(logging.DEBUG, logger="forecast.outputs.figures")
-    titles = [charts.render(charted, "600519.SH", kind, out=tmp_path / f"{kind}.png").title for kind in ("forecast", "history")]
+    titles = [plotting.render(charted, "600519.SH", kind, out=tmp_path / f"{kind}.png").title for kind in ("forecast", "history")]
     assert all(t.startswith("600519.SH: ") for t in titles), titles
     assert "贵州茅台" not in "".join(titles)
     assert len([r for r in caplog.records if "no CJK font" in r.getMessage()]) == 1

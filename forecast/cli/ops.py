@@ -70,7 +70,7 @@ def run(
     except CommandError:  # wrong arguments (tickers and --universe): nothing to summarise, latest/ stays as it was
         raise
     except ForecastError as exc:  # cron still finds a summary.json that says why nothing ran (a bad config, an unknown universe)
-        from forecast.workflow.pipeline import record_failed_run
+        from forecast.workflow.run_summary import record_failed_run
 
         record_failed_run(state.workspace(), str(exc), int(exc.exit_code), tickers)
         raise

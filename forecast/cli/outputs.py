@@ -24,7 +24,7 @@ def plot(
 ) -> None:
     """Draw a chart from stored data, forecasts, backtests or training history (no TensorFlow)."""
     from forecast.atomic import is_stdout
-    from forecast.outputs.charts import render
+    from forecast.outputs.plotting import render
 
     if (kind is ChartKind.PORTFOLIO) != (universe is not None) or (universe is not None and ticker is not None):
         fail("--kind portfolio draws a universe's portfolio backtest: forecast plot --universe NAME --kind portfolio; "

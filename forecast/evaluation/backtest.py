@@ -28,9 +28,9 @@ from forecast.errors import BadInputError, InsufficientHistoryError, MissingExtr
 from forecast.formatting import format_percent
 from forecast.maths import metrics
 from forecast.maths.intervals import DEFAULT_LEVELS, band_columns, level_key, level_percent
+from forecast.models.backtest_records import BacktestRecord, load_backtest
+from forecast.models.backtest_records import save_backtest as save_record
 from forecast.models.forecasters import catalogue_names, forecast_bands, is_baseline, make_forecaster, model_kind
-from forecast.models.results import BacktestRecord, load_backtest
-from forecast.models.results import save_backtest as save_record
 from forecast.progress import ProgressReporter, SilentProgress, say
 
 __all__ = ["BacktestResult", "format_table", "load_backtest", "save_backtest", "walk_forward"]

@@ -27,10 +27,10 @@ from forecast.choices import UNIVERSE_MODEL
 from forecast.errors import BadInputError
 from forecast.maths import signals as rules
 from forecast.maths.cross_section import CrossSectionReport, cumulative_ic, daily_ic, evaluate, quantile_spread
+from forecast.models.backtest_records import CUMULATIVE_RANK_IC_COLUMN, RANK_IC_COLUMN, SPREAD_COLUMN, CrossBacktestRecord, cross_column
 from forecast.models.pooled.data import VOL_WINDOW, PooledData, pool, targets, time_split, usable_rows
 from forecast.models.pooled.learners import boosting_available, make_learner
 from forecast.models.pooled.model import GlobalSettings
-from forecast.models.results import CUMULATIVE_RANK_IC_COLUMN, RANK_IC_COLUMN, SPREAD_COLUMN, CrossBacktestRecord, cross_column
 
 RULES: dict[str, Callable[[pd.Series], pd.Series]] = {
     "momentum": rules.momentum_12_1,

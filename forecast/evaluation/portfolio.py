@@ -59,6 +59,8 @@
   score; ``top_k`` above the number of tickers scored on any day; a capital below the
   cheapest lot (with its costs) on the first rebalance; scores on days or of
   tickers the market has no prices for. A day with no scores is skipped.
+
+The ``Market`` and its checks, aligned into numpy arrays, are ``portfolio_inputs``'.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ import pandas as pd
 
 from forecast.errors import BadInputError
 from forecast.evaluation.costs import Costs
+from forecast.evaluation.portfolio_inputs import Market, MarketArrays, market_arrays
 from forecast.maths.performance import portfolio_metrics
 
 TRADE_COLUMNS = ["date", "ticker", "side", "shares", "price", "value", "cost"]
@@ -96,16 +99,6 @@ class Strategy:
         capital = self.capital
         if isinstance(capital, bool) or not isinstance(capital, (int, float, np.number)) or not math.isfinite(capital) or capital <= 0:
             raise BadInputError(f"capital must be a number > 0, not {capital!r}")
-
-
-@dataclass(frozen=True)
-class Market:
-    open: pd.DataFrame  # date x ticker, raw prices the trades happen at; NaN where no bar
-    close: pd.DataFrame  # date x ticker, raw close, to value holdings
-    adjustment: pd.DataFrame | None = None  # cumulative hfq-style factor; None = no corporate actions
-    can_buy: pd.DataFrame | None = None  # False where a buy at that day's open is impossible (limit-up)
-    can_sell: pd.DataFrame | None = None  # False where a sell at that day's open is impossible (limit-down)
-    suspended: pd.DataFrame | None = None  # True where the ticker does not trade at all
 
 
 @dataclass
@@ -146,108 +139,6 @@ class PortfolioResult:
 
 def _json_number(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
-
-
-# ---------------------------------------------------------------- the market as arrays
-
-
-@dataclass(frozen=True)
-class _Arrays:
-    """The market and the scores aligned on the market's dates and tickers, as numpy arrays (days x tickers)."""
-
-    dates: pd.DatetimeIndex
-    tickers: list[str]
-    scores: np.ndarray
-    open: np.ndarray
-    value_price: np.ndarray  # the last known close (the open where no close was ever seen), 0 before any price
-    share_ratio: np.ndarray  # f_t / f_(t-1): what a held share becomes at the start of day t
-    can_buy: np.ndarray
-    can_sell: np.ndarray
-    no_trade: np.ndarray  # suspended, or no open to trade at
-    benchmark_return: np.ndarray  # the equal-weight universe's close-to-close return of each day
-
-
-def _dated(frame: pd.DataFrame, what: str) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame):
-        raise BadInputError(f"{what} must be a date x ticker table, not {type(frame).__name__}")
-    try:
-        index = pd.DatetimeIndex(frame.index)
-    except (TypeError, ValueError):
-        raise BadInputError(f"{what} must be indexed by dates") from None
-    return frame.set_axis(index, axis=0)
-
-
-def _numbers(frame: pd.DataFrame, what: str) -> pd.DataFrame:
-    try:
-        return frame.astype(float)
-    except (TypeError, ValueError):
-        raise BadInputError(f"{what} must hold numbers") from None
-
-
-def _flags(frame: pd.DataFrame | None, like: pd.DataFrame, default: bool, what: str) -> np.ndarray:
-    if frame is None:
-        return np.full(like.shape, default)
-    aligned = _dated(frame, what).reindex(index=like.index, columns=like.columns, fill_value=default)
-    if all(pd.api.types.is_bool_dtype(kind) for kind in aligned.dtypes):
-        return aligned.to_numpy(dtype=bool)
-    values = aligned.to_numpy(dtype=object)
-    values[pd.isna(values)] = default  # a day or ticker the frame does not name (or leaves blank) has no rule against it
-    return values.astype(bool)
-
-
-def _market_arrays(scores: pd.DataFrame, market: Market) -> _Arrays:
-    close = _numbers(_dated(market.close, "market.close"), "market.close")
-    dates = close.index
-    if not dates.is_monotonic_increasing or not dates.is_unique:
-        raise BadInputError("market.close must have each date once, in ascending order")
-    open_ = _numbers(_dated(market.open, "market.open").reindex(index=dates, columns=close.columns), "market.open")
-    scores = _numbers(_dated(scores, "scores"), "scores")
-    _check_scores_within(scores, close)
-    factor = _adjustment(market.adjustment, close)
-    no_open = ~(open_.to_numpy() > 0)  # no bar (NaN), or a price no trade happens at
-    value_price = close.ffill().fillna(open_.ffill()).fillna(0.0)
-    return _Arrays(
-        dates=dates, tickers=[str(t) for t in close.columns],
-        scores=scores.reindex(index=dates, columns=close.columns).to_numpy(dtype=float),
-        open=open_.to_numpy(), value_price=value_price.to_numpy(),
-        share_ratio=(factor / factor.shift(1)).fillna(1.0).to_numpy(),
-        can_buy=_flags(market.can_buy, close, True, "market.can_buy"),
-        can_sell=_flags(market.can_sell, close, True, "market.can_sell"),
-        no_trade=_flags(market.suspended, close, False, "market.suspended") | no_open,
-        benchmark_return=_equal_weight_returns(close, factor),
-    )
-
-
-def _check_scores_within(scores: pd.DataFrame, close: pd.DataFrame) -> None:
-    if not scores.index.is_unique:
-        raise BadInputError("scores must have each date once")
-    extra_days = scores.index.difference(close.index)
-    if len(extra_days):
-        raise BadInputError(f"scores have {len(extra_days)} day(s) the market has no prices for, the first {extra_days[0]:%Y-%m-%d}")
-    extra_tickers = scores.columns.difference(close.columns)
-    if len(extra_tickers):
-        raise BadInputError(f"scores name {len(extra_tickers)} ticker(s) the market has no prices for: {', '.join(map(str, extra_tickers[:5]))}")
-
-
-def _adjustment(adjustment: pd.DataFrame | None, close: pd.DataFrame) -> pd.DataFrame:
-    """The cumulative factor carried over days without one; 1 where a ticker has none (no corporate action known)."""
-    if adjustment is None:
-        return pd.DataFrame(1.0, index=close.index, columns=close.columns)
-    factor = _numbers(_dated(adjustment, "market.adjustment").reindex(index=close.index, columns=close.columns), "market.adjustment")
-    values = factor.to_numpy()
-    if (values[np.isfinite(values)] <= 0).any():
-        raise BadInputError("market.adjustment must be > 0 where given")
-    return factor.ffill().bfill().fillna(1.0)
-
-
-def _equal_weight_returns(close: pd.DataFrame, factor: pd.DataFrame) -> np.ndarray:
-    adjusted = (close * factor).to_numpy()
-    previous = pd.DataFrame(adjusted).ffill().shift(1).to_numpy()  # a ticker back from a suspension counts its gap
-    returns = adjusted / previous - 1
-    counted = np.isfinite(returns)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(counted, returns, 0.0).sum(axis=1) / counted.sum(axis=1)
-    return np.nan_to_num(mean, nan=0.0)
 
 
 # ---------------------------------------------------------------- the schedule and the choice
@@ -295,7 +186,7 @@ class _Book:
     blocked: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BLOCKED_KEYS, 0))
 
 
-def _execute(order: _Order, row: int, book: _Book, arrays: _Arrays, strategy: Strategy, costs: Costs, day: str) -> None:
+def _execute(order: _Order, row: int, book: _Book, arrays: MarketArrays, strategy: Strategy, costs: Costs, day: str) -> None:
     for j in order.sells:
         if arrays.no_trade[row, j] or not arrays.can_sell[row, j]:
             book.blocked["suspended_held" if arrays.no_trade[row, j] else "sell_at_limit_down"] += 1
@@ -313,7 +204,7 @@ def _execute(order: _Order, row: int, book: _Book, arrays: _Arrays, strategy: St
             _buy(int(j), row, budget, book, arrays, strategy.lot, costs, day)
 
 
-def _buy(j: int, row: int, budget: float, book: _Book, arrays: _Arrays, lot: int, costs: Costs, day: str) -> None:
+def _buy(j: int, row: int, budget: float, book: _Book, arrays: MarketArrays, lot: int, costs: Costs, day: str) -> None:
     if arrays.no_trade[row, j] or not arrays.can_buy[row, j]:
         book.blocked["suspended_not_bought" if arrays.no_trade[row, j] else "buy_at_limit_up"] += 1
         return
@@ -337,7 +228,7 @@ def _buy(j: int, row: int, budget: float, book: _Book, arrays: _Arrays, lot: int
 def simulate(scores: pd.DataFrame, market: Market, strategy: Strategy, costs: Costs,
              benchmark_returns: pd.Series | None = None, index_close: pd.Series | None = None) -> PortfolioResult:
     """Follow ``scores`` with ``strategy`` on ``market`` after ``costs``: the module docstring says how."""
-    arrays = _market_arrays(scores, market)
+    arrays = market_arrays(scores, market)
     rebalances = _rebalance_days(np.isfinite(arrays.scores).any(axis=1), strategy.rebalance_every)
     _check_tradable(arrays, rebalances, strategy, costs)
     start, end = rebalances[0], min(len(arrays.dates) - 1, rebalances[-1] + strategy.rebalance_every)
@@ -360,7 +251,7 @@ def simulate(scores: pd.DataFrame, market: Market, strategy: Strategy, costs: Co
     return _result(arrays, span, nav, held, book, rebalances, strategy, costs, benchmark_returns, index_close, start)
 
 
-def _check_tradable(arrays: _Arrays, rebalances: list[int], strategy: Strategy, costs: Costs) -> None:
+def _check_tradable(arrays: MarketArrays, rebalances: list[int], strategy: Strategy, costs: Costs) -> None:
     if not rebalances:
         raise BadInputError("no day has scores for any ticker: nothing to trade")
     scored_tickers = int(np.isfinite(arrays.scores).any(axis=0).sum())
@@ -383,7 +274,7 @@ def _check_tradable(arrays: _Arrays, rebalances: list[int], strategy: Strategy, 
 # ---------------------------------------------------------------- what comes out
 
 
-def _result(arrays: _Arrays, span: pd.DatetimeIndex, nav_values: np.ndarray, held: np.ndarray, book: _Book, rebalances: list[int],
+def _result(arrays: MarketArrays, span: pd.DatetimeIndex, nav_values: np.ndarray, held: np.ndarray, book: _Book, rebalances: list[int],
             strategy: Strategy, costs: Costs, benchmark_returns: pd.Series | None, index_close: pd.Series | None,
             start: int) -> PortfolioResult:
     capital = float(strategy.capital)
@@ -397,7 +288,7 @@ def _result(arrays: _Arrays, span: pd.DatetimeIndex, nav_values: np.ndarray, hel
                            trades=trades, blocked=dict(book.blocked), metrics=metrics, strategy=strategy, costs=costs)
 
 
-def _benchmark(arrays: _Arrays, span: pd.DatetimeIndex, start: int, capital: float, given: pd.Series | None) -> pd.Series:
+def _benchmark(arrays: MarketArrays, span: pd.DatetimeIndex, start: int, capital: float, given: pd.Series | None) -> pd.Series:
     if given is None:
         returns = arrays.benchmark_return[start: start + len(span)].copy()
     else:
@@ -418,7 +309,7 @@ def _scaled_index(index_close: pd.Series | None, span: pd.DatetimeIndex, capital
     return (on_span / on_span[first] * capital).rename("index")
 
 
-def _trades_frame(trades: list[tuple[Any, ...]], arrays: _Arrays) -> pd.DataFrame:
+def _trades_frame(trades: list[tuple[Any, ...]], arrays: MarketArrays) -> pd.DataFrame:
     if not trades:
         return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in zip(TRADE_COLUMNS, ["datetime64[ns]", object, object, float, float, float, float])})
     frame = pd.DataFrame(trades, columns=TRADE_COLUMNS)
@@ -427,7 +318,7 @@ def _trades_frame(trades: list[tuple[Any, ...]], arrays: _Arrays) -> pd.DataFram
     return frame
 
 
-def _positions_frame(held: np.ndarray, arrays: _Arrays, span: pd.DatetimeIndex, start: int, nav: np.ndarray) -> pd.DataFrame:
+def _positions_frame(held: np.ndarray, arrays: MarketArrays, span: pd.DatetimeIndex, start: int, nav: np.ndarray) -> pd.DataFrame:
     rows, cols = np.nonzero(held > 0)
     shares = held[rows, cols]
     close = arrays.value_price[rows + start, cols]

@@ -1,9 +1,10 @@
-"""Stored results that charts and reports read back: forecasts and backtests, as types.
+"""Stored forecasts that charts and reports read back, as types: ForecastPoint, ModelSummary, ForecastResult.
 
-``predict`` saves a ForecastResult and ``backtest`` a BacktestRecord under the
-workspace; ``plot`` (and the coming HTML report) load them back with
-``from_dict``, which checks the fields they use, so a damaged file gives a
-one-line error instead of a KeyError halfway through a chart.
+``predict`` saves a ForecastResult under the workspace (a ticker's own file,
+or a global model's batch of many tickers) and ``plot``, ``rank`` and the HTML
+report load it back with ``from_dict``, which checks the fields they use, so a
+damaged file gives a one-line error instead of a KeyError halfway through a
+chart. Stored backtests are ``backtest_records``'.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import copy
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,16 @@ import pandas as pd
 
 from forecast.atomic import atomic_write_text
 from forecast.errors import CorruptFileError, ForecastError
-from forecast.jsonio import dumps, finite
+from forecast.jsonio import dumps
 from forecast.locks import hold_lock
-from forecast.maths.cross_section import CrossSectionReport
 from forecast.maths.intervals import band_columns, level_key
 from forecast.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 
-def _finite(value: Any) -> float | None:
+def finite_float(value: Any) -> float | None:
+    """A stored number as a float; None when it is missing, not a number, a bool or not finite."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
 
 
@@ -88,7 +89,7 @@ class ModelSummary:
         trained = data.get("trained_on_ticker")
         return cls(kind=text("kind") or "", family=text("family") or "", preset=text("preset"), arch=text("arch"),
                    data_range=(str(rng[0]), str(rng[1])) if isinstance(rng, (list, tuple)) and len(rng) == 2 else None,
-                   adjust=text("adjust"), validation_skill_vs_naive=_finite(data.get("validation_skill_vs_naive")),
+                   adjust=text("adjust"), validation_skill_vs_naive=finite_float(data.get("validation_skill_vs_naive")),
                    universe=text("universe"), trained_on_ticker=trained if isinstance(trained, bool) else None,
                    extra={k: copy.deepcopy(v) for k, v in data.items() if k not in cls._FIELDS})
 
@@ -187,42 +188,8 @@ class ForecastResult:
             raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast predict again") from None
 
 
-@dataclass
-class BacktestRecord:
-    """The scores of a stored walk-forward backtest (``backtests/<T>/latest.json``)."""
-
-    ticker: str
-    target: str
-    horizon: int
-    settings: dict
-    first_origin: str
-    last_origin: str
-    origins: int
-    models: dict[str, dict]  # name -> step-1 scores plus "by_step"
-    timing: dict = field(default_factory=dict)
-
-    def skill(self, family: str) -> float | None:
-        """Step-1 skill against naive of the model named ``family`` in this backtest, if it was run."""
-        score = self.models.get(family)
-        return _finite(score.get("skill_vs_naive")) if isinstance(score, dict) else None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "backtest") -> BacktestRecord:
-        try:
-            models = data["models"]
-            if not isinstance(models, dict):
-                raise TypeError("models is not an object")
-            return cls(str(data["ticker"]), str(data["target"]), int(data["horizon"]), dict(data.get("settings") or {}),
-                       str(data["first_origin"]), str(data["last_origin"]), int(data["origins"]), models,
-                       dict(data.get("timing") or {}))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast backtest again") from None
-
-
-def _read_json(path: Path, what: str) -> Any:
+def read_stored_json(path: Path, what: str) -> Any:
+    """The JSON in a stored file (forecast or backtest); CorruptFileError naming ``what`` and the file when unreadable."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, OSError) as exc:
@@ -281,7 +248,7 @@ def _batch_entries(path: Path) -> dict[str, Any]:
         return cached[1]
     remake = f"forecast predict --universe {path.parent.name.removeprefix('@')} --model global"
     try:
-        data = _read_json(path, "stored forecasts")
+        data = read_stored_json(path, "stored forecasts")
     except CorruptFileError as exc:
         raise CorruptFileError(f"{exc}; make them again: {remake}") from None
     if not isinstance(data, dict) or not isinstance(data.get("forecasts"), dict):
@@ -298,7 +265,7 @@ def load_forecast_batch(path: Path) -> dict[str, ForecastResult]:
 
 def load_forecast_file(path: Path) -> ForecastResult:
     """The forecast stored in a ticker's own file."""
-    return ForecastResult.from_dict(_read_json(path, "stored forecast"), f"stored forecast {path}")
+    return ForecastResult.from_dict(read_stored_json(path, "stored forecast"), f"stored forecast {path}")
 
 
 def forecast_time(result: ForecastResult) -> float:
@@ -412,122 +379,3 @@ def universe_forecasts(home: Workspace | Path | str | None, universe: str, model
             if ticker not in found or forecast_time(result) >= forecast_time(found[ticker]):
                 found[ticker] = result
     return found
-
-
-def save_backtest(home: Workspace | Path | str | None, record: BacktestRecord, forecasts: pd.DataFrame) -> tuple[Path, Path]:
-    """Store ``backtests/<TICKER>/latest.json`` and the per-origin ``latest.csv`` (atomically)."""
-    workspace = Workspace.at(home)
-    json_path, csv_path = workspace.backtest_json(record.ticker), workspace.backtest_csv(record.ticker)
-    atomic_write_text(csv_path, forecasts.to_csv(index=False))
-    atomic_write_text(json_path, dumps(record.to_dict()))
-    return json_path, csv_path
-
-
-def load_backtest(home: Workspace | Path | str | None, ticker: str) -> BacktestRecord | None:
-    path = Workspace.at(home).backtest_json(ticker)
-    return BacktestRecord.from_dict(_read_json(path, "stored backtest"), f"stored backtest {path}") if path.is_file() else None
-
-
-BACKTEST_CSV_COLUMNS = ("model", "origin_date", "step", "actual", "predicted")
-_BACKTEST_CSV_NUMBERS = ("step", "actual", "predicted")
-
-
-def load_backtest_forecasts(home: Workspace | Path | str | None, ticker: str) -> pd.DataFrame | None:
-    path = Workspace.at(home).backtest_csv(ticker)
-    if not path.is_file():
-        return None
-    try:
-        frame = pd.read_csv(path)
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
-        raise CorruptFileError(f"stored backtest {path} is unreadable ({type(exc).__name__}); run forecast backtest again") from None
-    missing = [c for c in BACKTEST_CSV_COLUMNS if c not in frame.columns]
-    if missing:  # a damaged or foreign file: say which columns, not a KeyError in the chart
-        raise CorruptFileError(f"stored backtest {path} lacks column(s) {', '.join(missing)}; run forecast backtest again")
-    for column in _BACKTEST_CSV_NUMBERS:
-        try:
-            frame[column] = pd.to_numeric(frame[column])
-        except (ValueError, TypeError):
-            raise CorruptFileError(f"stored backtest {path}: column {column} holds text; run forecast backtest again") from None
-    frame["model"] = frame["model"].astype(str)
-    return frame
-
-
-# The cross-sectional backtest's daily columns: ``<model><suffix>``, in its CSV and its chart; spelled here only.
-RANK_IC_COLUMN, CUMULATIVE_RANK_IC_COLUMN, SPREAD_COLUMN = "_rank_ic", "_cumulative_rank_ic", "_spread"
-
-
-def cross_column(model: str, suffix: str) -> str:
-    """The daily column of ``model``: ``cross_column("global", CUMULATIVE_RANK_IC_COLUMN)`` is ``global_cumulative_rank_ic``."""
-    return f"{model}{suffix}"
-
-
-def cross_columns(daily: pd.DataFrame, suffix: str) -> pd.DataFrame:
-    """The columns of ``daily`` that end in ``suffix`` (not in a longer suffix that ends so), each named by its model."""
-    longer = [s for s in (RANK_IC_COLUMN, CUMULATIVE_RANK_IC_COLUMN, SPREAD_COLUMN) if len(s) > len(suffix) and s.endswith(suffix)]
-    picked = daily[[c for c in daily.columns if str(c).endswith(suffix) and not any(str(c).endswith(s) for s in longer)]]
-    return picked.rename(columns=lambda c: str(c)[: -len(suffix)])
-
-
-@dataclass(frozen=True)
-class CrossBacktestRecord:
-    """A stored cross-sectional backtest (``backtests/@<universe>/latest.json``): its schedule and each model's scores."""
-
-    universe: str
-    schedule: str
-    test_range: tuple[str, str]
-    report: CrossSectionReport  # horizon, quantiles, min_tickers and every model's IC, Rank IC, t, spread...
-    price_skill: dict[str, dict] = field(default_factory=dict)  # learned model -> per-ticker skill against naive
-    refits: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def models(self) -> dict[str, dict]:
-        """Each model's scores, as stored (what the report's table reads)."""
-        return {name: m.to_dict() for name, m in self.report.models.items()}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"universe": self.universe, "schedule": self.schedule, "test_range": list(self.test_range),
-                **self.report.to_dict(), "price_skill": finite(self.price_skill), "refits": self.refits, "notes": self.notes}
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "cross-sectional backtest") -> CrossBacktestRecord:
-        """The record, or CorruptFileError naming the file; files written before it held ``universe`` read it as ""."""
-        try:
-            if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-                raise TypeError("models is not an object")
-            first, last = data.get("test_range") or ("", "")
-            return cls(str(data.get("universe") or ""), str(data.get("schedule") or ""), (str(first), str(last)),
-                       CrossSectionReport.from_dict(data), dict(data.get("price_skill") or {}),
-                       list(data.get("refits") or []), list(data.get("notes") or []))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            universe = data.get("universe") if isinstance(data, dict) else None
-            raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast backtest --universe "
-                                   f"{universe or 'NAME'} again") from None
-
-
-def save_cross_backtest(home: Workspace | Path | str | None, record: CrossBacktestRecord, daily: pd.DataFrame) -> tuple[Path, Path]:
-    """Store ``backtests/@<universe>/latest.json`` and its daily ``latest.csv`` (atomically)."""
-    workspace = Workspace.at(home)
-    json_path, csv_path = workspace.cross_backtest_json(record.universe), workspace.cross_backtest_csv(record.universe)
-    atomic_write_text(json_path, dumps(record.to_dict()))
-    atomic_write_text(csv_path, daily.to_csv())
-    return json_path, csv_path
-
-
-def load_cross_backtest(home: Workspace | Path | str | None, universe: str) -> CrossBacktestRecord | None:
-    """The universe's stored cross-sectional backtest, None when there is none; CorruptFileError when it is damaged."""
-    path = Workspace.at(home).cross_backtest_json(universe)
-    if not path.is_file():
-        return None
-    return CrossBacktestRecord.from_dict(_read_json(path, "stored backtest"), f"stored backtest {path}")
-
-
-def load_cross_curves(home: Workspace | Path | str | None, universe: str, suffix: str = CUMULATIVE_RANK_IC_COLUMN) -> pd.DataFrame | None:
-    """One column per model of the stored daily CSV (by default the cumulative Rank IC), None when absent or unreadable."""
-    path = Workspace.at(home).cross_backtest_csv(universe)
-    if not path.is_file():
-        return None
-    try:
-        return cross_columns(pd.read_csv(path, index_col="date"), suffix)
-    except (OSError, ValueError, KeyError):
-        return None

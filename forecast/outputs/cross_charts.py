@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.choices import UNIVERSE_MODEL
-from forecast.models.results import CUMULATIVE_RANK_IC_COLUMN, RANK_IC_COLUMN, SPREAD_COLUMN, cross_columns
+from forecast.models.backtest_records import CUMULATIVE_RANK_IC_COLUMN, RANK_IC_COLUMN, SPREAD_COLUMN, cross_columns
 from forecast.outputs.figures import new_figure, percent_formatter, save_figure, trading_day_ticks
 
 

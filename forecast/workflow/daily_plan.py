@@ -22,7 +22,7 @@ def daily_config(workspace: Workspace, cfg: Any, tickers: Sequence[str] | None, 
 
     No tickers named nor configured: the run's summary says so (cron still finds a summary.json), and a UsageError.
     """
-    from forecast.workflow.pipeline import record_failed_run
+    from forecast.workflow.run_summary import record_failed_run
     from forecast.workflow.settings import parse_retrain_after
 
     changes: dict[str, object] = {}

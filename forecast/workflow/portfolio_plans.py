@@ -94,7 +94,7 @@ def market_for(workspace: Workspace, tickers: Sequence[str], start: pd.Timestamp
     """The Market from ``start`` to the last stored day: raw prices where stored raw, the adjustment, the trading status."""
     from forecast.data.panel import load_panel
     from forecast.data.store import MarketStore
-    from forecast.evaluation.portfolio import Market
+    from forecast.evaluation.portfolio_inputs import Market
 
     store = MarketStore(workspace)
     raw_tickers = [t for t in tickers if store.head(t).price_basis == "raw"]

@@ -17,9 +17,10 @@ from forecast.data.panel import load_panel
 from forecast.data.store import MarketStore
 from forecast.errors import CorruptFileError, ForecastError, InsufficientHistoryError, NoDataError, unloadable_model
 from forecast.evaluation.cross_backtest import CrossBacktestResult, CrossSettings, cross_backtest
+from forecast.models.backtest_records import save_cross_backtest
 from forecast.models.pooled.card import GlobalCard, GlobalRegistry
 from forecast.models.pooled.model import GlobalForecast, GlobalSettings, GlobalTrainResult, forecast_panel, ranked, train_global
-from forecast.models.results import save_cross_backtest, save_forecast_batch
+from forecast.models.results import save_forecast_batch
 from forecast.workspace import Workspace
 
 CALENDAR_DAYS_PER_ROW = 1.6  # trading rows -> calendar days, with room for holidays and suspensions

@@ -27,13 +27,15 @@ from forecast.data.tickers import parse_ticker
 from forecast.errors import BadInputError, ForecastError
 from forecast.formatting import MISSING, format_number, format_percent
 from forecast.maths.intervals import level_key, level_label
-from forecast.models.results import (
+from forecast.models.backtest_records import (
     BacktestRecord,
-    ForecastResult,
-    forecast_time,
     load_backtest,
     load_cross_backtest,
     load_cross_curves,
+)
+from forecast.models.results import (
+    ForecastResult,
+    forecast_time,
     stored_forecast,
 )
 from forecast.redact import redact

@@ -14,7 +14,7 @@ without TensorFlow (a zip whose every member passes its CRC check, a
 ``predict`` and ``rank`` load it, a global one's weights' shapes checked against its card, and run once);
 every pointer (``models/latest/<TICKER>``, ``models/global/.latest/<UNIVERSE>``)
 and every pin (``models/.pinned/<TICKER>``); every stored forecast and backtest
-(``results.load_*``), and the leftovers of killed writes: ``*.tmp`` files,
+(``results.load_*``, ``backtest_records.load_*``), and the leftovers of killed writes: ``*.tmp`` files,
 ``models/.staging-*`` folders, ``.<name>.copy`` files. ``linked_folders``
 names the folders of the home that are links, and where they lead: not a
 problem, but worth knowing when a disk is missing.

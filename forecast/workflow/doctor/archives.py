@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forecast.errors import ForecastError
-from forecast.models.archive import TICKER_CLASSES
+from forecast.models.archive_network import TICKER_CLASSES
 from forecast.workflow.doctor.findings import _reason
 
 if TYPE_CHECKING:
     from forecast.models.pooled.card import GlobalCard
 
 # The layer classes the product's networks are made of; a model.keras with any other is not one the product made.
-# network.build_network (per ticker: models/archive.py's TICKER_CLASSES) and global_network.build_global_network;
+# network.build_network (per ticker: models/archive_network.py's TICKER_CLASSES) and global_network.build_global_network;
 # tests/test_doctor_states.py checks that what they build passes.
 TICKER_LAYERS = TICKER_CLASSES
 GLOBAL_LAYERS = frozenset({"InputLayer", "GRU", "LSTM", "Concatenate", "Dropout", "Dense", "Reshape",
@@ -135,7 +135,8 @@ def _archive_problem(model: Path, allowed: frozenset[str], card: GlobalCard | No
 
 def _size_bound(model: Path) -> int:
     """The most bytes the archive's members may declare: what its card's network can take (``archive.open_model_archive``'s bound)."""
-    from forecast.models.archive import CARDLESS_MAX_BYTES, card_beside, network_of_card
+    from forecast.models.archive import CARDLESS_MAX_BYTES
+    from forecast.models.archive_network import card_beside, network_of_card
 
     try:
         card = card_beside(model)

@@ -6,7 +6,8 @@ import json
 from collections.abc import Iterator
 
 from forecast.errors import CorruptFileError, ForecastError
-from forecast.models.results import load_backtest, load_backtest_forecasts, load_forecast_batch, load_forecast_file
+from forecast.models.backtest_records import load_backtest, load_backtest_forecasts
+from forecast.models.results import load_forecast_batch, load_forecast_file
 from forecast.workflow.doctor.findings import Finding, _entries, _why
 from forecast.workspace import Workspace
 
@@ -45,8 +46,8 @@ def _forecast_batches(workspace: Workspace) -> Iterator[Finding]:
 
 
 def _cross_backtests(workspace: Workspace) -> Iterator[Finding]:
-    """backtests/@<universe>/latest.json: the scores of a cross-sectional backtest, read as ``results.CrossBacktestRecord``."""
-    from forecast.models.results import CrossBacktestRecord
+    """backtests/@<universe>/latest.json: the scores of a cross-sectional backtest, read as ``backtest_records.CrossBacktestRecord``."""
+    from forecast.models.backtest_records import CrossBacktestRecord
 
     for folder in _entries(workspace.backtests_dir):
         if not folder.is_dir() or not folder.name.startswith("@"):
