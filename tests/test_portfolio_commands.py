@@ -152,3 +152,41 @@ def test_rank_flags_a_name_that_closed_at_limit_up_and_one_with_no_bar_on_the_la
     assert flags[bars.codes[0]]["limit_up"] and not flags[bars.codes[0]]["suspended"]
     assert flags[bars.codes[3]]["suspended"]
     assert not any(flags[bars.codes[1]].values())
+
+
+def test_limits_in_forecast_toml_cut_a_us_band_and_are_checked(home):
+    from forecast.errors import ConfigError
+    from forecast.workflow.price_limits import cap_forecasts
+    from forecast.workflow.settings import load_app_config
+
+    (home / "forecast.toml").write_text('[limits]\n"AAPL" = 0.1\n"*.T" = 0.2\n')
+    config = load_app_config(home)
+    assert config.limit_for("AAPL") == 0.1 and config.limit_for("7203.T") == 0.2 and config.limit_for("MSFT") is None
+    capped, free = cap_forecasts(home, [forecast_of("AAPL", 10.0, [8.0, 7.0], [12.0, 13.0]), forecast_of("MSFT", 10.0, [8.0], [12.0])])
+    assert capped.points[0].intervals["0.8"] == [pytest.approx(9.0), pytest.approx(11.0)]
+    assert capped.price_limits["set_by"].startswith("[limits]") and free.price_limits is None
+
+    (home / "forecast.toml").write_text('[limits]\n"AAPL" = 1.5\n"MSFT" = "ten"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_app_config(home)
+    assert "AAPL" in str(raised.value) and "MSFT" in str(raised.value)
+
+
+def test_a_user_limit_blocks_a_buy_at_its_limit_up_open_in_a_plain_universe(home):
+    """A non-China universe with [limits]: a name opening at its +5 % limit every day is never bought."""
+    panel = make_panel({t: 300 for t in TICKERS}, seed=3)
+    rocket = panel.xs(TICKERS[0], level="ticker")
+    closes = rocket["close"].to_numpy().copy()
+    for t in range(len(closes) - 60, len(closes)):
+        closes[t] = np.floor(closes[t - 1] * 1.05 * 100 + 0.5) / 100
+    for column in ("open", "high", "low", "close"):
+        panel.loc[(slice(None), TICKERS[0]), column] = closes
+    store_panel(home, panel)
+    (home / "forecast.toml").write_text('[limits]\n"*" = 0.05\n')
+    result = cli("backtest", "--universe", "stored", "--models", "momentum_20", "--portfolio", "--test-days", "40",
+                 "--top-k", "2", "--quiet", "--json")
+    assert result.exit_code == 0, result.output
+    model = json.loads(result.stdout)["portfolio"]["models"]["momentum_20"]
+    assert model["blocked"]["buy_at_limit_up"] >= 1
+    positions = pd.read_csv(home / "backtests" / "@stored" / "portfolio-positions.csv")
+    assert TICKERS[0] not in set(positions["ticker"])

@@ -199,7 +199,8 @@ class TradingStatus:
 
 def trading_status(open: pd.DataFrame, close: pd.DataFrame, *, stk_limit: pd.DataFrame | None = None,
                    suspensions: pd.DataFrame | None = None, names: pd.DataFrame | None = None,
-                   listed: Mapping[str, pd.Timestamp] | None = None) -> TradingStatus:
+                   listed: Mapping[str, pd.Timestamp] | None = None,
+                   user_rates: Mapping[str, float] | None = None) -> TradingStatus:
     """Return the trading status of a market of RAW (unadjusted) prices.
 
     ``open``/``close``: date x ticker, the index being the sessions (NaN: no
@@ -215,6 +216,8 @@ def trading_status(open: pd.DataFrame, close: pd.DataFrame, *, stk_limit: pd.Dat
     a ``suspend_d`` 'S' row without an intraday timing (an intraday halt leaves
     the day tradable), or no bar on a session from the ticker's listing (else
     its first bar) on: a delisted ticker cannot be traded either.
+    ``user_rates``: a daily limit the user set (``[limits]`` in forecast.toml)
+    for tickers on no China board, the same every day.
     """
     close = close.astype(float)
     open = open.reindex(index=close.index, columns=close.columns).astype(float)
@@ -227,6 +230,8 @@ def trading_status(open: pd.DataFrame, close: pd.DataFrame, *, stk_limit: pd.Dat
     days = sessions.to_numpy().astype("datetime64[D]")
     for j, ticker in enumerate(tickers):
         up_rate[:, j], down_rate[:, j] = _rates_by_rule(ticker, days, st[:, j], numbers[:, j])
+        if not board_of(ticker) and (user_rates or {}).get(ticker) is not None:
+            up_rate[:, j] = down_rate[:, j] = float((user_rates or {})[ticker])
     prev_close = close.ffill().shift(1).to_numpy()
     up_limit = pd.DataFrame(limit_price(prev_close, up_rate, up=True), index=close.index, columns=close.columns)
     down_limit = pd.DataFrame(limit_price(prev_close, down_rate, up=False), index=close.index, columns=close.columns)
@@ -364,7 +369,7 @@ class BandCut:
 
 
 def cap_band(ticker: str, last_close: float, lower: Sequence[float], upper: Sequence[float], *, day,
-             st: bool = False) -> BandCut:
+             st: bool = False, user_rate: float | None = None) -> BandCut:
     """Return a forecast band over steps 1..H from ``last_close``, cut where it crosses the price limits.
 
     ``day``: the session of step 1; its regime is taken for every step. Step
@@ -372,11 +377,14 @@ def cap_band(ticker: str, last_close: float, lower: Sequence[float], upper: Sequ
     ``last_close``); step h the limit prices of the limit prices, h times over
     (the highest and lowest closes the exchange lets the ticker reach in h
     sessions, i.e. ``last_close x (1 +- rate)^h`` rounded at each session). A
-    non-China ticker, or one without a limit that day, comes back unchanged.
+    non-China ticker, or one without a limit that day, comes back unchanged,
+    unless the user set it a limit (``user_rate``: ``[limits]`` in forecast.toml).
     """
     lows = [float(v) for v in lower]
     highs = [float(v) for v in upper]
     rate = limit_rate(ticker, day, st=st)
+    if rate is None and not board_of(ticker) and user_rate is not None:
+        rate = float(user_rate)
     if rate is None or not np.isfinite(last_close):
         return BandCut(lows, highs, [""] * len(highs))
     cuts = []

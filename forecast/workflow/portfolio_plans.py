@@ -90,8 +90,10 @@ def _wide(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame[column].unstack("ticker").sort_index()
 
 
-def market_for(workspace: Workspace, tickers: Sequence[str], start: pd.Timestamp, china: bool) -> tuple[Any, list[str]]:
-    """The Market from ``start`` to the last stored day: raw prices where stored raw, the adjustment, the trading status."""
+def market_for(workspace: Workspace, tickers: Sequence[str], start: pd.Timestamp, china: bool,
+               user_rates: Mapping[str, float] | None = None) -> tuple[Any, list[str]]:
+    """The Market from ``start`` to the last stored day: raw prices where stored raw, the adjustment, the trading status
+    (China's rules, and the limits ``[limits]`` sets for other tickers)."""
     from forecast.data.panel import load_panel
     from forecast.data.store import MarketStore
     from forecast.evaluation.portfolio_inputs import Market
@@ -110,27 +112,32 @@ def market_for(workspace: Workspace, tickers: Sequence[str], start: pd.Timestamp
         open_[raw_open.columns], close[raw_close.columns] = raw_open, raw_close
     notes: list[str] = []
     status = None
-    if china:
-        status, notes = _trading_status(workspace, open_, close)
+    if china or user_rates:
+        status, notes = _trading_status(workspace, open_, close, user_rates)
     return Market(open_, close, adjustment.ffill(),
                   can_buy=None if status is None else status.can_buy(),
                   can_sell=None if status is None else status.can_sell(),
                   suspended=None if status is None else status.suspended), notes
 
 
-def _trading_status(workspace: Workspace, open_: pd.DataFrame, close: pd.DataFrame) -> tuple[Any, list[str]]:
-    """The A-share trading status of each day: tushare's stored facts where there are some, else the rules alone."""
+def _trading_status(workspace: Workspace, open_: pd.DataFrame, close: pd.DataFrame,
+                    user_rates: Mapping[str, float] | None = None) -> tuple[Any, list[str]]:
+    """The trading status of each day: for A-shares tushare's stored facts where there are some, else the rules alone;
+    for other tickers the limits the user set."""
     from forecast.data.trading_facts import load_facts
-    from forecast.data.trading_rules import trading_status
+    from forecast.data.trading_rules import is_china, trading_status
     from forecast.data.universe_cache import cached_list_dates
 
+    if not any(is_china(t) for t in close.columns):  # only the user's limits apply: no A-share facts to miss
+        return trading_status(open_, close, user_rates=user_rates), [f"price limits from [limits] in forecast.toml for "
+                                                                     f"{len(user_rates or {})} ticker(s)"]
     facts = load_facts(workspace, list(close.columns))
     notes = [f"{what}: none stored; {fallback}" for what, stored, fallback in (
         ("stk_limit", facts.stk_limit, "limit prices by rule from the previous close"),
         ("suspend_d", facts.suspensions, "a listed ticker with no bar on a session counts as suspended"),
         ("namechange", facts.names, "no ST days known (their +-5 % limits are not applied)")) if stored is None]
     status = trading_status(open_, close, stk_limit=facts.stk_limit, suspensions=facts.suspensions, names=facts.names,
-                            listed=cached_list_dates(workspace))
+                            listed=cached_list_dates(workspace), user_rates=user_rates)
     return status, notes
 
 
@@ -175,12 +182,13 @@ def simulate_models(workspace: Workspace, universe: str, tickers: Sequence[str],
     from forecast.evaluation.costs import costs_for
     from forecast.evaluation.portfolio import simulate
     from forecast.evaluation.portfolio_records import save_portfolio
+    from forecast.workflow.price_limits import user_limits
 
     china = is_china_universe(tickers)
     strategy = strategy_for(table, overrides, china)
     costs = costs_for(tickers, costs_table)
     start = pd.Timestamp(cross.test_range[0])
-    market, notes = market_for(workspace, tickers, start, china)
+    market, notes = market_for(workspace, tickers, start, china, user_limits(workspace, tickers))
     adjusted_close = market.close * market.adjustment
     benchmark = benchmark_returns(adjusted_close, membership)
     index = index_close(workspace, universe, start)

@@ -17,7 +17,7 @@ the rules to what the commands show.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -41,25 +41,36 @@ def st_tickers(workspace: Workspace, tickers: Sequence[str], day: str | pd.Times
     return {str(t) for t, name in zip(current["ts_code"], current["name"]) if "ST" in str(name).upper()}
 
 
-def cap_forecast(result: Any, st: bool = False) -> Any:
+def user_limits(workspace: Workspace, tickers: Sequence[str]) -> dict[str, float]:
+    """The daily limits ``[limits]`` in forecast.toml sets for ``tickers`` on no China board ({} without any)."""
+    from forecast.data.trading_rules import board_of
+    from forecast.workflow.settings import load_app_config
+
+    others = [t for t in tickers if not board_of(t)]
+    return load_app_config(workspace).user_limits(others) if others else {}
+
+
+def cap_forecast(result: Any, st: bool = False, user_rate: float | None = None) -> Any:
     """``result`` (a ForecastResult) with its point and bands kept within the ticker's price limits; unchanged if it has none."""
     from forecast.data.trading_rules import cap_band, is_china, limit_rate
 
-    if not result.points or not is_china(result.ticker):
+    if not result.points or not (is_china(result.ticker) or user_rate is not None):
         return result
     day = result.points[0].date
     values = [p.value for p in result.points]
-    point = cap_band(result.ticker, result.last_close, values, values, day=day, st=st)
+    point = cap_band(result.ticker, result.last_close, values, values, day=day, st=st, user_rate=user_rate)
     cut: dict[str, list[str]] = {}
     for level in result.levels:
         band = cap_band(result.ticker, result.last_close, [p.intervals[level][0] for p in result.points],
-                        [p.intervals[level][1] for p in result.points], day=day, st=st)
+                        [p.intervals[level][1] for p in result.points], day=day, st=st, user_rate=user_rate)
         for p, lo, hi in zip(result.points, band.lower, band.upper):
             p.intervals[level] = [lo, hi]
         cut[level] = band.cut
     for p, value in zip(result.points, point.lower):
         p.value = value
-    result.price_limits = {"rate": limit_rate(result.ticker, day, st=st), "st": st, "point_cut": point.cut, "cut": cut}
+    rate = limit_rate(result.ticker, day, st=st)
+    result.price_limits = {"rate": user_rate if rate is None else rate, "st": st, "point_cut": point.cut, "cut": cut,
+                           **({"set_by": "[limits] in forecast.toml"} if rate is None else {})}
     return result
 
 
@@ -67,36 +78,38 @@ def cap_forecasts(workspace: Workspace, results: Sequence[Any]) -> list[Any]:
     """Every China ticker's forecast of ``results`` within its price limits (ST names known from the stored facts)."""
     from forecast.data.trading_rules import is_china
 
-    china = [r for r in results if is_china(r.ticker) and r.points]
-    if not china:
+    rates = user_limits(Workspace.at(workspace), [r.ticker for r in results])
+    limited = [r for r in results if (is_china(r.ticker) or r.ticker in rates) and r.points]
+    if not limited:
         return list(results)
-    st = st_tickers(workspace, [r.ticker for r in china], china[0].points[0].date)
-    return [cap_forecast(r, r.ticker in st) for r in results]
+    st = st_tickers(workspace, [r.ticker for r in limited if is_china(r.ticker)], limited[0].points[0].date)
+    return [cap_forecast(r, r.ticker in st, rates.get(r.ticker)) for r in results]
 
 
 def last_day_flags(workspace: Workspace, tickers: Sequence[str]) -> dict[str, dict[str, bool]]:
     """Per China ticker: closed at limit-up / limit-down on its last stored day, suspended on the market's last session."""
-    from forecast.data.panel import load_panel
     from forecast.data.store import MarketStore
     from forecast.data.trading_facts import load_facts
     from forecast.data.trading_rules import is_china, trading_status
     from forecast.data.universe_cache import cached_list_dates
 
-    china = [t for t in tickers if is_china(t)]
-    if not china:
-        return {}
     workspace = Workspace.at(workspace)
-    store = MarketStore(workspace)
-    raw = [t for t in china if store.has(t) and store.head(t).price_basis == "raw"]
-    if not raw:
+    rates = user_limits(workspace, tickers)
+    limited = [t for t in tickers if is_china(t) or t in rates]
+    if not limited:
         return {}
-    frame = load_panel(store, raw, adjust="none", tail=LAST_SESSIONS).frame
+    store = MarketStore(workspace)
+    # China names on their raw prices (the limits are about those); a user's limit on the series as stored
+    chosen = [t for t in limited if store.has(t) and (t in rates or store.head(t).price_basis == "raw")]
+    if not chosen:
+        return {}
+    frame = _last_sessions(store, chosen, rates)
     if frame.empty:
         return {}
     open_, close = (frame[c].unstack("ticker").sort_index() for c in ("open", "close"))
-    facts = load_facts(workspace, raw)
+    facts = load_facts(workspace, [t for t in chosen if is_china(t)])
     status = trading_status(open_, close, stk_limit=facts.stk_limit, suspensions=facts.suspensions, names=facts.names,
-                            listed=cached_list_dates(workspace))
+                            listed=cached_list_dates(workspace), user_rates=rates)
     flags: dict[str, dict[str, bool]] = {}
     for ticker in close.columns:
         last = close[ticker].last_valid_index()
@@ -104,3 +117,13 @@ def last_day_flags(workspace: Workspace, tickers: Sequence[str]) -> dict[str, di
                               "limit_down": bool(last is not None and status.closed_at_down.at[last, ticker]),
                               "suspended": bool(status.suspended[ticker].iloc[-1])}
     return flags
+
+
+def _last_sessions(store: Any, tickers: Sequence[str], rates: Mapping[str, float]) -> pd.DataFrame:
+    """The last sessions of China names on raw prices and of user-limited ones as stored, in one (date, ticker) frame."""
+    from forecast.data.panel import load_panel
+
+    china = [t for t in tickers if t not in rates]
+    parts = [load_panel(store, group, adjust=adjust, tail=LAST_SESSIONS).frame
+             for group, adjust in ((china, "none"), ([t for t in tickers if t in rates], "qfq")) if group]
+    return pd.concat(parts).sort_index()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 
 import tomllib
 
@@ -67,24 +69,29 @@ class AppConfig:
     sources: tuple[tuple[str, str], ...] = ()
     portfolio: dict = field(default_factory=dict)  # [portfolio]: top_k, rebalance_every, max_drop, capital (backtest --portfolio)
     costs: dict = field(default_factory=dict)  # [costs]: over the A-share or plain defaults (evaluation/costs.py)
+    # [limits]: (ticker or pattern, daily limit rate) in file order, for tickers on no China board (those follow the exchange)
+    limits: tuple[tuple[str, float], ...] = ()
 
     def masked(self) -> dict:
         data = asdict(self)
         data["tickers"], data["levels"] = list(self.tickers), list(self.levels)
         data["sources"] = dict(self.sources)
+        data["limits"] = dict(self.limits)
         data["tushare_token"] = mask(self.tushare_token)
         return data
 
     def source_for(self, ticker: str) -> str:
         """Return the ticker's source: its own [sources] entry, else the first pattern there that matches, else ``source``."""
-        name = str(ticker).upper()
-        for key, value in self.sources:
-            if not is_pattern(key) and key == name:
-                return value
-        for key, value in self.sources:
-            if is_pattern(key) and fnmatchcase(name, key):
-                return value
-        return self.source
+        found = _match(self.sources, ticker)
+        return self.source if found is None else found
+
+    def limit_for(self, ticker: str) -> float | None:
+        """The daily price limit the user set for ``ticker`` (its own [limits] entry, else the first pattern that matches)."""
+        return _match(self.limits, ticker)
+
+    def user_limits(self, tickers: Sequence[str]) -> dict[str, float]:
+        """{ticker: rate} for those of ``tickers`` with a [limits] entry."""
+        return {str(t): rate for t in tickers if (rate := self.limit_for(str(t))) is not None}
 
     def ticker_problems(self) -> list[str]:
         """One line per entry of ``tickers`` that names no ticker ("../x", ""): ``config show`` fails on them, ``run``
@@ -106,6 +113,37 @@ _SETTINGS = {"tickers", "source", "adjust", "preset", "outdir", "levels", "retra
              "tushare_calls_per_minute", "colors"}
 _TUSHARE_SETTINGS = {"token", "calls_per_minute"}
 _PATTERN_CHARACTERS = "*?["
+
+
+def _match(pairs: Sequence[tuple[str, Any]], ticker: str) -> Any:
+    """The value of ``ticker``'s own entry among (ticker or pattern, value) pairs, else of the first pattern that matches."""
+    name = str(ticker).upper()
+    for key, value in pairs:
+        if not is_pattern(key) and key == name:
+            return value
+    for key, value in pairs:
+        if is_pattern(key) and fnmatchcase(name, key):
+            return value
+    return None
+
+
+def _parse_limits(table: object, problems: list[str]) -> tuple[tuple[str, float], ...]:
+    """Return the [limits] table as (ticker or pattern, rate) pairs; append one line per problem found."""
+    if not isinstance(table, dict):
+        problems.append(f"[limits] must be a table of ticker or pattern = daily limit, e.g. \"*.T\" = 0.2; not {table!r}")
+        return ()
+    pairs = []
+    for key, value in table.items():
+        try:
+            name = str(key).strip().upper() if is_pattern(str(key)) else str(parse_ticker(str(key)))
+        except BadInputError as exc:
+            problems.append(f"[limits] {key!r}: {exc}")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            problems.append(f"[limits] {key}: a daily limit is a fraction between 0 and 1 (0.1 for +-10 %), not {value!r}")
+            continue
+        pairs.append((name, float(value)))
+    return tuple(pairs)
 
 
 def is_pattern(key: str) -> bool:
@@ -250,6 +288,7 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
     if "outdir" in values and (problem := outdir_problem(values["outdir"], workspace.root)):  # an absolute path, a link
         problems.append(f"outdir: {problem}")
     values["sources"] = _parse_sources(sources_table, problems)
+    values["limits"] = _parse_limits(raw.get("limits", {}), problems)
     train = raw.get("train", {})
     if not isinstance(train, dict):
         problems.append("[train] must be a table")
