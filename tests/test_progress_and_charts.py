@@ -350,3 +350,19 @@ def test_a_network_fold_says_it_is_fitting_before_the_fit_and_a_baseline_fold_st
     assert notes_before_fits == ["backtest X 0/4: default fold 1/2: fitting on 101 bars (0s)",
                                  "backtest X 1/4: default fold 2/2: fitting on 106 bars (0s)"]
     assert not any("fitting" in line for line in fitted)  # a baseline's fit is instant: its fold line is enough
+
+
+def test_a_cross_sectional_backtest_says_what_it_is_doing_before_its_first_refit_is_done(home):
+    """Issue 29 item 10: loading, pooling and each refit's fit are said as they start (not 150 s later, after the first refit)."""
+    from tests.test_global_commands import TICKERS, store_panel
+    from tests.test_global_data import make_panel
+
+    store_panel(home, make_panel({t: 420 for t in TICKERS}, seed=21))
+    result = runner.invoke(app, ["backtest", "--universe", "stored", "--models", "linear,momentum_20", "--test-days", "30",
+                                 "--refit-every", "15", "--horizon", "3"])
+    assert result.exit_code == 0, result.output
+    lines = progress_lines(result.stderr, "refits")
+    said = [line for line in lines if " 0/2: " in line]  # before the first refit is done
+    assert any("loading 6 tickers' bars" in line for line in said) and any("pooling 6 tickers' windows" in line for line in said)
+    assert any("linear: fitting the refit at" in line for line in said)
+    assert " 1/2: " in [line for line in lines if "fitting" in line][1]  # the second fit is said after the first is done

@@ -134,7 +134,8 @@ def _blocks(days: np.ndarray, settings: CrossSettings) -> list[np.ndarray]:
 
 
 def _learned_signal(name: str, data: PooledData, blocks: list[np.ndarray], settings: CrossSettings,
-                    refits: list[dict], progress: Callable[[str], None] | None) -> tuple[pd.Series, pd.Series]:
+                    refits: list[dict], progress: Callable[[str], None] | None,
+                    status: Callable[[str], None] | None = None) -> tuple[pd.Series, pd.Series]:
     """The model's scores on the test rows, and the H-day log returns they map onto (calibrated on validation)."""
     lookback = settings.network.lookback
     usable = usable_rows(data, lookback)
@@ -160,6 +161,8 @@ def _learned_signal(name: str, data: PooledData, blocks: list[np.ndarray], setti
             raise BadInputError(f"{name}: no complete {settings.horizon}-day labels to {'train' if not len(train) else 'validate'} "
                                 f"on for {period} (each label ends {settings.horizon} days after its origin)")
         rows = np.flatnonzero(usable & np.isin(data.dates, block))
+        if status:  # a refit of the network takes minutes: say so before it starts
+            status(f"{name}: fitting {period} on {len(train):,} rows")
         learner = make_learner(name, settings.network)
         # ranks and means of the day only over labels known at the cut: no target sees past it
         learner.fit(data, targets(data, settings.network.target, known_until=split.cut), train, validation)
@@ -210,10 +213,16 @@ def price_skill(expected: pd.Series, data: PooledData, horizon: int) -> dict:
 
 
 def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None,
-                   progress: Callable[[str], None] | None = None) -> CrossBacktestResult:
-    """Score every model in ``settings`` on the same test days (see the module docstring)."""
+                   progress: Callable[[str], None] | None = None,
+                   status: Callable[[str], None] | None = None) -> CrossBacktestResult:
+    """Score every model in ``settings`` on the same test days (see the module docstring).
+
+    ``progress`` hears of each refit done; ``status`` of what is starting (pooling, a refit's fit).
+    """
     rules.check_panel(panel)
     close = panel["close"]
+    if status:
+        status(f"pooling {close.index.get_level_values(1).nunique():,} tickers' windows")
     data = pool(panel, settings.horizon)
     days = _test_days(data, settings)
     blocks = _blocks(days, settings)
@@ -228,7 +237,7 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
         if name in RULES:
             signals[name] = RULES[name](close)
         else:
-            signals[name], expected = _learned_signal(name, data, blocks, settings, refits, progress)
+            signals[name], expected = _learned_signal(name, data, blocks, settings, refits, progress, status)
             skills[name] = price_skill(expected, data, settings.horizon)
     in_test = close.index.get_level_values(0).isin(pd.DatetimeIndex(days))
     realised = rules.forward_returns(close, settings.horizon)[in_test]

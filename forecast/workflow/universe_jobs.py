@@ -129,13 +129,18 @@ def _finite(item: GlobalForecast) -> bool:
 
 
 def backtest_universe(workspace: Workspace, universe: str, tickers: Sequence[str], settings: CrossSettings,
-                      membership=None, progress: Callable[[str], None] | None = None) -> CrossBacktestResult:
-    """Cross-sectional backtest of ``universe``; the result is saved under ``backtests/@<universe>/``."""
+                      membership=None, progress: Callable[[str], None] | None = None,
+                      status: Callable[[str], None] | None = None) -> CrossBacktestResult:
+    """Cross-sectional backtest of ``universe``; the result is saved under ``backtests/@<universe>/``.
+
+    ``progress`` hears of each refit done, ``status`` of what is starting (from the first second)."""
+    if status:
+        status(f"loading {len(tickers):,} tickers' bars")
     read = load_panel(MarketStore(workspace), list(tickers), adjust=settings.network.adjust)
     panel = read.frame
     if panel.empty:
         raise NoDataError(f"no stored bars for any member of {universe}; run: forecast fetch --universe {universe}")
-    result = cross_backtest(panel, settings, membership, progress)
+    result = cross_backtest(panel, settings, membership, progress, status)
     if read.problems:  # in the record and the JSON, not only in a log line cut after five
         result.notes.append(f"skipped {len(read.problems)} of {len(tickers)} ticker(s) whose stored bars cannot be read "
                             f"({'; '.join(read.problems)}); run: forecast doctor")

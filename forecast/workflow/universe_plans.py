@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from forecast.progress import ProgressReporter
+from forecast.progress import ProgressReporter, say
 from forecast.workflow.usage import UsageError
 from forecast.workspace import Workspace
 
@@ -98,6 +98,6 @@ def cross_backtest_universe(workspace: Workspace, universe: str, tickers: Sequen
     reporter.start(refit_count(settings), "refits")
     try:
         return backtest_universe(workspace, universe, tickers, settings, membership=point_in_time(workspace, universe),
-                                 progress=lambda note: reporter.advance(note))
+                                 progress=lambda note: reporter.advance(note), status=lambda note: say(reporter, note))
     finally:
         reporter.close()
