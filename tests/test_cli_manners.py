@@ -354,3 +354,29 @@ def test_benchmarks_without_the_shared_datasets_say_so_and_exit_0(tmp_path, scri
     assert out.returncode == 0, out.stderr
     assert re.search(r"needs .*no-shared/datasets/(moutai|us_sp500)/\S+; skipped", out.stdout)
     assert "Traceback" not in out.stderr
+
+
+# issue 29 item 20: the models commands' manners
+def test_models_show_reads_as_text_list_says_pinning_only_when_pinned_and_rm_speaks_json(two_models):
+    shown = runner.invoke(app, ["models", "show", NEW])
+    assert shown.exit_code == 0, shown.output
+    assert "{" not in shown.stdout and "id:" in shown.stdout and NEW in shown.stdout  # text, not raw JSON
+    listed = runner.invoke(app, ["models", "list"])
+    assert "pinned" not in listed.stdout.splitlines()[-1]  # nothing pinned: no word about pinning
+    runner.invoke(app, ["models", "use", OLD])
+    assert "pinned" in runner.invoke(app, ["models", "list"]).stdout.splitlines()[-1]
+    removed = runner.invoke(app, ["models", "rm", OLD, "--json"])
+    assert removed.exit_code == 0 and json.loads(removed.stdout) == {"removed": OLD, "was_pinned_for": TICKER}
+
+
+def test_several_tickers_under_json_always_give_results_and_failures(home):
+    from tests.test_global_commands import TICKERS, store_panel
+    from tests.test_global_data import make_panel
+
+    store_panel(home, make_panel({t: 200 for t in TICKERS[:2]}, seed=4))
+    both = runner.invoke(app, ["predict", *TICKERS[:2], "--model", "naive", "--json"])
+    assert both.exit_code == 0, both.output
+    payload = json.loads(both.stdout)
+    assert set(payload) == {"results", "failures"} and payload["failures"] == [] and len(payload["results"]) == 2
+    one = json.loads(runner.invoke(app, ["predict", TICKERS[0], "--model", "naive", "--json"]).stdout)
+    assert one["ticker"] == TICKERS[0]  # one ticker named: its own object, as before

@@ -118,7 +118,7 @@ def test_local_ray_and_the_pool_train_and_forecast_what_serial_does(tmp_path, lo
         assert trained.exit_code == 0, (how, trained.output)
         forecast = cli(home, "predict", *tickers, "--quiet", *how, "--json")
         assert forecast.exit_code == 0, (how, forecast.output)
-        assert [row["ticker"] for row in json.loads(forecast.stdout)] == tickers  # in the order named, whatever ended first
+        assert [row["ticker"] for row in json.loads(forecast.stdout)["results"]] == tickers  # in the order named, whatever ended first
     for ticker in tickers:
         ids = {home: ModelRegistry(home).latest_id(ticker) for home in runs}
         assert len(set(ids.values())) == 3  # time and random suffix differ ...

@@ -153,7 +153,7 @@ def test_train_a_universe_fits_one_model_per_member(cached_csi300):
     store_copy_of_the_sample("600036.SH")
     result = cli("train", "--universe", "csi300", *TINY_TRAIN, "--json")
     assert result.exit_code == 0, result.output
-    assert sorted(r["ticker"] for r in json.loads(result.stdout)) == ["600036.SH", "600519.SH"]
+    assert sorted(r["ticker"] for r in json.loads(result.stdout)["results"]) == ["600036.SH", "600519.SH"]
     assert sorted(ModelRegistry(cached_csi300).card(i).ticker for i in ModelRegistry(cached_csi300).ids()) == ["600036.SH", "600519.SH"]
 
 

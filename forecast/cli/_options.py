@@ -245,9 +245,10 @@ def finish(outcomes, rows: list, as_json: bool, one_object: bool = False) -> Non
     """End a multi-ticker command: print ``rows`` as JSON, then exit as ``run`` does (0, the one failure's code, 8 or 9).
 
     Every ticker was tried; each failure was already reported on stderr as it
-    happened. Under --json, all worked: the rows (one object when ``one_object``);
-    the only ticker failed: the usual {"error", "exit_code"}; some failed:
-    {"results": rows, "failures": [...]}.
+    happened. Under --json, one ticker named: its rows (one object when
+    ``one_object``), or the usual {"error", "exit_code"} when it failed;
+    several: {"results": rows, "failures": [...]} every time, failures or not
+    (a script reads one shape).
     """
     from forecast.workflow.executors import exit_code_for
 
@@ -255,7 +256,7 @@ def finish(outcomes, rows: list, as_json: bool, one_object: bool = False) -> Non
     if as_json:
         if len(outcomes) == 1 and failures:  # one ticker named: the error object every other failure prints
             emit_json({"error": failures[0]["error"], "exit_code": failures[0]["exit_code"]})
-        elif failures:
+        elif len(outcomes) > 1:
             emit_json({"results": rows, "failures": failures})
         else:
             emit_json(rows[0] if one_object and len(rows) == 1 else rows)

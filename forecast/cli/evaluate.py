@@ -90,7 +90,7 @@ def backtest(
     outcomes = backtest_tickers(state.workspace(), settings, targets.tickers, runner, targets.stored_only, progress_mode(quiet, as_json),
                                 lambda outcome: _describe(outcome, names, out, as_json))
     if out is not None and outcomes and outcomes[0].ok:
-        _write_out(out, outcomes[0].value, names)
+        _write_out(out, outcomes[0].value, names, as_json)
     finish(outcomes, [_row(o.value, names) for o in outcomes if o.ok], as_json, one_object=len(targets.tickers) == 1)
 
 
@@ -110,7 +110,7 @@ def _describe(outcome, names: dict[str, str], out: Path | None, as_json: bool) -
         echo_line(f"saved {workspace.backtest_json(result.ticker)} and {workspace.backtest_csv(result.ticker)}")
 
 
-def _write_out(out: Path, result, names: dict[str, str]) -> None:
+def _write_out(out: Path, result, names: dict[str, str], as_json: bool = False) -> None:
     """The JSON at --out, the per-origin CSV beside it (never the one over the other)."""
     from forecast.atomic import write_user_output, writes_in_place
     from forecast.jsonio import dumps
@@ -120,6 +120,8 @@ def _write_out(out: Path, result, names: dict[str, str]) -> None:
     write_user_output(json_out, dumps(_row(result, names)).encode("utf-8"))
     if beside:
         write_user_output(json_out.with_suffix(".csv"), result.forecasts_frame().to_csv(index=False).encode("utf-8"))
+        if not as_json:  # stdout carries the JSON
+            echo_line(f"wrote {json_out} and {json_out.with_suffix('.csv')}")
 
 
 def _row(result, names: dict[str, str]) -> dict:

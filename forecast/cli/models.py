@@ -6,7 +6,6 @@ The model ``predict`` and ``run`` use for a ticker is its pinned one
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -34,7 +33,8 @@ from forecast.cli._state import state
 
 models_app = typer.Typer(help="List, show, choose and remove trained models.", no_args_is_help=True)
 IN_USE_MARK = "*"
-IN_USE_LEGEND = f"{IN_USE_MARK} = the model predict and run use for its ticker (pinned: chosen with forecast models use)"
+IN_USE_LEGEND = f"{IN_USE_MARK} = the model predict and run use for its ticker"
+PINNED_LEGEND = " (pinned: chosen with forecast models use)"  # said only when some model is pinned
 
 
 def train(
@@ -172,7 +172,7 @@ def _print_model_tables(summaries: list[dict], universe_models: list[dict]) -> N
                  "-" if s["val_rmse"] is None else f"{s['val_rmse']:.2f}", format_percent(s["val_skill_vs_naive"], sign=True)]
                 for s in summaries]
         echo_table(["USE", "MODEL", "TICKER", "TRAINED ON", "H", "VAL RMSE", "SKILL"], rows, align="lllllrr")
-        typer.echo(IN_USE_LEGEND)
+        typer.echo(IN_USE_LEGEND + (PINNED_LEGEND if any(s["pinned"] for s in summaries) else ""))
     if universe_models:
         typer.echo("universe (global) models: predict uses one for a ticker with no model of its own")
         echo_table(["MODEL", "UNIVERSE", "TICKERS", "TRAINED ON", "H", "VAL RANK IC"],
@@ -183,7 +183,22 @@ def _print_model_tables(summaries: list[dict], universe_models: list[dict]) -> N
 
 def _global_brief(card: dict) -> str:
     """A universe model's card as ``models show`` prints it: its tickers counted, not listed."""
-    return json.dumps({k: v for k, v in card.items() if k != "tickers"} | {"tickers": len(card["tickers"])}, indent=2, ensure_ascii=False)
+    return _card_lines({k: v for k, v in card.items() if k != "tickers"} | {"tickers": len(card["tickers"])})
+
+
+def _card_lines(card: dict, indent: str = "") -> str:
+    """A card as aligned ``key: value`` lines, nested tables indented under their key (``--json`` gives the JSON)."""
+    width = max((len(str(k)) for k in card), default=0)
+    lines = []
+    for key, value in card.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"{indent}{key}:")
+            lines.append(_card_lines(value, indent + "  "))
+        else:
+            shown = (", ".join(str(v) for v in value) if isinstance(value, list)
+                     else "-" if value is None or value == {} else value)
+            lines.append(f"{indent}{str(key) + ':':<{width + 1}} {shown}")
+    return "\n".join(lines)
 
 
 def _show_universe_model(view, as_json: bool) -> None:
@@ -221,7 +236,7 @@ def models_show(
         typer.echo(f"{card.ticker}: predict and run use {choice.model_id} ({choice.reason}), not this one; "
                    f"to switch: forecast models use {card.id}")
     brief = {k: v for k, v in meta.items() if k not in ("history", "scaling", "in_use", "in_use_because")}
-    typer.echo(json.dumps(brief, indent=2, ensure_ascii=False))
+    typer.echo(_card_lines(brief))
 
 
 @models_app.command("use")
@@ -252,9 +267,12 @@ def models_use(
 
 
 @models_app.command("rm")
-def models_rm(model_id: Annotated[str, typer.Argument(help="Model id to delete.")]) -> None:
+def models_rm(model_id: Annotated[str, typer.Argument(help="Model id to delete.")], as_json: JsonFlag = False) -> None:
     """Delete a model from the registry (and its pin, if predict was pinned to it)."""
     from forecast.workflow.housekeeping import remove_model
 
     pinned_for = remove_model(state.workspace(), model_id)
+    if as_json:
+        emit_json({"removed": model_id, "was_pinned_for": pinned_for})
+        return
     typer.echo(f"removed {model_id}" + (f"; it was pinned for {pinned_for}, which now uses its latest model" if pinned_for else ""))

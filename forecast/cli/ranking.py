@@ -72,11 +72,14 @@ def _print_ranking(ranking, top: int | None, out: Path | None) -> None:
                   f"{len(rows)} ranked by expected {ranking.steps}-day return")
         shown_level = level_label(rows[0]["interval_level"]) if rows else "80 %"
         flagged = any(r["flags"] for r in rows)  # the column only where some name is at a limit or suspended
-        echo_table(["#", "ticker", "name", "last close", "expected", f"{shown_level} range", *(["flags"] if flagged else [])],
-                   [[r["rank"], r["ticker"], r["name"] or "", format_number(r["last_close"]), format_percent(r["expected_return"], sign=True),
+        named = any(r["name"] for r in shown)  # no empty column where no name is known (US tickers, no listings cached)
+        echo_table(["#", "ticker", *(["name"] if named else []), "last close", "expected", f"{shown_level} range",
+                    *(["flags"] if flagged else [])],
+                   [[r["rank"], r["ticker"], *([r["name"] or ""] if named else []), format_number(r["last_close"]),
+                     format_percent(r["expected_return"], sign=True),
                      f"{format_percent(r['interval'][0], sign=True)} .. {format_percent(r['interval'][1], sign=True)}",
                      *([" ".join(f.replace("_", "-") for f in r["flags"])] if flagged else [])] for r in shown],
-                   align="rllrrr" + ("l" if flagged else ""))
+                   align="rl" + ("l" if named else "") + "rrr" + ("l" if flagged else ""))
         apart = [r["ticker"] for r in rows if not r.get("of_record", True)]
         if apart:
             echo_line(f"{len(apart)} ranked ticker(s) have a model of their own ({', '.join(apart[:5])}{' ...' if len(apart) > 5 else ''}): "

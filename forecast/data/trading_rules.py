@@ -37,6 +37,7 @@ and wins over these rules.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -380,24 +381,41 @@ def cap_band(ticker: str, last_close: float, lower: Sequence[float], upper: Sequ
     non-China ticker, or one without a limit that day, comes back unchanged,
     unless the user set it a limit (``user_rate``: ``[limits]`` in forecast.toml).
     """
-    lows = [float(v) for v in lower]
-    highs = [float(v) for v in upper]
     rate = limit_rate(ticker, day, st=st)
     if rate is None and not board_of(ticker) and user_rate is not None:
         rate = float(user_rate)
     if rate is None or not np.isfinite(last_close):
-        return BandCut(lows, highs, [""] * len(highs))
+        return BandCut([float(v) for v in lower], [float(v) for v in upper], [""] * len(list(upper)))
+    floors, ceilings = limit_paths(np.array([float(last_close)]), rate, len(list(upper)))
+    return clip_band(lower, upper, floors[0], ceilings[0])
+
+
+def limit_paths(last_close: np.ndarray, rate: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and highest closes each of ``last_close`` may reach in 1..``steps`` sessions at a daily ``rate``:
+    (floors, ceilings), each (tickers, steps): the limit price of the limit price, rounded at each session."""
+    floors = np.empty((len(last_close), steps))
+    ceilings = np.empty((len(last_close), steps))
+    floor = ceiling = np.asarray(last_close, dtype=float)
+    for h in range(steps):
+        ceiling = np.asarray(limit_price(ceiling, rate, up=True), dtype=float)
+        floor = np.asarray(limit_price(floor, rate, up=False), dtype=float)
+        floors[:, h], ceilings[:, h] = floor, ceiling
+    return floors, ceilings
+
+
+def clip_band(lower: Sequence[float], upper: Sequence[float], floors: Sequence[float], ceilings: Sequence[float]) -> BandCut:
+    """A band kept within each step's [floor, ceiling], saying per step which limit bit ('', 'lower', 'upper', 'both')."""
+    lows = [float(v) for v in lower]
+    highs = [float(v) for v in upper]
     cuts = []
-    ceiling = floor = float(last_close)
-    for h in range(len(highs)):
-        ceiling = float(limit_price(ceiling, rate, up=True))
-        floor = float(limit_price(floor, rate, up=False))
-        bounds = [v for v in (lows[h], highs[h]) if np.isfinite(v)]  # a gap stays a gap
+    for h, (floor, ceiling) in enumerate(zip(floors, ceilings)):
+        floor, ceiling = float(floor), float(ceiling)
+        bounds = [v for v in (lows[h], highs[h]) if math.isfinite(v)]  # a gap stays a gap
         # the side is the limit that bit: a point (lower == upper) above the ceiling is cut at the 'upper' only
         hit_floor = any(v < floor for v in bounds)
         hit_ceiling = any(v > ceiling for v in bounds)
-        new_low = min(max(lows[h], floor), ceiling) if np.isfinite(lows[h]) else lows[h]
-        new_high = max(min(highs[h], ceiling), floor) if np.isfinite(highs[h]) else highs[h]
+        new_low = min(max(lows[h], floor), ceiling) if math.isfinite(lows[h]) else lows[h]
+        new_high = max(min(highs[h], ceiling), floor) if math.isfinite(highs[h]) else highs[h]
         side = {(True, True): "both", (True, False): "lower", (False, True): "upper", (False, False): ""}[
             (hit_floor, hit_ceiling)]
         lows[h], highs[h] = new_low, new_high
