@@ -11,7 +11,13 @@
   refit every 60 (bar: 30 min).
 
 Each command runs in a child process, as a user runs it; peak RSS is the
-child's own VmHWM, printed by the child at exit.
+child's own VmHWM, printed by the child at exit. Predict and rank are also
+timed through the installed ``forecast`` console script (the real CLI, start
+included). Every figure carries the machine's load average (1, 5, 15 min)
+before and after its command and the CPU count, so that a figure taken on a
+shared machine says so. The train figure names the preset it trained (the
+issue-25 ``global`` preset nests the ridge: ``linear``) and whether the ridge
+alone was kept (best epoch 0).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -43,13 +50,35 @@ app()
 """
 
 
-def forecast(home: Path, *args: str) -> tuple[float, int, str]:
-    """Run ``forecast ARGS`` in a child; return (wall seconds, peak RSS in MB, stdout)."""
+LOAD: dict[str, tuple[float, ...]] = {}
+CONSOLE = Path(sys.executable).parent / "forecast"  # the installed CLI entry point
+
+
+def load() -> str:
+    """The load average around the last command, and the CPU count: a shared machine's figures say so."""
+    before, after = LOAD.get("before"), LOAD.get("after")
+    shown = lambda t: "/".join(f"{x:.2f}" for x in t) if t else "?"  # noqa: E731
+    cpu = LOAD.get("cpu", (float("nan"),))[0]
+    return (f"[child CPU {cpu:.1f} s user+sys; load avg 1/5/15 min {shown(before)} before, {shown(after)} after; "
+            f"{os.cpu_count()} CPUs]")
+
+
+def forecast(home: Path, *args: str, console: bool = False) -> tuple[float, int, str]:
+    """Run ``forecast ARGS`` in a child; return (wall seconds, peak RSS in MB, stdout).
+
+    With ``console`` the child is the installed ``forecast`` script itself (its RSS is not reported: -1).
+    """
     env = {**os.environ, "FORECAST_HOME": str(home)}
     env.pop("TUSHARE_TOKEN", None)
+    command = [str(CONSOLE), *args] if console else [sys.executable, "-c", CHILD, *args]
+    LOAD["before"] = os.getloadavg()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    LOAD["after"] = os.getloadavg()
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)  # CPU time is less sensitive than wall time to a shared machine
+    LOAD["cpu"] = (now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime,)
     if done.returncode != 0:
         raise SystemExit(f"forecast {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
     peak = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KB")]
@@ -72,11 +101,30 @@ def bench_train(keep: dict) -> None:
     home = stored_home(300, 2500, seed=1)
     seconds, peak, out = forecast(home, "train", "--universe", "stored", "--preset", "global", "--quiet", "--json")
     card = json.loads(out)
+    shown = load()
     print(f"== train the global model on 300 tickers x 2,500 days: {seconds:.0f} s wall (bar 300 s), "
           f"{card['windows_per_second']:,.0f} windows/s, {card['data'].get('windows_per_epoch', 0):,} an epoch of {card['data']['windows_train']:,} training windows, "
-          f"best epoch {card['validation']['best_epoch']}, peak RSS {peak} MB", flush=True)
+          f"best epoch {card['validation']['best_epoch']}, peak RSS {peak} MB {shown}", flush=True)
+    config = trained_config(home / "models")
+    if config:
+        best = card["validation"]["best_epoch"]
+        print(f"   preset trained: {', '.join(f'{k}={config[k]}' for k in ('arch', 'units', 'members', 'epochs', 'train_every', 'linear', 'linear_trainable') if k in config)}"
+              f"; validation Rank IC {card['validation'].get('rank_ic', float('nan')):+.4f} "
+              f"({'the nested ridge alone kept' if best == 0 and config.get('linear') else 'a trained epoch kept'})", flush=True)
     keep["models"] = home / "models"
     keep["home"] = home
+
+
+def trained_config(models: Path) -> dict:
+    """The ``config`` of the global model saved under ``models`` (its metadata file), {} when none is found."""
+    for path in sorted(models.rglob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("config"), dict) and "units" in data["config"]:
+            return data["config"]
+    return {}
 
 
 def bench_predict(keep: dict) -> None:
@@ -88,9 +136,18 @@ def bench_predict(keep: dict) -> None:
     rows = json.loads(out)
     count = len(rows) if isinstance(rows, list) else len(rows.get("results", []))
     print(f"== predict 5,400 tickers with the global model, one batched call: {seconds:.1f} s wall, start included "
-          f"(numpy, no TensorFlow; bar 10 s including TensorFlow's start), {count} forecasts stored, peak RSS {peak} MB", flush=True)
+          f"(numpy, no TensorFlow; bar 10 s including TensorFlow's start), {count} forecasts stored, peak RSS {peak} MB {load()}", flush=True)
     seconds, peak, out = forecast(home, "rank", "--universe", "stored", "--top", "20", "--json")
-    print(f"   rank 5,400 tickers: {seconds:.1f} s wall, {len(json.loads(out)['ranking'])} shown, peak RSS {peak} MB", flush=True)
+    print(f"   rank 5,400 tickers: {seconds:.1f} s wall, {len(json.loads(out)['ranking'])} shown, peak RSS {peak} MB {load()}", flush=True)
+    if CONSOLE.exists():  # the same two commands through the installed script, as a user types them
+        seconds, _, out = forecast(home, "predict", "--universe", "stored", "--model", "global", "--quiet", "--json", console=True)
+        rows = json.loads(out)
+        count = len(rows) if isinstance(rows, list) else len(rows.get("results", []))
+        print(f"   `{CONSOLE.name} predict --universe stored --model global` (console script): {seconds:.1f} s wall, "
+              f"start included, {count} forecasts {load()}", flush=True)
+        seconds, _, out = forecast(home, "rank", "--universe", "stored", "--top", "20", "--json", console=True)
+        print(f"   `{CONSOLE.name} rank --universe stored --top 20` (console script): {seconds:.1f} s wall, start included, "
+              f"{len(json.loads(out)['ranking'])} shown {load()}", flush=True)
     shutil.rmtree(home, ignore_errors=True)
 
 
@@ -100,7 +157,7 @@ def bench_backtest(keep: dict) -> None:
                                   "--test-days", "250", "--refit-every", "60", "--quiet", "--json")
     report = json.loads(out)
     print(f"== cross-sectional backtest of 100 tickers over 250 days, refit every 60: {seconds / 60:.1f} min wall "
-          f"(bar 30 min), {len(report['refits'])} refits, peak RSS {peak} MB", flush=True)
+          f"(bar 30 min), {len(report['refits'])} refits, peak RSS {peak} MB {load()}", flush=True)
     shutil.rmtree(home, ignore_errors=True)
 
 
