@@ -190,3 +190,17 @@ def test_a_user_limit_blocks_a_buy_at_its_limit_up_open_in_a_plain_universe(home
     assert model["blocked"]["buy_at_limit_up"] >= 1
     positions = pd.read_csv(home / "backtests" / "@stored" / "portfolio-positions.csv")
     assert TICKERS[0] not in set(positions["ticker"])
+
+
+def test_the_universes_index_is_the_second_benchmark_when_its_bars_are_stored(home):
+    """csi300's index, 000300.SH, stored like any ticker (forecast fetch 000300.SH), is read from the test's first day on."""
+    from forecast.workflow.portfolio_plans import index_close
+
+    assert index_close(home, "csi300", pd.Timestamp("2020-01-01")) is None  # not stored: the universe alone
+    store_panel(home, make_panel({"000300.SH": 120}, seed=8))
+    stored = MarketStore(home).read_bars("000300.SH").frame
+    start = stored["date"].iloc[60]
+    index = index_close(home, "csi300", start)
+    assert index.name == "000300.SH" and index.index[0] == start and len(index) == 60
+    assert list(index) == list(stored["close"].iloc[60:])
+    assert index_close(home, "stored", start) is None  # a universe that is no index has none
