@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from forecast.cli import app
 from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
 from forecast.data.universe import refresh_trade_calendar
-from forecast.errors import ExitCode
+from forecast.errors import CorruptFileError, ExitCode
 from forecast.workspace import Workspace
 
 runner = CliRunner()
@@ -165,3 +165,31 @@ def test_files_no_reader_reads_are_left_alone(home):
         path.write_bytes(b"not parquet")
     result = cli("doctor")
     assert result.exit_code == 0 and result.stdout.strip() == "healthy", result.output
+
+
+def test_a_damaged_trading_facts_file_is_named_and_repair_moves_it_so_predict_works_again(home):
+    """The A-share trading facts (data/trading/*.parquet) are read by predict for every China ticker: doctor checks them."""
+    import json as json_module
+
+    import pandas as pd
+
+    from forecast.data.trading_facts import load_facts
+    from forecast.workspace import Workspace
+
+    workspace = Workspace.at(home)
+    workspace.trading_dir.mkdir(parents=True)
+    good = pd.DataFrame({"ts_code": ["600519.SH"], "name": ["贵州茅台"], "start_date": [pd.Timestamp("2001-08-27")],
+                         "end_date": [pd.NaT], "ann_date": [pd.NaT], "change_reason": [""]})
+    good.to_parquet(workspace.trading_file("namechange"))
+    workspace.trading_file("stk_limit").write_bytes(b"PAR1 not really")
+    found = runner.invoke(app, ["doctor", "--json"])
+    assert found.exit_code == ExitCode.BAD_INPUT, found.output
+    named = [Path(f["path"]) for f in json_module.loads(found.stdout)["findings"]]
+    assert named == [workspace.trading_file("stk_limit")]  # the good file is not named
+    with pytest.raises(CorruptFileError):
+        load_facts(workspace, ["600519.SH"])  # what predict and rank meet until it is repaired
+    repaired = runner.invoke(app, ["doctor", "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    assert not workspace.trading_file("stk_limit").exists() and workspace.trading_file("namechange").exists()
+    assert load_facts(workspace, ["600519.SH"]).stk_limit is None  # the rules stand in until the next fetch
+    assert runner.invoke(app, ["doctor"]).exit_code == 0

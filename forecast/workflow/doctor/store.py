@@ -47,6 +47,14 @@ _CALENDAR_ADVICE = ("re-fetch: forecast fetch --universe csi300 (or any index, o
                     "meanwhile exchange-calendars answers")
 
 
+# (columns its reader needs, of which dates, whether a fetch record is needed) for each trading-facts file
+_TRADING = {"stk_limit": (("trade_date", "ts_code", "up_limit", "down_limit"), ("trade_date",), False),
+            "suspend_d": (("ts_code", "trade_date"), ("trade_date",), False),
+            "namechange": (("ts_code", "name", "start_date"), ("start_date",), False)}
+_TRADING_ADVICE = ("moved aside, the limits come from the rules until the next forecast fetch of those tickers "
+                   "fetches the facts again")
+
+
 def _caches(workspace: Workspace) -> Iterator[Finding]:
     """The universe and calendar caches: each Parquet file must read as its reader reads it, with the columns it needs.
 
@@ -55,8 +63,8 @@ def _caches(workspace: Workspace) -> Iterator[Finding]:
     exchange-calendars', and a fetch leaves it for a day before it replaces it.
     Moved aside, the next fetch writes each again. Only the names the readers read:
     ``listings.parquet`` and ``index-<CODE>.parquet`` in ``data/universe/``,
-    ``<EXCHANGE>.parquet`` in ``data/calendar/``; any other file there is not
-    the product's and is left alone.
+    ``<EXCHANGE>.parquet`` in ``data/calendar/``, the trading facts in
+    ``data/trading/``; any other file there is not the product's and is left alone.
     """
     caches: list[tuple[Path, tuple[tuple[str, ...], tuple[str, ...], bool], str]] = []
     for path in _entries(workspace.universe_dir):
@@ -65,6 +73,9 @@ def _caches(workspace: Workspace) -> Iterator[Finding]:
         elif path.name.startswith("index-") and path.name.endswith(".parquet"):
             caches.append((path, _INDEX, f"re-fetch: forecast universe show {path.name[len('index-'):-len('.parquet')]}"))
     caches += [(path, _CALENDAR, _CALENDAR_ADVICE) for path in _entries(workspace.calendar_dir) if path.suffix == ".parquet"]
+    # the A-share trading facts: predict, rank and the portfolio backtest read them for every China ticker
+    caches += [(workspace.trading_file(kind), shape, _TRADING_ADVICE) for kind, shape in _TRADING.items()
+               if workspace.trading_file(kind).exists()]
     for path, (columns, dates, recorded), advice in caches:
         problem = _cache_problem(path, columns, dates, recorded)
         if problem is not None:
