@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import socket
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -278,3 +279,17 @@ def test_the_trading_calendar_object_answers_for_its_exchange():
     assert as_calendar(parse_ticker("600519.SH")) == TradingCalendar("XSHG")
     assert as_calendar(parse_ticker("AAPL")) == TradingCalendar("business-days")
     assert next_sessions("2021-01-01", 1, "XNYS")[0] == pd.Timestamp("2021-01-04")
+
+
+def test_data_list_and_show_name_the_price_basis_in_words_not_codes(home):
+    """Issue 29 item 16: an imported series' prices are "as imported", never "none"."""
+    from forecast.choices import adjust_words
+
+    fixture = Path(__file__).parent / "fixtures" / "long_us_style.csv"
+    imported = runner.invoke(app, ["fetch", "AAPL", "--source", "csv", "--file", str(fixture)])
+    assert imported.exit_code == 0, imported.output
+    listed = runner.invoke(app, ["data", "list"])
+    shown = runner.invoke(app, ["data", "show", "AAPL"])
+    assert shown.exit_code == 0 and listed.exit_code == 0
+    for text in (listed.stdout, shown.stdout.splitlines()[1]):
+        assert adjust_words("none") in text and "(none)" not in text and "prices none" not in text

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import Adjust, BackfillPlan, Source
+from forecast.choices import Adjust, BackfillPlan, Source, adjust_words
 from forecast.cli._options import JsonFlag, echo_error, echo_item_error, emit_json
 from forecast.cli._state import state
 
@@ -125,7 +125,8 @@ def data_list(as_json: JsonFlag = False) -> None:
     name_width = max((_display_width(s["name"] or "") for s in summaries), default=0)
     for s in summaries:
         name = f"{_padded(s['name'] or '', name_width)}  " if name_width else ""
-        typer.echo(f"{s['ticker']:<12} {name}{s['rows']:>6} rows  {s['first_date']}..{s['last_date']}  {s['source']} ({s['adjust']})")
+        typer.echo(f"{s['ticker']:<12} {name}{s['rows']:>6} rows  {s['first_date']}..{s['last_date']}  {s['source']} "
+                   f"({adjust_words(s['adjust'])})")
 
 
 def _display_width(text: str) -> int:
@@ -156,7 +157,7 @@ def data_show(
         emit_json({**summary, "last_bars": bars})
         return
     typer.echo(f"{summary['ticker']}: {summary['rows']} rows, {summary['first_date']}..{summary['last_date']}")
-    typer.echo(f"source {summary['source']}, prices {summary['adjust']}, updated {summary['updated_at']}")
+    typer.echo(f"source {summary['source']}, prices {adjust_words(summary['adjust'])}, updated {summary['updated_at']}")
     counts = ("volume", "amount")  # whole numbers with thousands separators; prices with 2 decimals
     echo_table(["date", *columns], [[b["date"], *(format_number(b[c], 0 if c in counts else 2, thousands=c in counts) for c in columns)]
                                     for b in bars])
