@@ -32,11 +32,10 @@ config_app = typer.Typer(help="Show the effective configuration.", no_args_is_he
 @config_app.command("show")
 def config_show(config: ConfigOpt = None, as_json: JsonFlag = False) -> None:
     """Print the effective configuration (file < environment), secrets masked."""
-    app_config = state.app_config(config)
-    if problems := app_config.ticker_problems():  # run would still do the others; here the file is being checked
-        from forecast.errors import ConfigError
+    from forecast.workflow.settings import load_app_config
 
-        raise ConfigError(f"{len(problems)} problem(s) in the tickers: " + "; ".join(problems))
+    # the tickers too, with every other problem at once: run would still do the good ones; here the file is checked
+    app_config = load_app_config(state.workspace(), config, strict_tickers=True)
     effective = {"home": str(state.workspace().root), **app_config.masked()}
     if as_json:
         emit_json(effective)

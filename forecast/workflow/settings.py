@@ -268,10 +268,13 @@ def _costs_problems(table: dict) -> list[str]:
     return costs_problems(table) if table else []
 
 
-def load_app_config(home: Workspace | Path | str | None, path: Path | None = None, env: dict | None = None) -> AppConfig:
+def load_app_config(home: Workspace | Path | str | None, path: Path | None = None, env: dict | None = None,
+                    strict_tickers: bool = False) -> AppConfig:
     """Return defaults < ``<home>/forecast.toml`` (or ``path``) < environment, validated as a whole.
 
-    Every problem in the file is reported at once, one per line (ConfigError, exit 2).
+    Every problem in the file is reported at once, one per line (ConfigError, exit 2). An entry of
+    ``tickers`` that names no ticker is one of them only with ``strict_tickers`` (``config show``
+    checks the file); ``run`` reports each as a failed ticker and does the others.
     """
     environ: dict | os._Environ = os.environ if env is None else env
     workspace = Workspace.at(home, lock_timeout_s=0)
@@ -330,6 +333,8 @@ def load_app_config(home: Workspace | Path | str | None, path: Path | None = Non
         values.setdefault("tushare_calls_per_minute", rate)  # the first one given wins: env > [tushare] > top level
     if environ.get("FORECAST_TICKERS"):
         values["tickers"] = tuple(t for t in environ["FORECAST_TICKERS"].replace(",", " ").split() if t)
+    if strict_tickers:
+        problems.extend(AppConfig(tickers=tuple(values.get("tickers", ()))).ticker_problems())
     if problems:  # named after the file only when there is one: a bad environment variable names itself
         raise ConfigError((f"{path}: " if path.is_file() else "") + ("\n".join(problems) if len(problems) == 1 else
                                           f"{len(problems)} problems:\n  " + "\n  ".join(problems)))
