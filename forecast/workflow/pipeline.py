@@ -33,6 +33,7 @@ from forecast.redact import redact
 from forecast.workflow import manifest
 from forecast.workflow.executors import Executor, Outcome, SerialExecutor, run_job
 from forecast.workflow.run_summary import RunSummary, TickerOutcome, is_ticker, publish, say_where
+from forecast.workflow.serving import model_for
 from forecast.workflow.settings import DEFAULT_STALE_AFTER_DAYS, AppConfig
 from forecast.workspace import Workspace
 
@@ -163,7 +164,7 @@ def _todays_forecast(plan: DailyPlan, ticker: str, files: dict[str, Path]) -> tu
         return None
     try:
         written = json.loads(files["json"].read_text(encoding="utf-8"))
-        model_id = ModelRegistry(plan.workspace).choice(ticker).model_id
+        model_id = model_for(plan.workspace, ticker).model_id  # the one owner of "which model serves this ticker"
         last_bar = MarketStore(plan.workspace).head(ticker).last_date.date().isoformat()
         levels = {float(level) for level in written["points"][0]["intervals"]}
     except (OSError, ValueError, KeyError, IndexError, TypeError, ForecastError):
