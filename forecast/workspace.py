@@ -323,6 +323,11 @@ class Workspace:
             return []
         return sorted(p / "other.json" for p in self.forecasts_dir.glob("@*") if (p / "other.json").is_file())
 
+    def adaptive_state_file(self, ticker: object, model: object) -> Path:
+        """The online recalibration of ``model``'s bands on ``ticker`` (maths/adaptive_intervals.py), kept beside the
+        ticker's forecasts: a baseline has no model folder, and the state is read from the stored bars as a forecast is."""
+        return self.inside(self.forecasts_dir, str(ticker), "adaptive", f"{model}.json", what="ticker or model")
+
     def backtest_json(self, ticker: object) -> Path:
         return self.inside(self.backtests_dir, str(ticker), what="ticker") / "latest.json"
 

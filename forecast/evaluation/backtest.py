@@ -8,7 +8,11 @@ fold with them. Nothing after an origin reaches its forecast.
 
 Intervals are scored at every step and level: coverage, mean width relative to
 the origin's price, the Winkler interval score and the pinball loss at the
-interval's two quantiles (metrics.py states each formula). A model whose
+interval's two quantiles (metrics.py states each formula). Beside them, under
+``adaptive``, the same model's bands recalibrated online from its realised
+outcomes (maths/adaptive_intervals.py, ``DEFAULT_METHOD``; each origin's band
+rests only on outcomes known at that origin) are scored by coverage and
+Winkler score; the fixed bands' scores are unchanged. A model whose
 optional package is missing (garch, ets) is left out with a note, and the
 others go on.
 """
@@ -27,6 +31,7 @@ from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, TargetCo
 from forecast.errors import BadInputError, InsufficientHistoryError, MissingExtraError
 from forecast.formatting import format_percent
 from forecast.maths import metrics
+from forecast.maths.adaptive_intervals import DEFAULT_METHOD, replay
 from forecast.maths.intervals import DEFAULT_LEVELS, band_columns, level_key, level_percent
 from forecast.models.backtest_records import BacktestRecord, load_backtest
 from forecast.models.backtest_records import save_backtest as save_record
@@ -155,6 +160,25 @@ def _empty_paths(name, n, horizon, levels) -> ModelPaths:
                       {k: np.full((n, horizon), np.nan) for k in keys})
 
 
+def actual_paths(prices: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """Return (n_origins, horizon) realised values: ``prices[origins[i] + k + 1]``, NaN past the last bar."""
+    rows = np.asarray(origins)[:, None] + np.arange(1, horizon + 1)[None, :]
+    inside = rows < len(prices)
+    return np.where(inside, prices[np.where(inside, rows, 0)], np.nan)
+
+
+def adaptive_paths(path: ModelPaths, prices: np.ndarray, origins: np.ndarray, horizon: int,
+                   method: str = DEFAULT_METHOD) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Return ({level: lower}, {level: upper}) of the model's bands recalibrated online by ``method``, replayed
+    over the origins in time order (an outcome is used only from the origin at which it is known)."""
+    actual = actual_paths(prices, origins, horizon)
+    lower, upper = {}, {}
+    for lv in path.lower:
+        replayed = replay(path.predicted, path.lower[lv], path.upper[lv], actual, float(lv), method, origins=origins)
+        lower[lv], upper[lv] = replayed.lower, replayed.upper
+    return lower, upper
+
+
 def score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.ndarray, horizon: int,
                 mase_scale: float) -> dict[str, dict]:
     """Return per-model metrics for each horizon step; top-level fields are step 1's.
@@ -172,6 +196,7 @@ def _score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.n
                  mase_scale: float) -> dict[str, dict]:
     scores = {}
     for name, path in paths.items():
+        adaptive_lower, adaptive_upper = adaptive_paths(path, prices, origins, horizon)
         steps = []
         for k in range(horizon):
             ok = origins + k + 1 < len(prices)
@@ -191,6 +216,12 @@ def _score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.n
                 "relative_width": {lv: metrics.relative_width(lo, hi, last) for lv, (lo, hi) in bands.items()},
                 "winkler": {lv: metrics.winkler(actual, lo, hi, float(lv)) for lv, (lo, hi) in bands.items()},
                 "pinball": {lv: metrics.interval_pinball(actual, lo, hi, float(lv)) for lv, (lo, hi) in bands.items()},
+            }
+            adapted = {lv: (adaptive_lower[lv][ok, k], adaptive_upper[lv][ok, k]) for lv in bands}
+            step["adaptive"] = {  # the same bands recalibrated online, scored beside the fixed ones
+                "method": DEFAULT_METHOD,
+                "coverage": {lv: metrics.coverage(actual, lo, hi) for lv, (lo, hi) in adapted.items()},
+                "winkler": {lv: metrics.winkler(actual, lo, hi, float(lv)) for lv, (lo, hi) in adapted.items()},
             }
             steps.append(step)
         scores[name] = {**{k: v for k, v in steps[0].items() if k != "step"}, "by_step": steps}
@@ -280,8 +311,14 @@ def format_table(result: BacktestResult) -> str:
                 + "".join(f"{pct(s['coverage'].get(level)):>7}" for level in levels)
                 + "".join(f"{score(s.get('winkler', {}).get(level)):>9}" for level in levels)
             )
+            adaptive = s.get("adaptive")
+            if levels and isinstance(adaptive, dict):  # one line: the same bands recalibrated online
+                lines.append(f"  {'  adaptive':<14}{'':>55}"
+                             + "".join(f"{pct(adaptive.get('coverage', {}).get(level)):>7}" for level in levels)
+                             + "".join(f"{score(adaptive.get('winkler', {}).get(level)):>9}" for level in levels))
     if levels:
-        lines.append("  (cov: share of actuals inside the interval; W: Winkler interval score in price units, lower is better)")
+        lines.append("  (cov: share of actuals inside the interval; W: Winkler interval score in price units, lower is better;"
+                     f" adaptive: the model's bands recalibrated online from its realised outcomes, {DEFAULT_METHOD})")
     for name, why in result.settings.get("skipped", {}).items():
         lines.append(f"note: {name} left out: {why}")
     return "\n".join(lines)

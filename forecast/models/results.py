@@ -113,6 +113,9 @@ class ForecastResult:
     # made by the model in use for its ticker (pinned, its own latest, else the universe model): what plot, the
     # report and run show. False: another model's (predict --model, rank), kept apart. Files older than it: True.
     of_record: bool = True
+    # today's bands recalibrated online (models/predicting.adapt_bands): method, multiplier, running coverage and
+    # outcomes seen per level and step. None: not recalibrated (files older than it, universe models)
+    adaptive: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.model_summary = ModelSummary.from_dict(self.model_summary)
@@ -156,7 +159,7 @@ class ForecastResult:
                 "points": [{"date": p.date, "value": p.value, "intervals": {k: list(v) for k, v in p.intervals.items()}}
                            for p in self.points],
                 "created_at": self.created_at, "model_summary": self.summary.to_dict(), "price_limits": self.price_limits,
-                "of_record": self.of_record}
+                "of_record": self.of_record, "adaptive": self.adaptive}
 
     def to_frame(self) -> pd.DataFrame:
         """One row per forecast day: ticker, date, which price (target: close, open...), predicted and the band
@@ -183,6 +186,7 @@ class ForecastResult:
                 model_summary=ModelSummary.from_dict(data.get("model_summary")),  # a copy: not shared with a cached batch
                 price_limits=dict(data["price_limits"]) if isinstance(data.get("price_limits"), dict) else None,
                 of_record=data.get("of_record") is not False,  # written before forecasts were kept apart: of record
+                adaptive=dict(data["adaptive"]) if isinstance(data.get("adaptive"), dict) else None,
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast predict again") from None
