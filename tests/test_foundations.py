@@ -164,7 +164,8 @@ def test_the_catalogue_names_every_model_once_and_refuses_unknown_ones():
 
 
 def test_predict_and_backtest_share_one_chain(home):
-    """A baseline's forecast at the last bar equals its backtest path at that origin."""
+    """A baseline's forecast at the last bar equals its backtest path at that origin; its band is that path's band as
+    the online recalibration scaled it (by the multiplier the forecast records)."""
     from forecast.data.fetching import import_sample
     from forecast.data.store import MarketStore
     from forecast.evaluation.backtest import walk_forward
@@ -179,7 +180,12 @@ def test_predict_and_backtest_share_one_chain(home):
     bt = walk_forward(frame, "600519.SH", models=("drift",), horizon=3, origins=origins, first_fit_rows=len(frame))
     path = bt.paths["drift"]
     np.testing.assert_allclose([p.value for p in forecast.points], path.predicted[0])
-    np.testing.assert_allclose([p.intervals["0.8"][0] for p in forecast.points], path.lower["0.8"][0])
+    from forecast.maths.adaptive_intervals import scale_band
+
+    multiplier = forecast.adaptive["levels"]["0.8"]["multiplier"]  # rounded to 6 decimals in the record
+    lower, upper = scale_band(path.lower["0.8"][0], path.upper["0.8"][0], path.predicted[0], multiplier)
+    np.testing.assert_allclose([p.intervals["0.8"][0] for p in forecast.points], lower, rtol=1e-5)
+    np.testing.assert_allclose([p.intervals["0.8"][1] for p in forecast.points], upper, rtol=1e-5)
 
 
 def test_a_failing_ticker_in_run_daily_never_stops_the_others_and_summary_is_written(home, monkeypatch):
