@@ -98,12 +98,14 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
                                              wanted=set(wanted))
         for ticker, why in problems.items():
             batch.problems[ticker] = InsufficientHistoryError(why)
-        finite = [item for item in forecasts if _finite(item)]
-        for item in forecasts:
-            if item not in finite:  # never stored: a file of nulls is one the product could not read back
-                batch.problems[item.ticker] = CorruptFileError(
-                    f"the universe model {card.id} forecast no number for {item.ticker} (NaN or infinite weights?); "
-                    f"retrain it: forecast train --universe {card.universe} --preset global")
+        finite: list[GlobalForecast] = []
+        broken: list[GlobalForecast] = []
+        for item in forecasts:  # one pass: a membership test per item was 5,400 x 5,400 comparisons (1.8 s)
+            (finite if _finite(item) else broken).append(item)
+        for item in broken:  # never stored: a file of nulls is one the product could not read back
+            batch.problems[item.ticker] = CorruptFileError(
+                f"the universe model {card.id} forecast no number for {item.ticker} (NaN or infinite weights?); "
+                f"retrain it: forecast train --universe {card.universe} --preset global")
         from forecast.workflow.price_limits import cap_forecasts
 
         cap_forecasts(workspace, [item.result for item in finite])  # in place: a China ticker's band stops at its limits
