@@ -174,3 +174,12 @@ def _schedule_from_setting(name: str, value: object) -> Schedule:
             entries.append((first_day, _check_rate(f"{name} on {first_day}", rate)))
         return tuple(sorted(entries))
     return ((FROM_THE_START, _check_rate(name, value)),)
+
+
+def costs_problems(table: Mapping[str, Any]) -> list[str]:
+    """Every problem of a ``[costs]`` table, one line."""
+    try:
+        costs_for(["600519.SH"], table)
+    except BadInputError as exc:
+        return [str(exc)]
+    return []

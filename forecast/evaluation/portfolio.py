@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -324,3 +325,31 @@ def _positions_frame(held: np.ndarray, arrays: MarketArrays, span: pd.DatetimeIn
     close = arrays.value_price[rows + start, cols]
     return pd.DataFrame({"date": span[rows], "ticker": np.asarray(arrays.tickers, dtype=object)[cols], "shares": shares,
                          "close": close, "value": shares * close, "weight": shares * close / nav[rows]})
+
+
+PORTFOLIO_SETTINGS = ("top_k", "rebalance_every", "max_drop", "capital")  # [portfolio] in forecast.toml
+A_SHARE_LOT = 100
+
+
+def strategy_for(table: Mapping[str, Any], overrides: Mapping[str, Any], china: bool) -> Strategy:
+    """The Strategy: ``[portfolio]`` < ``overrides`` (the flags; None = not given); whole lots of 100 shares for China."""
+    values = {**table, **{k: v for k, v in overrides.items() if v is not None}}
+    unknown = sorted(set(values) - set(PORTFOLIO_SETTINGS))
+    if unknown:
+        raise BadInputError(f"[portfolio]: unknown setting(s) {', '.join(unknown)}; known: {', '.join(PORTFOLIO_SETTINGS)}")
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BadInputError(f"[portfolio] {key} must be a number, not {value!r}")
+    try:
+        return Strategy(**values, lot=A_SHARE_LOT if china else 1)
+    except TypeError as exc:  # a float where a count is meant is the dataclass' own check
+        raise BadInputError(f"[portfolio]: {exc}") from None
+
+
+def portfolio_problems(table: Mapping[str, Any]) -> list[str]:
+    """Every problem of a ``[portfolio]`` table, one line (forecast.toml is checked as a whole)."""
+    try:
+        strategy_for(table, {}, china=False)
+    except BadInputError as exc:
+        return [str(exc) if str(exc).startswith("[portfolio]") else f"[portfolio]: {exc}"]
+    return []

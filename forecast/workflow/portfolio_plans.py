@@ -29,46 +29,7 @@ import pandas as pd
 from forecast.errors import BadInputError, NoDataError
 from forecast.workspace import Workspace
 
-PORTFOLIO_SETTINGS = ("top_k", "rebalance_every", "max_drop", "capital")
-A_SHARE_LOT = 100
 MIN_DISTINCT_SCORES = 2  # a model whose scores are one number on every day (naive) ranks nothing: nothing to trade
-
-
-def strategy_for(table: Mapping[str, Any], overrides: Mapping[str, Any], china: bool) -> Any:
-    """The Strategy: ``[portfolio]`` < ``overrides`` (the flags; None = not given); whole lots of 100 shares for China."""
-    from forecast.evaluation.portfolio import Strategy
-
-    values = {**table, **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = sorted(set(values) - set(PORTFOLIO_SETTINGS))
-    if unknown:
-        raise BadInputError(f"[portfolio]: unknown setting(s) {', '.join(unknown)}; known: {', '.join(PORTFOLIO_SETTINGS)}")
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadInputError(f"[portfolio] {key} must be a number, not {value!r}")
-    try:
-        return Strategy(**values, lot=A_SHARE_LOT if china else 1)
-    except TypeError as exc:  # a float where a count is meant is the dataclass' own check
-        raise BadInputError(f"[portfolio]: {exc}") from None
-
-
-def portfolio_problems(table: Mapping[str, Any]) -> list[str]:
-    """Every problem of a ``[portfolio]`` table, one line (forecast.toml is checked as a whole)."""
-    try:
-        strategy_for(table, {}, china=False)
-    except BadInputError as exc:
-        return [str(exc) if str(exc).startswith("[portfolio]") else f"[portfolio]: {exc}"]
-    return []
-
-
-def costs_problems(table: Mapping[str, Any]) -> list[str]:
-    """Every problem of a ``[costs]`` table, one line."""
-    from forecast.evaluation.costs import costs_for
-
-    try:
-        costs_for(["600519.SH"], table)
-    except BadInputError as exc:
-        return [str(exc)]
-    return []
 
 
 @dataclass
@@ -180,7 +141,7 @@ def simulate_models(workspace: Workspace, universe: str, tickers: Sequence[str],
                     table: Mapping[str, Any], overrides: Mapping[str, Any], costs_table: Mapping[str, Any]) -> PortfolioRun:
     """Trade each model's scores of ``cross`` (a CrossBacktestResult) as a top-k portfolio, and save the result."""
     from forecast.evaluation.costs import costs_for
-    from forecast.evaluation.portfolio import simulate
+    from forecast.evaluation.portfolio import simulate, strategy_for
     from forecast.evaluation.portfolio_records import save_portfolio
     from forecast.workflow.price_limits import user_limits
 
@@ -227,6 +188,7 @@ def portfolio_backtest_universe(workspace: Workspace, universe: str, tickers: Se
     second, not after an hour of refits.
     """
     from forecast.evaluation.costs import costs_for
+    from forecast.evaluation.portfolio import strategy_for
     from forecast.workflow.universe_plans import cross_backtest_universe, point_in_time
 
     strategy = strategy_for(table, overrides, is_china_universe(tickers))

@@ -257,13 +257,13 @@ def _train_problems(preset: str, train: dict) -> list[str]:
 
 
 def _portfolio_problems(table: dict) -> list[str]:
-    from forecast.workflow.portfolio_plans import portfolio_problems
+    from forecast.evaluation.portfolio import portfolio_problems
 
     return portfolio_problems(table) if table else []
 
 
 def _costs_problems(table: dict) -> list[str]:
-    from forecast.workflow.portfolio_plans import costs_problems
+    from forecast.evaluation.costs import costs_problems
 
     return costs_problems(table) if table else []
 
