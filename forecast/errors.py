@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     BUSY = 7  # another process holds the store lock past the wait bound
     PARTIAL = 8  # `run`: some tickers failed, others succeeded
     ALL_FAILED = 9  # `run`: every ticker failed
+    WORKER_LOST = 10  # the process doing the work was killed (out of memory, a signal, a lost node): not a bug, rerun
 
 
 class ForecastError(Exception):

@@ -21,6 +21,7 @@ from forecast.cli import app
 from forecast.data.store import MarketStore
 from forecast.errors import ExitCode
 from forecast.models.registry import ModelRegistry
+from forecast.workflow.executors import Outcome
 from forecast.workspace import Workspace
 
 runner = CliRunner()
@@ -90,6 +91,37 @@ def test_the_process_pool_isolates_failures_and_keeps_the_order():
     outcomes = PoolExecutor(2).map(parse_ticker, ITEMS, on_done=lambda o: seen.append(o.item))
     check_isolated_and_in_order(outcomes)
     assert sorted(seen) == sorted(ITEMS)  # each reported once, in the order they ended
+
+
+def die_on_victim(item: str) -> str:
+    """A job whose process the machine kills (as the OOM killer would) when it reaches the victim."""
+    import os
+    import signal
+
+    if item == "victim":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item
+
+
+def test_a_pool_worker_killed_by_the_machine_is_exit_10_not_a_bug():
+    from forecast.workflow.executors import PoolExecutor, exit_code_for
+
+    [lost] = PoolExecutor(2).map(die_on_victim, ["victim"])
+    assert not lost.ok and lost.exit_code == ExitCode.WORKER_LOST, lost
+    assert "lost" in lost.error and "internal error" not in lost.error and "\n" not in lost.error
+    assert exit_code_for([lost]) == ExitCode.WORKER_LOST  # one item keeps its own code
+    assert exit_code_for([lost, Outcome("other", value="other")]) == ExitCode.PARTIAL  # several: run's 8
+
+
+def test_a_job_whose_value_cannot_travel_back_is_still_an_internal_error():
+    from forecast.workflow.executors import PoolExecutor
+
+    [failed] = PoolExecutor(2).map(unpicklable_value, ["600519.SH"])
+    assert failed.exit_code == ExitCode.INTERNAL and "internal error" in failed.error, failed
+
+
+def unpicklable_value(item: str):
+    return lambda: item  # a lambda does not pickle: the bug is ours, not the machine's
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from conftest import subprocess_env
 from synthetic_market import synthetic_bars, write_store
 
 from forecast.data.store import MarketStore
+from forecast.errors import ExitCode
 from forecast.workspace import Workspace
 
 pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'forecast[ray]'")
@@ -94,6 +95,7 @@ def test_a_ray_worker_killed_mid_job_is_that_items_one_line_failure_and_the_othe
     lost = outcomes[VICTIM]
     assert not lost["ok"] and "worker" in lost["error"] and "lost" in lost["error"], lost
     assert "\n" not in lost["error"] and len(lost["error"]) < 400, lost["error"]  # one line
+    assert lost["exit_code"] == ExitCode.WORKER_LOST and "internal error" not in lost["error"]  # the machine's doing, not a bug
     assert out["exit_code"] == 8  # partial: some items worked
     print(f"ray worker killed: {seconds:.1f} s")
 

@@ -28,6 +28,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -77,9 +78,21 @@ def run_job(job: Callable[[str], T], item: str) -> Outcome[T]:
                        seconds=time.perf_counter() - started)
 
 
-def _lost(item: str, why: str) -> Outcome:
-    """The Outcome of an item whose worker never answered (killed, out of memory, the cluster gone)."""
-    return Outcome(item, error=redact(f"internal error: the worker running it was lost ({why})"), exit_code=int(ExitCode.INTERNAL))
+def _lost(item: str, exc: BaseException) -> Outcome:
+    """The Outcome of an item whose worker never answered.
+
+    The worker was killed (out of memory, a signal) or its node went away:
+    exit 10, rerun, not a bug. An exception of our own making on the way
+    back (a value that would not pickle) is still the internal error it is.
+    """
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    why = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+    if isinstance(exc, BrokenProcessPool) or type(exc).__module__.startswith("ray."):
+        return Outcome(item, error=redact(f"the worker running it was lost, killed by the machine or its node gone "
+                                          f"({why}); rerun it, with fewer --workers if memory ran out"),
+                       exit_code=int(ExitCode.WORKER_LOST))
+    return Outcome(item, error=redact(f"internal error: the worker running it answered nothing usable ({why})"),
+                   exit_code=int(ExitCode.INTERNAL))
 
 
 class Executor(Protocol):
@@ -174,7 +187,7 @@ class PoolExecutor:
                     try:
                         outcome = future.result()
                     except Exception as exc:  # the process died (killed, out of memory), or the job did not pickle
-                        outcome = _lost(items[i], f"{type(exc).__name__}: {exc}")
+                        outcome = _lost(items[i], exc)
                     finished[i] = outcome
                     if on_done is not None:
                         on_done(outcome)
@@ -273,7 +286,7 @@ class RayExecutor:
                         try:
                             outcome = ray.get(ref)
                         except Exception as exc:  # the worker died past its retries, or the cluster went away
-                            outcome = _lost(items[i], f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                            outcome = _lost(items[i], exc)
                         finished[i] = outcome
                         if on_done is not None:
                             on_done(outcome)
