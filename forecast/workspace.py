@@ -41,6 +41,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forecast.choices import UNIVERSE_MODEL
 from forecast.errors import BadInputError, ConfigError
 
 DEFAULT_LOCK_TIMEOUT_S = 120.0
@@ -56,7 +57,7 @@ _FORBIDDEN_CHARS = ("/", "\\", "\x00")
 MODEL_FILE = "model.keras"
 CARD_FILE = "metadata.json"
 _LATEST = "latest"  # models/latest/ holds the pointers, so no model may be called that
-_GLOBAL = "global"  # models/global/ holds the universe models; no per-ticker id is this name
+_GLOBAL = UNIVERSE_MODEL  # models/global/ holds the universe models; no per-ticker id is this name
 _PINNED = ".pinned"  # models/.pinned/ holds the pins; a dot-name, so no model id can be it and model scans skip it
 
 

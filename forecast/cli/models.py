@@ -153,7 +153,7 @@ def models_list(
         typer.echo(f"warning: {skipped} model folder(s) have an unreadable metadata.json; see: forecast doctor", err=True)
     summaries, universe_models = models_of(state.workspace(), summaries, ticker)
     if as_json:
-        emit_json(summaries + universe_models)  # universe models carry "kind": "global" and their universe
+        emit_json(summaries + universe_models)  # universe models carry their kind (UNIVERSE_MODEL) and their universe
         return
     if not summaries and not universe_models:
         typer.echo(f"no models for {ticker} yet; try: forecast train {ticker}" if ticker

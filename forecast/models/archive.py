@@ -193,7 +193,7 @@ def open_model_archive(path: str | Path, kind: str, card: dict | None = None) ->
     ``card``: the model's card as JSON; by default the ``metadata.json`` beside
     ``path``. With no card at all (a bare file, in library use) the network
     config.json describes is the measure, up to CARDLESS_MAX_BYTES.
-    ``kind``: "ticker" (loaded by Keras) or "global" (by global_numpy).
+    ``kind``: "ticker" (loaded by Keras) or ``UNIVERSE_MODEL`` (by pooled.numpy_net).
     """
     path = Path(path)
     card = card if card is not None else card_beside(path)

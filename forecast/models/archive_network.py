@@ -43,7 +43,7 @@ class Network:
 
     ``kind`` "ticker" is ``network.build_network``'s network (recurrent layers
     of ``units``, the first one Bidirectional if ``bidirectional``, then
-    Dense(horizon)); "global" is ``global_network.build_global_network``'s
+    Dense(horizon)); ``UNIVERSE_MODEL`` is ``pooled.network.build_global_network``'s
     ensemble (``members`` x [recurrent(units[0]), Dense(head_units) over
     [state, static], Dense(horizon)]).
     """
@@ -129,7 +129,7 @@ def network_of_card(card: dict) -> Network:
 
     Per-ticker cards: ``config.arch``, ``config.units``, ``config.bidirectional``,
     ``config.lookback``, ``config.horizon`` and ``features``; global cards
-    (``kind`` "global"): ``config.arch``, ``units``, ``head_units``, ``members``,
+    (``kind`` ``UNIVERSE_MODEL``): ``config.arch``, ``units``, ``head_units``, ``members``,
     ``lookback``, ``horizon`` and ``features.sequence`` / ``features.static``.
     """
     config = card.get("config") if isinstance(card, dict) else None
@@ -238,7 +238,7 @@ def _global_network(layers: list[dict]) -> Network:
 
 
 def network_of_config(config: Any, kind: str) -> Network:
-    """The network a Keras ``config.json`` (parsed) describes, of ``kind`` "ticker" or "global"; CorruptFileError otherwise."""
+    """The network a Keras ``config.json`` (parsed) describes, of ``kind`` "ticker" or ``UNIVERSE_MODEL``; CorruptFileError otherwise."""
     layers = _layers(config)
     try:
         return _global_network(layers) if kind == UNIVERSE_MODEL else _ticker_network(layers)
