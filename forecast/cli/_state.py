@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 
 @dataclass
@@ -18,14 +18,21 @@ class State:
     as_json: bool = False  # set by --json while the command's options are parsed; the error boundary reads it
     json_requested: bool = False  # --json is on the command line, even if parsing failed before reading it
 
+    resolved: Any = None  # the Workspace of ``home``, resolved once per invocation and passed on from there
+
     def reset(self) -> None:
-        self.home, self.as_json, self.json_requested = None, False, False
+        self.home, self.as_json, self.json_requested, self.resolved = None, False, False, None
 
     def workspace(self, checked: bool = True):
-        """The home of this invocation; ``checked``: a home that is a file is bad input here, in one line (doctor looks itself)."""
+        """The home of this invocation; ``checked``: a home that is a file is bad input here, in one line (doctor looks itself).
+
+        The home is resolved once per invocation (the first call), so every part of a command works in the same one.
+        """
         from forecast.workspace import Workspace
 
-        workspace = Workspace.at(self.home)
+        if self.resolved is None:
+            self.resolved = Workspace.at(self.home)
+        workspace = self.resolved
         if checked and workspace.root.exists() and not workspace.root.is_dir():
             from forecast.errors import BadInputError
 

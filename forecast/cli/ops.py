@@ -78,7 +78,7 @@ def run(
     from forecast.workflow.pipeline import run_daily
 
     cfg = daily_config(state.workspace(), cfg, tickers, outdir, retrain_after, source.value if source is not None else None)
-    summary = run_daily(state.home, cfg, tickers, outdir, wait_s=wait, executor=runner,
+    summary = run_daily(state.workspace(), cfg, tickers, outdir, wait_s=wait, executor=runner,
                         progress=make_progress(progress_mode(quiet, as_json)))  # tickers done; nothing with --quiet
     log_done(summary)
     if as_json:

@@ -31,7 +31,7 @@ def plot(
              "every other kind draws one ticker", ExitCode.USAGE)
     if ticker is None and universe is None:
         fail("name a ticker to chart (or --universe NAME --kind portfolio)", ExitCode.USAGE)
-    info = render(state.home, universe or ticker or "", kind.value, model, days or (60 if kind is ChartKind.FORECAST else 120), out,
+    info = render(state.workspace(), universe or ticker or "", kind.value, model, days or (60 if kind is ChartKind.FORECAST else 120), out,
                   named_by_user=True)
     if is_stdout(out):
         return  # the chart itself went to stdout
