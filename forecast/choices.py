@@ -72,6 +72,13 @@ class ColorConvention(Choice):
     US = "us"
 
 
+class PlotlySource(Choice):
+    """Where the report's page gets plotly.js: inlined (the page opens offline, 4.8 MB bigger) or from plotly's CDN."""
+
+    INLINE = "inline"
+    CDN = "cdn"
+
+
 class ExecutorKind(Choice):
     """Where ``--executor`` runs the per-ticker jobs: this machine, or a Ray cluster."""
 

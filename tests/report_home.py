@@ -7,6 +7,7 @@ tested on what ``predict`` and ``backtest`` really store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from synthetic_market import synthetic_bars, write_store
@@ -16,12 +17,17 @@ from forecast.models.results import save_forecast
 
 
 def build_home(home: Path, n_tickers: int, n_days: int = 300, seed: int = 7, backtested: int = 1,
-               universe: str | None = None) -> list[str]:
-    """Store ``n_tickers`` synthetic series with a drift forecast each; backtest the first ``backtested``; return the codes."""
+               universe: str | None = None, others: Sequence[str] = ()) -> list[str]:
+    """Store ``n_tickers`` synthetic series with a drift forecast each; backtest the first ``backtested``; return the codes.
+
+    ``others``: tickers of other markets ("AAPL") that the last of the series are stored as, for a page of mixed homes.
+    """
     from forecast.evaluation.backtest import save_backtest, walk_forward
     from forecast.models.predicting import predict_baseline
 
     bars = synthetic_bars(n_tickers, n_days, seed=seed)
+    if others:
+        bars.codes[-len(others):] = list(others)
     store = MarketStore(home)
     write_store(store, bars)
     for code in bars.codes:

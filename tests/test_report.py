@@ -7,6 +7,7 @@ test_report_browser.py.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 
@@ -17,15 +18,12 @@ from typer.testing import CliRunner
 from forecast.errors import BadInputError, ExitCode
 from forecast.models.backtest_records import BacktestRecord
 from forecast.models.results import load_forecast
-from forecast.outputs.report import write_report
-from forecast.outputs.report.context import (
-    check_colors,
-    colors_for,
-    load_context,
-    ranking,
-    verdict_for,
-)
+from forecast.outputs.report import page_size, write_report
+from forecast.outputs.report.colors import check_colors, colors_for
+from forecast.outputs.report.context import load_context
 from forecast.outputs.report.figures import PALETTES, ticker_figure
+from forecast.outputs.report.ranking import ranking
+from forecast.outputs.report.verdicts import verdict_for
 
 runner = CliRunner()
 EVIL = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
@@ -113,6 +111,29 @@ def test_figures_are_valid_plotly_with_every_trace(stored):
         assert list(forecast.x[1:]) == [p.date for p in t.forecast.points]
 
 
+def test_each_chart_opens_on_the_forecast_with_the_whole_history_a_click_away(stored):
+    home, codes = stored
+    days = 120
+    for t in load_context(home, codes[:3], days=days).forecasts:
+        figure = ticker_figure(t)
+        candles = figure["data"][0]
+        bars, horizon = len(candles["x"]), len(t.forecast.points)
+        assert bars == days  # the whole history is in the chart...
+        start, end = figure["layout"]["xaxis"]["range"]  # ...but it opens on the recent part (categories: bar i sits at i)
+        first_forecast = bars - 0.5  # the forecast's steps follow the last bar, at bars .. bars + horizon - 1
+        assert end >= bars - 1 + horizon and start <= bars - 1 - horizon  # every step, and at least as much history
+        assert (end - first_forecast) / (end - start) >= 0.2  # the forecast fills a fifth of the width or more
+        shown = slice(max(0, math.ceil(start)), bars)
+        low, high = figure["layout"]["yaxis"]["range"]
+        in_view = [*candles["low"][shown], *candles["high"][shown],
+                   *(v for trace in figure["data"] if trace["type"] == "scatter" for v in trace["y"] if v is not None)]
+        assert low <= min(in_view) and high >= max(in_view)  # y fits what is shown, not the bars scrolled out of view
+        assert high - low < 2 * (max(in_view) - min(in_view))
+        buttons = {b["label"]: b["args"][0] for menu in figure["layout"]["updatemenus"] for b in menu["buttons"]}
+        assert buttons[f"All {days} days"]["xaxis.autorange"] is True
+        assert buttons["Forecast view"]["xaxis.range"] == [start, end]
+
+
 def test_colours_follow_the_ticker_unless_set():
     assert colors_for("600519.SH", None) == "cn" and colors_for("AAPL", None) == "us"
     assert colors_for("600519.SH", "us") == "us" and colors_for("AAPL", "cn") == "cn"
@@ -127,6 +148,45 @@ def test_candles_use_the_convention(stored):
         t = load_context(home, codes[:1], colors=setting).tickers[0]
         candles = ticker_figure(t)["data"][0]
         assert (candles["increasing"]["line"]["color"], candles["decreasing"]["line"]["color"]) == PALETTES[expected]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """A home of two China tickers and three US ones, each with a stored forecast."""
+    home = tmp_path_factory.mktemp("mixed-home")
+    return home, build_home(home, 5, n_days=120, backtested=0, others=("AAPL", "MSFT", "IBM"))
+
+
+def _conventions(page: str) -> set[str]:
+    return set(re.findall(r'class="(?:ticker )?colors-(\w+)', page))
+
+
+@pytest.mark.parametrize("setting", [None, "cn", "us"])
+def test_a_mixed_page_has_one_colour_convention_and_says_which(mixed, tmp_path, setting):
+    from forecast.data.tickers import parse_ticker
+
+    home, codes = mixed
+    china = sum(parse_ticker(c).is_china for c in codes)
+    expected = setting or ("cn" if 2 * china >= len(codes) else "us")  # most of the page's tickers; China's on a tie
+    out = tmp_path / "r.html"
+    write_report(home, codes, out, colors=setting)
+    page = out.read_text(encoding="utf-8")
+    assert _conventions(page) == {expected}  # every row and every chart's section
+    context = load_context(home, codes, colors=setting)
+    candles = [ticker_figure(t)["data"][0] for t in context.forecasts]
+    assert {(c["increasing"]["line"]["color"], c["decreasing"]["line"]["color"]) for c in candles} == {PALETTES[expected]}
+    legend = re.search(r'<p class="meta" id="colors-legend">(.*?)</p>', page).group(1)
+    assert ("red is a rise" if expected == "cn" else "green is a rise") in legend
+    if setting is None:
+        assert f"{china} of the page&#39;s {len(codes)} tickers are China-listed" in legend
+
+
+def test_a_tie_goes_to_china_and_a_china_majority_to_cn(mixed):
+    home, codes = mixed
+    china, other = codes[:2], codes[2:]
+    assert load_context(home, [*china, *other[:2]]).colors.convention == "cn"
+    assert load_context(home, [*china, *other[:1]]).colors.convention == "cn"
+    assert load_context(home, [*china[:1], *other[:2]]).colors.convention == "us"
 
 
 def test_verdicts_from_skill_and_significance(stored):
@@ -156,6 +216,34 @@ def test_universe_ranking_and_cumulative_ic(stored, tmp_path):
     assert 'id="ranking"' in page and 'id="fig-cumulative-ic"' in page
 
 
+def test_the_cdn_page_loads_the_bundled_plotly_by_version_and_hash(stored, tmp_path):
+    import base64
+    import hashlib
+
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    home, codes = stored
+    inline = write_report(home, codes, tmp_path / "inline.html", universe="syn")
+    small = write_report(home, codes, tmp_path / "small.html", universe="syn", plotly="cdn")
+    page = (tmp_path / "small.html").read_text(encoding="utf-8")
+    library = get_plotlyjs()
+    assert library[:200] not in page and small.bytes == len(page.encode())
+    scripts = re.findall(r"<script\b[^>]*\bsrc=[^>]*>", page)
+    assert len(scripts) == 1
+    url = f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"
+    integrity = "sha384-" + base64.b64encode(hashlib.sha384(library.encode("utf-8")).digest()).decode()
+    assert f'src="{url}"' in scripts[0] and f'integrity="{integrity}"' in scripts[0] and 'crossorigin="anonymous"' in scripts[0]
+    assert "script-src 'unsafe-inline' 'unsafe-eval' https://cdn.plot.ly;" in page  # that origin and no other
+    without_plotly = inline.bytes - len(library.encode("utf-8"))
+    assert small.bytes <= without_plotly + 1_000  # the page less plotly.js, plus a script tag and a note
+    assert inline.describe() == f"{inline.bytes / 1e6:.1f} MB, plotly inlined for offline viewing"
+    assert small.describe() == f"{round(small.bytes / 1e3)} kB, loads plotly.js from cdn.plot.ly when opened"
+
+
+def test_page_sizes_read_as_mail_counts_them():
+    assert (page_size(999), page_size(310_400), page_size(4_870_000)) == ("1 kB", "310 kB", "4.9 MB")
+
+
 def test_secrets_never_reach_the_page(stored, tmp_path):
     from forecast.redact import register_secret
 
@@ -180,6 +268,16 @@ def test_cli_writes_the_default_file_for_stored_forecasts(home):
     payload = json.loads(result.stdout)
     assert payload["path"] == str(home / "report.html") and payload["tickers"] == 3 and payload["failed"] == 0
     assert _rows((home / "report.html").read_text(encoding="utf-8")) == sorted(codes)
+
+
+def test_cli_says_the_size_and_how_the_page_gets_plotly(home, tmp_path):
+    build_home(home, 2, n_days=120, backtested=0)
+    for mode, words in (("inline", "plotly inlined for offline viewing"), ("cdn", "loads plotly.js from cdn.plot.ly when opened")):
+        out = tmp_path / f"{mode}.html"
+        result = _cli(["report", "--plotly", mode, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip() == f"wrote {out} ({page_size(out.stat().st_size)}, {words})"
+    assert _cli(["report", "--plotly", "cdn", "--json", "--out", str(out)]).stdout.count('"plotly": "cdn"') == 1
 
 
 def test_cli_errors_are_one_line(home, tmp_path):

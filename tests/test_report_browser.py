@@ -58,8 +58,8 @@ def report(tmp_path_factory):
 class OpenedPage:
     """A page opened with every request recorded and any non-file request refused."""
 
-    def __init__(self, browser, path):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, path, width: int = 1280):
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.requests: list[str] = []
@@ -154,3 +154,62 @@ def test_a_script_in_a_name_shows_as_text_and_does_not_run(opened, report):
     page.wait_for_timeout(100)
     assert page.evaluate("() => window.__xss") is None
     assert opened.errors == []
+
+
+SUMMARY_TAIL = ["Model", "Model age", "Data age", "Note"]  # the columns a sideways scroll used to hide
+
+
+@pytest.mark.parametrize("width", [1280, 1440, 2000])
+def test_the_summary_table_fits_common_widths(browser, report, width):
+    opened = OpenedPage(browser, report[0], width)
+    try:
+        fit = opened.page.evaluate("""names => {
+            const table = document.getElementById('summary-table'), wrap = table.parentElement, box = wrap.getBoundingClientRect();
+            const headers = Array.from(table.tHead.rows[0].cells);
+            return {wrap: [wrap.scrollWidth, wrap.clientWidth], table: [table.scrollWidth, table.clientWidth],
+                    page: [document.documentElement.scrollWidth, window.innerWidth],
+                    shown: names.map(n => { const h = headers.find(c => c.textContent === n), r = h.getBoundingClientRect();
+                                            return r.width > 0 && r.left >= box.left - 0.5 && r.right <= box.right + 0.5; })};
+        }""", SUMMARY_TAIL)
+    finally:
+        opened.close()
+    assert fit["wrap"][0] <= fit["wrap"][1] and fit["table"][0] <= fit["table"][1]  # nothing to scroll sideways to
+    assert fit["page"][0] <= fit["page"][1]
+    assert fit["shown"] == [True] * len(SUMMARY_TAIL)
+
+
+def test_a_chart_opens_on_its_forecast_and_shows_all_days_on_a_click(opened, report):
+    page = opened.page
+    code = report[1][0]
+    page.locator(f'[id="chart-{code}"]').scroll_into_view_if_needed()
+    page.wait_for_function("id => document.getElementById(id).data", arg=f"chart-{code}")
+
+    def view():  # plotly's own reading of the x axis: the range drawn, and the categories (bars, then forecast days)
+        return page.evaluate("id => { const x = document.getElementById(id)._fullLayout.xaxis; return [x.range, x._categories.length]; }",
+                             f"chart-{code}")
+
+    (start, end), categories = view()
+    horizon = page.evaluate("id => document.getElementById(id).data.find(t => t.name.startsWith('forecast')).x.length - 1",
+                            f"chart-{code}")
+    last_bar = categories - 1 - horizon
+    assert (end - (last_bar + 0.5)) / (end - start) >= 0.2  # the forecast's share of the width as drawn
+    page.locator(f'[id="chart-{code}"] .updatemenu-button', has_text="All").click()
+    page.wait_for_function("id => document.getElementById(id)._fullLayout.xaxis.range[0] < 0", arg=f"chart-{code}")
+    (start, end), _ = view()
+    assert start <= -0.5 and end >= categories - 1.5  # every bar and the forecast
+
+
+def test_the_cdn_page_offline_says_why_it_has_no_charts(browser, report, tmp_path):
+    from plotly.offline import get_plotlyjs_version
+
+    home = report[0].parent.parent
+    out = tmp_path / "small.html"
+    write_report(home, report[1][:2], out, plotly="cdn")
+    opened = OpenedPage(browser, out)  # every request but the page's own is refused: as if offline
+    try:
+        opened.page.evaluate("window.forecastReport.drawAll()")
+        assert opened.requests == [out.as_uri(), f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"]
+        assert opened.page.is_visible("#plotly-missing")
+        assert [e for e in opened.errors if "Failed to load resource" not in e] == []  # no script error per chart
+    finally:
+        opened.close()

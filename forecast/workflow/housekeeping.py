@@ -52,7 +52,7 @@ def remove_model(workspace: Workspace, model_id: str) -> str | None:
 
 
 def write_report_page(workspace: Workspace, config: Any, tickers: Sequence[str], universe: str | None, out: Path | None,
-                      colors: str | None, days: int) -> Any:
+                      colors: str | None, days: int, plotly: str = "inline") -> Any:
     """Write the HTML report of ``tickers`` (else forecast.toml's, else every stored forecast's); NotFoundError when
     there are none. Returns the report's info (path, tickers, failed, bytes, seconds)."""
     from forecast.errors import NotFoundError
@@ -64,7 +64,7 @@ def write_report_page(workspace: Workspace, config: Any, tickers: Sequence[str],
         raise NotFoundError("nothing to report: no tickers named, none in forecast.toml and no stored forecasts; run: forecast predict TICKER")
     return write_report(workspace, names, out, colors=colors or getattr(config, "colors", None),
                         failures_dir=workspace.published_dir(workspace.outdir(config.outdir)),
-                        universe=universe, days=days, named_by_user=True)
+                        universe=universe, days=days, named_by_user=True, plotly=plotly)
 
 
 def describe_series(workspace: Workspace, ticker: str, adjust: str,

@@ -7,25 +7,33 @@ built here). Numbers are rounded and non-finite values become null, so the
 page stays small and is strict JSON.
 
 The x axis is a category axis of trading days: no weekend or holiday gaps, and
-the forecast's dates (from the exchange calendar) follow the last bar.
+the forecast's dates (from the exchange calendar) follow the last bar. A
+ticker's chart holds all its recent bars (``days``) but opens on the last few
+times the horizon (``initial_view``), so the forecast fills a fair share of the
+width rather than 4 % of it; two buttons (and plotly's zoom) switch between that
+view and the whole history.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
 from forecast.choices import adjust_words
 from forecast.maths.intervals import level_key, level_label
-from forecast.outputs.report.context import TickerReport
+from forecast.outputs.report.ticker import TickerReport
 
 # (up, down) colours of each convention: China's red up and green down, and the Western opposite
 PALETTES = {"cn": ("#d62728", "#2ca02c"), "us": ("#2ca02c", "#d62728")}
 FORECAST_COLOR = "#d9822b"
 NAIVE_COLOR = "#1f5fa8"
 IC_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+HISTORY_PER_STEP = 3  # the opening view shows this many trading days of history per forecast day...
+MIN_HISTORY = 15  # ...and at least three weeks, so a one-day forecast still has its context
+Y_PAD = 0.05  # of the visible price span, above and below, in the opening view
 DIGITS = 4  # as results.to_frame: a price is not worth more, and it keeps the page small
 
 
@@ -80,7 +88,7 @@ def ticker_figure(t: TickerReport) -> dict:
     data.append({"type": "scatter", "x": fx, "y": _round([forecast.last_value] * len(fx)), "mode": "lines",
                  "name": "naive (tomorrow = today)", "line": {"color": NAIVE_COLOR, "width": 1.2, "dash": "dash"},
                  "hovertemplate": "naive %{y:.2f}<extra></extra>"})
-    layout = {
+    layout: dict[str, Any] = {
         "height": 430, "margin": {"l": 55, "r": 10, "t": 10, "b": 40}, "hovermode": "x unified",
         "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
         "xaxis": {"type": "category", "rangeslider": {"visible": False}, "nticks": 10, "showspikes": True},
@@ -88,7 +96,38 @@ def ticker_figure(t: TickerReport) -> dict:
         "yaxis2": {"domain": [0.0, 0.2], "title": {"text": "volume"}, "showgrid": False},
         "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff",
     }
+    if t.bars is not None and len(t.bars) > 1:
+        view = initial_view(t.bars, data, len(points))
+        for axis, bounds in view.items():
+            layout[axis] = {**layout[axis], "range": bounds}
+        whole = {f"{axis}.autorange": True for axis in view}
+        layout["updatemenus"] = [{
+            "type": "buttons", "direction": "left", "showactive": True, "active": 0,
+            "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom", "pad": {"r": 0, "t": 0},
+            "font": {"size": 11}, "bgcolor": "#f5f7fa", "bordercolor": "#d8dee6",
+            "buttons": [
+                {"label": "Forecast view", "method": "relayout", "args": [{f"{a}.range": b for a, b in view.items()}]},
+                {"label": f"All {len(t.bars)} days", "method": "relayout", "args": [whole]},
+            ]}]
     return {"data": data, "layout": layout}
+
+
+def initial_view(bars: pd.DataFrame, data: list[dict], horizon: int) -> dict[str, list[float]]:
+    """The opening view's ranges: the last ``HISTORY_PER_STEP`` x ``horizon`` bars (at least ``MIN_HISTORY``, at most
+    all) and the forecast on x, in category positions (bar i at i, the forecast's steps after the last bar); the prices
+    and volumes in that window on y and y2, since plotly would scale y to every bar, shown or not."""
+    shown = min(len(bars), max(HISTORY_PER_STEP * horizon, MIN_HISTORY))
+    first = len(bars) - shown
+    recent = bars.iloc[first:]
+    prices = [float(recent["low"].min()), float(recent["high"].max())]
+    for trace in data:
+        if trace["type"] == "scatter":  # the forecast, its bands and naive: their points are all in view
+            prices.extend(v for v in trace["y"] if v is not None)
+    low, high = min(prices), max(prices)
+    pad = (high - low) * Y_PAD or abs(high) * Y_PAD or 1.0
+    return {"xaxis": [first - 0.5, len(bars) - 1 + horizon + 0.5],
+            "yaxis": [round(low - pad, DIGITS), round(high + pad, DIGITS)],
+            "yaxis2": [0.0, float(recent["volume"].max()) * 1.1 or 1.0]}
 
 
 def cumulative_ic_figure(curves: pd.DataFrame) -> dict:

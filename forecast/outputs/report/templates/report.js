@@ -1,5 +1,6 @@
 // The report's own script: sort and filter the summary table, draw each chart when it scrolls into view.
-// Inlined as it is into the page; no network, no library but the plotly.js inlined before it.
+// Inlined as it is into the page; no library but the plotly.js before it (inlined, or from its CDN with --plotly cdn,
+// where an offline reader gets a note instead of charts).
 (function () {
   "use strict";
 
@@ -44,6 +45,11 @@
 
   function draw(element) {
     if (element.getAttribute("data-drawn")) return;
+    if (!window.Plotly) {  // plotly.js from the CDN did not load: say so once, instead of an error per chart
+      var missing = document.getElementById("plotly-missing");
+      if (missing) missing.hidden = false;
+      return;
+    }
     element.setAttribute("data-drawn", "1");
     var figure = JSON.parse(document.getElementById(element.getAttribute("data-figure")).textContent);
     window.Plotly.newPlot(element, figure.data, figure.layout, { responsive: true, displaylogo: false });
