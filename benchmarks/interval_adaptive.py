@@ -123,7 +123,7 @@ def evaluate(arrays: dict[str, np.ndarray], methods: dict[str, dict], warmup: in
 
     Each method's state starts ``warmup`` origins before the scored ones (0: at the first scored origin, m = 1).
     """
-    from forecast.maths.adaptive_intervals import replay
+    from forecast.maths.adaptive_replay import replay
     from forecast.maths.intervals import level_key
 
     keep = slice(max(0, len(arrays["origins"]) - TEST_DAYS - warmup), None)

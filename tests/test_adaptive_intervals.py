@@ -16,9 +16,9 @@ from forecast.maths.adaptive_intervals import (
     band_scores,
     multiplier,
     new_state,
-    replay,
     update,
 )
+from forecast.maths.adaptive_replay import replay
 
 # --- simulated forecasts ---------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from forecast.data.sources import tushare_pro
 from forecast.data.sources.tushare_pro import NoPointsError, RetryPolicy, TushareClient
 from forecast.data.store import MarketStore
 from forecast.data.trading_facts import load_facts, refresh_facts
-from forecast.data.trading_rules import trading_status
+from forecast.data.trading_status import trading_status
 from forecast.errors import AuthError, CorruptFileError
 from forecast.workspace import Workspace
 

@@ -16,8 +16,8 @@ from forecast.data.trading_rules import (
     limit_band,
     limit_price,
     limit_rate,
-    trading_status,
 )
+from forecast.data.trading_status import trading_status
 
 
 def frame(days: list[str], **columns: list[float]) -> pd.DataFrame:

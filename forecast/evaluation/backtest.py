@@ -31,7 +31,8 @@ from forecast.choices import DEFAULT_BACKTEST_MODELS, MIN_HISTORY_BARS, TargetCo
 from forecast.errors import BadInputError, InsufficientHistoryError, MissingExtraError
 from forecast.formatting import format_percent
 from forecast.maths import metrics
-from forecast.maths.adaptive_intervals import DEFAULT_METHOD, replay
+from forecast.maths.adaptive_replay import replay
+from forecast.maths.adaptive_state import DEFAULT_METHOD
 from forecast.maths.intervals import DEFAULT_LEVELS, band_columns, level_key, level_percent
 from forecast.models.backtest_records import BacktestRecord, load_backtest
 from forecast.models.backtest_records import save_backtest as save_record

@@ -45,7 +45,7 @@ model is symmetric there, and a widened band never crosses zero).
   (m = 1). Promise: if scores stay below B,
   ``|mean(err) - alpha| <= (B + eta) / (eta T)``. It needs no stored scores
   (the state is one number), but a single step size in multiplier units.
-- ``"fixed"`` (``replay`` only): the model's band as it is, for comparison.
+- ``"fixed"`` (``adaptive_replay.replay`` only): the model's band as it is, for comparison.
 
 **Which one** (``DEFAULT_METHOD``): the tracker with ``eta = 0.02``, chosen
 in benchmarks/interval_adaptive.py on 120 S&P 500 series (naive's and drift's
@@ -73,12 +73,18 @@ would have been: a band cannot be shown infinite, and near alpha_t = 0 ACI's
 quantile is the largest few scores, where one data glitch (a day at half
 price) would make the band absurd; so ACI's shown band is at most
 ``SHOWN_CAP`` times the stored scores' quantile at the nominal level, and it
-can miss where the counted err does not (``Replay.wanted`` says where).
+can miss where the counted err does not (``adaptive_replay.Replay.wanted`` says where).
 
 **Cold start.** Until a state holds ``warmup`` scores the methods that read
 scores show the model's own band and only collect scores (no alpha moves): the
 conformal quantile of a handful of scores is noise. A state can instead be
 seeded with the model's held-out scores (``new_state(..., seed_scores=...)``).
+
+**Where.** This module holds the methods' rules: a fresh state
+(``new_state``), today's band (``adjust``) and one outcome's move
+(``update``). The score and a band's scaling are ``band_scores``'; the
+state's fields, JSON form and checks ``adaptive_state``'s; a whole history,
+run as it would have run live, ``adaptive_replay``'s.
 """
 
 from __future__ import annotations
@@ -86,145 +92,34 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from forecast.errors import BadInputError
+from forecast.maths.adaptive_state import (
+    DEFAULT_ETA,
+    DEFAULT_GAMMA,
+    DEFAULT_GAMMAS,
+    DEFAULT_METHOD,
+    DEFAULT_WINDOW,
+    METHODS,
+    MIN_WARMUP,
+    AdaptiveState,
+    _check_level,
+    _check_state,
+    _check_step,
+)
+from forecast.maths.band_scores import SPACES, band_scores, scale_band
 
-METHODS = ("aci", "dtaci", "tracker")  # what a state can run; replay also takes "fixed"
-SPACES = ("log", "linear")
-# chosen in benchmarks/interval_adaptive.py on 120 S&P 500 selection series (naive's and drift's bands, last 500 days)
-# by a rule fixed before the run: of the methods whose pooled coverage is within 1.5 points of nominal and whose
-# per-series coverage is within 5 points on 90 % of the series, in every step and level, the lowest mean Winkler ratio
-DEFAULT_METHOD = "tracker"
-DEFAULT_ETA = 0.02  # the tracker's step, in multiplier units: a miss at 80 % widens the band by 1.6 %, a hit narrows it 0.4 %
-DEFAULT_GAMMA = 0.002  # ACI's step size: the same rule's pick among the ACI step sizes tried
-DEFAULT_GAMMAS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128)  # DtACI's experts (the paper's grid)
-DEFAULT_WINDOW = 500  # scores kept: two years of daily outcomes, as many as the split-conformal band rests on
 DTACI_INTERVAL = 100  # DtACI's I: the span (outcomes) over which its regret is controlled; sets eta and sigma
-MIN_WARMUP = 20
 SHOWN_CAP = 3.0  # an ACI band is shown at most this times the recent scores' quantile at the nominal level
-STATE_VERSION = 1
-FloatArray = NDArray[np.float64]
-
-
-def _check_level(level: object) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < float(level) < 1:
-        raise BadInputError(f"an interval level must be a number strictly between 0 and 1 (0.8 for 80 %), not {level!r}")
-    return float(level)
-
-
-def _check_step(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value) or value <= 0:
-        raise BadInputError(f"{name} must be a finite number above 0, not {value!r}")
-    return float(value)
 
 
 def default_warmup(level: float) -> int:
     """Return how many scores a state collects before it moves: enough for the level's quantile to rest on two scores."""
     return max(MIN_WARMUP, math.ceil(2 / (1 - level)))
-
-
-@dataclass
-class AdaptiveState:
-    """One series' recalibration for one model, horizon step and level; stored as JSON (``to_dict``), never pickled.
-
-    ``alphas`` are the experts' current miscoverage levels (one for "aci"),
-    ``weights`` their weights ("dtaci"), ``multiplier`` the tracker's m
-    ("tracker"), ``scores`` the last ``window`` scores, oldest first.
-    ``updates`` counts the outcomes that moved the state (after the warm-up),
-    ``misses`` those of them that fell outside the band the state gave then:
-    ``misses / updates`` is the long-run miscoverage the promise is about.
-    """
-
-    level: float
-    method: str = DEFAULT_METHOD
-    gammas: tuple[float, ...] = (DEFAULT_GAMMA,)
-    alphas: list[float] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    multiplier: float = 1.0
-    scores: list[float] = field(default_factory=list)
-    window: int = DEFAULT_WINDOW
-    warmup: int = MIN_WARMUP
-    space: str = "log"
-    seen: int = 0
-    updates: int = 0
-    misses: int = 0
-    _sorted: list[float] | None = field(default=None, repr=False, compare=False)  # cache: scores in order
-
-    @property
-    def alpha(self) -> float:
-        """The nominal miscoverage, 1 - level."""
-        return 1.0 - self.level
-
-    @property
-    def current_alpha(self) -> float:
-        """The miscoverage level today's band is drawn at ("aci", "dtaci"); the nominal one for "tracker"."""
-        if self.method == "tracker" or not self.alphas:
-            return self.alpha
-        if self.method == "dtaci":
-            return float(np.dot(self.weights, self.alphas))
-        return self.alphas[0]
-
-    @property
-    def miscoverage(self) -> float:
-        """misses / updates: the long-run miscoverage so far (NaN before any update)."""
-        return self.misses / self.updates if self.updates else float("nan")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the state as strict JSON types: floats as they are (JSON keeps a float exactly, so a reloaded
-        state decides the same), an infinite score (an outcome off a zero half-width) as null."""
-        return {"version": STATE_VERSION, "level": self.level, "method": self.method, "gammas": list(self.gammas),
-                "alphas": list(self.alphas), "weights": list(self.weights), "multiplier": self.multiplier,
-                "scores": [float(s) if math.isfinite(s) else None for s in self.scores], "window": self.window, "warmup": self.warmup,
-                "space": self.space, "seen": self.seen, "updates": self.updates, "misses": self.misses}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AdaptiveState:
-        """Return the state ``to_dict`` wrote; raise BadInputError (one line) on anything else."""
-        try:
-            if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-                raise ValueError(f"version {data.get('version') if isinstance(data, dict) else None!r}")
-            state = cls(level=float(data["level"]), method=str(data["method"]),
-                        gammas=tuple(float(g) for g in data["gammas"]), alphas=[float(a) for a in data["alphas"]],
-                        weights=[float(w) for w in data["weights"]], multiplier=float(data["multiplier"]),
-                        scores=[math.inf if s is None else float(s) for s in data["scores"]], window=int(data["window"]), warmup=int(data["warmup"]),
-                        space=str(data["space"]), seen=int(data["seen"]), updates=int(data["updates"]),
-                        misses=int(data["misses"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BadInputError(f"an adaptive interval state cannot be read ({type(exc).__name__}: {exc})") from None
-        _check_state(state)
-        return state
-
-    def copy(self) -> AdaptiveState:
-        # the sorted cache is not copied: the copy sorts its own scores when first asked, so it can never be stale
-        return AdaptiveState(self.level, self.method, self.gammas, list(self.alphas), list(self.weights), self.multiplier,
-                             list(self.scores), self.window, self.warmup, self.space, self.seen, self.updates, self.misses)
-
-
-def _check_state(state: AdaptiveState) -> None:
-    _check_level(state.level)
-    if state.method not in METHODS:
-        raise BadInputError(f"unknown adaptive interval method {state.method!r}; use one of {', '.join(METHODS)}")
-    if state.space not in SPACES:
-        raise BadInputError(f"unknown score space {state.space!r}; use log or linear")
-    if not state.gammas:
-        raise BadInputError("an adaptive interval state needs at least one step size")
-    for g in state.gammas:
-        _check_step("each step size (gamma, eta)", g)
-    if state.window < 1 or state.warmup < 0:
-        raise BadInputError(f"window must be at least 1 and warmup at least 0, not {state.window} and {state.warmup}")
-    if state.method != "tracker" and len(state.alphas) != len(state.gammas):
-        raise BadInputError("an adaptive interval state needs one alpha per step size")
-    if state.method == "dtaci" and len(state.weights) != len(state.gammas):
-        raise BadInputError("a dtaci state needs one weight per expert")
-    if not all(math.isfinite(v) for v in (*state.alphas, *state.weights, state.multiplier)) or any(w < 0 for w in state.weights):
-        raise BadInputError("an adaptive interval state holds a non-finite alpha, weight or multiplier, or a negative weight")
-    if any(not s >= 0 for s in state.scores):  # NaN or negative: no score is either
-        raise BadInputError("an adaptive interval state's scores must be numbers of at least 0")
 
 
 def new_state(level: float, method: str = DEFAULT_METHOD, *, gamma: float | None = None,
@@ -270,50 +165,6 @@ def new_state(level: float, method: str = DEFAULT_METHOD, *, gamma: float | None
 
 
 # --- scores and bands ------------------------------------------------------------------------------
-
-def _to_space(values: ArrayLike, space: str) -> FloatArray:
-    values = np.asarray(values, dtype="float64")
-    if space == "linear":
-        return values
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)  # no log of a non-price: unscored
-
-
-def band_scores(realised: ArrayLike, lower: ArrayLike, upper: ArrayLike, point: ArrayLike, space: str = "log") -> FloatArray:
-    """Return each outcome's distance from its point in half-widths of its band on that side (>= 0; NaN where unscorable).
-
-    A half-width of zero scores 0 for an outcome on the point and infinity
-    for any other on that side; a non-positive value in log space, or any NaN,
-    scores NaN (the outcome is skipped, not counted as a hit or a miss).
-    """
-    if space not in SPACES:
-        raise BadInputError(f"unknown score space {space!r}; use log or linear")
-    y, lo, hi, p = (_to_space(a, space) for a in (realised, lower, upper, point))
-    below, above = p - lo, hi - p
-    distance = y - p
-    half = np.where(distance < 0, below, above)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.abs(distance) / half
-    score = np.where(distance == 0, 0.0, score)  # on the point: covered by any band, even the empty one
-    score = np.where((half == 0) & (distance != 0), np.inf, score)
-    bad = ~(np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi) & np.isfinite(p)) | (below < 0) | (above < 0)
-    return np.where(bad, np.nan, score)
-
-
-def scale_band(lower: ArrayLike, upper: ArrayLike, point: ArrayLike, multiplier: ArrayLike,
-               space: str = "log") -> tuple[FloatArray, FloatArray]:
-    """Return (lower, upper): both halves of the band around ``point`` times ``multiplier`` (in ``space``)."""
-    lo, hi, p = (_to_space(a, space) for a in (lower, upper, point))
-    m = np.asarray(multiplier, dtype="float64")
-    with np.errstate(invalid="ignore", over="ignore"):
-        new_lo, new_hi = p - m * (p - lo), p + m * (hi - p)
-        if space == "log":
-            new_lo, new_hi = np.exp(new_lo), np.exp(new_hi)
-    # where the band cannot be scaled (a non-positive price in log space, a NaN), it stays the model's own
-    keep = ~(np.isfinite(new_lo) & np.isfinite(new_hi))
-    return (np.where(keep, np.asarray(lower, dtype="float64"), new_lo),
-            np.where(keep, np.asarray(upper, dtype="float64"), new_hi))
-
 
 def _sorted_scores(state: AdaptiveState) -> list[float]:
     if state._sorted is None or len(state._sorted) != len(state.scores):
@@ -455,80 +306,3 @@ def update(state: AdaptiveState, realised: float, lower: float, upper: float, po
     _apply(out, float(band_scores(realised, lower, upper, point, state.space)))
     return out
 
-
-# --- a whole history -------------------------------------------------------------------------------
-
-@dataclass
-class Replay:
-    """What ``replay`` returns: adjusted bands (n, H), the multiplier each shows (n, H), the one the method asked for
-    (n, H; larger where an infinite or capped band is shown narrower, see ``shown_multiplier``; the count of misses
-    judges this one), and each step's final state."""
-
-    lower: FloatArray
-    upper: FloatArray
-    multipliers: FloatArray
-    wanted: FloatArray
-    states: list[AdaptiveState | None]
-
-
-def _as_matrix(name: str, values: ArrayLike, shape: tuple[int, ...] | None = None) -> FloatArray:
-    array = np.asarray(values, dtype="float64")
-    if array.ndim == 1:
-        array = array[:, None]
-    if array.ndim != 2 or (shape is not None and array.shape != shape):
-        raise BadInputError(f"{name} must have the shape of the points, {shape}, not {array.shape}")
-    return array
-
-
-def replay(points: ArrayLike, lowers: ArrayLike, uppers: ArrayLike, actuals: ArrayLike, level: float, method: str = DEFAULT_METHOD, *, gamma: float | None = None,
-           gammas: Sequence[float] | None = None, eta: float | None = None, window: int = DEFAULT_WINDOW,
-           warmup: int | None = None, space: str = "log", origins: ArrayLike | None = None,
-           states: Sequence[AdaptiveState | None] | None = None) -> Replay:
-    """Run one method over a history of forecasts, in time order, as it would have run live.
-
-    ``points``, ``lowers``, ``uppers`` (n, H): the model's forecasts and its
-    ``level`` band at n origins for H steps; ``actuals`` (n, H) the realised
-    values (NaN where not known yet). The outcome of origin j's step k (1-based)
-    is used from origin i on when ``origins[j] + k <= origins[i]`` (``origins``:
-    the origins' row numbers; consecutive rows if None), never before: the
-    band at origin i rests only on outcomes known at i. Each step has its own
-    state, started fresh or from ``states`` (one per step, e.g. the last
-    replay's). ``method`` "fixed" returns the model's bands unchanged.
-    """
-    level = _check_level(level)
-    p = _as_matrix("points", points)
-    shape = p.shape
-    lo, hi, y = (_as_matrix(name, a, shape) for name, a in (("lowers", lowers), ("uppers", uppers), ("actuals", actuals)))
-    n, horizon = shape
-    rows = np.arange(n) if origins is None else np.asarray(origins)
-    if rows.shape != (n,):
-        raise BadInputError(f"origins must have one row number per forecast, {n}, not {rows.shape}")
-    if n > 1 and np.any(np.diff(rows) <= 0):
-        raise BadInputError("origins must increase")
-    if method == "fixed":
-        return Replay(lo.copy(), hi.copy(), np.ones(shape), np.ones(shape), [None] * horizon)
-    if states is not None and len(states) != horizon:
-        raise BadInputError(f"states must hold one state per step, {horizon}, not {len(states)}")
-    out_lo, out_hi, used, wanted = np.empty(shape), np.empty(shape), np.empty(shape), np.empty(shape)
-    finals: list[AdaptiveState | None] = []
-    scores = band_scores(y, lo, hi, p, space)
-    for k in range(horizon):
-        given = None if states is None else states[k]
-        if given is not None:
-            _check_state(given)
-        state = given.copy() if given is not None else new_state(level, method, gamma=gamma, gammas=gammas, eta=eta,
-                                                                window=window, warmup=warmup, space=space)
-        known_at = rows + (k + 1)  # the row at which each forecast's step-k outcome is known
-        nxt = 0
-        for i in range(n):
-            while nxt < i and known_at[nxt] <= rows[i]:  # every outcome known by origin i, oldest first
-                _apply(state, scores[nxt, k])
-                nxt += 1
-            used[i, k] = _shown(state)
-            wanted[i, k] = _multiplier(state)
-        out_lo[:, k], out_hi[:, k] = scale_band(lo[:, k], hi[:, k], p[:, k], used[:, k], space)
-        while nxt < n:  # the outcomes that came after the last origin: the state carries them on
-            _apply(state, scores[nxt, k])
-            nxt += 1
-        finals.append(state)
-    return Replay(out_lo, out_hi, used, wanted, finals)

@@ -30,7 +30,9 @@ from forecast.data.store import MarketStore
 from forecast.data.tickers import Ticker, parse_ticker
 from forecast.errors import BadInputError, ForecastError, ModelMismatchError
 from forecast.jsonio import dumps
-from forecast.maths.adaptive_intervals import DEFAULT_ETA, DEFAULT_METHOD, AdaptiveState, adjust, new_state, replay, shown_multiplier
+from forecast.maths.adaptive_intervals import adjust, new_state, shown_multiplier
+from forecast.maths.adaptive_replay import replay
+from forecast.maths.adaptive_state import DEFAULT_ETA, DEFAULT_METHOD, AdaptiveState
 from forecast.maths.intervals import DEFAULT_LEVELS, SCALE_WINDOW
 from forecast.maths.windows import FEATURE_COLUMNS, check_positive, require_history
 from forecast.models.card import ModelCard

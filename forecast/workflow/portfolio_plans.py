@@ -86,7 +86,8 @@ def _trading_status(workspace: Workspace, open_: pd.DataFrame, close: pd.DataFra
     """The trading status of each day: for A-shares tushare's stored facts where there are some, else the rules alone;
     for other tickers the limits the user set."""
     from forecast.data.trading_facts import load_facts
-    from forecast.data.trading_rules import is_china, trading_status
+    from forecast.data.trading_rules import is_china
+    from forecast.data.trading_status import trading_status
     from forecast.data.universe_cache import cached_list_dates
 
     if not any(is_china(t) for t in close.columns):  # only the user's limits apply: no A-share facts to miss

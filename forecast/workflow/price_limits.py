@@ -102,7 +102,8 @@ def last_day_flags(workspace: Workspace, tickers: Sequence[str]) -> dict[str, di
     """Per China ticker: closed at limit-up / limit-down on its last stored day, suspended on the market's last session."""
     from forecast.data.store import MarketStore
     from forecast.data.trading_facts import load_facts
-    from forecast.data.trading_rules import is_china, trading_status
+    from forecast.data.trading_rules import is_china
+    from forecast.data.trading_status import trading_status
     from forecast.data.universe_cache import cached_list_dates
 
     workspace = Workspace.at(workspace)
