@@ -12,7 +12,8 @@ interval's two quantiles (metrics.py states each formula). Beside them, under
 ``adaptive``, the same model's bands recalibrated online from its realised
 outcomes (maths/adaptive_intervals.py, ``DEFAULT_METHOD``; each origin's band
 rests only on outcomes known at that origin) are scored by coverage and
-Winkler score; the fixed bands' scores are unchanged. A model whose
+Winkler score; the fixed bands' scores are unchanged, and the per-origin CSV
+(``forecasts_frame``) holds both bands. A model whose
 optional package is missing (garch, ets) is left out with a note, and the
 others go on.
 """
@@ -34,7 +35,7 @@ from forecast.maths import metrics
 from forecast.maths.adaptive_replay import replay
 from forecast.maths.adaptive_state import DEFAULT_METHOD
 from forecast.maths.intervals import DEFAULT_LEVELS, band_columns, level_key, level_percent
-from forecast.models.backtest_records import BacktestRecord, load_backtest
+from forecast.models.backtest_records import BacktestRecord, adaptive_band_columns, load_backtest
 from forecast.models.backtest_records import save_backtest as save_record
 from forecast.models.forecasters import catalogue_names, forecast_bands, is_baseline, make_forecaster, model_kind
 from forecast.progress import ProgressReporter, SilentProgress, say
@@ -54,6 +55,9 @@ class ModelPaths:
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
     fits: int = 0
+    # the same bands recalibrated online (``recalibrate``): {level: (n_origins, horizon)}, empty until then
+    adaptive_lower: dict[str, np.ndarray] = field(default_factory=dict)
+    adaptive_upper: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,7 +89,8 @@ class BacktestResult:
         }
 
     def forecasts_frame(self) -> pd.DataFrame:
-        """Long table: one row per model, origin and step, with actuals and bands."""
+        """Long table: one row per model, origin and step, with actuals, bands and the bands recalibrated online
+        (``backtest_records.adaptive_band_columns``: what the record's ``adaptive`` coverage was scored on)."""
         rows = []
         for name, path in self.paths.items():
             for i, origin in enumerate(self.origins):
@@ -99,6 +104,9 @@ class BacktestResult:
                     for level in path.lower:
                         lower, upper = band_columns(level)
                         row[lower], row[upper] = path.lower[level][i, k], path.upper[level][i, k]
+                    for level in path.adaptive_lower:
+                        lower, upper = adaptive_band_columns(level)
+                        row[lower], row[upper] = path.adaptive_lower[level][i, k], path.adaptive_upper[level][i, k]
                     rows.append(row)
         return pd.DataFrame(rows)
 
@@ -180,6 +188,12 @@ def adaptive_paths(path: ModelPaths, prices: np.ndarray, origins: np.ndarray, ho
     return lower, upper
 
 
+def recalibrate(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.ndarray, horizon: int) -> None:
+    """Fill each model's ``adaptive_lower`` and ``adaptive_upper`` (``adaptive_paths``), once: scored and written from them."""
+    for path in paths.values():
+        path.adaptive_lower, path.adaptive_upper = adaptive_paths(path, prices, origins, horizon)
+
+
 def score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.ndarray, horizon: int,
                 mase_scale: float) -> dict[str, dict]:
     """Return per-model metrics for each horizon step; top-level fields are step 1's.
@@ -197,7 +211,9 @@ def _score_paths(paths: dict[str, ModelPaths], prices: np.ndarray, origins: np.n
                  mase_scale: float) -> dict[str, dict]:
     scores = {}
     for name, path in paths.items():
-        adaptive_lower, adaptive_upper = adaptive_paths(path, prices, origins, horizon)
+        if set(path.adaptive_lower) != set(path.lower):  # not recalibrated yet (``recalibrate``)
+            recalibrate({name: path}, prices, origins, horizon)
+        adaptive_lower, adaptive_upper = path.adaptive_lower, path.adaptive_upper
         steps = []
         for k in range(horizon):
             ok = origins + k + 1 < len(prices)
@@ -275,6 +291,7 @@ def walk_forward(frame: pd.DataFrame, ticker: str, models=DEFAULT_BACKTEST_MODEL
     finally:
         reporter.close()
     scale = metrics.naive_scale(prices[: origins[0] + 1])
+    recalibrate(paths, prices, origins, horizon)
     result = BacktestResult(ticker, target, horizon, origins, frame["date"], prices, paths)
     result.scores = score_paths(paths, prices, origins, horizon, scale)
     result.settings = {"test_days": len(origins), "refit_every": refit_every, "window": window or "expanding",

@@ -1,8 +1,9 @@
 """Stored backtests that charts, reports and doctor read back, as types: per ticker and cross-sectional.
 
 ``backtest`` saves a BacktestRecord (``backtests/<T>/latest.json``) with its
-per-origin CSV, and ``backtest --universe`` a CrossBacktestRecord
-(``backtests/@<universe>/latest.json``) with its daily CSV, whose column names
+per-origin CSV (each band's columns, fixed and ``adaptive_`` recalibrated online,
+spelled by ``maths.intervals.band_columns`` and ``adaptive_band_columns``), and
+``backtest --universe`` a CrossBacktestRecord (``backtests/@<universe>/latest.json``) with its daily CSV, whose column names
 (``<model><suffix>``) are spelled here only. ``from_dict`` checks the fields
 readers use, so a damaged file gives a one-line error instead of a KeyError.
 """
@@ -19,6 +20,7 @@ from forecast.atomic import atomic_write_text
 from forecast.errors import CorruptFileError
 from forecast.jsonio import dumps, finite
 from forecast.maths.cross_section import CrossSectionReport
+from forecast.maths.intervals import band_columns
 from forecast.models.results import finite_float, read_stored_json
 from forecast.workspace import Workspace
 
@@ -73,6 +75,16 @@ def load_backtest(home: Workspace | Path | str | None, ticker: str) -> BacktestR
 
 
 BACKTEST_CSV_COLUMNS = ("model", "origin_date", "step", "actual", "predicted")
+ADAPTIVE_PREFIX = "adaptive_"  # before a fixed band's columns (maths.intervals.band_columns): the same band recalibrated online
+
+
+def adaptive_band_columns(level: float | str) -> tuple[str, str]:
+    """Return the CSV column names of a level's recalibrated band: ("adaptive_lower_80", "adaptive_upper_80").
+    A CSV written before the backtest recalibrated its bands has none."""
+    lower, upper = band_columns(level)
+    return ADAPTIVE_PREFIX + lower, ADAPTIVE_PREFIX + upper
+
+
 _BACKTEST_CSV_NUMBERS = ("step", "actual", "predicted")
 
 
@@ -101,7 +113,7 @@ RANK_IC_COLUMN, CUMULATIVE_RANK_IC_COLUMN, SPREAD_COLUMN = "_rank_ic", "_cumulat
 
 
 def cross_column(model: str, suffix: str) -> str:
-    """The daily column of ``model``: ``cross_column("global", CUMULATIVE_RANK_IC_COLUMN)`` is ``global_cumulative_rank_ic``."""
+    """The daily column of ``model``: ``cross_column(UNIVERSE_MODEL, CUMULATIVE_RANK_IC_COLUMN)`` is ``global_cumulative_rank_ic``."""
     return f"{model}{suffix}"
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from forecast.choices import MIN_HISTORY_BARS, ModelKind
 from forecast.data.calendar import calendar_of
 from forecast.data.store import MarketStore
 from forecast.data.tickers import Ticker, parse_ticker
-from forecast.errors import BadInputError, ForecastError, ModelMismatchError
+from forecast.errors import BadInputError, CorruptFileError, ForecastError, ModelMismatchError
 from forecast.jsonio import dumps
 from forecast.maths.adaptive_intervals import adjust, new_state, shown_multiplier
 from forecast.maths.adaptive_replay import replay
@@ -100,27 +101,43 @@ def check_compatible(card: ModelCard, frame: pd.DataFrame, ticker: str) -> None:
 
 # --- online recalibration of today's bands --------------------------------------------------------------
 
-def _read_adaptive(path, ticker: str, model_id: str, horizon: int, levels: list[str]) -> tuple[dict | None, str | None]:
-    """Return (the stored state file's content, None), or (None, why it is rebuilt): missing, unreadable, other settings."""
-    if not path.is_file():
-        return None, "new"
+def read_adaptive_state(path: Path) -> dict[str, Any]:
+    """Return a stored state file's content, checked: {"states": {level: [one AdaptiveState per step]}, "through":
+    Timestamp, "model_id", "method", "horizon"}; CorruptFileError, one line ending "<path> is unreadable (<why>)",
+    when it is no state file this version wrote. Whether it fits today's model and levels is ``_read_adaptive``'s
+    question; doctor asks only this one."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or data.get("version") != ADAPTIVE_VERSION:
             raise ValueError("not a state file of this version")
-        if not isinstance(data["states"], dict) or sorted(data["states"], key=float) != levels:
-            return None, "other settings"  # another set of levels: started again for these
-        states = {lv: [AdaptiveState.from_dict(d) for d in data["states"][lv]] for lv in levels}
-        through = pd.Timestamp(str(data["through"]))
-        same = (data.get("model_id") == model_id and data.get("method") == DEFAULT_METHOD and int(data["horizon"]) == horizon
-                and all(len(states[lv]) == horizon and all(s.method == DEFAULT_METHOD for s in states[lv]) for lv in levels))
+        if not isinstance(data["states"], dict):
+            raise TypeError("its states are not a mapping of levels")
+        horizon = int(data["horizon"])
+        states = {lv: [AdaptiveState.from_dict(d) for d in data["states"][lv]] for lv in sorted(data["states"], key=float)}
+        if any(len(steps) != horizon or any(s.level != float(lv) for s in steps) for lv, steps in states.items()):
+            raise ValueError(f"not one state per step (horizon {horizon}) of its level at every level")
+        return {"states": states, "through": pd.Timestamp(str(data["through"])), "model_id": data.get("model_id"),
+                "method": data.get("method"), "horizon": horizon}
     except (ValueError, TypeError, KeyError, UnicodeDecodeError, OSError, ForecastError) as exc:
-        log.warning("%s %s: adaptive interval state %s is unreadable (%s); rebuilt from the stored bars",
-                    ticker, model_id, path, type(exc).__name__)
-        return None, f"unreadable ({type(exc).__name__})"
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}" if str(exc) else type(exc).__name__
+        raise CorruptFileError(f"adaptive interval state {path} is unreadable ({why})") from None
+
+
+def _read_adaptive(path: Path, ticker: str, model_id: str, horizon: int, levels: list[str]) -> tuple[dict | None, str | None]:
+    """Return (the stored state file's content, None), or (None, why it is rebuilt): missing, unreadable, other settings."""
+    if not path.is_file():
+        return None, "new"
+    try:
+        stored = read_adaptive_state(path)
+    except CorruptFileError as exc:
+        log.warning("%s %s: %s; rebuilt from the stored bars", ticker, model_id, exc)
+        return None, "unreadable " + str(exc).rpartition(" is unreadable ")[2]
+    states = stored["states"]
+    same = (list(states) == levels and stored["model_id"] == model_id and stored["method"] == DEFAULT_METHOD
+            and stored["horizon"] == horizon and all(s.method == DEFAULT_METHOD for lv in levels for s in states[lv]))
     if not same:
-        return None, "other settings"
-    return {"states": states, "through": through}, None
+        return None, "other settings"  # another model, method, horizon or set of levels: started again for these
+    return {"states": states, "through": stored["through"]}, None
 
 
 def adapt_bands(workspace: Workspace, ticker: str, model_id: str, model: Forecaster, frame: pd.DataFrame, bands: Bands,

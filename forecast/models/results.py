@@ -349,13 +349,12 @@ def other_forecast(home: Workspace | Path | str | None, ticker: str, model: str)
             continue
         candidates.append(result)
     for batch in workspace.forecast_batch_other_files():
-        try:
+        try:  # a damaged file, or a damaged entry of a readable one: passed over alike
             entry = _batch_entries(batch).get(ticker)
+            if entry is not None:
+                candidates.append(ForecastResult.from_dict(entry, f"stored forecast of {ticker} in {batch}"))
         except CorruptFileError as exc:
             log.warning("%s", exc)
-            continue
-        if entry is not None:
-            candidates.append(ForecastResult.from_dict(entry, f"stored forecast of {ticker} in {batch}"))
     by_model = [r for r in candidates if model in (r.model_id, r.family)]
     for result in by_model:
         result.of_record = False  # however it was written: it is not the ticker's forecast of record

@@ -243,7 +243,9 @@ CALIBRATION_BAND = 0.03  # the shaded tolerance around nominal coverage
 
 
 def calibration_chart(record: BacktestRecord, ticker: str, path: Path, name: str = "") -> ChartInfo:
-    """Observed against nominal coverage at every horizon step, one panel per level, one line per model."""
+    """Observed against nominal coverage at every horizon step, one panel per level, one line per model; beside each,
+    dashed in the same colour, its bands recalibrated online (``adaptive``), where the record scored them (a backtest
+    stored before it did has only the fixed bands' lines)."""
     models = {model: score["by_step"] for model, score in record.models.items()
               if isinstance(score, dict) and score.get("by_step")}
     levels = sorted({lv for steps in models.values() for lv in steps[0].get("coverage", {})}, key=float)
@@ -254,9 +256,15 @@ def calibration_chart(record: BacktestRecord, ticker: str, path: Path, name: str
         ax.axhspan(nominal - CALIBRATION_BAND, nominal + CALIBRATION_BAND, color="#9aa7b8", alpha=0.25, lw=0,
                    label=f"nominal ± {CALIBRATION_BAND:.0%}")
         ax.axhline(nominal, color="black", lw=1, ls="--", label=f"nominal {level_label(level)}")
-        for model, by_step in models.items():  # not ``name``: that is the company's, for the title
+        for n, (model, by_step) in enumerate(models.items()):  # not ``name``: that is the company's, for the title
+            colour = f"C{n % 10}"
             observed = [s["coverage"].get(level, np.nan) for s in by_step]
-            ax.plot(steps[: len(observed)], observed, marker="o", ms=4, lw=1.4, label=model)
+            ax.plot(steps[: len(observed)], observed, color=colour, marker="o", ms=4, lw=1.4, label=model)
+            adaptive = _adaptive_coverage(by_step, level)
+            if adaptive is not None:
+                method, covered = adaptive
+                ax.plot(steps[: len(covered)], covered, color=colour, marker="^", ms=5, mfc="white", lw=1.1, ls=":",
+                        label=f"{model} adaptive ({method})")
         ax.set_ylabel(f"observed coverage of the {level_label(level)} interval")
         ax.yaxis.set_major_formatter(percent_formatter())
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # beside the points, not on them
@@ -267,6 +275,19 @@ def calibration_chart(record: BacktestRecord, ticker: str, path: Path, name: str
     axes[-1].set_xlabel("horizon step (trading days ahead)")
     fig.tight_layout()
     return ChartInfo(save_figure(fig, path), "calibration", title=axes[0].get_title())
+
+
+def _adaptive_coverage(by_step: list[dict], level: str) -> tuple[str, list[float]] | None:
+    """(method, the recalibrated bands' coverage at each step) of one model and level; None when the record has none."""
+    method, covered = "adaptive", []
+    for step in by_step:
+        adaptive = step.get("adaptive")
+        if not isinstance(adaptive, dict) or not isinstance(adaptive.get("coverage"), dict):
+            return None
+        method = str(adaptive.get("method", method))
+        value = adaptive["coverage"].get(level)
+        covered.append(np.nan if value is None else float(value))
+    return (method, covered) if not np.isnan(covered).all() else None
 
 
 def universe_training_chart(card, path: Path, name: str = "") -> ChartInfo:

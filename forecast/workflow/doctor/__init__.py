@@ -14,7 +14,9 @@ without TensorFlow (a zip whose every member passes its CRC check, a
 ``predict`` and ``rank`` load it, a global one's weights' shapes checked against its card, and run once);
 every pointer (``models/latest/<TICKER>``, ``models/global/.latest/<UNIVERSE>``)
 and every pin (``models/.pinned/<TICKER>``); every stored forecast and backtest
-(``results.load_*``, ``backtest_records.load_*``), and the leftovers of killed writes: ``*.tmp`` files,
+(``results.load_*``, ``backtest_records.load_*``), the forecasts kept apart (``forecasts/<TICKER>/other/``,
+``forecasts/@<UNIVERSE>/other.json``: ``results.load_*``), every adaptive interval state
+(``forecasts/<TICKER>/adaptive/``: ``predicting.read_adaptive_state``), and the leftovers of killed writes: ``*.tmp`` files,
 ``models/.staging-*`` folders, ``.<name>.copy`` files. ``linked_folders``
 names the folders of the home that are links, and where they lead: not a
 problem, but worth knowing when a disk is missing.
@@ -37,7 +39,8 @@ The modules, by concern: ``findings`` (Finding, healthy, exit_code), ``home``
 (the home, its folders, locks, links and debris), ``store`` (bars and caches),
 ``archives`` (a model.keras read without TensorFlow), ``models`` (per-ticker
 models, pointers, pins), ``universe_models``, ``outputs`` (forecasts, batches,
-backtests), ``checkup`` (``examine``) and ``quarantine`` (``repair``).
+the forecasts kept apart, backtests), ``adaptive`` (the interval states),
+``checkup`` (``examine``) and ``quarantine`` (``repair``).
 """
 
 from forecast.workflow.doctor.archives import GLOBAL_LAYERS, TICKER_LAYERS

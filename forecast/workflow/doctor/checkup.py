@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from forecast.workflow.doctor.adaptive import _adaptive_states
 from forecast.workflow.doctor.findings import HOME, Finding
 from forecast.workflow.doctor.home import _debris, _folders, _home, _locks
 from forecast.workflow.doctor.models import _registry
-from forecast.workflow.doctor.outputs import _cross_backtests, _forecast_batches, _outputs
+from forecast.workflow.doctor.outputs import _cross_backtests, _forecast_batches, _other_forecasts, _outputs
 from forecast.workflow.doctor.store import _caches, _store
 from forecast.workflow.doctor.universe_models import _global_models
 from forecast.workspace import Workspace
@@ -23,7 +24,7 @@ def examine(workspace: Workspace, outdir: Path | None = None) -> list[Finding]:
     if any(f.kind == HOME and not f.problem.startswith("not writable") for f in home):
         return home
     parts = (_folders(workspace, outdir), _locks(workspace), _store(workspace), _caches(workspace), _registry(workspace),
-             _global_models(workspace), _outputs(workspace), _forecast_batches(workspace), _cross_backtests(workspace),
-             _debris(workspace, outdir))
+             _global_models(workspace), _outputs(workspace), _forecast_batches(workspace), _other_forecasts(workspace),
+             _adaptive_states(workspace), _cross_backtests(workspace), _debris(workspace, outdir))
     found = {f.path: f for part in parts for f in part}
     return home + sorted(found.values(), key=lambda f: f.path.parts)

@@ -17,7 +17,7 @@ HOME, FOLDER, LOCK, PIN = "home", "folder", "lock", "pin"  # kinds of finding (F
 class Finding:
     """One problem: what it is, where it is, what makes it again, and where ``repair`` put it."""
 
-    kind: str  # home | folder | lock | store | cache | model | pointer | pin | forecast | backtest | debris
+    kind: str  # home | folder | lock | store | cache | model | pointer | pin | forecast | adaptive | backtest | debris
     path: Path
     problem: str
     advice: str

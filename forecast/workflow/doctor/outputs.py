@@ -1,4 +1,5 @@
-"""Stored results: per-ticker forecasts and backtests, a universe's forecast batches and its cross-sectional backtests."""
+"""Stored results: per-ticker forecasts and backtests, a universe's forecast batches and its cross-sectional backtests;
+and the forecasts kept apart (by models other than the one in use), read as ``results.other_forecast`` reads them."""
 
 from __future__ import annotations
 
@@ -43,6 +44,30 @@ def _forecast_batches(workspace: Workspace) -> Iterator[Finding]:
         except ForecastError as exc:
             yield Finding("forecast", path, _why(exc),
                           f"make it again: forecast predict --universe {path.parent.name[1:]} --model global")
+
+
+def _other_forecasts(workspace: Workspace) -> Iterator[Finding]:
+    """forecasts/<TICKER>/other/<MODEL>.json and forecasts/@<UNIVERSE>/other.json: what ``predict --model`` and
+    ``rank`` kept apart. The commands pass a damaged one over with a warning; moved aside, the command makes it again."""
+    for folder in _entries(workspace.forecasts_dir):
+        if not folder.is_dir() or folder.name.startswith("@"):  # @<universe>: its other.json is below
+            continue
+        try:
+            paths = workspace.forecast_other_files(folder.name)
+        except ForecastError:  # a ticker folder the workspace refuses: _outputs names it
+            continue
+        for path in paths:
+            try:
+                load_forecast_file(path)
+            except ForecastError as exc:
+                yield Finding("forecast", path, _why(exc),
+                              f"kept apart, passed over until made again: forecast predict {folder.name} --model {path.stem}")
+    for path in workspace.forecast_batch_other_files():
+        try:
+            load_forecast_batch(path)
+        except ForecastError as exc:
+            yield Finding("forecast", path, _why(exc), f"kept apart, passed over until made again: "
+                          f"forecast rank --universe {path.parent.name[1:]}")
 
 
 def _cross_backtests(workspace: Workspace) -> Iterator[Finding]:

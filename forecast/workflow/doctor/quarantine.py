@@ -125,7 +125,7 @@ def _repoint(workspace: Workspace, finding: Finding, newest: dict[tuple[str, str
 
 
 def _models_by_name(workspace: Workspace) -> dict[tuple[str, str], list[ModelCard | GlobalCard]]:
-    """{("ticker", T) or ("global", U): the readable cards of its models, newest first}."""
+    """{("ticker", T) or (UNIVERSE_MODEL, U): the readable cards of its models, newest first}."""
     from forecast.models.pooled.card import GlobalRegistry
 
     found: dict[tuple[str, str], list[ModelCard | GlobalCard]] = {}

@@ -1,0 +1,39 @@
+"""The adaptive interval states (``forecasts/<TICKER>/adaptive/<MODEL>.json``), read as ``predict`` reads them.
+
+``predicting.read_adaptive_state`` is the one judge of a state file; a
+damaged one is rebuilt by ``predict`` from the stored bars with a warning, so
+doctor names it and ``repair`` moves it aside (the next predict of that
+ticker and model starts the state again, without the warning). A state kept
+for other settings (levels, horizon, model) is no damage: predict starts
+again for its own and doctor leaves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from forecast.errors import ForecastError
+from forecast.models.predicting import read_adaptive_state
+from forecast.workflow.doctor.findings import Finding, _entries, _why
+from forecast.workspace import Workspace
+
+_UNREADABLE = " is unreadable "  # read_adaptive_state's message: "adaptive interval state <path> is unreadable (<why>)"
+
+
+def _adaptive_states(workspace: Workspace) -> Iterator[Finding]:
+    """Every state file under a ticker's forecasts that ``predict`` could not read."""
+    for folder in _entries(workspace.forecasts_dir):
+        if not folder.is_dir() or folder.name.startswith("@"):  # @<universe>: a batch, no states
+            continue
+        try:
+            states = workspace.adaptive_state_file(folder.name, "_").parent
+        except ForecastError:  # a ticker folder, or its adaptive/, that the workspace refuses: not read by predict
+            continue
+        for found in sorted(states.glob("*.json")) if states.is_dir() else []:
+            advice = f"predict rebuilds it from the stored bars: forecast predict {folder.name} --model {found.stem}"
+            try:
+                read_adaptive_state(workspace.adaptive_state_file(folder.name, found.stem))
+            except ForecastError as exc:  # CorruptFileError; BadInputError when the name leads out of the home
+                text = str(exc)
+                problem = "unreadable " + text.rpartition(_UNREADABLE)[2] if _UNREADABLE in text else _why(exc)
+                yield Finding("adaptive", found, problem, advice)
