@@ -12,7 +12,7 @@ Per series and model (``--models``: naive and drift, two cheap baselines whose b
 split-conformal ones): the model's walk-forward forecasts and bands (forecast/evaluation/
 backtest.walk_forward: refit every 20, horizon 5, 80 % and 95 %) over its
 last ``WARMUP + TEST_DAYS`` origins. Each recalibration method runs over all of
-them in time order (forecast/maths/adaptive_intervals.replay: a band rests
+them in time order (forecast/maths/adaptive_replay.replay: a band rests
 only on outcomes known at its origin); the first ``WARMUP`` origins only warm
 its state (what the product's state, kept beside a model, has behind it), and
 every figure is over the last ``TEST_DAYS`` origins, the issue's window.
@@ -34,7 +34,7 @@ not one to ship, hence both models.) The reported part then shows the chosen met
 the fixed band (every candidate with --report-all, for reading, not choosing).
 
 Result (2 busy shared cores: 636 s with the forecasts cached, about 15 min without):
-chosen, the tracker with eta 0.02 (adaptive_intervals.DEFAULT_ETA). On the 119
+chosen, the tracker with eta 0.02 (adaptive_state.DEFAULT_ETA). On the 119
 reported series (JEC..ZTS), scored 2016-02-12..2018-02-06, naive's bands:
 worst pooled coverage miss 2.55 points fixed -> 0.42 with the tracker (80 %
 at step 1: 82.6 % -> 80.4 %); worst share of series within ±5 points 89.9 % ->

@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 
 from forecast.errors import BadInputError
-from forecast.maths.adaptive_intervals import (
-    AdaptiveState,
-    adjust,
-    band_scores,
-    multiplier,
-    new_state,
-    update,
-)
+from forecast.maths.adaptive_intervals import adjust, multiplier, new_state, update
 from forecast.maths.adaptive_replay import replay
+from forecast.maths.adaptive_state import AdaptiveState
+from forecast.maths.band_scores import band_scores
 
 # --- simulated forecasts ---------------------------------------------------------------------------
 

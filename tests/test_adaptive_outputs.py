@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from forecast.cli import app
 from forecast.evaluation.backtest import save_backtest, walk_forward
-from forecast.maths.adaptive_intervals import DEFAULT_METHOD
+from forecast.maths.adaptive_state import DEFAULT_METHOD
 from forecast.maths.intervals import band_columns
 from forecast.models.backtest_records import adaptive_band_columns, load_backtest, load_backtest_forecasts
 from tests.test_adaptive_wiring import doubling_frame

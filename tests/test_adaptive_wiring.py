@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from forecast.evaluation.backtest import format_table, walk_forward
-from forecast.maths.adaptive_intervals import DEFAULT_METHOD
+from forecast.maths.adaptive_state import DEFAULT_METHOD
 
 
 def doubling_frame(n: int = 1000, after: int = 500, seed: int = 0) -> pd.DataFrame:
@@ -76,7 +76,7 @@ def read_state(home, ticker: str = "VOL.US", model: str = "naive") -> dict:
 
 
 def test_predict_updates_its_state_by_exactly_the_new_outcomes(home):
-    from forecast.maths.adaptive_intervals import AdaptiveState
+    from forecast.maths.adaptive_state import AdaptiveState
     from forecast.models.results import load_forecast
 
     frame = doubling_frame(n=700, after=200)

@@ -180,7 +180,7 @@ def test_predict_and_backtest_share_one_chain(home):
     bt = walk_forward(frame, "600519.SH", models=("drift",), horizon=3, origins=origins, first_fit_rows=len(frame))
     path = bt.paths["drift"]
     np.testing.assert_allclose([p.value for p in forecast.points], path.predicted[0])
-    from forecast.maths.adaptive_intervals import scale_band
+    from forecast.maths.band_scores import scale_band
 
     multiplier = forecast.adaptive["levels"]["0.8"]["multiplier"]  # rounded to 6 decimals in the record
     lower, upper = scale_band(path.lower["0.8"][0], path.upper["0.8"][0], path.predicted[0], multiplier)

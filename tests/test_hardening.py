@@ -210,11 +210,11 @@ def test_paging_stops_when_a_server_ignores_end_date(monkeypatch):
 
 
 def test_a_reply_missing_a_column_is_a_source_error_not_a_crash():
-    from forecast.data.sources.tushare_wire import _to_canonical
+    from forecast.data.sources.tushare_wire import to_canonical
 
     daily = pd.DataFrame({"ts_code": ["600519.SH"], "trade_date": ["20200102"], "open": [1.0]})
     with pytest.raises(SourceError):
-        _to_canonical(daily, pd.DataFrame({"ts_code": [], "trade_date": [], "adj_factor": []}))
+        to_canonical(daily, pd.DataFrame({"ts_code": [], "trade_date": [], "adj_factor": []}))
 
 
 def test_a_token_in_a_server_message_never_leaves_the_process(home, tmp_path, monkeypatch):

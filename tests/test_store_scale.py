@@ -24,8 +24,11 @@ from synthetic_market import synthetic_bars, write_store
 from forecast.data import fetching
 from forecast.data.fetching import import_csv, update_from_tushare
 from forecast.data.panel import load_panel
+from forecast.data.series_writes import FetchReport, save_series
 from forecast.data.sources.tushare_pro import RetryPolicy, TushareClient
 from forecast.data.store import MarketStore
+from forecast.data.tickers import parse_ticker
+from forecast.data.tushare_updates import TUSHARE_CALENDAR
 
 NOW = dt.datetime(2020, 12, 24, 20)  # Thursday evening: the synthetic market's last session (Thursday 24th) is published
 
@@ -139,8 +142,8 @@ def test_the_batched_update_stores_what_the_per_ticker_path_stores_findings_incl
         store = MarketStore(root)
         with store.writing():  # the stored history, validated in full as a fetch would have
             for j, code in enumerate(bars.codes):
-                fetching.save_series(store, fetching.parse_ticker(code), bars.stored_frame(j, end=bars.dates[-2]), "tushare",
-                                     "raw", fetching.FetchReport(code, "tushare"), False, fetching.TUSHARE_CALENDAR)
+                save_series(store, parse_ticker(code), bars.stored_frame(j, end=bars.dates[-2]), "tushare",
+                            "raw", FetchReport(code, "tushare"), False, TUSHARE_CALENDAR)
     update_from_tushare(MarketStore(homes["batched"]), bars.codes, client_for(fake_tushare), now=NOW)
     monkeypatch.setattr(fetching, "BY_DATE_MIN_TICKERS", 10**6)  # the per-ticker path: merge and validate in full
     update_from_tushare(MarketStore(homes["per-ticker"]), bars.codes, client_for(fake_tushare), now=NOW)
@@ -167,14 +170,14 @@ def test_first_series_written_in_a_batch_equal_the_per_ticker_writes_findings_in
     bars.factor[50:53, 5] = np.nan  # and a gap: the last published factor holds
     frames = {code: bars.stored_frame(j) for j, code in enumerate(bars.codes)}
     batched, per_ticker = MarketStore(tmp_path / "batched"), MarketStore(tmp_path / "per-ticker")
-    items = [Incoming(fetching.parse_ticker(code), frame, fetching.FetchReport(code, "tushare")) for code, frame in frames.items()]
-    reports, failures = commit_many(batched, items, strict=False, calendar=fetching.TUSHARE_CALENDAR)
+    items = [Incoming(parse_ticker(code), frame, FetchReport(code, "tushare")) for code, frame in frames.items()]
+    reports, failures = commit_many(batched, items, strict=False, calendar=TUSHARE_CALENDAR)
     assert not failures and [r.new_rows for r in reports] == [len(bars.dates)] * len(bars.codes)
     with per_ticker.writing():
         for code, frame in frames.items():
             frame = frame.assign(adj_factor=frame["adj_factor"].ffill())  # as the merge path stores factors
-            fetching.save_series(per_ticker, fetching.parse_ticker(code), frame, "tushare", "raw",
-                                 fetching.FetchReport(code, "tushare"), False, fetching.TUSHARE_CALENDAR)
+            save_series(per_ticker, parse_ticker(code), frame, "tushare", "raw",
+                        FetchReport(code, "tushare"), False, TUSHARE_CALENDAR)
     for code in bars.codes:
         a, b = batched.read(code), per_ticker.read(code)
         pd.testing.assert_frame_equal(a.frame, b.frame)
@@ -191,9 +194,9 @@ def test_a_ticker_given_twice_is_committed_twice_in_turn_not_in_one_batch(home, 
     store = MarketStore(home)
     write_store(store, bars, codes=bars.codes[:2], end=bars.dates[-3])
     code = bars.codes[0]
-    items = [Incoming(fetching.parse_ticker(code), bars.stored_frame(0, start=day, end=day), fetching.FetchReport(code, "tushare"))
+    items = [Incoming(parse_ticker(code), bars.stored_frame(0, start=day, end=day), FetchReport(code, "tushare"))
              for day in bars.dates[-2:]]  # the same ticker, one new day each
-    reports, failures = commit_many(store, items, strict=False, calendar=fetching.TUSHARE_CALENDAR)
+    reports, failures = commit_many(store, items, strict=False, calendar=TUSHARE_CALENDAR)
     assert not failures and [r.new_rows for r in reports] == [1, 1]
     pd.testing.assert_frame_equal(store.read(code).frame, bars.stored_frame(0))
 

@@ -8,6 +8,7 @@ import pytest
 
 from forecast.data.sources import tushare_pro
 from forecast.data.sources.tushare_pro import DAILY_FIELDS, RetryPolicy, TushareClient
+from forecast.data.sources.tushare_wire import to_canonical
 from forecast.errors import AuthError, RateLimitError, SourceError
 
 
@@ -132,7 +133,7 @@ def test_a_row_dated_9999_is_one_line_without_pandas_advice():
                           "close": [1.0], "vol": [1.0], "amount": [1.0]})
     factors = pd.DataFrame({"ts_code": ["600519.SH"], "trade_date": ["99991231"], "adj_factor": [1.0]})
     with pytest.raises(SourceError) as raised:
-        tushare_pro._to_canonical(daily, factors)  # what a hostile server's row becomes on its way in
+        to_canonical(daily, factors)  # what a hostile server's row becomes on its way in
     assert "cannot read" in str(raised.value) and "\n" not in str(raised.value)
 
 

@@ -38,11 +38,12 @@ import pandas as pd
 from forecast.atomic import atomic_open
 from forecast.choices import BackfillPlan
 from forecast.data import universe as universes
-from forecast.data.fetching import DEFAULT_HISTORY_START, TUSHARE_CALENDAR, update_from_tushare
+from forecast.data.fetching import DEFAULT_HISTORY_START, update_from_tushare
 from forecast.data.series_writes import FetchReport, Incoming, TickerFailure, commit_many
 from forecast.data.sources import tushare_pro
 from forecast.data.store import MarketStore
 from forecast.data.tickers import Ticker, parse_ticker
+from forecast.data.tushare_updates import TUSHARE_CALENDAR
 from forecast.errors import ForecastError, UnknownTickerError
 from forecast.locks import hold_lock
 

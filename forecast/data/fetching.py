@@ -43,13 +43,13 @@ from forecast.data.store import MarketStore, StoredHead
 from forecast.data.tickers import Ticker, parse_ticker
 from forecast.data.tushare_updates import (
     TUSHARE_CALENDAR,
-    _commit,
-    _facts_spans,
-    _fetch_by_date,
-    _fetch_one,
-    _missing_sessions,
-    _needs_backfill,
-    _refresh_trading_facts,
+    commit_pending,
+    facts_spans,
+    fetch_by_date,
+    fetch_one,
+    missing_sessions,
+    needs_backfill,
+    refresh_trading_facts,
 )
 from forecast.errors import BadInputError, CorruptFileError, NoDataError, UnknownTickerError, ValidationFailed
 
@@ -250,15 +250,15 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str],
     published = TUSHARE_CALENDAR.latest_published_session(now)
     end_day = min(pd.Timestamp(end).normalize(), published) if end else published
     start_day = pd.Timestamp(start or DEFAULT_HISTORY_START)
-    # The network work happens outside the store lock; the writes take it per ticker (_commit) or per batch (commit_many).
+    # The network work happens outside the store lock; the writes take it per ticker (commit_pending) or per batch (commit_many).
     notes: dict[Ticker, FetchReport] = {t: FetchReport(ticker=str(t), source="tushare") for t in tickers}
     heads = {t: _head(store, t) for t in tickers}  # footers only: 5,400 full reads would cost seconds
     pending: list[Ticker] = []
     gaps: dict[Ticker, pd.DatetimeIndex] = {}
     for t in tickers:
         head = heads[t]
-        missing = _missing_sessions(head, end_day)
-        if head is not None and missing is not None and start is not None and _needs_backfill(head.first_date, start):
+        missing = missing_sessions(head, end_day)
+        if head is not None and missing is not None and start is not None and needs_backfill(head.first_date, start):
             missing = None  # older history was asked for: a per-ticker fetch, whatever the new days
         if head is not None and missing is not None and len(missing) == 0:
             reports.append(_up_to_date_report(head, f"up to date: no trading day after the stored last bar up to {end_day.date()}"))
@@ -275,7 +275,7 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str],
     facts_from: dict[str, pd.Timestamp] = {}  # ticker -> the first day whose facts this fetch refreshes
     if len(by_date) >= BY_DATE_MIN_TICKERS and len(union) < len(by_date) and start is None:
         try:
-            items = _fetch_by_date(client, by_date, union)
+            items = fetch_by_date(client, by_date, union)
         except tushare_pro.SourceError as exc:  # the shared calls failed: each of their tickers says so
             items = []
             failures.extend(TickerFailure(str(t), exc) for t in by_date)
@@ -287,15 +287,15 @@ def update_from_tushare(store: MarketStore, ticker_texts: list[str],
     for t in pending:
         try:
             stored = read_stored(store, t, notes[t])
-            write = _fetch_one(client, t, stored, start_day, end_day, backfill_from=start)
+            write = fetch_one(client, t, stored, start_day, end_day, backfill_from=start)
             write.report.notes[:0] = notes[t].notes  # e.g. "replaced an unreadable stored file"
-            reports.append(_commit(store, write, strict))
+            reports.append(commit_pending(store, write, strict))
             updated = t in gaps and len(gaps[t]) > 0  # a stored series brought up to date: only its new days
             facts_from[str(t)] = gaps[t][0] if updated else pd.Timestamp(start or start_day)
         except (UnknownTickerError, tushare_pro.SourceError, ValidationFailed, BadInputError) as exc:
             failures.append(TickerFailure(str(t), exc))
     if trading_facts and facts_from:
-        _refresh_trading_facts(client, store, _facts_spans(store, facts_from, heads), end_day, reports)
+        refresh_trading_facts(client, store, facts_spans(store, facts_from, heads), end_day, reports)
     return reports, failures
 
 

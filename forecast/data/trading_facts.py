@@ -58,7 +58,7 @@ _CALENDAR = TradingCalendar(CHINA_CALENDAR)
 
 @dataclass(frozen=True)
 class TradingFacts:
-    """What is stored of each kind (None: nothing), in the shape ``trading_rules.trading_status`` takes."""
+    """What is stored of each kind (None: nothing), in the shape ``trading_status.trading_status`` takes."""
 
     stk_limit: pd.DataFrame | None
     suspensions: pd.DataFrame | None

@@ -1,12 +1,12 @@
 """How a tushare update gets and writes its rows: one ticker's span, a market's missing days, the facts after.
 
 ``update_from_tushare`` (``fetching``) decides which tickers need what; the
-work is here. ``_fetch_one`` fetches one ticker's new rows (re-fetching the
+work is here. ``fetch_one`` fetches one ticker's new rows (re-fetching the
 last ``OVERLAP_SESSIONS`` stored days, older history when asked, every factor
-when tushare rebased them) and ``_commit`` writes them under the store lock,
-merging onto whatever another process wrote since. ``_fetch_by_date`` fetches
+when tushare rebased them) and ``commit_pending`` writes them under the store lock,
+merging onto whatever another process wrote since. ``fetch_by_date`` fetches
 the days many stored tickers miss with whole-market calls shared by all of
-them. ``_refresh_trading_facts`` then refreshes the trading rules' facts of
+them. ``refresh_trading_facts`` then refreshes the trading rules' facts of
 the tickers written. A ticker's rows are all fetched before any of them is written.
 """
 
@@ -34,7 +34,7 @@ def _overlap_start(last: pd.Timestamp) -> pd.Timestamp:
     return recent[-OVERLAP_SESSIONS] if len(recent) >= OVERLAP_SESSIONS else last
 
 
-def _needs_backfill(stored_first: pd.Timestamp, start) -> bool:
+def needs_backfill(stored_first: pd.Timestamp, start) -> bool:
     """True when the user asked (--start) for history older than what is stored."""
     return start is not None and pd.Timestamp(start) < stored_first
 
@@ -50,7 +50,7 @@ class PendingWrite:
     report: FetchReport
 
 
-def _commit(store: MarketStore, pending: PendingWrite, strict: bool) -> FetchReport:
+def commit_pending(store: MarketStore, pending: PendingWrite, strict: bool) -> FetchReport:
     """Write one fetched series under the store lock, held only for this write.
 
     If another process wrote the ticker since the snapshot was read, the
@@ -68,15 +68,16 @@ def _commit(store: MarketStore, pending: PendingWrite, strict: bool) -> FetchRep
     return pending.report
 
 
-def _fetch_one(client: tushare_pro.TushareClient, ticker: Ticker, stored: StoredSeries | None,
+def fetch_one(client: tushare_pro.TushareClient, ticker: Ticker, stored: StoredSeries | None,
                start, end: pd.Timestamp, backfill_from=None) -> PendingWrite:
+    """Fetch one ticker's rows from tushare and merge them onto its stored series; nothing is written (``commit_pending`` does)."""
     calls_before = client.calls
     report = FetchReport(ticker=str(ticker), source="tushare")
     if stored is not None and stored.source == "tushare":
         frame_from = _overlap_start(stored.frame["date"].iloc[-1])
         incoming = tushare_pro.fetch_ticker_range(client, str(ticker), frame_from, end)
         first = stored.frame["date"].iloc[0]
-        if _needs_backfill(first, backfill_from):
+        if needs_backfill(first, backfill_from):
             older = tushare_pro.fetch_ticker_range(client, str(ticker), backfill_from, first - pd.Timedelta(days=1))
             incoming = pd.concat([older, incoming], ignore_index=True)
             report.notes.append(f"backfilled {len(older)} older bars from {pd.Timestamp(backfill_from).date()}")
@@ -103,14 +104,14 @@ def _fetch_one(client: tushare_pro.TushareClient, ticker: Ticker, stored: Stored
     return PendingWrite(ticker, merged, incoming.drop(columns="ts_code"), stored, report)
 
 
-def _missing_sessions(head: StoredHead | None, end: pd.Timestamp) -> pd.DatetimeIndex | None:
+def missing_sessions(head: StoredHead | None, end: pd.Timestamp) -> pd.DatetimeIndex | None:
     """Return the sessions after the stored last bar up to ``end``; None if nothing usable is stored."""
     if head is None or head.source != "tushare":
         return None
     return TUSHARE_CALENDAR.sessions_between(head.last_date + pd.Timedelta(days=1), end)
 
 
-def _fetch_by_date(client, tickers: list[Ticker], days: pd.DatetimeIndex) -> list[Incoming]:
+def fetch_by_date(client, tickers: list[Ticker], days: pd.DatetimeIndex) -> list[Incoming]:
     """One whole-market call per endpoint and day, shared by every ticker."""
     codes = {str(t) for t in tickers}
     calls_before = client.calls
@@ -138,7 +139,7 @@ def _fetch_by_date(client, tickers: list[Ticker], days: pd.DatetimeIndex) -> lis
     return items
 
 
-def _facts_spans(store: MarketStore, facts_from: dict[str, pd.Timestamp],
+def facts_spans(store: MarketStore, facts_from: dict[str, pd.Timestamp],
                  heads: dict[Ticker, StoredHead | None]) -> dict[str, pd.Timestamp]:
     """Return each ticker's first day of facts to fetch: its new days, or its whole stored history when no facts
     of it were ever fetched (the facts came after its bars)."""
@@ -150,7 +151,7 @@ def _facts_spans(store: MarketStore, facts_from: dict[str, pd.Timestamp],
             for ticker, first in facts_from.items()}
 
 
-def _refresh_trading_facts(client: tushare_pro.TushareClient, store: MarketStore, facts_from: dict[str, pd.Timestamp],
+def refresh_trading_facts(client: tushare_pro.TushareClient, store: MarketStore, facts_from: dict[str, pd.Timestamp],
                            end_day: pd.Timestamp, reports: list[FetchReport]) -> None:
     """Refresh the trading facts of the tickers written, in two spans: the updated ones' new days, the rest's history.
 

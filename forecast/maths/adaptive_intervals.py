@@ -107,9 +107,9 @@ from forecast.maths.adaptive_state import (
     METHODS,
     MIN_WARMUP,
     AdaptiveState,
-    _check_level,
-    _check_state,
-    _check_step,
+    check_level,
+    check_state,
+    check_step,
 )
 from forecast.maths.band_scores import SPACES, band_scores, scale_band
 
@@ -133,17 +133,17 @@ def new_state(level: float, method: str = DEFAULT_METHOD, *, gamma: float | None
     split-conformal band of those scores (the tracker's multiplier starts at
     their conformal quantile; it stores no scores).
     """
-    level = _check_level(level)
+    level = check_level(level)
     if method not in METHODS:
         raise BadInputError(f"unknown adaptive interval method {method!r}; use one of {', '.join(METHODS)}")
     if method == "aci":
-        steps: tuple[float, ...] = (_check_step("gamma", DEFAULT_GAMMA if gamma is None else gamma),)
+        steps: tuple[float, ...] = (check_step("gamma", DEFAULT_GAMMA if gamma is None else gamma),)
     elif method == "dtaci":
-        steps = tuple(_check_step("each gamma", g) for g in (DEFAULT_GAMMAS if gammas is None else gammas))
+        steps = tuple(check_step("each gamma", g) for g in (DEFAULT_GAMMAS if gammas is None else gammas))
         if not steps:
             raise BadInputError("dtaci needs at least one gamma")
     else:
-        steps = (_check_step("eta", DEFAULT_ETA if eta is None else eta),)
+        steps = (check_step("eta", DEFAULT_ETA if eta is None else eta),)
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
         raise BadInputError(f"window must be a whole number of scores, at least 1, not {window!r}")
     if space not in SPACES:
@@ -153,7 +153,7 @@ def new_state(level: float, method: str = DEFAULT_METHOD, *, gamma: float | None
                           alphas=[] if method == "tracker" else [alpha] * len(steps),
                           weights=[1 / len(steps)] * len(steps) if method == "dtaci" else [],
                           window=int(window), warmup=default_warmup(level) if warmup is None else int(warmup), space=space)
-    _check_state(state)
+    check_state(state)
     seeds = np.asarray(seed_scores, dtype="float64").ravel()
     seeds = seeds[np.isfinite(seeds) & (seeds >= 0)][-state.window:]
     if method == "tracker":  # it keeps no scores: the seeds' conformal quantile is where its multiplier starts
@@ -185,7 +185,8 @@ def _warming(state: AdaptiveState) -> bool:
     return state.method != "tracker" and len(state.scores) < state.warmup
 
 
-def _multiplier(state: AdaptiveState) -> float:
+def cached_multiplier(state: AdaptiveState) -> float:
+    """Return ``multiplier(state)``, trusting the state's sorted scores (only ``apply_score`` has moved it since)."""
     if state.method == "tracker":
         return max(state.multiplier, 0.0)  # below 0 the band is empty: the point alone
     if _warming(state):
@@ -200,8 +201,9 @@ def _cap(state: AdaptiveState) -> float:
     return max(1.0, SHOWN_CAP * nominal) if math.isfinite(nominal) else max([1.0, *ordered[-1:]])
 
 
-def _shown(state: AdaptiveState) -> float:
-    m = _multiplier(state)
+def cached_shown_multiplier(state: AdaptiveState) -> float:
+    """Return ``shown_multiplier(state)``, trusting the state's sorted scores (only ``apply_score`` has moved it since)."""
+    m = cached_multiplier(state)
     if state.method == "tracker" or _warming(state):
         return m
     # ACI's band near alpha_t = 0 is the top few of the stored scores, and alpha_t <= 0 asks for an infinite one;
@@ -213,14 +215,14 @@ def _shown(state: AdaptiveState) -> float:
 def multiplier(state: AdaptiveState) -> float:
     """Return the factor today's band is scaled by: 1 while warming up; inf where ACI asks for an infinite band."""
     state._sorted = None  # a caller may have changed the scores: sort them afresh (500 of them: microseconds)
-    return _multiplier(state)
+    return cached_multiplier(state)
 
 
 def shown_multiplier(state: AdaptiveState) -> float:
     """Return ``multiplier(state)`` as a band is shown: for "aci" and "dtaci" at most ``SHOWN_CAP`` times the stored
     scores' quantile at the nominal level (an infinite band too), and never capped below 1 (the model's band)."""
     state._sorted = None
-    return _shown(state)
+    return cached_shown_multiplier(state)
 
 
 def adjust(state: AdaptiveState, lower: ArrayLike, upper: ArrayLike, point: ArrayLike) -> tuple[Any, Any]:
@@ -230,7 +232,7 @@ def adjust(state: AdaptiveState, lower: ArrayLike, upper: ArrayLike, point: Arra
     than ``1 - level``, narrowed where less often. Scalars or arrays (each
     element scaled by the same factor).
     """
-    _check_state(state)
+    check_state(state)
     lo, hi = scale_band(lower, upper, point, shown_multiplier(state), state.space)
     return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
@@ -250,7 +252,7 @@ def _dtaci_rates(state: AdaptiveState) -> tuple[float, float]:
     return eta, 1 / (2 * span)
 
 
-def _apply(state: AdaptiveState, score: float) -> None:
+def apply_score(state: AdaptiveState, score: float) -> None:
     """Move ``state`` (in place) by one outcome's score; NaN leaves it as it was."""
     if math.isnan(score):  # nothing known about this forecast
         return
@@ -301,8 +303,8 @@ def update(state: AdaptiveState, realised: float, lower: float, upper: float, po
     outcome is judged against the band the state would give now. A NaN or
     unscorable outcome returns an unchanged copy.
     """
-    _check_state(state)
+    check_state(state)
     out = state.copy()
-    _apply(out, float(band_scores(realised, lower, upper, point, state.space)))
+    apply_score(out, float(band_scores(realised, lower, upper, point, state.space)))
     return out
 

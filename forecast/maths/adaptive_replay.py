@@ -15,8 +15,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from forecast.errors import BadInputError
-from forecast.maths.adaptive_intervals import _apply, _multiplier, _shown, new_state
-from forecast.maths.adaptive_state import DEFAULT_METHOD, DEFAULT_WINDOW, AdaptiveState, _check_level, _check_state
+from forecast.maths.adaptive_intervals import apply_score, cached_multiplier, cached_shown_multiplier, new_state
+from forecast.maths.adaptive_state import DEFAULT_METHOD, DEFAULT_WINDOW, AdaptiveState, check_level, check_state
 from forecast.maths.band_scores import FloatArray, band_scores, scale_band
 
 
@@ -57,7 +57,7 @@ def replay(points: ArrayLike, lowers: ArrayLike, uppers: ArrayLike, actuals: Arr
     state, started fresh or from ``states`` (one per step, e.g. the last
     replay's). ``method`` "fixed" returns the model's bands unchanged.
     """
-    level = _check_level(level)
+    level = check_level(level)
     p = _as_matrix("points", points)
     shape = p.shape
     lo, hi, y = (_as_matrix(name, a, shape) for name, a in (("lowers", lowers), ("uppers", uppers), ("actuals", actuals)))
@@ -77,20 +77,20 @@ def replay(points: ArrayLike, lowers: ArrayLike, uppers: ArrayLike, actuals: Arr
     for k in range(horizon):
         given = None if states is None else states[k]
         if given is not None:
-            _check_state(given)
+            check_state(given)
         state = given.copy() if given is not None else new_state(level, method, gamma=gamma, gammas=gammas, eta=eta,
                                                                 window=window, warmup=warmup, space=space)
         known_at = rows + (k + 1)  # the row at which each forecast's step-k outcome is known
         nxt = 0
         for i in range(n):
             while nxt < i and known_at[nxt] <= rows[i]:  # every outcome known by origin i, oldest first
-                _apply(state, scores[nxt, k])
+                apply_score(state, scores[nxt, k])
                 nxt += 1
-            used[i, k] = _shown(state)
-            wanted[i, k] = _multiplier(state)
+            used[i, k] = cached_shown_multiplier(state)
+            wanted[i, k] = cached_multiplier(state)
         out_lo[:, k], out_hi[:, k] = scale_band(lo[:, k], hi[:, k], p[:, k], used[:, k], space)
         while nxt < n:  # the outcomes that came after the last origin: the state carries them on
-            _apply(state, scores[nxt, k])
+            apply_score(state, scores[nxt, k])
             nxt += 1
         finals.append(state)
     return Replay(out_lo, out_hi, used, wanted, finals)

@@ -32,13 +32,15 @@ MIN_WARMUP = 20
 STATE_VERSION = 1
 
 
-def _check_level(level: object) -> float:
+def check_level(level: object) -> float:
+    """Return ``level`` as a float strictly between 0 and 1; raise BadInputError otherwise."""
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < float(level) < 1:
         raise BadInputError(f"an interval level must be a number strictly between 0 and 1 (0.8 for 80 %), not {level!r}")
     return float(level)
 
 
-def _check_step(name: str, value: object) -> float:
+def check_step(name: str, value: object) -> float:
+    """Return the step size ``value`` (called ``name`` in the error) as a finite float above 0; raise BadInputError otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value) or value <= 0:
         raise BadInputError(f"{name} must be a finite number above 0, not {value!r}")
     return float(value)
@@ -112,7 +114,7 @@ class AdaptiveState:
                         misses=int(data["misses"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise BadInputError(f"an adaptive interval state cannot be read ({type(exc).__name__}: {exc})") from None
-        _check_state(state)
+        check_state(state)
         return state
 
     def copy(self) -> AdaptiveState:
@@ -121,8 +123,9 @@ class AdaptiveState:
                              list(self.scores), self.window, self.warmup, self.space, self.seen, self.updates, self.misses)
 
 
-def _check_state(state: AdaptiveState) -> None:
-    _check_level(state.level)
+def check_state(state: AdaptiveState) -> None:
+    """Raise BadInputError (one line) unless ``state``'s method, space, level, steps, alphas, weights and scores are valid."""
+    check_level(state.level)
     if state.method not in METHODS:
         raise BadInputError(f"unknown adaptive interval method {state.method!r}; use one of {', '.join(METHODS)}")
     if state.space not in SPACES:
@@ -130,7 +133,7 @@ def _check_state(state: AdaptiveState) -> None:
     if not state.gammas:
         raise BadInputError("an adaptive interval state needs at least one step size")
     for g in state.gammas:
-        _check_step("each step size (gamma, eta)", g)
+        check_step("each step size (gamma, eta)", g)
     if state.window < 1 or state.warmup < 0:
         raise BadInputError(f"window must be at least 1 and warmup at least 0, not {state.window} and {state.warmup}")
     if state.method != "tracker" and len(state.alphas) != len(state.gammas):

@@ -9,7 +9,7 @@ store and saves what it gives:
 * raw open and close prices (lots, costs and price limits are about the prices
   traded at; an imported series has only its own basis, and is traded on it),
   and the adjustment between raw and adjusted closes (a dividend is not a loss);
-* for China tickers, the trading status of each day (``data.trading_rules``:
+* for China tickers, the trading status of each day (``data.trading_status``:
   limit-up and limit-down opens, suspensions), from tushare's facts where
   stored (``data.trading_facts``), else by rule;
 * the benchmark: the universe's equal-weight return over the members of each

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from forecast.data.sources.tushare_pro import TushareClient, tushare_date
+from forecast.data.sources.tushare_pro import TushareClient
+from forecast.data.sources.tushare_wire import tushare_date
 from forecast.errors import SourceError
 
 STOCK_BASIC_FIELDS = "ts_code,symbol,name,area,industry,market,list_status,list_date,delist_date"

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from forecast.data.sources.pacing import DEFAULT_CALLS_PER_MINUTE, CallPacer
-from forecast.data.sources.tushare_wire import _dated, _span, _to_canonical, tushare_date
+from forecast.data.sources.tushare_wire import dated_rows, span_params, to_canonical, tushare_date
 from forecast.data.tickers import parse_ticker
 from forecast.errors import AuthError, RateLimitError, SourceError
 from forecast.redact import register_secret
@@ -238,9 +238,9 @@ def fetch_ticker_range(client: TushareClient, ts_code: str, start, end) -> pd.Da
     span = {"ts_code": ts_code, "start_date": tushare_date(start), "end_date": tushare_date(end)}
     daily = client.query_all("daily", DAILY_FIELDS, **span)
     if daily.empty:
-        return _to_canonical(daily, daily)
+        return to_canonical(daily, daily)
     factors = client.query_all("adj_factor", FACTOR_FIELDS, **span)
-    return _to_canonical(daily, factors)
+    return to_canonical(daily, factors)
 
 
 def fetch_index_bars(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
@@ -248,9 +248,9 @@ def fetch_index_bars(client: TushareClient, ts_code: str, start, end) -> pd.Data
     span = {"ts_code": ts_code, "start_date": tushare_date(start), "end_date": tushare_date(end)}
     daily = client.query_paged("index_daily", INDEX_DAILY_FIELDS, **span)
     if daily.empty:
-        return _to_canonical(daily, daily)
+        return to_canonical(daily, daily)
     factors = pd.DataFrame({"ts_code": daily["ts_code"], "trade_date": daily["trade_date"], "adj_factor": 1.0})
-    return _to_canonical(daily, factors)
+    return to_canonical(daily, factors)
 
 
 def fetch_factors(client: TushareClient, ts_code: str, start, end) -> pd.DataFrame:
@@ -285,7 +285,7 @@ def fetch_market_day(client: TushareClient, day, ts_codes: set[str]) -> pd.DataF
             parts.append(day_rows[day_rows["ts_code"].isin(stocks)])
     found = [p for p in parts if len(p)]
     if not found:
-        return _to_canonical(pd.DataFrame(), pd.DataFrame())
+        return to_canonical(pd.DataFrame(), pd.DataFrame())
     return pd.concat(found, ignore_index=True).sort_values(["ts_code", "date"]).reset_index(drop=True)
 
 
@@ -295,8 +295,8 @@ def fetch_whole_market_day(client: TushareClient, day) -> pd.DataFrame:
     if len(daily) and "ts_code" not in daily:
         raise SourceError("tushare sent a whole-market reply without ts_code; try again later")
     if not len(daily):
-        return _to_canonical(daily, daily)
-    return _to_canonical(daily, client.query_paged("adj_factor", FACTOR_FIELDS, trade_date=tushare_date(day)))
+        return to_canonical(daily, daily)
+    return to_canonical(daily, client.query_paged("adj_factor", FACTOR_FIELDS, trade_date=tushare_date(day)))
 
 
 # --- the trading rules' facts ----------------------------------------------------------------------
@@ -307,8 +307,8 @@ def fetch_stk_limit(client: TushareClient, ts_code: str | None, start, end) -> p
     ``ts_code`` None: the whole market (about 7,000 rows a day: keep the span short).
     """
     rows = client.query_paged_at("stk_limit", STK_LIMIT_FIELDS, ENDPOINT_PAGE_LIMITS["stk_limit"],
-                                 _span(ts_code, start, end))
-    out = _dated(rows, STK_LIMIT_FIELDS, ("trade_date",), "stk_limit")
+                                 span_params(ts_code, start, end))
+    out = dated_rows(rows, STK_LIMIT_FIELDS, ("trade_date",), "stk_limit")
     for column in ("pre_close", "up_limit", "down_limit"):
         out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     return out.sort_values(["trade_date", "ts_code"], ignore_index=True)
@@ -321,8 +321,8 @@ def fetch_suspensions(client: TushareClient, ts_code: str | None, start, end) ->
     whole day. ``ts_code`` None: the whole market.
     """
     rows = client.query_paged_at("suspend_d", SUSPEND_D_FIELDS, ENDPOINT_PAGE_LIMITS["suspend_d"],
-                                 _span(ts_code, start, end))
-    out = _dated(rows, SUSPEND_D_FIELDS, ("trade_date",), "suspend_d")
+                                 span_params(ts_code, start, end))
+    out = dated_rows(rows, SUSPEND_D_FIELDS, ("trade_date",), "suspend_d")
     out["suspend_timing"] = out["suspend_timing"].astype(object).where(out["suspend_timing"].notna(), None)
     return out.sort_values(["trade_date", "ts_code"], ignore_index=True)
 
@@ -340,5 +340,5 @@ def fetch_name_changes(client: TushareClient, ts_code: str | None, *, announced_
     if announced_to is not None:
         params["end_date"] = tushare_date(announced_to)
     rows = client.query_paged("namechange", NAMECHANGE_FIELDS, **params)
-    out = _dated(rows, NAMECHANGE_FIELDS, ("start_date", "end_date", "ann_date"), "namechange")
+    out = dated_rows(rows, NAMECHANGE_FIELDS, ("start_date", "end_date", "ann_date"), "namechange")
     return out.sort_values(["ts_code", "start_date"], ignore_index=True)

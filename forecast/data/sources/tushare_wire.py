@@ -1,9 +1,9 @@
 """tushare's wire format in the library's terms: request dates, ``daily`` rows as canonical bars, fact rows typed.
 
 No network (``tushare_pro`` asks; this reads what came back). ``tushare_date``
-writes a day as tushare does (YYYYMMDD); ``_to_canonical`` joins ``daily`` rows
+writes a day as tushare does (YYYYMMDD); ``to_canonical`` joins ``daily`` rows
 with their ``adj_factor`` rows and converts units (lots -> shares, kCNY ->
-CNY); ``_span`` is a span's request params; ``_dated`` keeps exactly the
+CNY); ``span_params`` is a span's request params; ``dated_rows`` keeps exactly the
 fields asked for and reads their YYYYMMDD columns as Timestamps. A reply this
 version cannot read is a one-line SourceError, never a half-converted frame.
 """
@@ -20,7 +20,7 @@ def tushare_date(day) -> str:
     return pd.Timestamp(day).strftime("%Y%m%d")
 
 
-def _to_canonical(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
+def to_canonical(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
     """Join daily rows with their factors and convert units (lots -> shares, kCNY -> CNY)."""
     if daily.empty:
         return pd.DataFrame(columns=["ts_code", "date", "open", "high", "low", "close", "volume", "amount", "adj_factor"])
@@ -50,7 +50,7 @@ def _converted(daily: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["ts_code", "date"]).reset_index(drop=True)
 
 
-def _span(ts_code: str | None, start, end) -> dict[str, str]:
+def span_params(ts_code: str | None, start, end) -> dict[str, str]:
     """The params of a span; one day of the whole market asks by ``trade_date``, as tushare's examples do."""
     span = {"start_date": tushare_date(start), "end_date": tushare_date(end)}
     if ts_code:
@@ -58,7 +58,7 @@ def _span(ts_code: str | None, start, end) -> dict[str, str]:
     return {"trade_date": span["start_date"]} if span["start_date"] == span["end_date"] else span
 
 
-def _dated(frame: pd.DataFrame, fields: str, date_columns: tuple[str, ...], what: str) -> pd.DataFrame:
+def dated_rows(frame: pd.DataFrame, fields: str, date_columns: tuple[str, ...], what: str) -> pd.DataFrame:
     """Return ``frame`` with exactly ``fields`` as columns and its YYYYMMDD columns as Timestamps (NaT for none)."""
     columns = fields.split(",")
     if frame.empty:
