@@ -285,7 +285,7 @@ def test_cli_errors_are_one_line(home, tmp_path):
     assert result.exit_code == ExitCode.NOT_FOUND and "nothing to report" in result.output
     build_home(home, 1, n_days=120, backtested=0)
     result = _cli(["report", "--colors", "red", "--out", str(tmp_path / "x.html")])
-    assert result.exit_code == ExitCode.BAD_INPUT and "unknown colors 'red'" in result.output
+    assert result.exit_code == ExitCode.USAGE and "'red'" in result.output and "cn" in result.output  # a bad flag, as --plotly
     assert "Traceback" not in result.output
 
 

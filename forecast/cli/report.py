@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.choices import PlotlySource
+from forecast.choices import ColorConvention, PlotlySource
 from forecast.cli._options import JsonFlag, emit_json, out_option, resolve_targets, universe_option
 from forecast.cli._state import state
 
@@ -16,7 +16,7 @@ def report(
     tickers: Annotated[Optional[list[str]], typer.Argument(help="Tickers to report (default: forecast.toml's tickers, else every stored forecast), or --universe NAME.")] = None,
     universe: Annotated[Optional[str], universe_option("Report every member of a universe today, with its ranking and cross-sectional backtest.")] = None,
     out: Annotated[Optional[Path], out_option("HTML file to write (default: <home>/report.html).")] = None,
-    colors: Annotated[Optional[str], typer.Option("--colors", metavar="cn|us", help="Rising prices red (cn) or green (us) on the whole page; default: the colors setting of forecast.toml, else the convention of most of the page's tickers (cn for China tickers, us for others; cn on a tie).")] = None,
+    colors: Annotated[Optional[ColorConvention], typer.Option("--colors", help="Rising prices red (cn) or green (us) on the whole page; default: the colors setting of forecast.toml, else the convention of most of the page's tickers (cn for China tickers, us for others; cn on a tie).")] = None,
     days: Annotated[int, typer.Option(min=5, help="Trading days of candlesticks per chart (each opens on the last few times the horizon).")] = 120,
     plotly: Annotated[PlotlySource, typer.Option("--plotly", help="inline: plotly.js inside the page, which opens offline (4.8 MB and up); cdn: a page of about 15 kB per ticker that loads plotly.js from cdn.plot.ly when opened, pinned to the installed version by its hash.")] = PlotlySource.INLINE,
     as_json: JsonFlag = False,
@@ -26,7 +26,8 @@ def report(
     from forecast.workflow.housekeeping import write_report_page
 
     targets = resolve_targets(tickers, universe, required=False)
-    info = write_report_page(state.workspace(), state.app_config(None), targets.tickers, targets.universe, out, colors, days,
+    info = write_report_page(state.workspace(), state.app_config(None), targets.tickers, targets.universe, out,
+                             colors.value if colors else None, days,
                              plotly.value)
     if is_stdout(out):
         return  # the page itself went to stdout
