@@ -503,7 +503,8 @@ def test_the_networks_the_product_builds_pass_every_check(model_home):
     """No false alarm: every layer build_network and build_global_network use is allowed, and a saved global network
     (not written by hand) passes the shape checks and ranks."""
     from forecast.models.network import build_network, save_model
-    from forecast.models.pooled.network import GlobalNetConfig, build_global_network
+    from forecast.models.pooled.net_config import GlobalNetConfig
+    from forecast.models.pooled.network import build_global_network
     from forecast.models.train_config import preset_config
     from forecast.workflow.doctor import GLOBAL_LAYERS, TICKER_LAYERS
 

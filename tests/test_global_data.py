@@ -142,3 +142,62 @@ def test_a_training_target_never_depends_on_a_label_that_ends_after_the_cut():
     before, after = pool(panel, 3), pool(changed, 3)
     known = before.label_dates <= np.datetime64(cut)
     assert not np.array_equal(targets(before, "rank")[known], targets(after, "rank")[known])
+
+
+def expected_slow_signals(close: pd.Series) -> pd.DataFrame:
+    """The five slow signals of one ticker, straight from their definitions (STATIC_FEATURES order)."""
+    log_close = np.log(close)
+    returns = log_close.diff()
+    return pd.DataFrame({
+        "momentum_12_1": log_close.shift(21) - log_close.shift(252),
+        "momentum_60": log_close - log_close.shift(60),
+        "momentum_20": log_close - log_close.shift(20),
+        "reversal_5": log_close.shift(5) - log_close,
+        # 60 rows of the ticker (its first return unknown), of which at least two thirds known
+        "volatility_60": np.log(returns.rolling(60, min_periods=40).std().where(np.arange(len(close)) >= 59)),
+    })
+
+
+def test_training_and_prediction_rank_the_same_slow_signals_each_tickers_own():
+    from forecast.models.pooled.data import STATIC_FEATURES
+    from forecast.models.pooled.model import pooled_against
+
+    panel = make_panel({"AAA": 320, "BBB": 300, "CCC": 290, "NEW": 280}, seed=11)
+    raw = pd.concat({name: expected_slow_signals(panel.xs(name, level="ticker")["close"]) for name in ("AAA", "BBB", "CCC", "NEW")},
+                    names=["ticker", "date"])
+    assert list(raw.columns) == list(STATIC_FEATURES)
+
+    def centred_rank(frame: pd.DataFrame) -> pd.DataFrame:  # within each day; unknown: the day's middle, 0
+        by_day = frame.groupby(level="date")
+        ranks = (by_day.rank(method="average") - 1).div(by_day.transform("count") - 1) - 0.5
+        return ranks.where(by_day.transform("count") > 1, 0.0).fillna(0.0)
+
+    trained = pool(panel, horizon=3)  # training: every ticker of the panel compared with every other
+    expected = centred_rank(raw).sort_index()
+    np.testing.assert_allclose(trained.static, expected.to_numpy(), atol=1e-6)
+    cut = panel.index.get_level_values("date").unique()[-10]
+    recent = pool(panel, horizon=3, static_from=cut)  # a forecast ranks its recent days alone; the rest: the day's middle
+    late = recent.dates >= np.datetime64(cut)
+    np.testing.assert_allclose(recent.static[late], expected.to_numpy()[late], atol=1e-6)
+    assert late.any() and (recent.static[~late] == 0).all()
+
+    served = pooled_against(panel, 3, reference={"AAA", "BBB", "CCC"})  # prediction: NEW compared with the universe
+    for name in ("AAA", "BBB", "NEW"):
+        mine = served.tickers == name
+        against = raw.loc[["AAA", "BBB", "CCC"] + (["NEW"] if name == "NEW" else [])]
+        np.testing.assert_allclose(served.static[mine], centred_rank(against).loc[name].to_numpy(), atol=1e-6)
+
+
+def test_long_order_is_ticker_then_date_whatever_order_the_panel_and_its_levels_are_in():
+    from forecast.models.pooled.inputs import long_order
+
+    panel = make_panel({"BBB": 30, "AAA": 25, "CCC": 28}, seed=4)
+    shuffled = panel.sample(frac=1.0, random_state=1)  # rows in no order; levels built from them: unsorted too
+    shuffled.index = pd.MultiIndex.from_arrays([shuffled.index.get_level_values(0).to_numpy(),
+                                                shuffled.index.get_level_values(1).to_numpy()], names=["date", "ticker"])
+    expected = shuffled.swaplevel().sort_index().index
+    order, _ = long_order(shuffled)
+    assert list(zip(shuffled.index.get_level_values(1)[order], shuffled.index.get_level_values(0)[order])) == list(expected)
+    order, inside = long_order(shuffled, first={"CCC"})  # a reference's rows first, then the others, each in long order
+    tickers = shuffled.index.get_level_values(1)[order]
+    assert inside == 28 and list(tickers[:inside].unique()) == ["CCC"] and list(tickers[inside:].unique()) == ["AAA", "BBB"]

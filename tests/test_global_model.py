@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, subprocess_env
 
 from forecast.errors import BadInputError, CorruptFileError
 from forecast.models.pooled.card import GlobalCard, GlobalRegistry
 from forecast.models.pooled.model import GlobalSettings, calibrate, forecast_panel, ranked, train_global
+from forecast.models.pooled.net_config import GlobalNetConfig
 from tests.test_global_data import make_panel
 
 TINY = GlobalSettings(lookback=10, horizon=3, units=4, head_units=4, members=2, epochs=2, patience=0,
@@ -84,7 +89,7 @@ def test_a_damaged_card_names_the_field(tmp_path):
 
 def test_an_epoch_cap_draws_a_different_random_set_of_whole_days_each_epoch():
     from forecast.models.pooled.data import pool, targets, time_split
-    from forecast.models.pooled.network import GlobalNetConfig, PooledBatches
+    from forecast.models.pooled.network import PooledBatches
 
     panel = make_panel({f"T{i}": 200 for i in range(5)}, seed=3)
     data = pool(panel, 3)
@@ -112,3 +117,29 @@ def test_an_epoch_cap_draws_a_different_random_set_of_whole_days_each_epoch():
     assert first != second  # a fresh draw each epoch: a long history reaches the network over the epochs
     oldest = set(np.unique(data.dates[split.train])[:len(first)])
     assert first != oldest  # the first epoch draws at random too, not the oldest days
+
+
+def test_the_preset_hands_the_network_every_setting_it_declares_and_keeps_its_own():
+    settings = GlobalSettings(lookback=7, horizon=2, units=9, head_units=3, members=1, max_day_rows=77, linear_margin_t=1.5,
+                              linear_alphas=(2.0,), validation_days=30, train_every=2)
+    network = settings.network()
+    assert type(network) is GlobalNetConfig
+    assert {f.name: getattr(network, f.name) for f in fields(GlobalNetConfig)} == {
+        f.name: getattr(settings, f.name) for f in fields(GlobalNetConfig)}
+    own = {f.name for f in fields(GlobalSettings)} - {f.name for f in fields(GlobalNetConfig)}
+    assert own == {"target", "validation_days", "train_every", "adjust", "levels"}
+    # where the preset's default differs from the network's, the preset's wins
+    assert (GlobalSettings().units, GlobalSettings().epoch_windows, GlobalSettings().linear) == (64, 65_536, True)
+    assert (GlobalNetConfig().units, GlobalNetConfig().epoch_windows, GlobalNetConfig().linear) == (32, None, False)
+    # the card records every setting flat and as JSON; read back, it is the same preset
+    written = json.loads(json.dumps(settings.to_dict()))
+    assert set(written) == {f.name for f in fields(GlobalSettings)}
+    assert GlobalSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in written.items()}) == settings
+
+
+def test_reading_the_preset_never_starts_tensorflow():
+    probe = ("import sys\nfrom forecast.models.pooled.model import GlobalSettings\nGlobalSettings().network()\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras', 'tf_keras'}))\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

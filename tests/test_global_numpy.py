@@ -24,7 +24,8 @@ def saved_network(folder: Path, arch: str = "gru", members: int = 2, dropout: fl
                   horizon: int = 3, seed: int = 0, linear: bool = False):
     """Build a small global network, give every weight (biases too) a random value, save it; return (model, path)."""
     from forecast.models.network import save_model
-    from forecast.models.pooled.network import GlobalNetConfig, build_global_network  # TensorFlow: only when a test needs it
+    from forecast.models.pooled.net_config import GlobalNetConfig
+    from forecast.models.pooled.network import build_global_network  # TensorFlow: only when a test needs it
 
     cfg = GlobalNetConfig(lookback=lookback, horizon=horizon, arch=arch, units=5, head_units=4, dropout=dropout, members=members,
                           linear=linear)
@@ -141,3 +142,22 @@ def test_predicting_imports_neither_tensorflow_nor_keras(base_model):
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_forward_pass_runs_blas_on_one_thread_and_gives_its_threads_back(base_model, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas_threads()
+    if not before:
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    network = NumpyGlobalNet.from_keras_file(base_model)
+    member = type(network.members[0])
+    forecast, seen = member.forecast, []
+    monkeypatch.setattr(member, "forecast", lambda self, steps, static: (seen.append(blas_threads()), forecast(self, steps, static))[1])
+    window, static = random_inputs(5, lookback=6)
+    network.predict(window, static)
+    assert seen and all(threads == {1} for threads in seen)  # small products: BLAS threads only wait on each other
+    assert blas_threads() == before

@@ -372,7 +372,8 @@ def test_the_bound_counts_every_weight_keras_builds_for_the_card(tmp_path, arch,
 
 @pytest.mark.parametrize(("arch", "members"), [("gru", 1), ("lstm", 3)])
 def test_the_bound_counts_every_weight_of_the_global_network(arch, members):
-    from forecast.models.pooled.network import GlobalNetConfig, build_global_network
+    from forecast.models.pooled.net_config import GlobalNetConfig
+    from forecast.models.pooled.network import build_global_network
 
     cfg = GlobalNetConfig(lookback=6, horizon=3, arch=arch, units=5, head_units=4, members=members)
     model = build_global_network(cfg, 4, 3)

@@ -57,8 +57,8 @@ def predict(
     results = [o.value for o in outcomes if o.ok and o.value is not None]
     if out is not None and results:
         _write_csv(out, results)
-    finish(outcomes, [{**r.to_dict(), "name": names.get(r.ticker), "model_choice": plan.reason(r)} for r in results],
-           as_json, one_object=len(plan.tickers) == 1)
+    rows = [{**r.to_dict(), "name": names.get(r.ticker), "model_choice": plan.reason(r)} for r in results] if as_json else []
+    finish(outcomes, rows, as_json, one_object=len(plan.tickers) == 1)  # the rows are printed under --json alone
 
 
 def _describe(outcome, plan, names: dict[str, str], out: Path | None, as_json: bool) -> None:

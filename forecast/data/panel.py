@@ -72,19 +72,23 @@ def _one(store: MarketStore, ticker: str, adjust: str, start, end, tail: int | N
     raw = meta["price_basis"] == "raw"
     basis = _basis_for(str(meta["price_basis"]), adjust)
     dates = table.column("date").cast(pa.timestamp("ns")).to_numpy().view("int64")
-    scale = _scale(table.column("adj_factor").to_numpy(zero_copy_only=False).astype("float64"), basis) if raw else None
-    values = np.empty((len(dates), len(PANEL_COLUMNS)), dtype="float64")
-    for j, name in enumerate(PANEL_COLUMNS):
-        column = table.column(name).to_numpy(zero_copy_only=False)
-        values[:, j] = column * scale if scale is not None and name in PRICE_COLUMNS else column
     keep = np.ones(len(dates), dtype=bool)
     if start is not None:
         keep &= dates >= pd.Timestamp(start).as_unit("ns").value
     if end is not None:
         keep &= dates <= pd.Timestamp(end).as_unit("ns").value
     if tail is not None:
-        keep &= np.cumsum(keep[::-1])[::-1] <= tail  # qfq is still scaled by the newest factor of the whole file
-    return (dates, values, calendar) if keep.all() else (dates[keep], values[keep], calendar)
+        keep &= np.cumsum(keep[::-1])[::-1] <= tail
+    rows = None if keep.all() else np.flatnonzero(keep)  # only the kept rows are converted and copied
+    scale = _scale(table.column("adj_factor").to_numpy(zero_copy_only=False).astype("float64"), basis) if raw else None
+    if scale is not None and rows is not None:
+        scale = scale[rows]  # qfq is still scaled by the newest factor of the whole file
+    values = np.empty((len(dates) if rows is None else len(rows), len(PANEL_COLUMNS)), dtype="float64")
+    for j, name in enumerate(PANEL_COLUMNS):
+        column = table.column(name).to_numpy(zero_copy_only=False)
+        column = column if rows is None else column[rows]
+        values[:, j] = column * scale if scale is not None and name in PRICE_COLUMNS else column
+    return (dates, values, calendar) if rows is None else (dates[rows], values, calendar)
 
 
 def load_panel(store: MarketStore, tickers: list[str] | None = None, *, start=None, end=None, adjust: str = "qfq",

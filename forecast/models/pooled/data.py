@@ -24,17 +24,17 @@ from ``labels``, which look ahead by design and are only used where a split
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-SEQUENCE_FEATURES = ("return", "excess_return", "close_open", "high_low", "volume")
-STATIC_FEATURES = ("momentum_12_1", "momentum_60", "momentum_20", "reversal_5", "volatility_60")
-VOL_WINDOW = 60
-VOLUME_WINDOW = 20
-CLIP = 5.0  # normalised inputs beyond 5 sigma are glitches or limit days: clipped, not learned from
+from forecast.models.pooled.inputs import CLIP, Compared, OwnInputs, compared_within, demean_within, long_order, own_inputs, rank_within, shift
+from forecast.models.pooled.inputs import SEQUENCE_FEATURES as SEQUENCE_FEATURES  # the features' names: data's importers read them here
+from forecast.models.pooled.inputs import STATIC_FEATURES as STATIC_FEATURES
+from forecast.models.pooled.inputs import VOL_WINDOW as VOL_WINDOW
+
 TARGETS = ("return", "demeaned", "rank")
 
 
@@ -60,80 +60,6 @@ class PooledData:
         return len(self.dates)
 
 
-def _shift(values: np.ndarray, start: np.ndarray, k: int) -> np.ndarray:
-    """``values`` shifted by ``k`` rows within each ticker (k > 0: the past, k < 0: the future); NaN across tickers."""
-    out = np.full(values.shape, np.nan, dtype="float64")
-    n = len(values)
-    position = np.arange(n) - start
-    if k > 0:
-        out[k:] = values[:-k]
-        out[position < k] = np.nan
-    elif k < 0:
-        ahead = np.arange(n) - k
-        ok = ahead < n
-        ok[ok] = start[ahead[ok]] == start[ok]  # the row k ahead belongs to the same ticker
-        out[ok] = values[ahead[ok]]
-    else:
-        out[:] = values
-    return out
-
-
-def _rolling(values: np.ndarray, start: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Trailing mean and sample std over ``window`` rows of the same ticker, NaN until the window is full.
-
-    NaN values count as missing; a window needs at least two thirds of its rows.
-    """
-    present = np.isfinite(values)
-    filled = np.where(present, values, 0.0)
-    sums = np.concatenate([[0.0], np.cumsum(filled)])
-    squares = np.concatenate([[0.0], np.cumsum(filled * filled)])
-    counts = np.concatenate([[0], np.cumsum(present)])
-    n = len(values)
-    idx = np.arange(n)
-    lo = np.maximum(idx - window + 1, start)
-    count = counts[idx + 1] - counts[lo]
-    total = sums[idx + 1] - sums[lo]
-    total_sq = squares[idx + 1] - squares[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
-        var = (total_sq - count * mean * mean) / (count - 1)
-    full = (idx - start + 1 >= window) & (count >= max(2, (2 * window) // 3))
-    mean = np.where(full, mean, np.nan)
-    std = np.where(full, np.sqrt(np.maximum(var, 0.0)), np.nan)
-    return mean, std
-
-
-def _rank_within(values: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Percentile rank of each value among its day's values, centred to [-0.5, 0.5]; ties share their mean rank; NaN stays NaN.
-
-    Vectorised with one sort (a groupby rank over 5,400 tickers x years of days takes seconds).
-    """
-    out = np.full(len(values), np.nan)
-    ok = np.flatnonzero(np.isfinite(values))
-    if not len(ok):
-        return out
-    order = ok[np.lexsort((values[ok], day[ok]))]
-    d, v = day[order], values[order]
-    new_day = np.r_[True, d[1:] != d[:-1]]
-    new_value = new_day | np.r_[True, v[1:] != v[:-1]]
-    day_start = np.maximum.accumulate(np.where(new_day, np.arange(len(order)), 0))
-    position = np.arange(len(order)) - day_start  # 0-based rank within the day, before ties
-    tie_start = np.maximum.accumulate(np.where(new_value, np.arange(len(order)), 0))
-    tie_id = np.cumsum(new_value) - 1
-    tie_size = np.bincount(tie_id)
-    mean_rank = (position - (np.arange(len(order)) - tie_start)) + (tie_size[tie_id] - 1) / 2.0  # average of the tie's ranks
-    day_id = np.cumsum(new_day) - 1
-    count = np.bincount(day_id)[day_id]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[order] = np.where(count > 1, mean_rank / np.maximum(count - 1, 1) - 0.5, 0.0)
-    return out
-
-
-def _demean_within(values: np.ndarray, day: np.ndarray) -> np.ndarray:
-    frame = pd.DataFrame({"v": values, "d": day})
-    return values - frame.groupby("d")["v"].transform("mean").to_numpy()
-
-
 def pool(panel: pd.DataFrame, horizon: int, static_from=None) -> PooledData:
     """Turn a (date, ticker) panel of bars into pooled inputs and H-step labels (see the module docstring).
 
@@ -143,55 +69,54 @@ def pool(panel: pd.DataFrame, horizon: int, static_from=None) -> PooledData:
     """
     if horizon < 1:
         raise ValueError("horizon must be at least 1")
-    long = panel[["open", "high", "low", "close", "volume"]].swaplevel().sort_index()
-    tickers = long.index.get_level_values(0).to_numpy()
-    dates = long.index.get_level_values(1).to_numpy()
-    n = len(long)
-    first = np.r_[True, tickers[1:] != tickers[:-1]] if n else np.zeros(0, dtype=bool)
-    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        close = long["close"].to_numpy("float64")
-        log_close = np.log(np.where(close > 0, close, np.nan))
-        returns = log_close - _shift(log_close, start, 1)
-        _, sigma_now = _rolling(returns, start, VOL_WINDOW)
-        sigma = _shift(sigma_now, start, 1)  # known the day before: a day's move does not scale itself
-        sigma = np.where(sigma > 1e-6, sigma, np.nan)
-        day = pd.factorize(dates)[0]
-        excess = returns - pd.Series(returns).groupby(day).transform("mean").to_numpy()
-        opens = long["open"].to_numpy("float64")
-        highs, lows = long["high"].to_numpy("float64"), long["low"].to_numpy("float64")
-        close_open = np.log(close / np.where(opens > 0, opens, np.nan))
-        high_low = np.log(highs / np.where(lows > 0, lows, np.nan))
-        volume = np.log1p(np.maximum(long["volume"].to_numpy("float64"), 0.0))
-        volume_mean, _ = _rolling(volume, start, VOLUME_WINDOW)
-        volume_rel = volume - _shift(volume_mean, start, 1)
-        sequence = np.column_stack([returns / sigma, excess / sigma, close_open / sigma, high_low / sigma, volume_rel])
-        sequence = np.nan_to_num(np.clip(sequence, -CLIP, CLIP), nan=0.0).astype("float32")
+    own = own_inputs(panel, long_order(panel)[0])
+    return pooled([(own, compared_within(own, static_from))], horizon)
 
-        static_raw = np.column_stack([
-            _shift(log_close, start, 21) - _shift(log_close, start, 252),
-            log_close - _shift(log_close, start, 60),
-            log_close - _shift(log_close, start, 20),
-            _shift(log_close, start, 5) - log_close,
-            np.log(sigma_now),
-        ])
-        if static_from is not None:
-            static_raw[dates < np.datetime64(pd.Timestamp(static_from), "ns")] = np.nan
-        static = np.column_stack([_rank_within(static_raw[:, j], day) for j in range(static_raw.shape[1])])
-        static = np.nan_to_num(static, nan=0.0).astype("float32")  # unknown: the day's middle
 
-        labels = np.column_stack([_shift(log_close, start, -h) - log_close for h in range(1, horizon + 1)])
+def pooled(parts: Sequence[tuple[OwnInputs, Compared]], horizon: int) -> PooledData:
+    """The ``PooledData`` of the parts' rows, one part after another: each part's own inputs and what is compared across
+    tickers for them (``Compared``). Written straight into the arrays of the whole, which at 5,400 tickers are
+    hundreds of megabytes: a copy of them to join the parts would cost as much as making them."""
+    n = sum(len(own) for own, _ in parts)
+    tickers = np.empty(n, dtype=object)
+    dates = np.empty(n, dtype="datetime64[ns]")
+    position = np.empty(n, dtype="int64")
+    sequence = np.empty((n, len(SEQUENCE_FEATURES)), dtype="float32")
+    static = np.zeros((n, len(STATIC_FEATURES)), dtype="float32")  # unknown: the day's middle
+    labels = np.empty((n, horizon), dtype="float32")
     label_dates = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    sigma = np.empty(n, dtype="float32")
+    close = np.empty(n, dtype="float64")
+    begin = 0
+    for own, compared in parts:
+        end = begin + len(own)
+        _fill(own, compared, horizon, tickers[begin:end], dates[begin:end], position[begin:end], sequence[begin:end],
+              static[begin:end], labels[begin:end], label_dates[begin:end], sigma[begin:end], close[begin:end])
+        begin = end
+    return PooledData(tickers=tickers, dates=dates, position=position, sequence=sequence, static=static, labels=labels,
+                      label_dates=label_dates, sigma=sigma, close=close)
+
+
+def _fill(own: OwnInputs, compared: Compared, horizon: int, tickers, dates, position, sequence, static, labels,
+          label_dates, sigma, close) -> None:
+    """Write one part's rows into the slices of ``pooled``'s arrays (see ``PooledData`` for each)."""
+    n = len(own)
+    start, log_close = own.start, own.log_close
+    tickers[:], dates[:], close[:] = own.tickers, own.dates, own.close
+    position[:] = np.arange(n) - start
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inputs = (own.returns / own.sigma, compared.excess / own.sigma, own.close_open / own.sigma, own.high_low / own.sigma, own.volume_rel)
+        for j, column in enumerate(inputs):
+            sequence[:, j] = np.nan_to_num(np.clip(column, -CLIP, CLIP), nan=0.0)
+        for h in range(1, horizon + 1):
+            labels[:, h - 1] = shift(log_close, start, -h) - log_close
+    static[compared.static_rows] = np.nan_to_num(compared.static, nan=0.0)
     ahead = np.arange(n) + horizon
     ok = ahead < n
     ok[ok] = start[ahead[ok]] == start[ok]
-    label_dates[ok] = dates[ahead[ok]]
-    return PooledData(
-        tickers=tickers, dates=dates.astype("datetime64[ns]"), position=np.arange(n) - start,
-        sequence=sequence, static=static, labels=labels.astype("float32"), label_dates=label_dates,
-        sigma=np.nan_to_num(sigma_now, nan=np.nanmedian(sigma_now) if np.isfinite(sigma_now).any() else 0.02).astype("float32"),
-        close=close,
-    )
+    label_dates[ok] = own.dates[ahead[ok]]
+    sigma_now = own.sigma_now
+    sigma[:] = np.nan_to_num(sigma_now, nan=np.nanmedian(sigma_now) if np.isfinite(sigma_now).any() else 0.02)
 
 
 def targets(data: PooledData, kind: str, known_until=None) -> np.ndarray:
@@ -212,7 +137,7 @@ def targets(data: PooledData, kind: str, known_until=None) -> np.ndarray:
     if kind == "return":
         return labels.astype("float32")
     day = pd.factorize(data.dates)[0]
-    transform = _demean_within if kind == "demeaned" else _rank_within
+    transform = demean_within if kind == "demeaned" else rank_within
     return np.column_stack([transform(labels[:, h], day) for h in range(data.horizon)]).astype("float32")
 
 

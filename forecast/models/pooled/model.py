@@ -15,7 +15,6 @@ TensorFlow is imported inside the functions that fit or run the network.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -40,9 +39,12 @@ from forecast.models.pooled.data import (
     every_nth_day,
     latest_rows,
     pool,
+    pooled,
     targets,
     time_split,
 )
+from forecast.models.pooled.inputs import Compared, OwnInputs, compared_within, long_order, own_inputs
+from forecast.models.pooled.net_config import GlobalNetConfig
 from forecast.models.results import ForecastPoint, ForecastResult
 
 if TYPE_CHECKING:
@@ -53,46 +55,29 @@ MIN_VALIDATION_DAYS = 20
 
 
 @dataclass(frozen=True)
-class GlobalSettings:
-    """The ``global`` preset: what the pooled data and the network look like."""
+class GlobalSettings(GlobalNetConfig):
+    """The ``global`` preset: the network's settings (``GlobalNetConfig``, where the preset differs its defaults are
+    overridden here) and what the pooled data, training and forecasts add to them."""
 
-    lookback: int = 60
-    horizon: int = 5
-    target: str = "rank"  # return | demeaned | rank (global_data.TARGETS)
-    arch: str = "gru"
     units: int = 64  # chosen on the S&P 500 validation year among 5 configurations (benchmarks/global_sp500.py)
-    head_units: int = 16
-    dropout: float = 0.1
-    members: int = 3
-    loss: str = "ic"
-    lr: float = 1e-3
-    epochs: int = 8
-    patience: int = 3
-    seed: int = 42
-    validation_days: int = 250
-    train_every: int = 3  # train on every 3rd day's windows (validation keeps every day): chosen with units above
-    epoch_windows: int = 65_536  # an epoch draws days holding about this many windows: the chosen setting saw ~58,000
+    epoch_windows: int | None = 65_536  # an epoch draws days holding about this many windows: the chosen setting saw ~58,000
     # issue 25: the ridge on the network's own inputs is nested in it (a frozen linear path beside the GRU, whose
     # head starts at zero); a trained epoch replaces the ridge alone only when it beats it on validation by a
     # Newey-West t of 2 (network.KeepBestIC). Chosen among 4 nested designs on the S&P 500 validation year.
     linear: bool = True
-    linear_trainable: bool = False
+    target: str = "rank"  # return | demeaned | rank (global_data.TARGETS)
+    validation_days: int = 250
+    train_every: int = 3  # train on every 3rd day's windows (validation keeps every day): chosen with units above
     adjust: str = "qfq"
     levels: tuple[float, ...] = DEFAULT_LEVELS
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["levels"] = list(self.levels)
-        return data
+        """Every setting, flat (the network's and the preset's side by side), JSON-ready: tuples as lists."""
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
 
-    def network(self):
-        from forecast.models.pooled.network import GlobalNetConfig
-
-        return GlobalNetConfig(lookback=self.lookback, horizon=self.horizon, arch=self.arch, units=self.units,
-                               head_units=self.head_units, dropout=self.dropout, members=self.members, loss=self.loss,
-                               lr=self.lr, epochs=self.epochs, patience=self.patience, seed=self.seed,
-                               epoch_windows=self.epoch_windows, linear=self.linear,
-                               linear_trainable=self.linear_trainable)
+    def network(self) -> GlobalNetConfig:
+        """The network's own settings: every field ``GlobalNetConfig`` declares, as this preset sets it."""
+        return GlobalNetConfig(**{f.name: getattr(self, f.name) for f in fields(GlobalNetConfig)})
 
     def history_rows(self) -> int:
         """Rows of history a forecast needs: the window plus what its slowest inputs look back."""
@@ -186,79 +171,41 @@ def pooled_against(panel: pd.DataFrame, horizon: int, reference: Collection[str]
     signals) taken over ``reference`` alone: a ticker of ``reference`` is pooled with ``reference``'s tickers only, a
     ticker outside it as if it were pooled with ``reference`` and itself (``_outsiders``). So no ticker's inputs depend
     on which other tickers ``panel`` holds besides ``reference`` (issue 29: one ticker scored differently by batch).
-    None: across ``panel``, as training and the backtests pool.
+    None: across ``panel``, as training and the backtests pool. Rows: ``reference``'s tickers first, then the others,
+    each part in long order.
     """
     if reference is None:
         return pool(panel, horizon, static_from=static_from)
-    names = panel.index.get_level_values("ticker")
-    inside = names.isin(list(reference))
-    if inside.all():
+    order, inside = long_order(panel, reference)
+    if inside in (0, len(order)):  # all of the model's universe, or none of it stored: nothing to compare with but the batch
         return pool(panel, horizon, static_from=static_from)
-    if not inside.any():  # nothing of the model's universe is stored: nothing to compare with but the batch itself
-        return pool(panel, horizon, static_from=static_from)
-    own = pool(panel[inside], horizon, static_from=static_from)
-    others = _outsiders(panel[~inside], panel[inside], horizon, static_from)
-    return PooledData(**{f.name: np.concatenate([getattr(own, f.name), getattr(others, f.name)]) for f in fields(PooledData)})
+    universe = own_inputs(panel, order[:inside])  # each part one block, as pool(panel[part]) pools it
+    within = compared_within(universe, static_from)
+    others = own_inputs(panel, order[inside:])
+    return pooled([(universe, within), (others, _outsiders(others, universe, static_from))], horizon)
 
 
-def _raw(panel: pd.DataFrame, static_from) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What ``pool`` compares across tickers, before it does, in its long order: (dates, log returns, the volatility
-    known the day before, the five slow signals)."""
-    from forecast.models.pooled.data import _rolling, _shift
-
-    long = panel[["close"]].swaplevel().sort_index()
-    tickers = long.index.get_level_values(0).to_numpy()
-    dates = long.index.get_level_values(1).to_numpy().astype("datetime64[ns]")
-    n = len(long)
-    first = np.r_[True, tickers[1:] != tickers[:-1]] if n else np.zeros(0, dtype=bool)
-    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        close = long["close"].to_numpy("float64")
-        log_close = np.log(np.where(close > 0, close, np.nan))
-        returns = log_close - _shift(log_close, start, 1)
-        _, sigma_now = _rolling(returns, start, VOL_WINDOW)
-        sigma = _shift(sigma_now, start, 1)
-        sigma = np.where(sigma > 1e-6, sigma, np.nan)
-        slow = np.column_stack([
-            _shift(log_close, start, 21) - _shift(log_close, start, 252),
-            log_close - _shift(log_close, start, 60),
-            log_close - _shift(log_close, start, 20),
-            _shift(log_close, start, 5) - log_close,
-            np.log(sigma_now),
-        ])
-    if static_from is not None:
-        slow[dates < np.datetime64(pd.Timestamp(static_from), "ns")] = np.nan
-    return dates, returns, sigma, slow
-
-
-def _outsiders(outside: pd.DataFrame, inside: pd.DataFrame, horizon: int, static_from) -> PooledData:
-    """``outside``'s tickers pooled each as if with ``inside`` and itself alone: its own inputs from ``pool``, the day's
-    mean return and the ranks of the slow signals over ``inside``'s rows of that day and its own (exactly what
+def _outsiders(outside: OwnInputs, inside: OwnInputs, static_from) -> Compared:
+    """What is compared across tickers for ``outside``'s tickers, each as if pooled with ``inside`` and itself alone: the
+    day's mean return and the ranks of the slow signals over ``inside``'s rows of that day and its own (exactly what
     ``pool(inside + one ticker)`` computes for that ticker, without pooling the universe once per ticker)."""
-    from forecast.models.pooled.data import CLIP
-
-    data = pool(outside, horizon, static_from=static_from)  # its own inputs are its own; the shared ones are redone
-    dates, returns, sigma, slow = _raw(outside, static_from)
-    ref_dates, ref_returns, _, ref_slow = _raw(inside, static_from)
+    dates, ref_dates = outside.dates.astype("datetime64[ns]"), inside.dates.astype("datetime64[ns]")
     days = pd.Index(np.unique(ref_dates))
     ref_day, day = days.get_indexer(ref_dates), days.get_indexer(dates)  # -1: a day the universe did not trade
-    present = np.isfinite(ref_returns)
-    total = np.bincount(ref_day[present], weights=ref_returns[present], minlength=len(days) + 1)
+    present = np.isfinite(inside.returns)
+    total = np.bincount(ref_day[present], weights=inside.returns[present], minlength=len(days) + 1)
     count = np.bincount(ref_day[present], minlength=len(days) + 1).astype("float64")
     total[-1] = count[-1] = 0.0  # index -1: no row of the universe that day
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (total[day] + returns) / (count[day] + 1)
-        excess = np.nan_to_num(np.clip((returns - mean) / sigma, -CLIP, CLIP), nan=0.0)
-    sequence = data.sequence.copy()
-    sequence[:, 1] = excess.astype("float32")
-    static = np.zeros(slow.shape, dtype="float32")
-    for j in range(slow.shape[1]):
-        static[:, j] = _rank_against(slow[:, j], day, ref_slow[:, j], ref_day)
-    return dataclasses.replace(data, sequence=sequence, static=static)
+        excess = outside.returns - (total[day] + outside.returns) / (count[day] + 1)
+    rows, slow = outside.slow(static_from)
+    ref_rows, ref_slow = inside.slow(static_from)
+    static = np.column_stack([_rank_against(slow[:, j], day[rows], ref_slow[:, j], ref_day[ref_rows]) for j in range(slow.shape[1])])
+    return Compared(excess, rows, static)
 
 
 def _rank_against(values: np.ndarray, day: np.ndarray, ref_values: np.ndarray, ref_day: np.ndarray) -> np.ndarray:
-    """Each value's centred percentile rank among the reference's values of its day and itself (``data._rank_within``'s
+    """Each value's centred percentile rank among the reference's values of its day and itself (``inputs.rank_within``'s
     rank, ties at their mean); 0 (the day's middle) where the value is unknown."""
     out = np.zeros(len(values), dtype="float64")
     ok = np.isfinite(ref_values) & (ref_day >= 0)
@@ -295,13 +242,15 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     is the same whichever others ``panel`` holds. ``wanted``: forecast only
     these tickers of ``panel`` (the rest are there as the reference).
     """
-    last_dates = panel.index.get_level_values("date").to_series().groupby(panel.index.get_level_values("ticker").to_numpy()).max()
+    index = panel.index  # each ticker's last date, grouped by the ticker's integer code (by its name: a second more)
+    last_dates = pd.Series(index.get_level_values("date")).groupby(np.asarray(index.codes[index.names.index("ticker")])).max()
     oldest_origin = last_dates.min() if on is None else min(last_dates.min(), pd.Timestamp(on))
     data: PooledData = pooled_against(panel, card.horizon, reference, static_from=oldest_origin)
     rows = latest_rows(data, card.lookback, on)
-    asked = set(data.tickers) if wanted is None else set(wanted) & set(data.tickers)
+    present = set(data.tickers[data.position == 0])  # every ticker once: its first row
+    asked = present if wanted is None else set(wanted) & present
     if wanted is not None:
-        rows = rows[np.isin(data.tickers[rows], list(asked))]
+        rows = rows[np.fromiter((t in asked for t in data.tickers[rows]), dtype=bool, count=len(rows))]
     problems = {t: f"too little history for the global model (needs {card.lookback + VOL_WINDOW + 1} bars)"
                 for t in sorted(asked - set(data.tickers[rows]))}
     if not len(rows):
@@ -314,9 +263,9 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     spread = data.sigma[rows].astype("float64")[:, None] * np.sqrt(np.arange(1, card.horizon + 1))
     last_close = data.close[rows].astype("float64")
     paths = (last_close[:, None] * np.exp(mean)).tolist()
-    bands = {level: (last_close[:, None] * np.exp(mean + np.asarray(q)[:, 0] * spread),
-                     last_close[:, None] * np.exp(mean + np.asarray(q)[:, 1] * spread)) for level, q in quantiles.items()}
-    bands_listed = {level: (lo.tolist(), hi.tolist()) for level, (lo, hi) in bands.items()}
+    bands = {level: np.stack([last_close[:, None] * np.exp(mean + np.asarray(q)[:, 0] * spread),
+                              last_close[:, None] * np.exp(mean + np.asarray(q)[:, 1] * spread)], axis=-1).tolist()
+             for level, q in quantiles.items()}  # {level: (n, H, [low, high])}
     lo, hi = np.asarray(quantiles[preferred_level(quantiles)][-1])
     expected = np.expm1(mean[:, -1])
     ranges = np.expm1(mean[:, -1, None] + np.c_[np.full(len(rows), lo), np.full(len(rows), hi)] * spread[:, -1, None])
@@ -328,8 +277,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
         ticker = str(data.tickers[row])
         last_date = pd.Timestamp(data.dates[row])
         dates = _next_sessions(ticker, last_date, card.horizon, sessions, (calendars or {}).get(ticker))
-        points = [ForecastPoint(dates[h], paths[i][h],
-                                {level: [low[i][h], high[i][h]] for level, (low, high) in bands_listed.items()})
+        points = [ForecastPoint(dates[h], paths[i][h], {level: pairs[i][h] for level, pairs in bands.items()})
                   for h in range(card.horizon)]
         result = ForecastResult(ticker=ticker, model_id=card.id, target="close", last_date=str(last_date.date()),
                                 last_close=float(last_close[i]), last_value=float(last_close[i]), points=points, created_at=created,

@@ -1,7 +1,8 @@
 """The global network: one recurrent model over windows pooled from a whole universe.
 
 Beside ``network.py`` the one other module that imports Keras. Imported lazily,
-only by the global model's training and prediction.
+only by the global model's training and prediction; its settings
+(``GlobalNetConfig``) live in ``net_config``, so a preset is read without Keras.
 
 The network reads a window of normalised daily inputs through a GRU or LSTM
 and joins the slow signals of its origin (``global_data.STATIC_FEATURES``)
@@ -27,32 +28,11 @@ import pandas as pd
 
 from forecast.models.network import KeepBest, keras, seed_everything, tf
 from forecast.models.pooled.data import PooledData, daily_rank_ic, ensemble_forecast, flat_inputs, rows_by_day, tabular_inputs, window_batch
+from forecast.models.pooled.net_config import GlobalNetConfig
 from forecast.progress import ProgressReporter, SilentProgress, make_progress
 
 LOSSES = ("mse", "ic")
 _RNN = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
-
-
-@dataclass(frozen=True)
-class GlobalNetConfig:
-    lookback: int = 60
-    horizon: int = 5
-    arch: str = "gru"
-    units: int = 32
-    head_units: int = 16
-    dropout: float = 0.1
-    members: int = 3
-    loss: str = "ic"
-    lr: float = 1e-3
-    epochs: int = 8
-    patience: int = 3
-    seed: int = 42
-    max_day_rows: int = 1024  # a day with more origins is cut into batches of about this size
-    epoch_windows: int | None = None  # at most about this many training windows an epoch (None: every one)
-    linear: bool = False  # nest a ridge: a frozen linear path from the same inputs beside the recurrent one (wide & deep)
-    linear_alphas: tuple[float, ...] = (1.0, 100.0, 10_000.0)  # the ridge's penalty, chosen on validation Rank IC
-    linear_trainable: bool = False  # let training move the ridge's weights too (they start at the ridge either way)
-    linear_margin_t: float = 2.0  # a trained epoch replaces the ridge alone only if it beats it on validation by this NW t
 
 
 def build_global_network(cfg: GlobalNetConfig, n_sequence: int, n_static: int) -> keras.Model:
