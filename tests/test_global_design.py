@@ -88,3 +88,36 @@ def test_the_network_is_never_worse_than_the_ridge_on_its_own_inputs():
     assert ridge_ic > 0.05  # the planted signal is there to be found
     assert fit.validation_rank_ic >= fit.linear_rank_ic  # the kept epoch never loses to the ridge on validation
     assert network_ic >= ridge_ic - 0.002, (network_ic, ridge_ic)
+
+
+def _loss_value(kind: str, truth, guess) -> float:
+    """The loss of one day: ``truth`` [B, H] ranks, ``guess`` [B, members, H] scores."""
+    from forecast.models.pooled.network import _loss
+
+    return float(_loss(kind)(np.asarray(truth, "float32"), np.asarray(guess, "float32")))
+
+
+def test_pairwise_loss_of_two_names_is_the_logistic_loss_of_their_guessed_gap():
+    truth = [[0.5], [-0.5]]  # the first name is above the second
+    for a, b in [(0.3, -0.2), (-1.0, 2.0)]:
+        expected = np.log1p(np.exp(-(a - b)))  # softplus(-(s_above - s_below))
+        assert _loss_value("pairwise", truth, [[[a]], [[b]]]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_listnet_loss_of_two_names_is_the_cross_entropy_of_their_top_one_probabilities():
+    from forecast.models.pooled.network import LISTNET_SHARPNESS
+
+    truth, guess = np.array([0.5, -0.5]), np.array([0.3, -0.2])
+    p = np.exp(truth * LISTNET_SHARPNESS) / np.exp(truth * LISTNET_SHARPNESS).sum()
+    log_q = guess - np.log(np.exp(guess).sum())
+    expected = -(p * log_q).sum()
+    assert _loss_value("listnet", truth[:, None], guess[:, None, None]) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["listnet", "pairwise", "ic"])
+def test_a_ranking_loss_prefers_the_truths_order_and_ignores_a_shift_of_every_score(kind):
+    rng = np.random.default_rng(3)
+    truth = (np.argsort(np.argsort(rng.normal(size=(30, 2)), axis=0), axis=0) / 29 - 0.5)  # ranks in [-0.5, 0.5]
+    in_order = np.repeat(truth[:, None, :], 2, axis=1) * 2.0  # two members, each scoring in the truth's order
+    assert _loss_value(kind, truth, in_order) < _loss_value(kind, truth, -in_order)
+    assert _loss_value(kind, truth, in_order + 5.0) == pytest.approx(_loss_value(kind, truth, in_order), abs=1e-5)

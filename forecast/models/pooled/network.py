@@ -31,7 +31,8 @@ from forecast.models.pooled.data import PooledData, daily_rank_ic, ensemble_fore
 from forecast.models.pooled.net_config import GlobalNetConfig
 from forecast.progress import ProgressReporter, SilentProgress, make_progress
 
-LOSSES = ("mse", "ic")
+LOSSES = ("mse", "ic", "listnet", "pairwise")  # issue 25 tried the two ranking losses: benchmarks/global_nested_tune.py
+LISTNET_SHARPNESS = 8.0  # the truth's ranks times this before its softmax: the top name ~e^8 likelier than the bottom
 _RNN = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
 
@@ -144,6 +145,20 @@ def _loss(kind: str):
             scale = tf.sqrt(tf.reduce_mean(tf.square(truth), axis=0) * tf.reduce_mean(tf.square(guess), axis=0) + 1e-12)
             return -tf.reduce_mean(covariance / scale)
         return negative_ic
+    if kind == "listnet":
+        def listnet(y_true, y_pred):
+            # ListNet's top-one probabilities over the day: the truth's softmax (ranks in [-0.5, 0.5], sharpened
+            # by a temperature of 1/8) against the guess's log-softmax, per member and step
+            truth = tf.nn.softmax(y_true * LISTNET_SHARPNESS, axis=0)[:, None, :]
+            return -tf.reduce_mean(tf.reduce_sum(truth * tf.nn.log_softmax(y_pred, axis=0), axis=0))
+        return listnet
+    if kind == "pairwise":
+        def ranknet(y_true, y_pred):
+            # RankNet: over every pair of the day with i above j in truth, the logistic loss of the guessed s_i - s_j
+            above = tf.cast(y_true[:, None, :] - y_true[None, :, :] > 0, y_pred.dtype)[:, :, None, :]  # [B, B, 1, H]
+            gaps = y_pred[:, None, :, :] - y_pred[None, :, :, :]  # [B, B, members, H]
+            return tf.reduce_sum(above * tf.nn.softplus(-gaps)) / (tf.reduce_sum(above) * tf.cast(tf.shape(y_pred)[1], y_pred.dtype) + 1e-12)
+        return ranknet
     raise ValueError(f"unknown loss {kind!r}; choose from {', '.join(LOSSES)}")
 
 
