@@ -33,7 +33,7 @@ def configs():
         "nested-gru64-ic-5members": replace(base, members=5),
         "nested-gru64-ic-trainable": replace(base, linear_trainable=True),
         "plain-gru64-ic": replace(base, linear=False),  # the previous default, for the diagnosis (no ridge inside)
-        # session 32: the two ranking losses (validation Rank IC: listnet +0.034 at epoch 1, pairwise -0.027, ic -0.029,
+        # session 32: the two ranking losses (validation Rank IC: listnet +0.034 at epoch 1, pairwise -0.025, ic -0.029 (best epochs),
         # the ridge alone -0.028); listnet's epoch did not beat the ridge by a NW t of 2, so the ridge was kept
         "nested-gru64-listnet": replace(base, loss="listnet"),
         "nested-gru64-pairwise": replace(base, loss="pairwise"),
