@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import shutil
 
 import pytest
 from report_home import build_home
@@ -24,6 +25,7 @@ from forecast.outputs.report.context import load_context
 from forecast.outputs.report.figures import PALETTES, ticker_figure
 from forecast.outputs.report.ranking import ranking
 from forecast.outputs.report.verdicts import verdict_for
+from forecast.workspace import Workspace
 
 runner = CliRunner()
 EVIL = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
@@ -49,8 +51,18 @@ def test_one_row_per_ticker_in_order_with_failures_and_missing(stored, tmp_path)
     assert _rows(page) == [*codes[:3], "AAPL"]
     assert (info.tickers, info.failed, info.bytes) == (4, 2, len(page.encode()))
     assert "fetch failed: server said no" in page  # the run's failure wins over the stored forecast
-    assert "no forecast stored; run: forecast predict AAPL" in page
+    assert "no data stored; run: forecast fetch AAPL, then forecast predict AAPL" in page  # nothing to predict from
     assert f'id="t-{codes[0]}"' in page and f'id="t-{codes[2]}"' not in page  # no chart for a failed ticker
+
+
+def test_a_stored_ticker_without_a_forecast_is_told_to_predict(stored, tmp_path):
+    shared, codes = stored
+    home = tmp_path / "home"
+    shutil.copytree(shared, home)  # the fixture's home is shared by the module's tests: change a copy
+    Workspace.at(home).forecast_file(codes[1]).unlink()  # its bars stay in the store
+    out = tmp_path / "r.html"
+    write_report(home, codes[:2], out)
+    assert f"no forecast stored; run: forecast predict {codes[1]}" in out.read_text(encoding="utf-8")
 
 
 def test_failure_marker_counts_only_when_newer_than_the_forecast(stored, tmp_path):

@@ -82,8 +82,9 @@ def load_ticker(workspace: Workspace, store: MarketStore, ticker: str, name: str
         if failure is not None and not newer_than_failure:  # yesterday's forecast must not pass for today's
             report.error = redact(failure[0])
             return report
-        if stored is None:
-            report.error = f"no forecast stored; run: forecast predict {ticker}"
+        if stored is None:  # the command that makes one: predict, or first fetch where there are no bars to predict from
+            report.error = (f"no forecast stored; run: forecast predict {ticker}" if store.has(ticker)
+                            else f"no data stored; run: forecast fetch {ticker}, then forecast predict {ticker}")
             return report
         forecast = stored[0]
         report.forecast = forecast
