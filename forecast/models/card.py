@@ -17,8 +17,8 @@ from typing import Any
 from forecast.choices import Arch, ModelKind
 from forecast.data.tickers import parse_ticker
 from forecast.errors import CorruptFileError, ForecastError
+from forecast.home_rules import safe_name
 from forecast.models.train_config import TrainConfig, network_name
-from forecast.workspace import safe_name
 
 CARD_FORMAT = 1
 

@@ -20,10 +20,11 @@ from forecast.choices import Adjust, ColorConvention, Preset, Source
 from forecast.data.sources.pacing import DEFAULT_CALLS_PER_MINUTE as DEFAULT_TUSHARE_CALLS_PER_MINUTE
 from forecast.data.tickers import parse_ticker
 from forecast.errors import BadInputError, ConfigError
+from forecast.home_rules import outdir_problem
 from forecast.maths.intervals import DEFAULT_LEVELS, check_levels
 from forecast.models.train_config import TrainConfig, build_train_config
 from forecast.redact import mask, register_secret
-from forecast.workspace import DEFAULT_OUTDIR, Workspace, outdir_problem
+from forecast.workspace import DEFAULT_OUTDIR, Workspace
 
 TOKEN_ENV_VARS = ("TUSHARE_TOKEN", "TS_TOKEN")  # ours first, then tushare's own
 CALLS_PER_MINUTE_ENV = "FORECAST_TUSHARE_CALLS_PER_MINUTE"

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forecast.errors import ForecastError, ModelNotFoundError
+from forecast.home_rules import safe_name
 from forecast.models.registry import ModelRegistry
 from forecast.workflow.doctor.archives import TICKER_LAYERS, _archive_problem
 from forecast.workflow.doctor.findings import PIN, Finding, _entries, _reason, _ticker
-from forecast.workspace import Workspace, safe_name
+from forecast.workspace import Workspace
 
 if TYPE_CHECKING:
     from forecast.models.card import ModelCard
