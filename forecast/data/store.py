@@ -198,14 +198,17 @@ class MarketStore:
 
     def read_table(self, ticker: Ticker | str):
         """Return (the stored pyarrow table, its metadata dict) with no pandas round trip; raise as ``read``."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         path = self.path_for(ticker)
         if not path.is_file():
             raise NoDataError(f"no stored data for {ticker}; run: forecast fetch {ticker}")
         try:
+            with open(path, "rb") as handle:  # one read of the whole small file: pyarrow's own small reads of it cost 0.34 ms a file, not 0.2
+                data = handle.read()
             # ParquetFile, not pq.read_table: the dataset layer behind read_table costs ~10x the decoding of one small file
-            with pq.ParquetFile(path) as parquet:
+            with pq.ParquetFile(pa.py_buffer(data)) as parquet:
                 table = parquet.read(use_threads=False)  # one small file: threads cost more than they save
             meta = json.loads(table.schema.metadata[_META_KEY])
             _check_stored_schema(table)

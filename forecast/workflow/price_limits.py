@@ -51,26 +51,6 @@ def user_limits(workspace: Workspace, tickers: Sequence[str]) -> dict[str, float
     return load_app_config(workspace).user_limits(others) if others else {}
 
 
-def cap_forecast(result: Any, rate: float, floors: Any, ceilings: Any, st: bool = False, set_by_user: bool = False) -> Any:
-    """``result`` (a ForecastResult) with its point and bands kept within [floors, ceilings] (its limit paths), saying where."""
-    from forecast.data.trading_rules import clip_band
-
-    values = [p.value for p in result.points]
-    point = clip_band(values, values, floors, ceilings)
-    cut: dict[str, list[str]] = {}
-    for level in result.levels:
-        band = clip_band([p.intervals[level][0] for p in result.points], [p.intervals[level][1] for p in result.points],
-                         floors, ceilings)
-        for p, lo, hi in zip(result.points, band.lower, band.upper):
-            p.intervals[level] = [lo, hi]
-        cut[level] = band.cut
-    for p, value in zip(result.points, point.lower):
-        p.value = value
-    result.price_limits = {"rate": rate, "st": st, "point_cut": point.cut, "cut": cut,
-                           **({"set_by": "[limits] in forecast.toml"} if set_by_user else {})}
-    return result
-
-
 def cap_forecasts(workspace: Workspace, results: Sequence[Any]) -> list[Any]:
     """Every limited ticker's forecast of ``results`` within its price limits, in place (ST names from the stored facts).
 
@@ -93,9 +73,48 @@ def cap_forecasts(workspace: Workspace, results: Sequence[Any]) -> list[Any]:
             groups.setdefault((rate, len(r.points), False), []).append(r)
     for (rate, steps, set_by_user), group in groups.items():
         floors, ceilings = limit_paths(np.array([r.last_close for r in group], dtype=float), rate, steps)
-        for r, floor, ceiling in zip(group, floors, ceilings):
-            cap_forecast(r, rate, floor, ceiling, r.ticker in st, set_by_user)
+        by_levels: dict[tuple[str, ...], list[int]] = {}
+        for i, r in enumerate(group):
+            by_levels.setdefault(tuple(r.levels), []).append(i)
+        for levels, members in by_levels.items():
+            _cap_together([group[i] for i in members], levels, rate, floors[members], ceilings[members], st, set_by_user)
     return list(results)
+
+
+_SIDES = np.array(["", "upper", "lower", "both"])  # by 2 * (the floor bit) + (the ceiling bit)
+
+
+def _clipped(lower: np.ndarray, upper: np.ndarray, floors: np.ndarray, ceilings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``trading_rules.clip_band`` on (tickers, steps) arrays at once, to the same bits: (lows, highs, the side cut per step)."""
+    finite_low, finite_high = np.isfinite(lower), np.isfinite(upper)
+    hit_floor = (finite_low & (lower < floors)) | (finite_high & (upper < floors))  # a gap stays a gap
+    hit_ceiling = (finite_low & (lower > ceilings)) | (finite_high & (upper > ceilings))
+    lows = np.where(finite_low, np.minimum(np.maximum(lower, floors), ceilings), lower)
+    highs = np.where(finite_high, np.maximum(np.minimum(upper, ceilings), floors), upper)
+    return lows, highs, _SIDES[2 * hit_floor + hit_ceiling]
+
+
+def _cap_together(group: Sequence[Any], levels: tuple[str, ...], rate: float, floors: np.ndarray, ceilings: np.ndarray,
+                  st: set[str], set_by_user: bool) -> None:
+    """Keep the point and bands of every forecast of ``group`` (the same steps and levels) within its limit paths
+    (``floors``, ``ceilings``: a row per forecast), saying where, in one pass of numpy per level."""
+    values = np.array([[p.value for p in r.points] for r in group], dtype=float)
+    point, _, point_cut = _clipped(values, values, floors, ceilings)
+    cut: dict[str, list[list[str]]] = {}
+    for level in levels:
+        lower = np.array([[p.intervals[level][0] for p in r.points] for r in group], dtype=float)
+        upper = np.array([[p.intervals[level][1] for p in r.points] for r in group], dtype=float)
+        lows, highs, sides = _clipped(lower, upper, floors, ceilings)
+        for r, row_low, row_high in zip(group, lows.tolist(), highs.tolist()):
+            for p, lo, hi in zip(r.points, row_low, row_high):
+                p.intervals[level] = [lo, hi]
+        cut[level] = sides.tolist()
+    for i, (r, row) in enumerate(zip(group, point.tolist())):
+        for p, value in zip(r.points, row):
+            p.value = value
+        r.price_limits = {"rate": rate, "st": r.ticker in st, "point_cut": point_cut[i].tolist(),
+                          "cut": {level: sides[i] for level, sides in cut.items()},
+                          **({"set_by": "[limits] in forecast.toml"} if set_by_user else {})}
 
 
 def last_day_flags(workspace: Workspace, tickers: Sequence[str]) -> dict[str, dict[str, bool]]:

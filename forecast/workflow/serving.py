@@ -22,6 +22,7 @@ False, ``results.save_forecast``), unless no model serves the ticker at all
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -120,7 +121,7 @@ class Router:
         if self.model is not None:
             choice = self.own.choice(ticker, self.model)
             return Serving(ticker, ModelKind.NETWORK, choice.model_id, choice.reason)
-        if self._own_in_use(ticker) is None and not self.workspace.pin_file(ticker).exists():  # a broken pin is the user's: said below
+        if self._own_in_use(ticker) is None and not self._pinned(ticker):  # a broken pin is the user's: said below
             try:
                 return self._global(ticker, NO_MODEL_OF_ITS_OWN)
             except ModelNotFoundError:
@@ -133,9 +134,21 @@ class Router:
         """The tickers with a per-ticker model, from one pass over the cards (not one per ticker with none)."""
         return frozenset(card.ticker for card in self.own.cards())
 
+    @cached_property
+    def _pin_names(self) -> frozenset[str]:
+        """The names in the pins' folder, listed once (a pin's path checked and stat'ed per ticker was 0.3 s at 5,400)."""
+        try:
+            return frozenset(os.listdir(self.workspace.pinned_dir))
+        except (FileNotFoundError, NotADirectoryError):  # no pin yet
+            return frozenset()
+
+    def _pinned(self, ticker: str) -> bool:
+        """Whether ``ticker``'s pin file exists; only a name in the pins' folder is checked (a link may lead nowhere)."""
+        return ticker in self._pin_names and self.workspace.pin_file(ticker).exists()
+
     def _own_in_use(self, ticker: str) -> ModelChoice | None:
         """``ModelRegistry.in_use``, answered at once for a ticker with no model of its own and no pin."""
-        if ticker not in self._owners and not self.workspace.pin_file(ticker).exists():
+        if ticker not in self._owners and not self._pinned(ticker):
             return None
         return self.own.in_use(ticker)
 

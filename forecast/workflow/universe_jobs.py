@@ -77,13 +77,14 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
     panel = read.frame
     newest = None
     if len(panel):  # a series that stopped long before its universe has no recent day to compare across tickers with
-        dates, names = panel.index.get_level_values("date"), panel.index.get_level_values("ticker")
-        in_reference = names.isin(list(reference))
+        index = panel.index  # the ticker level's integer codes, not a name per row: a million rows' names cost 0.1 s each time
+        dates, ticker_codes = index.get_level_values("date"), np.asarray(index.codes[1])
+        in_reference = index.levels[1].isin(list(reference))[ticker_codes]
         # the universe's newest bar, not the batch's: the same cut for a ticker in every command
         newest = dates[in_reference].max() if in_reference.any() else dates.max()
         recent = dates >= newest - pd.Timedelta(days=int(history * CALENDAR_DAYS_PER_ROW) + 30)
         panel = panel if recent.all() else panel[recent]
-    stored = set(panel.index.get_level_values("ticker")) if len(panel) else set()
+    stored = set(panel.index.levels[1][np.flatnonzero(np.bincount(panel.index.codes[1]))]) if len(panel) else set()
     for ticker in wanted:
         if ticker not in stored:
             since = f" (its universe's last bar is {newest.date()})" if newest is not None else ""

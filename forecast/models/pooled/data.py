@@ -47,7 +47,7 @@ class PooledData:
     position: np.ndarray  # (N,) the row's index within its ticker (0 = first bar)
     sequence: np.ndarray  # (N, F) float32
     static: np.ndarray  # (N, S) float32
-    labels: np.ndarray  # (N, H) float32 cumulative log returns, NaN where the future is not there
+    labels: np.ndarray  # (N, H) float32 cumulative log returns, NaN where the future is not there (all NaN: pooled without labels)
     label_dates: np.ndarray  # (N,) datetime64[ns]: the date of the row H ahead (NaT where none)
     sigma: np.ndarray  # (N,) float32 trailing daily volatility of log returns, known at the row's date
     close: np.ndarray  # (N,) float64 the row's close
@@ -60,63 +60,79 @@ class PooledData:
         return len(self.dates)
 
 
-def pool(panel: pd.DataFrame, horizon: int, static_from=None) -> PooledData:
+def pool(panel: pd.DataFrame, horizon: int, static_from=None, labels: bool = True) -> PooledData:
     """Turn a (date, ticker) panel of bars into pooled inputs and H-step labels (see the module docstring).
 
     ``static_from``: rank the static inputs only on and after this date (a
     forecast needs them at its origins alone; ranking every day of 5,400
     tickers costs seconds); rows before it get the day's middle, 0.
+    ``labels=False``: a forecast's pooling, which never reads them; see ``pooled``.
     """
     if horizon < 1:
         raise ValueError("horizon must be at least 1")
     own = own_inputs(panel, long_order(panel)[0])
-    return pooled([(own, compared_within(own, static_from))], horizon)
+    return pooled([(own, compared_within(own, static_from))], horizon, labels)
 
 
-def pooled(parts: Sequence[tuple[OwnInputs, Compared]], horizon: int) -> PooledData:
+def pooled(parts: Sequence[tuple[OwnInputs, Compared]], horizon: int, labels: bool = True) -> PooledData:
     """The ``PooledData`` of the parts' rows, one part after another: each part's own inputs and what is compared across
     tickers for them (``Compared``). Written straight into the arrays of the whole, which at 5,400 tickers are
-    hundreds of megabytes: a copy of them to join the parts would cost as much as making them."""
+    hundreds of megabytes: a copy of them to join the parts would cost as much as making them.
+
+    ``labels=False``: no label is computed; ``labels`` and ``label_dates`` are all unknown (NaN, NaT), read-only
+    views of one value that take no memory (a forecast's 5,400 tickers' labels would be tens of megabytes unread).
+    """
     n = sum(len(own) for own, _ in parts)
     tickers = np.empty(n, dtype=object)
     dates = np.empty(n, dtype="datetime64[ns]")
     position = np.empty(n, dtype="int64")
     sequence = np.empty((n, len(SEQUENCE_FEATURES)), dtype="float32")
     static = np.zeros((n, len(STATIC_FEATURES)), dtype="float32")  # unknown: the day's middle
-    labels = np.empty((n, horizon), dtype="float32")
-    label_dates = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    if labels:
+        label_values = np.empty((n, horizon), dtype="float32")
+        label_dates = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    else:
+        label_values = np.broadcast_to(np.float32(np.nan), (n, horizon))
+        label_dates = np.broadcast_to(np.datetime64("NaT", "ns"), (n,))
     sigma = np.empty(n, dtype="float32")
     close = np.empty(n, dtype="float64")
     begin = 0
     for own, compared in parts:
         end = begin + len(own)
-        _fill(own, compared, horizon, tickers[begin:end], dates[begin:end], position[begin:end], sequence[begin:end],
-              static[begin:end], labels[begin:end], label_dates[begin:end], sigma[begin:end], close[begin:end])
+        _fill(own, compared, tickers[begin:end], dates[begin:end], position[begin:end], sequence[begin:end],
+              static[begin:end], sigma[begin:end], close[begin:end])
+        if labels:
+            _fill_labels(own, horizon, label_values[begin:end], label_dates[begin:end])
         begin = end
-    return PooledData(tickers=tickers, dates=dates, position=position, sequence=sequence, static=static, labels=labels,
+    return PooledData(tickers=tickers, dates=dates, position=position, sequence=sequence, static=static, labels=label_values,
                       label_dates=label_dates, sigma=sigma, close=close)
 
 
-def _fill(own: OwnInputs, compared: Compared, horizon: int, tickers, dates, position, sequence, static, labels,
-          label_dates, sigma, close) -> None:
-    """Write one part's rows into the slices of ``pooled``'s arrays (see ``PooledData`` for each)."""
+def _fill(own: OwnInputs, compared: Compared, tickers, dates, position, sequence, static, sigma, close) -> None:
+    """Write one part's rows into the slices of ``pooled``'s arrays (see ``PooledData`` for each), labels apart."""
     n = len(own)
-    start, log_close = own.start, own.log_close
     tickers[:], dates[:], close[:] = own.tickers, own.dates, own.close
-    position[:] = np.arange(n) - start
+    position[:] = np.arange(n) - own.start
     with np.errstate(divide="ignore", invalid="ignore"):
         inputs = (own.returns / own.sigma, compared.excess / own.sigma, own.close_open / own.sigma, own.high_low / own.sigma, own.volume_rel)
         for j, column in enumerate(inputs):
             sequence[:, j] = np.nan_to_num(np.clip(column, -CLIP, CLIP), nan=0.0)
+    static[compared.static_rows] = np.nan_to_num(compared.static, nan=0.0)
+    sigma_now = own.sigma_now
+    sigma[:] = np.nan_to_num(sigma_now, nan=np.nanmedian(sigma_now) if np.isfinite(sigma_now).any() else 0.02)
+
+
+def _fill_labels(own: OwnInputs, horizon: int, labels, label_dates) -> None:
+    """Write one part's labels and label dates into the slices of ``pooled``'s arrays."""
+    n = len(own)
+    start, log_close = own.start, own.log_close
+    with np.errstate(divide="ignore", invalid="ignore"):
         for h in range(1, horizon + 1):
             labels[:, h - 1] = shift(log_close, start, -h) - log_close
-    static[compared.static_rows] = np.nan_to_num(compared.static, nan=0.0)
     ahead = np.arange(n) + horizon
     ok = ahead < n
     ok[ok] = start[ahead[ok]] == start[ok]
     label_dates[ok] = own.dates[ahead[ok]]
-    sigma_now = own.sigma_now
-    sigma[:] = np.nan_to_num(sigma_now, nan=np.nanmedian(sigma_now) if np.isfinite(sigma_now).any() else 0.02)
 
 
 def targets(data: PooledData, kind: str, known_until=None) -> np.ndarray:

@@ -166,23 +166,24 @@ class GlobalForecast:
     result: ForecastResult
 
 
-def pooled_against(panel: pd.DataFrame, horizon: int, reference: Collection[str] | None = None, static_from=None) -> PooledData:
+def pooled_against(panel: pd.DataFrame, horizon: int, reference: Collection[str] | None = None, static_from=None,
+                   labels: bool = True) -> PooledData:
     """``pool(panel)`` with every input compared across tickers (each day's mean return, the ranks of the slow
     signals) taken over ``reference`` alone: a ticker of ``reference`` is pooled with ``reference``'s tickers only, a
     ticker outside it as if it were pooled with ``reference`` and itself (``_outsiders``). So no ticker's inputs depend
     on which other tickers ``panel`` holds besides ``reference`` (issue 29: one ticker scored differently by batch).
     None: across ``panel``, as training and the backtests pool. Rows: ``reference``'s tickers first, then the others,
-    each part in long order.
+    each part in long order. ``labels=False``: without labels (``data.pooled``), as a forecast needs them.
     """
     if reference is None:
-        return pool(panel, horizon, static_from=static_from)
+        return pool(panel, horizon, static_from=static_from, labels=labels)
     order, inside = long_order(panel, reference)
     if inside in (0, len(order)):  # all of the model's universe, or none of it stored: nothing to compare with but the batch
-        return pool(panel, horizon, static_from=static_from)
+        return pool(panel, horizon, static_from=static_from, labels=labels)
     universe = own_inputs(panel, order[:inside])  # each part one block, as pool(panel[part]) pools it
     within = compared_within(universe, static_from)
     others = own_inputs(panel, order[inside:])
-    return pooled([(universe, within), (others, _outsiders(others, universe, static_from))], horizon)
+    return pooled([(universe, within), (others, _outsiders(others, universe, static_from))], horizon, labels)
 
 
 def _outsiders(outside: OwnInputs, inside: OwnInputs, static_from) -> Compared:
@@ -245,7 +246,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     index = panel.index  # each ticker's last date, grouped by the ticker's integer code (by its name: a second more)
     last_dates = pd.Series(index.get_level_values("date")).groupby(np.asarray(index.codes[index.names.index("ticker")])).max()
     oldest_origin = last_dates.min() if on is None else min(last_dates.min(), pd.Timestamp(on))
-    data: PooledData = pooled_against(panel, card.horizon, reference, static_from=oldest_origin)
+    data: PooledData = pooled_against(panel, card.horizon, reference, static_from=oldest_origin, labels=False)
     rows = latest_rows(data, card.lookback, on)
     present = set(data.tickers[data.position == 0])  # every ticker once: its first row
     asked = present if wanted is None else set(wanted) & present
@@ -291,7 +292,12 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
 
 def _next_sessions(ticker: str, last_date: pd.Timestamp, count: int, cache: dict,
                    recorded: str | None = None) -> list[str]:
-    """The ``count`` sessions after ``last_date`` as ISO dates, on the recorded calendar or the ticker's own."""
+    """The ``count`` sessions after ``last_date`` as ISO dates, on the recorded calendar or the ticker's own.
+
+    ``cache``: {(calendar name, last date): sessions}, and the same under the recorded name, which is looked up
+    only on a miss (5,400 lookups of one name were a tenth of a second)."""
+    if recorded and (recorded, last_date) in cache:
+        return cache[(recorded, last_date)]
     if recorded:
         calendar = get_calendar(recorded)
     else:
@@ -302,6 +308,8 @@ def _next_sessions(ticker: str, last_date: pd.Timestamp, count: int, cache: dict
     key = (calendar.name, last_date)
     if key not in cache:
         cache[key] = [str(day.date()) for day in calendar.next_sessions(last_date, count)]
+    if recorded:
+        cache[(recorded, last_date)] = cache[key]
     return cache[key]
 
 
