@@ -8,6 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "fixtures"  # slices of the course's files; see fixtures/README.md
+FIXTURES = DATA  # tests/fixtures/ from a test at any depth (issue 24: tests live in folders)
 COURSE_FILE = DATA / "moutai_qfq_with_negative_prices.csv"
 COURSE_POSITIVE = DATA / "moutai_qfq.csv"
 SAMPLE_FILE = REPO / "forecast" / "sample" / "600519.SH.csv"

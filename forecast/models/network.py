@@ -1,6 +1,6 @@
 """The per-ticker Keras networks (GRU, LSTM, RNN; stacked or bidirectional); ``models.pooled.network`` is the universe model's.
 
-One of the two modules that import TensorFlow/Keras (``tests/test_layers.py`` holds them to it).
+One of the two modules that import TensorFlow/Keras (``tests/project/test_layers.py`` holds them to it).
 
 Imported lazily by training and prediction, never by ``--help``, ``fetch`` or ``plot``.
 """

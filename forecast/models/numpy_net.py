@@ -8,7 +8,7 @@ Keras); this module only evaluates what it built: an input window, recurrent
 layers (GRU with ``reset_after``, LSTM, SimpleRNN; stacked; the first one may be
 Bidirectional with ``merge_mode="concat"``), Dropout (the identity at
 inference) and a linear Dense head. Any other layer or setting is refused
-(ValueError naming the layer), never skipped. ``tests/test_numpy_net.py``
+(ValueError naming the layer), never skipped. ``tests/models/test_numpy_net.py``
 checks that Keras and this module agree on every preset.
 
 The recurrent cells (``RecurrentCell``) are shared with the universe model's

@@ -8,10 +8,10 @@ one definition of the network; this file only evaluates what it built, and
 refuses (ValueError naming the layer) any layer or setting it does not
 implement. The recurrent cells (GRU, LSTM) are ``models.numpy_net``'s, shared
 with the per-ticker networks; this module holds the ensemble's layout (members,
-their static inputs and heads). ``tests/test_global_numpy.py`` checks that the two agree. Before it
+their static inputs and heads). ``tests/models/pooled/test_numpy_net.py`` checks that the two agree. Before it
 reads anything, ``model_archive`` holds the file against the network its card
 describes (sizes, then the weights' declared shapes): a zip bomb is refused
-in one line, never read (``tests/test_model_bombs.py``).
+in one line, never read (``tests/models/test_archive_bombs.py``).
 """
 
 from __future__ import annotations

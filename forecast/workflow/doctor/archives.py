@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 # The layer classes the product's networks are made of; a model.keras with any other is not one the product made.
 # network.build_network (per ticker: models/archive_network.py's TICKER_CLASSES) and global_network.build_global_network;
-# tests/test_doctor_states.py checks that what they build passes.
+# tests/workflow/doctor/test_states.py checks that what they build passes.
 TICKER_LAYERS = TICKER_CLASSES
 GLOBAL_LAYERS = frozenset({"InputLayer", "GRU", "LSTM", "Concatenate", "Dropout", "Dense", "Reshape",
                            "Flatten", "Add"})  # the last two: the nested ridge (models/pooled/network.py)
