@@ -32,9 +32,12 @@ def dumps(value, indent: int | None = 2) -> str:
     """``value`` as JSON text, indented by two spaces (``indent=None``: compact), non-ASCII as it is.
 
     orjson (C) writes it: a 15 MB forecast payload in a tenth of the standard
-    library's time. Floats may be spelled differently (1e-05 / 0.00001), never
-    valued differently. What orjson refuses (an integer past 64 bits) goes
-    to the standard library's encoder, with the same values.
+    library's time. Floats may be spelled differently (1e-05 / 0.00001). numpy
+    values are written as JSON values, where the standard library's path wrote
+    some as text: an array is a list, ``np.bool_`` a boolean, ``np.float32(0.1)``
+    the 0.1 it shows (the product converts what it stores to Python floats and
+    strings first, so no stored or printed number changes). What orjson refuses
+    (an integer past 64 bits) goes to the standard library's encoder.
     """
     if indent not in (2, None):  # orjson indents by two spaces only
         return _stdlib_dumps(value, indent)

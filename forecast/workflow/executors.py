@@ -78,6 +78,17 @@ def run_job(job: Callable[[str], T], item: str) -> Outcome[T]:
                        seconds=time.perf_counter() - started)
 
 
+def _ray_worker_lost(exc: BaseException) -> bool:
+    """Whether Ray says the process or node running a task went away; a task's own error (RayTaskError) is not that."""
+    if not type(exc).__module__.startswith("ray."):
+        return False
+    from ray import exceptions as ray_errors  # only reached with a Ray exception in hand: Ray is imported already
+
+    lost = tuple(getattr(ray_errors, name) for name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError",
+                                                        "ObjectLostError", "OwnerDiedError") if hasattr(ray_errors, name))
+    return isinstance(exc, lost) and not isinstance(exc, ray_errors.RayTaskError)
+
+
 def _lost(item: str, exc: BaseException) -> Outcome:
     """The Outcome of an item whose worker never answered.
 
@@ -87,7 +98,7 @@ def _lost(item: str, exc: BaseException) -> Outcome:
     """
     first_line = str(exc).splitlines()[0] if str(exc) else ""
     why = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-    if isinstance(exc, BrokenProcessPool) or type(exc).__module__.startswith("ray."):
+    if isinstance(exc, BrokenProcessPool) or _ray_worker_lost(exc):
         return Outcome(item, error=redact(f"the worker running it was lost, killed by the machine or its node gone "
                                           f"({why}); rerun it, with fewer --workers if memory ran out"),
                        exit_code=int(ExitCode.WORKER_LOST))

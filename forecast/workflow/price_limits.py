@@ -67,7 +67,7 @@ def cap_forecasts(workspace: Workspace, results: Sequence[Any]) -> list[Any]:
     groups: dict[tuple[float, int, bool], list[Any]] = {}
     for r in limited:
         rate = limit_rate(r.ticker, r.points[0].date, st=r.ticker in st)
-        if rate is None and r.ticker in rates and not is_china(r.ticker):
+        if rate is None and r.ticker in rates and not is_china(r.ticker) and np.isfinite(r.last_close):
             groups.setdefault((rates[r.ticker], len(r.points), True), []).append(r)
         elif rate is not None and np.isfinite(r.last_close):
             groups.setdefault((rate, len(r.points), False), []).append(r)
@@ -89,8 +89,9 @@ def _clipped(lower: np.ndarray, upper: np.ndarray, floors: np.ndarray, ceilings:
     finite_low, finite_high = np.isfinite(lower), np.isfinite(upper)
     hit_floor = (finite_low & (lower < floors)) | (finite_high & (upper < floors))  # a gap stays a gap
     hit_ceiling = (finite_low & (lower > ceilings)) | (finite_high & (upper > ceilings))
-    lows = np.where(finite_low, np.minimum(np.maximum(lower, floors), ceilings), lower)
-    highs = np.where(finite_high, np.maximum(np.minimum(upper, ceilings), floors), upper)
+    # fmax/fmin pass a NaN limit over as clip_band's min/max do (a limit that cannot be computed cuts nothing)
+    lows = np.where(finite_low, np.fmin(np.fmax(lower, floors), ceilings), lower)
+    highs = np.where(finite_high, np.fmax(np.fmin(upper, ceilings), floors), upper)
     return lows, highs, _SIDES[2 * hit_floor + hit_ceiling]
 
 

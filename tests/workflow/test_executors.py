@@ -198,3 +198,14 @@ def test_an_os_error_in_one_item_is_that_items_bad_input_not_an_internal_error(t
     outcome = run_job(write, "600519.SH")
     assert not outcome.ok and outcome.exit_code == ExitCode.BAD_INPUT
     assert outcome.error == f"{tmp_path / '600519.SH.json'}: Permission denied"
+
+
+def test_ray_saying_its_worker_died_is_exit_10_but_a_tasks_own_error_stays_a_bug():
+    import pickle
+
+    ray_errors = pytest.importorskip("ray.exceptions", reason="the ray extra is not installed: pip install 'forecast[ray]'")
+    from forecast.workflow.executors import _lost
+
+    assert _lost("a", ray_errors.WorkerCrashedError()).exit_code == ExitCode.WORKER_LOST
+    own = ray_errors.RayTaskError("job", "traceback", pickle.PicklingError("cannot pickle")).as_instanceof_cause()
+    assert _lost("a", own).exit_code == ExitCode.INTERNAL  # a value that would not travel: our bug, not the machine

@@ -132,3 +132,14 @@ def test_pooling_without_labels_gives_the_same_inputs_and_only_unknown_labels():
     assert np.isfinite(full.labels).any()
     with pytest.raises(ValueError):
         bare.labels[0, 0] = 1.0  # read-only: no caller can write into a label it never had
+
+
+def test_a_limit_that_cannot_be_computed_cuts_nothing_as_clip_band_does():
+    from forecast.workflow.price_limits import _clipped
+
+    lower, upper = np.array([[10.0, 11.0]]), np.array([[12.0, 13.0]])
+    unknown = np.full((1, 2), np.nan)
+    lows, highs, sides = _clipped(lower, upper, unknown, unknown)
+    one = clip_band([10.0, 11.0], [12.0, 13.0], [np.nan, np.nan], [np.nan, np.nan])
+    assert lows.tolist() == [[10.0, 11.0]] and highs.tolist() == [[12.0, 13.0]]  # the band as it was
+    assert sides.tolist() == [["", ""]] and list(one.cut) == ["", ""]
