@@ -188,7 +188,7 @@ def _warming(state: AdaptiveState) -> bool:
 def cached_multiplier(state: AdaptiveState) -> float:
     """Return ``multiplier(state)``, trusting the state's sorted scores (only ``apply_score`` has moved it since)."""
     if state.method == "tracker":
-        return max(state.multiplier, 0.0)  # below 0 the band is empty: the point alone
+        return float(tracker_shown(state.multiplier))
     if _warming(state):
         return 1.0
     return _quantile(_sorted_scores(state), state.current_alpha)
@@ -239,6 +239,26 @@ def adjust(state: AdaptiveState, lower: ArrayLike, upper: ArrayLike, point: Arra
 
 # --- one outcome -----------------------------------------------------------------------------------
 
+def tracker_shown(multiplier: ArrayLike) -> Any:
+    """Return the factor a tracker's band is shown with: its multiplier, or 0 below 0 (the empty band: the point alone)."""
+    return np.maximum(multiplier, 0.0)
+
+
+def tracker_step(multiplier: ArrayLike, score: ArrayLike, eta: float, alpha: ArrayLike) -> tuple[Any, Any]:
+    """Return (the multipliers after one outcome each, whether each missed): the tracker's rule, elementwise.
+
+    ``m + eta * (err - alpha)`` (Angelopoulos et al.'s quantile tracker: a miss widens), ``err`` 1 where the score
+    passes the band shown now (``tracker_shown``); a NaN score (nothing known) moves nothing and misses nothing.
+    Scalars or arrays: ``apply_score`` moves one state with it, a universe model's batch thousands at once.
+    """
+    m = np.asarray(multiplier, dtype="float64")
+    s = np.asarray(score, dtype="float64")
+    known = ~np.isnan(s)
+    with np.errstate(invalid="ignore"):
+        missed = known & (s > tracker_shown(m))
+    return np.where(known, m + eta * (missed - alpha), m), missed
+
+
 def _pinball(beta: float, theta: float, alpha: float) -> float:
     """DtACI's loss of an expert at ``theta`` when ``beta`` was the largest alpha that covered: the alpha-pinball loss."""
     d = beta - theta
@@ -259,10 +279,10 @@ def apply_score(state: AdaptiveState, score: float) -> None:
     state.seen += 1
     alpha = state.alpha
     if state.method == "tracker":
-        err = 1.0 if score > max(state.multiplier, 0.0) else 0.0
-        state.multiplier += state.gammas[0] * (err - alpha)  # Angelopoulos et al.'s quantile tracker: a miss widens
+        moved, missed = tracker_step(state.multiplier, score, state.gammas[0], alpha)
+        state.multiplier = float(moved)
         state.updates += 1
-        state.misses += int(err)
+        state.misses += int(missed)
         return  # the tracker reads no scores: its state stays a few numbers
     if not _warming(state):
         ordered = _sorted_scores(state)
