@@ -47,6 +47,11 @@ def dumps(value, indent: int | None = 2) -> str:
         return _stdlib_dumps(value, indent)
 
 
+def loads(data: bytes | str):
+    """The value of JSON text (orjson: strict JSON, so NaN is refused); raises ValueError on anything else."""
+    return orjson.loads(data)
+
+
 def _stdlib_dumps(value, indent: int | None) -> str:
     try:  # the common case, no NaN anywhere: one pass of the encoder instead of a copy of the whole value first
         return json.dumps(value, indent=indent, ensure_ascii=False, default=_plain, allow_nan=False)

@@ -14,6 +14,7 @@
     <home>/forecasts/<TICKER>/latest.json  the ticker's forecast of record (by the model in use for it)
     <home>/forecasts/<TICKER>/other/<MODEL>.json  a forecast by another model (predict --model), kept apart
     <home>/forecasts/@<UNIVERSE>/latest.json  a global model's forecasts of record of many tickers, one file per batch
+    <home>/forecasts/@<UNIVERSE>/adaptive/<ID>.json  its bands' online recalibration, per ticker
     <home>/forecasts/@<UNIVERSE>/other.json   its forecasts of tickers another model serves (rank), kept apart
     <home>/backtests/<TICKER>/latest.{json,csv}
     <home>/backtests/@<UNIVERSE>/latest.{json,csv,png}  a universe's cross-sectional backtest
@@ -268,6 +269,10 @@ class Workspace:
         """The online recalibration of ``model``'s bands on ``ticker`` (maths/adaptive_intervals.py), kept beside the
         ticker's forecasts: a baseline has no model folder, and the state is read from the stored bars as a forecast is."""
         return self.inside(self.forecasts_dir, str(ticker), "adaptive", f"{model}.json", what="ticker or model")
+
+    def batch_adaptive_state_file(self, universe: object, model: object) -> Path:
+        """A universe model's online recalibration on each ticker it forecast (models/pooled/recalibration.py)."""
+        return self.inside(self.forecast_batch_file(universe).parent, "adaptive", f"{model}.json", what="model")
 
     def backtest_json(self, ticker: object) -> Path:
         return self.inside(self.backtests_dir, str(ticker), what="ticker") / "latest.json"

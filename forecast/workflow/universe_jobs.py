@@ -19,7 +19,16 @@ from forecast.errors import CorruptFileError, ForecastError, InsufficientHistory
 from forecast.evaluation.cross_backtest import CrossBacktestResult, CrossSettings, cross_backtest
 from forecast.models.backtest_records import save_cross_backtest
 from forecast.models.pooled.card import GlobalCard, GlobalRegistry
-from forecast.models.pooled.model import GlobalForecast, GlobalSettings, GlobalTrainResult, forecast_panel, ranked, train_global
+from forecast.models.pooled.model import (
+    GlobalForecast,
+    GlobalSettings,
+    GlobalTrainResult,
+    Recalibration,
+    forecast_panel,
+    ranked,
+    train_global,
+)
+from forecast.models.pooled.recalibration import read_tracks, write_tracks
 from forecast.models.results import save_forecast_batch
 from forecast.workspace import Workspace
 
@@ -95,8 +104,16 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
             network = NumpyGlobalNet.from_keras_file(model_file)
         except Exception as exc:  # a missing, truncated or foreign file: one line naming it, as for a per-ticker model
             raise unloadable_model(model_file, exc) from None
+        level_keys = list(card.intervals["quantiles"])
+        tracks_file = workspace.batch_adaptive_state_file(card.universe, card.id)
+        recalibration = Recalibration(*read_tracks(tracks_file, card.id, level_keys, card.horizon))
         forecasts, problems = forecast_panel(panel, card, network, calendars=read.calendars, reference=reference,
-                                             wanted=set(wanted))
+                                             wanted=set(wanted), recalibration=recalibration)
+        if save and recalibration.moved is not None:  # before the forecasts: a run killed between the two, run again,
+            written = {item.ticker for item in forecasts if _finite(item)}  # moves no track twice
+            moved = recalibration.moved
+            write_tracks(workspace, card.universe, card.id, level_keys, card.horizon,
+                         moved.rows(np.array([i for i, t in enumerate(moved.tickers) if t in written], dtype=int)))
         for ticker, why in problems.items():
             batch.problems[ticker] = InsufficientHistoryError(why)
         finite: list[GlobalForecast] = []

@@ -19,7 +19,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -45,9 +45,11 @@ from forecast.models.pooled.data import (
 )
 from forecast.models.pooled.inputs import Compared, OwnInputs, compared_within, long_order, own_inputs
 from forecast.models.pooled.net_config import GlobalNetConfig
+from forecast.models.pooled.recalibration import recalibrate
 from forecast.models.results import ForecastPoint, ForecastResult
 
 if TYPE_CHECKING:
+    from forecast.maths.adaptive_batch import Tracks
     from forecast.models.pooled.numpy_net import NumpyGlobalNet
 
 MOMENTUM_ROWS = 252  # the slowest static input looks a year back
@@ -155,6 +157,16 @@ def train_global(panel: pd.DataFrame, universe: str, settings: GlobalSettings, r
     return GlobalTrainResult(card, str(folder))
 
 
+@dataclass
+class Recalibration:
+    """The stored tracks a batch starts from (``recalibration.read_tracks``), why the file gave none (None when it
+    did), and, once forecast, the batch's tickers' tracks moved (for ``recalibration.write_tracks``)."""
+
+    stored: Tracks
+    rebuilt: str | None = None
+    moved: Tracks | None = None
+
+
 @dataclass(frozen=True)
 class GlobalForecast:
     """The global model's forecast for one ticker: the score, the expected H-step return and the price path."""
@@ -227,7 +239,8 @@ def _rank_against(values: np.ndarray, day: np.ndarray, ref_values: np.ndarray, r
 
 def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNet, on=None,
                    calendars: dict[str, str] | None = None, reference: Collection[str] | None = None,
-                   wanted: Collection[str] | None = None) -> tuple[list[GlobalForecast], dict[str, str]]:
+                   wanted: Collection[str] | None = None,
+                   recalibration: Recalibration | None = None) -> tuple[list[GlobalForecast], dict[str, str]]:
     """Forecast every ticker of ``panel`` from its last bar (on or before ``on``) in one batched call.
 
     ``network``: the card's network as ``global_numpy`` evaluates it (no
@@ -242,6 +255,8 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     tickers is compared across it (``pooled_against``), so a ticker's forecast
     is the same whichever others ``panel`` holds. ``wanted``: forecast only
     these tickers of ``panel`` (the rest are there as the reference).
+    ``recalibration``: each ticker's track (pooled/recalibration.py), moved in
+    place, and today's bands scaled by it; without one, the model's own bands.
     """
     index = panel.index  # each ticker's last date, grouped by the ticker's integer code (by its name: a second more)
     last_dates = pd.Series(index.get_level_values("date")).groupby(np.asarray(index.codes[index.names.index("ticker")])).max()
@@ -264,12 +279,23 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     spread = data.sigma[rows].astype("float64")[:, None] * np.sqrt(np.arange(1, card.horizon + 1))
     last_close = data.close[rows].astype("float64")
     paths = (last_close[:, None] * np.exp(mean)).tolist()
-    bands = {level: np.stack([last_close[:, None] * np.exp(mean + np.asarray(q)[:, 0] * spread),
-                              last_close[:, None] * np.exp(mean + np.asarray(q)[:, 1] * spread)], axis=-1).tolist()
-             for level, q in quantiles.items()}  # {level: (n, H, [low, high])}
-    lo, hi = np.asarray(quantiles[preferred_level(quantiles)][-1])
+    level_keys = list(quantiles)
+    # (n, L, H) log-return bands around the mean: each level's residual quantiles times the ticker's spread
+    low = np.stack([mean + np.asarray(quantiles[key])[:, 0] * spread for key in level_keys], axis=1)
+    high = np.stack([mean + np.asarray(quantiles[key])[:, 1] * spread for key in level_keys], axis=1)
+    records: list[dict[str, Any] | None] = [None] * len(rows)
+    if recalibration is not None:  # today's bands moved by each ticker's track (pooled/recalibration.py)
+        bar_dates, bar_closes = _histories(data, rows)
+        recalibration.moved, ratio_low, ratio_high, made = recalibrate(
+            recalibration.stored, [str(t) for t in data.tickers[rows]], bar_dates, bar_closes, np.exp(mean), np.exp(low), np.exp(high),
+            level_keys, recalibration.rebuilt)
+        low, high = np.log(ratio_low), np.log(ratio_high)
+        records = list(made)
+    bands = {key: np.stack([last_close[:, None] * np.exp(low[:, j]), last_close[:, None] * np.exp(high[:, j])], axis=-1).tolist()
+             for j, key in enumerate(level_keys)}  # {level: (n, H, [low, high])}
     expected = np.expm1(mean[:, -1])
-    ranges = np.expm1(mean[:, -1, None] + np.c_[np.full(len(rows), lo), np.full(len(rows), hi)] * spread[:, -1, None])
+    shown = level_keys.index(preferred_level(quantiles))
+    ranges = np.expm1(np.c_[low[:, shown, -1], high[:, shown, -1]])
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     sessions: dict = {}  # (calendar, last date) -> the next sessions: one calendar lookup per group, not per ticker
     trained = set(card.tickers)
@@ -284,10 +310,21 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
                                 last_close=float(last_close[i]), last_value=float(last_close[i]), points=points, created_at=created,
                                 model_summary={"kind": str(ModelKind.GLOBAL), "family": UNIVERSE_MODEL, "universe": card.universe,
                                                "data_range": list(card.data_range), "adjust": card.config.get("adjust"),
-                                               "trained_on_ticker": ticker in trained})
+                                               "trained_on_ticker": ticker in trained}, adaptive=records[i])
         out.append(GlobalForecast(ticker, float(scores[i, -1]), float(expected[i]), (float(ranges[i, 0]), float(ranges[i, 1])),
                                   result))
     return out, problems
+
+
+def _histories(data: PooledData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (dates, closes), each (n, R): the bars of each origin's ticker up to it, the origin last, padded on the left."""
+    starts = rows - data.position[rows]  # a ticker's rows are consecutive, oldest first
+    width = int((rows - starts).max()) + 1 if len(rows) else 1
+    index = rows[:, None] - (width - 1) + np.arange(width)
+    known = index >= starts[:, None]
+    index = np.maximum(index, 0)
+    return (np.where(known, data.dates[index], np.datetime64("NaT")).astype("datetime64[D]"),
+            np.where(known, data.close[index].astype("float64"), np.nan))
 
 
 def _next_sessions(ticker: str, last_date: pd.Timestamp, count: int, cache: dict,

@@ -1,11 +1,14 @@
-"""The adaptive interval states (``forecasts/<TICKER>/adaptive/<MODEL>.json``), read as ``predict`` reads them.
+"""The adaptive interval states (``forecasts/<TICKER>/adaptive/<MODEL>.json``, and a universe model's tracks,
+``forecasts/@<UNIVERSE>/adaptive/<MODEL>.json``), read as ``predict`` reads them.
 
 ``predicting.read_adaptive_state`` is the one judge of a state file; a
 damaged one is rebuilt by ``predict`` from the stored bars with a warning, so
 doctor names it and ``repair`` moves it aside (the next predict of that
 ticker and model starts the state again, without the warning). A state kept
 for other settings (levels, horizon, model) is no damage: predict starts
-again for its own and doctor leaves it.
+again for its own and doctor leaves it. A universe model's tracks file is
+judged by ``recalibration.tracks_problem``: the file, or any ticker's entry,
+that predict would pass over with a warning.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from forecast.errors import ForecastError
+from forecast.models.pooled.recalibration import tracks_problem
 from forecast.models.predicting import read_adaptive_state
 from forecast.workflow.doctor.findings import Finding, _entries, _why
 from forecast.workspace import Workspace
@@ -23,7 +27,10 @@ _UNREADABLE = " is unreadable "  # read_adaptive_state's message: "adaptive inte
 def _adaptive_states(workspace: Workspace) -> Iterator[Finding]:
     """Every state file under a ticker's forecasts that ``predict`` could not read."""
     for folder in _entries(workspace.forecasts_dir):
-        if not folder.is_dir() or folder.name.startswith("@"):  # @<universe>: a batch, no states
+        if not folder.is_dir():
+            continue
+        if folder.name.startswith("@"):  # @<universe>: a batch, and its universe model's tracks
+            yield from _batch_tracks(workspace, folder.name[1:])
             continue
         try:
             states = workspace.adaptive_state_file(folder.name, "_").parent
@@ -37,3 +44,16 @@ def _adaptive_states(workspace: Workspace) -> Iterator[Finding]:
                 text = str(exc)
                 problem = "unreadable " + text.rpartition(_UNREADABLE)[2] if _UNREADABLE in text else _why(exc)
                 yield Finding("adaptive", found, problem, advice)
+
+
+def _batch_tracks(workspace: Workspace, universe: str) -> Iterator[Finding]:
+    try:
+        folder = workspace.batch_adaptive_state_file(universe, "_").parent
+    except ForecastError:  # a universe name the workspace refuses: not read by predict
+        return
+    for found in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        problem = tracks_problem(found)
+        if problem is not None:
+            advice = (f"predict starts them again at the model's own bands: forecast predict --universe {universe} "
+                      f"--model {found.stem}")
+            yield Finding("adaptive", found, problem, advice)

@@ -34,15 +34,22 @@ def adaptive_state(workspace: Workspace) -> Path:
     return workspace.adaptive_state_file(TICKER, BASELINE)
 
 
+def universe_tracks(workspace: Workspace) -> Path:
+    return workspace.batch_adaptive_state_file("stored", OLDER)
+
+
 MAKE_AGAIN = {ticker_other: ("predict", TICKER, "--model", BASELINE), adaptive_state: ("predict", TICKER, "--model", BASELINE),
-              universe_other: ("rank", "--universe", "stored", "--model", OLDER)}  # the command that writes each
+              universe_other: ("rank", "--universe", "stored", "--model", OLDER),
+              universe_tracks: ("rank", "--universe", "stored", "--model", OLDER)}  # the command that writes each
 ADVICE = {ticker_other: f"forecast predict {TICKER} --model {BASELINE}", adaptive_state: f"forecast predict {TICKER} --model {BASELINE}",
-          universe_other: "forecast rank --universe stored"}  # the command doctor says makes it again
+          universe_other: "forecast rank --universe stored",
+          universe_tracks: f"forecast predict --universe stored --model {OLDER}"}  # the command doctor says makes it again
 # well-formed JSON of the wrong structure for each: what a reader checks beyond parsing
 WRONG_SHAPE = {ticker_other: json.dumps({"ticker": TICKER, "model_id": BASELINE}),  # no points, no dates
                universe_other: json.dumps({"universe": "stored", "forecasts": {TICKER: {"ticker": TICKER}}}),
                adaptive_state: json.dumps({"version": 1, "horizon": 1, "through": "2021-01-04", "model_id": BASELINE,
-                                           "method": "tracker", "states": {"0.8": [{"version": 7}]}})}
+                                           "method": "tracker", "states": {"0.8": [{"version": 7}]}}),
+               universe_tracks: json.dumps({"version": 1, "model_id": OLDER, "levels": ["0.8"], "horizon": 3, "tickers": []})}
 
 
 @pytest.fixture
@@ -62,7 +69,7 @@ def truncated(path: Path) -> bytes:
     return data[: len(data) // 2]  # a write cut short
 
 
-@pytest.mark.parametrize("which", [ticker_other, universe_other, adaptive_state], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("which", [ticker_other, universe_other, adaptive_state, universe_tracks], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong shape"])
 def test_a_damaged_kept_apart_forecast_or_interval_state_is_named_moved_aside_and_made_again(kept_home, which, damage):
     home, workspace = kept_home, Workspace.at(kept_home)
@@ -77,7 +84,7 @@ def test_a_damaged_kept_apart_forecast_or_interval_state_is_named_moved_aside_an
     named = found(report, home)
     assert list(named) == [os.path.relpath(path, home)]  # this one file, and nothing else of the healthy home
     finding = named[os.path.relpath(path, home)]
-    assert finding["kind"] == ("adaptive" if which is adaptive_state else "forecast")
+    assert finding["kind"] == ("adaptive" if which in (adaptive_state, universe_tracks) else "forecast")
     assert finding["problem"].startswith("unreadable (") and ADVICE[which] in finding["advice"]
     text = cli("doctor")
     assert text.exit_code == 3
@@ -119,3 +126,20 @@ def test_a_damaged_entry_of_a_readable_kept_apart_batch_is_passed_over_with_a_wa
     path.write_text(json.dumps({"forecasts": {"600519.SH": {"ticker": "600519.SH", "points": "not a list"}}}))
     assert other_forecast(home, "600519.SH", "global") is None  # not an exception that stops the command
     assert any(str(path) in record.getMessage() for record in caplog.records), caplog.text
+
+
+def test_a_universe_models_track_that_predict_would_pass_over_is_named(kept_home):
+    path = universe_tracks(Workspace.at(kept_home))
+    stored = json.loads(path.read_text())
+    assert stored["tickers"]  # the ranking's batch wrote a track per ticker
+    ticker = sorted(stored["tickers"])[0]
+    row = stored["tickers"].index(ticker)
+    stored["misses"][row][0][0] = stored["updates"][row][0][0] + 1  # more misses than outcomes: no track predict wrote
+    path.write_text(json.dumps(stored))
+    code, report = doctor_json()
+    problem = found(report, kept_home)[os.path.relpath(path, kept_home)]["problem"]
+    assert code == 3 and problem == f"the recalibration of 1 ticker(s) ({ticker}) cannot be read"
+    stored["misses"][row][0][0] = 0
+    stored["model_id"], stored["levels"] = "another", ["0.5", "0.6"]  # kept for other settings: predict leaves it
+    path.write_text(json.dumps(stored))
+    assert cli("doctor").stdout.strip() == "healthy"
