@@ -10,8 +10,12 @@ stored since, moves the tracker (``adaptive_intervals.tracker_step``, the same
 rule and step size as every other model's) and scales today's band by what
 the tracker shows.
 
-Bands are kept as ratios to the origin's close, outcomes read as ratios of
-two closes of the ticker's own series: a forward-adjusted (qfq) series
+A kept forecast is its path as ratios to the origin's close and one number,
+its scale: the universe model's band is the path times ``exp(offset x scale)``
+per level and step (``BandShape``: its quantiles times the square root of the
+step; the scale is the ticker's volatility at the origin), so a file of
+5,400 tickers' tracks holds tens of thousands of numbers, not a million.
+Outcomes are read as ratios of two closes of the ticker's own series: a forward-adjusted (qfq) series
 rescales its past on an ex-dividend day, and a ratio of two of its closes does
 not move. The step-k outcome of a forecast made at a bar is the close k bars
 later, as in the backtest and ``adaptive_replay.replay``.
@@ -39,11 +43,26 @@ from forecast.maths.band_scores import FloatArray, band_scores
 NEW, REWRITTEN = "new", "its last bar is no longer stored"  # why a track starts again (the per-ticker state's words)
 
 
+@dataclass(frozen=True)
+class BandShape:
+    """A universe model's band: ``point x exp(offsets x scale)``, ``offsets`` (2, L, H) the lower and upper log offsets
+    per unit of scale at each level and step (its residual quantiles times sqrt(step))."""
+
+    offsets: FloatArray
+
+    def bands(self, point: FloatArray, scale: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Return (lower, upper), each (..., L, H), of paths ``point`` (..., H) with scales ``scale`` (...)."""
+        spread = np.asarray(scale, dtype="float64")[..., None, None]
+        base = np.asarray(point, dtype="float64")[..., None, :]
+        return base * np.exp(self.offsets[0] * spread), base * np.exp(self.offsets[1] * spread)
+
+
 @dataclass
 class Tracks:
     """The tracker of one universe model on n tickers, L levels and H steps, and each one's kept forecasts (P = H slots).
 
-    Bands and points are ratios to their origin's close; an empty slot has origin NaT and NaN bands.
+    A kept forecast is its path as ratios to its origin's close and its scale (``BandShape``); an empty slot has
+    origin NaT and NaN values.
     """
 
     tickers: list[str]
@@ -53,8 +72,7 @@ class Tracks:
     misses: np.ndarray  # (n, L, H) int64: of them, those outside the band shown then
     origins: np.ndarray  # (n, P) datetime64[D], oldest first
     point: FloatArray  # (n, P, H)
-    lower: FloatArray  # (n, P, L, H)
-    upper: FloatArray  # (n, P, L, H)
+    scale: FloatArray  # (n, P)
 
     def __len__(self) -> int:
         return len(self.tickers)
@@ -65,7 +83,7 @@ class Tracks:
         return Tracks([self.tickers[i] for i in index], *(getattr(self, name)[index] for name in TRACK_FIELDS))
 
 
-TRACK_FIELDS = ("through", "multiplier", "updates", "misses", "origins", "point", "lower", "upper")
+TRACK_FIELDS = ("through", "multiplier", "updates", "misses", "origins", "point", "scale")
 
 
 def fresh(tickers: list[str], levels: int, horizon: int) -> Tracks:
@@ -74,7 +92,7 @@ def fresh(tickers: list[str], levels: int, horizon: int) -> Tracks:
     return Tracks(list(tickers), np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"), np.ones((n, levels, horizon)),
                   np.zeros((n, levels, horizon), dtype="int64"), np.zeros((n, levels, horizon), dtype="int64"),
                   np.full((n, horizon), np.datetime64("NaT"), dtype="datetime64[D]"), np.full((n, horizon, horizon), np.nan),
-                  np.full((n, horizon, levels, horizon), np.nan), np.full((n, horizon, levels, horizon), np.nan))
+                  np.full((n, horizon), np.nan))
 
 
 def _column(dates: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -85,19 +103,19 @@ def _column(dates: np.ndarray, days: np.ndarray) -> np.ndarray:
     return np.where(hit.any(axis=2), hit.argmax(axis=2), -1).reshape(shape)
 
 
-def advance(tracks: Tracks, dates: np.ndarray, closes: np.ndarray, point: FloatArray, lower: FloatArray,
-            upper: FloatArray, levels: np.ndarray, eta: float) -> tuple[Tracks, np.ndarray, list[str | None]]:
+def advance(tracks: Tracks, dates: np.ndarray, closes: np.ndarray, point: FloatArray, scale: FloatArray, shape: BandShape,
+            levels: np.ndarray, eta: float) -> tuple[Tracks, np.ndarray, list[str | None]]:
     """Return (the tracks after the outcomes in each ticker's bars since it was last moved, how many per ticker, why each
     started again or None), today's raw band kept in each for the batches to come.
 
     ``dates`` (n, R, datetime64[D]) and ``closes`` (n, R): each ticker's stored bars up to today's origin, the last
-    column today's, NaT-padded on the left; ``point`` (n, H), ``lower``/``upper`` (n, L, H): today's raw band as ratios
-    to today's close. Row i of ``tracks`` is the ticker of row i of the rest.
+    column today's, NaT-padded on the left; ``point`` (n, H) and ``scale`` (n,): today's forecast, its path as ratios
+    to today's close, its band ``shape.bands(point, scale)``. Row i of ``tracks`` is the ticker of row i of the rest.
     """
     dates = np.asarray(dates).astype("datetime64[D]")
     closes = np.asarray(closes, dtype="float64")
     n, width = dates.shape
-    levels_n, horizon = lower.shape[1], lower.shape[2]
+    levels_n, horizon = shape.offsets.shape[1], shape.offsets.shape[2]
     last = width - 1
     through = _column(dates, tracks.through)
     why: list[str | None] = [None] * n
@@ -119,7 +137,7 @@ def advance(tracks: Tracks, dates: np.ndarray, closes: np.ndarray, point: FloatA
     with np.errstate(invalid="ignore", divide="ignore"):
         realised = np.where(new, closes[row, np.minimum(target, last)] / closes[row, np.maximum(origin, 0)[:, :, None]], np.nan)
     # (n, P, L, H): each kept forecast's outcome, in half-widths of its band (NaN: nothing new for it)
-    scores = band_scores(realised[:, :, None, :], out.lower, out.upper, out.point[:, :, None, :])
+    scores = band_scores(realised[:, :, None, :], *shape.bands(out.point, out.scale), out.point[:, :, None, :])
     alpha = 1.0 - np.asarray(levels, dtype="float64")[None, :, None]
     for slot in range(out.origins.shape[1]):  # oldest first: each step's outcomes in the order of their origins
         out.multiplier, missed = tracker_step(out.multiplier, scores[:, slot], eta, alpha)
@@ -130,7 +148,7 @@ def advance(tracks: Tracks, dates: np.ndarray, closes: np.ndarray, point: FloatA
     # keep the forecasts with an outcome still to come (today's is replaced), oldest first, then today's
     keep = (origin >= 0) & (origin < last) & (origin + horizon > last)
     order = np.argsort(~keep, axis=1, kind="stable")
-    for name in ("origins", "point", "lower", "upper"):
+    for name in ("origins", "point", "scale"):
         values = getattr(out, name)
         packed = np.take_along_axis(values, order.reshape(order.shape + (1,) * (values.ndim - 2)), axis=1)
         packed[~np.take_along_axis(keep, order, axis=1)] = np.datetime64("NaT") if name == "origins" else np.nan
@@ -139,8 +157,7 @@ def advance(tracks: Tracks, dates: np.ndarray, closes: np.ndarray, point: FloatA
     today = np.minimum(keep.sum(axis=1), out.origins.shape[1] - 1)
     out.origins[np.arange(n), today] = dates[:, last]
     out.point[np.arange(n), today] = point
-    out.lower[np.arange(n), today] = lower
-    out.upper[np.arange(n), today] = upper
+    out.scale[np.arange(n), today] = scale
     out.through = dates[:, last].copy()
     return out, applied, why
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast.maths.adaptive_batch import NEW, REWRITTEN, advance, forecast_records, fresh, shown
+from forecast.maths.adaptive_batch import NEW, REWRITTEN, BandShape, advance, forecast_records, fresh, shown
 from forecast.maths.adaptive_replay import replay
 from forecast.maths.adaptive_state import DEFAULT_ETA
 
@@ -24,16 +24,16 @@ def walk(days: int = 400, seed: int = 3, doubles_at: int | None = None):
     return dates, closes
 
 
-def raw_band(k_sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """'No change' with a band of k_sigma[level] x 1 % x sqrt(step) in log terms: (point (H,), lower, upper (L, H)), ratios."""
-    spread = 0.01 * np.sqrt(np.arange(1, H + 1))
-    return np.ones(H), np.exp(-k_sigma[:, None] * spread), np.exp(k_sigma[:, None] * spread)
+def raw_band(k_sigma: np.ndarray, scale: float = 0.01):
+    """'No change' with a band of k_sigma[level] x scale x sqrt(step) in log terms: (point (H,), scale, shape)."""
+    offsets = k_sigma[:, None] * np.sqrt(np.arange(1, H + 1))
+    return np.ones(H), scale, BandShape(np.array([-offsets, offsets]))
 
 
 def step(tracks, dates, closes, band):
     """One batch of one ticker at the last of ``dates``."""
-    point, lower, upper = band
-    return advance(tracks, dates[None, :], closes[None, :], point[None], lower[None], upper[None], LEVELS, DEFAULT_ETA)
+    point, scale, shape = band
+    return advance(tracks, dates[None, :], closes[None, :], point[None], np.array([scale]), shape, LEVELS, DEFAULT_ETA)
 
 
 def run_daily(dates, closes, first: int, band, skip=()):
@@ -57,9 +57,10 @@ def test_a_batch_forecast_every_day_moves_the_tracker_exactly_as_replay_does():
     origins = np.arange(first, len(dates))
     rows = origins[:, None] + np.arange(1, H + 1)
     actual = np.where(rows < len(closes), closes[np.minimum(rows, len(closes) - 1)], np.nan) / closes[origins, None]
+    lower, upper = band[2].bands(band[0], band[1])
     for j, level in enumerate(LEVELS):
         ones = np.ones((len(origins), H))
-        expected = replay(ones * band[0], ones * band[1][j], ones * band[2][j], actual, level, "tracker",
+        expected = replay(ones * band[0], ones * lower[j], ones * upper[j], actual, level, "tracker",
                           eta=DEFAULT_ETA, origins=origins)
         got = np.array([shown_at[t][j] for t in origins])
         np.testing.assert_allclose(got, expected.multipliers, rtol=0, atol=1e-12)
@@ -72,7 +73,7 @@ def test_a_batch_forecast_every_day_moves_the_tracker_exactly_as_replay_does():
 
 def test_after_the_volatility_doubles_the_tracked_bands_recover_nominal_coverage_and_fixed_ones_do_not():
     dates, closes = walk(days=1600, seed=11, doubles_at=800)
-    k = np.array([1.2816, 1.96])  # the right band for the first half's 1 %
+    k = np.array([1.2816, 1.96])  # the right band for the first half's 1 % (a normal's quantiles)
     _, shown_at, _ = run_daily(dates, closes, 30, raw_band(k))
     late = range(1100, len(dates) - H)  # the second half, after the tracker has had time to move
     for j, level in enumerate(LEVELS):
@@ -89,7 +90,7 @@ def test_after_the_volatility_doubles_the_tracked_bands_recover_nominal_coverage
 def test_the_update_rule_by_hand_on_three_outcomes():
     dates, _ = walk(days=4)
     closes = np.array([100.0, 100.5, 103.0, 102.9])
-    band = (np.ones(H), np.full((2, H), 0.99), np.full((2, H), 1.01))  # +-1 % at every step (log: about)
+    band = (np.ones(H), 0.01, BandShape(np.array([-np.ones((2, H)), np.ones((2, H))])))  # +-1 % (log) at every step
     tracks = fresh(["T"], 2, H)
     for t in range(4):
         tracks, _, _ = step(tracks, dates[: t + 1], closes[: t + 1], band)
@@ -149,7 +150,7 @@ def test_tickers_move_independently_in_one_batch():
     both = np.stack([closes, other])
     for t in range(30, 120):
         together, _, _ = advance(together, np.stack([dates[: t + 1]] * 2), both[:, : t + 1], np.stack([band[0]] * 2),
-                                 np.stack([band[1]] * 2), np.stack([band[2]] * 2), LEVELS, DEFAULT_ETA)
+                                 np.array([band[1]] * 2), band[2], LEVELS, DEFAULT_ETA)
     for i, name in enumerate("AB"):
         np.testing.assert_array_equal(together.multiplier[i], alone[name].multiplier[0])
         np.testing.assert_array_equal(together.updates[i], alone[name].updates[0])
@@ -165,3 +166,10 @@ def test_the_forecast_record_counts_coverage_from_the_tracks_outcomes():
     record = forecast_records("tracker", 0.02, tracks, np.array([4]), ["0.8"], ["new"])[0]
     assert record["levels"]["0.8"] == {"multiplier": [1.1, 1.0], "coverage": [0.7, None], "outcomes": [10, 0]}
     assert (record["applied"], record["rebuilt"], record["through"]) == (4, "new", "2024-01-05")
+
+
+def test_a_band_shape_is_the_path_times_its_offsets_times_the_scale():
+    shape = BandShape(np.array([[[-1.0, -2.0]], [[1.5, 3.0]]]))  # one level, two steps
+    lower, upper = shape.bands(np.array([[1.01, 1.02]]), np.array([0.1]))
+    np.testing.assert_allclose(lower, [[[1.01 * np.exp(-0.1), 1.02 * np.exp(-0.2)]]])
+    np.testing.assert_allclose(upper, [[[1.01 * np.exp(0.15), 1.02 * np.exp(0.3)]]])

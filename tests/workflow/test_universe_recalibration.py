@@ -68,8 +68,8 @@ def test_every_nights_batch_moves_each_tickers_band_exactly_as_replay_would(pane
     for last in range(FIRST_DAY, DAYS):
         day(panel_home, last)
         with monkeypatch.context() as own:  # the model's own band that night: the same code path, no track applied
-            own.setattr(model, "recalibrate", lambda tracks, tickers, dates, closes, point, lower, upper, *rest:
-                        (None, lower, upper, [None] * len(tickers)))
+            own.setattr(model, "recalibrate", lambda tracks, tickers, dates, closes, point, scale, shape, *rest:
+                        (None, *shape.bands(point, scale), [None] * len(tickers)))
             raws[last] = {t: f.result for t, f in batch(panel_home, save=False).forecasts.items()}
         shown = batch(panel_home)
     closes = PANEL.xs("T1", level="ticker")["close"].to_numpy()
@@ -161,7 +161,7 @@ def test_tracks_of_other_settings_or_an_unreadable_file_are_not_used(panel_home)
     for levels, model_id in ((["0.8"], MODEL), (["0.8", "0.95"], "another-model")):
         none, why = read_tracks(path, model_id, levels, 3)
         assert (len(none), why) == (0, "other settings")
-    for broken in ("{not json", json.dumps({**json.loads(path.read_text()), "lower": [[1.0]]})):
+    for broken in ("{not json", json.dumps({**json.loads(path.read_text()), "point": [[1.0]]})):
         path.write_text(broken)
         none, why = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
         assert (len(none), why) == (0, "unreadable")
@@ -184,7 +184,8 @@ def test_a_write_keeps_the_tickers_another_batch_moved_and_reads_back_what_it_wr
         shift = 0.5 if ticker == "T1" else 0.0
         np.testing.assert_array_equal(back.multiplier[after], tracks.multiplier[before] + shift)
         np.testing.assert_array_equal(back.origins[after], tracks.origins[before])
-        np.testing.assert_array_equal(back.lower[after], tracks.lower[before])  # NaN where a slot is empty, both
+        np.testing.assert_array_equal(back.point[after], tracks.point[before])  # NaN where a slot is empty, both
+        np.testing.assert_array_equal(back.scale[after], tracks.scale[before])
         assert back.through[after] == tracks.through[before]
 
 
@@ -197,8 +198,8 @@ def test_todays_band_is_the_models_own_times_the_multiplier_shown_and_the_same_n
     again = batch(panel_home).forecasts["T3"].result  # the same night again: nothing new to apply, the same band
     assert again.points == shown.points and again.adaptive["applied"] == 0
     with monkeypatch.context() as own:
-        own.setattr(model, "recalibrate", lambda tracks, tickers, dates, closes, point, lower, upper, *rest:
-                    (None, lower, upper, [None] * len(tickers)))
+        own.setattr(model, "recalibrate", lambda tracks, tickers, dates, closes, point, scale, shape, *rest:
+                    (None, *shape.bands(point, scale), [None] * len(tickers)))
         raw_result = batch(panel_home, save=False).forecasts["T3"].result
     for level in ("0.8", "0.95"):
         m = np.array(shown.adaptive["levels"][level]["multiplier"])

@@ -28,6 +28,7 @@ from forecast.choices import UNIVERSE_MODEL, ModelKind
 from forecast.data.calendar import default_calendar, get_calendar
 from forecast.data.tickers import parse_ticker
 from forecast.errors import BadInputError, ForecastError, NoDataError
+from forecast.maths.adaptive_batch import BandShape
 from forecast.maths.intervals import DEFAULT_LEVELS, level_key, preferred_level
 from forecast.models.pooled.card import GlobalCard, GlobalRegistry
 from forecast.models.pooled.data import (
@@ -286,9 +287,11 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     records: list[dict[str, Any] | None] = [None] * len(rows)
     if recalibration is not None:  # today's bands moved by each ticker's track (pooled/recalibration.py)
         bar_dates, bar_closes = _histories(data, rows)
+        steps = np.sqrt(np.arange(1, card.horizon + 1))
+        shape = BandShape(np.array([[np.asarray(quantiles[key])[:, side] * steps for key in level_keys] for side in (0, 1)]))
         recalibration.moved, ratio_low, ratio_high, made = recalibrate(
-            recalibration.stored, [str(t) for t in data.tickers[rows]], bar_dates, bar_closes, np.exp(mean), np.exp(low), np.exp(high),
-            level_keys, recalibration.rebuilt)
+            recalibration.stored, [str(t) for t in data.tickers[rows]], bar_dates, bar_closes, np.exp(mean),
+            data.sigma[rows].astype("float64"), shape, level_keys, recalibration.rebuilt)
         low, high = np.log(ratio_low), np.log(ratio_high)
         records = list(made)
     bands = {key: np.stack([last_close[:, None] * np.exp(low[:, j]), last_close[:, None] * np.exp(high[:, j])], axis=-1).tolist()

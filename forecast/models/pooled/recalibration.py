@@ -2,8 +2,8 @@
 
 ``forecasts/@<UNIVERSE>/adaptive/<MODEL>.json`` (``Workspace.batch_adaptive_state_file``)
 holds ``maths.adaptive_batch.Tracks``: per ticker the tracker's multiplier and
-counts per level and step, and the raw bands of its last forecasts whose
-outcomes are not all in. ``recalibrate`` moves each ticker's track by the
+counts per level and step, and its last forecasts whose outcomes are not all
+in (each a path and a scale: the card's quantiles give the band). ``recalibrate`` moves each ticker's track by the
 outcomes its bars show since, keeps today's raw band, and scales today's band
 by what the track shows: the same rule and step size as every per-ticker
 model's (``adaptive_state.DEFAULT_METHOD``).
@@ -17,8 +17,9 @@ merges under the batch's lock, ticker by ticker (two batches that moved the
 same ticker from the same state wrote the same track).
 
 One file for the whole universe, one array per field (JSON, a row per
-ticker): 5,400 files cost this disk seconds to create, and 5,400 small
-objects a second to read; the daily batch reads and writes it once.
+ticker, about 1.5 MB for 5,400): 5,400 files cost this disk seconds to
+create, and 5,400 small objects a second to read; the daily batch reads and
+writes it once.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 from forecast.atomic import atomic_write_text
 from forecast.jsonio import dumps, loads
 from forecast.locks import hold_lock
-from forecast.maths.adaptive_batch import TRACK_FIELDS, Tracks, advance, forecast_records, fresh, shown
+from forecast.maths.adaptive_batch import TRACK_FIELDS, BandShape, Tracks, advance, forecast_records, fresh, shown
 from forecast.maths.adaptive_state import DEFAULT_ETA, DEFAULT_METHOD
 from forecast.maths.band_scores import scale_band
 from forecast.workspace import Workspace
@@ -56,8 +57,7 @@ def _decode(data: Any, levels: int, horizon: int) -> tuple[Tracks, list[str]]:
         raise TypeError("its tickers are not a list of distinct names")
     n = len(tickers)
     shapes = {"through": (n,), "multiplier": (n, levels, horizon), "updates": (n, levels, horizon),
-              "misses": (n, levels, horizon), "origins": (n, horizon), "point": (n, horizon, horizon),
-              "lower": (n, horizon, levels, horizon), "upper": (n, horizon, levels, horizon)}
+              "misses": (n, levels, horizon), "origins": (n, horizon), "point": (n, horizon, horizon), "scale": (n, horizon)}
     fields = {}
     for name in TRACK_FIELDS:
         given = data[name]
@@ -73,7 +73,7 @@ def _decode(data: Any, levels: int, horizon: int) -> tuple[Tracks, list[str]]:
                  & (fields["misses"] == np.round(fields["misses"])) & (fields["misses"] >= 0)
                  & (fields["misses"] <= fields["updates"])).all(axis=(1, 2))
     bands_ok = np.isfinite(fields["multiplier"]).all(axis=(1, 2)) & ~np.isnat(fields["through"])
-    for name in ("point", "lower", "upper"):  # a kept forecast's band is finite and positive (ratios to a close)
+    for name in ("point", "scale"):  # a kept forecast's path and scale are finite and positive (ratios to a close)
         values = fields[name].reshape(n, horizon, -1)
         bands_ok &= ((np.isfinite(values) & (values > 0)).all(axis=2) | ~kept).all(axis=1)
     fields["updates"] = np.nan_to_num(fields["updates"]).astype("int64")
@@ -95,25 +95,27 @@ def _encode(tracks: Tracks) -> dict[str, Any]:
     return out  # orjson writes the float arrays, NaN as null
 
 
-def _stored(path: Path, model_id: str, level_keys: list[str], horizon: int) -> tuple[Tracks, list[str], str | None]:
-    """Return (the stored tracks, the damaged tickers among them, None), or (none, [], why: new, unreadable, other settings)."""
+def _stored(path: Path, model_id: str, level_keys: list[str], horizon: int,
+            warn: bool = True) -> tuple[Tracks, list[str], str | None]:
+    """Return (the stored tracks, the damaged tickers among them, None), or (none, [], why: new, unreadable, other
+    settings); ``warn``: say so in the log when the file is unreadable."""
     empty = fresh([], len(level_keys), horizon)
     if not path.is_file():
         return empty, [], "new"
     try:
         data = loads(path.read_bytes())
-        header = {key: data[key] for key in _header(model_id, level_keys, horizon)}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("the universe model's recalibration %s is unreadable (%s); started again", path, exc)
-        return empty, [], "unreadable"
-    if header != _header(model_id, level_keys, horizon):
-        return empty, [], "other settings"  # another model, method, step size, horizon or set of levels: started again
-    try:
+        if _header(model_id, level_keys, horizon) != {key: data[key] for key in _header(model_id, level_keys, horizon)}:
+            return empty, [], "other settings"  # another model, method, step size, horizon or levels: started again
         tracks, damaged = _decode(data, len(level_keys), horizon)
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("the universe model's recalibration %s is unreadable (%s); started again", path, exc)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if warn:
+            log.warning("the universe model's recalibration %s is unreadable (%s); started again", path, _why(exc))
         return empty, [], "unreadable"
     return tracks, damaged, None
+
+
+def _why(exc: Exception) -> str:
+    return f"no {exc}" if isinstance(exc, KeyError) else str(exc)
 
 
 def _damaged(tickers: list[str]) -> str:
@@ -139,7 +141,7 @@ def tracks_problem(path: Path) -> str | None:
         data = loads(path.read_bytes())
         _, damaged = _decode(data, len(data["levels"]), int(data["horizon"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return f"unreadable ({exc})"
+        return f"unreadable ({_why(exc)})"
     return _damaged(damaged) if damaged else None
 
 
@@ -157,21 +159,21 @@ def write_tracks(workspace: Workspace, universe: str, model_id: str, level_keys:
     path = workspace.batch_adaptive_state_file(universe, model_id)
     with hold_lock(workspace.forecast_batch_lock(universe), workspace.lock_timeout_s,
                    f"the forecasts of {universe} are being written by another command; try again shortly"):
-        stored, _, _ = _stored(path, model_id, level_keys, horizon)  # another batch may have moved other tickers
+        stored, _, _ = _stored(path, model_id, level_keys, horizon, warn=False)  # another batch may have moved others
         payload = {**_header(model_id, level_keys, horizon), **_encode(merged(stored, tracks))}
         atomic_write_text(path, dumps(payload, indent=None))
     return path
 
 
 def recalibrate(tracks: Tracks, tickers: list[str], dates: np.ndarray, closes: np.ndarray, point: np.ndarray,
-                lower: np.ndarray, upper: np.ndarray, level_keys: list[str],
+                scale: np.ndarray, shape: BandShape, level_keys: list[str],
                 rebuilt: str | None = None) -> tuple[Tracks, np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Return (the tracks of ``tickers`` moved, lower and upper recalibrated, each ticker's ``adaptive`` record).
+    """Return (the tracks of ``tickers`` moved, today's lower and upper recalibrated, each ticker's ``adaptive`` record).
 
-    ``point`` (n, H), ``lower`` and ``upper`` (n, L, H): today's raw path and bands of ``tickers`` as ratios to the
-    last close; ``dates`` and ``closes`` (n, R): each ticker's bars up to today's, the last column today's, NaT-padded
-    on the left. ``tracks``: the stored ones, any tickers. ``rebuilt``: why the file gave none (said in the records
-    of the tickers it starts).
+    ``point`` (n, H) and ``scale`` (n,): today's forecasts of ``tickers``, paths as ratios to the last close, bands
+    ``shape.bands(point, scale)``; ``dates`` and ``closes`` (n, R): each ticker's bars up to today's, the last column
+    today's, NaT-padded on the left. ``tracks``: the stored ones, any tickers. ``rebuilt``: why the file gave none
+    (said in the records of the tickers it starts).
     """
     where = {ticker: i for i, ticker in enumerate(tracks.tickers)}
     found = np.array([where.get(t, -1) for t in tickers], dtype=int)
@@ -181,9 +183,10 @@ def recalibrate(tracks: Tracks, tickers: list[str], dates: np.ndarray, closes: n
         blank = fresh([t for t, f in zip(tickers, found) if f < 0], len(level_keys), point.shape[1])
         for name in TRACK_FIELDS:
             getattr(mine, name)[found < 0] = getattr(blank, name)
-    moved, applied, why = advance(mine, dates, closes, point, lower, upper, np.array([float(k) for k in level_keys]), DEFAULT_ETA)
+    levels = np.array([float(k) for k in level_keys])
+    moved, applied, why = advance(mine, dates, closes, point, scale, shape, levels, DEFAULT_ETA)
     if rebuilt is not None:
         why = [rebuilt if w == "new" else w for w in why]
-    factors = shown(moved)
-    new_lower, new_upper = scale_band(lower, upper, np.repeat(point[:, None, :], len(level_keys), axis=1), factors)
+    lower, upper = shape.bands(point, scale)
+    new_lower, new_upper = scale_band(lower, upper, np.repeat(point[:, None, :], len(level_keys), axis=1), shown(moved))
     return moved, new_lower, new_upper, forecast_records(DEFAULT_METHOD, DEFAULT_ETA, moved, applied, level_keys, why)
