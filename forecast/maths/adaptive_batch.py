@@ -13,8 +13,8 @@ the tracker shows.
 A kept forecast is its path as ratios to the origin's close and one number,
 its scale: the universe model's band is the path times ``exp(offset x scale)``
 per level and step (``BandShape``: its quantiles times the square root of the
-step; the scale is the ticker's volatility at the origin), so a file of
-5,400 tickers' tracks holds tens of thousands of numbers, not a million.
+step; the scale is the ticker's volatility at the origin), so a ticker's
+track is 66 numbers (two levels, five steps) where its bands would be 161.
 Outcomes are read as ratios of two closes of the ticker's own series: a forward-adjusted (qfq) series
 rescales its past on an ex-dividend day, and a ratio of two of its closes does
 not move. The step-k outcome of a forecast made at a bar is the close k bars
@@ -24,7 +24,9 @@ What it equals: ``replay`` over the same raw bands when a batch is forecast
 at every bar (a test checks it). A bar with no batch has no forecast kept: its
 outcomes never move the state (fewer updates, never a wrong one). A ticker
 whose newest applied bar is no longer stored (its bars were rewritten) starts
-again at the model's own band, as a per-ticker state does.
+again at the model's own band (multiplier 1, no outcomes: a per-ticker
+state is instead rebuilt from the model's bands at up to 500 past origins,
+which the universe model cannot afford).
 
 Every ticker of a batch at once, as arrays (``Tracks``: one row per ticker):
 5,400 tickers cost milliseconds, where a loop over them cost two seconds.
@@ -143,7 +145,7 @@ def advance(tracks: Tracks, dates: np.ndarray, closes: np.ndarray, point: FloatA
         out.multiplier, missed = tracker_step(out.multiplier, scores[:, slot], eta, alpha)
         out.updates += ~np.isnan(scores[:, slot])
         out.misses += missed
-    applied = (~np.isnan(scores)).sum(axis=(1, 2, 3))
+    applied = new.sum(axis=(1, 2))  # outcomes, each counted once for all levels (as the per-ticker record counts them)
 
     # keep the forecasts with an outcome still to come (today's is replaced), oldest first, then today's
     keep = (origin >= 0) & (origin < last) & (origin + horizon > last)
@@ -170,8 +172,8 @@ def shown(tracks: Tracks) -> FloatArray:
 def forecast_records(method: str, eta: float, tracks: Tracks, applied: np.ndarray, level_keys: list[str],
                      why: list[str | None]) -> list[dict[str, Any]]:
     """Return, per ticker, what its forecast stores as ``adaptive`` (the per-ticker models' form): the method, the newest
-    bar applied, and per level and step the multiplier shown, the running coverage (None before any outcome) and the
-    outcomes it rests on."""
+    bar applied, the outcomes this run applied, and per level and step the multiplier shown, the running coverage (None
+    before any outcome) and the outcomes it rests on."""
     multipliers = np.round(shown(tracks), 6).tolist()
     with np.errstate(invalid="ignore", divide="ignore"):
         coverage = np.round(1 - tracks.misses / tracks.updates, 6).tolist()

@@ -67,7 +67,7 @@ def test_a_batch_forecast_every_day_moves_the_tracker_exactly_as_replay_does():
         final = expected.states
         assert [s.updates for s in final] == tracks.updates[0, j].tolist()
         assert [s.misses for s in final] == tracks.misses[0, j].tolist()
-    assert applied == int(np.isfinite(actual).sum()) * len(LEVELS)
+    assert applied == int(np.isfinite(actual).sum())  # outcomes, each once for both levels
     assert (tracks.multiplier > 1.2).all()  # it has widened: the bands were too narrow throughout
 
 
@@ -108,8 +108,8 @@ def test_a_day_without_a_batch_leaves_its_outcomes_out_and_applies_no_other_twic
     band = raw_band(np.array([1.0, 1.6]))
     every, _, applied_every = run_daily(dates, closes, 20, band)
     skipped, _, applied_skipped = run_daily(dates, closes, 20, band, skip={40})
-    # the forecast made at bar 40 was never made: its H outcomes (per level) are missing, no other
-    assert applied_every - applied_skipped == H * len(LEVELS)
+    # the forecast made at bar 40 was never made: its H outcomes are missing, no other
+    assert applied_every - applied_skipped == H
     assert (every.updates - skipped.updates == 1).all()
 
 
@@ -121,7 +121,7 @@ def test_a_forward_adjusted_past_moves_nothing_the_track_reads_ratios():
     adjusted[:75] *= 0.9  # an ex-dividend day at bar 75: qfq rescales every close before it
     plain, applied, _ = step(tracks, dates, closes, band)
     moved, _, _ = step(tracks, dates, adjusted, band)
-    assert applied[0] == H * (H + 1) // 2 * len(LEVELS)  # bar 68's step 3, 69's steps 2-3, 70's steps 1-3
+    assert applied[0] == H * (H + 1) // 2  # bar 68's step 3, 69's steps 2-3, 70's steps 1-3
     np.testing.assert_allclose(moved.multiplier, plain.multiplier, rtol=0, atol=1e-12)
     assert not np.allclose(plain.multiplier, tracks.multiplier)  # the outcomes did move it
 
@@ -173,3 +173,25 @@ def test_a_band_shape_is_the_path_times_its_offsets_times_the_scale():
     lower, upper = shape.bands(np.array([[1.01, 1.02]]), np.array([0.1]))
     np.testing.assert_allclose(lower, [[[1.01 * np.exp(-0.1), 1.02 * np.exp(-0.2)]]])
     np.testing.assert_allclose(upper, [[[1.01 * np.exp(0.15), 1.02 * np.exp(0.3)]]])
+
+
+def test_batches_on_some_days_with_bands_that_change_move_the_tracker_as_replay_over_those_days():
+    # several outcomes of one step arrive in one batch here: they must be applied oldest origin first
+    dates, closes = walk(days=300, seed=8, doubles_at=150)
+    rng = np.random.default_rng(4)
+    batch_days = np.sort(rng.choice(np.arange(40, 300), size=120, replace=False))
+    scales = rng.uniform(0.004, 0.02, size=300)  # a different band every day
+    _, _, shape = raw_band(np.array([1.2, 1.8]))
+    tracks, shown_at = fresh(["T"], len(LEVELS), H), {}
+    for t in batch_days:
+        tracks, _, _ = step(tracks, dates[: t + 1], closes[: t + 1], (np.ones(H), scales[t], shape))
+        shown_at[t] = shown(tracks)[0]
+    rows = batch_days[:, None] + np.arange(1, H + 1)
+    actual = np.where(rows < len(closes), closes[np.minimum(rows, len(closes) - 1)], np.nan) / closes[batch_days, None]
+    lower, upper = shape.bands(np.ones((len(batch_days), H)), scales[batch_days])
+    for j, level in enumerate(LEVELS):
+        expected = replay(np.ones((len(batch_days), H)), lower[:, j], upper[:, j], actual, level, "tracker", eta=DEFAULT_ETA,
+                          origins=batch_days)
+        got = np.array([shown_at[t][j] for t in batch_days])
+        np.testing.assert_allclose(got, expected.multipliers, rtol=0, atol=1e-12)
+    assert len(np.unique(np.round(got, 9))) > 20  # the multiplier moved, so the order of its moves shows

@@ -117,7 +117,7 @@ def test_a_run_killed_between_the_tracks_and_the_forecasts_gives_the_unbroken_ru
     for ticker in TICKERS[:5]:
         assert again.forecasts[ticker].result.points == straight.forecasts[ticker].result.points
         ours, theirs = (dict(run.forecasts[ticker].result.adaptive) for run in (again, straight))
-        assert (ours.pop("applied"), theirs.pop("applied")) == (0, 6)  # what this run applied: the killed one had
+        assert (ours.pop("applied"), theirs.pop("applied")) == (0, 3)  # what this run applied: the killed one had
         assert ours == theirs
     ours = json.loads(tracks_file.read_text())
     theirs = json.loads(Workspace.at(unbroken).batch_adaptive_state_file("stored", MODEL).read_text())
@@ -138,16 +138,18 @@ def test_predict_shows_the_recalibration_and_a_damaged_track_starts_again_for_th
     data = json.loads(path.read_text())
     data["misses"][data["tickers"].index("T2")][0][0] = -1  # one ticker's row damaged, the file well formed
     path.write_text(json.dumps(data))
-    tracks, why = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
-    assert why is None and sorted(tracks.tickers) == TICKERS  # T5: stored, forecast, never trained on
-    t2 = tracks.tickers.index("T2")
-    assert tracks.updates[t2].sum() == 0 and tracks.updates.sum() > 0  # T2 alone starts again
+    tracks, why, damaged = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
+    assert why is None and damaged == {"T2"} and sorted(tracks.tickers) == sorted(set(TICKERS) - {"T2"})  # T5: never trained on
+    assert tracks.updates.sum() > 0  # the others keep theirs
     warned = capfd.readouterr().err
     assert "cannot be read" in warned and "(T2)" in warned
     day(panel_home, FIRST_DAY + 8)
     moved = batch(panel_home)
-    assert moved.forecasts["T2"].result.adaptive["rebuilt"] == "new"
+    assert moved.forecasts["T2"].result.adaptive["rebuilt"] == "unreadable"
     assert sum(moved.forecasts["T1"].result.adaptive["levels"]["0.8"]["outcomes"]) > 0
+    assert read_tracks(path, MODEL, ["0.8", "0.95"], 3)[2] == set()  # the write dropped the damaged row: no more warning
+    later = read_tracks(path, MODEL, ["0.8", "0.95"], 3)[0].tickers
+    assert "T2" in later and "T5" in later  # T2 started again; T5, not in this batch, kept its row
 
 
 def test_tracks_of_other_settings_or_an_unreadable_file_are_not_used(panel_home):
@@ -156,14 +158,14 @@ def test_tracks_of_other_settings_or_an_unreadable_file_are_not_used(panel_home)
     assert read_tracks(path, MODEL, ["0.8"], 3)[1] == "new"
     day(panel_home, FIRST_DAY)
     batch(panel_home)
-    tracks, why = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
+    tracks, why, _ = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
     assert why is None and sorted(tracks.tickers) == TICKERS[:5]
     for levels, model_id in ((["0.8"], MODEL), (["0.8", "0.95"], "another-model")):
-        none, why = read_tracks(path, model_id, levels, 3)
+        none, why, _ = read_tracks(path, model_id, levels, 3)
         assert (len(none), why) == (0, "other settings")
     for broken in ("{not json", json.dumps({**json.loads(path.read_text()), "point": [[1.0]]})):
         path.write_text(broken)
-        none, why = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
+        none, why, _ = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
         assert (len(none), why) == (0, "unreadable")
 
 
@@ -173,11 +175,11 @@ def test_a_write_keeps_the_tickers_another_batch_moved_and_reads_back_what_it_wr
         batch(panel_home)
     workspace = Workspace.at(panel_home)
     path = workspace.batch_adaptive_state_file("stored", MODEL)
-    tracks, _ = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
+    tracks, _, _ = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
     t1 = tracks.rows(np.array([tracks.tickers.index("T1")]))
     t1.multiplier = t1.multiplier + 0.5
     write_tracks(workspace, "stored", MODEL, ["0.8", "0.95"], 3, t1)
-    back, _ = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
+    back, _, _ = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
     assert sorted(back.tickers) == TICKERS[:5]
     for ticker in TICKERS[:5]:
         before, after = tracks.tickers.index(ticker), back.tickers.index(ticker)
@@ -207,3 +209,27 @@ def test_todays_band_is_the_models_own_times_the_multiplier_shown_and_the_same_n
         expected = scale_band(*raw(raw_result, level)[1:], raw(raw_result, level)[0], m)
         np.testing.assert_allclose(raw(shown, level)[1], expected[0], rtol=1e-5)
         np.testing.assert_allclose(raw(shown, level)[2], expected[1], rtol=1e-5)
+
+
+def test_hostile_rows_are_left_out_and_a_file_with_no_ticker_or_a_flat_ticker_reads_back(panel_home):
+    from forecast.maths.adaptive_batch import fresh
+
+    workspace = Workspace.at(panel_home)
+    path = workspace.batch_adaptive_state_file("stored", MODEL)
+    write_tracks(workspace, "stored", MODEL, ["0.8", "0.95"], 3, fresh([], 2, 3))  # a batch with nothing finite
+    assert read_tracks(path, MODEL, ["0.8", "0.95"], 3)[1:] == (None, set())
+    for last in range(FIRST_DAY, FIRST_DAY + 4):
+        day(panel_home, last)
+        batch(panel_home)
+    data = json.loads(path.read_text())
+    rows = {t: i for i, t in enumerate(data["tickers"])}
+    data["scale"][rows["T0"]] = [0.0 if v is not None else None for v in data["scale"][rows["T0"]]]  # a flat price: scale 0
+    data["updates"][rows["T1"]][0][0] = data["misses"][rows["T1"]][0][0] = 1e300  # a count past any series' days
+    data["multiplier"][rows["T2"]][0][0] = 1e308
+    data["origins"][rows["T3"]][1] = data["origins"][rows["T3"]][0]  # the same forecast kept twice
+    path.write_text(json.dumps(data))
+    tracks, why, damaged = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
+    assert why is None and damaged == {"T1", "T2", "T3"} and tracks.tickers == ["T0", "T4"]
+    data["through"][rows["T4"]] = 5  # a number where a date is written
+    path.write_text(json.dumps(data))
+    assert read_tracks(path, MODEL, ["0.8", "0.95"], 3)[1] == "unreadable"

@@ -165,6 +165,7 @@ class Recalibration:
 
     stored: Tracks
     rebuilt: str | None = None
+    damaged: set[str] = field(default_factory=set)  # tickers whose stored rows could not be read
     moved: Tracks | None = None
 
 
@@ -291,7 +292,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
         shape = BandShape(np.array([[np.asarray(quantiles[key])[:, side] * steps for key in level_keys] for side in (0, 1)]))
         recalibration.moved, ratio_low, ratio_high, made = recalibrate(
             recalibration.stored, [str(t) for t in data.tickers[rows]], bar_dates, bar_closes, np.exp(mean),
-            data.sigma[rows].astype("float64"), shape, level_keys, recalibration.rebuilt)
+            data.sigma[rows].astype("float64"), shape, level_keys, recalibration.rebuilt, recalibration.damaged)
         low, high = np.log(ratio_low), np.log(ratio_high)
         records = list(made)
     bands = {key: np.stack([last_close[:, None] * np.exp(low[:, j]), last_close[:, None] * np.exp(high[:, j])], axis=-1).tolist()

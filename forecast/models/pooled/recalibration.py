@@ -11,15 +11,17 @@ model's (``adaptive_state.DEFAULT_METHOD``).
 The file is replaced atomically before the batch's forecasts are stored, and
 moving a track is idempotent (outcomes up to ``through`` are never applied
 twice; today's band replaces one kept for the same bar), so a run killed
-between the two writes gives, when run again, the forecast an unbroken run
-gives. Another command's batch may write the same file meanwhile: the write
+between the two writes gives, when run again, the bands an unbroken run
+gives (its record says it applied nothing: the killed run had). Another command's batch may write the same file meanwhile: the write
 merges under the batch's lock, ticker by ticker (two batches that moved the
 same ticker from the same state wrote the same track).
 
 One file for the whole universe, one array per field (JSON, a row per
-ticker, about 1.5 MB for 5,400): 5,400 files cost this disk seconds to
-create, and 5,400 small objects a second to read; the daily batch reads and
-writes it once.
+ticker: 66 numbers each, about 5 MB for 5,400 tickers): 5,400 files cost
+this disk seconds to create, and 5,400 small objects a second to read; the
+daily batch reads and writes it once. A ticker's row that cannot be read is
+left out with a warning: the ticker starts again, and the batch's write
+drops the row.
 """
 
 from __future__ import annotations
@@ -49,9 +51,13 @@ def _header(model_id: str, level_keys: list[str], horizon: int) -> dict[str, Any
             "horizon": horizon, "levels": level_keys}
 
 
+MAX_COUNT = 10**12  # more outcomes than any series has days: a count past it was not written by predict
+MAX_MULTIPLIER = 1e6  # the tracker moves its multiplier by eta per outcome; one this far out was not written by predict
+
+
 def _decode(data: Any, levels: int, horizon: int) -> tuple[Tracks, list[str]]:
-    """Return (the tracks a file's content holds, the tickers whose rows were damaged and start again); raise
-    ValueError, KeyError or TypeError when the content is no tracks this version wrote."""
+    """Return (the tracks a file's content holds, the tickers whose rows are damaged, left out); raise ValueError,
+    KeyError or TypeError when the content is no tracks this version wrote."""
     tickers = data["tickers"]
     if not isinstance(tickers, list) or not all(isinstance(t, str) for t in tickers) or len(set(tickers)) != len(tickers):
         raise TypeError("its tickers are not a list of distinct names")
@@ -63,28 +69,31 @@ def _decode(data: Any, levels: int, horizon: int) -> tuple[Tracks, list[str]]:
         given = data[name]
         if not isinstance(given, list) or (not n and given):
             raise TypeError(f"{name} is not one row per ticker")
-        # null (an empty slot) reads as NaT or NaN
-        values = np.array(given if n else np.empty(shapes[name]), dtype="datetime64[D]" if name in _DATES else "float64")
+        if name in _DATES:  # dates are written as text (null: an empty slot), never as numbers
+            flat = np.asarray(given, dtype=object).ravel()
+            if not all(d is None or isinstance(d, str) for d in flat):
+                raise TypeError(f"{name} holds something other than dates")
+            values = np.array(given if n else np.empty(shapes[name]), dtype="datetime64[D]")
+        else:  # null (an empty slot) reads as NaN
+            values = np.array(given if n else np.empty(shapes[name]), dtype="float64")
         if values.shape != shapes[name]:
             raise ValueError(f"{name} has shape {values.shape}, not {shapes[name]}")
         fields[name] = values
+    every = tuple(range(1, 3))
+    updates, misses = fields["updates"], fields["misses"]
+    counts_ok = ((updates == np.round(updates)) & (updates >= 0) & (updates <= MAX_COUNT)
+                 & (misses == np.round(misses)) & (misses >= 0) & (misses <= updates)).all(axis=every)
+    rows_ok = counts_ok & (np.abs(fields["multiplier"]) <= MAX_MULTIPLIER).all(axis=every) & ~np.isnat(fields["through"])
     kept = ~np.isnat(fields["origins"])
-    counts_ok = ((fields["updates"] == np.round(fields["updates"])) & (fields["updates"] >= 0)
-                 & (fields["misses"] == np.round(fields["misses"])) & (fields["misses"] >= 0)
-                 & (fields["misses"] <= fields["updates"])).all(axis=(1, 2))
-    bands_ok = np.isfinite(fields["multiplier"]).all(axis=(1, 2)) & ~np.isnat(fields["through"])
-    for name in ("point", "scale"):  # a kept forecast's path and scale are finite and positive (ratios to a close)
-        values = fields[name].reshape(n, horizon, -1)
-        bands_ok &= ((np.isfinite(values) & (values > 0)).all(axis=2) | ~kept).all(axis=1)
-    fields["updates"] = np.nan_to_num(fields["updates"]).astype("int64")
-    fields["misses"] = np.nan_to_num(fields["misses"]).astype("int64")
+    # kept forecasts fill the first slots, oldest first, each with a finite positive path and a finite scale of 0 or more
+    order = np.diff(fields["origins"].astype("int64"), axis=1)
+    rows_ok &= (kept[:, :-1] | ~kept[:, 1:]).all(axis=1) & ((order > 0) | ~kept[:, 1:]).all(axis=1)
+    rows_ok &= ((np.isfinite(fields["point"]) & (fields["point"] > 0)).all(axis=2) | ~kept).all(axis=1)
+    rows_ok &= ((np.isfinite(fields["scale"]) & (fields["scale"] >= 0)) | ~kept).all(axis=1)
+    fields["updates"] = np.where(counts_ok[:, None, None], updates, 0).astype("int64")
+    fields["misses"] = np.where(counts_ok[:, None, None], misses, 0).astype("int64")
     tracks = Tracks(list(tickers), **fields)
-    damaged = ~(counts_ok & bands_ok)
-    if damaged.any():
-        blank = fresh([tickers[i] for i in np.flatnonzero(damaged)], levels, horizon)
-        for name in TRACK_FIELDS:
-            getattr(tracks, name)[damaged] = getattr(blank, name)
-    return tracks, [tickers[i] for i in np.flatnonzero(damaged)]
+    return tracks.rows(np.flatnonzero(rows_ok)), [tickers[i] for i in np.flatnonzero(~rows_ok)]
 
 
 def _encode(tracks: Tracks) -> dict[str, Any]:
@@ -123,26 +132,31 @@ def _damaged(tickers: list[str]) -> str:
     return f"the recalibration of {len(tickers)} ticker(s) ({shown_}) cannot be read"
 
 
-def read_tracks(path: Path, model_id: str, level_keys: list[str], horizon: int) -> tuple[Tracks, str | None]:
-    """Return (the stored tracks, None), or (none, why none is used); a damaged ticker's row starts again with a warning."""
+def read_tracks(path: Path, model_id: str, level_keys: list[str], horizon: int) -> tuple[Tracks, str | None, set[str]]:
+    """Return (the stored tracks, why there are none or None, the tickers whose rows were damaged and are left out:
+    they start again, with a warning, and the batch's write drops them)."""
     tracks, damaged, why = _stored(path, model_id, level_keys, horizon)
     if damaged:
-        log.warning("%s: %s; started again for them", path, _damaged(damaged))
-    return tracks, why
+        log.warning("%s: %s; they start again", path, _damaged(damaged))
+    return tracks, why, set(damaged)
 
 
 def tracks_problem(path: Path) -> str | None:
-    """Return what in a tracks file ``predict`` would pass over with a warning (the file, or some tickers'), or None.
+    """Return why ``predict`` could not read a tracks file at all, or None.
 
     Judged against the settings the file names: one kept for another model or levels is no damage (predict starts
-    again for its own and leaves it).
+    again for its own and leaves it). A damaged ticker's row is no finding either: predict starts that ticker again
+    and its next write drops the row, where quarantining the file would cost every other ticker its track.
     """
     try:
         data = loads(path.read_bytes())
-        _, damaged = _decode(data, len(data["levels"]), int(data["horizon"]))
+        levels, horizon = data["levels"], data["horizon"]
+        if not isinstance(levels, list) or isinstance(horizon, bool) or not isinstance(horizon, int) or not 0 < horizon <= 1000:
+            raise TypeError("its levels or horizon are none this version writes")
+        _decode(data, len(levels), horizon)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return f"unreadable ({_why(exc)})"
-    return _damaged(damaged) if damaged else None
+        return f"unreadable ({_why(exc)[:160]})"
+    return None
 
 
 def merged(old: Tracks, new: Tracks) -> Tracks:
@@ -167,13 +181,13 @@ def write_tracks(workspace: Workspace, universe: str, model_id: str, level_keys:
 
 def recalibrate(tracks: Tracks, tickers: list[str], dates: np.ndarray, closes: np.ndarray, point: np.ndarray,
                 scale: np.ndarray, shape: BandShape, level_keys: list[str],
-                rebuilt: str | None = None) -> tuple[Tracks, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+                rebuilt: str | None = None, damaged: set[str] | None = None) -> tuple[Tracks, np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Return (the tracks of ``tickers`` moved, today's lower and upper recalibrated, each ticker's ``adaptive`` record).
 
     ``point`` (n, H) and ``scale`` (n,): today's forecasts of ``tickers``, paths as ratios to the last close, bands
     ``shape.bands(point, scale)``; ``dates`` and ``closes`` (n, R): each ticker's bars up to today's, the last column
     today's, NaT-padded on the left. ``tracks``: the stored ones, any tickers. ``rebuilt``: why the file gave none
-    (said in the records of the tickers it starts).
+    (said in the records of the tickers it starts); ``damaged``: the tickers whose stored rows could not be read.
     """
     where = {ticker: i for i, ticker in enumerate(tracks.tickers)}
     found = np.array([where.get(t, -1) for t in tickers], dtype=int)
@@ -185,8 +199,7 @@ def recalibrate(tracks: Tracks, tickers: list[str], dates: np.ndarray, closes: n
             getattr(mine, name)[found < 0] = getattr(blank, name)
     levels = np.array([float(k) for k in level_keys])
     moved, applied, why = advance(mine, dates, closes, point, scale, shape, levels, DEFAULT_ETA)
-    if rebuilt is not None:
-        why = [rebuilt if w == "new" else w for w in why]
+    why = ["unreadable" if t in (damaged or ()) else rebuilt if w == "new" and rebuilt else w for t, w in zip(tickers, why)]
     lower, upper = shape.bands(point, scale)
     new_lower, new_upper = scale_band(lower, upper, np.repeat(point[:, None, :], len(level_keys), axis=1), shown(moved))
     return moved, new_lower, new_upper, forecast_records(DEFAULT_METHOD, DEFAULT_ETA, moved, applied, level_keys, why)

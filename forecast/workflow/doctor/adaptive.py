@@ -7,8 +7,9 @@ doctor names it and ``repair`` moves it aside (the next predict of that
 ticker and model starts the state again, without the warning). A state kept
 for other settings (levels, horizon, model) is no damage: predict starts
 again for its own and doctor leaves it. A universe model's tracks file is
-judged by ``recalibration.tracks_problem``: the file, or any ticker's entry,
-that predict would pass over with a warning.
+judged by ``recalibration.tracks_problem``: named when predict cannot read it
+at all; a damaged ticker's row is not (predict starts that ticker again and
+drops the row, where quarantine would cost every other ticker its track).
 """
 
 from __future__ import annotations
