@@ -230,6 +230,27 @@ def test_hostile_rows_are_left_out_and_a_file_with_no_ticker_or_a_flat_ticker_re
     path.write_text(json.dumps(data))
     tracks, why, damaged = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
     assert why is None and damaged == {"T1", "T2", "T3"} and tracks.tickers == ["T0", "T4"]
-    data["through"][rows["T4"]] = 5  # a number where a date is written
+    data["through"][rows["T4"]] = 5  # a number where a date is written: that row too, not 1970-01-06
+    path.write_text(json.dumps(data))
+    tracks, why, damaged = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
+    assert why is None and damaged == {"T1", "T2", "T3", "T4"} and tracks.tickers == ["T0"]
+    data["through"] = data["through"][:-1]  # a field without a row per ticker: the file is no tracks file
     path.write_text(json.dumps(data))
     assert read_tracks(path, MODEL, ["0.8", "0.95"], 3)[1] == "unreadable"
+
+
+def test_a_wrong_type_in_one_tickers_row_costs_that_ticker_alone(panel_home, capfd):
+    for last in range(FIRST_DAY, FIRST_DAY + 4):
+        day(panel_home, last)
+        batch(panel_home)
+    path = Workspace.at(panel_home).batch_adaptive_state_file("stored", MODEL)
+    data = json.loads(path.read_text())
+    rows = {t: i for i, t in enumerate(data["tickers"])}
+    data["multiplier"][rows["T1"]] = [["x"] * 3, ["y"] * 3]  # text where numbers are written
+    data["point"][rows["T2"]] = [[1.0]]  # a row of the wrong length
+    data["origins"][rows["T3"]][0] = "not a date"
+    path.write_text(json.dumps(data))
+    tracks, why, damaged = read_tracks(path, MODEL, ["0.8", "0.95"], 3)
+    assert why is None and damaged == {"T1", "T2", "T3"} and sorted(tracks.tickers) == ["T0", "T4"]
+    assert tracks.updates.sum() > 0  # the others keep what they learnt
+    assert capfd.readouterr().err.count("cannot be read") == 1

@@ -64,26 +64,18 @@ def _decode(data: Any, levels: int, horizon: int) -> tuple[Tracks, list[str]]:
     n = len(tickers)
     shapes = {"through": (n,), "multiplier": (n, levels, horizon), "updates": (n, levels, horizon),
               "misses": (n, levels, horizon), "origins": (n, horizon), "point": (n, horizon, horizon), "scale": (n, horizon)}
-    fields = {}
+    fields, unparsed = {}, np.zeros(n, dtype=bool)
     for name in TRACK_FIELDS:
         given = data[name]
-        if not isinstance(given, list) or (not n and given):
+        if not isinstance(given, list) or len(given) != n:
             raise TypeError(f"{name} is not one row per ticker")
-        if name in _DATES:  # dates are written as text (null: an empty slot), never as numbers
-            flat = np.asarray(given, dtype=object).ravel()
-            if not all(d is None or isinstance(d, str) for d in flat):
-                raise TypeError(f"{name} holds something other than dates")
-            values = np.array(given if n else np.empty(shapes[name]), dtype="datetime64[D]")
-        else:  # null (an empty slot) reads as NaN
-            values = np.array(given if n else np.empty(shapes[name]), dtype="float64")
-        if values.shape != shapes[name]:
-            raise ValueError(f"{name} has shape {values.shape}, not {shapes[name]}")
-        fields[name] = values
+        fields[name], bad = _field(given, shapes[name], "datetime64[D]" if name in _DATES else "float64")
+        unparsed |= bad
     every = tuple(range(1, 3))
     updates, misses = fields["updates"], fields["misses"]
     counts_ok = ((updates == np.round(updates)) & (updates >= 0) & (updates <= MAX_COUNT)
                  & (misses == np.round(misses)) & (misses >= 0) & (misses <= updates)).all(axis=every)
-    rows_ok = counts_ok & (np.abs(fields["multiplier"]) <= MAX_MULTIPLIER).all(axis=every) & ~np.isnat(fields["through"])
+    rows_ok = ~unparsed & counts_ok & (np.abs(fields["multiplier"]) <= MAX_MULTIPLIER).all(axis=every) & ~np.isnat(fields["through"])
     kept = ~np.isnat(fields["origins"])
     # kept forecasts fill the first slots, oldest first, each with a finite positive path and a finite scale of 0 or more
     order = np.diff(fields["origins"].astype("int64"), axis=1)
@@ -94,6 +86,38 @@ def _decode(data: Any, levels: int, horizon: int) -> tuple[Tracks, list[str]]:
     fields["misses"] = np.where(counts_ok[:, None, None], misses, 0).astype("int64")
     tracks = Tracks(list(tickers), **fields)
     return tracks.rows(np.flatnonzero(rows_ok)), [tickers[i] for i in np.flatnonzero(~rows_ok)]
+
+
+def _field(rows: list[Any], shape: tuple[int, ...], dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return (one field of every ticker as an array of ``shape``, which rows could not be read: left as NaN or NaT).
+
+    The whole field at once (milliseconds for 5,400 rows); row by row only when that fails, so that one ticker's
+    wrong value (text, a list of the wrong length, a number where a date is written) costs that ticker alone.
+    """
+    try:
+        values = _row_values(rows, shape, dtype)
+        return values, np.zeros(len(rows), dtype=bool)
+    except (ValueError, TypeError):
+        values = np.full(shape, np.datetime64("NaT") if dtype.startswith("datetime") else np.nan, dtype=dtype)
+        bad = np.zeros(len(rows), dtype=bool)
+        for i, row in enumerate(rows):
+            try:
+                values[i] = _row_values([row], (1, *shape[1:]), dtype)[0]
+            except (ValueError, TypeError):
+                bad[i] = True
+        return values, bad
+
+
+def _row_values(rows: list[Any], shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    if not rows:
+        return np.empty(shape, dtype=dtype)
+    dates = dtype.startswith("datetime")  # dates are written as text (null: an empty slot), never as numbers
+    if dates and not all(d is None or isinstance(d, str) for d in np.asarray(rows, dtype=object).ravel()):
+        raise TypeError("something other than dates")
+    values = np.array(rows, dtype=dtype)  # null (an empty slot) reads as NaN or NaT
+    if values.shape != shape:
+        raise ValueError(f"shape {values.shape}, not {shape}")
+    return values
 
 
 def _encode(tracks: Tracks) -> dict[str, Any]:
