@@ -82,6 +82,18 @@ def candidates() -> dict[str, dict]:
     return out
 
 
+def eligible(table) -> list[str]:
+    """Every ticker of the S&P table with at least ``MIN_BARS`` bars, sorted by name."""
+    sizes = table.groupby("Name").size()
+    return sorted(sizes[sizes >= MIN_BARS].index)
+
+
+def split_by_series(names: list[str]) -> dict[str, list[str]]:
+    """The interval benchmarks' one split: the first half of ``names`` chooses, the second half is reported."""
+    half = math.ceil(len(names) / 2)
+    return {"selection": names[:half], "reported": names[half:]}
+
+
 def sp500_frame(table, name: str):
     rows = table[table["Name"] == name].sort_values("date").reset_index(drop=True)
     frame = rows[["date", "open", "high", "low", "close", "volume"]].copy()
@@ -241,16 +253,15 @@ def main() -> None:
     started = time.perf_counter()
     table = pd.read_csv(SP500)
     sizes = table.groupby("Name").size()
-    names = sorted(sizes[sizes >= MIN_BARS].index)
-    eligible = len(names)
+    names = eligible(table)
+    count = len(names)
     if args.tickers:
         names = names[: args.tickers]
-    half = math.ceil(len(names) / 2)
-    parts = {"selection": names[:half], "reported": names[half:]}
+    parts = split_by_series(names)
     models = args.models.split(",")
     print(f"{', '.join(models)}: walk-forward over the last {WARMUP + TEST_DAYS} origins (the last {min(args.warmup, WARMUP)} "
           f"before the scored ones warm the state, the last {TEST_DAYS} are scored), refit every {REFIT_EVERY}, horizon {HORIZON}; "
-          f"{eligible} of {len(sizes)} tickers have at least {MIN_BARS} bars ({', '.join(sorted(sizes[sizes < MIN_BARS].index))} have fewer)"
+          f"{count} of {len(sizes)} tickers have at least {MIN_BARS} bars ({', '.join(sorted(sizes[sizes < MIN_BARS].index))} have fewer)"
           + (f"; the first {len(names)} of them only" if args.tickers else ""))
     for part, members in parts.items():
         print(f"{part}: {len(members)} series, {members[0]}..{members[-1]}: {' '.join(members)}")

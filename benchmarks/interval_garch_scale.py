@@ -52,7 +52,6 @@ every band tried here, GARCH's included.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -118,9 +117,7 @@ def main() -> None:
 
     started = time.perf_counter()
     table = pd.read_csv(pooled.SP500)
-    sizes = table.groupby("Name").size()
-    names = sorted(sizes[sizes >= pooled.MIN_BARS].index)
-    selection = names[: math.ceil(len(names) / 2)][: args.series]
+    selection = pooled.split_by_series(pooled.eligible(table))["selection"][: args.series]
     print(f"{len(selection)} selection series: {' '.join(selection)}")
     methods = {"fixed": {"method": "fixed"}, "tracker": {"method": "tracker", "eta": DEFAULT_ETA}}
     bands = ("naive", "gscale", "garch", "ets")

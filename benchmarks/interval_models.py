@@ -39,7 +39,6 @@ miss 1.51 points (80 %, step 5), every series within 5 points.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -59,10 +58,7 @@ ANCHORS = ("garch", "ets")
 
 
 def held_out(table, count: int) -> list[str]:
-    sizes = table.groupby("Name").size()
-    names = sorted(sizes[sizes >= pooled.MIN_BARS].index)
-    reported = names[math.ceil(len(names) / 2):]
-    return reported[::4][:count]
+    return pooled.split_by_series(pooled.eligible(table))["reported"][::4][:count]
 
 
 def series_forecasts(name: str, cache: Path) -> Path:
