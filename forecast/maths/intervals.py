@@ -13,9 +13,19 @@ an exponentially weighted mean of squared daily changes, lambda 0.94, which
 reacts within days of a shock), or ``ewma0.94+std250``: the root of the mean
 of that EWMA variance and the variance of the last 250 changes, which reacts
 to a shock but does not forget the long run in a calm spell (a GARCH-like
-pull toward the long-run level, with fixed weights). ``DEFAULT_SCALE`` is the
-one new models get; benchmarks/interval_scales.py shows how it was chosen, on
-data outside every reported test window.
+pull toward the long-run level, with fixed weights). ``range:`` before any of
+them measures each day's move by the day's range instead of its close-to-close
+change: Parkinson's estimate of the day's volatility, ln(high / low) /
+sqrt(4 ln 2), several times more efficient than one squared return, with the
+day's absolute change wherever the range cannot tell (a high or low missing or
+inverted, or one price all day: a close-only file, a limit-locked or halted
+A-share day); the long part is then the root mean square of those moves, not
+a standard deviation. ``DEFAULT_SCALE`` is the one new models get:
+``range:ewma0.94+std250``, the same blend on the range (benchmarks/
+interval_range_scale.py chose it over the close-to-close ``ewma0.94+std250``,
+chosen in benchmarks/interval_scales.py, on data outside every reported test
+window; the overnight gap added to the range scored worse: an earnings gap is
+one day's news, not a lasting level of volatility).
 
 What it promises: if normalised errors behave as they did in the calibration
 period (exchangeability), a fresh price falls inside the ``level`` interval
@@ -60,14 +70,15 @@ from forecast.errors import MissingExtraError
 DEFAULT_LEVELS = (0.8, 0.95)
 SCALE_WINDOW = 60  # trading days of history behind each origin's volatility (the std scale)
 MIN_SCALE_ROWS = 5
-DEFAULT_SCALE = "ewma0.94+std250"  # what new models calibrate with; chosen in benchmarks/interval_scales.py
+DEFAULT_SCALE = "range:ewma0.94+std250"  # what new models calibrate with; benchmarks/interval_range_scale.py chose it
+RANGE_PREFIX = "range:"  # the day's move measured by its high and low (Parkinson), not its close-to-close change
 EWMA_SEED_ROWS = 20  # the EWMA starts from the mean square of the first changes, then forgets it
 # 500, not 250: the 95 % quantile of 250 residuals rests on 13 of them (benchmarks/interval_scales.py)
 CALIBRATION_ORIGINS = 500  # the out-of-sample origins behind baselines' quantiles and networks' tails
 NETWORK_QUANTILES = "blend"  # the mean of the two; "validation" or "anchored" alone (benchmarks/interval_calibration.py)
 NETWORK_METHOD = ("split-conformal, volatility-normalised: the mean of the validation windows' quantiles and naive's "
                   "over the last origins times the network's validation error ratio")
-_SCALE = re.compile(r"(?:std(\d+)|ewma(0\.\d+))(?:\+std(\d+))?")
+_SCALE = re.compile(r"(range:)?(?:std(\d+)|ewma(0\.\d+))(?:\+std(\d+))?")
 
 
 def scale_name(window: int = SCALE_WINDOW) -> str:
@@ -80,18 +91,21 @@ def check_scale(scale: str) -> str:
     from forecast.errors import BadInputError
 
     m = _SCALE.fullmatch(str(scale))
-    if not m or any(w and int(w) < MIN_SCALE_ROWS for w in (m[1], m[3])) or (m[2] and not 0 < float(m[2]) < 1):
+    if not m or any(w and int(w) < MIN_SCALE_ROWS for w in (m[2], m[4])) or (m[3] and not 0 < float(m[3]) < 1):
         raise BadInputError(f"unknown interval scale {scale!r}; use std<days> (e.g. std60), ewma<lambda> (e.g. ewma0.94) "
-                            "or either plus a long std (ewma0.94+std250: the root of the two variances' mean)")
+                            "or either plus a long std (ewma0.94+std250: the root of the two variances' mean), "
+                            "each on the daily range with range: before it (range:ewma0.94+std250)")
     return str(scale)
 
 
-def _rolling_std(changes: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
+def _rolling_std(moves: np.ndarray, origins: np.ndarray, window: int, demean: bool = True) -> np.ndarray:
+    """Return (n,) the std (``demean``) or root mean square of the last ``window`` finite moves before each origin."""
     out = np.full(len(origins), np.nan)
     for i, origin in enumerate(origins):  # n origins, each O(window): cheap
-        recent = changes[max(0, origin - window): origin]
+        recent = moves[max(0, origin - window): origin]
         recent = recent[np.isfinite(recent)]
-        out[i] = recent.std() if len(recent) >= MIN_SCALE_ROWS else np.nan
+        if len(recent) >= MIN_SCALE_ROWS:
+            out[i] = recent.std() if demean else math.sqrt(float(np.mean(recent ** 2)))
     return out
 
 
@@ -102,6 +116,34 @@ def daily_changes(prices: np.ndarray, transform: str) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.diff(np.log(prices))
     return np.diff(prices)
+
+
+def range_moves(prices: np.ndarray, high: np.ndarray | None, low: np.ndarray | None, transform: str) -> np.ndarray:
+    """Return (T - 1,) each day's move measured by its range: Parkinson's ln(high / low) / sqrt(4 ln 2), in the residuals' units.
+
+    Row i is the day of ``prices[i + 1]``, as in ``daily_changes``. A day whose
+    range cannot tell (high or low missing, not positive, or high <= low: one
+    price all day, as a close-only file or a limit-locked day has it) counts
+    its absolute close-to-close change instead; without ``high`` and ``low``
+    every day does. Level targets get the move in price units (times the close).
+    """
+    changes = np.abs(daily_changes(prices, transform))
+    if high is None or low is None:
+        return changes
+    high, low = np.asarray(high, dtype="float64")[1:], np.asarray(low, dtype="float64")[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        usable = np.isfinite(high) & np.isfinite(low) & (low > 0) & (high > low)
+        parkinson = np.log(np.where(usable, high, 1.0) / np.where(usable, low, 1.0)) / math.sqrt(4 * math.log(2))
+    if transform != "log-return":
+        parkinson = parkinson * np.asarray(prices, dtype="float64")[1:]
+    return np.where(usable, parkinson, changes)
+
+
+def bars_range(bars) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Return (high, low) as float arrays from a table of bars (a DataFrame), or (None, None) where it has no range."""
+    if "high" not in bars or "low" not in bars:
+        return None, None
+    return np.asarray(bars["high"], dtype="float64"), np.asarray(bars["low"], dtype="float64")
 
 
 def ewma_variance(changes: np.ndarray, lam: float) -> np.ndarray:
@@ -126,27 +168,31 @@ def ewma_variance(changes: np.ndarray, lam: float) -> np.ndarray:
 
 
 def origin_scale(prices: np.ndarray, origins: np.ndarray, transform: str, window: int = SCALE_WINDOW,
-                 scale: str | None = None) -> np.ndarray:
-    """Return (n,) volatility at each origin, from the daily changes up to it (inclusive).
+                 scale: str | None = None, high: np.ndarray | None = None, low: np.ndarray | None = None) -> np.ndarray:
+    """Return (n,) volatility at each origin, from the daily moves up to it (inclusive).
 
     ``scale`` "std<W>" (default ``std{window}``): the std of the last W daily
     changes; "ewma<lambda>": the square root of their exponentially weighted
     mean square. log-return targets use daily log-returns, level targets daily
-    price changes (the residuals' units). Uses prices up to each origin only.
+    price changes (the residuals' units). With "range:", each day's move is
+    ``range_moves`` (``high`` and ``low`` are the bars' own, row for row with
+    ``prices``) and a long window takes their root mean square. Uses bars up
+    to each origin only.
     """
     origins = np.asarray(origins, dtype=int)
     m = _SCALE.fullmatch(check_scale(scale or scale_name(window)))
     assert m is not None  # check_scale refuses whatever does not match
-    changes = daily_changes(prices, transform)
-    if m[1]:
-        out = _rolling_std(changes, origins, int(m[1]))
+    on_range = bool(m[1])
+    moves = range_moves(prices, high, low, transform) if on_range else daily_changes(prices, transform)
+    if m[2]:
+        out = _rolling_std(moves, origins, int(m[2]), demean=not on_range)
     else:
         out = np.full(len(origins), np.nan)
-        variance = ewma_variance(changes, float(m[2]))
-        known = origins >= MIN_SCALE_ROWS  # changes[origin - 1] is the last one known at the origin
+        variance = ewma_variance(moves, float(m[3]))
+        known = origins >= MIN_SCALE_ROWS  # moves[origin - 1] is the last one known at the origin
         out[known] = np.sqrt(variance[origins[known] - 1])
-    if m[3]:  # half the variance from a long window: pulls a calm spell's scale toward the long run
-        out = np.sqrt((out ** 2 + _rolling_std(changes, origins, int(m[3])) ** 2) / 2)
+    if m[4]:  # half the variance from a long window: pulls a calm spell's scale toward the long run
+        out = np.sqrt((out ** 2 + _rolling_std(moves, origins, int(m[4]), demean=not on_range) ** 2) / 2)
     usable = np.isfinite(out) & (out > 0)
     fallback = float(np.median(out[usable])) if usable.any() else 1.0  # a flat series has no volatility: unit scale, not 0/0
     out = np.where(usable, out, fallback)
@@ -219,19 +265,20 @@ def anchored_quantiles(model_errors: np.ndarray, naive_errors: np.ndarray, naive
 
 
 def network_intervals(prices: np.ndarray, val_origins: np.ndarray, val_residuals: np.ndarray, transform: str,
-                      levels=DEFAULT_LEVELS) -> dict:
+                      levels=DEFAULT_LEVELS, high: np.ndarray | None = None, low: np.ndarray | None = None) -> dict:
     """Return a network card's ``intervals``: the mean of its validation and anchored quantiles, both, and what they rest on.
 
     ``val_residuals`` (n, H) are the network's errors in target space at its
-    validation ``val_origins`` (rows of ``prices``, the training prices).
+    validation ``val_origins`` (rows of ``prices``, the training prices);
+    ``high`` and ``low``, the same rows' range, feed the range scale.
     """
     val_origins = np.asarray(val_origins, dtype=int)
     val_residuals = np.asarray(val_residuals, dtype="float64").reshape(len(val_origins), -1)
     horizon = val_residuals.shape[1]
-    val_scale = origin_scale(prices, val_origins, transform, scale=DEFAULT_SCALE)[:, None]
+    val_scale = origin_scale(prices, val_origins, transform, scale=DEFAULT_SCALE, high=high, low=low)[:, None]
     # from the first origin whose EWMA no longer rests on its seed (the mean square of the first changes, later ones included)
     long_origins = calibration_origins(len(prices), horizon, first=EWMA_SEED_ROWS)
-    long_scale = origin_scale(prices, long_origins, transform, scale=DEFAULT_SCALE)[:, None]
+    long_scale = origin_scale(prices, long_origins, transform, scale=DEFAULT_SCALE, high=high, low=low)[:, None]
     model_errors = val_residuals / val_scale
     own = conformal_quantiles(model_errors, levels)
     anchored, ratio = anchored_quantiles(model_errors, naive_residuals(prices, val_origins, horizon, transform) / val_scale,

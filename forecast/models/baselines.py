@@ -14,7 +14,7 @@ import pandas as pd
 
 from forecast.choices import ModelKind, TargetTransform
 from forecast.errors import BadInputError
-from forecast.maths.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, calibration_origins, conformal_quantiles, origin_scale
+from forecast.maths.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, bars_range, calibration_origins, conformal_quantiles, origin_scale
 from forecast.maths.windows import sliding_windows, target_matrix
 
 
@@ -51,7 +51,8 @@ class LogReturnForecaster:
         origins = calibration_origins(len(prices), self.horizon, first=self.min_history())
         if len(origins):
             truth = target_matrix(prices, self.horizon, "log-return")[origins]
-            scale = origin_scale(prices, origins, "log-return", scale=self.scale)
+            high, low = bars_range(frame)
+            scale = origin_scale(prices, origins, "log-return", scale=self.scale, high=high, low=low)
             self.quantiles = conformal_quantiles((truth - self._predict(logp, origins)) / scale[:, None], self.levels)
         return self
 

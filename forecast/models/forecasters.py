@@ -29,7 +29,7 @@ import pandas as pd
 
 from forecast.choices import Arch, ModelKind, Preset
 from forecast.errors import BadInputError, CorruptFileError
-from forecast.maths.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, check_scale, interval_bounds, origin_scale, scale_name
+from forecast.maths.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, bars_range, check_scale, interval_bounds, origin_scale, scale_name
 from forecast.maths.windows import invert_target
 from forecast.models.baselines import Drift, LinearAR, MovingAverage, Naive
 from forecast.models.ets import EtsForecaster
@@ -95,7 +95,8 @@ def forecast_bands(model: Forecaster, frame: pd.DataFrame, origins: np.ndarray) 
         for level, (lo, hi) in model.predict_bounds(frame, origins).items():
             lower[level], upper[level] = invert_target(lo, last, model.transform), invert_target(hi, last, model.transform)
     else:
-        scale = origin_scale(prices, origins, model.transform, model.scale_window, model.scale)
+        high, low = bars_range(frame)
+        scale = origin_scale(prices, origins, model.transform, model.scale_window, model.scale, high, low)
         for level, q in model.quantiles.items():
             lower[level], upper[level] = interval_bounds(raw, np.asarray(q), scale, last, model.transform)
     return Bands(invert_target(raw, last, model.transform), lower, upper)

@@ -19,7 +19,7 @@ from forecast.data.store import MarketStore
 from forecast.data.tickers import parse_ticker
 from forecast.errors import BadInputError
 from forecast.maths import metrics
-from forecast.maths.intervals import DEFAULT_LEVELS, network_intervals
+from forecast.maths.intervals import DEFAULT_LEVELS, bars_range, network_intervals
 from forecast.models.card import ModelCard
 from forecast.models.dataset import data_fingerprint, to_prices, training_arrays, unscaled_targets
 from forecast.models.registry import ModelRegistry
@@ -90,7 +90,7 @@ def fit_model(frame: pd.DataFrame, cfg: TrainConfig, ticker: str, progress: str 
             "best_epoch": best_epoch, "val_loss": best_val_loss, "rmse": rmse, "naive_rmse": naive_rmse,
             "skill_vs_naive": metrics.skill(rmse, naive_rmse) if naive_rmse else None,
         },
-        intervals=network_intervals(prices, origins, residuals, cfg.transform, levels),
+        intervals=network_intervals(prices, origins, residuals, cfg.transform, levels, *bars_range(frame)),
         history=history,
         versions={"forecast": __version__, **network.versions()},
         train_seconds=round(time.perf_counter() - started, 2),

@@ -88,6 +88,73 @@ def test_every_scale_uses_prices_up_to_the_origin_only(scale):
     assert np.all(before > 0.005) and np.all(before < 0.02)
 
 
+# --- the range scale ---------------------------------------------------------------------------------
+
+def _intraday_bars(days: int, sigma: np.ndarray, seed: int = 0, ticks: int = 78) -> dict[str, np.ndarray]:
+    """Bars of a Brownian log-price seen ``ticks`` times a day, each day's volatility ``sigma[day]``; the open is the close before."""
+    rng = np.random.default_rng(seed)
+    paths = np.cumsum(rng.normal(0, 1, (days, ticks)) * (sigma[:, None] / np.sqrt(ticks)), axis=1)
+    start = np.concatenate([[0.0], np.cumsum(paths[:, -1])[:-1]])
+    log_path = start[:, None] + np.concatenate([np.zeros((days, 1)), paths], axis=1)
+    return {"close": 100 * np.exp(log_path[:, -1]), "high": 100 * np.exp(log_path.max(axis=1)),
+            "low": 100 * np.exp(log_path.min(axis=1))}
+
+
+def test_range_moves_are_parkinsons_volatility_and_fall_back_where_the_range_cannot_tell():
+    from forecast.maths.intervals import range_moves
+
+    close = np.array([10.0, 10.5, 11.55, 11.0, 12.0])
+    high = np.array([10.2, 10.8, 11.55, np.nan, 12.5])
+    low = np.array([9.8, 10.1, 11.55, 10.9, 11.8])  # day 2: one price all day (limit-locked); day 3: no high
+    got = range_moves(close, high, low, "log-return")
+    k = np.sqrt(4 * np.log(2))
+    np.testing.assert_allclose(got[[0, 3]], np.log([10.8 / 10.1, 12.5 / 11.8]) / k)
+    np.testing.assert_allclose(got[[1, 2]], np.abs(np.log([11.55 / 10.5, 11.0 / 11.55])))  # the close's move instead
+    np.testing.assert_allclose(range_moves(close, high, low, "level")[0], np.log(10.8 / 10.1) / k * 10.5)
+    np.testing.assert_allclose(range_moves(close, None, None, "log-return"), np.abs(np.diff(np.log(close))))
+
+
+def test_a_close_only_file_gets_the_close_to_close_scale_from_the_range_scale():
+    prices = np.exp(np.cumsum(np.random.default_rng(4).normal(0, 0.01, 400)))
+    origins = np.arange(50, 400)
+    np.testing.assert_allclose(origin_scale(prices, origins, "log-return", scale="range:ewma0.94", high=prices, low=prices),
+                               origin_scale(prices, origins, "log-return", scale="ewma0.94"))
+
+
+def test_the_range_scale_tracks_a_known_volatility_more_closely_than_close_to_close_returns():
+    days = 3000
+    sigma = 0.01 * (1 + 0.5 * np.sin(np.arange(days) / 200))  # slow swings: what is left between scale and truth is noise
+    bars = _intraday_bars(days, sigma)
+    origins = np.arange(300, days - 1)
+    truth = sigma[origins + 1]  # what the scale at an origin should foresee: the next day's volatility
+    on_range = origin_scale(bars["close"], origins, "log-return", scale="range:ewma0.94", high=bars["high"], low=bars["low"])
+    on_close = origin_scale(bars["close"], origins, "log-return", scale="ewma0.94")
+    spread = {name: np.std(np.log(scale / truth)) for name, scale in (("range", on_range), ("close", on_close))}
+    assert spread["range"] < 0.7 * spread["close"], spread  # the same EWMA, a measure with less noise in it (about half)
+    assert np.median(on_range / truth) == pytest.approx(1.0, abs=0.1)  # and it measures the same thing
+
+
+@pytest.mark.parametrize("scale", ["range:std60", "range:ewma0.94", "range:ewma0.94+std250"])
+def test_every_range_scale_uses_bars_up_to_the_origin_only(scale):
+    bars = _intraday_bars(600, np.full(600, 0.01), seed=2)
+    origins = np.array([100, 300, 450])
+    before = origin_scale(bars["close"], origins, "log-return", scale=scale, high=bars["high"], low=bars["low"])
+    high, low = bars["high"].copy(), bars["low"].copy()
+    high[451:] *= 1.5
+    low[451:] /= 1.5
+    np.testing.assert_array_equal(origin_scale(bars["close"], origins, "log-return", scale=scale, high=high, low=low), before)
+    assert np.all(before > 0.005) and np.all(before < 0.02)
+
+
+@pytest.mark.parametrize("scale", ["range:", "range:ewma1.5", "range:std2", "ranges:ewma0.94", "ewma0.94+range:std250"])
+def test_a_malformed_range_scale_is_refused(scale):
+    from forecast.errors import BadInputError
+    from forecast.maths.intervals import check_scale
+
+    with pytest.raises(BadInputError, match=r"range:ewma0\.94"):
+        check_scale(scale)
+
+
 def test_the_ewma_scale_reacts_to_a_shock_within_days():
     returns = np.full(400, 0.005) * np.where(np.arange(400) % 2, 1, -1)
     returns[300] = 0.08  # one 8 % day after a calm spell

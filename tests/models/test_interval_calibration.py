@@ -154,7 +154,8 @@ def test_a_trained_networks_card_holds_both_estimates_and_uses_their_mean():
     arrays = training_arrays(frame, cfg, "600519.SH")
     errors = unscaled_targets(arrays.Y_val, arrays.scaling) - unscaled_targets(network.predict(fitted.model, arrays.X_val), arrays.scaling)
     prices = frame["close"].to_numpy(dtype="float64")
-    scale = origin_scale(prices, arrays.val_last_rows, "log-return", scale=DEFAULT_SCALE)[:, None]
+    scale = origin_scale(prices, arrays.val_last_rows, "log-return", scale=DEFAULT_SCALE,
+                         high=frame["high"].to_numpy(), low=frame["low"].to_numpy())[:, None]  # the card's scale is on the range
     naive = naive_residuals(prices, arrays.val_last_rows, cfg.horizon, "log-return")
     ratio = np.sqrt(np.mean((errors / scale) ** 2, axis=0) / np.mean((naive / scale) ** 2, axis=0))
     assert intervals["error_ratio"] == pytest.approx(ratio, rel=1e-5)
