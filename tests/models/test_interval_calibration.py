@@ -168,3 +168,28 @@ def test_a_trained_networks_card_holds_both_estimates_and_uses_their_mean():
         assert intervals["validation_quantiles"][level] == pytest.approx(own, rel=1e-5)
         assert intervals["anchored_quantiles"][level] == pytest.approx(anchored, rel=1e-5)
         assert fitted.card.quantiles[level] == pytest.approx((np.asarray(own) + anchored) / 2, rel=1e-5)
+
+
+def test_a_baselines_band_follows_the_days_range_where_the_close_alone_would_not_move_it():
+    from forecast.models.forecasters import forecast_bands
+
+    close = _random_walk(800, seed=8)
+    rng = np.random.default_rng(8)
+    spread = close * 0.01 * (1 + rng.random(800))  # each day's high-low range, about 1 to 2 % of the close
+    frame = pd.DataFrame({"date": pd.bdate_range("2020-01-01", periods=800), "open": close, "close": close,
+                          "high": close + spread / 2, "low": close - spread / 2, "volume": 1.0})
+    model = Naive(5, levels=(0.8,)).fit(frame.iloc[:700])
+    assert model.scale == DEFAULT_SCALE and DEFAULT_SCALE.startswith("range:")
+    origin = np.array([760])
+    calm = forecast_bands(model, frame, origin)
+    wide = frame.copy()
+    wide.loc[740:760, "high"] = close[740:761] + 3 * spread[740:761] / 2  # the last three weeks' ranges tripled, closes as they were
+    wide.loc[740:760, "low"] = close[740:761] - 3 * spread[740:761] / 2
+    stormy = forecast_bands(model, wide, origin)
+    calm_width = calm.upper["0.8"] - calm.lower["0.8"]
+    assert np.all(stormy.upper["0.8"] - stormy.lower["0.8"] > 1.5 * calm_width)
+    np.testing.assert_allclose(stormy.point, calm.point)  # the point is the close's, untouched
+    # and its fit calibrated on the range too: ranges twice as wide everywhere give quantiles half as large
+    doubled = frame.assign(high=close + spread, low=close - spread)
+    refit = Naive(5, levels=(0.8,)).fit(doubled.iloc[:700])
+    assert refit.quantiles["0.8"] == pytest.approx([q / 2 for q in model.quantiles["0.8"]], rel=0.02)
