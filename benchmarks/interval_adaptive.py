@@ -94,6 +94,59 @@ def split_by_series(names: list[str]) -> dict[str, list[str]]:
     return {"selection": names[:half], "reported": names[half:]}
 
 
+def sp500_table():
+    """Return the S&P table, or None after saying it is missing (a benchmark then exits 0); turns on line buffering."""
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    if not SP500.is_file():
+        print(f"needs {SP500}; skipped")
+        return None
+    import pandas as pd
+
+    return pd.read_csv(SP500)
+
+
+def shipped_methods() -> dict[str, dict]:
+    """The band as fitted, and as the product ships it: recalibrated by the tracker at its step."""
+    from forecast.maths.adaptive_state import DEFAULT_ETA
+
+    return {"fixed": {"method": "fixed"}, "tracker": {"method": "tracker", "eta": DEFAULT_ETA}}
+
+
+def conformal_bands(prices: np.ndarray, origins: np.ndarray, fold_scale, first: int = 1) -> dict[str, np.ndarray]:
+    """Return "no change"'s product band on another scale at ``origins``: {"lower_0.8": (n, H), ...}.
+
+    Per refit (every ``REFIT_EVERY`` origins), ``fold_scale(first_origin)`` gives
+    that fold's scale, fitted on the rows up to its first origin only: a function
+    of origins returning (n, H) or (n, 1). The quantiles are the split-conformal
+    ones of the "no change" errors over the last ``CALIBRATION_ORIGINS`` origins
+    before the fold (none before ``first``), each divided by that scale, as the
+    naive baseline's refit takes them.
+    """
+    from forecast.maths.intervals import CALIBRATION_ORIGINS, conformal_quantiles, level_key, naive_residuals
+
+    out = {f"{side}_{level_key(level)}": np.full((len(origins), HORIZON), np.nan)
+           for side in ("lower", "upper") for level in LEVELS}
+    for lo in range(0, len(origins), REFIT_EVERY):
+        fold = origins[lo: lo + REFIT_EVERY]
+        scale_at = fold_scale(int(fold[0]))
+        calibration = np.arange(max(first, fold[0] + 1 - HORIZON - CALIBRATION_ORIGINS), fold[0] + 1 - HORIZON)
+        residuals = naive_residuals(prices, calibration, HORIZON, "log-return") / scale_at(calibration)
+        quantiles = conformal_quantiles(residuals, LEVELS)
+        scale, last = scale_at(fold), prices[fold][:, None]
+        for level in LEVELS:
+            q = np.asarray(quantiles[level_key(level)])[None, :]
+            out[f"lower_{level_key(level)}"][lo: lo + REFIT_EVERY] = last * np.exp(-q * scale)
+            out[f"upper_{level_key(level)}"][lo: lo + REFIT_EVERY] = last * np.exp(q * scale)
+    return out
+
+
+def selection_part(table, count: int | None = None) -> list[str]:
+    """Return (and print) the selection part's series, the first ``count`` only when given (a quick check of a script)."""
+    selection = split_by_series(eligible(table))["selection"][:count]
+    print(f"{len(selection)} selection series: {' '.join(selection)}")
+    return selection
+
+
 def sp500_frame(table, name: str):
     rows = table[table["Name"] == name].sort_values("date").reset_index(drop=True)
     frame = rows[["date", "open", "high", "low", "close", "volume"]].copy()
@@ -244,14 +297,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=WARMUP,
                         help=f"origins before the scored ones that warm each state (at most {WARMUP}; 0: it starts at the first scored one)")
     args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
-    if not SP500.is_file():
-        print(f"needs {SP500}; skipped")
+    table = sp500_table()
+    if table is None:
         return
     import pandas as pd
 
     started = time.perf_counter()
-    table = pd.read_csv(SP500)
     sizes = table.groupby("Name").size()
     names = eligible(table)
     count = len(names)

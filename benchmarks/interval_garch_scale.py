@@ -79,47 +79,28 @@ def term_scale(garch, frame, origins: np.ndarray) -> np.ndarray:
 
 def garch_scaled_bands(frame, origins: np.ndarray) -> dict[str, np.ndarray]:
     """Return naive's point with conformal bands on the GARCH term-structure scale: {"lower_0.8": (n, H), ...}."""
-    from forecast.maths.intervals import CALIBRATION_ORIGINS, conformal_quantiles, level_key, naive_residuals
     from forecast.models.garch import GarchForecaster
 
-    prices = frame["close"].to_numpy(dtype="float64")
-    out = {f"{side}_{level_key(level)}": np.full((len(origins), pooled.HORIZON), np.nan)
-           for side in ("lower", "upper") for level in pooled.LEVELS}
-    for lo in range(0, len(origins), pooled.REFIT_EVERY):
-        fold = origins[lo: lo + pooled.REFIT_EVERY]
-        train = frame.iloc[: fold[0] + 1]  # the rows the anchor's refit sees
-        garch = GarchForecaster(pooled.HORIZON).fit(train)
-        calibration = np.arange(max(80, fold[0] + 1 - pooled.HORIZON - CALIBRATION_ORIGINS), fold[0] + 1 - pooled.HORIZON)
-        residuals = naive_residuals(prices, calibration, pooled.HORIZON, "log-return") / term_scale(garch, train, calibration)
-        quantiles = conformal_quantiles(residuals, pooled.LEVELS)
-        scale = term_scale(garch, frame, fold)
-        last = prices[fold][:, None]
-        for level in pooled.LEVELS:
-            q = np.asarray(quantiles[level_key(level)])[None, :]
-            out[f"lower_{level_key(level)}"][lo: lo + pooled.REFIT_EVERY] = last * np.exp(-q * scale)
-            out[f"upper_{level_key(level)}"][lo: lo + pooled.REFIT_EVERY] = last * np.exp(q * scale)
-    return out
+    def fold_scale(first: int):
+        garch = GarchForecaster(pooled.HORIZON).fit(frame.iloc[: first + 1])  # the rows the anchor's refit sees
+        return lambda origins: term_scale(garch, frame, origins)
+
+    return pooled.conformal_bands(frame["close"].to_numpy(dtype="float64"), origins, fold_scale, first=80)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--series", type=int, help="the first N selection series only (a quick check of the script)")
     args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
-    if not pooled.SP500.is_file():
-        print(f"needs {pooled.SP500}; skipped")
+    table = pooled.sp500_table()
+    if table is None:
         return
-    import pandas as pd
-
     from forecast.evaluation.backtest import walk_forward
-    from forecast.maths.adaptive_state import DEFAULT_ETA
     from forecast.maths.intervals import level_key, level_label
 
     started = time.perf_counter()
-    table = pd.read_csv(pooled.SP500)
-    selection = pooled.split_by_series(pooled.eligible(table))["selection"][: args.series]
-    print(f"{len(selection)} selection series: {' '.join(selection)}")
-    methods = {"fixed": {"method": "fixed"}, "tracker": {"method": "tracker", "eta": DEFAULT_ETA}}
+    selection = pooled.selection_part(table, args.series)
+    methods = pooled.shipped_methods()
     bands = ("naive", "gscale", "garch", "ets")
     scores: dict = {name: {} for name in selection}
     for name in selection:

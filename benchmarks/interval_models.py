@@ -104,24 +104,21 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=pooled.WARMUP)
     args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
-    if not pooled.SP500.is_file():
-        print(f"needs {pooled.SP500}; skipped")
+    table = pooled.sp500_table()
+    if table is None:
         return
-    import pandas as pd
-
     from forecast.maths.adaptive_state import DEFAULT_ETA
     from forecast.maths.intervals import level_label
 
     started = time.perf_counter()
-    names = held_out(pd.read_csv(pooled.SP500), args.series)
+    names = held_out(table, args.series)
     print(f"{len(names)} held-out series: {' '.join(names)}")
     args.cache.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs) as pool:
         files = list(pool.map(series_forecasts, names, [args.cache] * len(names)))
     print(f"forecasts ready: {time.perf_counter() - started:.0f} s")
 
-    methods = {"fixed": {"method": "fixed"}, "tracker": {"method": "tracker", "eta": DEFAULT_ETA}}
+    methods = pooled.shipped_methods()
     scores: dict = {model: {} for model in MODELS}
     for name, file in zip(names, files):
         with np.load(file) as stored:

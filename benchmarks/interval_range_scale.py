@@ -129,23 +129,10 @@ def range_scale(frame, origins: np.ndarray, proxy: str, lam: float, weight: floa
 
 def candidate_bands(frame, origins: np.ndarray, proxy: str, lam: float, weight: float) -> dict[str, np.ndarray]:
     """Return naive's point with the product's conformal band on this scale: {"lower_0.8": (n, H), ...}."""
-    from forecast.maths.intervals import calibration_origins, conformal_quantiles, level_key, naive_residuals
+    def fold_scale(first: int):  # causal: a fold's scale at an origin reads rows up to that origin only
+        return lambda at: range_scale(frame, at, proxy, lam, weight)[:, None]
 
-    prices = frame["close"].to_numpy(dtype="float64")
-    out = {f"{side}_{level_key(level)}": np.full((len(origins), pooled.HORIZON), np.nan)
-           for side in ("lower", "upper") for level in pooled.LEVELS}
-    for lo in range(0, len(origins), pooled.REFIT_EVERY):
-        fold = origins[lo: lo + pooled.REFIT_EVERY]
-        calibration = calibration_origins(fold[0] + 1, pooled.HORIZON, first=1)  # the naive baseline's refit on rows ..fold[0]
-        residuals = naive_residuals(prices, calibration, pooled.HORIZON, "log-return")
-        quantiles = conformal_quantiles(residuals / range_scale(frame, calibration, proxy, lam, weight)[:, None], pooled.LEVELS)
-        scale = range_scale(frame, fold, proxy, lam, weight)[:, None]
-        last = prices[fold][:, None]
-        for level in pooled.LEVELS:
-            q = np.asarray(quantiles[level_key(level)])[None, :]
-            out[f"lower_{level_key(level)}"][lo: lo + pooled.REFIT_EVERY] = last * np.exp(-q * scale)
-            out[f"upper_{level_key(level)}"][lo: lo + pooled.REFIT_EVERY] = last * np.exp(q * scale)
-    return out
+    return pooled.conformal_bands(frame["close"].to_numpy(dtype="float64"), origins, fold_scale)
 
 
 def main() -> None:
@@ -153,20 +140,14 @@ def main() -> None:
     parser.add_argument("--series", type=int, help="the first N selection series only (a quick check of the script)")
     parser.add_argument("--cache", type=Path, help="the walk-forward forecasts of benchmarks/interval_adaptive.py (--cache)")
     args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
-    if not pooled.SP500.is_file():
-        print(f"needs {pooled.SP500}; skipped")
+    table = pooled.sp500_table()
+    if table is None:
         return
-    import pandas as pd
-
-    from forecast.maths.adaptive_state import DEFAULT_ETA
     from forecast.maths.intervals import level_label
 
     started = time.perf_counter()
-    table = pd.read_csv(pooled.SP500)
-    selection = pooled.split_by_series(pooled.eligible(table))["selection"][: args.series]
-    print(f"{len(selection)} selection series: {' '.join(selection)}")
-    methods = {"fixed": {"method": "fixed"}, "tracker": {"method": "tracker", "eta": DEFAULT_ETA}}
+    selection = pooled.selection_part(table, args.series)
+    methods = pooled.shipped_methods()
     anchors = [m for m in ("garch", "ets") if args.cache and all((args.cache / f"{m}-{n}.npz").is_file() for n in selection)]
     scores: dict = {name: {} for name in selection}
     gaps = {"c2c": 0.0, "park": 0.0}
