@@ -72,6 +72,7 @@ SCALE_WINDOW = 60  # trading days of history behind each origin's volatility (th
 MIN_SCALE_ROWS = 5
 DEFAULT_SCALE = "range:ewma0.94+std250"  # what new models calibrate with; benchmarks/interval_range_scale.py chose it
 RANGE_PREFIX = "range:"  # the day's move measured by its high and low (Parkinson), not its close-to-close change
+MIN_RANGE_SHARE = 0.5  # bars with a usable range a model needs to calibrate on the range (else: close to close)
 EWMA_SEED_ROWS = 20  # the EWMA starts from the mean square of the first changes, then forgets it
 # 500, not 250: the 95 % quantile of 250 residuals rests on 13 of them (benchmarks/interval_scales.py)
 CALIBRATION_ORIGINS = 500  # the out-of-sample origins behind baselines' quantiles and networks' tails
@@ -130,13 +131,35 @@ def range_moves(prices: np.ndarray, high: np.ndarray | None, low: np.ndarray | N
     changes = np.abs(daily_changes(prices, transform))
     if high is None or low is None:
         return changes
-    high, low = np.asarray(high, dtype="float64")[1:], np.asarray(low, dtype="float64")[1:]
+    high, low = np.asarray(high, dtype="float64"), np.asarray(low, dtype="float64")
+    if not len(high) == len(low) == len(prices):
+        raise ValueError(f"high ({len(high)}) and low ({len(low)}) must be row for row with the prices ({len(prices)})")
+    high, low = high[1:], low[1:]
+    usable = usable_range(high, low)
     with np.errstate(invalid="ignore", divide="ignore"):
-        usable = np.isfinite(high) & np.isfinite(low) & (low > 0) & (high > low)
         parkinson = np.log(np.where(usable, high, 1.0) / np.where(usable, low, 1.0)) / math.sqrt(4 * math.log(2))
     if transform != "log-return":
         parkinson = parkinson * np.asarray(prices, dtype="float64")[1:]
     return np.where(usable, parkinson, changes)
+
+
+def usable_range(high: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """Return a bool per bar: whether its range can tell its volatility (both finite, low positive, high above low)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(high) & np.isfinite(low) & (low > 0) & (high > low)
+
+
+def calibration_scale(high: np.ndarray | None, low: np.ndarray | None, rows: int = CALIBRATION_ORIGINS) -> str:
+    """Return the scale new bands are calibrated on: ``DEFAULT_SCALE`` where most of the last ``rows`` bars have a usable range, else its close-to-close form.
+
+    The card records it, so it says what the quantiles rest on: a model trained
+    on a close-only file (every bar one price) keeps the close-to-close scale
+    when its bars later gain highs and lows, where the range scale would be
+    about 15 % narrower than the moves its quantiles were measured in.
+    """
+    share = 0.0 if high is None or low is None or not len(high) else \
+        float(np.mean(usable_range(np.asarray(high, dtype="float64")[-rows:], np.asarray(low, dtype="float64")[-rows:])))
+    return DEFAULT_SCALE if share >= MIN_RANGE_SHARE else DEFAULT_SCALE.removeprefix(RANGE_PREFIX)
 
 
 def bars_range(bars) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -275,10 +298,11 @@ def network_intervals(prices: np.ndarray, val_origins: np.ndarray, val_residuals
     val_origins = np.asarray(val_origins, dtype=int)
     val_residuals = np.asarray(val_residuals, dtype="float64").reshape(len(val_origins), -1)
     horizon = val_residuals.shape[1]
-    val_scale = origin_scale(prices, val_origins, transform, scale=DEFAULT_SCALE, high=high, low=low)[:, None]
+    scale = calibration_scale(high, low)
+    val_scale = origin_scale(prices, val_origins, transform, scale=scale, high=high, low=low)[:, None]
     # from the first origin whose EWMA no longer rests on its seed (the mean square of the first changes, later ones included)
     long_origins = calibration_origins(len(prices), horizon, first=EWMA_SEED_ROWS)
-    long_scale = origin_scale(prices, long_origins, transform, scale=DEFAULT_SCALE, high=high, low=low)[:, None]
+    long_scale = origin_scale(prices, long_origins, transform, scale=scale, high=high, low=low)[:, None]
     model_errors = val_residuals / val_scale
     own = conformal_quantiles(model_errors, levels)
     anchored, ratio = anchored_quantiles(model_errors, naive_residuals(prices, val_origins, horizon, transform) / val_scale,
@@ -287,7 +311,7 @@ def network_intervals(prices: np.ndarray, val_origins: np.ndarray, val_residuals
             "blend": {key: [(a + b) / 2 for a, b in zip(own[key], anchored[key])] for key in own}}[NETWORK_QUANTILES]
     # "scale_window" stays for readers that predate "scale"; a card without "scale" was calibrated with std<window>
     return {"method": NETWORK_METHOD if NETWORK_QUANTILES == "blend" else f"split-conformal, {NETWORK_QUANTILES} quantiles",
-            "space": transform, "scale": DEFAULT_SCALE, "scale_window": SCALE_WINDOW, "quantiles": used,
+            "space": transform, "scale": scale, "scale_window": SCALE_WINDOW, "quantiles": used,
             "validation_quantiles": own, "anchored_quantiles": anchored, "error_ratio": ratio,
             "validation_windows": len(val_origins), "naive_origins": len(long_origins)}
 

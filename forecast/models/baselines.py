@@ -14,7 +14,16 @@ import pandas as pd
 
 from forecast.choices import ModelKind, TargetTransform
 from forecast.errors import BadInputError
-from forecast.maths.intervals import DEFAULT_LEVELS, DEFAULT_SCALE, SCALE_WINDOW, bars_range, calibration_origins, conformal_quantiles, origin_scale
+from forecast.maths.intervals import (
+    DEFAULT_LEVELS,
+    DEFAULT_SCALE,
+    SCALE_WINDOW,
+    bars_range,
+    calibration_origins,
+    calibration_scale,
+    conformal_quantiles,
+    origin_scale,
+)
 from forecast.maths.windows import sliding_windows, target_matrix
 
 
@@ -52,6 +61,7 @@ class LogReturnForecaster:
         if len(origins):
             truth = target_matrix(prices, self.horizon, "log-return")[origins]
             high, low = bars_range(frame)
+            self.scale = calibration_scale(high, low)  # the range's, unless most bars have none (a close-only file)
             scale = origin_scale(prices, origins, "log-return", scale=self.scale, high=high, low=low)
             self.quantiles = conformal_quantiles((truth - self._predict(logp, origins)) / scale[:, None], self.levels)
         return self

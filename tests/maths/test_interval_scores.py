@@ -114,6 +114,52 @@ def test_range_moves_are_parkinsons_volatility_and_fall_back_where_the_range_can
     np.testing.assert_allclose(range_moves(close, None, None, "log-return"), np.abs(np.diff(np.log(close))))
 
 
+def test_a_bar_with_a_zero_negative_or_infinite_end_counts_its_close_move():
+    from forecast.maths.intervals import range_moves
+
+    close = np.array([10.0, 10.5, 10.0, 11.0, 11.5])
+    high = np.array([10.2, 10.8, np.inf, 11.2, 11.9])
+    low = np.array([9.8, 0.0, 9.9, -1.0, 11.0])
+    got = range_moves(close, high, low, "log-return")
+    np.testing.assert_allclose(got[:3], np.abs(np.diff(np.log(close)))[:3])  # low 0, high inf, low negative
+    np.testing.assert_allclose(got[3], np.log(11.9 / 11.0) / np.sqrt(4 * np.log(2)))
+    with pytest.raises(ValueError, match="row for row"):
+        range_moves(close, high[:2], low[:2], "log-return")
+
+
+def test_the_range_blend_is_half_the_ewma_of_squared_range_moves_and_half_their_mean_square_by_hand():
+    from forecast.maths.intervals import range_moves
+
+    bars = _intraday_bars(400, np.full(400, 0.012), seed=6)
+    moves = range_moves(bars["close"], bars["high"], bars["low"], "log-return")
+    origins = np.array([300, 399])
+    v = np.mean(moves[:20] ** 2)  # the EWMA's seed
+    ewma = []
+    for x in moves:
+        v = 0.94 * v + 0.06 * x * x
+        ewma.append(v)
+    expected = [np.sqrt((ewma[o - 1] + np.mean(moves[o - 250: o] ** 2)) / 2) for o in origins]
+    got = origin_scale(bars["close"], origins, "log-return", scale="range:ewma0.94+std250", high=bars["high"], low=bars["low"])
+    np.testing.assert_allclose(got, expected)
+
+
+def test_bands_are_calibrated_on_the_range_only_where_most_bars_have_one():
+    from forecast.maths.intervals import calibration_scale
+
+    bars = _intraday_bars(800, np.full(800, 0.01), seed=7)
+    close_to_close = DEFAULT_SCALE.removeprefix("range:")
+    assert DEFAULT_SCALE.startswith("range:")
+    assert calibration_scale(bars["high"], bars["low"]) == DEFAULT_SCALE
+    assert calibration_scale(bars["close"], bars["close"]) == close_to_close  # a close-only file: every bar one price
+    assert calibration_scale(None, None) == close_to_close
+    high, low = bars["high"].copy(), bars["low"].copy()
+    high[-300:] = low[-300:] = bars["close"][-300:]  # the last 300 of the 500 recent bars lost their range
+    assert calibration_scale(high, low) == close_to_close
+    high, low = bars["high"].copy(), bars["low"].copy()
+    high[:-300] = low[:-300] = bars["close"][:-300]  # the older bars lost theirs instead: 300 of the recent 500 have one
+    assert calibration_scale(high, low) == DEFAULT_SCALE
+
+
 def test_a_close_only_file_gets_the_close_to_close_scale_from_the_range_scale():
     prices = np.exp(np.cumsum(np.random.default_rng(4).normal(0, 0.01, 400)))
     origins = np.arange(50, 400)

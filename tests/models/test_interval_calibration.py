@@ -117,11 +117,12 @@ def test_a_network_that_says_no_change_is_anchored_on_the_naive_baselines_quanti
     card = network_intervals(prices, val_origins, residuals, "log-return", levels=(0.8, 0.95))
     baseline = Naive(horizon, levels=(0.8, 0.95)).fit(pd.DataFrame({"close": prices}))
     assert card["error_ratio"] == pytest.approx([1.0] * horizon)
+    assert card["scale"] == baseline.scale == DEFAULT_SCALE.removeprefix("range:")  # closes alone: the close-to-close form
     assert card["naive_origins"] == CALIBRATION_ORIGINS and card["validation_windows"] == len(val_origins)
     for level in ("0.8", "0.95"):
         assert card["anchored_quantiles"][level] == pytest.approx(baseline.quantiles[level])
         # what it uses: the mean of the anchored quantiles and the validation windows' own
-        own = conformal_quantiles(residuals / origin_scale(prices, val_origins, "log-return", scale=DEFAULT_SCALE)[:, None],
+        own = conformal_quantiles(residuals / origin_scale(prices, val_origins, "log-return", scale=card["scale"])[:, None],
                                   (0.8, 0.95))[level]
         assert card["validation_quantiles"][level] == pytest.approx(own)
         assert card["quantiles"][level] == pytest.approx([(a + b) / 2 for a, b in zip(own, baseline.quantiles[level])])
@@ -193,3 +194,25 @@ def test_a_baselines_band_follows_the_days_range_where_the_close_alone_would_not
     doubled = frame.assign(high=close + spread, low=close - spread)
     refit = Naive(5, levels=(0.8,)).fit(doubled.iloc[:700])
     assert refit.quantiles["0.8"] == pytest.approx([q / 2 for q in model.quantiles["0.8"]], rel=0.02)
+
+
+def test_a_model_calibrated_on_closes_alone_keeps_that_scale_when_its_bars_gain_a_range():
+    from forecast.models.forecasters import forecast_bands
+
+    close = _random_walk(800, seed=9)
+    spread = close * 0.01 * (1 + np.random.default_rng(9).random(800))
+    real = pd.DataFrame({"date": pd.bdate_range("2020-01-01", periods=800), "open": close, "close": close,
+                         "high": close + spread / 2, "low": close - spread / 2, "volume": 1.0})
+    close_only = real.assign(high=close, low=close)  # what a close-only CSV stores: one price all day
+    model = Naive(5, levels=(0.8,)).fit(close_only.iloc[:700])
+    assert model.scale == DEFAULT_SCALE.removeprefix("range:")
+    origin = np.array([760])
+    before, after = forecast_bands(model, close_only, origin), forecast_bands(model, real, origin)  # a refetch brings the range
+    np.testing.assert_allclose(after.lower["0.8"], before.lower["0.8"])
+    np.testing.assert_allclose(after.upper["0.8"], before.upper["0.8"])
+    assert Naive(5, levels=(0.8,)).fit(real.iloc[:700]).scale == DEFAULT_SCALE  # trained with the range: the range's scale
+    val_origins = np.arange(600, 795)
+    residuals = naive_residuals(close, val_origins, 5, "log-return")
+    assert network_intervals(close, val_origins, residuals, "log-return", (0.8,), close, close)["scale"] == model.scale
+    assert network_intervals(close, val_origins, residuals, "log-return", (0.8,), real["high"].to_numpy(),
+                             real["low"].to_numpy())["scale"] == DEFAULT_SCALE
