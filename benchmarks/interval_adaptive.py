@@ -291,7 +291,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="naive,drift",
                         help="the catalogue models whose bands are recalibrated (cheap baselines); the choice must hold for each")
-    parser.add_argument("--cache", type=Path, help="keep each ticker's walk-forward forecasts here (npz) for reruns")
+    parser.add_argument("--cache", type=Path, help="keep each ticker's walk-forward forecasts here (npz) for reruns; "
+                        "a new folder after a change to the bands: the files are named by model and ticker only")
     parser.add_argument("--tickers", type=int, help="the first N eligible tickers only (a quick check of the script)")
     parser.add_argument("--report-all", action="store_true", help="print every candidate on the reported part too")
     parser.add_argument("--warmup", type=int, default=WARMUP,
