@@ -13,6 +13,8 @@ for one with ``-v``.
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ except ImportError:  # pragma: no cover - older Typer runs on Click itself
 
 PASS_THROUGH = (typer.Exit, typer.Abort, _UsageErrors)
 INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for Ctrl-C
+OUTPUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports when the reader stopped reading (| head)
 VERBOSE_HINT = " (rerun with -v for the traceback)"
 
 
@@ -90,6 +93,15 @@ def report_usage(exc: Exception) -> None:
         emit_json({"error": redact(_one_line(exc.format_message())), "exit_code": int(exc.exit_code)})
 
 
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file behind stdout (a test runner's buffer): nothing to flush at exit
+        pass
+
+
 class GuardedGroup(TyperGroup):
     """The root command group; every command runs inside its ``invoke``, so the boundary sits here once."""
 
@@ -110,5 +122,8 @@ class GuardedGroup(TyperGroup):
             raise
         except PASS_THROUGH:
             raise
+        except BrokenPipeError:  # the reader of stdout has gone (| head): nothing to say, and nowhere to say it
+            _drop_stdout()
+            raise typer.Exit(OUTPUT_CLOSED) from None
         except (Exception, KeyboardInterrupt) as exc:
             raise typer.Exit(report(exc, verbose=bool(ctx.params.get("verbose")))) from None

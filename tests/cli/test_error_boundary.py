@@ -185,3 +185,21 @@ def test_a_ticker_is_named_once_in_its_error(home):
     assert result.exit_code == ExitCode.BAD_INPUT
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("Error: AAPL is not a China A-share code") and line.count("AAPL:") == 0
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly_with_141(home):
+    import subprocess
+    import sys
+
+    from conftest import subprocess_env
+
+    env = subprocess_env(FORECAST_HOME=home)
+    assert subprocess.run([sys.executable, "-m", "forecast", "fetch", "--source", "sample"], env=env,
+                          capture_output=True, timeout=120).returncode == 0
+    shown = subprocess.Popen([sys.executable, "-m", "forecast", "data", "show", "600519.SH", "-n", "2000"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert shown.stdout is not None and shown.stdout.readline()  # read one line, as `| head -1` does, then go
+    shown.stdout.close()
+    _, stderr = shown.communicate(timeout=120)
+    assert shown.returncode == 141
+    assert stderr.decode().strip() == ""  # no "Error: BrokenPipeError", no "Exception ignored" at exit
