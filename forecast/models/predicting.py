@@ -117,13 +117,14 @@ def read_adaptive_state(path: Path) -> dict[str, Any]:
         if any(len(steps) != horizon or any(s.level != float(lv) for s in steps) for lv, steps in states.items()):
             raise ValueError(f"not one state per step (horizon {horizon}) of its level at every level")
         return {"states": states, "through": pd.Timestamp(str(data["through"])), "model_id": data.get("model_id"),
-                "method": data.get("method"), "horizon": horizon}
+                "method": data.get("method"), "horizon": horizon, "scale": data.get("scale")}
     except (ValueError, TypeError, KeyError, UnicodeDecodeError, OSError, ForecastError) as exc:
         why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}" if str(exc) else type(exc).__name__
         raise CorruptFileError(f"adaptive interval state {path} is unreadable ({why})") from None
 
 
-def _read_adaptive(path: Path, ticker: str, model_id: str, horizon: int, levels: list[str]) -> tuple[dict | None, str | None]:
+def _read_adaptive(path: Path, ticker: str, model_id: str, horizon: int, levels: list[str],
+                   scale: str) -> tuple[dict | None, str | None]:
     """Return (the stored state file's content, None), or (None, why it is rebuilt): missing, unreadable, other settings."""
     if not path.is_file():
         return None, "new"
@@ -134,9 +135,10 @@ def _read_adaptive(path: Path, ticker: str, model_id: str, horizon: int, levels:
         return None, "unreadable " + str(exc).rpartition(" is unreadable ")[2]
     states = stored["states"]
     same = (list(states) == levels and stored["model_id"] == model_id and stored["method"] == DEFAULT_METHOD
-            and stored["horizon"] == horizon and all(s.method == DEFAULT_METHOD for lv in levels for s in states[lv]))
-    if not same:
-        return None, "other settings"  # another model, method, horizon or set of levels: started again for these
+            and stored["horizon"] == horizon and stored["scale"] == scale
+            and all(s.method == DEFAULT_METHOD for lv in levels for s in states[lv]))
+    if not same:  # another model, method, horizon, set of levels or band scale (a baseline's bars gained a range): started again
+        return None, "other settings"
     return {"states": states, "through": stored["through"]}, None
 
 
@@ -153,7 +155,7 @@ def adapt_bands(workspace: Workspace, ticker: str, model_id: str, model: Forecas
     levels = sorted(bands.lower, key=float)
     horizon = int(bands.point.shape[1])
     path = workspace.adaptive_state_file(ticker, model_id)
-    stored, rebuilt = _read_adaptive(path, ticker, model_id, horizon, levels)
+    stored, rebuilt = _read_adaptive(path, ticker, model_id, horizon, levels, model.scale)
     dates = pd.DatetimeIndex(frame["date"])
     last_row = len(frame) - 1
     first_row = max(min_origin, SCALE_WINDOW) + 1  # the first bar whose outcome can be judged
@@ -182,7 +184,7 @@ def adapt_bands(workspace: Workspace, ticker: str, model_id: str, model: Forecas
         applied = int(new.sum())
     if applied or rebuilt is not None:
         payload = {"version": ADAPTIVE_VERSION, "ticker": ticker, "model_id": model_id, "method": DEFAULT_METHOD,
-                   "horizon": horizon, "through": dates[last_row].date().isoformat(),
+                   "horizon": horizon, "scale": model.scale, "through": dates[last_row].date().isoformat(),
                    "states": {lv: [s.to_dict() for s in states[lv]] for lv in levels}}
         atomic_write_text(path, dumps(payload))
     lower = {lv: bands.lower[lv].copy() for lv in levels}

@@ -164,3 +164,23 @@ def test_other_levels_start_a_new_state_without_a_warning(home, caplog):
         other = predict_one(Workspace.at(home), "VOL.US", "naive", levels=(0.9,))
     assert other.adaptive["rebuilt"] == "other settings" and list(other.adaptive["levels"]) == ["0.9"]
     assert not [r for r in caplog.records if "adaptive interval state" in r.getMessage()]
+
+
+def test_a_baselines_state_starts_again_when_its_bars_gain_a_range_so_the_same_bars_give_the_same_bands(home, tmp_path):
+    from forecast.maths.intervals import DEFAULT_SCALE
+
+    close_only = doubling_frame(n=700, after=200)  # one price all day: the close-to-close scale
+    spread = close_only["close"] * 0.01 * (1 + np.random.default_rng(5).random(len(close_only)))
+    full = close_only.assign(high=close_only["close"] + spread / 2, low=close_only["close"] - spread / 2)
+    store_bars(home, "VOL.US", close_only)
+    predict(home)
+    assert read_state(home)["scale"] == DEFAULT_SCALE.removeprefix("range:")
+    store_bars(home, "VOL.US", full)  # a refetch brings highs and lows: the baseline refits on the range
+    moved = predict(home)
+    assert moved.adaptive["rebuilt"] == "other settings" and read_state(home)["scale"] == DEFAULT_SCALE
+    fresh_home = tmp_path / "fresh"  # the same bars, never seen close-only: the same forecast
+    fresh_home.mkdir()
+    store_bars(fresh_home, "VOL.US", full)
+    fresh = predict(fresh_home)
+    assert moved.adaptive["levels"] == fresh.adaptive["levels"]
+    assert [p.intervals for p in moved.points] == [p.intervals for p in fresh.points]
