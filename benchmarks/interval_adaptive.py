@@ -147,6 +147,22 @@ def conformal_bands(prices: np.ndarray, origins: np.ndarray, fold_scale, first: 
     return out
 
 
+def open_selection(parser: argparse.ArgumentParser, cache: bool = False):
+    """Parse a selection-data benchmark's arguments (``--series N`` added here, and ``--cache DIR`` with ``cache``);
+    return (args, table, selection), or None when the data is missing (said, and the benchmark exits 0)."""
+    parser.add_argument("--series", type=int, help="the first N selection series only (a quick check of the script)")
+    if cache:
+        parser.add_argument("--cache", type=Path, help="the walk-forward forecasts of benchmarks/interval_adaptive.py (--cache)")
+    args = parser.parse_args()
+    table = sp500_table()
+    return None if table is None else (args, table, selection_part(table, args.series))
+
+
+def cached_anchors(cache: Path | None, names: list[str]) -> list[str]:
+    """The anchors (garch, ets) whose walk-forwards ``cache`` holds for every one of ``names``: those a script can show."""
+    return [m for m in ("garch", "ets") if cache and all((cache / f"{m}-{n}.npz").is_file() for n in names)]
+
+
 def selection_part(table, count: int | None = None) -> list[str]:
     """Return (and print) the selection part's series, the first ``count`` only when given (a quick check of a script)."""
     selection = split_by_series(eligible(table))["selection"][:count]

@@ -89,17 +89,14 @@ def garch_scaled_bands(frame, origins: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--series", type=int, help="the first N selection series only (a quick check of the script)")
-    args = parser.parse_args()
-    table = pooled.sp500_table()
-    if table is None:
+    opened = pooled.open_selection(argparse.ArgumentParser())
+    if opened is None:
         return
+    _, table, selection = opened
     from forecast.evaluation.backtest import walk_forward
     from forecast.maths.intervals import level_key, level_label
 
     started = time.perf_counter()
-    selection = pooled.selection_part(table, args.series)
     methods = pooled.shipped_methods()
     bands = ("naive", "gscale", "garch", "ets")
     scores: dict = {name: {} for name in selection}

@@ -87,20 +87,16 @@ def own_parts(daily: np.ndarray, origins: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--series", type=int, help="the first N selection series only (a quick check of the script)")
-    parser.add_argument("--cache", type=Path, help="the walk-forward forecasts of benchmarks/interval_adaptive.py (--cache)")
-    args = parser.parse_args()
-    table = pooled.sp500_table()
-    if table is None:
+    opened = pooled.open_selection(argparse.ArgumentParser(), cache=True)
+    if opened is None:
         return
+    args, table, selection = opened
     from forecast.maths.intervals import DEFAULT_SCALE, bars_range, origin_scale
 
     started = time.perf_counter()
-    selection = pooled.selection_part(table, args.series)
     regime = market_regime(table, pooled.eligible(table))
     methods = pooled.shipped_methods()
-    anchors = [m for m in ("garch", "ets") if args.cache and all((args.cache / f"{m}-{n}.npz").is_file() for n in selection)]
+    anchors = pooled.cached_anchors(args.cache, selection)
     scores: dict = {}
     for name in selection:
         frame = pooled.sp500_frame(table, name)
