@@ -119,7 +119,8 @@ def shipped_methods() -> dict[str, dict]:
     return {"fixed": {"method": "fixed"}, "tracker": {"method": "tracker", "eta": DEFAULT_ETA}}
 
 
-def conformal_bands(prices: np.ndarray, origins: np.ndarray, fold_scale, first: int = 1) -> dict[str, np.ndarray]:
+def conformal_bands(prices: np.ndarray, origins: np.ndarray, fold_scale, first: int = 1,
+                    calibration_origins: int | None = None, quantiles_of=None) -> dict[str, np.ndarray]:
     """Return "no change"'s product band on another scale at ``origins``: {"lower_0.8": (n, H), ...}.
 
     Per refit (every ``REFIT_EVERY`` origins), ``fold_scale(first_origin)`` gives
@@ -127,24 +128,88 @@ def conformal_bands(prices: np.ndarray, origins: np.ndarray, fold_scale, first: 
     of origins returning (n, H) or (n, 1). The quantiles are the split-conformal
     ones of the "no change" errors over the last ``CALIBRATION_ORIGINS`` origins
     before the fold (none before ``first``), each divided by that scale, as the
-    naive baseline's refit takes them.
+    naive baseline's refit takes them; ``calibration_origins`` and
+    ``quantiles_of`` (residuals, levels) -> {level: [q per step]} try others.
     """
     from forecast.maths.intervals import CALIBRATION_ORIGINS, conformal_quantiles, level_key, naive_residuals
 
+    calibration_origins = calibration_origins or CALIBRATION_ORIGINS
+    quantiles_of = quantiles_of or conformal_quantiles
     out = {f"{side}_{level_key(level)}": np.full((len(origins), HORIZON), np.nan)
            for side in ("lower", "upper") for level in LEVELS}
     for lo in range(0, len(origins), REFIT_EVERY):
         fold = origins[lo: lo + REFIT_EVERY]
         scale_at = fold_scale(int(fold[0]))
-        calibration = np.arange(max(first, fold[0] + 1 - HORIZON - CALIBRATION_ORIGINS), fold[0] + 1 - HORIZON)
+        calibration = np.arange(max(first, fold[0] + 1 - HORIZON - calibration_origins), fold[0] + 1 - HORIZON)
         residuals = naive_residuals(prices, calibration, HORIZON, "log-return") / scale_at(calibration)
-        quantiles = conformal_quantiles(residuals, LEVELS)
+        quantiles = quantiles_of(residuals, LEVELS)
         scale, last = scale_at(fold), prices[fold][:, None]
         for level in LEVELS:
             q = np.asarray(quantiles[level_key(level)])[None, :]
             out[f"lower_{level_key(level)}"][lo: lo + REFIT_EVERY] = last * np.exp(-q * scale)
             out[f"upper_{level_key(level)}"][lo: lo + REFIT_EVERY] = last * np.exp(q * scale)
     return out
+
+
+def print_scale_rule(scores: dict, selection: list[str], methods, candidates: list[str], anchors: list[str],
+                     reference: str, reference_words: str) -> None:
+    """Print a scale experiment's tables and its rule: each band's pooled coverage, worst share of series within ±5
+    points and mean Winkler ratios to ``reference`` and the anchors per step; then the rule every scale experiment
+    uses: recalibrated, a candidate replaces ``reference`` only with coverage kept and a mean ratio over the 20 cells
+    below 0.99 (a gap under 1 % is a tie, resolved for the band already shipped); of those, the lowest.
+
+    ``scores[name][band][method][level]`` are ``evaluate``'s cells for every band in ``reference``, ``candidates``, ``anchors``.
+    """
+    from forecast.maths.intervals import level_label
+
+    bands = [reference, *candidates, *anchors]
+    refs = [reference, *anchors]
+    for method in methods:
+        print(f"\n== {method}: pooled coverage per step | worst share of series within ±5 | mean Winkler ratio to "
+              + " | to ".join(refs) + " (steps 1..5)")
+        ratios: dict[str, list[float]] = {b: [] for b in bands}
+        passes: dict[str, bool] = {b: True for b in bands}
+        for key in ("0.8", "0.95"):
+            print(f"  level {level_label(key)}")
+            for band in bands:
+                cells = [scores[n][band][method][key] for n in selection]
+                hits = np.array([c["hits"] for c in cells], dtype=float)
+                known = np.array([c["known"] for c in cells], dtype=float)
+                cover = hits.sum(axis=0) / known.sum(axis=0)
+                share = (np.abs(hits / known - float(key)) <= SERIES_TOLERANCE + 1e-9).mean(axis=0)
+                passes[band] &= bool(np.all(np.abs(cover - float(key)) <= POOLED_TOLERANCE + 1e-9)
+                                     and np.all(share >= SERIES_SHARE))
+                to = {ref: np.mean([scores[n][band][method][key]["winkler"] / scores[n][ref][method][key]["winkler"]
+                                    for n in selection], axis=0) for ref in refs}
+                ratios[band].extend(to[reference])
+                print(f"  {band:<13}" + " ".join(f"{c:6.1%}" for c in cover) + f" | {share.min():5.1%} | "
+                      + " | ".join(" ".join(f"{r:.3f}" for r in to[ref]) for ref in refs))
+        print(f"  mean Winkler ratio to {reference} ({reference_words}) over the 20 cells, and the coverage bar:")
+        for band in bands:
+            print(f"    {band:<13} {np.mean(ratios[band]):.4f}  {'coverage bar met' if passes[band] else 'coverage bar NOT met'}")
+        if method == "tracker":
+            eligible = [b for b in candidates if passes[b] and np.mean(ratios[b]) < 0.99]
+            chosen = min(eligible, key=lambda b: np.mean(ratios[b])) if eligible else None
+            print(f"  the rule: {chosen + ' replaces the shipped scale' if chosen else 'none qualifies: the shipped scale stays'}")
+
+
+def range_moves_of(frame) -> np.ndarray:
+    """(T - 1,) the product's range moves of one ticker's bars (intervals.range_moves on its close, high and low)."""
+    from forecast.maths.intervals import bars_range, range_moves
+
+    return range_moves(frame["close"].to_numpy(dtype="float64"), *bars_range(frame), "log-return")
+
+
+def own_parts(daily: np.ndarray, origins: np.ndarray, lam: float, long_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the two halves of a ``range:ewma<lam>+std<long_days>`` scale at each origin (moves up to it):
+    the EWMA variance of ``daily`` and its mean square over the last ``long_days`` days."""
+    from forecast.maths.intervals import ewma_variance
+
+    finite = np.isfinite(daily)
+    squares = np.concatenate([[0.0], np.cumsum(np.where(finite, daily ** 2, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    start = np.maximum(0, origins - long_days)
+    return ewma_variance(daily, lam)[origins - 1], (squares[origins] - squares[start]) / np.maximum(1, counts[origins] - counts[start])
 
 
 def open_selection(parser: argparse.ArgumentParser, cache: bool = False):

@@ -53,13 +53,6 @@ CANDIDATES = {"mkt-long": lambda e, long, r: (e + long * r) / 2,
               "mkt-sqrt": lambda e, long, r: (e + long * np.sqrt(r)) / 2}
 
 
-def moves(frame) -> np.ndarray:
-    """(T - 1,) the product's range moves of one ticker's bars."""
-    from forecast.maths.intervals import bars_range, range_moves
-
-    return range_moves(frame["close"].to_numpy(dtype="float64"), *bars_range(frame), "log-return")
-
-
 def market_regime(table, names: list[str]):
     """Return a Series by date: the EWMA of the market's daily variance over its 250-day mean."""
     import pandas as pd
@@ -69,21 +62,10 @@ def market_regime(table, names: list[str]):
     columns = []
     for name in names:
         frame = pooled.sp500_frame(table, name)
-        columns.append(pd.Series(moves(frame) ** 2, index=frame["date"].iloc[1:].to_numpy(), name=name))
+        columns.append(pd.Series(pooled.range_moves_of(frame) ** 2, index=frame["date"].iloc[1:].to_numpy(), name=name))
     market = pd.concat(columns, axis=1).sort_index().median(axis=1)
     fast = pd.Series(ewma_variance(np.sqrt(market.to_numpy()), LAMBDA), index=market.index)
     return fast / market.rolling(LONG_DAYS, min_periods=20).mean()
-
-
-def own_parts(daily: np.ndarray, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the ticker's EWMA variance and mean square over 250 days at each origin (moves up to it)."""
-    from forecast.maths.intervals import ewma_variance
-
-    finite = np.isfinite(daily)
-    squares = np.concatenate([[0.0], np.cumsum(np.where(finite, daily ** 2, 0.0))])
-    counts = np.concatenate([[0], np.cumsum(finite)])
-    start = np.maximum(0, origins - LONG_DAYS)
-    return ewma_variance(daily, LAMBDA)[origins - 1], (squares[origins] - squares[start]) / np.maximum(1, counts[origins] - counts[start])
 
 
 def main() -> None:
@@ -103,10 +85,10 @@ def main() -> None:
         close, (high, low) = frame["close"].to_numpy(dtype="float64"), bars_range(frame)
         naive = pooled.forecasts(table, name, "naive", args.cache)
         base = {"origins": naive["origins"], "prices": naive["prices"], "point": naive["point"]}
-        daily, r = moves(frame), np.nan_to_num(regime.reindex(frame["date"].to_numpy()).to_numpy(), nan=1.0)
+        daily, r = pooled.range_moves_of(frame), np.nan_to_num(regime.reindex(frame["date"].to_numpy()).to_numpy(), nan=1.0)
         scales = {"park": lambda at: origin_scale(close, at, "log-return", scale=DEFAULT_SCALE, high=high, low=low)[:, None]}
         for label, blend in CANDIDATES.items():
-            scales[label] = lambda at, blend=blend: np.sqrt(blend(*own_parts(daily, at), r[at]))[:, None]
+            scales[label] = lambda at, blend=blend: np.sqrt(blend(*pooled.own_parts(daily, at, LAMBDA, LONG_DAYS), r[at]))[:, None]
         scores[name] = {label: pooled.evaluate({**base, **pooled.conformal_bands(close, naive["origins"], lambda first, s=s: s)},
                                                methods) for label, s in scales.items()}
         for anchor in anchors:

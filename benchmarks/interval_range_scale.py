@@ -145,8 +145,6 @@ def main() -> None:
     if opened is None:
         return
     args, table, selection = opened
-    from forecast.maths.intervals import level_label
-
     started = time.perf_counter()
     methods = pooled.shipped_methods()
     anchors = pooled.cached_anchors(args.cache, selection)
@@ -167,35 +165,8 @@ def main() -> None:
           f"bands (0 for the scale they were made with: c2c before range:ewma0.94+std250 shipped, park after): "
           + ", ".join(f"{label} {gap:.2e}" for label, gap in gaps.items()))
 
-    bands = [*CANDIDATES, *anchors]
-    refs = ["c2c", *anchors]
-    for method in methods:
-        print(f"\n== {method}: pooled coverage per step | worst share of series within ±5 | mean Winkler ratio to "
-              + " | to ".join(refs) + " (steps 1..5)")
-        ratios: dict[str, list[float]] = {b: [] for b in bands}
-        passes: dict[str, bool] = {b: True for b in bands}
-        for key in ("0.8", "0.95"):
-            print(f"  level {level_label(key)}")
-            for band in bands:
-                cells = [scores[n][band][method][key] for n in selection]
-                hits = np.array([c["hits"] for c in cells], dtype=float)
-                known = np.array([c["known"] for c in cells], dtype=float)
-                cover = hits.sum(axis=0) / known.sum(axis=0)
-                share = (np.abs(hits / known - float(key)) <= pooled.SERIES_TOLERANCE + 1e-9).mean(axis=0)
-                passes[band] &= bool(np.all(np.abs(cover - float(key)) <= pooled.POOLED_TOLERANCE + 1e-9)
-                                     and np.all(share >= pooled.SERIES_SHARE))
-                to = {ref: np.mean([scores[n][band][method][key]["winkler"] / scores[n][ref][method][key]["winkler"]
-                                    for n in selection], axis=0) for ref in refs}
-                ratios[band].extend(to["c2c"])
-                print(f"  {band:<13}" + " ".join(f"{c:6.1%}" for c in cover) + f" | {share.min():5.1%} | "
-                      + " | ".join(" ".join(f"{r:.3f}" for r in to[ref]) for ref in refs))
-        print("  mean Winkler ratio to c2c (the scale shipped before) over the 20 cells, and the coverage bar:")
-        for band in bands:
-            print(f"    {band:<13} {np.mean(ratios[band]):.4f}  {'coverage bar met' if passes[band] else 'coverage bar NOT met'}")
-        if method == "tracker":
-            eligible = [b for b in CANDIDATES if b != "c2c" and passes[b] and np.mean(ratios[b]) < 0.99]
-            chosen = min(eligible, key=lambda b: np.mean(ratios[b])) if eligible else None
-            print(f"  the rule: {chosen + ' replaces the shipped scale' if chosen else 'none qualifies: the shipped scale stays'}")
+    pooled.print_scale_rule(scores, selection, methods, [c for c in CANDIDATES if c != "c2c"], anchors, reference="c2c",
+                            reference_words="the scale shipped before")
     print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
 
 
