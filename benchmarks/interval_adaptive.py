@@ -212,6 +212,37 @@ def own_parts(daily: np.ndarray, origins: np.ndarray, lam: float, long_days: int
     return ewma_variance(daily, lam)[origins - 1], (squares[origins] - squares[start]) / np.maximum(1, counts[origins] - counts[start])
 
 
+def scale_experiment(bands_of, reference: str, reference_words: str, prepare=None, check=None) -> None:
+    """Run a scale experiment on the selection part and print its tables and rule (``print_scale_rule``).
+
+    Per selection series, ``bands_of(frame, naive, context)`` gives {label: band arrays ("lower_0.8": (n, H), ...)}
+    on the origins of ``naive`` (the cached walk-forward of "no change", whose point every band keeps), one of
+    them ``reference``; ``context`` is ``prepare(table)`` (None without it). GARCH's and ETS's bands join where
+    ``--cache`` holds them. ``check()``, when given, returns a line printed once the bands are done.
+    """
+    opened = open_selection(argparse.ArgumentParser(), cache=True)
+    if opened is None:
+        return
+    args, table, selection = opened
+    started = time.perf_counter()
+    context = prepare(table) if prepare else None
+    methods = shipped_methods()
+    anchors = cached_anchors(args.cache, selection)
+    scores: dict = {}
+    labels: list[str] = []
+    for name in selection:
+        naive = forecasts(table, name, "naive", args.cache)
+        base = {"origins": naive["origins"], "prices": naive["prices"], "point": naive["point"]}
+        bands = bands_of(sp500_frame(table, name), naive, context)
+        labels = [label for label in bands if label != reference]
+        scores[name] = {label: evaluate({**base, **band}, methods) for label, band in bands.items()}
+        for anchor in anchors:
+            scores[name][anchor] = evaluate(forecasts(table, name, anchor, args.cache), methods)
+    print(f"bands done: {time.perf_counter() - started:.0f} s" + (f"; {check()}" if check else ""))
+    print_scale_rule(scores, selection, methods, labels, anchors, reference=reference, reference_words=reference_words)
+    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
+
+
 def open_selection(parser: argparse.ArgumentParser, cache: bool = False):
     """Parse a selection-data benchmark's arguments (``--series N`` added here, and ``--cache DIR`` with ``cache``);
     return (args, table, selection), or None when the data is missing (said, and the benchmark exits 0)."""

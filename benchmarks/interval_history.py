@@ -58,10 +58,8 @@ in any cell but one. A check: ``steps .5/.5`` gives park's figures exactly.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -144,39 +142,22 @@ def candidates(daily: np.ndarray, prices: np.ndarray) -> dict[str, tuple]:
     return out
 
 
-def main() -> None:
-    opened = pooled.open_selection(argparse.ArgumentParser(), cache=True)
-    if opened is None:
-        return
-    args, table, selection = opened
+def bands_of(frame, naive: dict, context=None) -> dict[str, dict]:
+    """Every candidate's band for one ticker on naive's origins, the shipped one (``park``) first."""
     from forecast.maths.intervals import DEFAULT_SCALE, bars_range, origin_scale
 
-    started = time.perf_counter()
-    methods = pooled.shipped_methods()
-    anchors = pooled.cached_anchors(args.cache, selection)
-    scores: dict = {}
-    labels: list[str] = []
-    for name in selection:
-        frame = pooled.sp500_frame(table, name)
-        close, (high, low) = frame["close"].to_numpy(dtype="float64"), bars_range(frame)
-        naive = pooled.forecasts(table, name, "naive", args.cache)
-        base = {"origins": naive["origins"], "prices": naive["prices"], "point": naive["point"]}
+    close, (high, low) = frame["close"].to_numpy(dtype="float64"), bars_range(frame)
 
-        def shipped(first: int):
-            return lambda at: origin_scale(close, at, "log-return", scale=DEFAULT_SCALE, high=high, low=low)[:, None]
+    def shipped(first: int):
+        return lambda at: origin_scale(close, at, "log-return", scale=DEFAULT_SCALE, high=high, low=low)[:, None]
 
-        tried = {"park": (shipped, CALIBRATION, None), **candidates(pooled.range_moves_of(frame), close)}
-        labels = [label for label in tried if label != "park"]
-        scores[name] = {label: pooled.evaluate({**base, **pooled.conformal_bands(close, naive["origins"], fold_scale,
-                                                                                 calibration_origins=count, quantiles_of=quantiles)},
-                                               methods)
-                        for label, (fold_scale, count, quantiles) in tried.items()}
-        for anchor in anchors:
-            scores[name][anchor] = pooled.evaluate(pooled.forecasts(table, name, anchor, args.cache), methods)
-    print(f"bands done: {time.perf_counter() - started:.0f} s")
-    pooled.print_scale_rule(scores, selection, methods, labels, anchors, reference="park",
-                            reference_words=f"the shipped band, {DEFAULT_SCALE}, {CALIBRATION} origins")
-    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
+    tried = {"park": (shipped, CALIBRATION, None), **candidates(pooled.range_moves_of(frame), close)}
+    return {label: pooled.conformal_bands(close, naive["origins"], fold_scale, calibration_origins=count, quantiles_of=quantiles)
+            for label, (fold_scale, count, quantiles) in tried.items()}
+
+
+def main() -> None:
+    pooled.scale_experiment(bands_of, "park", f"the shipped band, range:ewma0.94+std250, {CALIBRATION} origins")
 
 
 if __name__ == "__main__":

@@ -34,9 +34,7 @@ score 0.997-1.002 of park there, ETS's 1.000-1.025.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -68,48 +66,20 @@ def market_regime(table, names: list[str]):
     return fast / market.rolling(LONG_DAYS, min_periods=20).mean()
 
 
-def main() -> None:
-    opened = pooled.open_selection(argparse.ArgumentParser(), cache=True)
-    if opened is None:
-        return
-    args, table, selection = opened
+def bands_of(frame, naive: dict, regime) -> dict[str, dict]:
+    """The shipped band (``park``) and each candidate's, for one ticker on naive's origins."""
     from forecast.maths.intervals import DEFAULT_SCALE, bars_range, origin_scale
 
-    started = time.perf_counter()
-    regime = market_regime(table, pooled.eligible(table))
-    methods = pooled.shipped_methods()
-    anchors = pooled.cached_anchors(args.cache, selection)
-    scores: dict = {}
-    for name in selection:
-        frame = pooled.sp500_frame(table, name)
-        close, (high, low) = frame["close"].to_numpy(dtype="float64"), bars_range(frame)
-        naive = pooled.forecasts(table, name, "naive", args.cache)
-        base = {"origins": naive["origins"], "prices": naive["prices"], "point": naive["point"]}
-        daily, r = pooled.range_moves_of(frame), np.nan_to_num(regime.reindex(frame["date"].to_numpy()).to_numpy(), nan=1.0)
-        scales = {"park": lambda at: origin_scale(close, at, "log-return", scale=DEFAULT_SCALE, high=high, low=low)[:, None]}
-        for label, blend in CANDIDATES.items():
-            scales[label] = lambda at, blend=blend: np.sqrt(blend(*pooled.own_parts(daily, at, LAMBDA, LONG_DAYS), r[at]))[:, None]
-        scores[name] = {label: pooled.evaluate({**base, **pooled.conformal_bands(close, naive["origins"], lambda first, s=s: s)},
-                                               methods) for label, s in scales.items()}
-        for anchor in anchors:
-            scores[name][anchor] = pooled.evaluate(pooled.forecasts(table, name, anchor, args.cache), methods)
-    print(f"bands done: {time.perf_counter() - started:.0f} s")
-    bands = ["park", *CANDIDATES, *anchors]
-    for method in methods:
-        print(f"\n== {method}: pooled coverage per step | mean Winkler ratio to park (steps 1..5)")
-        for key in ("0.8", "0.95"):
-            for band in bands:
-                cells = [scores[n][band][method][key] for n in selection]
-                cover = sum(c["hits"] for c in cells) / sum(c["known"] for c in cells)
-                ratio = np.mean([scores[n][band][method][key]["winkler"] / scores[n]["park"][method][key]["winkler"]
-                                 for n in selection], axis=0)
-                print(f"  {key:<5}{band:<10}" + " ".join(f"{c:6.1%}" for c in cover) + " | " + " ".join(f"{v:.3f}" for v in ratio))
-        for band in CANDIDATES:
-            mean = np.mean([np.mean([scores[n][band][method][k]["winkler"] / scores[n]["park"][method][k]["winkler"]
-                                     for n in selection], axis=0) for k in ("0.8", "0.95")])
-            print(f"  {band:<10} mean Winkler ratio to park over the 20 cells: {mean:.4f}"
-                  + (f" ({'worth building' if mean < 0.99 else 'a tie: nothing to build'})" if method == "tracker" else ""))
-    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
+    close, (high, low) = frame["close"].to_numpy(dtype="float64"), bars_range(frame)
+    daily, r = pooled.range_moves_of(frame), np.nan_to_num(regime.reindex(frame["date"].to_numpy()).to_numpy(), nan=1.0)
+    scales = {"park": lambda at: origin_scale(close, at, "log-return", scale=DEFAULT_SCALE, high=high, low=low)[:, None]}
+    for label, blend in CANDIDATES.items():
+        scales[label] = lambda at, blend=blend: np.sqrt(blend(*pooled.own_parts(daily, at, LAMBDA, LONG_DAYS), r[at]))[:, None]
+    return {label: pooled.conformal_bands(close, naive["origins"], lambda first, s=s: s) for label, s in scales.items()}
+
+
+def main() -> None:
+    pooled.scale_experiment(bands_of, "park", "the shipped band", prepare=lambda table: market_regime(table, pooled.eligible(table)))
 
 
 if __name__ == "__main__":

@@ -68,10 +68,8 @@ park's figures. It ships as ``range:ewma0.94+std250`` (intervals.DEFAULT_SCALE).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -141,33 +139,20 @@ def candidate_bands(frame, origins: np.ndarray, proxy: str, lam: float, weight: 
 
 
 def main() -> None:
-    opened = pooled.open_selection(argparse.ArgumentParser(), cache=True)
-    if opened is None:
-        return
-    args, table, selection = opened
-    started = time.perf_counter()
-    methods = pooled.shipped_methods()
-    anchors = pooled.cached_anchors(args.cache, selection)
-    scores: dict = {name: {} for name in selection}
     gaps = {"c2c": 0.0, "park": 0.0}
-    for name in selection:
-        frame = pooled.sp500_frame(table, name)
-        naive = pooled.forecasts(table, name, "naive", args.cache)
-        base = {"origins": naive["origins"], "prices": naive["prices"], "point": naive["point"]}
-        for label, (proxy, lam, weight) in CANDIDATES.items():
-            bands = candidate_bands(frame, naive["origins"], proxy, lam, weight)
-            if label in gaps:
-                gaps[label] = max(gaps[label], max(float(np.nanmax(np.abs(bands[k] / naive[k] - 1))) for k in bands))
-            scores[name][label] = pooled.evaluate({**base, **bands}, methods)
-        for anchor in anchors:
-            scores[name][anchor] = pooled.evaluate(pooled.forecasts(table, name, anchor, args.cache), methods)
-    print(f"bands done: {time.perf_counter() - started:.0f} s; the check, the largest relative gap to the product's own naive "
-          f"bands (0 for the scale they were made with: c2c before range:ewma0.94+std250 shipped, park after): "
-          + ", ".join(f"{label} {gap:.2e}" for label, gap in gaps.items()))
 
-    pooled.print_scale_rule(scores, selection, methods, [c for c in CANDIDATES if c != "c2c"], anchors, reference="c2c",
-                            reference_words="the scale shipped before")
-    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
+    def bands_of(frame, naive: dict, context=None) -> dict[str, dict]:
+        out = {label: candidate_bands(frame, naive["origins"], *spec) for label, spec in CANDIDATES.items()}
+        for label in gaps:
+            gaps[label] = max(gaps[label], max(float(np.nanmax(np.abs(out[label][k] / naive[k] - 1))) for k in out[label]))
+        return out
+
+    def check() -> str:
+        return ("the check, the largest relative gap to the product's own naive bands (0 for the scale they were made "
+                "with: c2c before range:ewma0.94+std250 shipped, park after): "
+                + ", ".join(f"{label} {gap:.2e}" for label, gap in gaps.items()))
+
+    pooled.scale_experiment(bands_of, "c2c", "the scale shipped before", check=check)
 
 
 if __name__ == "__main__":
