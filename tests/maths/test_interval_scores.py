@@ -192,6 +192,64 @@ def test_every_range_scale_uses_bars_up_to_the_origin_only(scale):
     assert np.all(before > 0.005) and np.all(before < 0.02)
 
 
+def _tickers_end_to_end(lengths, seed: int = 4) -> list[dict[str, np.ndarray]]:
+    """Bars of several tickers of ``lengths`` days, with the gaps real files have: limit-locked days (one price all
+    day), missing highs, a low of zero, a missing close."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, days in enumerate(lengths):
+        bars = _intraday_bars(days, np.exp(rng.normal(np.log(0.015), 0.4, days)), seed=seed + i)
+        pick = rng.choice(days, size=max(3, days // 20), replace=False)
+        bars["high"][pick[0::3]] = bars["low"][pick[0::3]] = bars["close"][pick[0::3]]  # limit-locked
+        bars["high"][pick[1::3]] = np.nan
+        bars["low"][pick[2::3]] = 0.0
+        bars["close"][pick[-1]] = np.nan
+        out.append(bars)
+    return out
+
+
+@pytest.mark.parametrize("scale", ["range:ewma0.94+std250", "ewma0.94+std250", "range:std60", "std60", "ewma0.94"])
+def test_the_long_order_scale_is_each_tickers_own_scale(scale):
+    from forecast.maths.intervals import MIN_SCALE_ROWS, long_origin_scale
+
+    tickers = _tickers_end_to_end([700, 3, 40, 300])  # a ticker with fewer bars than a scale needs among them
+    close, high, low = (np.concatenate([bars[k] for bars in tickers]) for k in ("close", "high", "low"))
+    start = np.concatenate([np.full(len(bars["close"]), first) for bars, first in
+                            zip(tickers, np.cumsum([0] + [len(bars["close"]) for bars in tickers[:-1]]))])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_range = np.log(high / np.where(low > 0, low, np.nan))  # as the universe's pooled inputs keep it
+    rows = np.arange(len(close))
+    got = long_origin_scale(close, log_range, start, rows, scale)
+    for bars, first in zip(tickers, np.unique(start)):
+        mine = np.flatnonzero(start == first)
+        origins = mine - first
+        own = origin_scale(bars["close"], origins, "log-return", scale=scale, high=bars["high"], low=bars["low"])
+        known = np.isfinite(got[mine])
+        np.testing.assert_allclose(got[mine][known], own[known], rtol=1e-9)
+        assert not known[origins < MIN_SCALE_ROWS].any()  # too little history: NaN, where origin_scale falls back
+        assert known[origins >= 60].all()
+    assert np.isfinite(got).sum() > 900
+
+
+def test_the_long_order_scale_reads_each_tickers_bars_up_to_the_row_only():
+    from forecast.maths.intervals import long_origin_scale
+
+    tickers = _tickers_end_to_end([400, 400], seed=7)
+    close, high, low = (np.concatenate([bars[k] for bars in tickers]) for k in ("close", "high", "low"))
+    start = np.repeat([0, 400], 400)
+    rows = np.array([150, 399, 550, 799])
+    with np.errstate(divide="ignore"):  # the low of zero: an infinite range, which the scale passes over
+        log_range = np.log(high / low)
+    before = long_origin_scale(close, log_range, start, rows, DEFAULT_SCALE)
+    later = log_range.copy()
+    later[400:551] *= 3  # the second ticker's earlier days move: the first ticker's rows do not see them
+    later[551:] *= 3  # and its rows after 550
+    after = long_origin_scale(close, later, start, rows, DEFAULT_SCALE)
+    np.testing.assert_array_equal(after[:2], before[:2])
+    assert after[2] > 2 * before[2]
+    np.testing.assert_allclose(after[3], 3 * before[3], rtol=0.05)  # every range tripled: the scale, near enough
+
+
 @pytest.mark.parametrize("scale", ["range:", "range:ewma1.5", "range:std2", "ranges:ewma0.94", "ewma0.94+range:std250"])
 def test_a_malformed_range_scale_is_refused(scale):
     from forecast.errors import BadInputError

@@ -51,6 +51,7 @@ class PooledData:
     label_dates: np.ndarray  # (N,) datetime64[ns]: the date of the row H ahead (NaT where none)
     sigma: np.ndarray  # (N,) float32 trailing daily volatility of log returns, known at the row's date
     close: np.ndarray  # (N,) float64 the row's close
+    log_range: np.ndarray  # (N,) float64 ln(high / low) of the row's bar, NaN where it has none (the bands' scale reads it)
 
     @property
     def horizon(self) -> int:
@@ -96,22 +97,23 @@ def pooled(parts: Sequence[tuple[OwnInputs, Compared]], horizon: int, labels: bo
         label_dates = np.broadcast_to(np.datetime64("NaT", "ns"), (n,))
     sigma = np.empty(n, dtype="float32")
     close = np.empty(n, dtype="float64")
+    log_range = np.empty(n, dtype="float64")
     begin = 0
     for own, compared in parts:
         end = begin + len(own)
         _fill(own, compared, tickers[begin:end], dates[begin:end], position[begin:end], sequence[begin:end],
-              static[begin:end], sigma[begin:end], close[begin:end])
+              static[begin:end], sigma[begin:end], close[begin:end], log_range[begin:end])
         if labels:
             _fill_labels(own, horizon, label_values[begin:end], label_dates[begin:end])
         begin = end
     return PooledData(tickers=tickers, dates=dates, position=position, sequence=sequence, static=static, labels=label_values,
-                      label_dates=label_dates, sigma=sigma, close=close)
+                      label_dates=label_dates, sigma=sigma, close=close, log_range=log_range)
 
 
-def _fill(own: OwnInputs, compared: Compared, tickers, dates, position, sequence, static, sigma, close) -> None:
+def _fill(own: OwnInputs, compared: Compared, tickers, dates, position, sequence, static, sigma, close, log_range) -> None:
     """Write one part's rows into the slices of ``pooled``'s arrays (see ``PooledData`` for each), labels apart."""
     n = len(own)
-    tickers[:], dates[:], close[:] = own.tickers, own.dates, own.close
+    tickers[:], dates[:], close[:], log_range[:] = own.tickers, own.dates, own.close, own.high_low
     position[:] = np.arange(n) - own.start
     with np.errstate(divide="ignore", invalid="ignore"):
         inputs = (own.returns / own.sigma, compared.excess / own.sigma, own.close_open / own.sigma, own.high_low / own.sigma, own.volume_rel)

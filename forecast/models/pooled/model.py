@@ -30,6 +30,7 @@ from forecast.data.tickers import parse_ticker
 from forecast.errors import BadInputError, ForecastError, NoDataError
 from forecast.maths.adaptive_batch import BandShape
 from forecast.maths.intervals import DEFAULT_LEVELS, level_key, preferred_level
+from forecast.models.pooled.band_scale import band_scale, universe_scale
 from forecast.models.pooled.card import GlobalCard, GlobalRegistry
 from forecast.models.pooled.data import (
     SEQUENCE_FEATURES,
@@ -88,7 +89,8 @@ class GlobalSettings(GlobalNetConfig):
 
 
 def calibrate(scores: np.ndarray, labels: np.ndarray, sigma: np.ndarray, levels: Sequence[float]) -> tuple[dict, dict]:
-    """Map scores onto log returns per step and take the residual quantiles (in units of sigma x sqrt(h))."""
+    """Map scores onto log returns per step and take the residual quantiles (in units of sigma x sqrt(h)); ``sigma``
+    (n,): each row's volatility (pooled/band_scale.py)."""
     horizon = labels.shape[1]
     slope, intercept = [], []
     quantiles: dict[str, list[list[float]]] = {level_key(level): [] for level in levels}
@@ -105,7 +107,7 @@ def calibrate(scores: np.ndarray, labels: np.ndarray, sigma: np.ndarray, levels:
         for level in levels:
             lo, hi = np.quantile(residual, [(1 - level) / 2, (1 + level) / 2])
             quantiles[level_key(level)].append([float(lo), float(hi)])
-    method = "validation residuals of the calibrated score, divided by the ticker's trailing volatility x sqrt(step)"
+    method = "validation residuals of the calibrated score, divided by the ticker's volatility (the card's scale) x sqrt(step)"
     return {"slope": slope, "intercept": intercept}, {"method": method, "quantiles": quantiles}
 
 
@@ -138,7 +140,10 @@ def train_global(panel: pd.DataFrame, universe: str, settings: GlobalSettings, r
                      every_nth_day(split.train, data, settings.train_every), split.validation, progress,
                      linear_rows=split.train)
     scores = predict_rows(fit.model, data, split.validation, settings.lookback)
-    calibration, intervals = calibrate(scores, data.labels[split.validation], data.sigma[split.validation], settings.levels)
+    scale = universe_scale(data, split.validation)
+    calibration, intervals = calibrate(scores, data.labels[split.validation], band_scale(data, split.validation, scale),
+                                       settings.levels)
+    intervals = {**intervals, "scale": scale}
     trained = sorted(set(data.tickers[split.train]))
     card = GlobalCard(
         id=GlobalRegistry.new_id(universe), universe=universe, tickers=tuple(trained),
@@ -278,7 +283,8 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     quantiles = card.intervals["quantiles"]
     # every ticker at once in numpy (the per-ticker loop below only assembles): mean log return and spread per step
     mean = intercept + slope * scores  # (n, H)
-    spread = data.sigma[rows].astype("float64")[:, None] * np.sqrt(np.arange(1, card.horizon + 1))
+    volatility = band_scale(data, rows, card.intervals.get("scale"))  # a card from before named scales: the 60-day std
+    spread = volatility[:, None] * np.sqrt(np.arange(1, card.horizon + 1))
     last_close = data.close[rows].astype("float64")
     paths = (last_close[:, None] * np.exp(mean)).tolist()
     level_keys = list(quantiles)
@@ -292,7 +298,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
         shape = BandShape(np.array([[np.asarray(quantiles[key])[:, side] * steps for key in level_keys] for side in (0, 1)]))
         recalibration.moved, ratio_low, ratio_high, made = recalibrate(
             recalibration.stored, [str(t) for t in data.tickers[rows]], bar_dates, bar_closes, np.exp(mean),
-            data.sigma[rows].astype("float64"), shape, level_keys, recalibration.rebuilt, recalibration.damaged)
+            volatility, shape, level_keys, recalibration.rebuilt, recalibration.damaged)
         low, high = np.log(ratio_low), np.log(ratio_high)
         records = list(made)
     bands = {key: np.stack([last_close[:, None] * np.exp(low[:, j]), last_close[:, None] * np.exp(high[:, j])], axis=-1).tolist()
