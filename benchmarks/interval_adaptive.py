@@ -314,19 +314,20 @@ def actual_matrix(origins: np.ndarray, prices: np.ndarray) -> np.ndarray:
     return np.where(known, prices[np.minimum(rows, len(prices) - 1)], np.nan)
 
 
-def evaluate(arrays: dict[str, np.ndarray], methods: dict[str, dict], warmup: int = WARMUP) -> dict:
+def evaluate(arrays: dict[str, np.ndarray], methods: dict[str, dict], warmup: int = WARMUP, test_days: int = TEST_DAYS) -> dict:
     """Return {method: {level: {"hits", "known", "winkler", "width"}: (H,) arrays over the scored origins}} for one series.
 
-    Each method's state starts ``warmup`` origins before the scored ones (0: at the first scored origin, m = 1).
+    The last ``test_days`` origins are scored; each method's state starts ``warmup`` origins before them (0: at
+    the first scored origin, m = 1).
     """
     from forecast.maths.adaptive_replay import replay
     from forecast.maths.intervals import level_key
 
-    keep = slice(max(0, len(arrays["origins"]) - TEST_DAYS - warmup), None)
+    keep = slice(max(0, len(arrays["origins"]) - test_days - warmup), None)
     arrays = {k: v if k == "prices" else v[keep] for k, v in arrays.items()}
     origins, prices, point = arrays["origins"], arrays["prices"], arrays["point"]
     actual = actual_matrix(origins, prices)
-    scored = slice(len(origins) - TEST_DAYS, None)
+    scored = slice(max(0, len(origins) - test_days), None)
     y, last = actual[scored], prices[origins[scored]][:, None]
     known = np.isfinite(y)
     out: dict = {}
