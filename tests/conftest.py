@@ -26,6 +26,17 @@ def home(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def sample_home(home) -> Path:
+    """``home`` with the bundled sample (600519.SH) fetched into it."""
+    from typer.testing import CliRunner
+
+    from forecast.cli import app
+
+    assert CliRunner().invoke(app, ["fetch", "--source", "sample"]).exit_code == 0
+    return home
+
+
+@pytest.fixture
 def fake_tushare(monkeypatch):
     """The fake tushare server, with the real client pointed at it and a valid token set."""
     from fake_tushare import FakeTushare, market_from_sample, serve

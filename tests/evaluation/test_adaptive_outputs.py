@@ -16,7 +16,7 @@ from forecast.evaluation.backtest import save_backtest, walk_forward
 from forecast.maths.adaptive_state import DEFAULT_METHOD
 from forecast.maths.intervals import band_columns
 from forecast.models.backtest_records import adaptive_band_columns, load_backtest, load_backtest_forecasts
-from tests.ground.test_progress_and_charts import _captured_figure, _overlaps
+from tests.outputs.test_backtest_and_forecast_charts import _captured_figure, _overlaps
 from tests.workflow.test_adaptive_recalibration import doubling_frame
 
 runner = CliRunner()
