@@ -240,6 +240,9 @@ def test_hostile_rows_are_left_out_and_a_file_with_no_ticker_or_a_flat_ticker_re
 
 
 def test_a_wrong_type_in_one_tickers_row_costs_that_ticker_alone(panel_home, capfd):
+    from forecast.cli._logging import setup_logging
+
+    setup_logging(verbose=False)  # warnings reach stderr as under the CLI, whichever test ran before (none may have)
     for last in range(FIRST_DAY, FIRST_DAY + 4):
         day(panel_home, last)
         batch(panel_home)
