@@ -52,8 +52,8 @@ over the bar (81.8-81.9 % at 80 %, step 1). Leaning per step: steps .7/.35
 0.9997, every other split worse (up to 1.0052); lambda .97 1.0044; the fitted
 weights 1.0025-1.0033 (chosen per fold, they chase noise); shape 500 0.9989;
 calib 250 1.0053. Against ETS (recalibrated), park is 0.977-1.002 per cell
-and the best candidate, both 1000, 0.970-0.992: the bar's 0.97 is not reached
-in any cell but one. A check: ``steps .5/.5`` gives park's figures exactly.
+and the best candidate, both 1000, 0.970-0.992: the bar's 0.97 is reached in
+one cell only. A check: ``steps .5/.5`` gives park's figures exactly.
 """
 
 from __future__ import annotations

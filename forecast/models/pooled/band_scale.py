@@ -9,7 +9,8 @@ an EWMA blended with the last 250 days), or its close-to-close form where most
 of the validation rows have no range (a universe of close-only files).
 benchmarks/universe_intervals.py measured the switch: the range scale's
 Winkler score is about 2 % lower than the 60-day std's on both halves of the
-S&P 500, recalibrated, with coverage no worse.
+S&P 500, recalibrated, with a smaller worst coverage miss (at 95 % the share
+of tickers within 5 points of nominal falls a little; see the README).
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ import pytest
 from forecast.maths.intervals import DEFAULT_SCALE, origin_scale
 from forecast.models.pooled.band_scale import band_scale, universe_scale
 from forecast.models.pooled.card import GlobalRegistry
-from forecast.models.pooled.data import pool
-from forecast.models.pooled.model import GlobalSettings, forecast_panel, train_global
+from forecast.models.pooled.data import ensemble_forecast, pool, time_split
+from forecast.models.pooled.model import GlobalSettings, Recalibration, calibrate, forecast_panel, pooled_against, train_global
 from forecast.models.pooled.numpy_net import NumpyGlobalNet
+from forecast.models.pooled.recalibration import read_tracks
 from tests.models.pooled.test_data import make_panel
 
 TINY = GlobalSettings(lookback=10, horizon=3, units=4, head_units=4, members=2, epochs=2, patience=0,
@@ -53,6 +54,29 @@ def test_a_new_universe_card_rests_its_bands_on_each_tickers_range(trained):
 
 
 @pytest.mark.slow
+def test_training_calibrates_on_the_scale_its_card_names(trained):
+    panel, card, network = trained
+    data = pool(panel, card.horizon)
+    validation = time_split(data, card.lookback, train_end=data.dates.max(), validation_days=TINY.validation_days).validation
+    scores = ensemble_forecast(network.predict, data, validation, card.lookback, card.horizon)
+    _, intervals = calibrate(scores, data.labels[validation], band_scale(data, validation, card.intervals["scale"]), TINY.levels)
+    for key, quantiles in card.intervals["quantiles"].items():  # the card's residuals are in the units forecasts use
+        np.testing.assert_allclose(quantiles, intervals["quantiles"][key], rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_fresh_track_gives_the_models_own_bands(trained, tmp_path):
+    panel, card, network = trained
+    levels = list(card.intervals["quantiles"])
+    fresh = Recalibration(*read_tracks(tmp_path / "none.json", card.id, levels, card.horizon))  # no file: every ticker at 1
+    own, _ = forecast_panel(panel, card, network)
+    tracked, _ = forecast_panel(panel, card, network, recalibration=fresh)
+    for mine, theirs in zip(own, tracked):
+        for a, b in zip(mine.result.points, theirs.result.points):
+            np.testing.assert_allclose(b.intervals["0.8"], a.intervals["0.8"], rtol=1e-9)  # on the same volatility
+
+
+@pytest.mark.slow
 def test_wider_recent_ranges_widen_that_tickers_band_alone(trained):
     panel, card, network = trained
     before = _log_widths(panel, card, network)
@@ -84,6 +108,13 @@ def test_a_universe_of_close_only_bars_is_calibrated_on_the_close_to_close_form(
     assert universe_scale(data, rows) == DEFAULT_SCALE
     flat = panel.assign(high=panel["close"], low=panel["close"])  # one price all day: no range
     assert universe_scale(pool(flat, 3), rows) == DEFAULT_SCALE.removeprefix("range:")
+    half = panel.copy()
+    b_rows = half.index.get_level_values("ticker") == "B"
+    half.loc[b_rows, "high"] = half.loc[b_rows, "low"] = half.loc[b_rows, "close"]  # B close-only: half the rows
+    assert universe_scale(pool(half, 3), rows) == DEFAULT_SCALE  # half have a range: enough
+    a_rows = np.flatnonzero(pool(half, 3).tickers == "A")
+    assert universe_scale(pool(half, 3), np.r_[a_rows[:-1], np.flatnonzero(pool(half, 3).tickers == "B")]) \
+        == DEFAULT_SCALE.removeprefix("range:")  # one short of half: not
 
 
 def test_a_row_whose_scale_cannot_be_measured_gets_the_60_day_std():
@@ -103,8 +134,8 @@ def test_a_tickers_scale_is_the_same_whichever_tickers_are_laid_out_before_it():
     others = make_panel({"AA": 700, "BB": 250}, seed=9, start="2019-01-01")
     together = pd.concat([others, alone]).sort_index()
     scales = []
-    for panel in (alone, together):
-        data = pool(panel, 3)
+    for data in (pool(alone, 3), pool(together, 3), pooled_against(together, 3, reference=["AA", "BB"])):  # ZZ: an outsider
         rows = np.flatnonzero((data.tickers == "ZZ") & (data.position >= 5))  # before: the 60-day std's fill, the block's median
         scales.append(band_scale(data, rows, DEFAULT_SCALE))
     np.testing.assert_array_equal(scales[0], scales[1])
+    np.testing.assert_array_equal(scales[0], scales[2])
