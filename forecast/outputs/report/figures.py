@@ -68,13 +68,18 @@ def ticker_figure(t: TickerReport) -> dict:
         bars = t.bars
         x = [d.date().isoformat() for d in pd.to_datetime(bars["date"])]
         last_x = x[-1]
-        data.append({"type": "candlestick", "name": "history", "x": x, "open": _round(bars["open"]), "high": _round(bars["high"]),
-                     "low": _round(bars["low"]), "close": _round(bars["close"]),
-                     "increasing": {"line": {"color": up}, "fillcolor": up}, "decreasing": {"line": {"color": down}, "fillcolor": down}})
-        rising = (bars["close"] >= bars["open"]).tolist()
-        data.append({"type": "bar", "name": "volume", "x": x, "y": _round(bars["volume"], 0), "yaxis": "y2",
-                     "marker": {"color": [up if r else down for r in rising]}, "opacity": 0.6, "showlegend": False,
-                     "hovertemplate": "volume %{y:,.0f}<extra></extra>"})
+        if _has_range(bars):
+            data.append({"type": "candlestick", "name": "history", "x": x, "open": _round(bars["open"]), "high": _round(bars["high"]),
+                         "low": _round(bars["low"]), "close": _round(bars["close"]),
+                         "increasing": {"line": {"color": up}, "fillcolor": up}, "decreasing": {"line": {"color": down}, "fillcolor": down}})
+        else:  # a close-only file (stored as one price all day): candles would be flat dashes, so the closes as a line
+            data.append({"type": "scatter", "mode": "lines", "name": "history (close)", "x": x, "y": _round(bars["close"]),
+                         "line": {"color": "#555555", "width": 1.2}, "hovertemplate": "close %{y:.2f}<extra></extra>"})
+        if _known(bars, "volume"):
+            rising = (bars["close"] >= bars["open"]).tolist()
+            data.append({"type": "bar", "name": "volume", "x": x, "y": _round(bars["volume"], 0), "yaxis": "y2",
+                         "marker": {"color": [up if r else down for r in rising]}, "opacity": 0.6, "showlegend": False,
+                         "hovertemplate": "volume %{y:,.0f}<extra></extra>"})
     points = forecast.points
     fx = [last_x, *(p.date for p in points)]
     for level, alpha in zip(reversed(forecast.levels), (0.18, 0.3, 0.4, 0.5)):  # widest band first, lightest
@@ -112,6 +117,16 @@ def ticker_figure(t: TickerReport) -> dict:
     return {"data": data, "layout": layout}
 
 
+def _known(bars: pd.DataFrame, column: str) -> bool:
+    """Whether ``bars`` hold a value of ``column`` on some day (a file without volume has none)."""
+    return column in bars and bool(pd.to_numeric(bars[column], errors="coerce").notna().any())
+
+
+def _has_range(bars: pd.DataFrame) -> bool:
+    """Whether some bar's high is above its low: a close-only file is stored as one price all day, every day."""
+    return _known(bars, "high") and _known(bars, "low") and bool((bars["high"] > bars["low"]).any())
+
+
 def initial_view(bars: pd.DataFrame, data: list[dict], horizon: int) -> dict[str, list[float]]:
     """The opening view's ranges: the last ``HISTORY_PER_STEP`` x ``horizon`` bars (at least ``MIN_HISTORY``, at most
     all) and the forecast on x, in category positions (bar i at i, the forecast's steps after the last bar); the prices
@@ -119,15 +134,16 @@ def initial_view(bars: pd.DataFrame, data: list[dict], horizon: int) -> dict[str
     shown = min(len(bars), max(HISTORY_PER_STEP * horizon, MIN_HISTORY))
     first = len(bars) - shown
     recent = bars.iloc[first:]
-    prices = [float(recent["low"].min()), float(recent["high"].max())]
+    prices = [v for column in ("low", "high", "close") if column in recent for v in _round(recent[column]) if v is not None]
     for trace in data:
-        if trace["type"] == "scatter":  # the forecast, its bands and naive: their points are all in view
+        if trace["type"] == "scatter" and trace["name"] != "history (close)":  # the forecast, its bands, naive: all in view
             prices.extend(v for v in trace["y"] if v is not None)
     low, high = min(prices), max(prices)
     pad = (high - low) * Y_PAD or abs(high) * Y_PAD or 1.0
+    volume = pd.to_numeric(recent["volume"], errors="coerce").max() if "volume" in recent else math.nan
     return {"xaxis": [first - 0.5, len(bars) - 1 + horizon + 0.5],
             "yaxis": [round(low - pad, DIGITS), round(high + pad, DIGITS)],
-            "yaxis2": [0.0, float(recent["volume"].max()) * 1.1 or 1.0]}
+            "yaxis2": [0.0, float(volume) * 1.1 if math.isfinite(volume) and volume > 0 else 1.0]}
 
 
 def cumulative_ic_figure(curves: pd.DataFrame) -> dict:

@@ -292,6 +292,25 @@ def test_cli_says_the_size_and_how_the_page_gets_plotly(home, tmp_path):
     assert _cli(["report", "--plotly", "cdn", "--json", "--out", str(out)]).stdout.count('"plotly": "cdn"') == 1
 
 
+@pytest.mark.parametrize("columns", [["date", "close"], ["date", "open", "high", "low", "close"]])
+def test_a_ticker_from_a_file_without_a_range_or_volume_gets_its_chart(home, tmp_path, columns):
+    import pandas as pd
+    from conftest import SAMPLE_FILE
+
+    pd.read_csv(SAMPLE_FILE)[columns].to_csv(tmp_path / "bars.csv", index=False)
+    assert _cli(["fetch", "NOVOL", "--source", "csv", "--file", str(tmp_path / "bars.csv")]).exit_code == 0
+    assert _cli(["predict", "NOVOL", "--model", "naive"]).exit_code == 0
+    out = tmp_path / "r.html"
+    result = _cli(["report", "NOVOL", "--plotly", "cdn", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    block = re.search(r'<script type="application/json" id="fig-NOVOL">(.*?)</script>', out.read_text(encoding="utf-8"), re.S)
+    figure = json.loads(block[1], parse_constant=lambda name: pytest.fail(f"{name} in the page's JSON"))
+    names = [trace["name"] for trace in figure["data"]]
+    assert "volume" not in names  # no volume in the file: no bars of nothing
+    assert ("history" in names) == ("high" in columns) and ("history (close)" in names) == ("high" not in columns)
+    assert all(math.isfinite(v) for axis in ("yaxis", "yaxis2") for v in figure["layout"][axis]["range"])
+
+
 def test_cli_errors_are_one_line(home, tmp_path):
     result = _cli(["report"])
     assert result.exit_code == ExitCode.NOT_FOUND and "nothing to report" in result.output
