@@ -159,9 +159,15 @@ def targets(data: PooledData, kind: str, known_until=None) -> np.ndarray:
     return np.column_stack([transform(labels[:, h], day) for h in range(data.horizon)]).astype("float32")
 
 
+def min_bars(lookback: int, warmup: int = VOL_WINDOW + 1) -> int:
+    """The bars a ticker needs before its last one can be an origin (``usable_rows``): a full window of its own
+    rows, and its volatility known."""
+    return max(lookback - 1, warmup) + 1
+
+
 def usable_rows(data: PooledData, lookback: int, warmup: int = VOL_WINDOW + 1) -> np.ndarray:
     """Rows that can be an origin: a full window of the ticker's own rows after its volatility is known."""
-    return data.position >= max(lookback - 1, warmup)
+    return data.position >= min_bars(lookback, warmup) - 1
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from forecast.models.pooled.data import (
     ensemble_forecast,
     every_nth_day,
     latest_rows,
+    min_bars,
     pool,
     pooled,
     targets,
@@ -274,7 +275,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     asked = present if wanted is None else set(wanted) & present
     if wanted is not None:
         rows = rows[np.fromiter((t in asked for t in data.tickers[rows]), dtype=bool, count=len(rows))]
-    problems = {t: f"too little history for the global model (needs {card.lookback + VOL_WINDOW + 1} bars)"
+    problems = {t: f"too little history for the global model (needs {min_bars(card.lookback)} bars)"
                 for t in sorted(asked - set(data.tickers[rows]))}
     if not len(rows):
         return [], problems

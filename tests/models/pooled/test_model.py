@@ -69,6 +69,24 @@ def test_train_registers_a_universe_model_that_forecasts_a_ticker_it_never_saw(t
     assert [f.score for f in again] == [f.score for f in forecasts]  # one batched call, reproducible
 
 
+@pytest.mark.slow
+def test_a_ticker_with_the_bars_the_message_names_gets_its_forecast(tmp_path):
+    from forecast.models.pooled.data import min_bars
+    from forecast.models.pooled.numpy_net import NumpyGlobalNet
+
+    seen = make_panel({f"T{i}": 200 for i in range(4)}, seed=6)
+    registry = GlobalRegistry(tmp_path)
+    card = train_global(seen, "toy", TINY, registry).card
+    model = NumpyGlobalNet.from_keras_file(registry.model_file(card.id))
+    needed = min_bars(card.lookback)
+    short = make_panel({"SHORT": needed - 1}, seed=7)
+    _, problems = forecast_panel(pd.concat([seen, short]).sort_index(), card, model)
+    assert problems["SHORT"] == f"too little history for the global model (needs {needed} bars)"
+    enough = make_panel({"SHORT": needed}, seed=7)
+    forecasts, problems = forecast_panel(pd.concat([seen, enough]).sort_index(), card, model)
+    assert problems == {} and "SHORT" in {f.ticker for f in forecasts}  # the number it names is the one it means
+
+
 def test_too_short_a_history_is_a_one_line_error(tmp_path):
     with pytest.raises(BadInputError, match="needs at least"):
         train_global(make_panel({"A": 80, "B": 80}), "toy", TINY, GlobalRegistry(tmp_path))
