@@ -124,12 +124,19 @@ def _train_global(targets, epochs: int | None, seed: int | None, lookback: int |
     echo_line(f"{card.id}: one network for {len(card.tickers)} tickers of {card.universe}, data {card.data_range[0]}.."
               f"{card.data_range[1]}: training labels to {card.data['train_cut']}, validation "
               f"{card.data['validation'][0]}..{card.data['validation'][1]}: "
-              f"Rank IC {signed_score(card.validation.get('rank_ic'))} at step {card.horizon} (epoch {card.validation['best_epoch']}), "
+              f"Rank IC {signed_score(card.validation.get('rank_ic'))} at step {card.horizon} ({_kept(card)}), "
               f"{card.windows_per_second:,.0f} windows/s, {card.train_seconds:.0f}s")
     if left_out:
         shown = ", ".join(left_out[:10]) + (f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
         echo_line(f"left out {len(left_out)} with no complete training window (too little history before the training cut, "
                   f"or nothing stored): {shown}; the network can still forecast them once their history is long enough")
+
+
+def _kept(card) -> str:
+    """Which fit the card keeps: epoch 0 of a network with the ridge nested is the ridge alone (no epoch beat it)."""
+    epoch = card.validation["best_epoch"]
+    return "the nested ridge alone: no trained epoch beat it by a Newey-West t of 2" if epoch == 0 and card.config.get("linear") \
+        else f"epoch {epoch}"
 
 
 def _train_row(result) -> dict:

@@ -150,3 +150,14 @@ def test_a_global_network_cut_inside_its_archive_is_found_by_doctor_and_refused_
     assert problems[1].startswith("points at a broken model")
     ranked = cli("rank", "--universe", "stored")
     assert ranked.exit_code == ExitCode.BAD_INPUT and "cannot be loaded" in ranked.output and "Traceback" not in ranked.output
+
+
+@pytest.mark.parametrize("epoch, linear, words", [(0, True, "the nested ridge alone"), (0, False, "epoch 0"),
+                                                   (3, True, "epoch 3")])
+def test_the_training_line_says_when_the_nested_ridge_was_kept(epoch, linear, words):
+    from types import SimpleNamespace
+
+    from forecast.cli.models import _kept
+
+    card = SimpleNamespace(validation={"best_epoch": epoch}, config={"linear": linear})
+    assert _kept(card).startswith(words)
