@@ -11,6 +11,7 @@ font is installed); the figure plumbing lives there.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from forecast.models.backtest_records import BacktestRecord
 from forecast.models.card import ModelCard
 from forecast.models.results import ForecastResult
 from forecast.outputs.figures import HEIGHT_PX, WIDTH_PX, display_name, new_figure, percent_formatter, save_figure, trading_day_ticks
+
+FOOTER_CHARS = 200  # a forecast chart's footer at 8 pt: about 5.2 px a character, so a line of 200 fits 1,200 px
 
 
 def _volume_panel(ax, x, volume) -> None:
@@ -110,9 +113,10 @@ def forecast_chart(bars: pd.DataFrame, forecast: ForecastResult, days: int, path
                       "--models global,momentum,naive)")
     else:
         skill_text = "skill vs naive: not measured yet (run forecast backtest)"
-    fig.text(0.01, 0.005, f"model {forecast.model_id} | trained on {trained[0]}..{trained[1]} | {skill_text} | "
-             f"intervals: split-conformal, not a guarantee", fontsize=8, color="#444444")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    footer = textwrap.wrap(f"model {forecast.model_id} | trained on {trained[0]}..{trained[1]} | {skill_text} | "
+                           "intervals: split-conformal, not a guarantee", FOOTER_CHARS, break_on_hyphens=False)
+    fig.text(0.01, 0.005, "\n".join(footer), fontsize=8, color="#444444", verticalalignment="bottom")
+    fig.tight_layout(rect=(0, 0.03 * len(footer), 1, 1))
     return ChartInfo(save_figure(fig, path), "forecast", title=ax.get_title())
 
 

@@ -113,3 +113,27 @@ def test_forecast_chart_legend_never_covers_the_data_even_when_the_band_fills_th
     figure_box = seen["fig"].bbox
     box = legend.get_window_extent()
     assert figure_box.x0 <= box.x0 and box.x1 <= figure_box.x1 + 1, "and inside the picture"
+
+
+def test_a_forecast_charts_footer_stays_inside_the_picture_however_long(monkeypatch, tmp_path):
+    import pandas as pd
+
+    from forecast.models.results import ForecastPoint, ForecastResult
+    from forecast.outputs.charts import forecast_chart
+
+    seen = _captured_figure(monkeypatch)
+    dates = pd.bdate_range("2024-01-01", periods=80)
+    close = np.linspace(100, 140, 80)
+    bars = pd.DataFrame({"date": dates, "close": close, "open": close, "high": close + 1, "low": close - 1,
+                         "volume": np.full(80, 1e6)})
+    points = [ForecastPoint(f"2024-04-{22 + k}", 140.0, {"0.8": [130.0, 150.0]}) for k in range(5)]
+    model_id = "a-universe-with-a-long-name-global-20261207T192753-abcd"  # a universe model's id, and its long advice
+    result = ForecastResult("X", model_id, "close", "2024-04-19", 140.0, 140.0, points, "",
+                            {"kind": "global", "family": "global", "universe": "a-universe-with-a-long-name",
+                             "data_range": ["2014-01-01", "2024-04-19"]})
+    forecast_chart(bars, result, 60, tmp_path / "f.png")
+    figure = seen["fig"]
+    footer = next(t for t in figure.texts if "not a guarantee" in t.get_text())
+    box = footer.get_window_extent(renderer=figure.canvas.get_renderer())
+    assert figure.bbox.x0 <= box.x0 and box.x1 <= figure.bbox.x1, "the whole footer is in the picture"
+    assert box.y0 >= figure.bbox.y0 and not any(_overlaps(box, ax.get_window_extent()) for ax in figure.axes)
