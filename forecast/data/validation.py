@@ -76,6 +76,12 @@ def refuse_unusable(bars: pd.DataFrame, ticker: Ticker | str | None) -> None:
                                "usable prices; stored nothing")
 
 
+def _volume_if_known(bars: pd.DataFrame) -> list[str]:
+    """["volume"] where some bar has one: a file without volume (a close-only CSV) is a layout, not a value missing on
+    every row, and is not flagged on each of them."""
+    return ["volume"] if bars["volume"].notna().any() else []
+
+
 def validate_bars(bars: pd.DataFrame, ticker: Ticker | None, calendar: TradingCalendar | None = None) -> ValidationReport:
     """Return what is suspicious in ``bars`` (BAR_COLUMNS, any order of rows).
 
@@ -95,7 +101,7 @@ def validate_bars(bars: pd.DataFrame, ticker: Ticker | None, calendar: TradingCa
         ("other non-positive prices (open/high/low)", (prices <= 0).any(axis=1) & (close > 0)),
         ("high below low", (bars["high"] < bars["low"]).to_numpy()),
         ("negative volume", (bars["volume"] < 0).to_numpy()),
-        ("missing values", bars[[*PRICE_COLUMNS, "volume"]].isna().any(axis=1).to_numpy()),
+        ("missing values", bars[[*PRICE_COLUMNS, *_volume_if_known(bars)]].isna().any(axis=1).to_numpy()),
         (f"one-day moves over {JUMP_THRESHOLD:.0%}", np.abs(np.nan_to_num(change)) > JUMP_THRESHOLD),
         ("rows on non-trading days", ~sessions.is_session_mask(pd.DatetimeIndex(dates))),
         ("dates in the future", (dates > pd.Timestamp.now().normalize() + pd.Timedelta(days=1)).to_numpy()),

@@ -37,6 +37,19 @@ def test_a_negative_volume_is_named_with_its_date():
     assert finding.count == 1 and finding.examples == ["2021-01-05"]
 
 
+def test_a_file_without_volume_is_not_a_missing_value_on_every_row_but_a_gap_in_one_still_is():
+    calendar = get_calendar("business-days")
+
+    def missing(frame) -> int:
+        return {f.check: f.count for f in validate_bars(frame, None, calendar).findings}.get("missing values", 0)
+
+    assert missing(bars([10.0, 10.1, 10.2, 10.3], volume=np.nan)) == 0  # a close-only CSV: no volume at all
+    assert missing(bars([10.0, 10.1, 10.2, 10.3], volume=[100.0, np.nan, 100.0, 100.0])) == 1  # one day's volume lost
+    no_open = bars([10.0, 10.1, 10.2, 10.3], volume=np.nan)
+    no_open.loc[2, "open"] = np.nan
+    assert missing(no_open) == 1  # prices are always judged
+
+
 def test_interval_levels_that_repeat_are_refused():
     with pytest.raises(BadInputError, match="differ"):
         check_levels([0.8, 0.8])
