@@ -94,8 +94,11 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
         recent = dates >= newest - pd.Timedelta(days=int(history * CALENDAR_DAYS_PER_ROW) + 30)
         panel = panel if recent.all() else panel[recent]
     stored = set(panel.index.levels[1][np.flatnonzero(np.bincount(panel.index.codes[1]))]) if len(panel) else set()
+    store = MarketStore(workspace)
     for ticker in wanted:
-        if ticker not in stored:
+        if ticker not in stored and not store.has(ticker):
+            batch.problems[ticker] = NoDataError(f"no stored data for {ticker}; run: forecast fetch {ticker}")
+        elif ticker not in stored:
             since = f" (its universe's last bar is {newest.date()})" if newest is not None else ""
             batch.problems[ticker] = NoDataError(f"no recent stored bars for {ticker}{since}; run: forecast fetch {ticker}")
     if stored & set(wanted):

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from forecast.cli import app
 from forecast.data.store import MarketStore
+from forecast.errors import ExitCode
 from forecast.models.card import GlobalCard
 from forecast.models.pooled.card import GlobalRegistry
 from forecast.models.registry import ModelRegistry
@@ -247,6 +248,12 @@ def test_with_no_model_in_use_a_baseline_forecast_is_the_forecast_of_record(home
     record = load_forecast(home, "SOLO")
     assert record is not None and record.model_id == "naive" and record.of_record  # nothing else serves it: plot draws it
     assert cli(home, "plot", "SOLO").exit_code == 0
+
+
+def test_a_ticker_never_fetched_is_told_to_fetch_not_that_its_bars_are_old(universe_home):
+    result = cli(universe_home, "predict", "NEVER", "--model", MODEL)
+    assert result.exit_code == ExitCode.NOT_FOUND and "no stored data for NEVER; run: forecast fetch NEVER" in result.output
+    assert "recent" not in result.output
 
 
 def test_a_series_that_stopped_long_before_its_universe_is_refused_alone_and_in_a_batch(universe_home):
