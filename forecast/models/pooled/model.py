@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from forecast import __version__
 from forecast.choices import UNIVERSE_MODEL, ModelKind
 from forecast.data.calendar import default_calendar, get_calendar
 from forecast.data.tickers import parse_ticker
@@ -157,7 +158,7 @@ def train_global(panel: pd.DataFrame, universe: str, settings: GlobalSettings, r
               "windows_train": len(split.train), "windows_per_epoch": fit.windows_per_epoch,
               "windows_validation": len(split.validation)},
         validation={"rank_ic": fit.validation_rank_ic, "best_epoch": fit.best_epoch, "scores": fit.scores},
-        calibration=calibration, intervals=intervals, versions=network.versions(),
+        calibration=calibration, intervals=intervals, versions={"forecast": __version__, **network.versions()},
         train_seconds=round(time.perf_counter() - started, 1), windows_per_second=round(fit.windows_per_second),
     )
     folder = registry.save(card, lambda path: network.save_model(fit.model, path))

@@ -46,6 +46,9 @@ def test_train_registers_a_universe_model_that_forecasts_a_ticker_it_never_saw(t
     assert registry.latest_id("toy") == card.id
     assert card.data["windows_train"] > 0 and card.data["windows_validation"] > 0
     assert len(card.validation["scores"]) >= 1
+    from forecast import __version__
+
+    assert card.versions["forecast"] == __version__ and "keras" in card.versions  # as a per-ticker card records them
 
     newcomer = make_panel({"NEW": 200}, seed=99)
     from forecast.models.pooled.numpy_net import NumpyGlobalNet
