@@ -41,6 +41,7 @@ class Panel:
     frame: pd.DataFrame  # (date, ticker) MultiIndex, PANEL_COLUMNS
     problems: list[str] = field(default_factory=list)  # "TICKER: why it was skipped"
     calendars: dict[str, str] = field(default_factory=dict)  # ticker -> the trading calendar its stored series records
+    bases: dict[str, str] = field(default_factory=dict)  # ticker -> the price basis it was read on (an import: its own)
 
 
 def _basis_for(price_basis: str, adjust: str) -> str:
@@ -62,9 +63,10 @@ def _scale(factors: np.ndarray, basis: str) -> np.ndarray | None:
     return filled if basis == "hfq" else filled / filled[-1]
 
 
-def _one(store: MarketStore, ticker: str, adjust: str, start, end, tail: int | None) -> tuple[np.ndarray, np.ndarray, str | None]:
+def _one(store: MarketStore, ticker: str, adjust: str, start, end,
+         tail: int | None) -> tuple[np.ndarray, np.ndarray, str | None, str]:
     """Return the ticker's rows in [start, end], the last ``tail`` of them when given:
-    (dates as int64 ns (n,), PANEL_COLUMNS adjusted (n, 6) float64, its recorded calendar)."""
+    (dates as int64 ns (n,), PANEL_COLUMNS adjusted (n, 6) float64, its recorded calendar, the basis read)."""
     import pyarrow as pa
 
     table, meta = store.read_table(ticker)
@@ -88,7 +90,7 @@ def _one(store: MarketStore, ticker: str, adjust: str, start, end, tail: int | N
         column = table.column(name).to_numpy(zero_copy_only=False)
         column = column if rows is None else column[rows]
         values[:, j] = column * scale if scale is not None and name in PRICE_COLUMNS else column
-    return (dates, values, calendar) if rows is None else (dates[rows], values, calendar)
+    return (dates, values, calendar, basis) if rows is None else (dates[rows], values, calendar, basis)
 
 
 def load_panel(store: MarketStore, tickers: list[str] | None = None, *, start=None, end=None, adjust: str = "qfq",
@@ -116,12 +118,14 @@ def load_panel(store: MarketStore, tickers: list[str] | None = None, *, start=No
         results = list(pool.map(read, names))
     pieces: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     calendars: dict[str, str] = {}
+    bases: dict[str, str] = {}
     for name, result in zip(names, results):
         if isinstance(result, str):
             problems.append(result)
             continue
         if result[2]:
             calendars[name] = result[2]
+        bases[name] = result[3]
         if len(result[0]):
             pieces[name] = result[:2]
     del results
@@ -132,8 +136,8 @@ def load_panel(store: MarketStore, tickers: list[str] | None = None, *, start=No
     if not pieces:
         empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in PANEL_COLUMNS},
                              index=pd.MultiIndex.from_arrays([pd.DatetimeIndex([]), pd.Index([], dtype=object)], names=INDEX_NAMES))
-        return Panel(empty, problems, calendars)
-    return Panel(_stacked(pieces), problems, calendars)
+        return Panel(empty, problems, calendars, bases)
+    return Panel(_stacked(pieces), problems, calendars, bases)
 
 
 def _stacked(pieces: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:

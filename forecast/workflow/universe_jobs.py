@@ -110,7 +110,7 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
         level_keys = list(card.intervals["quantiles"])
         tracks_file = workspace.batch_adaptive_state_file(card.universe, card.id)
         recalibration = Recalibration(*read_tracks(tracks_file, card.id, level_keys, card.horizon))
-        forecasts, problems = forecast_panel(panel, card, network, calendars=read.calendars, reference=reference,
+        forecasts, problems = forecast_panel(panel, card, network, calendars=read.calendars, bases=read.bases, reference=reference,
                                              wanted=set(wanted), recalibration=recalibration)
         if save and recalibration.moved is not None:  # before the forecasts: a run killed between the two, run again,
             written = {item.ticker for item in forecasts if _finite(item)}  # moves no track twice

@@ -250,6 +250,19 @@ def test_with_no_model_in_use_a_baseline_forecast_is_the_forecast_of_record(home
     assert cli(home, "plot", "SOLO").exit_code == 0
 
 
+def test_a_universe_forecast_records_the_basis_its_bars_were_read_on(universe_home):
+    from forecast.data.validation import ValidationReport
+
+    frame = make_panel({"USCO": 420}, seed=9).droplevel("ticker").reset_index()  # a US file's raw prices
+    frame["amount"], frame["adj_factor"] = frame["close"] * frame["volume"], 1.0
+    store = MarketStore(universe_home)
+    with store.writing():
+        store.write("USCO", frame, "csv", "none", ValidationReport(len(frame), []), calendar="business")
+    assert cli(universe_home, "predict", "USCO", "T1", "--model", MODEL).exit_code == 0
+    assert load_forecast(universe_home, "USCO").summary.adjust == "none"  # not the card's qfq: it is not adjusted
+    assert load_forecast(universe_home, "T1").summary.adjust == "qfq"
+
+
 def test_a_ticker_never_fetched_is_told_to_fetch_not_that_its_bars_are_old(universe_home):
     result = cli(universe_home, "predict", "NEVER", "--model", MODEL)
     assert result.exit_code == ExitCode.NOT_FOUND and "no stored data for NEVER; run: forecast fetch NEVER" in result.output

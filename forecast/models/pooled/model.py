@@ -248,8 +248,8 @@ def _rank_against(values: np.ndarray, day: np.ndarray, ref_values: np.ndarray, r
 
 def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNet, on=None,
                    calendars: dict[str, str] | None = None, reference: Collection[str] | None = None,
-                   wanted: Collection[str] | None = None,
-                   recalibration: Recalibration | None = None) -> tuple[list[GlobalForecast], dict[str, str]]:
+                   wanted: Collection[str] | None = None, recalibration: Recalibration | None = None,
+                   bases: dict[str, str] | None = None) -> tuple[list[GlobalForecast], dict[str, str]]:
     """Forecast every ticker of ``panel`` from its last bar (on or before ``on``) in one batched call.
 
     ``network``: the card's network as ``global_numpy`` evaluates it (no
@@ -266,6 +266,9 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     these tickers of ``panel`` (the rest are there as the reference).
     ``recalibration``: each ticker's track (pooled/recalibration.py), moved in
     place, and today's bands scaled by it; without one, the model's own bands.
+    ``bases``: {ticker: the price basis its bars were read on} (an imported series
+    comes on its own basis, whatever the card's ``adjust``), which each forecast
+    records; without one, the card's.
     """
     index = panel.index  # each ticker's last date, grouped by the ticker's integer code (by its name: a second more)
     last_dates = pd.Series(index.get_level_values("date")).groupby(np.asarray(index.codes[index.names.index("ticker")])).max()
@@ -321,7 +324,8 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
         result = ForecastResult(ticker=ticker, model_id=card.id, target="close", last_date=str(last_date.date()),
                                 last_close=float(last_close[i]), last_value=float(last_close[i]), points=points, created_at=created,
                                 model_summary={"kind": str(ModelKind.GLOBAL), "family": UNIVERSE_MODEL, "universe": card.universe,
-                                               "data_range": list(card.data_range), "adjust": card.config.get("adjust"),
+                                               "data_range": list(card.data_range),
+                                               "adjust": (bases or {}).get(ticker, card.config.get("adjust")),
                                                "trained_on_ticker": ticker in trained}, adaptive=records[i])
         out.append(GlobalForecast(ticker, float(scores[i, -1]), float(expected[i]), (float(ranges[i, 0]), float(ranges[i, 1])),
                                   result))
