@@ -228,7 +228,8 @@ def origin_scale(prices: np.ndarray, origins: np.ndarray, transform: str, window
     return out
 
 
-def long_origin_scale(close: np.ndarray, log_range: np.ndarray, start: np.ndarray, rows: np.ndarray, scale: str) -> np.ndarray:
+def long_origin_scale(close: np.ndarray, log_range: np.ndarray, start: np.ndarray, rows: np.ndarray, scale: str,
+                      block_rows: int = 1 << 20) -> np.ndarray:
     """Return (len(rows),) ``origin_scale`` at ``rows`` of many tickers' bars laid end to end (long order), log returns.
 
     ``close`` and ``log_range`` (N,): each bar's close and ln(high / low) (NaN
@@ -238,11 +239,37 @@ def long_origin_scale(close: np.ndarray, log_range: np.ndarray, start: np.ndarra
     without a loop over tickers: the EWMA takes one step per row position for
     every ticker at once. NaN where ``origin_scale`` would fall back (too little
     history, no movement): the caller chooses the fallback.
+
+    Only the tickers of ``rows`` are read, each up to its last row asked, in
+    blocks of whole tickers of about ``block_rows`` bars: a universe's ten years
+    cost a block's memory, not ten temporaries of every bar. A ticker's figures
+    never depend on the others, so the blocks give the same bits as one pass.
     """
     m = _SCALE.fullmatch(check_scale(scale))
     assert m is not None  # check_scale refuses whatever does not match
     close, log_range = np.asarray(close, dtype="float64"), np.asarray(log_range, dtype="float64")
     start, rows = np.asarray(start, dtype=int), np.asarray(rows, dtype=int)
+    out = np.full(len(rows), np.nan)
+    if not len(rows):
+        return out
+    firsts, which = np.unique(start[rows], return_inverse=True)  # the tickers asked, by their first row
+    ends = np.zeros(len(firsts), dtype=int)
+    np.maximum.at(ends, which, rows + 1)  # each read up to its last row asked
+    lengths = ends - firsts
+    begin = 0
+    while begin < len(firsts):
+        stop = begin + max(1, int(np.searchsorted(np.cumsum(lengths[begin:]), block_rows, side="right")))
+        offsets = np.r_[0, np.cumsum(lengths[begin:stop])[:-1]]
+        index = np.repeat(firsts[begin:stop] - offsets, lengths[begin:stop]) + np.arange(int(lengths[begin:stop].sum()))
+        mine = (which >= begin) & (which < stop)
+        out[mine] = _one_block(close[index], log_range[index], np.repeat(offsets, lengths[begin:stop]),
+                               offsets[which[mine] - begin] + rows[mine] - start[rows[mine]], m)
+        begin = stop
+    return out
+
+
+def _one_block(close: np.ndarray, log_range: np.ndarray, start: np.ndarray, rows: np.ndarray, m: re.Match) -> np.ndarray:
+    """``long_origin_scale`` over one block of whole tickers (``m``: the scale, parsed)."""
     position = np.arange(len(close)) - start
     with np.errstate(invalid="ignore", divide="ignore"):
         log_close = np.log(close)

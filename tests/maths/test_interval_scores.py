@@ -231,6 +231,24 @@ def test_the_long_order_scale_is_each_tickers_own_scale(scale):
     assert np.isfinite(got).sum() > 900
 
 
+def test_the_long_order_scale_gives_the_same_bits_in_blocks_of_tickers_for_rows_in_any_order():
+    from forecast.maths.intervals import long_origin_scale
+
+    tickers = _tickers_end_to_end([300, 40, 500, 3, 120], seed=6)
+    close, high, low = (np.concatenate([bars[k] for bars in tickers]) for k in ("close", "high", "low"))
+    lengths = [len(bars["close"]) for bars in tickers]
+    start = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_range = np.log(high / np.where(low > 0, low, np.nan))
+    rows = np.random.default_rng(1).permutation(np.r_[10:300, 345:840, 880:963])  # not every ticker, shuffled
+    whole = long_origin_scale(close, log_range, start, rows, DEFAULT_SCALE)
+    for block in (1, 50, 400):  # a ticker per block, and blocks a ticker is longer than
+        np.testing.assert_array_equal(long_origin_scale(close, log_range, start, rows, DEFAULT_SCALE, block_rows=block), whole)
+    by_row = long_origin_scale(close, log_range, start, np.arange(len(close)), DEFAULT_SCALE)
+    np.testing.assert_array_equal(whole, by_row[rows])  # the rows asked, each where it was asked
+    assert np.isfinite(whole).sum() > 800
+
+
 def test_the_long_order_window_gives_the_same_figures_in_chunks():
     from forecast.maths.intervals import _long_window
 
