@@ -6,6 +6,9 @@
   2,500 days (10 years); wall time, windows per second, peak RSS (bar: 5 min);
 - predict: ``forecast predict --universe stored --model global`` and ``forecast
   rank`` on 5,400 tickers x 400 days, start included (the global model predicts in numpy; bar: 10 s with TensorFlow's start);
+- band_scale: in-process, the bands' volatility (intervals.long_origin_scale)
+  for 5,400 tickers x 2,500 bars, at training's validation rows and at
+  predict's latest rows: seconds and peak memory above the inputs;
 - backtest: ``forecast backtest --universe stored --models
   global,linear,momentum,reversal,naive`` on 100 tickers x 250 test days,
   refit every 60 (bar: 30 min).
@@ -161,7 +164,35 @@ def bench_backtest(keep: dict) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
-SECTIONS = {"train": bench_train, "predict": bench_predict, "backtest": bench_backtest}
+def bench_band_scale(keep: dict) -> None:
+    """In-process: the bands' volatility (intervals.long_origin_scale) for a universe's rows, time and peak memory."""
+    import tracemalloc
+
+    import numpy as np
+
+    from forecast.maths.intervals import DEFAULT_SCALE, long_origin_scale
+    from forecast.models.pooled.model import GlobalSettings
+
+    tickers = 5_400
+    cases = (("training: 2,500 bars each, the validation rows (the last 250 of each)", 2_500, 250),
+             (f"predict: the {GlobalSettings().history_rows()} bars it reads, the latest row of each",
+              GlobalSettings().history_rows(), 1))
+    for label, bars, asked in cases:
+        rng = np.random.default_rng(0)
+        close = np.exp(np.cumsum(rng.normal(0, 0.02, tickers * bars)))
+        log_range = np.abs(rng.normal(0.02, 0.01, tickers * bars))
+        start = np.repeat(np.arange(tickers) * bars, bars)
+        rows = ((np.arange(tickers) * bars)[:, None] + np.arange(bars - asked, bars)[None, :]).ravel()
+        tracemalloc.start()
+        began = time.perf_counter()
+        long_origin_scale(close, log_range, start, rows, DEFAULT_SCALE)
+        seconds, peak = time.perf_counter() - began, tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(f"== band scale ({DEFAULT_SCALE}) of {tickers:,} tickers, {label}: {seconds:.2f} s, "
+              f"peak {peak / 2**20:.0f} MiB above its inputs [load avg 1/5/15 min {os.getloadavg()}]", flush=True)
+
+
+SECTIONS = {"train": bench_train, "predict": bench_predict, "backtest": bench_backtest, "band_scale": bench_band_scale}
 
 
 def main() -> None:
