@@ -6,7 +6,7 @@
   2,500 days (10 years); wall time, windows per second, peak RSS (bar: 5 min);
 - predict: ``forecast predict --universe stored --model global`` and ``forecast
   rank`` on 5,400 tickers x 400 days, start included (the global model predicts in numpy; bar: 10 s with TensorFlow's start);
-- band_scale: in-process, the bands' volatility (intervals.long_origin_scale)
+- band_scale: in-process, the bands' volatility (long_scale.long_origin_scale)
   for 5,400 tickers x 2,500 bars, at training's validation rows and at
   predict's latest rows: seconds and peak memory above the inputs;
 - backtest: ``forecast backtest --universe stored --models
@@ -165,12 +165,13 @@ def bench_backtest(keep: dict) -> None:
 
 
 def bench_band_scale(keep: dict) -> None:
-    """In-process: the bands' volatility (intervals.long_origin_scale) for a universe's rows, time and peak memory."""
+    """In-process: the bands' volatility (long_scale.long_origin_scale) for a universe's rows, time and peak memory."""
     import tracemalloc
 
     import numpy as np
 
-    from forecast.maths.intervals import DEFAULT_SCALE, long_origin_scale
+    from forecast.maths.intervals import DEFAULT_SCALE
+    from forecast.maths.long_scale import long_origin_scale
     from forecast.models.pooled.model import GlobalSettings
 
     tickers = 5_400

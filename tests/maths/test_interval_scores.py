@@ -210,7 +210,8 @@ def _tickers_end_to_end(lengths, seed: int = 4) -> list[dict[str, np.ndarray]]:
 
 @pytest.mark.parametrize("scale", ["range:ewma0.94+std250", "ewma0.94+std250", "range:std60", "std60", "ewma0.94"])
 def test_the_long_order_scale_is_each_tickers_own_scale(scale):
-    from forecast.maths.intervals import MIN_SCALE_ROWS, long_origin_scale
+    from forecast.maths.intervals import MIN_SCALE_ROWS
+    from forecast.maths.long_scale import long_origin_scale
 
     tickers = _tickers_end_to_end([700, 3, 40, 300])  # a ticker with fewer bars than a scale needs among them
     close, high, low = (np.concatenate([bars[k] for bars in tickers]) for k in ("close", "high", "low"))
@@ -232,7 +233,7 @@ def test_the_long_order_scale_is_each_tickers_own_scale(scale):
 
 
 def test_the_long_order_scale_gives_the_same_bits_in_blocks_of_tickers_for_rows_in_any_order():
-    from forecast.maths.intervals import long_origin_scale
+    from forecast.maths.long_scale import long_origin_scale
 
     tickers = _tickers_end_to_end([300, 40, 500, 3, 120], seed=6)
     close, high, low = (np.concatenate([bars[k] for bars in tickers]) for k in ("close", "high", "low"))
@@ -250,7 +251,7 @@ def test_the_long_order_scale_gives_the_same_bits_in_blocks_of_tickers_for_rows_
 
 
 def test_the_long_order_window_gives_the_same_figures_in_chunks():
-    from forecast.maths.intervals import _long_window
+    from forecast.maths.long_scale import _long_window
 
     tickers = _tickers_end_to_end([300, 40, 500], seed=5)
     moves = np.abs(np.diff(np.log(np.concatenate([bars["close"] for bars in tickers])), prepend=np.nan))
@@ -263,7 +264,7 @@ def test_the_long_order_window_gives_the_same_figures_in_chunks():
 
 
 def test_the_long_order_scale_reads_each_tickers_bars_up_to_the_row_only():
-    from forecast.maths.intervals import long_origin_scale
+    from forecast.maths.long_scale import long_origin_scale
 
     tickers = _tickers_end_to_end([400, 400], seed=7)
     close, high, low = (np.concatenate([bars[k] for bars in tickers]) for k in ("close", "high", "low"))

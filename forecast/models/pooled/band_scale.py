@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecast.maths.intervals import long_origin_scale, scale_for_range_share
+from forecast.maths.intervals import scale_for_range_share
+from forecast.maths.long_scale import long_origin_scale
 from forecast.models.pooled.data import PooledData
 
 
