@@ -81,7 +81,8 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
     wanted = list(dict.fromkeys(tickers))
     reference = set(card.tickers)
     history = GlobalSettings(lookback=card.lookback, horizon=card.horizon).history_rows()
-    read = load_panel(MarketStore(workspace), list(dict.fromkeys([*wanted, *sorted(reference)])),
+    store = MarketStore(workspace)
+    read = load_panel(store, list(dict.fromkeys([*wanted, *sorted(reference)])),
                       adjust=str(card.config.get("adjust") or "qfq"), tail=history)
     panel = read.frame
     newest = None
@@ -94,7 +95,6 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
         recent = dates >= newest - pd.Timedelta(days=int(history * CALENDAR_DAYS_PER_ROW) + 30)
         panel = panel if recent.all() else panel[recent]
     stored = set(panel.index.levels[1][np.flatnonzero(np.bincount(panel.index.codes[1]))]) if len(panel) else set()
-    store = MarketStore(workspace)
     for ticker in wanted:
         if ticker not in stored and not store.has(ticker):
             batch.problems[ticker] = NoDataError(f"no stored data for {ticker}; run: forecast fetch {ticker}")
