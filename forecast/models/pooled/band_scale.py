@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from forecast.maths.adaptive_batch import BandShape
 from forecast.maths.intervals import scale_for_range_share
 from forecast.maths.long_scale import long_origin_scale
 from forecast.models.pooled.data import PooledData
@@ -38,3 +39,11 @@ def band_scale(data: PooledData, rows: np.ndarray, scale: str | None) -> np.ndar
     start = np.arange(len(data)) - data.position
     measured = long_origin_scale(data.close, data.log_range, start, rows, scale)
     return np.where(np.isfinite(measured), measured, sigma)
+
+
+def band_shape(quantiles: dict[str, list[list[float]]], horizon: int) -> BandShape:
+    """A card's band per unit of volatility (``BandShape``): each level's residual quantiles (``calibrate``'s
+    ``{level: [[lower, upper] per step]}``, in the order given) times the square root of the step."""
+    steps = np.sqrt(np.arange(1, horizon + 1))
+    return BandShape(np.array([[np.asarray(quantiles[key], dtype="float64")[:, side] * steps for key in quantiles]
+                               for side in (0, 1)]))

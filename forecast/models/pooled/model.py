@@ -29,9 +29,8 @@ from forecast.choices import UNIVERSE_MODEL, ModelKind
 from forecast.data.calendar import default_calendar, get_calendar
 from forecast.data.tickers import parse_ticker
 from forecast.errors import BadInputError, ForecastError, NoDataError
-from forecast.maths.adaptive_batch import BandShape
 from forecast.maths.intervals import DEFAULT_LEVELS, level_key, preferred_level
-from forecast.models.pooled.band_scale import band_scale, universe_scale
+from forecast.models.pooled.band_scale import band_scale, band_shape, universe_scale
 from forecast.models.pooled.card import GlobalCard, GlobalRegistry
 from forecast.models.pooled.data import (
     SEQUENCE_FEATURES,
@@ -299,8 +298,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     records: list[dict[str, Any] | None] = [None] * len(rows)
     if recalibration is not None:  # today's bands moved by each ticker's track (pooled/recalibration.py)
         bar_dates, bar_closes = _histories(data, rows)
-        steps = np.sqrt(np.arange(1, card.horizon + 1))
-        shape = BandShape(np.array([[np.asarray(quantiles[key])[:, side] * steps for key in level_keys] for side in (0, 1)]))
+        shape = band_shape(quantiles, card.horizon)
         recalibration.moved, ratio_low, ratio_high, made = recalibrate(
             recalibration.stored, [str(t) for t in data.tickers[rows]], bar_dates, bar_closes, np.exp(mean),
             volatility, shape, level_keys, recalibration.rebuilt, recalibration.damaged)
