@@ -153,6 +153,8 @@ def _backtest_cross(targets, models: list[str], test_days: int, refit_every: int
     echo_line(f"cross-sectional backtest of {targets.universe} ({result.tickers} of {len(targets.tickers)} tickers), {result.schedule}, "
               f"test {result.test_range[0]}..{result.test_range[1]}, horizon {horizon}")
     echo_line(_format_cross_table(result))
+    for model, scores in result.intervals.items():
+        echo_line(_format_intervals(model, scores))
     for note in result.notes:
         echo_line(f"note: {note}", err=True)
     echo_line(f"saved {workspace.cross_backtest_json(targets.universe)} and {workspace.cross_backtest_csv(targets.universe)}")
@@ -214,3 +216,28 @@ def _format_cross_table(result) -> str:
     table = format_table(["model", "IC", "Rank IC", "Rank ICIR", "t naive", f"t NW({lags})", "Q5-Q1", "turnover", "days"], rows)
     return (table + f"\nt naive = mean/std x sqrt(days); t NW({lags}) = Newey-West with {lags} lags for the overlapping "
             f"{result.report.horizon}-day labels: the one that counts. A model with no days (naive) ranks nothing.")
+
+
+def _format_intervals(model: str, scores: dict) -> str:
+    """A model's bands in the backtest, per level and step: coverage as fitted and recalibrated, where the misses fall,
+    how many tickers keep within 5 points of nominal, and what the recalibration did to the Winkler score."""
+    from forecast.formatting import format_table
+    from forecast.maths.intervals import level_label
+
+    def pct(value) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    rows = []
+    for key, cells in scores["levels"].items():
+        for k, (fixed, moved) in enumerate(zip(cells["coverage"], cells["adaptive_coverage"])):
+            ratio = "-" if not cells["winkler"][k] or cells["adaptive_winkler"][k] is None else f"{cells['adaptive_winkler'][k] / cells['winkler'][k]:.3f}"
+            rows.append([level_label(key) if k == 0 else "", k + 1, f"{pct(fixed)} -> {pct(moved)}",
+                         f"{pct(cells['adaptive_below'][k])} / {pct(cells['adaptive_above'][k])}",
+                         f"{pct(cells['within_5'][k])} -> {pct(cells['adaptive_within_5'][k])}",
+                         "-" if cells["adaptive_winkler"][k] is None else f"{cells['adaptive_winkler'][k]:.2%}", ratio])
+    table = format_table(["level", "step", "coverage", "below / above", "tickers within ±5 pts", "Winkler", "vs fixed"], rows)
+    return (f"\n{model}'s intervals on the test days ({scores['tickers']} tickers, {scores['forecasts']:,} forecasts; volatility "
+            f"{', '.join(scores['scale'])}): as fitted -> recalibrated by each ticker's tracker (eta {scores['eta']:g}), "
+            f"which starts fresh on the first test day\n{table}\nbelow / above: outcomes outside the recalibrated band on each side; "
+            f"Winkler: the recalibrated band's mean interval score, as a share of the price (lower is better), and its ratio "
+            f"to the band as fitted")

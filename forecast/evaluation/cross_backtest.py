@@ -25,11 +25,12 @@ import pandas as pd
 
 from forecast.choices import UNIVERSE_MODEL
 from forecast.errors import BadInputError
+from forecast.evaluation.universe_bands import BandBlock, block_bands, score_bands
 from forecast.maths import signals as rules
 from forecast.maths.cross_section import CrossSectionReport, cumulative_ic, daily_ic, evaluate, quantile_spread
 from forecast.models.backtest_records import CUMULATIVE_RANK_IC_COLUMN, RANK_IC_COLUMN, SPREAD_COLUMN, CrossBacktestRecord, cross_column
 from forecast.models.pooled.data import VOL_WINDOW, PooledData, pool, targets, time_split, usable_rows
-from forecast.models.pooled.learners import boosting_available, make_learner
+from forecast.models.pooled.learners import GlobalNetworkLearner, boosting_available, make_learner
 from forecast.models.pooled.model import GlobalSettings
 
 RULES: dict[str, Callable[[pd.Series], pd.Series]] = {
@@ -97,10 +98,12 @@ class CrossBacktestResult:
     price_skill: dict[str, dict] = field(default_factory=dict)  # learned model -> per-ticker skill against naive
     scores: dict[str, pd.Series] = field(default_factory=dict)  # model -> its (date, ticker) scores on the test days (the portfolio trades them)
     tickers: int = 0  # the tickers the backtest read (a member whose bars cannot be read is not one)
+    intervals: dict[str, dict] = field(default_factory=dict)  # model -> its bands' scores (universe_bands.score_bands)
 
     def record(self, universe: str) -> CrossBacktestRecord:
         """What is stored of this backtest of ``universe`` (the daily curves go to its CSV: ``daily_frame``)."""
-        return CrossBacktestRecord(universe, self.schedule, self.test_range, self.report, self.price_skill, self.refits, self.notes)
+        return CrossBacktestRecord(universe, self.schedule, self.test_range, self.report, self.price_skill, self.refits, self.notes,
+                                   self.intervals)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.record("").to_dict().items() if k != "universe"}
@@ -135,8 +138,9 @@ def _blocks(days: np.ndarray, settings: CrossSettings) -> list[np.ndarray]:
 
 def _learned_signal(name: str, data: PooledData, blocks: list[np.ndarray], settings: CrossSettings,
                     refits: list[dict], progress: Callable[[str], None] | None,
-                    status: Callable[[str], None] | None = None) -> tuple[pd.Series, pd.Series]:
-    """The model's scores on the test rows, and the H-day log returns they map onto (calibrated on validation)."""
+                    status: Callable[[str], None] | None = None, bands: list[BandBlock] | None = None) -> tuple[pd.Series, pd.Series]:
+    """The model's scores on the test rows, and the H-day log returns they map onto (calibrated on validation);
+    ``bands`` collects each refit's bands of a model that has them (the universe network)."""
     lookback = settings.network.lookback
     usable = usable_rows(data, lookback)
     scored, returns, scored_rows = [], [], []
@@ -166,8 +170,13 @@ def _learned_signal(name: str, data: PooledData, blocks: list[np.ndarray], setti
         learner = make_learner(name, settings.network)
         # ranks and means of the day only over labels known at the cut: no target sees past it
         learner.fit(data, targets(data, settings.network.target, known_until=split.cut), train, validation)
-        scores = learner.score(data, rows)
-        slope, intercept = _calibration(learner.score(data, validation), data.labels[validation, -1])
+        if bands is not None and isinstance(learner, GlobalNetworkLearner):  # its bands, made as a card's (universe_bands.py)
+            validation_paths, paths = learner.paths(data, validation), learner.paths(data, rows)
+            bands.append(block_bands(data, validation, validation_paths, rows, paths, settings.network.levels))
+            scores, validation_scores = paths[:, -1], validation_paths[:, -1]
+        else:
+            scores, validation_scores = learner.score(data, rows), learner.score(data, validation)
+        slope, intercept = _calibration(validation_scores, data.labels[validation, -1])
         returns.append(intercept + slope * scores)
         refits.append({"model": name, "origin": str(pd.Timestamp(block[0]).date()), "train_rows": int(len(train)),
                        "validation_rows": int(len(validation)), "scored_rows": int(len(rows)),
@@ -230,6 +239,7 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
     refits: list[dict] = []
     signals: dict[str, pd.Series] = {}
     skills: dict[str, dict] = {}
+    intervals: dict[str, dict] = {}
     for name in settings.models:
         if name == "lightgbm" and not boosting_available():
             notes.append("lightgbm skipped: the optional package is not installed (pip install 'forecast[global]')")
@@ -237,8 +247,11 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
         if name in RULES:
             signals[name] = RULES[name](close)
         else:
-            signals[name], expected = _learned_signal(name, data, blocks, settings, refits, progress, status)
+            bands: list[BandBlock] = []
+            signals[name], expected = _learned_signal(name, data, blocks, settings, refits, progress, status, bands)
             skills[name] = price_skill(expected, data, settings.horizon)
+            if bands:
+                intervals[name] = score_bands(data, bands, settings.network.levels)
     in_test = close.index.get_level_values(0).isin(pd.DatetimeIndex(days))
     realised = rules.forward_returns(close, settings.horizon)[in_test]
     kept: Mapping[str, pd.Series] = {name: s[s.index.get_level_values(0).isin(pd.DatetimeIndex(days))]
@@ -252,4 +265,4 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
     schedule = "fixed split" if settings.fixed else f"walk-forward, refit every {settings.refit_every} days"
     return CrossBacktestResult(report, rank_ic, spread, refits, notes,
                                (str(pd.Timestamp(days[0]).date()), str(pd.Timestamp(days[-1]).date())), schedule, skills, dict(kept),
-                               int(close.index.get_level_values(1).nunique()))
+                               int(close.index.get_level_values(1).nunique()), intervals)

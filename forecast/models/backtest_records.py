@@ -135,6 +135,7 @@ class CrossBacktestRecord:
     price_skill: dict[str, dict] = field(default_factory=dict)  # learned model -> per-ticker skill against naive
     refits: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    intervals: dict[str, dict] = field(default_factory=dict)  # model -> its bands' coverage and scores (evaluation/universe_bands.py)
 
     @property
     def models(self) -> dict[str, dict]:
@@ -143,7 +144,8 @@ class CrossBacktestRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {"universe": self.universe, "schedule": self.schedule, "test_range": list(self.test_range),
-                **self.report.to_dict(), "price_skill": finite(self.price_skill), "refits": self.refits, "notes": self.notes}
+                **self.report.to_dict(), "price_skill": finite(self.price_skill), "refits": self.refits, "notes": self.notes,
+                "intervals": finite(self.intervals)}
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "cross-sectional backtest") -> CrossBacktestRecord:
@@ -154,7 +156,7 @@ class CrossBacktestRecord:
             first, last = data.get("test_range") or ("", "")
             return cls(str(data.get("universe") or ""), str(data.get("schedule") or ""), (str(first), str(last)),
                        CrossSectionReport.from_dict(data), dict(data.get("price_skill") or {}),
-                       list(data.get("refits") or []), list(data.get("notes") or []))
+                       list(data.get("refits") or []), list(data.get("notes") or []), dict(data.get("intervals") or {}))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             universe = data.get("universe") if isinstance(data, dict) else None
             raise CorruptFileError(f"{where} is damaged ({type(exc).__name__}: {exc}); run forecast backtest --universe "

@@ -61,10 +61,14 @@ class GlobalNetworkLearner:
         self.linear_rank_ic, self.best_epoch = fitted.linear_rank_ic, fitted.best_epoch
 
     def score(self, data, rows) -> np.ndarray:
+        return self.paths(data, rows)[:, -1]
+
+    def paths(self, data, rows) -> np.ndarray:
+        """(n, H): the network's score at every step (its bands are calibrated per step: evaluation/universe_bands.py)."""
         from forecast.models.pooled.network import predict_rows
 
         assert self.model is not None, "fit first"
-        return predict_rows(self.model, data, rows, self.settings.lookback)[:, -1]
+        return predict_rows(self.model, data, rows, self.settings.lookback)
 
 
 class RidgeLearner:

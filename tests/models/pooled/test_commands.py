@@ -161,3 +161,20 @@ def test_the_training_line_says_when_the_nested_ridge_was_kept(epoch, linear, wo
 
     card = SimpleNamespace(validation={"best_epoch": epoch}, config={"linear": linear})
     assert _kept(card).startswith(words)
+
+
+@pytest.mark.slow
+def test_the_cross_sectional_backtest_scores_the_universe_networks_bands_fixed_and_recalibrated(market_home):
+    args = ("backtest", "--universe", "stored", "--models", "global,momentum_20", "--epochs", "1", "--test-days", "20",
+            "--horizon", "3", "--quiet")
+    shown = cli(*args)
+    assert shown.exit_code == 0, shown.output
+    assert "global's intervals on the test days (6 tickers, 120 forecasts" in shown.stdout
+    table = shown.stdout.split("global's intervals", 1)[1]
+    assert "80%" in table and "95%" in table and "->" in table
+    payload = json.loads(cli(*args, "--json").stdout)
+    assert set(payload["intervals"]) == {"global"}  # momentum has no bands
+    cells = payload["intervals"]["global"]["levels"]["0.8"]
+    assert len(cells["coverage"]) == 3 and len(cells["adaptive_within_5"]) == 3
+    saved = json.loads((market_home / "backtests" / "@stored" / "latest.json").read_text())
+    assert saved["intervals"] == payload["intervals"]

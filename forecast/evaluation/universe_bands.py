@@ -1,0 +1,116 @@
+"""The universe model's intervals in the cross-sectional backtest: do its bands keep their promise, fixed and recalibrated?
+
+At each refit the cross-sectional backtest trains the universe network as
+``train --universe`` does (pooled/learners.py). Here each refit's bands are
+made as ``train_global`` and ``predict`` make them: the network's scores on the
+validation days mapped onto log returns and the residual quantiles in units of
+each ticker's volatility (``pooled.model.calibrate``, on the scale
+``pooled.band_scale.universe_scale`` chooses), then at every test origin the
+calibrated mean ± those quantiles × the ticker's volatility then × sqrt(step)
+(``band_shape``, the same as the card's). Each band is scored against the
+close the step came to, as it was fitted ("fixed") and as ``predict`` ships
+it: recalibrated by each ticker's tracker, starting fresh at the first test
+day as a new universe model's track does, moved by every outcome known at each
+origin (``maths.adaptive_rows``: what the batches' tracks do when a batch runs
+every day).
+
+Per level and step, over every (ticker, test day): the pooled coverage, the
+share of outcomes below and above the band, the mean over tickers of the
+Winkler score (as a fraction of the origin's close), and the share of tickers
+whose own coverage is within ±5 points of nominal. Every ticker's test rows
+are scored, whether or not an index held it that day (membership narrows the
+ranking's days, not a ticker's bands).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecast.maths.adaptive_rows import tracker_over_rows
+from forecast.maths.adaptive_state import DEFAULT_ETA
+from forecast.maths.band_scores import band_scores, scale_band
+from forecast.maths.intervals import level_key
+from forecast.models.pooled.band_scale import band_scale, band_shape, universe_scale
+from forecast.models.pooled.data import PooledData
+from forecast.models.pooled.model import calibrate
+
+SERIES_TOLERANCE = 0.05  # a ticker's coverage "within ±5 points" of nominal: issue 27's per-series bar
+
+
+@dataclass
+class BandBlock:
+    """One refit's bands at its test origins: paths and bands as ratios to each origin's close."""
+
+    rows: np.ndarray  # (n,) rows of the pooled data
+    point: np.ndarray  # (n, H)
+    lower: np.ndarray  # (n, L, H)
+    upper: np.ndarray  # (n, L, H)
+    scale: str  # the volatility the bands rest on (the card's ``intervals.scale``)
+
+
+def block_bands(data: PooledData, validation: np.ndarray, validation_scores: np.ndarray, rows: np.ndarray,
+                scores: np.ndarray, levels: Sequence[float]) -> BandBlock:
+    """The bands of one refit at ``rows``: calibrated on ``validation``'s scores (n, H) and labels as a card is."""
+    scale = universe_scale(data, validation)
+    calibration, intervals = calibrate(validation_scores, data.labels[validation], band_scale(data, validation, scale), levels)
+    mean = np.asarray(calibration["intercept"]) + np.asarray(calibration["slope"]) * scores
+    point = np.exp(mean)
+    lower, upper = band_shape(intervals["quantiles"], scores.shape[1]).bands(point, band_scale(data, rows, scale))
+    return BandBlock(rows, point, lower, upper, scale)
+
+
+def score_bands(data: PooledData, blocks: Sequence[BandBlock], levels: Sequence[float], eta: float = DEFAULT_ETA) -> dict:
+    """Score every block's bands, fixed and recalibrated, per level and step (see the module docstring); JSON-ready."""
+    rows = np.concatenate([b.rows for b in blocks])
+    point = np.concatenate([b.point for b in blocks])
+    lower = np.concatenate([b.lower for b in blocks])
+    upper = np.concatenate([b.upper for b in blocks])
+    realised = np.exp(data.labels[rows].astype("float64"))[:, None, :]  # (n, 1, H): the close each step came to / the origin's
+    paths = point[:, None, :]
+    alpha = 1 - np.asarray(levels, dtype="float64")
+    shown = tracker_over_rows(data.tickers[rows], data.position[rows], band_scores(realised, lower, upper, paths), alpha, eta)
+    adaptive = scale_band(lower, upper, paths, shown)
+    tickers = data.tickers[rows]
+    out: dict = {"scale": sorted({b.scale for b in blocks}), "method": "tracker", "eta": eta, "tickers": int(len(np.unique(tickers))),
+                 "forecasts": int(np.isfinite(realised[:, 0, 0]).sum()), "levels": {}}
+    for j, level in enumerate(levels):
+        fixed = _cells(realised[:, 0], lower[:, j], upper[:, j], tickers, level)
+        moved = _cells(realised[:, 0], adaptive[0][:, j], adaptive[1][:, j], tickers, level)
+        out["levels"][level_key(level)] = {
+            "coverage": fixed["coverage"], "below": fixed["below"], "above": fixed["above"], "winkler": fixed["winkler"],
+            "within_5": fixed["within_5"], "adaptive_coverage": moved["coverage"], "adaptive_below": moved["below"],
+            "adaptive_above": moved["above"], "adaptive_winkler": moved["winkler"], "adaptive_within_5": moved["within_5"]}
+    return out
+
+
+def _cells(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, tickers: np.ndarray, level: float) -> dict[str, list]:
+    """Per step (lists of H): pooled coverage, shares below and above, mean over tickers of the mean Winkler score, and
+    the share of tickers within ±5 points of nominal; None where no outcome is known."""
+    known = np.isfinite(y) & np.isfinite(lower) & np.isfinite(upper)
+    with np.errstate(invalid="ignore"):
+        below, above = known & (y < lower), known & (y > upper)
+        winkler = (upper - lower) + (2 / (1 - level)) * (np.maximum(lower - y, 0) + np.maximum(y - upper, 0))
+    _, code = np.unique(tickers, return_inverse=True)
+    count = np.zeros((code.max() + 1, y.shape[1]))
+    hits, total = np.zeros_like(count), np.zeros_like(count)
+    np.add.at(count, code, known)
+    np.add.at(hits, code, known & ~below & ~above)
+    np.add.at(total, code, np.where(known, winkler, 0.0))
+    seen = count > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = hits / count
+        mean_winkler = np.where(seen, total / count, np.nan)
+        ok = np.abs(own - level) <= SERIES_TOLERANCE + 1e-9
+
+    def per_step(values: np.ndarray, of: np.ndarray) -> list:
+        return [round(float(v), 6) if n else None for v, n in zip(values, of)]
+
+    n = known.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"coverage": per_step((known & ~below & ~above).sum(axis=0) / n, n), "below": per_step(below.sum(axis=0) / n, n),
+                "above": per_step(above.sum(axis=0) / n, n),
+                "winkler": per_step(np.where(seen, mean_winkler, 0.0).sum(axis=0) / seen.sum(axis=0), n),
+                "within_5": per_step((ok & seen).sum(axis=0) / seen.sum(axis=0), seen.sum(axis=0))}
