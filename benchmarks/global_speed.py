@@ -9,6 +9,9 @@
 - band_scale: in-process, the bands' volatility (long_scale.long_origin_scale)
   for 5,400 tickers x 2,500 bars, at training's validation rows and at
   predict's latest rows: seconds and peak memory above the inputs;
+- universe_bands: in-process, scoring a universe backtest's bands
+  (evaluation/universe_bands.score_bands) for 5,400 tickers x 250 test days,
+  fixed and recalibrated: seconds and peak memory above the inputs;
 - backtest: ``forecast backtest --universe stored --models
   global,linear,momentum,reversal,naive`` on 100 tickers x 250 test days,
   refit every 60 (bar: 30 min).
@@ -193,7 +196,37 @@ def bench_band_scale(keep: dict) -> None:
               f"peak {peak / 2**20:.0f} MiB above its inputs [load avg 1/5/15 min {os.getloadavg()}]", flush=True)
 
 
-SECTIONS = {"train": bench_train, "predict": bench_predict, "backtest": bench_backtest, "band_scale": bench_band_scale}
+def bench_universe_bands(keep: dict) -> None:
+    """In-process: scoring a universe backtest's bands (evaluation/universe_bands.score_bands), time and peak memory."""
+    import tracemalloc
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from forecast.evaluation.universe_bands import BandBlock, score_bands
+
+    tickers, days, horizon, levels = 5_400, 250, 5, (0.8, 0.95)
+    rng = np.random.default_rng(0)
+    n = tickers * days
+    data = SimpleNamespace(labels=rng.normal(0, 0.02, (n, horizon)).cumsum(axis=1).astype("float32"),
+                           tickers=np.repeat(np.array([f"T{i:04d}" for i in range(tickers)], dtype=object), days),
+                           position=np.tile(np.arange(days) + 300, tickers))
+    point = np.exp(rng.normal(0, 0.001, (n, horizon)))
+    half = np.array([0.026, 0.04])[None, :, None] * np.sqrt(np.arange(1, horizon + 1))
+    blocks = [BandBlock(np.arange(i, min(i + n // 5, n)), point[i: i + n // 5], point[i: i + n // 5, None] * np.exp(-half),
+                        point[i: i + n // 5, None] * np.exp(half), "range:ewma0.94+std250") for i in range(0, n, n // 5)]
+    tracemalloc.start()
+    began = time.perf_counter()
+    score_bands(data, blocks, levels)  # type: ignore[arg-type]  (the fields it reads)
+    seconds, peak = time.perf_counter() - began, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"== universe bands scored in a backtest: {tickers:,} tickers x {days} test days x {len(levels)} levels x {horizon} steps, "
+          f"fixed and recalibrated: {seconds:.2f} s, peak {peak / 2**20:.0f} MiB above its inputs "
+          f"[load avg 1/5/15 min {os.getloadavg()}]", flush=True)
+
+
+SECTIONS = {"train": bench_train, "predict": bench_predict, "backtest": bench_backtest, "band_scale": bench_band_scale,
+            "universe_bands": bench_universe_bands}
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from global_speed import bench_backtest as bench_global_backtest
 from global_speed import bench_band_scale as bench_global_band_scale
 from global_speed import bench_predict as bench_global_predict
 from global_speed import bench_train as bench_global_train
+from global_speed import bench_universe_bands as bench_global_universe_bands
 from market_scale import bench_backfill, bench_panel, bench_universe_update
 from portfolio_speed import bench_portfolio
 
@@ -264,6 +265,7 @@ SECTIONS = {"startup": bench_startup, "fasterrors": bench_fast_errors, "store": 
             # the global model (benchmarks/global_speed.py): 300 x 10 years trained, 5,400 predicted, 100 backtested
             "global_train": lambda: bench_global_train(_GLOBAL), "global_predict": lambda: bench_global_predict(_GLOBAL),
             "global_backtest": lambda: bench_global_backtest(_GLOBAL), "global_band_scale": lambda: bench_global_band_scale(_GLOBAL),
+            "global_universe_bands": lambda: bench_global_universe_bands(_GLOBAL),
             # the portfolio backtest's engine (benchmarks/portfolio_speed.py): 300 tickers x 2,520 days, bar 10 s
             "portfolio": bench_portfolio}
 _GLOBAL: dict = {}  # the trained global model, handed from global_train to global_predict

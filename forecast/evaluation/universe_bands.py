@@ -68,17 +68,18 @@ def score_bands(data: PooledData, blocks: Sequence[BandBlock], levels: Sequence[
     point = np.concatenate([b.point for b in blocks])
     lower = np.concatenate([b.lower for b in blocks])
     upper = np.concatenate([b.upper for b in blocks])
-    realised = np.exp(data.labels[rows].astype("float64"))[:, None, :]  # (n, 1, H): the close each step came to / the origin's
-    paths = point[:, None, :]
+    realised = np.exp(data.labels[rows].astype("float64"))  # (n, H): the close each step came to / the origin's
+    _, ticker = np.unique(data.tickers[rows], return_inverse=True)  # integer codes: grouping by them is cheap
     alpha = 1 - np.asarray(levels, dtype="float64")
-    shown = tracker_over_rows(data.tickers[rows], data.position[rows], band_scores(realised, lower, upper, paths), alpha, eta)
-    adaptive = scale_band(lower, upper, paths, shown)
-    tickers = data.tickers[rows]
-    out: dict = {"scale": sorted({b.scale for b in blocks}), "method": "tracker", "eta": eta, "tickers": int(len(np.unique(tickers))),
-                 "forecasts": int(np.isfinite(realised[:, 0, 0]).sum()), "levels": {}}
+    # one level at a time: the scores' temporaries stay (n, H), not (n, L, H)
+    scores = np.stack([band_scores(realised, lower[:, j], upper[:, j], point) for j in range(len(levels))], axis=1)
+    shown = tracker_over_rows(ticker, data.position[rows], scores, alpha, eta)
+    del scores
+    out: dict = {"scale": sorted({b.scale for b in blocks}), "method": "tracker", "eta": eta, "tickers": int(ticker.max() + 1) if len(ticker) else 0,
+                 "forecasts": int(np.isfinite(realised[:, 0]).sum()), "levels": {}}
     for j, level in enumerate(levels):
-        fixed = _cells(realised[:, 0], lower[:, j], upper[:, j], tickers, level)
-        moved = _cells(realised[:, 0], adaptive[0][:, j], adaptive[1][:, j], tickers, level)
+        fixed = _cells(realised, lower[:, j], upper[:, j], ticker, level)
+        moved = _cells(realised, *scale_band(lower[:, j], upper[:, j], point, shown[:, j]), ticker, level)
         out["levels"][level_key(level)] = {
             "coverage": fixed["coverage"], "below": fixed["below"], "above": fixed["above"], "winkler": fixed["winkler"],
             "within_5": fixed["within_5"], "adaptive_coverage": moved["coverage"], "adaptive_below": moved["below"],
@@ -86,19 +87,22 @@ def score_bands(data: PooledData, blocks: Sequence[BandBlock], levels: Sequence[
     return out
 
 
-def _cells(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, tickers: np.ndarray, level: float) -> dict[str, list]:
+def _per_ticker(code: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(tickers, H): the sum of ``values`` (n, H) over each ticker's rows (``code``: 0..tickers-1)."""
+    size = int(code.max()) + 1
+    return np.stack([np.bincount(code, weights=values[:, k], minlength=size) for k in range(values.shape[1])], axis=1)
+
+
+def _cells(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, code: np.ndarray, level: float) -> dict[str, list]:
     """Per step (lists of H): pooled coverage, shares below and above, mean over tickers of the mean Winkler score, and
-    the share of tickers within ±5 points of nominal; None where no outcome is known."""
+    the share of tickers within ±5 points of nominal; None where no outcome is known. ``code``: each row's ticker, 0..T-1."""
     known = np.isfinite(y) & np.isfinite(lower) & np.isfinite(upper)
     with np.errstate(invalid="ignore"):
         below, above = known & (y < lower), known & (y > upper)
         winkler = (upper - lower) + (2 / (1 - level)) * (np.maximum(lower - y, 0) + np.maximum(y - upper, 0))
-    _, code = np.unique(tickers, return_inverse=True)
-    count = np.zeros((code.max() + 1, y.shape[1]))
-    hits, total = np.zeros_like(count), np.zeros_like(count)
-    np.add.at(count, code, known)
-    np.add.at(hits, code, known & ~below & ~above)
-    np.add.at(total, code, np.where(known, winkler, 0.0))
+    count = _per_ticker(code, known.astype("float64"))
+    hits = _per_ticker(code, (known & ~below & ~above).astype("float64"))
+    total = _per_ticker(code, np.where(known, winkler, 0.0))
     seen = count > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         own = hits / count

@@ -41,10 +41,11 @@ def tracker_over_rows(series: ArrayLike, positions: ArrayLike, scores: ArrayLike
     order = np.lexsort((position, code))  # by series, then by bar
     code, position = code[order], position[order]
     first = np.r_[0, np.flatnonzero(np.diff(code)) + 1]  # each series' first row (in sorted order)
-    column = np.arange(n) - first[code]
+    column = np.empty(n, dtype="int64")
+    column[order] = np.arange(n) - first[code]  # each row's place in its series, in the rows' own order
     width = int(column.max()) + 1
     grid = np.full((len(first), width, levels, horizon), np.nan)
-    grid[code, column] = scores[order]
+    grid[code[np.argsort(order)], column] = scores
     alphas = np.asarray(alpha, dtype="float64")[None, :, None]
     # moved[:, j]: each series' multipliers after the outcomes of its first j forecasts (fed per step, oldest first)
     moved = np.empty((len(first), width + 1, levels, horizon))
@@ -54,10 +55,8 @@ def tracker_over_rows(series: ArrayLike, positions: ArrayLike, scores: ArrayLike
     # how many of a series' forecasts are at bars up to q - k: a search on (series, bar) keys, sorted above
     span = int(position.max() - position.min()) + horizon + 2
     keys = code * span + (position - position.min())
-    shown = np.empty((n, levels, horizon))
+    out = np.empty((n, levels, horizon))
     for k in range(1, horizon + 1):
         applied = np.searchsorted(keys, keys - k, side="right") - first[code]
-        shown[:, :, k - 1] = tracker_shown(moved[code, np.maximum(applied, 0), :, k - 1])
-    out = np.empty_like(shown)
-    out[order] = shown
+        out[order, :, k - 1] = tracker_shown(moved[code, np.maximum(applied, 0), :, k - 1])
     return out
