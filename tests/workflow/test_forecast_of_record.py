@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -159,8 +160,8 @@ def test_predict_rank_and_predict_universe_give_one_number_and_one_order(univers
     assert all(r["expected_return"] == by_ticker[r["ticker"]] for r in part)
 
 
-def cross_backtest(home, rank_ic: float = 0.05, t: float = 3.0) -> None:
-    """A stored cross-sectional backtest of the universe that scored the universe model."""
+def cross_backtest(home, rank_ic: float = 0.05, t: float = 3.0, intervals: dict | None = None) -> None:
+    """A stored cross-sectional backtest of the universe that scored the universe model (and its bands, when given)."""
     def scores(ic: float, t_stat: float) -> dict:
         return {"ic": ic, "rank_ic": ic, "icir": 0.2, "rank_icir": 0.2, "t_naive": t_stat, "t_newey_west": t_stat,
                 "spread": 0.001, "turnover": 0.3, "days": 200}
@@ -169,7 +170,8 @@ def cross_backtest(home, rank_ic: float = 0.05, t: float = 3.0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"universe": "stored", "schedule": "expanding", "test_range": ["2021-01-01", "2021-08-01"],
                                 "horizon": 3, "quantiles": 5, "min_tickers": 5,
-                                "models": {"global": scores(rank_ic, t), "momentum": scores(0.01, 0.5)}}))
+                                "models": {"global": scores(rank_ic, t), "momentum": scores(0.01, 0.5)},
+                                **({"intervals": intervals} if intervals else {})}))
 
 
 # item 5: the universe report ranks as rank does, and judges the universe model by its cross-sectional backtest
@@ -196,6 +198,30 @@ def test_the_universe_report_ranks_as_rank_does_and_judges_the_universe_model_by
     ranking_section = page[page.index('id="ranking"'):page.index("Cross-sectional backtest")]
     assert MODEL in ranking_section and "not backtested" not in ranking_section
     assert "universe model's (global) Rank IC below" in ranking_section
+
+
+def test_the_universe_report_shows_the_universe_models_bands_as_its_backtest_scored_them(universe_home, tmp_path):
+    from forecast.outputs.report import write_report
+
+    def cells(fixed: list, moved: list) -> dict:
+        return {"coverage": fixed, "adaptive_coverage": moved, "adaptive_within_5": [0.9, 0.85, 0.8],
+                "adaptive_below": [0.117, 0.123, 0.131], "adaptive_above": [0.09, 0.1, 0.104]}
+
+    intervals = {"global": {"tickers": 6, "forecasts": 1234, "levels": {"0.8": cells([0.761, 0.752, 0.743], [0.793, 0.777, 0.765]),
+                                                                       "0.95": cells([0.931, 0.922, 0.915], [0.948, 0.941, 0.933])}}}
+    cross_backtest(universe_home, intervals=intervals)
+    out = tmp_path / "r.html"
+    write_report(universe_home, TICKERS, out, universe="stored")
+    page = out.read_text(encoding="utf-8")
+    section = page[page.index("Intervals of global"):]
+    section = section[:section.index("</table>")]
+    assert "6 tickers, 1234 forecasts" in section
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>(\d)</td><td>([^<]*)</td><td>([^<]*)</td>", section)
+    assert rows[0] == ("80%", "1", "76.1%", "79.3%") and rows[2][1:] == ("3", "74.3%", "76.5%")
+    assert rows[3] == ("95%", "1", "93.1%", "94.8%") and len(rows) == 6
+    cross_backtest(universe_home)  # a backtest without bands (no global among its models, or stored before): no section
+    write_report(universe_home, TICKERS, out, universe="stored")
+    assert "Intervals of" not in out.read_text(encoding="utf-8")
 
 
 def test_the_chart_of_a_universe_model_forecast_names_its_cross_sectional_score(universe_home):

@@ -149,6 +149,7 @@ def render_page(context: ReportContext, plotly: PlotlySource | str = PlotlySourc
         ranking=shown, ranking_total=len(ranked), ranking_cut=len(shown) < len(ranked),
         ic_figure=cumulative_ic_figure(context.cumulative_ic) if context.cumulative_ic is not None and len(context.cumulative_ic.columns) else None,
         cross_models=(context.cross_section or {}).get("models") or {}, ranked_by=context.ranked_by,
+        cross_intervals=(context.cross_section or {}).get("intervals") or {},
         portfolio=context.portfolio,
         portfolio_figure=portfolio_figure(context.portfolio_daily) if context.portfolio_daily is not None and len(context.portfolio_daily) else None,
         counts=context.verdict_counts(), significance=SIGNIFICANCE,
