@@ -137,7 +137,7 @@ def _backtest_cross(targets, models: list[str], test_days: int, refit_every: int
     from forecast.workflow.portfolio_plans import portfolio_backtest_universe
     from forecast.workflow.universe_plans import cross_backtest_universe, cross_settings
 
-    settings = cross_settings(targets.universe, models, test_days, refit_every, horizon, split, epochs)
+    settings = cross_settings(targets.universe, models, test_days, refit_every, horizon, split, epochs, state.app_config(None).levels)
     workspace = state.workspace()
     reporter = make_progress(progress_mode(quiet, as_json))
     if trading is None:
@@ -238,6 +238,6 @@ def _format_intervals(model: str, scores: dict) -> str:
     table = format_table(["level", "step", "coverage", "below / above", "tickers within ±5 pts", "Winkler", "vs fixed"], rows)
     return (f"\n{model}'s intervals on the test days ({scores['tickers']} tickers, {scores['forecasts']:,} forecasts; volatility "
             f"{', '.join(scores['scale'])}): as fitted -> recalibrated by each ticker's tracker (eta {scores['eta']:g}), "
-            f"which starts fresh on the first test day\n{table}\nbelow / above: outcomes outside the recalibrated band on each side; "
+            f"which starts fresh at each refit, as predict's does for a newly trained model\n{table}\nbelow / above: outcomes outside the recalibrated band on each side; "
             f"Winkler: the recalibrated band's mean interval score, as a share of the price (lower is better), and its ratio "
             f"to the band as fitted")

@@ -9,10 +9,10 @@ each ticker's volatility (``pooled.model.calibrate``, on the scale
 calibrated mean ± those quantiles × the ticker's volatility then × sqrt(step)
 (``band_shape``, the same as the card's). Each band is scored against the
 close the step came to, as it was fitted ("fixed") and as ``predict`` ships
-it: recalibrated by each ticker's tracker, starting fresh at the first test
-day as a new universe model's track does, moved by every outcome known at each
+it: recalibrated by each ticker's tracker, moved by every outcome known at each
 origin (``maths.adaptive_rows``: what the batches' tracks do when a batch runs
-every day).
+every day), and starting fresh at each refit, as ``predict`` starts a new
+track for each newly trained model (its tracks are kept per model id).
 
 Per level and step, over every (ticker, test day): the pooled coverage, the
 share of outcomes below and above the band, the mean over tickers of the
@@ -33,9 +33,9 @@ from forecast.maths.adaptive_rows import tracker_over_rows
 from forecast.maths.adaptive_state import DEFAULT_ETA
 from forecast.maths.band_scores import band_scores, scale_band
 from forecast.maths.intervals import level_key
-from forecast.models.pooled.band_scale import band_scale, band_shape, universe_scale
+from forecast.models.pooled.band_scale import band_scale, band_shape
 from forecast.models.pooled.data import PooledData
-from forecast.models.pooled.model import calibrate
+from forecast.models.pooled.model import card_intervals
 
 SERIES_TOLERANCE = 0.05  # a ticker's coverage "within ±5 points" of nominal: issue 27's per-series bar
 
@@ -54,12 +54,10 @@ class BandBlock:
 def block_bands(data: PooledData, validation: np.ndarray, validation_scores: np.ndarray, rows: np.ndarray,
                 scores: np.ndarray, levels: Sequence[float]) -> BandBlock:
     """The bands of one refit at ``rows``: calibrated on ``validation``'s scores (n, H) and labels as a card is."""
-    scale = universe_scale(data, validation)
-    calibration, intervals = calibrate(validation_scores, data.labels[validation], band_scale(data, validation, scale), levels)
-    mean = np.asarray(calibration["intercept"]) + np.asarray(calibration["slope"]) * scores
-    point = np.exp(mean)
-    lower, upper = band_shape(intervals["quantiles"], scores.shape[1]).bands(point, band_scale(data, rows, scale))
-    return BandBlock(rows, point, lower, upper, scale)
+    calibration, intervals = card_intervals(data, validation, validation_scores, levels)
+    point = np.exp(np.asarray(calibration["intercept"]) + np.asarray(calibration["slope"]) * scores)
+    lower, upper = band_shape(intervals["quantiles"], scores.shape[1]).bands(point, band_scale(data, rows, intervals["scale"]))
+    return BandBlock(rows, point, lower, upper, intervals["scale"])
 
 
 def score_bands(data: PooledData, blocks: Sequence[BandBlock], levels: Sequence[float], eta: float = DEFAULT_ETA) -> dict:
@@ -73,7 +71,9 @@ def score_bands(data: PooledData, blocks: Sequence[BandBlock], levels: Sequence[
     alpha = 1 - np.asarray(levels, dtype="float64")
     # one level at a time: the scores' temporaries stay (n, H), not (n, L, H)
     scores = np.stack([band_scores(realised, lower[:, j], upper[:, j], point) for j in range(len(levels))], axis=1)
-    shown = tracker_over_rows(ticker, data.position[rows], scores, alpha, eta)
+    # a retrained model's track starts fresh (predict keeps one per model id): one track per ticker and refit
+    refit = np.repeat(np.arange(len(blocks)), [len(b.rows) for b in blocks])
+    shown = tracker_over_rows(ticker * len(blocks) + refit, data.position[rows], scores, alpha, eta)
     del scores
     out: dict = {"scale": sorted({b.scale for b in blocks}), "method": "tracker", "eta": eta, "tickers": int(ticker.max() + 1) if len(ticker) else 0,
                  "forecasts": int(np.isfinite(realised[:, 0]).sum()), "levels": {}}
@@ -117,4 +117,4 @@ def _cells(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, code: np.ndarray
         return {"coverage": per_step((known & ~below & ~above).sum(axis=0) / n, n), "below": per_step(below.sum(axis=0) / n, n),
                 "above": per_step(above.sum(axis=0) / n, n),
                 "winkler": per_step(np.where(seen, mean_winkler, 0.0).sum(axis=0) / seen.sum(axis=0), n),
-                "within_5": per_step((ok & seen).sum(axis=0) / seen.sum(axis=0), seen.sum(axis=0))}
+                "within_5": per_step(ok.sum(axis=0) / seen.sum(axis=0), seen.sum(axis=0))}  # an unseen ticker's NaN is not ok

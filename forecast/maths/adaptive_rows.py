@@ -53,10 +53,10 @@ def tracker_over_rows(series: ArrayLike, positions: ArrayLike, scores: ArrayLike
     for j in range(width):
         moved[:, j + 1], _ = tracker_step(moved[:, j], grid[:, j], eta, alphas)
     # how many of a series' forecasts are at bars up to q - k: a search on (series, bar) keys, sorted above
-    span = int(position.max() - position.min()) + horizon + 2
+    span = int(position.max() - position.min()) + horizon + 1  # so that a key minus k never reaches the series before
     keys = code * span + (position - position.min())
     out = np.empty((n, levels, horizon))
     for k in range(1, horizon + 1):
         applied = np.searchsorted(keys, keys - k, side="right") - first[code]
-        out[order, :, k - 1] = tracker_shown(moved[code, np.maximum(applied, 0), :, k - 1])
+        out[order, :, k - 1] = tracker_shown(moved[code, applied, :, k - 1])
     return out

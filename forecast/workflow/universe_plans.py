@@ -59,15 +59,17 @@ def parse_split(split: str | None) -> Any:
 
 
 def cross_settings(universe: str | None, models: Sequence[str], test_days: int, refit_every: int | None, horizon: int,
-                   split: str | None, epochs: int | None) -> Any:
-    """The CrossSettings of a cross-sectional backtest of ``universe`` (a UsageError without one)."""
+                   split: str | None, epochs: int | None, levels: tuple[float, ...] | None = None) -> Any:
+    """The CrossSettings of a cross-sectional backtest of ``universe`` (a UsageError without one); ``levels``: the
+    interval levels a universe model trained now would have (the config's), its bands are scored at."""
     from forecast.evaluation.cross_backtest import DEFAULT_REFIT_EVERY, CrossSettings
     from forecast.models.pooled.model import GlobalSettings
 
     if universe is None:
         raise UsageError("a cross-sectional backtest ranks a universe: add --universe NAME")
     fixed = parse_split(split)
-    network = GlobalSettings(horizon=horizon) if not epochs else GlobalSettings(horizon=horizon, epochs=epochs)
+    overrides: dict[str, Any] = {"horizon": horizon, **({"epochs": epochs} if epochs else {}), **({"levels": tuple(levels)} if levels else {})}
+    network = dataclasses.replace(GlobalSettings(), **overrides)
     return CrossSettings(models=tuple(models), horizon=horizon, test_days=test_days, refit_every=refit_every or DEFAULT_REFIT_EVERY,
                          fixed=fixed, network=network)
 

@@ -112,6 +112,15 @@ def calibrate(scores: np.ndarray, labels: np.ndarray, sigma: np.ndarray, levels:
     return {"slope": slope, "intercept": intercept}, {"method": method, "quantiles": quantiles}
 
 
+def card_intervals(data: PooledData, validation: np.ndarray, scores: np.ndarray, levels: Sequence[float]) -> tuple[dict, dict]:
+    """A card's ``calibration`` and ``intervals`` from the network's scores (n, H) at its ``validation`` rows: the scale
+    the validation rows choose (``universe_scale``), the scores mapped onto log returns and the residual quantiles in
+    units of that scale (``calibrate``). ``train_global`` writes them; the cross-sectional backtest makes each refit's."""
+    scale = universe_scale(data, validation)
+    calibration, intervals = calibrate(scores, data.labels[validation], band_scale(data, validation, scale), levels)
+    return calibration, {**intervals, "scale": scale}
+
+
 @dataclass
 class GlobalTrainResult:
     card: GlobalCard
@@ -141,10 +150,7 @@ def train_global(panel: pd.DataFrame, universe: str, settings: GlobalSettings, r
                      every_nth_day(split.train, data, settings.train_every), split.validation, progress,
                      linear_rows=split.train)
     scores = predict_rows(fit.model, data, split.validation, settings.lookback)
-    scale = universe_scale(data, split.validation)
-    calibration, intervals = calibrate(scores, data.labels[split.validation], band_scale(data, split.validation, scale),
-                                       settings.levels)
-    intervals = {**intervals, "scale": scale}
+    calibration, intervals = card_intervals(data, split.validation, scores, settings.levels)
     trained = sorted(set(data.tickers[split.train]))
     card = GlobalCard(
         id=GlobalRegistry.new_id(universe), universe=universe, tickers=tuple(trained),
@@ -288,17 +294,15 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
     # every ticker at once in numpy (the per-ticker loop below only assembles): mean log return and spread per step
     mean = intercept + slope * scores  # (n, H)
     volatility = band_scale(data, rows, card.intervals.get("scale"))  # a card from before named scales: the 60-day std
-    spread = volatility[:, None] * np.sqrt(np.arange(1, card.horizon + 1))
     last_close = data.close[rows].astype("float64")
     paths = (last_close[:, None] * np.exp(mean)).tolist()
     level_keys = list(quantiles)
-    # (n, L, H) log-return bands around the mean: each level's residual quantiles times the ticker's spread
-    low = np.stack([mean + np.asarray(quantiles[key])[:, 0] * spread for key in level_keys], axis=1)
-    high = np.stack([mean + np.asarray(quantiles[key])[:, 1] * spread for key in level_keys], axis=1)
+    # (n, L, H) log-return bands around the mean: each level's residual quantiles times the ticker's volatility x sqrt(step)
+    shape = band_shape(quantiles, card.horizon)
+    low, high = np.log(shape.bands(np.exp(mean), volatility))
     records: list[dict[str, Any] | None] = [None] * len(rows)
     if recalibration is not None:  # today's bands moved by each ticker's track (pooled/recalibration.py)
         bar_dates, bar_closes = _histories(data, rows)
-        shape = band_shape(quantiles, card.horizon)
         recalibration.moved, ratio_low, ratio_high, made = recalibrate(
             recalibration.stored, [str(t) for t in data.tickers[rows]], bar_dates, bar_closes, np.exp(mean),
             volatility, shape, level_keys, recalibration.rebuilt, recalibration.damaged)

@@ -164,17 +164,24 @@ def test_the_training_line_says_when_the_nested_ridge_was_kept(epoch, linear, wo
 
 
 @pytest.mark.slow
-def test_the_cross_sectional_backtest_scores_the_universe_networks_bands_fixed_and_recalibrated(market_home):
+def test_the_cross_sectional_backtest_scores_the_universe_networks_bands_at_the_configs_levels(market_home):
+    (market_home / "forecast.toml").write_text("levels = [0.9]\n")  # the levels a universe model trained here has
     args = ("backtest", "--universe", "stored", "--models", "global,momentum_20", "--epochs", "1", "--test-days", "20",
             "--horizon", "3", "--quiet")
     shown = cli(*args)
     assert shown.exit_code == 0, shown.output
     assert "global's intervals on the test days (6 tickers, 120 forecasts" in shown.stdout
-    table = shown.stdout.split("global's intervals", 1)[1]
-    assert "80%" in table and "95%" in table and "->" in table
     payload = json.loads(cli(*args, "--json").stdout)
     assert set(payload["intervals"]) == {"global"}  # momentum has no bands
-    cells = payload["intervals"]["global"]["levels"]["0.8"]
-    assert len(cells["coverage"]) == 3 and len(cells["adaptive_within_5"]) == 3
+    assert list(payload["intervals"]["global"]["levels"]) == ["0.9"]
+    cells = payload["intervals"]["global"]["levels"]["0.9"]
+    table = shown.stdout.split("global's intervals", 1)[1].splitlines()
+    step2 = next(line for line in table if line.split()[:1] == ["2"])  # the second row of the 90 % level
+    pct = [f"{v:.1%}" for v in (cells["coverage"][1], cells["adaptive_coverage"][1], cells["adaptive_below"][1],
+                                cells["adaptive_above"][1], cells["within_5"][1], cells["adaptive_within_5"][1],
+                                cells["adaptive_winkler"][1])]
+    assert step2.split() == ["2", pct[0], "->", pct[1], pct[2], "/", pct[3], pct[4], "->", pct[5], f"{cells['adaptive_winkler'][1]:.2%}",
+                             f"{cells['adaptive_winkler'][1] / cells['winkler'][1]:.3f}"]
+    assert any(line.split()[:2] == ["90%", "1"] for line in table)
     saved = json.loads((market_home / "backtests" / "@stored" / "latest.json").read_text())
     assert saved["intervals"] == payload["intervals"]
