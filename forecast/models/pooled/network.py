@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecast.errors import BadInputError
 from forecast.models.network import KeepBest, keras, seed_everything, tf
 from forecast.models.pooled.data import PooledData, daily_rank_ic, ensemble_forecast, flat_inputs, rows_by_day, tabular_inputs, window_batch
 from forecast.models.pooled.net_config import GlobalNetConfig
@@ -304,6 +305,9 @@ def fit_global(cfg: GlobalNetConfig, data: PooledData, target: np.ndarray, train
                                  cfg.lookback, cfg.linear_alphas)
         model.get_layer("linear").set_weights([ridge.kernel, ridge.bias])
     batches = PooledBatches(data, train_rows, target, cfg, shuffle_seed=cfg.seed)
+    if not batches.batches:  # every day's batch is a comparison across tickers: one ticker alone gives none
+        raise BadInputError("the universe model learns by comparing tickers with each other on the same days; its training "
+                            "data has no day with two tickers: add tickers to the universe")
     reporter = make_progress(progress)
     keep = KeepBestIC(data, validation_rows, data.labels[validation_rows, -1], cfg.lookback, cfg.patience, reporter,
                       cfg.linear_margin_t)

@@ -95,6 +95,12 @@ def test_too_short_a_history_is_a_one_line_error(tmp_path):
         train_global(make_panel({"A": 80, "B": 80}), "toy", TINY, GlobalRegistry(tmp_path))
 
 
+def test_a_universe_of_one_ticker_is_a_one_line_error_not_a_crash_inside_keras(tmp_path):
+    with pytest.raises(BadInputError, match=r"comparing tickers with each other.*add tickers"):
+        train_global(make_panel({"ALONE": 300}), "toy", TINY, GlobalRegistry(tmp_path))
+    assert not list(tmp_path.rglob("*.keras"))  # nothing registered
+
+
 def test_a_damaged_card_names_the_field(tmp_path):
     card = {"kind": "global", "id": "toy-global-1", "universe": "toy", "tickers": ["A"], "created_at": "now",
             "config": {"lookback": 10, "horizon": 2}, "features": {}, "data": {"range": ["2020-01-01", "2020-12-31"]},
