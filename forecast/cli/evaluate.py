@@ -37,7 +37,8 @@ def backtest(
     models: Annotated[Optional[str], typer.Option(help="Comma-separated: default, tutorial, tutorial-gru, default-lstm, naive, drift, ma, maK, linear, garch, ets "
                                                        f"(default: {','.join(DEFAULT_BACKTEST_MODELS)}). "
                                                        "With --universe and any of global, momentum, momentum_20, reversal, lightgbm, or --portfolio: a "
-                                                       "cross-sectional backtest (IC, Rank IC, quintile spread) of those plus linear and naive "
+                                                       "cross-sectional backtest (IC, Rank IC, quintile spread; with global, also its "
+                                                       "intervals' coverage) of those plus linear and naive "
                                                        "(default with --portfolio: global,momentum,reversal,linear).")] = None,
     test_days: Annotated[int, typer.Option(min=1, help="Walk forward through this many final trading days.")] = 250,
     refit_every: Annotated[Optional[int], typer.Option(min=1, help="Refit every model after this many origins "
@@ -73,8 +74,12 @@ def backtest(
 
     if expanding and rolling:
         fail("choose --expanding or --rolling W, not both", ExitCode.USAGE)
-    if out is not None and (universe is not None or len(tickers or []) > 1):
+    if out is not None and universe is not None:
+        fail(f"--out takes one ticker; a universe's backtest is saved under backtests/@{universe}/ (or use --json)", ExitCode.USAGE)
+    if out is not None and len(tickers or []) > 1:
         fail("--out takes one ticker; every backtest is also saved under backtests/<TICKER>/", ExitCode.USAGE)
+    if split is not None and refit_every is not None:
+        fail("--split trains once and scores its named test period; --refit-every belongs to the walk-forward", ExitCode.USAGE)
     targets = resolve_targets(tickers, universe)
     chosen = [m.strip() for m in (models or ",".join(DEFAULT_PORTFOLIO_MODELS if portfolio else DEFAULT_BACKTEST_MODELS)).split(",") if m.strip()]
     trading = {"top_k": top_k, "rebalance_every": rebalance_every, "max_drop": max_drop, "capital": capital}
@@ -157,7 +162,8 @@ def _backtest_cross(targets, models: list[str], test_days: int, refit_every: int
         echo_line(_format_intervals(model, scores))
     for note in result.notes:
         echo_line(f"note: {note}", err=True)
-    echo_line(f"saved {workspace.cross_backtest_json(targets.universe)} and {workspace.cross_backtest_csv(targets.universe)}")
+    chart = f" and the chart {workspace.cross_backtest_chart(targets.universe)}" if len(result.rank_ic) else ""
+    echo_line(f"saved {workspace.cross_backtest_json(targets.universe)}, {workspace.cross_backtest_csv(targets.universe)}{chart}")
     if traded is not None:
         _print_portfolio(traded, targets.universe)
 
@@ -235,7 +241,7 @@ def _format_intervals(model: str, scores: dict) -> str:
                          f"{pct(cells['adaptive_below'][k])} / {pct(cells['adaptive_above'][k])}",
                          f"{pct(cells['within_5'][k])} -> {pct(cells['adaptive_within_5'][k])}",
                          "-" if cells["adaptive_winkler"][k] is None else f"{cells['adaptive_winkler'][k]:.2%}", ratio])
-    table = format_table(["level", "step", "coverage", "below / above", "tickers within ±5 pts", "Winkler", "vs fixed"], rows)
+    table = format_table(["level", "step", "coverage", "below / above", "tickers within ±5 pts", "Winkler", "vs as fitted"], rows)
     return (f"\n{model}'s intervals on the test days ({scores['tickers']} tickers, {scores['forecasts']:,} forecasts; volatility "
             f"{', '.join(scores['scale'])}): as fitted -> recalibrated by each ticker's tracker (eta {scores['eta']:g}), "
             f"which starts fresh at each refit, as predict's does for a newly trained model\n{table}\nbelow / above: outcomes outside the recalibrated band on each side; "

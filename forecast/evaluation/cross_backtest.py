@@ -27,9 +27,9 @@ from forecast.choices import UNIVERSE_MODEL
 from forecast.errors import BadInputError
 from forecast.evaluation.universe_bands import BandBlock, block_bands, score_bands
 from forecast.maths import signals as rules
-from forecast.maths.cross_section import CrossSectionReport, cumulative_ic, daily_ic, evaluate, quantile_spread
+from forecast.maths.cross_section import MIN_TICKERS, CrossSectionReport, cumulative_ic, daily_ic, evaluate, quantile_spread
 from forecast.models.backtest_records import CUMULATIVE_RANK_IC_COLUMN, RANK_IC_COLUMN, SPREAD_COLUMN, CrossBacktestRecord, cross_column
-from forecast.models.pooled.data import VOL_WINDOW, PooledData, pool, targets, time_split, usable_rows
+from forecast.models.pooled.data import VOL_WINDOW, PooledData, min_bars, pool, targets, time_split, usable_rows
 from forecast.models.pooled.learners import GlobalNetworkLearner, boosting_available, make_learner
 from forecast.models.pooled.model import GlobalSettings
 
@@ -128,6 +128,29 @@ def _test_days(data: PooledData, settings: CrossSettings) -> np.ndarray:
     if not len(days):
         raise BadInputError("no test days with complete labels in the stored history")
     return days
+
+
+def _scope_notes(data: PooledData, days: np.ndarray, settings: CrossSettings) -> list[str]:
+    """What the backtest cannot score, said rather than left to be guessed: a fixed split's test period cut at the
+    data, a universe too small for any day's IC, members with too little history for the learned models."""
+    notes = []
+    last = pd.Timestamp(days[-1]).date()
+    if settings.fixed is not None and pd.Timestamp(settings.fixed.test_end).date() > last:
+        notes.append(f"the test period ends on {last}, the last stored day whose {settings.horizon}-day labels are complete")
+    tickers = np.unique(data.tickers)
+    if len(tickers) < MIN_TICKERS:
+        notes.append(f"{len(tickers)} ticker(s): a day's IC needs at least {MIN_TICKERS} tickers ranked, so no day is "
+                     f"scored; add tickers to the universe")
+    if any(m in LEARNED for m in settings.models):
+        tested = np.isin(data.dates, days)
+        usable = usable_rows(data, settings.network.lookback) & tested
+        short = sorted(set(data.tickers[tested].tolist()) - set(data.tickers[usable].tolist()))  # listed then, too new
+        if short:
+            shown = ", ".join(short[:10]) + (f" and {len(short) - 10} more" if len(short) > 10 else "")
+            notes.append(f"{shown}: too little history on the test days for the learned models (each needs "
+                         f"{min_bars(settings.network.lookback)} bars before a forecast): neither ranked by them nor in "
+                         f"their intervals")
+    return notes
 
 
 def _blocks(days: np.ndarray, settings: CrossSettings) -> list[np.ndarray]:
@@ -235,7 +258,7 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
     data = pool(panel, settings.horizon)
     days = _test_days(data, settings)
     blocks = _blocks(days, settings)
-    notes: list[str] = []
+    notes: list[str] = _scope_notes(data, days, settings)
     refits: list[dict] = []
     signals: dict[str, pd.Series] = {}
     skills: dict[str, dict] = {}

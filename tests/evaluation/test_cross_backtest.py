@@ -8,6 +8,7 @@ import pytest
 
 from forecast.errors import BadInputError
 from forecast.evaluation.cross_backtest import CrossSettings, FixedSplit, cross_backtest
+from forecast.models.pooled.data import min_bars
 from forecast.models.pooled.model import GlobalSettings
 from tests.models.pooled.test_data import make_panel
 
@@ -144,3 +145,20 @@ def test_a_chart_with_no_scored_day_says_so_instead_of_an_empty_legend(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         render_cross_backtest(scored, "scored", tmp_path / "scored.png")
+
+
+def test_what_the_backtest_cannot_score_is_said_in_its_notes():
+    small = cross_backtest(make_panel({f"T{i}": 330 for i in range(3)}, seed=2), settings(["momentum"]))
+    assert small.report.models["momentum"].days == 0
+    assert any("3 ticker(s): a day's IC needs at least 5 tickers" in n for n in small.notes)
+    # a member listed too late for the learned models' windows is named, with the bars they need
+    late = cross_backtest(make_panel({**{f"T{i}": 330 for i in range(6)}, "NEWCO": 30}, seed=2), settings(["linear"]))
+    named = [n for n in late.notes if n.startswith("NEWCO:")]
+    assert len(named) == 1 and "too little history" in named[0] and f"needs {min_bars(NET.lookback)} bars" in named[0]
+    assert not any("ticker(s): a day's IC" in n for n in late.notes)
+    full = cross_backtest(make_panel({f"T{i}": 330 for i in range(6)}, seed=2), settings(["linear"]))
+    assert full.notes == []
+    days = make_panel({"T0": 330}).index.get_level_values("date").unique()
+    split = FixedSplit(str(days[150].date()), str(days[170].date()), str(days[230].date()), str(days[260].date()), "2031-01-01")
+    cut = cross_backtest(make_panel({f"T{i}": 330 for i in range(6)}, seed=2), settings(["momentum"], fixed=split))
+    assert any(n.startswith(f"the test period ends on {cut.test_range[1]}") for n in cut.notes)

@@ -204,8 +204,8 @@ def test_the_universe_report_shows_the_universe_models_bands_as_its_backtest_sco
     from forecast.outputs.report import write_report
 
     def cells(fixed: list, moved: list) -> dict:
-        return {"coverage": fixed, "adaptive_coverage": moved, "adaptive_within_5": [0.9, 0.85, 0.8],
-                "adaptive_below": [0.117, 0.123, 0.131], "adaptive_above": [0.09, 0.1, 0.104]}
+        return {"coverage": fixed, "adaptive_coverage": moved, "within_5": [0.611, 0.75, 0.7], "adaptive_within_5": [0.9, 0.85, 0.837],
+                "adaptive_below": [0.117, 0.123, 0.131], "adaptive_above": [0.09, 0.1, 0.104], "adaptive_winkler": [0.0469, 0.0672, 0.0841]}
 
     intervals = {"global": {"tickers": 6, "forecasts": 1234, "levels": {"0.8": cells([0.761, 0.752, 0.743], [0.793, 0.777, 0.765]),
                                                                        "0.95": cells([0.931, 0.922, 0.915], [0.948, 0.941, 0.933])}}}
@@ -215,10 +215,11 @@ def test_the_universe_report_shows_the_universe_models_bands_as_its_backtest_sco
     page = out.read_text(encoding="utf-8")
     section = page[page.index("Intervals of global"):]
     section = section[:section.index("</table>")]
-    assert "6 tickers, 1234 forecasts" in section
-    rows = re.findall(r"<tr><td>([^<]*)</td><td>(\d)</td><td>([^<]*)</td><td>([^<]*)</td>", section)
-    assert rows[0] == ("80%", "1", "76.1%", "79.3%") and rows[2][1:] == ("3", "74.3%", "76.5%")
-    assert rows[3] == ("95%", "1", "93.1%", "94.8%") and len(rows) == 6
+    assert "6 tickers, 1,234 forecasts" in section
+    rows = [re.findall(r"<td>([^<]*)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section, re.S)[1:]]
+    assert rows[0] == ["80%", "1", "76.1%", "79.3%", "61.1%", "90.0%", "11.7%", "9.0%", "4.69%"]
+    assert rows[2][1:] == ["3", "74.3%", "76.5%", "70.0%", "83.7%", "13.1%", "10.4%", "8.41%"]
+    assert rows[3][:4] == ["95%", "1", "93.1%", "94.8%"] and len(rows) == 6
     cross_backtest(universe_home)  # a backtest without bands (no global among its models, or stored before): no section
     write_report(universe_home, TICKERS, out, universe="stored")
     assert "Intervals of" not in out.read_text(encoding="utf-8")

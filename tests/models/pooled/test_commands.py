@@ -122,6 +122,15 @@ def test_split_is_only_for_a_cross_sectional_backtest(market_home):
     assert result.exit_code == ExitCode.USAGE and "five dates" in result.output
 
 
+def test_a_universe_backtest_refuses_out_and_a_split_with_a_refit_schedule_naming_what_to_do(market_home):
+    result = cli("backtest", "--universe", "stored", "--models", "momentum", "--out", str(market_home / "x.json"))
+    assert result.exit_code == ExitCode.USAGE and "backtests/@stored/" in result.output and "--json" in result.output
+    split = "2020-06-01,2020-06-02,2020-09-01,2020-09-10,2021-01-01"
+    result = cli("backtest", "--universe", "stored", "--models", "momentum", "--split", split, "--refit-every", "20")
+    assert result.exit_code == ExitCode.USAGE and "--split trains once" in result.output
+    assert not (market_home / "backtests" / "@stored").exists()
+
+
 def test_a_global_network_cut_inside_its_archive_is_found_by_doctor_and_refused_in_one_line(market_home):
     import zipfile
 
