@@ -99,6 +99,8 @@ class CrossBacktestResult:
     scores: dict[str, pd.Series] = field(default_factory=dict)  # model -> its (date, ticker) scores on the test days (the portfolio trades them)
     tickers: int = 0  # the tickers the backtest read (a member whose bars cannot be read is not one)
     intervals: dict[str, dict] = field(default_factory=dict)  # model -> its bands' scores (universe_bands.score_bands)
+    bands: dict[str, list[BandBlock]] = field(default_factory=dict)  # model -> its refits' bands, for reading (not stored)
+    pooled: PooledData | None = None  # the rows the bands index (not stored)
 
     def record(self, universe: str) -> CrossBacktestRecord:
         """What is stored of this backtest of ``universe`` (the daily curves go to its CSV: ``daily_frame``)."""
@@ -263,6 +265,7 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
     signals: dict[str, pd.Series] = {}
     skills: dict[str, dict] = {}
     intervals: dict[str, dict] = {}
+    kept_bands: dict[str, list[BandBlock]] = {}
     for name in settings.models:
         if name == "lightgbm" and not boosting_available():
             notes.append("lightgbm skipped: the optional package is not installed (pip install 'forecast[global]')")
@@ -274,7 +277,7 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
             signals[name], expected = _learned_signal(name, data, blocks, settings, refits, progress, status, bands)
             skills[name] = price_skill(expected, data, settings.horizon)
             if bands:
-                intervals[name] = score_bands(data, bands, settings.network.levels)
+                intervals[name], kept_bands[name] = score_bands(data, bands, settings.network.levels), bands
     in_test = close.index.get_level_values(0).isin(pd.DatetimeIndex(days))
     realised = rules.forward_returns(close, settings.horizon)[in_test]
     kept: Mapping[str, pd.Series] = {name: s[s.index.get_level_values(0).isin(pd.DatetimeIndex(days))]
@@ -288,4 +291,4 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
     schedule = "fixed split" if settings.fixed else f"walk-forward, refit every {settings.refit_every} days"
     return CrossBacktestResult(report, rank_ic, spread, refits, notes,
                                (str(pd.Timestamp(days[0]).date()), str(pd.Timestamp(days[-1]).date())), schedule, skills, dict(kept),
-                               int(close.index.get_level_values(1).nunique()), intervals)
+                               int(close.index.get_level_values(1).nunique()), intervals, kept_bands, data if kept_bands else None)

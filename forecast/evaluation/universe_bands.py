@@ -60,8 +60,10 @@ def block_bands(data: PooledData, validation: np.ndarray, validation_scores: np.
     return BandBlock(rows, point, lower, upper, intervals["scale"])
 
 
-def score_bands(data: PooledData, blocks: Sequence[BandBlock], levels: Sequence[float], eta: float = DEFAULT_ETA) -> dict:
-    """Score every block's bands, fixed and recalibrated, per level and step (see the module docstring); JSON-ready."""
+def score_bands(data: PooledData, blocks: Sequence[BandBlock], levels: Sequence[float], eta: float = DEFAULT_ETA,
+                restart: bool = True) -> dict:
+    """Score every block's bands, fixed and recalibrated, per level and step (see the module docstring); JSON-ready.
+    ``restart``: each refit's tracks start fresh (False: a ticker's track runs on across refits)."""
     rows = np.concatenate([b.rows for b in blocks])
     point = np.concatenate([b.point for b in blocks])
     lower = np.concatenate([b.lower for b in blocks])
@@ -72,7 +74,7 @@ def score_bands(data: PooledData, blocks: Sequence[BandBlock], levels: Sequence[
     # one level at a time: the scores' temporaries stay (n, H), not (n, L, H)
     scores = np.stack([band_scores(realised, lower[:, j], upper[:, j], point) for j in range(len(levels))], axis=1)
     # a retrained model's track starts fresh (predict keeps one per model id): one track per ticker and refit
-    refit = np.repeat(np.arange(len(blocks)), [len(b.rows) for b in blocks])
+    refit = np.repeat(np.arange(len(blocks)), [len(b.rows) for b in blocks]) if restart else np.zeros(len(rows), dtype=int)
     shown = tracker_over_rows(ticker * len(blocks) + refit, data.position[rows], scores, alpha, eta)
     del scores
     out: dict = {"scale": sorted({b.scale for b in blocks}), "method": "tracker", "eta": eta, "tickers": int(ticker.max() + 1) if len(ticker) else 0,

@@ -352,7 +352,7 @@ def test_a_generic_import_says_raw_prices(home, tmp_path):
                                     ["benchmarks/interval_models.py"], ["benchmarks/interval_garch_scale.py"],
                                     ["benchmarks/interval_range_scale.py"], ["benchmarks/interval_market_scale.py"],
                                     ["benchmarks/interval_history.py"], ["benchmarks/universe_intervals.py"],
-                                    ["benchmarks/interval_sides.py"]])
+                                    ["benchmarks/interval_sides.py"], ["benchmarks/universe_track_carry.py"]])
 def test_benchmarks_without_the_shared_datasets_say_so_and_exit_0(tmp_path, script):
     out = subprocess.run([sys.executable, *script], cwd=REPO, capture_output=True, text=True, timeout=120,
                          env=subprocess_env(FORECAST_SHARED=tmp_path / "no-shared"))
