@@ -244,6 +244,6 @@ def _format_intervals(model: str, scores: dict) -> str:
     table = format_table(["level", "step", "coverage", "below / above", "tickers within ±5 pts", "Winkler", "vs as fitted"], rows)
     return (f"\n{model}'s intervals on the test days ({scores['tickers']} tickers, {scores['forecasts']:,} forecasts; volatility "
             f"{', '.join(scores['scale'])}): as fitted -> recalibrated by each ticker's tracker (eta {scores['eta']:g}), "
-            f"which starts fresh at each refit, as predict's does for a newly trained model\n{table}\nbelow / above: outcomes outside the recalibrated band on each side; "
+            f"which runs on across refits, as predict's does across retrained models\n{table}\nbelow / above: outcomes outside the recalibrated band on each side; "
             f"Winkler: the recalibrated band's mean interval score, as a share of the price (lower is better), and its ratio "
             f"to the band as fitted")

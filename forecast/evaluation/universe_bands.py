@@ -11,8 +11,8 @@ calibrated mean ± those quantiles × the ticker's volatility then × sqrt(step)
 close the step came to, as it was fitted ("fixed") and as ``predict`` ships
 it: recalibrated by each ticker's tracker, moved by every outcome known at each
 origin (``maths.adaptive_rows``: what the batches' tracks do when a batch runs
-every day), and starting fresh at each refit, as ``predict`` starts a new
-track for each newly trained model (its tracks are kept per model id).
+every day), and running on from one refit to the next, as ``predict``'s tracks
+run on from one trained model to the next (pooled/recalibration.carried).
 
 Per level and step, over every (ticker, test day): the pooled coverage, the
 share of outcomes below and above the band, the mean over tickers of the
@@ -61,7 +61,7 @@ def block_bands(data: PooledData, validation: np.ndarray, validation_scores: np.
 
 
 def score_bands(data: PooledData, blocks: Sequence[BandBlock], levels: Sequence[float], eta: float = DEFAULT_ETA,
-                restart: bool = True) -> dict:
+                restart: bool = False) -> dict:
     """Score every block's bands, fixed and recalibrated, per level and step (see the module docstring); JSON-ready.
     ``restart``: each refit's tracks start fresh (False: a ticker's track runs on across refits)."""
     rows = np.concatenate([b.rows for b in blocks])
@@ -73,7 +73,7 @@ def score_bands(data: PooledData, blocks: Sequence[BandBlock], levels: Sequence[
     alpha = 1 - np.asarray(levels, dtype="float64")
     # one level at a time: the scores' temporaries stay (n, H), not (n, L, H)
     scores = np.stack([band_scores(realised, lower[:, j], upper[:, j], point) for j in range(len(levels))], axis=1)
-    # a retrained model's track starts fresh (predict keeps one per model id): one track per ticker and refit
+    # one track per ticker, running on across refits as predict's does across retrains (restart: one per ticker and refit)
     refit = np.repeat(np.arange(len(blocks)), [len(b.rows) for b in blocks]) if restart else np.zeros(len(rows), dtype=int)
     shown = tracker_over_rows(ticker * len(blocks) + refit, data.position[rows], scores, alpha, eta)
     del scores

@@ -75,7 +75,8 @@ def _gapped_blocks(data, rows, rng, blocks: int = 3):
     return [BandBlock(rows[refit == b], point[refit == b], lower[refit == b], upper[refit == b], f"s{b % 2}") for b in range(blocks)]
 
 
-def test_scores_match_a_plain_count_per_ticker_and_the_tracker_replayed_per_ticker_and_refit():
+@pytest.mark.parametrize("restart", [False, True])
+def test_scores_match_a_plain_count_per_ticker_and_the_tracker_replayed_per_ticker(restart):
     data, validation = _validation(seed=8)
     data.labels[validation[::37]] = np.nan  # outcomes not known: not scored, not counted
     rng = np.random.default_rng(3)
@@ -83,7 +84,7 @@ def test_scores_match_a_plain_count_per_ticker_and_the_tracker_replayed_per_tick
     rows = np.concatenate([b.rows for b in blocks])
     refit = np.repeat(np.arange(len(blocks)), [len(b.rows) for b in blocks])
     point, lower, upper = (np.concatenate([getattr(b, name) for b in blocks]) for name in ("point", "lower", "upper"))
-    scores = score_bands(data, blocks, LEVELS, eta=0.05)
+    scores = score_bands(data, blocks, LEVELS, eta=0.05, restart=restart)
     realised = np.exp(data.labels[rows])
     assert scores["scale"] == ["s0", "s1"] and scores["tickers"] == 12
     assert scores["forecasts"] == int(np.isfinite(realised[:, 0]).sum()) < len(rows)
@@ -101,9 +102,10 @@ def test_scores_match_a_plain_count_per_ticker_and_the_tracker_replayed_per_tick
         np.testing.assert_allclose(cells["winkler"], per_ticker.mean().to_numpy(), rtol=1e-5)
         own = pd.DataFrame(known & ~below & ~above).groupby(tickers).sum() / pd.DataFrame(known).groupby(tickers).sum()
         np.testing.assert_allclose(cells["within_5"], (np.abs(own - level) <= 0.05 + 1e-9).mean().to_numpy(), atol=1e-6)
-        # recalibrated: a tracker per ticker and refit (predict starts one per trained model), over its bars in order
+        # recalibrated: a tracker per ticker running on across refits, as predict's across retrains (or one per refit)
         moved = np.zeros_like(below)
-        for mine in pd.DataFrame({"t": tickers, "b": refit}).groupby(["t", "b"]).groups.values():
+        keys = pd.DataFrame({"t": tickers, "b": refit if restart else 0})
+        for mine in keys.groupby(["t", "b"]).groups.values():
             mine = np.asarray(mine)
             alone = replay(point[mine], lower[mine, j], upper[mine, j], realised[mine], level, "tracker", eta=0.05,
                            origins=data.position[rows][mine])

@@ -257,3 +257,37 @@ def test_a_wrong_type_in_one_tickers_row_costs_that_ticker_alone(panel_home, cap
     assert why is None and damaged == {"T1", "T2", "T3"} and sorted(tracks.tickers) == ["T0", "T4"]
     assert tracks.updates.sum() > 0  # the others keep what they learnt
     assert capfd.readouterr().err.count("cannot be read") == 1
+
+
+def test_a_retrained_universe_model_starts_from_the_previous_models_tracks_without_its_kept_forecasts(panel_home):
+    import dataclasses
+
+    for last in range(FIRST_DAY, FIRST_DAY + 8):
+        day(panel_home, last)
+        batch(panel_home)
+    workspace = Workspace.at(panel_home)
+    old, _, _ = read_tracks(workspace.batch_adaptive_state_file("stored", MODEL), MODEL, ["0.8", "0.95"], 3)
+    assert not np.allclose(old.multiplier, 1.0)  # the old model's tracks moved: something to carry
+    newer = dataclasses.replace(universe_card(), id=MODEL + "-retrained")  # trained later: its id sorts after
+    GlobalRegistry(workspace).save(newer, no_weights)
+    day(panel_home, FIRST_DAY + 9)  # a night later: the old model's last forecasts have outcomes it never applied
+    first = predict(panel_home, newer)
+    for ticker in TICKERS[:5]:
+        record = first.forecasts[ticker].result.adaptive
+        row = old.tickers.index(ticker)
+        assert record["applied"] == 0 and "rebuilt" not in record  # carried, not started again; nothing of the old kept
+        for j, level in enumerate(("0.8", "0.95")):
+            np.testing.assert_allclose(record["levels"][level]["multiplier"], np.maximum(old.multiplier[row, j], 0), atol=1e-6)
+    # a model trained before any other, or after one of other levels, starts at its own band
+    alone = dataclasses.replace(universe_card(), id="stored-global-0", universe="stored")
+    GlobalRegistry(workspace).save(alone, no_weights)
+    for forecast in predict(panel_home, alone).forecasts.values():
+        assert forecast.result.adaptive["rebuilt"] == "new"
+        assert all(np.allclose(forecast.result.adaptive["levels"][level]["multiplier"], 1.0) for level in ("0.8", "0.95"))
+
+
+def predict(home, card):
+    from forecast.workflow.universe_jobs import predict_batch
+
+    workspace = Workspace.at(home)
+    return predict_batch(workspace, TICKERS[:5], GlobalRegistry(workspace).card(card.id), save=True)

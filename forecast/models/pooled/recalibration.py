@@ -6,7 +6,8 @@ counts per level and step, and its last forecasts whose outcomes are not all
 in (each a path and a scale: the card's quantiles give the band). ``recalibrate`` moves each ticker's track by the
 outcomes its bars show since, keeps today's raw band, and scales today's band
 by what the track shows: the same rule and step size as every per-ticker
-model's (``adaptive_state.DEFAULT_METHOD``).
+model's (``adaptive_state.DEFAULT_METHOD``). A newly trained model's tracks
+start from the previous model's of the same universe (``carried``).
 
 The file is replaced atomically before the batch's forecasts are stored, and
 moving a track is idempotent (outcomes up to ``through`` are never applied
@@ -158,11 +159,41 @@ def _damaged(tickers: list[str]) -> str:
 
 def read_tracks(path: Path, model_id: str, level_keys: list[str], horizon: int) -> tuple[Tracks, str | None, set[str]]:
     """Return (the stored tracks, why there are none or None, the tickers whose rows were damaged and are left out:
-    they start again, with a warning, and the batch's write drops them)."""
+    they start again, with a warning, and the batch's write drops them).
+
+    A model with no tracks yet (newly trained) starts from the previous model's of the same universe
+    (``carried``), where that one kept the same settings."""
     tracks, damaged, why = _stored(path, model_id, level_keys, horizon)
+    if why == "new":
+        before = carried(path.parent, model_id, level_keys, horizon)
+        if before is not None:
+            return before, None, set()
     if damaged:
         log.warning("%s: %s; they start again", path, _damaged(damaged))
     return tracks, why, set(damaged)
+
+
+def carried(folder: Path, model_id: str, level_keys: list[str], horizon: int) -> Tracks | None:
+    """Return the tracks of the newest model before ``model_id`` in ``folder`` (ids sort by the time they were trained),
+    each ticker's multiplier and counts kept and its kept forecasts dropped (they are the old model's), or None when
+    there is none with the same method, step size, horizon and levels.
+
+    Why: what a ticker's multiplier has learned is how the pooled band fits that ticker (its tails against the
+    universe's quantiles times its own volatility), which a model retrained on the same universe shares
+    (benchmarks/universe_track_carry.py); a per-ticker model's state is rebuilt warm from its new bands instead,
+    which a universe model cannot afford."""
+    earlier = sorted((p for p in folder.glob("*.json") if p.stem < model_id), key=lambda p: p.stem) if folder.is_dir() else []
+    if not earlier:
+        return None
+    previous = earlier[-1]
+    tracks, _, why = _stored(previous, previous.stem, level_keys, horizon, warn=False)
+    if why is not None or not len(tracks):
+        return None
+    tracks.origins[:] = np.datetime64("NaT")
+    tracks.point[:] = np.nan
+    tracks.scale[:] = np.nan
+    log.info("the universe model %s starts its recalibration from %s's", model_id, previous.stem)
+    return tracks
 
 
 def tracks_problem(path: Path) -> str | None:
