@@ -87,7 +87,7 @@ def main() -> None:
     panel = panel.assign(date=pd.to_datetime(panel["date"])).set_index(["date", "ticker"]).sort_index()
     started = time.perf_counter()
     result = cross_backtest(panel, CrossSettings(models=("global",), horizon=pooled.HORIZON, test_days=250, refit_every=60,
-                                                 network=GlobalSettings(horizon=pooled.HORIZON, levels=pooled.LEVELS)))
+                                                 network=GlobalSettings(horizon=pooled.HORIZON, levels=pooled.LEVELS), keep_bands=True))
     print(f"cross-sectional backtest of {len(names)} tickers, test {result.test_range[0]}..{result.test_range[1]}, "
           f"{len(result.refits)} refits: {time.perf_counter() - started:.0f} s")
     data, blocks = result.pooled, result.bands["global"]

@@ -76,6 +76,7 @@ class CrossSettings:
     quantiles: int = 5
     fixed: FixedSplit | None = None
     network: GlobalSettings = field(default_factory=GlobalSettings)
+    keep_bands: bool = False  # keep the refits' bands and the pooled rows in the result, for reading (a benchmark)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in CROSS_MODELS]
@@ -99,8 +100,8 @@ class CrossBacktestResult:
     scores: dict[str, pd.Series] = field(default_factory=dict)  # model -> its (date, ticker) scores on the test days (the portfolio trades them)
     tickers: int = 0  # the tickers the backtest read (a member whose bars cannot be read is not one)
     intervals: dict[str, dict] = field(default_factory=dict)  # model -> its bands' scores (universe_bands.score_bands)
-    bands: dict[str, list[BandBlock]] = field(default_factory=dict)  # model -> its refits' bands, for reading (not stored)
-    pooled: PooledData | None = None  # the rows the bands index (not stored)
+    bands: dict[str, list[BandBlock]] = field(default_factory=dict)  # with keep_bands: model -> its refits' bands (not stored)
+    pooled: PooledData | None = None  # with keep_bands: the rows the bands index (not stored)
 
     def record(self, universe: str) -> CrossBacktestRecord:
         """What is stored of this backtest of ``universe`` (the daily curves go to its CSV: ``daily_frame``)."""
@@ -277,7 +278,9 @@ def cross_backtest(panel: pd.DataFrame, settings: CrossSettings, membership=None
             signals[name], expected = _learned_signal(name, data, blocks, settings, refits, progress, status, bands)
             skills[name] = price_skill(expected, data, settings.horizon)
             if bands:
-                intervals[name], kept_bands[name] = score_bands(data, bands, settings.network.levels), bands
+                intervals[name] = score_bands(data, bands, settings.network.levels)
+                if settings.keep_bands:  # several GB for a 5,400-ticker universe: only when asked
+                    kept_bands[name] = bands
     in_test = close.index.get_level_values(0).isin(pd.DatetimeIndex(days))
     realised = rules.forward_returns(close, settings.horizon)[in_test]
     kept: Mapping[str, pd.Series] = {name: s[s.index.get_level_values(0).isin(pd.DatetimeIndex(days))]

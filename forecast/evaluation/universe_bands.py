@@ -12,7 +12,9 @@ close the step came to, as it was fitted ("fixed") and as ``predict`` ships
 it: recalibrated by each ticker's tracker, moved by every outcome known at each
 origin (``maths.adaptive_rows``: what the batches' tracks do when a batch runs
 every day), and running on from one refit to the next, as ``predict``'s tracks
-run on from one trained model to the next (pooled/recalibration.carried).
+run on from one trained model to the next (pooled/recalibration.carried; predict
+drops the old model's last few forecasts whose outcomes were still to come, at
+most H - 1 a step, where the backtest still judges them).
 
 Per level and step, over every (ticker, test day): the pooled coverage, the
 share of outcomes below and above the band, the mean over tickers of the

@@ -28,7 +28,7 @@ from forecast.models.pooled.model import (
     ranked,
     train_global,
 )
-from forecast.models.pooled.recalibration import read_tracks, write_tracks
+from forecast.models.pooled.recalibration import read_tracks, with_carried, write_tracks
 from forecast.models.results import save_forecast_batch
 from forecast.workspace import Workspace
 
@@ -110,6 +110,9 @@ def predict_batch(workspace: Workspace, tickers: Sequence[str], card: GlobalCard
         level_keys = list(card.intervals["quantiles"])
         tracks_file = workspace.batch_adaptive_state_file(card.universe, card.id)
         recalibration = Recalibration(*read_tracks(tracks_file, card.id, level_keys, card.horizon))
+        if recalibration.rebuilt in (None, "new"):  # a new model's tickers go on with the previous model's tracks
+            recalibration.stored, recalibration.carried_from = with_carried(
+                recalibration.stored, tracks_file, card.id, level_keys, card.horizon, wanted, GlobalRegistry(workspace).ids())
         forecasts, problems = forecast_panel(panel, card, network, calendars=read.calendars, bases=read.bases, reference=reference,
                                              wanted=set(wanted), recalibration=recalibration)
         if save and recalibration.moved is not None:  # before the forecasts: a run killed between the two, run again,

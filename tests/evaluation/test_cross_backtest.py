@@ -162,3 +162,6 @@ def test_what_the_backtest_cannot_score_is_said_in_its_notes():
     split = FixedSplit(str(days[150].date()), str(days[170].date()), str(days[230].date()), str(days[260].date()), "2031-01-01")
     cut = cross_backtest(make_panel({f"T{i}": 330 for i in range(6)}, seed=2), settings(["momentum"], fixed=split))
     assert any(n.startswith(f"the test period ends on {cut.test_range[1]}") for n in cut.notes)
+    exact = FixedSplit(split.train_end, split.validation_start, split.validation_end, split.test_start, cut.test_range[1])
+    five = cross_backtest(make_panel({f"T{i}": 330 for i in range(5)}, seed=2), settings(["momentum"], fixed=exact))
+    assert five.notes == [] and five.report.models["momentum"].days > 0  # five tickers rank; a test end on the data is not cut

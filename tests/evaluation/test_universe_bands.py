@@ -85,6 +85,8 @@ def test_scores_match_a_plain_count_per_ticker_and_the_tracker_replayed_per_tick
     refit = np.repeat(np.arange(len(blocks)), [len(b.rows) for b in blocks])
     point, lower, upper = (np.concatenate([getattr(b, name) for b in blocks]) for name in ("point", "lower", "upper"))
     scores = score_bands(data, blocks, LEVELS, eta=0.05, restart=restart)
+    if not restart:  # the product's backtest: the track runs on across refits, as predict's across retrains
+        assert score_bands(data, blocks, LEVELS, eta=0.05) == scores != score_bands(data, blocks, LEVELS, eta=0.05, restart=True)
     realised = np.exp(data.labels[rows])
     assert scores["scale"] == ["s0", "s1"] and scores["tickers"] == 12
     assert scores["forecasts"] == int(np.isfinite(realised[:, 0]).sum()) < len(rows)

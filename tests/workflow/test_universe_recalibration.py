@@ -271,23 +271,50 @@ def test_a_retrained_universe_model_starts_from_the_previous_models_tracks_witho
     newer = dataclasses.replace(universe_card(), id=MODEL + "-retrained")  # trained later: its id sorts after
     GlobalRegistry(workspace).save(newer, no_weights)
     day(panel_home, FIRST_DAY + 9)  # a night later: the old model's last forecasts have outcomes it never applied
+    # a batch of one ticker first (forecast predict T1) must not cost the others their carry
+    assert predict(panel_home, newer, TICKERS[1:2]).forecasts["T1"].result.adaptive["carried_from"] == MODEL
     first = predict(panel_home, newer)
     for ticker in TICKERS[:5]:
         record = first.forecasts[ticker].result.adaptive
         row = old.tickers.index(ticker)
         assert record["applied"] == 0 and "rebuilt" not in record  # carried, not started again; nothing of the old kept
+        assert record.get("carried_from") == (None if ticker == "T1" else MODEL)  # said once, on the batch that carried it
         for j, level in enumerate(("0.8", "0.95")):
             np.testing.assert_allclose(record["levels"][level]["multiplier"], np.maximum(old.multiplier[row, j], 0), atol=1e-6)
-    # a model trained before any other, or after one of other levels, starts at its own band
-    alone = dataclasses.replace(universe_card(), id="stored-global-0", universe="stored")
+    # a model trained before any other starts at its own band
+    alone = dataclasses.replace(universe_card(), id="stored-global-0")
     GlobalRegistry(workspace).save(alone, no_weights)
     for forecast in predict(panel_home, alone).forecasts.values():
-        assert forecast.result.adaptive["rebuilt"] == "new"
+        assert forecast.result.adaptive["rebuilt"] == "new" and "carried_from" not in forecast.result.adaptive
         assert all(np.allclose(forecast.result.adaptive["levels"][level]["multiplier"], 1.0) for level in ("0.8", "0.95"))
 
 
-def predict(home, card):
+def test_the_carry_takes_the_newest_earlier_match_skipping_removed_models_and_other_levels(panel_home):
+    import dataclasses
+
+    workspace = Workspace.at(panel_home)
+    registry = GlobalRegistry(workspace)
+    day(panel_home, FIRST_DAY)
+    batch(panel_home)  # MODEL's tracks: the match
+    folder = workspace.batch_adaptive_state_file("stored", MODEL).parent
+    mine = json.loads((folder / f"{MODEL}.json").read_text())
+    # after MODEL: a match (-a), then a model of other levels (-b) and a removed one (-c), then the model now trained
+    for suffix, levels, m in (("-a", mine["levels"], 3.0), ("-b", ["0.9", "0.99"], 5.0)):
+        registry.save(dataclasses.replace(universe_card(), id=MODEL + suffix), no_weights)
+        (folder / f"{MODEL}{suffix}.json").write_text(json.dumps({**mine, "model_id": MODEL + suffix, "levels": levels,
+                                                                 "multiplier": [[[m] * 3] * 2 for _ in mine["tickers"]]}))
+    (folder / f"{MODEL}-c.json").write_text(json.dumps({**mine, "model_id": f"{MODEL}-c",
+                                                       "multiplier": [[[7.0] * 3] * 2 for _ in mine["tickers"]]}))
+    latest = dataclasses.replace(universe_card(), id=MODEL + "-d")
+    registry.save(latest, no_weights)
+    day(panel_home, FIRST_DAY + 1)
+    for forecast in predict(panel_home, latest).forecasts.values():
+        record = forecast.result.adaptive  # the newest earlier match: not -c (removed: no card), not -b (other levels)
+        assert record["carried_from"] == MODEL + "-a" and record["levels"]["0.8"]["multiplier"] == [3.0] * 3
+
+
+def predict(home, card, tickers=None):
     from forecast.workflow.universe_jobs import predict_batch
 
     workspace = Workspace.at(home)
-    return predict_batch(workspace, TICKERS[:5], GlobalRegistry(workspace).card(card.id), save=True)
+    return predict_batch(workspace, tickers or TICKERS[:5], GlobalRegistry(workspace).card(card.id), save=True)

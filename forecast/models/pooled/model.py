@@ -179,6 +179,7 @@ class Recalibration:
     rebuilt: str | None = None
     damaged: set[str] = field(default_factory=set)  # tickers whose stored rows could not be read
     moved: Tracks | None = None
+    carried_from: dict[str, str] = field(default_factory=dict)  # ticker -> the previous model whose track it goes on with
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ def forecast_panel(panel: pd.DataFrame, card: GlobalCard, network: NumpyGlobalNe
         bar_dates, bar_closes = _histories(data, rows)
         recalibration.moved, ratio_low, ratio_high, made = recalibrate(
             recalibration.stored, [str(t) for t in data.tickers[rows]], bar_dates, bar_closes, np.exp(mean),
-            volatility, shape, level_keys, recalibration.rebuilt, recalibration.damaged)
+            volatility, shape, level_keys, recalibration.rebuilt, recalibration.damaged, recalibration.carried_from)
         low, high = np.log(ratio_low), np.log(ratio_high)
         records = list(made)
     bands = {key: np.stack([last_close[:, None] * np.exp(low[:, j]), last_close[:, None] * np.exp(high[:, j])], axis=-1).tolist()

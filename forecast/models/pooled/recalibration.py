@@ -28,6 +28,7 @@ drops the row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ import numpy as np
 from forecast.atomic import atomic_write_text
 from forecast.jsonio import dumps, loads
 from forecast.locks import hold_lock
-from forecast.maths.adaptive_batch import TRACK_FIELDS, BandShape, Tracks, advance, forecast_records, fresh, shown
+from forecast.maths.adaptive_batch import REWRITTEN, TRACK_FIELDS, BandShape, Tracks, advance, forecast_records, fresh, shown
 from forecast.maths.adaptive_state import DEFAULT_ETA, DEFAULT_METHOD
 from forecast.maths.band_scores import scale_band
 from forecast.workspace import Workspace
@@ -159,41 +160,49 @@ def _damaged(tickers: list[str]) -> str:
 
 def read_tracks(path: Path, model_id: str, level_keys: list[str], horizon: int) -> tuple[Tracks, str | None, set[str]]:
     """Return (the stored tracks, why there are none or None, the tickers whose rows were damaged and are left out:
-    they start again, with a warning, and the batch's write drops them).
-
-    A model with no tracks yet (newly trained) starts from the previous model's of the same universe
-    (``carried``), where that one kept the same settings."""
+    they start again, with a warning, and the batch's write drops them)."""
     tracks, damaged, why = _stored(path, model_id, level_keys, horizon)
-    if why == "new":
-        before = carried(path.parent, model_id, level_keys, horizon)
-        if before is not None:
-            return before, None, set()
     if damaged:
         log.warning("%s: %s; they start again", path, _damaged(damaged))
     return tracks, why, set(damaged)
 
 
-def carried(folder: Path, model_id: str, level_keys: list[str], horizon: int) -> Tracks | None:
-    """Return the tracks of the newest model before ``model_id`` in ``folder`` (ids sort by the time they were trained),
-    each ticker's multiplier and counts kept and its kept forecasts dropped (they are the old model's), or None when
-    there is none with the same method, step size, horizon and levels.
+def with_carried(tracks: Tracks, path: Path, model_id: str, level_keys: list[str], horizon: int, tickers: Collection[str],
+                 registered: Collection[str] | None = None) -> tuple[Tracks, dict[str, str]]:
+    """Return (``tracks`` with a row for each of ``tickers`` it lacks that the previous model of the same universe had,
+    {such ticker: that model's id}). So a newly trained model starts from the previous model's tracks (``carried``),
+    and a batch of one ticker first does not cost the others their carry. Give it a model's readable or new file's
+    tracks only: a damaged file's tickers start again at the model's own bands."""
+    missing = set(tickers) - set(tracks.tickers)
+    found = carried(path.parent, model_id, level_keys, horizon, registered) if missing else None
+    if found is None:
+        return tracks, {}
+    before, source = found
+    rows = np.array([i for i, t in enumerate(before.tickers) if t in missing], dtype=int)
+    return merged(before.rows(rows), tracks), {before.tickers[i]: source for i in rows}
+
+
+def carried(folder: Path, model_id: str, level_keys: list[str], horizon: int,
+            registered: Collection[str] | None = None) -> tuple[Tracks, str] | None:
+    """Return (the tracks of the newest model before ``model_id`` in ``folder`` that kept the same method, step size,
+    horizon and levels, and its id), or None when there is none. Ids sort by the time the models were trained; with
+    ``registered``, only those models count (a removed model's tracks are not carried). Each ticker keeps its
+    multiplier, counts and ``through``; its kept forecasts are dropped (they are the old model's).
 
     Why: what a ticker's multiplier has learned is how the pooled band fits that ticker (its tails against the
     universe's quantiles times its own volatility), which a model retrained on the same universe shares
     (benchmarks/universe_track_carry.py); a per-ticker model's state is rebuilt warm from its new bands instead,
     which a universe model cannot afford."""
-    earlier = sorted((p for p in folder.glob("*.json") if p.stem < model_id), key=lambda p: p.stem) if folder.is_dir() else []
-    if not earlier:
-        return None
-    previous = earlier[-1]
-    tracks, _, why = _stored(previous, previous.stem, level_keys, horizon, warn=False)
-    if why is not None or not len(tracks):
-        return None
-    tracks.origins[:] = np.datetime64("NaT")
-    tracks.point[:] = np.nan
-    tracks.scale[:] = np.nan
-    log.info("the universe model %s starts its recalibration from %s's", model_id, previous.stem)
-    return tracks
+    earlier = [p for p in folder.glob("*.json") if p.stem < model_id and (registered is None or p.stem in registered)] \
+        if folder.is_dir() else []
+    for previous in sorted(earlier, key=lambda p: p.stem, reverse=True):
+        tracks, _, why = _stored(previous, previous.stem, level_keys, horizon, warn=False)
+        if why is None and len(tracks):
+            tracks.origins[:] = np.datetime64("NaT")
+            tracks.point[:] = np.nan
+            tracks.scale[:] = np.nan
+            return tracks, previous.stem
+    return None
 
 
 def tracks_problem(path: Path) -> str | None:
@@ -236,13 +245,15 @@ def write_tracks(workspace: Workspace, universe: str, model_id: str, level_keys:
 
 def recalibrate(tracks: Tracks, tickers: list[str], dates: np.ndarray, closes: np.ndarray, point: np.ndarray,
                 scale: np.ndarray, shape: BandShape, level_keys: list[str],
-                rebuilt: str | None = None, damaged: set[str] | None = None) -> tuple[Tracks, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+                rebuilt: str | None = None, damaged: set[str] | None = None,
+                carried_from: dict[str, str] | None = None) -> tuple[Tracks, np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Return (the tracks of ``tickers`` moved, today's lower and upper recalibrated, each ticker's ``adaptive`` record).
 
     ``point`` (n, H) and ``scale`` (n,): today's forecasts of ``tickers``, paths as ratios to the last close, bands
     ``shape.bands(point, scale)``; ``dates`` and ``closes`` (n, R): each ticker's bars up to today's, the last column
     today's, NaT-padded on the left. ``tracks``: the stored ones, any tickers. ``rebuilt``: why the file gave none
-    (said in the records of the tickers it starts); ``damaged``: the tickers whose stored rows could not be read.
+    (said in the records of the tickers it starts); ``damaged``: the tickers whose stored rows could not be read;
+    ``carried_from``: {ticker: the previous model whose track it goes on with} (``with_carried``), said in its record.
     """
     where = {ticker: i for i, ticker in enumerate(tracks.tickers)}
     found = np.array([where.get(t, -1) for t in tickers], dtype=int)
@@ -254,7 +265,14 @@ def recalibrate(tracks: Tracks, tickers: list[str], dates: np.ndarray, closes: n
             getattr(mine, name)[found < 0] = getattr(blank, name)
     levels = np.array([float(k) for k in level_keys])
     moved, applied, why = advance(mine, dates, closes, point, scale, shape, levels, DEFAULT_ETA)
-    why = ["unreadable" if t in (damaged or ()) else rebuilt if w == "new" and rebuilt else w for t, w in zip(tickers, why)]
+    carried_from = carried_from or {}
+    # a carried track whose last bar is gone (the old model last ran long ago) starts again as a new model's would
+    why = ["unreadable" if t in (damaged or ()) else "new" if w == REWRITTEN and t in carried_from
+           else rebuilt if w == "new" and rebuilt else w for t, w in zip(tickers, why)]
     lower, upper = shape.bands(point, scale)
     new_lower, new_upper = scale_band(lower, upper, np.repeat(point[:, None, :], len(level_keys), axis=1), shown(moved))
-    return moved, new_lower, new_upper, forecast_records(DEFAULT_METHOD, DEFAULT_ETA, moved, applied, level_keys, why)
+    records = forecast_records(DEFAULT_METHOD, DEFAULT_ETA, moved, applied, level_keys, why)
+    for ticker, record, restarted in zip(tickers, records, why):
+        if ticker in carried_from and restarted is None:
+            record["carried_from"] = carried_from[ticker]  # the model whose track this one goes on with
+    return moved, new_lower, new_upper, records

@@ -55,6 +55,7 @@ def _batch_tracks(workspace: Workspace, universe: str) -> Iterator[Finding]:
     for found in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         problem = tracks_problem(found)
         if problem is not None:
-            advice = (f"predict starts them again at the model's own bands: forecast predict --universe {universe} "
+            advice = (f"predict starts them again, from the previous model's tracks where one is kept, else at the model's "
+                      f"own bands: forecast predict --universe {universe} "
                       f"--model {found.stem}")
             yield Finding("adaptive", found, problem, advice)
