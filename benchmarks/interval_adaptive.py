@@ -112,6 +112,25 @@ def sp500_table():
     return pd.read_csv(SP500)
 
 
+def open_universe(parser: argparse.ArgumentParser):
+    """Parse a universe benchmark's arguments (``--tickers N`` added here); return (args, the tickers, their panel:
+    ``universe_panel``), or None when the data is missing (said, and the benchmark exits 0)."""
+    parser.add_argument("--tickers", type=int, help="the first N eligible tickers only (a quick check of the script)")
+    args = parser.parse_args()
+    table = sp500_table()
+    return None if table is None else (args, *universe_panel(table, args.tickers))
+
+
+def universe_panel(table, count: int | None = None):
+    """Return (the eligible tickers, the first ``count`` only when given; their bars as a (date, ticker) panel): a universe
+    of the S&P table, as the universe benchmarks train and score it."""
+    import pandas as pd
+
+    names = eligible(table)[:count] if count else eligible(table)
+    panel = table[table["Name"].isin(names)].rename(columns={"Name": "ticker"})
+    return names, panel.assign(date=pd.to_datetime(panel["date"])).set_index(["date", "ticker"]).sort_index()
+
+
 def shipped_methods() -> dict[str, dict]:
     """The band as fitted, and as the product ships it: recalibrated by the tracker at its step."""
     from forecast.maths.adaptive_state import DEFAULT_ETA

@@ -148,20 +148,15 @@ def print_sides(bands: dict[str, dict[str, dict]], tickers: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tickers", type=int, help="the first N tickers only (a quick check of the script)")
-    args = parser.parse_args()
-    table = pooled.sp500_table()
-    if table is None:
+    opened = pooled.open_universe(argparse.ArgumentParser())
+    if opened is None:
         return
+    _, names, panel = opened
     import pandas as pd
 
     from forecast.models.pooled.data import ensemble_forecast, pool, time_split
     from forecast.models.pooled.model import calibrate
 
-    names = pooled.eligible(table)[: args.tickers] if args.tickers else pooled.eligible(table)
-    panel = table[table["Name"].isin(names)].rename(columns={"Name": "ticker"})
-    panel = panel.assign(date=pd.to_datetime(panel["date"])).set_index(["date", "ticker"]).sort_index()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as home:
         card, network = trained(panel, Path(home))

@@ -70,21 +70,14 @@ def summary(scores: dict) -> tuple[float, float, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tickers", type=int, help="the first N eligible tickers only (a quick check of the script)")
-    args = parser.parse_args()
-    table = pooled.sp500_table()
-    if table is None:
+    opened = pooled.open_universe(argparse.ArgumentParser())
+    if opened is None:
         return
-    import pandas as pd
-
+    _, names, panel = opened
     from forecast.evaluation.cross_backtest import CrossSettings, cross_backtest
     from forecast.evaluation.universe_bands import score_bands
     from forecast.models.pooled.model import GlobalSettings
 
-    names = pooled.eligible(table)[: args.tickers] if args.tickers else pooled.eligible(table)
-    panel = table[table["Name"].isin(names)].rename(columns={"Name": "ticker"})
-    panel = panel.assign(date=pd.to_datetime(panel["date"])).set_index(["date", "ticker"]).sort_index()
     started = time.perf_counter()
     result = cross_backtest(panel, CrossSettings(models=("global",), horizon=pooled.HORIZON, test_days=250, refit_every=60,
                                                  network=GlobalSettings(horizon=pooled.HORIZON, levels=pooled.LEVELS), keep_bands=True))
